@@ -1,0 +1,95 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/expected.hpp"
+
+namespace osb {
+
+/// The whole server configuration. Keys mirror the original OpenSandbox TOML
+/// (see reference/server-behavior.md §4); defaults apply when a key is absent.
+struct node_config {
+  struct server_section {
+    std::string host = "0.0.0.0";
+    uint16_t port = 8080;
+    std::string api_key;             ///< empty = no key configured
+    std::string eip;                 ///< public host for endpoints, optional
+    int64_t max_sandbox_timeout_seconds = 0; ///< 0 = no cap
+    int64_t timeout_keep_alive = 30;
+    int64_t limit_concurrency = 1024; ///< 0 = unlimited
+    int64_t backlog = 2048;
+    int64_t thread_pool_size = 200;  ///< accepted for compatibility
+    std::string loop = "auto";       ///< accepted for compatibility
+    std::string http = "auto";       ///< accepted for compatibility
+    int64_t io_threads = 0;          ///< 0 = number of cores (ours)
+  } server;
+
+  struct log_section {
+    std::string level = "INFO";      ///< DEBUG, INFO, WARNING, ERROR
+    bool file_enabled = false;
+    std::string file_path;
+    std::string access_file_path;
+    int64_t file_max_bytes = 104857600;
+    int64_t file_backup_count = 5;
+  } log;
+
+  struct runtime_section {
+    std::string type = "docker";
+    std::string execd_image;         ///< empty until execd exists (issue 3)
+  } runtime;
+
+  struct docker_section {
+    std::string host;                ///< empty = $DOCKER_HOST or the unix socket
+    std::string network_mode = "bridge";
+    int64_t api_timeout = 180;
+    std::string host_ip;
+    std::vector<std::string> drop_capabilities = {
+      "AUDIT_WRITE", "MKNOD",    "NET_ADMIN", "NET_RAW",       "SYS_ADMIN",
+      "SYS_MODULE",  "SYS_PTRACE", "SYS_TIME", "SYS_TTY_CONFIG"};
+    std::string apparmor_profile;
+    bool no_new_privileges = true;
+    std::string seccomp_profile;
+    int64_t pids_limit = 4096;       ///< 0 = no limit (TOML: absent default)
+  } docker;
+
+  struct ingress_section {
+    std::string mode = "direct";
+  } ingress;
+
+  struct egress_section {
+    std::string image;
+    std::string mode = "dns";
+    bool disable_ipv6 = true;
+  } egress;
+
+  struct storage_section {
+    std::vector<std::string> allowed_host_paths;
+    std::string volume_default_size = "1Gi";
+    std::string ossfs_mount_root = "/mnt/ossfs";
+  } storage;
+
+  struct store_section {
+    std::string type = "sqlite";
+    std::string path = "~/.opensandbox/opensandbox.db";
+  } store;
+
+  struct cluster_section {
+    std::string node_name;           ///< empty = hostname
+  } cluster;
+};
+
+/// Loads the configuration: `path` if given, else $SANDBOX_CONFIG_PATH, else
+/// ~/.sandbox.toml; a missing default file yields the embedded defaults, a
+/// missing explicit file is an error. Unknown sections/keys and type errors
+/// fail with "file:line:col: message". $OPENSANDBOX_SERVER_API_KEY, if set,
+/// overrides server.api_key. `~` in paths is expanded.
+expected<node_config> load_config(const std::string& path);
+
+/// Parses a TOML document (for tests); `source` names it in error messages.
+expected<node_config> parse_config(const std::string& toml_text,
+                                   const std::string& source);
+
+} // namespace osb

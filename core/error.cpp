@@ -1,0 +1,75 @@
+#include "core/error.hpp"
+
+namespace osb {
+
+ec_info describe(ec x) {
+  switch (x) {
+    case ec::none:
+      return {200, ""};
+    case ec::invalid_parameter:
+      return {400, "SANDBOX::INVALID_PARAMETER"};
+    case ec::invalid_metadata_label:
+      return {400, "SANDBOX::INVALID_METADATA_LABEL"};
+    case ec::reserved_metadata_key:
+      return {400, "INVALID_METADATA_LABEL"};
+    case ec::invalid_metadata_format:
+      return {400, "INVALID_METADATA_FORMAT"};
+    case ec::unsupported_pool_ref:
+      return {400, "SANDBOX::UNSUPPORTED_POOL_REF"};
+    case ec::api_not_supported:
+      return {400, "SANDBOX::API_NOT_SUPPORTED"};
+    case ec::invalid_entrypoint:
+      return {400, "DOCKER::INVALID_ENTRYPOINT"};
+    case ec::invalid_port:
+      return {400, "DOCKER::INVALID_PORT"};
+    case ec::invalid_expiration:
+      return {400, "DOCKER::INVALID_EXPIRATION"};
+    case ec::sandbox_not_found:
+      return {404, "DOCKER::SANDBOX_NOT_FOUND"};
+    case ec::expiration_not_renewable:
+      return {409, "DOCKER::INVALID_EXPIRATION"};
+    case ec::sandbox_not_running:
+      return {409, "DOCKER::SANDBOX_NOT_RUNNING"};
+    case ec::sandbox_not_paused:
+      return {409, "DOCKER::SANDBOX_NOT_PAUSED"};
+    case ec::query_failed:
+      return {500, "DOCKER::SANDBOX_QUERY_FAILED"};
+    case ec::image_pull_failed:
+      return {500, "DOCKER::SANDBOX_IMAGE_PULL_FAILED"};
+    case ec::start_failed:
+      return {500, "DOCKER::SANDBOX_START_FAILED"};
+    case ec::delete_failed:
+      return {500, "DOCKER::SANDBOX_DELETE_FAILED"};
+    case ec::pause_failed:
+      return {500, "DOCKER::SANDBOX_PAUSE_FAILED"};
+    case ec::resume_failed:
+      return {500, "DOCKER::SANDBOX_RESUME_FAILED"};
+    case ec::endpoint_unavailable:
+      return {500, "DOCKER::NETWORK_MODE_ENDPOINT_UNAVAILABLE"};
+    case ec::runtime_unavailable:
+      return {503, "DOCKER::INITIALIZATION_ERROR"};
+    case ec::store_failed:
+      return {500, "SANDBOX::STORE_FAILED"};
+    case ec::node_unavailable:
+      return {503, "CLUSTER::NODE_UNAVAILABLE"};
+    case ec::request_timeout:
+      return {504, "GENERAL::TIMEOUT"};
+    case ec::missing_api_key:
+      return {401, "MISSING_API_KEY"};
+    case ec::invalid_api_key:
+      return {401, "INVALID_API_KEY"};
+    case ec::not_implemented:
+      return {501, "GENERAL::NOT_IMPLEMENTED"};
+    case ec::unspecified:
+    case ec::internal:
+      break;
+  }
+  return {500, "GENERAL::UNKNOWN_ERROR"};
+}
+
+api_error make_api_error(ec x, std::string message) {
+  auto info = describe(x);
+  return api_error{info.status, info.code, std::move(message)};
+}
+
+} // namespace osb

@@ -1,0 +1,136 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace osb {
+
+/// Lifecycle states of the API (`Sandbox.status.state`).
+enum class sandbox_state : uint8_t {
+  pending,
+  running,
+  pausing,
+  paused,
+  resuming,
+  stopping,
+  terminated,
+  failed,
+  unknown,
+};
+
+/// Returns the wire name ("Running", ...).
+const char* to_string(sandbox_state x);
+
+/// Parses a wire name case-insensitively; returns false if unknown.
+bool from_string(const std::string& str, sandbox_state& x);
+
+using string_map = std::map<std::string, std::string>;
+
+/// A validated create request: everything needed to (re-)provision a sandbox.
+/// Normalized by the decoder; the store keeps it as JSON (core/codec).
+struct sandbox_spec {
+  /// Image reference as requested (`image.uri`).
+  std::string image;
+  /// Registry credentials (`image.auth`), empty when absent.
+  std::string image_username;
+  std::string image_password;
+  /// Snapshot to restore from (issue 6), empty when absent.
+  std::string snapshot_id;
+  /// The user command (argv).
+  std::vector<std::string> entrypoint;
+  /// Environment; null values were dropped by the decoder.
+  string_map env;
+  /// User metadata (labels) at create time.
+  string_map metadata;
+  /// Raw `resourceLimits` (cpu, memory, gpu, ...).
+  string_map resource_limits;
+  /// Requested platform, lower-cased; both empty when unconstrained.
+  std::string platform_os;
+  std::string platform_arch;
+  /// Seconds until expiry; 0 means manual cleanup (never expires).
+  int64_t timeout_s = 0;
+  /// `extensions` as sent.
+  string_map extensions;
+  /// `networkPolicy` as compact JSON, empty when absent (issue 4).
+  std::string network_policy_json;
+  /// `volumes` as compact JSON, empty when absent (issue 6).
+  std::string volumes_json;
+};
+
+/// Host ports reserved for a sandbox before its container exists, so that
+/// endpoints resolve from the moment the 202 is sent.
+struct port_map {
+  /// Host port mapped to execd (container port 44772); 0 in host mode.
+  uint16_t execd = 0;
+  /// Host port mapped to container port 8080; 0 in host mode.
+  uint16_t http = 0;
+  /// Host port mapped to the egress API (18080); 0 without sidecar.
+  uint16_t egress = 0;
+};
+
+/// Everything the API reports about one sandbox (GET/list/create responses),
+/// plus what endpoint resolution needs. Timestamps are microseconds since the
+/// Unix epoch; 0 means "absent".
+struct sandbox_view {
+  std::string id;
+  std::string image;
+  std::string snapshot_id;
+  std::string platform_os;
+  std::string platform_arch;
+  sandbox_state state = sandbox_state::pending;
+  std::string reason;
+  std::string message;
+  int64_t last_transition_us = 0;
+  string_map metadata;
+  std::vector<std::string> entrypoint;
+  int64_t expires_us = 0;
+  int64_t created_us = 0;
+  /// Name of the node that owns the sandbox.
+  std::string node;
+  /// Reserved host ports.
+  port_map ports;
+  /// Token of the egress sidecar (issue 4), empty without one.
+  std::string egress_token;
+};
+
+/// Filters and page of `GET /sandboxes`.
+struct list_query {
+  /// OR of states (already validated); empty = any.
+  std::vector<sandbox_state> states;
+  /// True when a `state` parameter was given but matched no known state.
+  bool match_nothing = false;
+  /// AND of metadata pairs.
+  string_map metadata;
+  int32_t page = 1;
+  int32_t page_size = 20;
+};
+
+/// One page of sandboxes.
+struct list_page {
+  std::vector<sandbox_view> items;
+  int32_t page = 1;
+  int32_t page_size = 20;
+  int64_t total_items = 0;
+};
+
+/// A JSON merge patch of metadata: value or deletion per key.
+struct metadata_patch {
+  string_map set;
+  std::vector<std::string> remove;
+};
+
+/// `GET /sandboxes/{id}/endpoints/{port}` result.
+struct endpoint_view {
+  std::string endpoint;
+  string_map headers;
+};
+
+/// Applies filters, sorting (createdAt desc, id desc) and pagination.
+list_page paginate(std::vector<sandbox_view> xs, const list_query& q);
+
+/// Returns whether `x` passes the filters of `q`.
+bool matches(const sandbox_view& x, const list_query& q);
+
+} // namespace osb

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/model.hpp"
+#include "http/server.hpp"
+
+namespace osb::http {
+
+/// Per-request context handed to the backend (for logging and tracing).
+struct call_context {
+  std::string request_id;
+};
+
+template <class T>
+using reply = std::function<void(result<T>)>;
+
+/// The lifecycle operations behind the REST API. Implemented by the actor
+/// gateway (actors/gateway) and by fakes in router tests. Every call answers
+/// exactly once, from any thread, without blocking the caller.
+class lifecycle_backend {
+public:
+  virtual ~lifecycle_backend() = default;
+  virtual void create(const call_context& ctx, sandbox_spec spec,
+                      reply<sandbox_view> done)
+    = 0;
+  virtual void get(const call_context& ctx, const std::string& id,
+                   reply<sandbox_view> done)
+    = 0;
+  virtual void list(const call_context& ctx, list_query q,
+                    reply<list_page> done)
+    = 0;
+  virtual void remove(const call_context& ctx, const std::string& id,
+                      reply<unit> done)
+    = 0;
+  virtual void pause(const call_context& ctx, const std::string& id,
+                     reply<unit> done)
+    = 0;
+  virtual void resume(const call_context& ctx, const std::string& id,
+                      reply<unit> done)
+    = 0;
+  virtual void renew(const call_context& ctx, const std::string& id,
+                     int64_t expires_us, reply<int64_t> done)
+    = 0;
+  virtual void patch(const call_context& ctx, const std::string& id,
+                     metadata_patch p, reply<sandbox_view> done)
+    = 0;
+};
+
+/// Builds the request handler of the lifecycle API: request ids, CORS,
+/// API-key check with its exemptions, routing at `/` and `/v1`, JSON codecs,
+/// endpoint resolution and error envelopes. Every user-visible error is
+/// logged once with the request id.
+handler make_api_handler(std::shared_ptr<const node_config> cfg,
+                         std::shared_ptr<lifecycle_backend> backend);
+
+} // namespace osb::http
