@@ -1,0 +1,317 @@
+#include "runtimes/fake_runtime.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+namespace osb::runtimes {
+
+namespace {
+
+int64_t now_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+failure shut_down() {
+  return failure{failure_kind::unavailable, "fake runtime is shut down"};
+}
+
+bool matches(const container_info& info,
+             const std::map<std::string, std::string>& labels) {
+  for (auto& [key, value] : labels) {
+    auto i = info.labels.find(key);
+    if (i == info.labels.end())
+      return false;
+    if (!value.empty() && i->second != value)
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+// -- runtime interface --------------------------------------------------------
+
+void fake_runtime::ping(callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto err = enter("ping");
+  guard.unlock();
+  if (err)
+    deliver("ping", [cb, f = *err] { cb(f); });
+  else
+    deliver("ping", [cb] { cb(unit{}); });
+}
+
+void fake_runtime::create(const container_spec& spec,
+                          callback<std::string> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<std::string> {
+    if (auto err = enter("create"))
+      return *err;
+    if (known_images_ && known_images_->count(spec.image) == 0)
+      return failure{failure_kind::failed,
+                     "Failed to pull image " + spec.image + ": not found"};
+    if (!spec.name.empty() && find(spec.name) != nullptr)
+      return failure{failure_kind::conflict,
+                     "create container: Conflict. The container name \"/"
+                       + spec.name + "\" is already in use"};
+    auto seq = next_id_++;
+    auto id = "fake-" + std::to_string(seq);
+    auto& e = containers_[id];
+    e.seq = seq;
+    e.spec = spec;
+    e.info.id = id;
+    e.info.name = spec.name.empty() ? id : spec.name;
+    e.info.labels = spec.labels;
+    e.info.status = "created";
+    e.info.created_us = now_us();
+    return id;
+  }();
+  guard.unlock();
+  deliver("create", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::start(const std::string& id, callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<unit> {
+    if (auto err = enter("start"))
+      return *err;
+    auto e = find(id);
+    if (e == nullptr)
+      return failure{failure_kind::not_found,
+                     "start container: No such container: " + id};
+    auto& st = e->info.status;
+    if (st == "running")
+      return unit{}; // Docker: 304 Not Modified
+    if (st == "paused")
+      return failure{failure_kind::conflict,
+                     "start container: cannot start a paused container, "
+                     "try unpause instead"};
+    st = "running";
+    e->info.exit_code = 0;
+    e->info.finished_us = 0;
+    e->info.ip = "10.0.0." + std::to_string(next_ip_++);
+    return unit{};
+  }();
+  guard.unlock();
+  deliver("start", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::pause(const std::string& id, callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<unit> {
+    if (auto err = enter("pause"))
+      return *err;
+    auto e = find(id);
+    if (e == nullptr)
+      return failure{failure_kind::not_found,
+                     "pause container: No such container: " + id};
+    if (e->info.status != "running")
+      return failure{failure_kind::conflict,
+                     "pause container: Container " + id + " is not running"};
+    e->info.status = "paused";
+    return unit{};
+  }();
+  guard.unlock();
+  deliver("pause", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::unpause(const std::string& id, callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<unit> {
+    if (auto err = enter("unpause"))
+      return *err;
+    auto e = find(id);
+    if (e == nullptr)
+      return failure{failure_kind::not_found,
+                     "unpause container: No such container: " + id};
+    if (e->info.status != "paused")
+      return failure{failure_kind::conflict,
+                     "unpause container: Container " + id + " is not paused"};
+    e->info.status = "running";
+    return unit{};
+  }();
+  guard.unlock();
+  deliver("unpause", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::remove(const std::string& id, callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<unit> {
+    if (auto err = enter("remove"))
+      return *err;
+    if (auto e = find(id))
+      containers_.erase(e->info.id);
+    return unit{};
+  }();
+  guard.unlock();
+  deliver("remove", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::inspect(const std::string& id,
+                           callback<container_info> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<container_info> {
+    if (auto err = enter("inspect"))
+      return *err;
+    auto e = find(id);
+    if (e == nullptr)
+      return failure{failure_kind::not_found,
+                     "inspect container: No such container: " + id};
+    return e->info;
+  }();
+  guard.unlock();
+  deliver("inspect", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::list(const std::map<std::string, std::string>& labels,
+                        callback<std::vector<container_info>> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<std::vector<container_info>> {
+    if (auto err = enter("list"))
+      return *err;
+    std::vector<const entry*> hits;
+    for (auto& [id, e] : containers_)
+      if (matches(e.info, labels))
+        hits.push_back(&e);
+    // Creation order reads better in tests than "fake-10" < "fake-2".
+    std::sort(hits.begin(), hits.end(),
+              [](auto x, auto y) { return x->seq < y->seq; });
+    std::vector<container_info> xs;
+    xs.reserve(hits.size());
+    for (auto e : hits) {
+      xs.push_back(e->info);
+      xs.back().finished_us = 0; // Docker's list does not report it.
+    }
+    return xs;
+  }();
+  guard.unlock();
+  deliver("list", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::shutdown() {
+  std::map<std::string, std::vector<std::function<void()>>> pending;
+  {
+    std::lock_guard guard{mtx_};
+    stopped_ = true;
+    held_ops_.clear();
+    pending.swap(deferred_);
+  }
+  // Held answers were "in flight": deliver them so no callback is lost.
+  for (auto& [op, fns] : pending)
+    for (auto& fn : fns)
+      fn();
+}
+
+// -- test hooks ---------------------------------------------------------------
+
+void fake_runtime::fail_next(const std::string& op, failure f) {
+  std::lock_guard guard{mtx_};
+  injected_[op].push_back(std::move(f));
+}
+
+void fake_runtime::set_known_images(std::set<std::string> images) {
+  std::lock_guard guard{mtx_};
+  known_images_ = std::move(images);
+}
+
+void fake_runtime::exit_container(const std::string& id, int code) {
+  std::lock_guard guard{mtx_};
+  if (auto e = find(id)) {
+    e->info.status = "exited";
+    e->info.exit_code = code;
+    e->info.finished_us = now_us();
+    e->info.ip.clear();
+  }
+}
+
+std::vector<container_info> fake_runtime::containers() const {
+  std::lock_guard guard{mtx_};
+  std::vector<const entry*> xs;
+  for (auto& [id, e] : containers_)
+    xs.push_back(&e);
+  std::sort(xs.begin(), xs.end(),
+            [](auto x, auto y) { return x->seq < y->seq; });
+  std::vector<container_info> result;
+  result.reserve(xs.size());
+  for (auto e : xs)
+    result.push_back(e->info);
+  return result;
+}
+
+size_t fake_runtime::calls(const std::string& op) const {
+  std::lock_guard guard{mtx_};
+  auto i = calls_.find(op);
+  return i == calls_.end() ? 0 : i->second;
+}
+
+container_spec fake_runtime::spec_of(const std::string& id) const {
+  std::lock_guard guard{mtx_};
+  auto i = containers_.find(id);
+  return i == containers_.end() ? container_spec{} : i->second.spec;
+}
+
+void fake_runtime::hold(const std::string& op) {
+  std::lock_guard guard{mtx_};
+  held_ops_.insert(op);
+}
+
+void fake_runtime::release(const std::string& op) {
+  std::vector<std::function<void()>> fns;
+  {
+    std::lock_guard guard{mtx_};
+    held_ops_.erase(op);
+    auto i = deferred_.find(op);
+    if (i != deferred_.end()) {
+      fns.swap(i->second);
+      deferred_.erase(i);
+    }
+  }
+  for (auto& fn : fns)
+    fn();
+}
+
+size_t fake_runtime::held(const std::string& op) const {
+  std::lock_guard guard{mtx_};
+  auto i = deferred_.find(op);
+  return i == deferred_.end() ? 0 : i->second.size();
+}
+
+// -- private ------------------------------------------------------------------
+
+std::optional<failure> fake_runtime::enter(const std::string& op) {
+  ++calls_[op];
+  if (stopped_)
+    return shut_down();
+  auto i = injected_.find(op);
+  if (i == injected_.end() || i->second.empty())
+    return std::nullopt;
+  auto f = std::move(i->second.front());
+  i->second.erase(i->second.begin());
+  return f;
+}
+
+void fake_runtime::deliver(const std::string& op, std::function<void()> fn) {
+  {
+    std::lock_guard guard{mtx_};
+    if (held_ops_.count(op) > 0) {
+      deferred_[op].push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+fake_runtime::entry* fake_runtime::find(const std::string& id_or_name) {
+  auto i = containers_.find(id_or_name);
+  if (i != containers_.end())
+    return &i->second;
+  for (auto& [id, e] : containers_)
+    if (e.info.name == id_or_name)
+      return &e;
+  return nullptr;
+}
+
+} // namespace osb::runtimes

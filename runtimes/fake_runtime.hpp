@@ -1,0 +1,129 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtimes/runtime.hpp"
+
+namespace osb::runtimes {
+
+/// An in-memory runtime for deterministic tests of everything above the
+/// runtime layer. Mirrors Docker's state machine closely enough for the
+/// actors: create → created, start → running, pause/unpause, exit, remove.
+///
+/// Unlike real runtimes, every callback runs synchronously on the caller's
+/// stack before the method returns (unless its operation is held, see
+/// `hold`). The object is thread-safe; its mutex is never held while a
+/// callback runs, so callbacks may call back into the runtime.
+///
+/// Operation names used by the test hooks: "ping", "create", "start",
+/// "pause", "unpause", "remove", "inspect", "list".
+class fake_runtime : public runtime {
+public:
+  fake_runtime() = default;
+  ~fake_runtime() override = default;
+
+  // -- runtime interface ------------------------------------------------------
+
+  void ping(callback<unit> cb) override;
+
+  /// Fails with `conflict` if a container with the same name exists and, when
+  /// known images are configured, with `failed` for unknown images.
+  void create(const container_spec& spec, callback<std::string> cb) override;
+
+  /// `not_found` for unknown ids; starting a running container succeeds
+  /// (Docker answers 304), a paused one is a `conflict`.
+  void start(const std::string& id, callback<unit> cb) override;
+
+  /// `conflict` unless the container is running.
+  void pause(const std::string& id, callback<unit> cb) override;
+
+  /// `conflict` unless the container is paused.
+  void unpause(const std::string& id, callback<unit> cb) override;
+
+  /// Removing a missing container succeeds.
+  void remove(const std::string& id, callback<unit> cb) override;
+
+  /// Looks up by id or by name.
+  void inspect(const std::string& id, callback<container_info> cb) override;
+
+  /// Label filter: every entry must match; a value of "" only requires the
+  /// key to exist.
+  void list(const std::map<std::string, std::string>& labels,
+            callback<std::vector<container_info>> cb) override;
+
+  /// Flushes held callbacks; later calls fail with `unavailable`.
+  void shutdown() override;
+
+  // -- test hooks -------------------------------------------------------------
+
+  /// Makes the next call of `op` fail with `f` without touching any state.
+  /// Injections queue up: calling this twice fails the next two calls.
+  void fail_next(const std::string& op, failure f);
+
+  /// Restricts the images that "exist"; creating any other image fails with
+  /// `failure{failed, "Failed to pull image X: not found"}`. Without a call,
+  /// every image exists.
+  void set_known_images(std::set<std::string> images);
+
+  /// Simulates the entry process exiting with `code`: status "exited".
+  /// Does nothing for unknown ids.
+  void exit_container(const std::string& id, int code);
+
+  /// Snapshot of all containers, ordered by id creation order.
+  std::vector<container_info> containers() const;
+
+  /// How often `op` was called (including failed and held calls).
+  size_t calls(const std::string& op) const;
+
+  /// The spec a container was created from (default-constructed if unknown).
+  container_spec spec_of(const std::string& id) const;
+
+  /// Defers the callbacks of `op` until `release(op)`. The state change of a
+  /// held call happens immediately (as if Docker acted but its answer is
+  /// still in flight), which lets tests interleave e.g. a delete with a
+  /// provisioning sandbox.
+  void hold(const std::string& op);
+
+  /// Stops holding `op` and invokes its deferred callbacks in call order,
+  /// on the caller's stack.
+  void release(const std::string& op);
+
+  /// Number of callbacks currently deferred for `op`.
+  size_t held(const std::string& op) const;
+
+private:
+  struct entry {
+    uint64_t seq = 0;
+    container_info info;
+    container_spec spec;
+  };
+
+  /// Counts the call and pops an injected failure. Requires `mtx_`.
+  std::optional<failure> enter(const std::string& op);
+
+  /// Runs `fn` now or defers it if `op` is held.
+  void deliver(const std::string& op, std::function<void()> fn);
+
+  /// Finds a container by id or name. Requires `mtx_`.
+  entry* find(const std::string& id_or_name);
+
+  mutable std::mutex mtx_;
+  std::map<std::string, entry> containers_;
+  uint64_t next_id_ = 1;
+  uint64_t next_ip_ = 2;
+  std::map<std::string, size_t> calls_;
+  std::map<std::string, std::vector<failure>> injected_;
+  std::optional<std::set<std::string>> known_images_;
+  std::set<std::string> held_ops_;
+  std::map<std::string, std::vector<std::function<void()>>> deferred_;
+  bool stopped_ = false;
+};
+
+} // namespace osb::runtimes
