@@ -1,0 +1,129 @@
+#pragma once
+
+// Atoms and message types of the server's actors. Atom text is limited to 10
+// characters in CAF 0.17, and equal text means the same atom.
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <functional>
+
+#include "core/error.hpp"
+#include "core/model.hpp"
+#include "runtimes/runtime.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace osb::atom {
+
+using create = caf::atom_constant<caf::atom("create")>;
+constexpr auto create_v = create{};
+using get = caf::atom_constant<caf::atom("get")>;
+constexpr auto get_v = get{};
+using list = caf::atom_constant<caf::atom("list")>;
+constexpr auto list_v = list{};
+using remove = caf::atom_constant<caf::atom("remove")>;
+constexpr auto remove_v = remove{};
+using pause = caf::atom_constant<caf::atom("pause")>;
+constexpr auto pause_v = pause{};
+using resume = caf::atom_constant<caf::atom("resume")>;
+constexpr auto resume_v = resume{};
+using renew = caf::atom_constant<caf::atom("renew")>;
+constexpr auto renew_v = renew{};
+using patch = caf::atom_constant<caf::atom("patch")>;
+constexpr auto patch_v = patch{};
+using start = caf::atom_constant<caf::atom("start")>;
+constexpr auto start_v = start{};
+using expire = caf::atom_constant<caf::atom("expire")>;
+constexpr auto expire_v = expire{};
+using provision = caf::atom_constant<caf::atom("provision")>;
+constexpr auto provision_v = provision{};
+using put = caf::atom_constant<caf::atom("put")>;
+constexpr auto put_v = put{};
+using update = caf::atom_constant<caf::atom("update")>;
+constexpr auto update_v = update{};
+using forget = caf::atom_constant<caf::atom("forget")>;
+constexpr auto forget_v = forget{};
+using load = caf::atom_constant<caf::atom("load")>;
+constexpr auto load_v = load{};
+using observe = caf::atom_constant<caf::atom("observe")>;
+constexpr auto observe_v = observe{};
+using recover = caf::atom_constant<caf::atom("recover")>;
+constexpr auto recover_v = recover{};
+using tick = caf::atom_constant<caf::atom("tick")>;
+constexpr auto tick_v = tick{};
+using internal = caf::atom_constant<caf::atom("internal")>;
+constexpr auto internal_v = internal{};
+using ping = caf::atom_constant<caf::atom("ping")>;
+constexpr auto ping_v = ping{};
+
+} // namespace osb::atom
+
+namespace osb {
+
+/// A closure that must run on the receiving actor's thread (local only).
+struct completion {
+  std::function<void()> fn;
+};
+
+/// Callbacks into the HTTP layer (local only).
+using view_reply = std::function<void(result<sandbox_view>)>;
+using page_reply = std::function<void(result<list_page>)>;
+using unit_reply = std::function<void(result<unit>)>;
+using time_reply = std::function<void(result<int64_t>)>;
+
+using container_infos = std::vector<runtimes::container_info>;
+using sandbox_rows = std::vector<store::sandbox_row>;
+
+// -- inspectors (CAF 0.17 style) ----------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, port_map& x) {
+  return f(caf::meta::type_name("port_map"), x.execd, x.http, x.egress);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sandbox_spec& x) {
+  return f(caf::meta::type_name("sandbox_spec"), x.image, x.image_username,
+           x.image_password, x.snapshot_id, x.entrypoint, x.env, x.metadata,
+           x.resource_limits, x.platform_os, x.platform_arch, x.timeout_s,
+           x.extensions, x.network_policy_json, x.volumes_json);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
+  return f(caf::meta::type_name("sandbox_view"), x.id, x.image, x.snapshot_id,
+           x.platform_os, x.platform_arch, x.state, x.reason, x.message,
+           x.last_transition_us, x.metadata, x.entrypoint, x.expires_us,
+           x.created_us, x.node, x.ports, x.egress_token);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_query& x) {
+  return f(caf::meta::type_name("list_query"), x.states, x.match_nothing,
+           x.metadata, x.page, x.page_size);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_page& x) {
+  return f(caf::meta::type_name("list_page"), x.items, x.page, x.page_size,
+           x.total_items);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
+  return f(caf::meta::type_name("metadata_patch"), x.set, x.remove);
+}
+
+} // namespace osb
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::completion)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::view_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::page_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::unit_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::time_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::container_infos)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::store::sandbox_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::sandbox_rows)

@@ -1,0 +1,279 @@
+#include "actors/host_supervisor.hpp"
+
+#include <caf/system_messages.hpp>
+
+#include <unordered_set>
+
+#include "actors/error.hpp"
+#include "actors/sandbox.hpp"
+#include "core/codec.hpp"
+#include "core/log.hpp"
+
+namespace osb {
+
+namespace {
+
+using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+
+constexpr const char* component = "supervisor";
+constexpr auto store_timeout = std::chrono::seconds(30);
+constexpr auto recover_retry = std::chrono::seconds(2);
+
+caf::timespan runtime_timeout(self_ptr self) {
+  return std::chrono::seconds(self->state.init.cfg->docker.api_timeout + 10);
+}
+
+string_map node_labels(self_ptr self) {
+  return {{"opensandbox.io/node", self->state.init.node_name}};
+}
+
+void mark_runtime(self_ptr self, bool up, const std::string& why = {}) {
+  auto& st = self->state;
+  if (up && !st.runtime_up)
+    OSB_INFO(component, "", "", "supervisor reaches the runtime again");
+  if (!up && st.runtime_up)
+    OSB_ERROR(component, "", "", "supervisor lost the runtime: " << why);
+  st.runtime_up = up;
+  if (!up)
+    st.runtime_error = why;
+}
+
+sandbox_actor spawn_sandbox(self_ptr self, sandbox_init init) {
+  auto& st = self->state;
+  auto id = init.row.id;
+  port_map ports{init.row.execd_port, init.row.http_port,
+                 init.row.egress_port};
+  st.ports.reserve(ports.execd);
+  st.ports.reserve(ports.http);
+  st.ports.reserve(ports.egress);
+  auto hdl = self->spawn(sandbox, std::move(init));
+  self->monitor(hdl);
+  st.sandboxes[id] = hdl;
+  st.by_addr[hdl.address()] = {id, ports};
+  return hdl;
+}
+
+sandbox_init make_init(self_ptr self, store::sandbox_row row,
+                       sandbox_spec spec) {
+  auto& in = self->state.init;
+  sandbox_init result;
+  result.cfg = in.cfg;
+  result.row = std::move(row);
+  result.spec = std::move(spec);
+  result.node = in.node;
+  result.runtime = in.runtime;
+  result.store = in.store;
+  return result;
+}
+
+/// Brings back the sandboxes of this node from the store rows and one
+/// runtime listing.
+void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
+  auto& st = self->state;
+  std::unordered_map<std::string, const runtimes::container_info*> by_id;
+  for (auto& c : containers) {
+    auto i = c.labels.find("opensandbox.io/id");
+    if (i != c.labels.end())
+      by_id[i->second] = &c;
+  }
+  std::unordered_set<std::string> known;
+  size_t num_restored = 0;
+  for (auto& row : rows) {
+    known.insert(row.id);
+    auto i = by_id.find(row.id);
+    auto* c = i == by_id.end() ? nullptr : i->second;
+    if (row.phase == "deleting") {
+      // A deletion was cut short: finish it.
+      auto id = row.id;
+      self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
+                    container_name(id))
+        .then(
+          [self, id](bool) {
+            self->request(self->state.init.store, store_timeout,
+                          atom::remove_v, id)
+              .then([](bool) {}, [](caf::error&) {});
+            OSB_INFO(component, "", id,
+                     "supervisor finished an interrupted deletion");
+          },
+          [id](caf::error& err) {
+            OSB_ERROR(component, "", id,
+                      "supervisor failed to finish a deletion: "
+                        << to_failure(err).message);
+          });
+      continue;
+    }
+    if (row.phase == "provisioned" && c == nullptr) {
+      OSB_WARN(component, "", row.id,
+               "supervisor drops a sandbox whose container is gone");
+      self->request(st.init.store, store_timeout, atom::remove_v, row.id)
+        .then([](bool) {}, [](caf::error&) {});
+      continue;
+    }
+    sandbox_spec spec;
+    if (!codec::spec_from_json(row.spec_json, spec)) {
+      OSB_ERROR(component, "", row.id,
+                "supervisor cannot decode a stored sandbox; removing it");
+      self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
+                    container_name(row.id))
+        .then([](bool) {}, [](caf::error&) {});
+      self->request(st.init.store, store_timeout, atom::remove_v, row.id)
+        .then([](bool) {}, [](caf::error&) {});
+      continue;
+    }
+    auto init = make_init(self, row, std::move(spec));
+    init.recovered = true;
+    if (c != nullptr) {
+      init.observed_status = c->status;
+      init.observed_exit_code = c->exit_code;
+    }
+    spawn_sandbox(self, std::move(init));
+    ++num_restored;
+  }
+  // Containers of this node without a row were never acknowledged to a
+  // user (the row is written before the container is created): remove them.
+  for (auto& [id, c] : by_id) {
+    if (known.count(id) == 0 && st.sandboxes.count(id) == 0) {
+      OSB_WARN(component, "", id, "supervisor removes an orphan container "
+                                    << c->name);
+      self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
+                    c->id)
+        .then([](bool) {}, [](caf::error&) {});
+    }
+  }
+  st.recovered = true;
+  OSB_INFO(component, "", "",
+           "supervisor recovered " << num_restored << " sandboxes from "
+                                   << rows.size() << " stored rows and "
+                                   << containers.size() << " containers");
+  self->delayed_send(self, st.init.reconcile_interval, atom::tick_v);
+}
+
+void start_recovery(self_ptr self) {
+  auto& st = self->state;
+  self->request(st.init.store, store_timeout, atom::load_v, st.init.node_name)
+    .then(
+      [self](sandbox_rows& rows) {
+        auto& st = self->state;
+        self->request(st.init.runtime, runtime_timeout(self), atom::list_v,
+                      node_labels(self))
+          .then(
+            [self, rows](container_infos& cs) mutable {
+              mark_runtime(self, true);
+              recover(self, std::move(rows), std::move(cs));
+            },
+            [self](caf::error& err) {
+              auto f = to_failure(err);
+              mark_runtime(self, false, f.message);
+              OSB_ERROR(component, "", "",
+                        "supervisor cannot list containers, retrying: "
+                          << f.message);
+              self->delayed_send(self, recover_retry, atom::recover_v);
+            });
+      },
+      [self](caf::error& err) {
+        OSB_ERROR(component, "", "",
+                  "supervisor cannot load the store, retrying: "
+                    << to_api_error(err).message);
+        self->delayed_send(self, recover_retry, atom::recover_v);
+      });
+}
+
+/// One listing of this node's containers, fanned out to the sandboxes.
+void reconcile(self_ptr self) {
+  auto& st = self->state;
+  auto asked_us = codec::now_us();
+  self->request(st.init.runtime, runtime_timeout(self), atom::list_v,
+                node_labels(self))
+    .then(
+      [self, asked_us](container_infos& cs) {
+        auto& st = self->state;
+        mark_runtime(self, true);
+        std::unordered_map<std::string, const runtimes::container_info*> seen;
+        for (auto& c : cs) {
+          auto i = c.labels.find("opensandbox.io/id");
+          if (i != c.labels.end())
+            seen[i->second] = &c;
+        }
+        for (auto& [id, hdl] : st.sandboxes) {
+          auto i = seen.find(id);
+          if (i == seen.end())
+            self->send(hdl, atom::observe_v, std::string{}, int32_t{0},
+                       asked_us);
+          else
+            self->send(hdl, atom::observe_v, i->second->status,
+                       static_cast<int32_t>(i->second->exit_code), asked_us);
+        }
+        self->delayed_send(self, st.init.reconcile_interval, atom::tick_v);
+      },
+      [self](caf::error& err) {
+        mark_runtime(self, false, to_failure(err).message);
+        self->delayed_send(self, self->state.init.reconcile_interval,
+                           atom::tick_v);
+      });
+}
+
+} // namespace
+
+supervisor_actor::behavior_type
+host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
+                supervisor_init init) {
+  self->state.init = std::move(init);
+  self->set_down_handler([self](const caf::down_msg& msg) {
+    auto& st = self->state;
+    auto i = st.by_addr.find(msg.source);
+    if (i == st.by_addr.end())
+      return;
+    auto& [id, ports] = i->second;
+    st.ports.release(ports.execd);
+    st.ports.release(ports.http);
+    st.ports.release(ports.egress);
+    auto j = st.sandboxes.find(id);
+    if (j != st.sandboxes.end() && j->second.address() == msg.source)
+      st.sandboxes.erase(j);
+    // Covers actors that quit without saying goodbye (e.g. a failed create).
+    self->send(st.init.node, atom::forget_v, id);
+    st.by_addr.erase(i);
+  });
+  self->send(self, atom::recover_v);
+  return {
+    [=](atom::create, std::string& id, sandbox_spec& spec,
+        std::string& rid) -> caf::result<sandbox_view> {
+      auto& st = self->state;
+      if (!st.runtime_up)
+        return make_error(ec::runtime_unavailable,
+                          "The container runtime is unavailable: "
+                            + st.runtime_error);
+      store::sandbox_row row;
+      row.id = id;
+      row.node = st.init.node_name;
+      row.phase = "provisioning";
+      row.created_us = codec::now_us();
+      row.last_transition_us = row.created_us;
+      if (spec.timeout_s > 0)
+        row.expires_us = row.created_us + spec.timeout_s * 1000000;
+      row.metadata_json = codec::map_to_json(spec.metadata);
+      row.spec_json = codec::spec_to_json(spec);
+      if (st.init.cfg->docker.network_mode != "host") {
+        auto execd = st.ports.allocate();
+        auto http = st.ports.allocate();
+        if (!execd || !http) {
+          if (execd)
+            st.ports.release(*execd);
+          if (http)
+            st.ports.release(*http);
+          return make_error(ec::start_failed, "Failed to allocate host ports "
+                                              "for sandbox container.");
+        }
+        row.execd_port = *execd;
+        row.http_port = *http;
+      }
+      auto hdl = spawn_sandbox(self, make_init(self, std::move(row),
+                                               std::move(spec)));
+      return self->delegate(hdl, atom::create_v, std::move(rid));
+    },
+    [=](atom::recover) { start_recovery(self); },
+    [=](atom::tick) { reconcile(self); },
+  };
+}
+
+} // namespace osb

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <caf/actor_addr.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "actors/interfaces.hpp"
+#include "core/config.hpp"
+#include "net/ports.hpp"
+
+namespace osb {
+
+/// How a HOST SUPERVISOR starts.
+struct supervisor_init {
+  std::shared_ptr<const node_config> cfg;
+  /// Name of this node; containers are labelled with it.
+  std::string node_name;
+  node_actor node;
+  runtime_actor runtime;
+  store_actor store;
+  /// Interval of the reconciliation with the runtime.
+  std::chrono::milliseconds reconcile_interval{5000};
+};
+
+struct supervisor_state {
+  static inline const char* name = "host_supervisor";
+  supervisor_init init;
+  /// Host ports reserved by live sandboxes.
+  net::port_allocator ports;
+  /// Live sandbox actors by id.
+  std::unordered_map<std::string, sandbox_actor> sandboxes;
+  /// Reserved ports per sandbox actor, released when it terminates.
+  std::unordered_map<caf::actor_addr, std::pair<std::string, port_map>>
+    by_addr;
+  /// False while the runtime does not answer; creates fail fast then.
+  bool runtime_up = true;
+  /// Last runtime failure, for the 503 message.
+  std::string runtime_error;
+  /// True once recovery has finished.
+  bool recovered = false;
+};
+
+/// Implements the HOST SUPERVISOR actor: spawns and monitors sandbox actors,
+/// reserves host ports, recovers sandboxes at start (store + one runtime
+/// listing; orphans removed, overdue ones expired) and reconciles
+/// periodically with one listing (never one call per container).
+supervisor_actor::behavior_type
+host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
+                supervisor_init init);
+
+} // namespace osb

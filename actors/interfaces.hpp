@@ -1,0 +1,118 @@
+#pragma once
+
+// Every typed actor interface of the server, one comment per handler.
+// Handlers marked INTERNAL are sent by the actor to itself.
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/atoms.hpp"
+
+namespace osb {
+
+/// The RUNTIME actor: asynchronous container operations on one host. Wraps a
+/// runtimes::runtime; I/O completions re-enter the actor as `completion`s.
+using runtime_actor = caf::typed_actor<
+  // Creates a container (pulling the image if needed); returns its id.
+  caf::replies_to<atom::create, runtimes::container_spec>::with<std::string>,
+  // Starts a created container.
+  caf::replies_to<atom::start, std::string>::with<bool>,
+  // Freezes a running container.
+  caf::replies_to<atom::pause, std::string>::with<bool>,
+  // Thaws a paused container.
+  caf::replies_to<atom::resume, std::string>::with<bool>,
+  // Kills and removes a container (missing = success).
+  caf::replies_to<atom::remove, std::string>::with<bool>,
+  // Lists containers carrying all given labels.
+  caf::replies_to<atom::list, string_map>::with<container_infos>,
+  // INTERNAL: runs an I/O completion on the actor thread.
+  caf::reacts_to<atom::internal, completion>>;
+
+/// The STORE actor: the node-local durable store, on its own thread.
+using store_actor = caf::typed_actor<
+  // Inserts or replaces a sandbox row.
+  caf::replies_to<atom::put, store::sandbox_row>::with<bool>,
+  // Deletes a sandbox row.
+  caf::replies_to<atom::remove, std::string>::with<bool>,
+  // Loads all rows of a node.
+  caf::replies_to<atom::load, std::string>::with<sandbox_rows>>;
+
+/// The SANDBOX actor: owns one sandbox's state machine, expiry timer and
+/// container. The trailing string of each request is the request id.
+using sandbox_actor = caf::typed_actor<
+  // Persists the new sandbox, registers it, replies Pending, provisions.
+  caf::replies_to<atom::create, std::string>::with<sandbox_view>,
+  // Freezes the sandbox (Running -> Paused).
+  caf::replies_to<atom::pause, std::string>::with<sandbox_view>,
+  // Thaws the sandbox (Paused -> Running).
+  caf::replies_to<atom::resume, std::string>::with<sandbox_view>,
+  // Deletes the sandbox and its container.
+  caf::replies_to<atom::remove, std::string>::with<bool>,
+  // Moves the expiry to the given time (µs since epoch).
+  caf::replies_to<atom::renew, int64_t, std::string>::with<int64_t>,
+  // Applies a metadata merge patch.
+  caf::replies_to<atom::patch, metadata_patch, std::string>::with<sandbox_view>,
+  // Reports the container as seen by the supervisor's reconciliation
+  // (status "" = container is gone).
+  // (status, exit code, when the runtime was asked in µs).
+  caf::reacts_to<atom::observe, std::string, int32_t, int64_t>,
+  // INTERNAL: expiry timer of the given epoch.
+  caf::reacts_to<atom::expire, uint64_t>,
+  // INTERNAL: starts (or restarts) provisioning.
+  caf::reacts_to<atom::provision>>;
+
+/// The HOST SUPERVISOR actor: one per runtime host. Spawns and monitors
+/// sandbox actors, reserves host ports, recovers and reconciles with the
+/// runtime.
+using supervisor_actor = caf::typed_actor<
+  // Creates a sandbox actor for a validated spec under the given id.
+  caf::replies_to<atom::create, std::string, sandbox_spec, std::string>::with<
+    sandbox_view>,
+  // INTERNAL: recovers sandboxes from the store and the runtime.
+  caf::reacts_to<atom::recover>,
+  // INTERNAL: periodic reconciliation with the runtime.
+  caf::reacts_to<atom::tick>>;
+
+/// The NODE actor: this process's directory of sandboxes (id -> actor and
+/// last reported view); answers lists and gets from it, routes the rest.
+using node_actor = caf::typed_actor<
+  // Creates a sandbox on the least loaded host.
+  caf::replies_to<atom::create, sandbox_spec, std::string>::with<sandbox_view>,
+  // Returns one sandbox.
+  caf::replies_to<atom::get, std::string>::with<sandbox_view>,
+  // Returns a filtered page of sandboxes.
+  caf::replies_to<atom::list, list_query>::with<list_page>,
+  // Deletes a sandbox.
+  caf::replies_to<atom::remove, std::string, std::string>::with<bool>,
+  // Pauses a sandbox.
+  caf::replies_to<atom::pause, std::string, std::string>::with<sandbox_view>,
+  // Resumes a sandbox.
+  caf::replies_to<atom::resume, std::string, std::string>::with<sandbox_view>,
+  // Renews a sandbox's expiry.
+  caf::replies_to<atom::renew, std::string, int64_t, std::string>::with<int64_t>,
+  // Patches a sandbox's metadata.
+  caf::replies_to<atom::patch, std::string, metadata_patch, std::string>::with<
+    sandbox_view>,
+  // A sandbox registers itself (create, recovery).
+  caf::reacts_to<atom::put, sandbox_actor, sandbox_view>,
+  // A sandbox reports a new view.
+  caf::reacts_to<atom::update, sandbox_view>,
+  // A sandbox is gone.
+  caf::reacts_to<atom::forget, std::string>,
+  // Adds a host supervisor (wiring at start).
+  caf::reacts_to<atom::put, supervisor_actor>>;
+
+/// The GATEWAY actor: turns HTTP calls (with reply callbacks) into requests
+/// to the NODE actor and completes them.
+using gateway_actor = caf::typed_actor<
+  caf::reacts_to<atom::create, sandbox_spec, std::string, view_reply>,
+  caf::reacts_to<atom::get, std::string, std::string, view_reply>,
+  caf::reacts_to<atom::list, list_query, std::string, page_reply>,
+  caf::reacts_to<atom::remove, std::string, std::string, unit_reply>,
+  caf::reacts_to<atom::pause, std::string, std::string, unit_reply>,
+  caf::reacts_to<atom::resume, std::string, std::string, unit_reply>,
+  caf::reacts_to<atom::renew, std::string, int64_t, std::string, time_reply>,
+  caf::reacts_to<atom::patch, std::string, metadata_patch, std::string,
+                 view_reply>>;
+
+} // namespace osb

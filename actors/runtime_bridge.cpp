@@ -1,0 +1,81 @@
+#include "actors/runtime_bridge.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include "actors/error.hpp"
+
+namespace osb {
+
+namespace {
+
+/// Returns a promise for the current request and a runtime callback that
+/// fulfils it on the actor thread, converting the value with `f`.
+template <class Out, class In, class F>
+std::pair<caf::typed_response_promise<Out>, runtimes::callback<In>>
+bridge(runtime_actor::pointer self, F f) {
+  auto rp = self->make_response_promise<Out>();
+  auto hdl = caf::actor_cast<runtime_actor>(self);
+  runtimes::callback<In> cb = [hdl, rp, f](expected<In> x) mutable {
+    auto fn = [rp, x = std::move(x), f]() mutable {
+      if (x)
+        rp.deliver(f(x.value()));
+      else
+        rp.deliver(make_error(x.error()));
+    };
+    caf::anon_send(hdl, atom::internal_v, completion{std::move(fn)});
+  };
+  return {rp, std::move(cb)};
+}
+
+template <class T>
+T same(T& x) {
+  return std::move(x);
+}
+
+bool done(unit&) {
+  return true;
+}
+
+} // namespace
+
+runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
+                                            runtimes::runtime_ptr rt) {
+  return {
+    [=](atom::create, runtimes::container_spec& spec)
+      -> caf::result<std::string> {
+      auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
+      rt->create(spec, std::move(cb));
+      return rp;
+    },
+    [=](atom::start, std::string& id) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->start(id, std::move(cb));
+      return rp;
+    },
+    [=](atom::pause, std::string& id) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->pause(id, std::move(cb));
+      return rp;
+    },
+    [=](atom::resume, std::string& id) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->unpause(id, std::move(cb));
+      return rp;
+    },
+    [=](atom::remove, std::string& id) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->remove(id, std::move(cb));
+      return rp;
+    },
+    [=](atom::list, string_map& labels) -> caf::result<container_infos> {
+      auto [rp, cb] = bridge<container_infos, container_infos>(
+        self, same<container_infos>);
+      rt->list(labels, std::move(cb));
+      return rp;
+    },
+    [=](atom::internal, completion& c) { c.fn(); },
+  };
+}
+
+} // namespace osb

@@ -1,0 +1,642 @@
+#include "actors/sandbox.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
+
+#include "actors/error.hpp"
+#include "core/codec.hpp"
+#include "core/log.hpp"
+#include "core/validation.hpp"
+
+namespace osb {
+
+namespace {
+
+using self_ptr = sandbox_actor::stateful_pointer<sandbox_actor_state>;
+
+constexpr auto store_timeout = std::chrono::seconds(30);
+constexpr auto delete_retry = std::chrono::seconds(10);
+constexpr auto create_timeout = std::chrono::minutes(30);
+constexpr const char* component = "sandbox";
+
+/// Runtime calls get the configured Docker API timeout plus slack.
+caf::timespan runtime_timeout(self_ptr self) {
+  return std::chrono::seconds(self->state.cfg->docker.api_timeout + 10);
+}
+
+const std::string& sid(self_ptr self) {
+  return self->state.row.id;
+}
+
+/// Moves to `phase` with the given API status and tells the NODE actor.
+void transition(self_ptr self, sandbox_phase phase, sandbox_state api_state,
+                std::string reason, std::string message) {
+  auto& st = self->state;
+  st.phase = phase;
+  st.view.state = api_state;
+  st.view.reason = std::move(reason);
+  st.view.message = std::move(message);
+  st.local_transition_us = codec::now_us();
+  st.view.last_transition_us = st.local_transition_us;
+  self->send(st.node, atom::update_v, st.view);
+}
+
+void set_running(self_ptr self) {
+  transition(self, sandbox_phase::running, sandbox_state::running,
+             "CONTAINER_RUNNING", "Sandbox container is running.");
+}
+
+void set_paused(self_ptr self) {
+  transition(self, sandbox_phase::paused, sandbox_state::paused,
+             "CONTAINER_PAUSED", "Sandbox container is paused.");
+}
+
+void set_exited(self_ptr self, int32_t code) {
+  if (code == 0)
+    transition(self, sandbox_phase::exited, sandbox_state::terminated,
+               "CONTAINER_EXITED", "Sandbox container exited successfully.");
+  else
+    transition(self, sandbox_phase::exited, sandbox_state::failed,
+               "CONTAINER_EXITED_ERROR",
+               "Sandbox container exited with code " + std::to_string(code)
+                 + ".");
+}
+
+/// Writes the current row; failures are logged (the runtime stays the truth
+/// of what exists, so a lost write degrades to the last stored state).
+void persist(self_ptr self) {
+  self->request(self->state.store, store_timeout, atom::put_v, self->state.row)
+    .then([](bool) {},
+          [self](caf::error& err) {
+            OSB_ERROR(component, self->state.origin_rid, sid(self),
+                      "sandbox failed to persist its state: "
+                        << to_api_error(err).message);
+          });
+}
+
+/// Arms the expiry timer for the current `expiresAt`; a new epoch voids any
+/// pending timer (CAF 0.17 cannot cancel delayed messages).
+void arm_expiry(self_ptr self) {
+  auto& st = self->state;
+  ++st.epoch;
+  if (st.view.expires_us == 0)
+    return;
+  auto delay = std::max<int64_t>(0, st.view.expires_us - codec::now_us());
+  self->delayed_send(self, std::chrono::microseconds(delay), atom::expire_v,
+                     st.epoch);
+}
+
+void deliver_delete(self_ptr self, const caf::error& err) {
+  for (auto& rp : self->state.delete_waiters) {
+    if (err)
+      rp.deliver(err);
+    else
+      rp.deliver(true);
+  }
+  self->state.delete_waiters.clear();
+}
+
+/// Removes the container, then the row, then quits. Retries while the
+/// runtime fails: the row stays in `deleting`, so a restart finishes the job.
+void remove_container(self_ptr self) {
+  auto name = container_name(sid(self));
+  self->request(self->state.runtime, runtime_timeout(self), atom::remove_v,
+                name)
+    .then(
+      [self](bool) {
+        self->request(self->state.store, store_timeout, atom::remove_v,
+                      sid(self))
+          .then([self](bool) {}, [](caf::error&) {});
+        OSB_INFO(component, self->state.origin_rid, sid(self),
+                 "sandbox removed its container");
+        deliver_delete(self, caf::none);
+        self->quit();
+      },
+      [self](caf::error& err) {
+        auto f = to_failure(err);
+        OSB_ERROR(component, self->state.origin_rid, sid(self),
+                  "sandbox failed to remove its container, retrying in 10s: "
+                    << f.message);
+        deliver_delete(self,
+                       make_error(f.kind == failure_kind::unavailable
+                                    ? ec::runtime_unavailable
+                                    : ec::delete_failed,
+                                  "Failed to delete sandbox container: "
+                                    + f.message));
+        self->delayed_send(self, delete_retry, atom::expire_v,
+                           self->state.epoch);
+      });
+}
+
+/// Starts deleting: the intent is made durable first, so that a crash from
+/// here on still ends with the container removed.
+void begin_delete(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  auto previous = std::make_pair(st.phase, st.row.phase);
+  st.phase = sandbox_phase::deleting;
+  ++st.epoch;
+  st.row.phase = "deleting";
+  OSB_INFO(component, st.origin_rid, sid(self), "sandbox is being " << why);
+  self->request(st.store, store_timeout, atom::put_v, st.row)
+    .then(
+      [self](bool) {
+        auto& st = self->state;
+        // From now on GET answers 404.
+        self->send(st.node, atom::forget_v, sid(self));
+        if (st.step_in_flight) {
+          // Provisioning finishes the removal when its step returns.
+          deliver_delete(self, caf::none);
+          return;
+        }
+        remove_container(self);
+      },
+      [self, previous](caf::error& err) {
+        auto& st = self->state;
+        std::tie(st.phase, st.row.phase) = previous;
+        arm_expiry(self);
+        deliver_delete(self, make_error(ec::store_failed,
+                                        "Failed to record the deletion: "
+                                          + to_api_error(err).message));
+      });
+}
+
+/// Handles a failed provisioning step: removes what was created and reports
+/// Failed with a reason a person can act on.
+void fail_provisioning(self_ptr self, const caf::error& err,
+                       const char* step) {
+  auto& st = self->state;
+  st.step_in_flight = false;
+  auto f = to_failure(err);
+  if (st.phase == sandbox_phase::deleting) {
+    remove_container(self);
+    return;
+  }
+  std::string reason = "PROVISIONING_FAILED";
+  if (f.kind == failure_kind::unavailable)
+    reason = "DOCKER_UNAVAILABLE";
+  else if (f.message.find("pull image") != std::string::npos)
+    reason = "IMAGE_PULL_FAILED";
+  else if (std::string{step} == "start")
+    reason = "CONTAINER_START_FAILED";
+  else
+    reason = "CONTAINER_CREATE_FAILED";
+  auto msg = std::string{"Failed to "} + step + " sandbox container: "
+             + f.message;
+  OSB_ERROR(component, st.origin_rid, sid(self),
+            "sandbox failed to provision: " << msg);
+  // Nothing half-made stays behind.
+  self->request(st.runtime, runtime_timeout(self), atom::remove_v,
+                container_name(sid(self)))
+    .then([](bool) {}, [](caf::error&) {});
+  transition(self, sandbox_phase::failed, sandbox_state::failed, reason, msg);
+  st.row.phase = "failed";
+  st.row.reason = st.view.reason;
+  st.row.message = st.view.message;
+  st.row.last_transition_us = st.view.last_transition_us;
+  persist(self);
+}
+
+void start_container(self_ptr self) {
+  auto& st = self->state;
+  st.step_in_flight = true;
+  self->request(st.runtime, runtime_timeout(self), atom::start_v,
+                container_name(sid(self)))
+    .then(
+      [self](bool) {
+        auto& st = self->state;
+        st.step_in_flight = false;
+        if (st.phase == sandbox_phase::deleting) {
+          remove_container(self);
+          return;
+        }
+        set_running(self);
+        st.row.phase = "provisioned";
+        st.row.last_transition_us = st.view.last_transition_us;
+        persist(self);
+        OSB_INFO(component, st.origin_rid, sid(self),
+                 "sandbox is running after "
+                   << (codec::now_us() - st.view.created_us) / 1000 << " ms");
+      },
+      [self](caf::error& err) { fail_provisioning(self, err, "start"); });
+}
+
+void create_container(self_ptr self) {
+  auto& st = self->state;
+  st.step_in_flight = true;
+  auto spec = make_container_spec(*st.cfg, st.row, st.spec);
+  self->request(st.runtime, create_timeout, atom::create_v, std::move(spec))
+    .then(
+      [self](std::string&) {
+        auto& st = self->state;
+        st.step_in_flight = false;
+        if (st.phase == sandbox_phase::deleting) {
+          remove_container(self);
+          return;
+        }
+        start_container(self);
+      },
+      [self](caf::error& err) { fail_provisioning(self, err, "create"); });
+}
+
+void provision(self_ptr self) {
+  auto& st = self->state;
+  if (st.phase != sandbox_phase::provisioning || st.step_in_flight)
+    return;
+  if (!st.remove_before_create) {
+    create_container(self);
+    return;
+  }
+  // A crash interrupted an earlier provisioning: clear its leftovers first.
+  st.step_in_flight = true;
+  st.remove_before_create = false;
+  self->request(st.runtime, runtime_timeout(self), atom::remove_v,
+                container_name(sid(self)))
+    .then(
+      [self](bool) {
+        self->state.step_in_flight = false;
+        if (self->state.phase == sandbox_phase::deleting) {
+          remove_container(self);
+          return;
+        }
+        create_container(self);
+      },
+      [self](caf::error& err) { fail_provisioning(self, err, "create"); });
+}
+
+caf::error not_found(self_ptr self) {
+  return make_error(ec::sandbox_not_found,
+                    "Sandbox " + sid(self) + " not found.");
+}
+
+/// Builds the API view from the durable row and the spec.
+sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
+                       const sandbox_spec& spec) {
+  sandbox_view v;
+  v.id = row.id;
+  v.image = spec.snapshot_id.empty() ? spec.image : std::string{};
+  v.snapshot_id = spec.snapshot_id;
+  v.platform_os = spec.platform_os;
+  v.platform_arch = spec.platform_arch;
+  v.entrypoint = spec.entrypoint;
+  v.created_us = row.created_us;
+  v.expires_us = row.expires_us;
+  v.last_transition_us = row.last_transition_us;
+  codec::map_from_json(row.metadata_json, v.metadata);
+  v.node = row.node;
+  v.ports.execd = row.execd_port;
+  v.ports.http = row.http_port;
+  v.ports.egress = row.egress_port;
+  (void) cfg;
+  return v;
+}
+
+} // namespace
+
+std::string container_name(const std::string& id) {
+  return "sandbox-" + id;
+}
+
+runtimes::container_spec make_container_spec(const node_config& cfg,
+                                             const store::sandbox_row& row,
+                                             const sandbox_spec& spec) {
+  runtimes::container_spec c;
+  c.name = container_name(row.id);
+  c.image = spec.image;
+  c.registry_username = spec.image_username;
+  c.registry_password = spec.image_password;
+  c.entrypoint = spec.entrypoint;
+  for (auto& [k, v] : spec.env)
+    c.env.push_back(k + "=" + v);
+  // User metadata first, so that system labels always win.
+  c.labels = spec.metadata;
+  c.labels["opensandbox.io/id"] = row.id;
+  c.labels["opensandbox.io/node"] = row.node;
+  if (row.expires_us != 0) {
+    auto ts = codec::format_time(row.expires_us);
+    if (!ts.empty() && ts.back() == 'Z')
+      ts.replace(ts.size() - 1, 1, "+00:00");
+    c.labels["opensandbox.io/expires-at"] = ts;
+  } else {
+    c.labels["opensandbox.io/manual-cleanup"] = "true";
+  }
+  if (!spec.platform_os.empty()) {
+    c.labels["opensandbox.io/platform-os"] = spec.platform_os;
+    c.labels["opensandbox.io/platform-arch"] = spec.platform_arch;
+    c.platform = spec.platform_os + "/" + spec.platform_arch;
+  }
+  if (auto i = spec.extensions.find("access.renew.extend.seconds");
+      i != spec.extensions.end())
+    c.labels["opensandbox.io/access-renew-extend-seconds"] = i->second;
+  c.network_mode = cfg.docker.network_mode;
+  if (cfg.docker.network_mode != "host") {
+    c.labels["opensandbox.io/embedding-proxy-port"]
+      = std::to_string(row.execd_port);
+    c.labels["opensandbox.io/http-port"] = std::to_string(row.http_port);
+    c.exposed_ports = {44772, 8080};
+    c.ports.push_back({44772, row.execd_port, "0.0.0.0"});
+    c.ports.push_back({8080, row.http_port, "0.0.0.0"});
+  }
+  auto& limits = spec.resource_limits;
+  if (auto i = limits.find("cpu"); i != limits.end())
+    c.nano_cpus = validation::parse_cpu(i->second).value_or(0);
+  if (auto i = limits.find("memory"); i != limits.end())
+    c.memory_bytes = validation::parse_memory(i->second).value_or(0);
+  if (auto i = limits.find("gpu"); i != limits.end())
+    c.gpu_count = validation::parse_gpu(i->second).value_or(0);
+  c.pids_limit = cfg.docker.pids_limit;
+  c.cap_drop = cfg.docker.drop_capabilities;
+  if (cfg.docker.no_new_privileges)
+    c.security_opt.push_back("no-new-privileges:true");
+  if (!cfg.docker.apparmor_profile.empty())
+    c.security_opt.push_back("apparmor=" + cfg.docker.apparmor_profile);
+  if (!cfg.docker.seccomp_profile.empty())
+    c.security_opt.push_back("seccomp=" + cfg.docker.seccomp_profile);
+  return c;
+}
+
+sandbox_actor::behavior_type
+sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
+        sandbox_init init) {
+  auto& st = self->state;
+  st.cfg = std::move(init.cfg);
+  st.row = std::move(init.row);
+  st.spec = std::move(init.spec);
+  st.node = std::move(init.node);
+  st.runtime = std::move(init.runtime);
+  st.store = std::move(init.store);
+  st.view = make_view(*st.cfg, st.row, st.spec);
+  st.local_transition_us = codec::now_us();
+  if (init.recovered) {
+    // Bring the state machine back from the row and the container.
+    auto& obs = init.observed_status;
+    if (st.row.phase == "provisioning") {
+      st.phase = sandbox_phase::provisioning;
+      st.view.state = sandbox_state::pending;
+      st.view.reason = "PROVISIONING";
+      st.view.message = "Sandbox provisioning resumed after a restart.";
+      st.remove_before_create = !obs.empty();
+      self->send(self, atom::provision_v);
+    } else if (st.row.phase == "failed") {
+      st.phase = sandbox_phase::failed;
+      st.view.state = sandbox_state::failed;
+      st.view.reason = st.row.reason;
+      st.view.message = st.row.message;
+    } else if (obs == "paused") {
+      st.phase = sandbox_phase::paused;
+      st.view.state = sandbox_state::paused;
+      st.view.reason = "CONTAINER_PAUSED";
+      st.view.message = "Sandbox container is paused.";
+    } else if (obs == "exited" || obs == "dead" || obs == "created") {
+      st.phase = sandbox_phase::exited;
+      auto code = init.observed_exit_code;
+      st.view.state = code == 0 ? sandbox_state::terminated
+                                : sandbox_state::failed;
+      st.view.reason = code == 0 ? "CONTAINER_EXITED"
+                                 : "CONTAINER_EXITED_ERROR";
+      st.view.message = code == 0 ? "Sandbox container exited successfully."
+                                  : "Sandbox container exited with code "
+                                      + std::to_string(code) + ".";
+    } else {
+      st.phase = sandbox_phase::running;
+      st.view.state = sandbox_state::running;
+      st.view.reason = "CONTAINER_RUNNING";
+      st.view.message = "Sandbox container is running.";
+    }
+    self->send(st.node, atom::put_v, caf::actor_cast<sandbox_actor>(self),
+               st.view);
+    arm_expiry(self);
+  } else {
+    st.phase = sandbox_phase::provisioning;
+    st.view.state = sandbox_state::pending;
+    st.view.reason = "PROVISIONING";
+    st.view.message = "Sandbox is being provisioned.";
+    st.view.last_transition_us = st.row.created_us;
+  }
+  return {
+    [=](atom::create, std::string& rid) -> caf::result<sandbox_view> {
+      auto& st = self->state;
+      st.origin_rid = rid;
+      auto rp = self->make_response_promise<sandbox_view>();
+      // The 202 goes out only once the sandbox is durable.
+      self->request(st.store, store_timeout, atom::put_v, st.row)
+        .then(
+          [self, rp](bool) mutable {
+            auto& st = self->state;
+            self->send(st.node, atom::put_v,
+                       caf::actor_cast<sandbox_actor>(self), st.view);
+            rp.deliver(st.view);
+            arm_expiry(self);
+            self->send(self, atom::provision_v);
+            OSB_INFO(component, st.origin_rid, sid(self),
+                     "sandbox accepted, image " << st.spec.image);
+          },
+          [self, rp](caf::error& err) mutable {
+            rp.deliver(make_error(ec::store_failed,
+                                  "Failed to persist the sandbox: "
+                                    + to_api_error(err).message));
+            self->quit();
+          });
+      return rp;
+    },
+    [=](atom::provision) { provision(self); },
+    [=](atom::pause, std::string& rid) -> caf::result<sandbox_view> {
+      auto& st = self->state;
+      if (st.phase == sandbox_phase::deleting)
+        return not_found(self);
+      if (st.phase != sandbox_phase::running)
+        return make_error(ec::sandbox_not_running,
+                          "Sandbox is not in a running state.");
+      transition(self, sandbox_phase::pausing, sandbox_state::pausing,
+                 "CONTAINER_PAUSING", "Sandbox container is being paused.");
+      auto rp = self->make_response_promise<sandbox_view>();
+      self->request(st.runtime, runtime_timeout(self), atom::pause_v,
+                    container_name(sid(self)))
+        .then(
+          [self, rp, rid](bool) mutable {
+            if (self->state.phase == sandbox_phase::pausing)
+              set_paused(self);
+            OSB_INFO(component, rid, sid(self), "sandbox paused");
+            rp.deliver(self->state.view);
+          },
+          [self, rp, rid](caf::error& err) mutable {
+            if (self->state.phase == sandbox_phase::pausing)
+              set_running(self);
+            auto f = to_failure(err);
+            rp.deliver(make_error(f.kind == failure_kind::conflict
+                                    ? ec::sandbox_not_running
+                                    : ec::pause_failed,
+                                  "Failed to pause sandbox: " + f.message));
+          });
+      return rp;
+    },
+    [=](atom::resume, std::string& rid) -> caf::result<sandbox_view> {
+      auto& st = self->state;
+      if (st.phase == sandbox_phase::deleting)
+        return not_found(self);
+      if (st.phase != sandbox_phase::paused)
+        return make_error(ec::sandbox_not_paused,
+                          "Sandbox is not in a paused state.");
+      transition(self, sandbox_phase::resuming, sandbox_state::resuming,
+                 "CONTAINER_RESUMING", "Sandbox container is being resumed.");
+      auto rp = self->make_response_promise<sandbox_view>();
+      self->request(st.runtime, runtime_timeout(self), atom::resume_v,
+                    container_name(sid(self)))
+        .then(
+          [self, rp, rid](bool) mutable {
+            if (self->state.phase == sandbox_phase::resuming)
+              set_running(self);
+            OSB_INFO(component, rid, sid(self), "sandbox resumed");
+            rp.deliver(self->state.view);
+          },
+          [self, rp](caf::error& err) mutable {
+            if (self->state.phase == sandbox_phase::resuming)
+              set_paused(self);
+            auto f = to_failure(err);
+            rp.deliver(make_error(f.kind == failure_kind::conflict
+                                    ? ec::sandbox_not_paused
+                                    : ec::resume_failed,
+                                  "Failed to resume sandbox: " + f.message));
+          });
+      return rp;
+    },
+    [=](atom::remove, std::string& rid) -> caf::result<bool> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<bool>();
+      if (st.phase == sandbox_phase::deleting) {
+        // A deletion is under way (e.g. expiry); the caller sees it through.
+        st.delete_waiters.push_back(rp);
+        return rp;
+      }
+      st.delete_waiters.push_back(rp);
+      OSB_INFO(component, rid, sid(self), "sandbox delete requested");
+      begin_delete(self, "deleted");
+      return rp;
+    },
+    [=](atom::renew, int64_t expires_us,
+        std::string& rid) -> caf::result<int64_t> {
+      auto& st = self->state;
+      if (st.phase == sandbox_phase::deleting)
+        return not_found(self);
+      if (expires_us <= codec::now_us())
+        return make_error(ec::invalid_expiration,
+                          "New expiration time must be in the future.");
+      if (st.view.expires_us == 0)
+        return make_error(ec::expiration_not_renewable,
+                          "Sandbox " + sid(self)
+                            + " does not have automatic expiration enabled.");
+      auto rp = self->make_response_promise<int64_t>();
+      auto row = st.row;
+      row.expires_us = expires_us;
+      // `await` keeps mutations in order: each write carries all earlier ones.
+      self->request(st.store, store_timeout, atom::put_v, row)
+        .await(
+          [self, rp, row, rid](bool) mutable {
+            auto& st = self->state;
+            if (st.phase == sandbox_phase::deleting) {
+              rp.deliver(not_found(self));
+              return;
+            }
+            st.row.expires_us = row.expires_us;
+            st.view.expires_us = row.expires_us;
+            arm_expiry(self);
+            self->send(st.node, atom::update_v, st.view);
+            OSB_INFO(component, rid, sid(self),
+                     "sandbox expiry renewed to "
+                       << codec::format_time(row.expires_us));
+            rp.deliver(row.expires_us);
+          },
+          [rp](caf::error& err) mutable {
+            rp.deliver(make_error(ec::store_failed,
+                                  "Failed to persist the new expiration: "
+                                    + to_api_error(err).message));
+          });
+      return rp;
+    },
+    [=](atom::patch, metadata_patch& p,
+        std::string& rid) -> caf::result<sandbox_view> {
+      auto& st = self->state;
+      if (st.phase == sandbox_phase::deleting)
+        return not_found(self);
+      auto metadata = st.view.metadata;
+      for (auto& key : p.remove)
+        metadata.erase(key);
+      for (auto& [k, v] : p.set)
+        metadata[k] = v;
+      auto rp = self->make_response_promise<sandbox_view>();
+      auto row = st.row;
+      row.metadata_json = codec::map_to_json(metadata);
+      self->request(st.store, store_timeout, atom::put_v, row)
+        .await(
+          [self, rp, row, metadata, rid](bool) mutable {
+            auto& st = self->state;
+            if (st.phase == sandbox_phase::deleting) {
+              rp.deliver(not_found(self));
+              return;
+            }
+            st.row.metadata_json = row.metadata_json;
+            st.view.metadata = std::move(metadata);
+            self->send(st.node, atom::update_v, st.view);
+            OSB_INFO(component, rid, sid(self), "sandbox metadata patched");
+            rp.deliver(st.view);
+          },
+          [rp](caf::error& err) mutable {
+            rp.deliver(make_error(ec::store_failed,
+                                  "Failed to persist the metadata: "
+                                    + to_api_error(err).message));
+          });
+      return rp;
+    },
+    [=](atom::observe, std::string& status, int32_t exit_code,
+        int64_t observed_us) {
+      auto& st = self->state;
+      // A listing older than our own last transition says nothing new.
+      if (observed_us < st.local_transition_us)
+        return;
+      switch (st.phase) {
+        case sandbox_phase::running:
+        case sandbox_phase::paused:
+        case sandbox_phase::exited:
+          break;
+        default:
+          return;
+      }
+      if (status.empty()) {
+        OSB_WARN(component, "", sid(self),
+                 "sandbox lost its container outside the server; forgetting "
+                 "it");
+        st.phase = sandbox_phase::deleting;
+        self->send(st.node, atom::forget_v, sid(self));
+        self->request(st.store, store_timeout, atom::remove_v, sid(self))
+          .then([self](bool) { self->quit(); },
+                [self](caf::error&) { self->quit(); });
+        return;
+      }
+      if ((status == "exited" || status == "dead")
+          && st.phase != sandbox_phase::exited) {
+        OSB_INFO(component, "", sid(self),
+                 "sandbox entry process exited with code " << exit_code);
+        set_exited(self, exit_code);
+      } else if (status == "running" && st.phase != sandbox_phase::running) {
+        set_running(self);
+      } else if (status == "paused" && st.phase != sandbox_phase::paused) {
+        set_paused(self);
+      }
+    },
+    [=](atom::expire, uint64_t epoch) {
+      auto& st = self->state;
+      if (epoch != st.epoch)
+        return;
+      if (st.phase == sandbox_phase::deleting) {
+        // Retry of a failed removal.
+        remove_container(self);
+        return;
+      }
+      OSB_INFO(component, st.origin_rid, sid(self),
+               "sandbox expired at " << codec::format_time(st.view.expires_us));
+      begin_delete(self, "expired");
+    },
+  };
+}
+
+} // namespace osb

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/interfaces.hpp"
+#include "core/config.hpp"
+#include "core/model.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace osb {
+
+/// Internal phases of a sandbox. The API state is derived from the phase.
+///
+/// ```
+///   provisioning ──► running ◄──► pausing/paused/resuming
+///        │              │  (entry process exits)
+///        ▼              ▼
+///      failed         exited
+///   any phase ──(delete | expiry)──► deleting ──► (actor quits)
+/// ```
+enum class sandbox_phase : uint8_t {
+  provisioning,
+  running,
+  pausing,
+  paused,
+  resuming,
+  exited,
+  failed,
+  deleting,
+};
+
+/// How a sandbox actor starts.
+struct sandbox_init {
+  std::shared_ptr<const node_config> cfg;
+  /// The durable row (fresh for a create, loaded for a recovery).
+  store::sandbox_row row;
+  sandbox_spec spec;
+  node_actor node;
+  runtime_actor runtime;
+  store_actor store;
+  /// True when brought back after a restart (the row is already stored).
+  bool recovered = false;
+  /// Container status observed at recovery ("" = no container).
+  std::string observed_status;
+  int32_t observed_exit_code = 0;
+};
+
+struct sandbox_actor_state {
+  static inline const char* name = "sandbox";
+  /// Server configuration.
+  std::shared_ptr<const node_config> cfg;
+  /// What the store holds for this sandbox (kept in sync, written whole).
+  store::sandbox_row row;
+  /// The validated create request.
+  sandbox_spec spec;
+  /// What the API reports; pushed to the NODE actor on every change.
+  sandbox_view view;
+  /// Current phase of the state machine.
+  sandbox_phase phase = sandbox_phase::provisioning;
+  /// Generation of the expiry timer; bumped to void pending timers.
+  uint64_t epoch = 0;
+  /// True while a runtime create/start of provisioning is outstanding.
+  bool step_in_flight = false;
+  /// True when a stale container of a crashed provisioning must go first.
+  bool remove_before_create = false;
+  /// Local time (µs) of the last transition made by this actor; older
+  /// runtime observations are ignored.
+  int64_t local_transition_us = 0;
+  /// Request id that created the sandbox (for provisioning logs).
+  std::string origin_rid;
+  /// DELETE requests waiting for the removal.
+  std::vector<caf::typed_response_promise<bool>> delete_waiters;
+  node_actor node;
+  runtime_actor runtime;
+  store_actor store;
+};
+
+/// Implements the SANDBOX actor.
+/// @param init Configuration, durable row and collaborators.
+sandbox_actor::behavior_type
+sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self, sandbox_init init);
+
+/// Container name of a sandbox.
+std::string container_name(const std::string& id);
+
+/// Builds the container of a sandbox from its spec and reserved ports.
+runtimes::container_spec make_container_spec(const node_config& cfg,
+                                             const store::sandbox_row& row,
+                                             const sandbox_spec& spec);
+
+} // namespace osb

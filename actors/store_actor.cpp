@@ -1,0 +1,40 @@
+#include "actors/store_actor.hpp"
+
+#include "actors/error.hpp"
+#include "core/log.hpp"
+
+namespace osb {
+
+store_actor::behavior_type
+store_actor_impl(store_actor::stateful_pointer<store_state> self,
+                 std::shared_ptr<store::sqlite_store> db) {
+  self->state.db = std::move(db);
+  return {
+    [=](atom::put, store::sandbox_row& row) -> caf::result<bool> {
+      auto x = self->state.db->put(row);
+      if (!x) {
+        OSB_ERROR("store", "", row.id, "store failed to write: "
+                                         << x.error().message);
+        return make_error(ec::store_failed, x.error().message);
+      }
+      return true;
+    },
+    [=](atom::remove, std::string& id) -> caf::result<bool> {
+      auto x = self->state.db->remove(id);
+      if (!x) {
+        OSB_ERROR("store", "", id, "store failed to delete: "
+                                     << x.error().message);
+        return make_error(ec::store_failed, x.error().message);
+      }
+      return true;
+    },
+    [=](atom::load, std::string& node) -> caf::result<sandbox_rows> {
+      auto x = self->state.db->load(node);
+      if (!x)
+        return make_error(ec::store_failed, x.error().message);
+      return std::move(x.value());
+    },
+  };
+}
+
+} // namespace osb

@@ -1,0 +1,199 @@
+// opensandbox-server: parses flags, loads the configuration, spawns the
+// actors and serves the lifecycle API until SIGINT/SIGTERM.
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "actors/gateway.hpp"
+#include "actors/host_supervisor.hpp"
+#include "actors/node.hpp"
+#include "actors/runtime_bridge.hpp"
+#include "actors/store_actor.hpp"
+#include "actors/system_config.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "runtimes/docker/docker_runtime.hpp"
+
+namespace {
+
+constexpr const char* component = "main";
+constexpr const char* version = "0.1.0";
+
+void usage() {
+  std::cout << "usage: opensandbox-server [--config PATH]\n"
+               "  --config PATH  TOML configuration (default: "
+               "$SANDBOX_CONFIG_PATH, then ~/.sandbox.toml, then built-in "
+               "defaults)\n"
+               "  --version      print the version\n";
+}
+
+/// The original's startup guard (issue #750): without an API key the server
+/// only starts after an explicit confirmation.
+bool confirm_insecure_start() {
+  if (auto env = std::getenv("OPENSANDBOX_INSECURE_SERVER");
+      env && std::string{env} == "YES") {
+    OSB_WARN(component, "", "",
+             "server.api_key is empty: the API is open to anyone who can "
+             "reach it (confirmed through OPENSANDBOX_INSECURE_SERVER)");
+    return true;
+  }
+  if (!isatty(STDIN_FILENO)) {
+    OSB_ERROR(component, "", "",
+              "Startup blocked: server.api_key is empty in non-interactive "
+              "mode. Set OPENSANDBOX_INSECURE_SERVER=YES to run without an "
+              "API key, or configure server.api_key.");
+    return false;
+  }
+  std::cerr << "\033[31mserver.api_key is empty: anyone who can reach this "
+               "server can create and control sandboxes.\nType YES within "
+               "30 seconds to start anyway: \033[0m"
+            << std::flush;
+  pollfd pfd{STDIN_FILENO, POLLIN, 0};
+  if (poll(&pfd, 1, 30000) <= 0) {
+    OSB_ERROR(component, "", "",
+              "Startup aborted: missing explicit confirmation (confirmation "
+              "timed out).");
+    return false;
+  }
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != "YES") {
+    OSB_ERROR(component, "", "",
+              "Startup aborted: missing explicit confirmation.");
+    return false;
+  }
+  return true;
+}
+
+std::string node_name(const osb::node_config& cfg) {
+  if (!cfg.cluster.node_name.empty())
+    return cfg.cluster.node_name;
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) == 0 && buf[0] != '\0')
+    return buf;
+  return "node-1";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      config_path = arg.substr(9);
+    } else if (arg == "--version") {
+      std::cout << "opensandbox-server " << version << "\n";
+      return 0;
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    } else {
+      std::cerr << "unknown argument: " << arg << "\n";
+      usage();
+      return 2;
+    }
+  }
+  auto loaded = osb::load_config(config_path);
+  if (!loaded) {
+    std::cerr << "opensandbox-server: invalid configuration: "
+              << loaded.error().message << "\n";
+    return 2;
+  }
+  auto cfg = std::make_shared<const osb::node_config>(std::move(*loaded));
+  osb::log::set_level(cfg->log.level);
+  if (cfg->server.api_key.empty() && !confirm_insecure_start())
+    return 1;
+  // Block the stop signals in every thread; main waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto store = osb::store::sqlite_store::open(cfg->store.path);
+  if (!store) {
+    OSB_ERROR(component, "", "", "cannot open the store: "
+                                   << store.error().message);
+    return 1;
+  }
+  std::shared_ptr<osb::store::sqlite_store> db = std::move(*store);
+  auto name = node_name(*cfg);
+  int exit_code = 0;
+  {
+    osb::system_config sys_cfg;
+    caf::actor_system sys{sys_cfg};
+    auto rt = osb::runtimes::make_docker_runtime(
+      cfg->docker.host, std::chrono::seconds(cfg->docker.api_timeout), 1);
+    auto runtime = sys.spawn(osb::runtime_bridge, rt);
+    auto store_hdl = sys.spawn<caf::detached>(osb::store_actor_impl, db);
+    auto node = sys.spawn(osb::node, name);
+    osb::supervisor_init sup_init;
+    sup_init.cfg = cfg;
+    sup_init.node_name = name;
+    sup_init.node = node;
+    sup_init.runtime = runtime;
+    sup_init.store = store_hdl;
+    auto sup = sys.spawn(osb::host_supervisor, std::move(sup_init));
+    caf::anon_send(node, osb::atom::put_v, sup);
+    auto gw = sys.spawn(osb::gateway, node,
+                        caf::timespan{std::chrono::seconds(
+                          cfg->docker.api_timeout + 30)});
+    osb::http::server_options opts;
+    opts.host = cfg->server.host;
+    opts.port = cfg->server.port;
+    opts.threads = cfg->server.io_threads > 0
+                     ? static_cast<int>(cfg->server.io_threads)
+                     : static_cast<int>(
+                       std::max(2u, std::thread::hardware_concurrency()));
+    opts.keep_alive_s = cfg->server.timeout_keep_alive;
+    opts.limit_concurrency = cfg->server.limit_concurrency;
+    opts.backlog = static_cast<int>(cfg->server.backlog);
+    auto handler = osb::http::make_api_handler(cfg,
+                                               osb::make_actor_backend(gw));
+    auto srv = osb::http::server::start(opts, std::move(handler));
+    if (!srv) {
+      OSB_ERROR(component, "", "", "cannot serve HTTP on "
+                                     << opts.host << ":" << opts.port << ": "
+                                     << srv.error().message);
+      exit_code = 1;
+    } else {
+      OSB_INFO(component, "", "",
+               "opensandbox-server " << version << " node " << name
+                                     << " listens on " << opts.host << ":"
+                                     << (*srv)->port() << " (runtime docker, "
+                                     << cfg->docker.network_mode
+                                     << " network)");
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      OSB_INFO(component, "", "", "server stops on signal " << sig
+                                                              << "; sandboxes "
+                                                                 "keep running");
+      (*srv)->stop();
+    }
+    for (auto hdl : {caf::actor_cast<caf::actor>(gw),
+                     caf::actor_cast<caf::actor>(sup),
+                     caf::actor_cast<caf::actor>(node),
+                     caf::actor_cast<caf::actor>(runtime),
+                     caf::actor_cast<caf::actor>(store_hdl)})
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    rt->shutdown();
+  }
+  return exit_code;
+}

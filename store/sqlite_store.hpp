@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/expected.hpp"
+
+struct sqlite3;
+
+namespace osb::store {
+
+/// What a node persists about one sandbox: everything needed to bring it
+/// back after `kill -9` (the spec to re-provision, renewed expiry, patched
+/// metadata, reserved ports, provisioning phase).
+struct sandbox_row {
+  std::string id;
+  std::string node;
+  std::string spec_json;
+  std::string metadata_json;
+  /// "provisioning", "provisioned", "failed" or "deleting".
+  std::string phase;
+  std::string reason;
+  std::string message;
+  int64_t created_us = 0;
+  int64_t expires_us = 0;
+  int64_t last_transition_us = 0;
+  uint16_t execd_port = 0;
+  uint16_t http_port = 0;
+  uint16_t egress_port = 0;
+};
+
+/// A SQLite database in WAL mode. Not thread-safe: one owner (the STORE
+/// actor, which runs on its own thread) uses it.
+class sqlite_store {
+public:
+  ~sqlite_store();
+
+  /// Opens or creates the database at `path`, creating parent directories.
+  static expected<std::unique_ptr<sqlite_store>> open(const std::string& path);
+
+  /// Inserts or replaces the row with the same id.
+  expected<unit> put(const sandbox_row& row);
+
+  /// Deletes a row; a missing row is success.
+  expected<unit> remove(const std::string& id);
+
+  /// Returns all rows of `node`.
+  expected<std::vector<sandbox_row>> load(const std::string& node);
+
+private:
+  explicit sqlite_store(sqlite3* db);
+  expected<unit> exec(const char* sql);
+
+  sqlite3* db_;
+};
+
+} // namespace osb::store
