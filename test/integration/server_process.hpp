@@ -1,0 +1,278 @@
+#pragma once
+
+// Test support: runs the real opensandbox-server binary as a child process
+// and talks plain HTTP/1.1 to it over loopback.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace osb::test {
+
+struct http_reply {
+  int status = 0;
+  std::map<std::string, std::string> headers; ///< lower-case names
+  std::string body;
+
+  rapidjson::Document json() const {
+    rapidjson::Document doc;
+    doc.Parse(body.c_str());
+    return doc;
+  }
+};
+
+/// Sends one request on a fresh connection (Connection: close).
+inline http_reply http_call(uint16_t port, const std::string& method,
+                            const std::string& target,
+                            const std::string& body = {},
+                            const std::map<std::string, std::string>& hdrs
+                            = {}) {
+  http_reply result;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return result;
+  }
+  timeval tv{120, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::ostringstream req;
+  req << method << " " << target << " HTTP/1.1\r\nHost: 127.0.0.1:" << port
+      << "\r\nConnection: close\r\n";
+  for (auto& [k, v] : hdrs)
+    req << k << ": " << v << "\r\n";
+  if (!body.empty() || method == "POST" || method == "PATCH")
+    req << "Content-Type: application/json\r\nContent-Length: " << body.size()
+        << "\r\n";
+  req << "\r\n" << body;
+  auto str = req.str();
+  ::send(fd, str.data(), str.size(), MSG_NOSIGNAL);
+  std::string raw;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0)
+    raw.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  auto head_end = raw.find("\r\n\r\n");
+  if (head_end == std::string::npos)
+    return result;
+  std::istringstream head{raw.substr(0, head_end)};
+  std::string line;
+  std::getline(head, line);
+  if (line.size() > 12)
+    result.status = std::atoi(line.c_str() + 9);
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    auto colon = line.find(':');
+    if (colon == std::string::npos)
+      continue;
+    auto name = line.substr(0, colon);
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ')
+      value.erase(0, 1);
+    result.headers[name] = value;
+  }
+  auto rest = raw.substr(head_end + 4);
+  if (result.headers["transfer-encoding"] == "chunked") {
+    size_t pos = 0;
+    while (pos < rest.size()) {
+      auto eol = rest.find("\r\n", pos);
+      auto len = std::stoul(rest.substr(pos, eol - pos), nullptr, 16);
+      if (len == 0)
+        break;
+      result.body += rest.substr(eol + 2, len);
+      pos = eol + 2 + len + 2;
+    }
+  } else {
+    result.body = rest;
+  }
+  return result;
+}
+
+inline uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline std::string random_suffix() {
+  std::random_device rd;
+  std::ostringstream os;
+  os << std::hex << rd() << rd();
+  return os.str().substr(0, 10);
+}
+
+/// Runs `cmd` through the shell and returns its stdout.
+inline std::string shell(const std::string& cmd) {
+  std::string out;
+  if (auto* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+      out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
+
+/// A server child process with its own config, store and node name. The
+/// node name scopes the containers it owns, so tests never touch others'.
+class server_process {
+public:
+  explicit server_process(std::string extra_toml = {},
+                          std::string node = "it-" + random_suffix())
+    : node_(std::move(node)), extra_(std::move(extra_toml)) {
+    dir_ = std::filesystem::temp_directory_path() / ("osb-" + node_);
+    std::filesystem::create_directories(dir_);
+    port_ = free_port();
+    write_config();
+  }
+
+  ~server_process() {
+    kill(SIGKILL);
+    // Never leave containers of this test's node behind.
+    shell("docker ps -aq --filter label=opensandbox.io/node=" + node_
+          + " | xargs -r docker rm -f >/dev/null 2>&1");
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void write_config() {
+    std::ofstream out{config_path()};
+    out << "[server]\nhost = \"127.0.0.1\"\nport = " << port_
+        << "\napi_key = \"test-key\"\n"
+        << "[log]\nlevel = \"DEBUG\"\n"
+        << "[runtime]\ntype = \"docker\"\n"
+        << "[store]\npath = \"" << (dir_ / "store.db").string() << "\"\n"
+        << "[cluster]\nnode_name = \"" << node_ << "\"\n"
+        << extra_ << "\n";
+  }
+
+  std::string config_path() const {
+    return (dir_ / "config.toml").string();
+  }
+
+  std::string log_path() const {
+    return (dir_ / "server.log").string();
+  }
+
+  /// Starts the server and waits until /health answers.
+  bool start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execl(OSB_SERVER_BINARY, OSB_SERVER_BINARY, "--config",
+              config_path().c_str(), nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {
+      if (http_call(port_, "GET", "/health").status == 200)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  void kill(int sig) {
+    if (pid_ > 0) {
+      ::kill(pid_, sig);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+  }
+
+  http_reply call(const std::string& method, const std::string& target,
+                  const std::string& body = {},
+                  std::map<std::string, std::string> hdrs = {}) {
+    if (hdrs.count("OPEN-SANDBOX-API-KEY") == 0)
+      hdrs["OPEN-SANDBOX-API-KEY"] = "test-key";
+    return http_call(port_, method, target, body, hdrs);
+  }
+
+  /// Polls GET until the state is `state` (or `timeout` passes).
+  std::string wait_state(const std::string& id, const std::string& state,
+                         std::chrono::milliseconds timeout
+                         = std::chrono::seconds(30)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string last;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = call("GET", "/v1/sandboxes/" + id);
+      if (r.status == 200) {
+        auto doc = r.json();
+        last = doc["status"]["state"].GetString();
+        if (last == state)
+          return last;
+      } else {
+        last = std::to_string(r.status);
+        if (last == state)
+          return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return last;
+  }
+
+  /// Number of containers of this node (any state).
+  int num_containers() const {
+    auto out = shell("docker ps -aq --filter label=opensandbox.io/node="
+                     + node_ + " | wc -l");
+    return std::atoi(out.c_str());
+  }
+
+  std::string read_log() const {
+    std::ifstream in{log_path()};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  const std::string& node() const {
+    return node_;
+  }
+
+private:
+  std::string node_;
+  std::string extra_;
+  std::filesystem::path dir_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+} // namespace osb::test

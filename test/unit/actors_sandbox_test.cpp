@@ -1,0 +1,452 @@
+// Unit tests of the sandbox state machine, timers, recovery and the node
+// directory on CAF's deterministic scheduler with the fake runtime.
+
+#include <caf/actor_system.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "actors/error.hpp"
+#include "actors/host_supervisor.hpp"
+#include "actors/node.hpp"
+#include "actors/runtime_bridge.hpp"
+#include "actors/store_actor.hpp"
+#include "actors/system_config.hpp"
+#include "core/codec.hpp"
+#include "runtimes/fake_runtime.hpp"
+
+using namespace std::chrono_literals;
+using namespace osb;
+
+namespace {
+
+struct test_config : system_config {
+  test_config() {
+    set("scheduler.policy", caf::atom("testing"));
+  }
+};
+
+/// One "server process": node, supervisor, runtime bridge and store over a
+/// shared fake runtime and database file, so a test can "restart" it.
+struct process {
+  node_actor node;
+  supervisor_actor sup;
+  runtime_actor runtime;
+  store_actor store;
+};
+
+class SandboxActors : public testing::Test {
+protected:
+  SandboxActors()
+    : sys(cfg_),
+      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
+      self(sys, true) {
+    db_path = std::filesystem::temp_directory_path()
+              / ("osb-actors-" + codec::make_uuid() + ".db");
+    rt = std::make_shared<runtimes::fake_runtime>();
+    node_cfg = std::make_shared<node_config>();
+  }
+
+  ~SandboxActors() override {
+    for (auto& p : procs)
+      shutdown(p);
+    sched.run();
+    std::error_code ec;
+    for (auto ext : {"", "-wal", "-shm"})
+      std::filesystem::remove(db_path.string() + ext, ec);
+  }
+
+  void shutdown(process& p) {
+    for (auto hdl :
+         {caf::actor_cast<caf::actor>(p.node), caf::actor_cast<caf::actor>(p.sup),
+          caf::actor_cast<caf::actor>(p.runtime),
+          caf::actor_cast<caf::actor>(p.store)})
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  }
+
+  /// Starts (or restarts) the server actors and runs recovery.
+  process& boot() {
+    auto db = store::sqlite_store::open(db_path.string());
+    EXPECT_TRUE(db.has_value());
+    process p;
+    p.runtime = sys.spawn(runtime_bridge, rt);
+    p.store = sys.spawn(store_actor_impl,
+                        std::shared_ptr<store::sqlite_store>(std::move(*db)));
+    p.node = sys.spawn(node, std::string{"n1"});
+    supervisor_init init;
+    init.cfg = node_cfg;
+    init.node_name = "n1";
+    init.node = p.node;
+    init.runtime = p.runtime;
+    init.store = p.store;
+    p.sup = sys.spawn(host_supervisor, init);
+    caf::anon_send(p.node, atom::put_v, p.sup);
+    sched.run();
+    procs.push_back(p);
+    return procs.back();
+  }
+
+  /// Simulates kill -9: the actors vanish without any cleanup.
+  void crash(process& p) {
+    for (auto hdl :
+         {caf::actor_cast<caf::actor>(p.node), caf::actor_cast<caf::actor>(p.sup),
+          caf::actor_cast<caf::actor>(p.runtime),
+          caf::actor_cast<caf::actor>(p.store)})
+      caf::anon_send_exit(hdl, caf::exit_reason::kill);
+    sched.run();
+  }
+
+  template <class T, class Handle, class... Ts>
+  std::pair<std::optional<T>, api_error> ask(const Handle& hdl, Ts&&... xs) {
+    std::optional<T> value;
+    api_error err;
+    auto h = self->request(hdl, caf::infinite, std::forward<Ts>(xs)...);
+    sched.run();
+    h.receive([&](T& x) { value = std::move(x); },
+              [&](caf::error& e) { err = to_api_error(e); });
+    return {std::move(value), std::move(err)};
+  }
+
+  sandbox_spec spec(int64_t timeout_s = 0) {
+    sandbox_spec s;
+    s.image = "opensandbox/busybox:latest";
+    s.entrypoint = {"sleep", "3600"};
+    s.timeout_s = timeout_s;
+    s.metadata = {{"team", "infra"}};
+    s.resource_limits = {{"cpu", "500m"}, {"memory", "512Mi"}};
+    s.env = {{"A", "1"}};
+    return s;
+  }
+
+  sandbox_view create(process& p, sandbox_spec s) {
+    auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, std::move(s),
+                                         std::string{"rid-1"});
+    EXPECT_TRUE(view) << err.message;
+    return view ? *view : sandbox_view{};
+  }
+
+  std::optional<sandbox_view> get(process& p, const std::string& id) {
+    return ask<sandbox_view>(p.node, atom::get_v, id).first;
+  }
+
+  void advance(caf::timespan d) {
+    sched.clock().advance_time(d);
+    sched.run();
+  }
+
+  test_config cfg_;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  caf::scoped_actor self;
+  std::filesystem::path db_path;
+  std::shared_ptr<runtimes::fake_runtime> rt;
+  std::shared_ptr<node_config> node_cfg;
+  std::vector<process> procs;
+};
+
+} // namespace
+
+TEST_F(SandboxActors, CreateAnswersPendingThenRuns) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  EXPECT_EQ(v.state, sandbox_state::pending);
+  EXPECT_NE(v.ports.execd, 0);
+  EXPECT_NE(v.ports.http, 0);
+  EXPECT_GT(v.expires_us, v.created_us);
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running);
+  EXPECT_EQ(g->reason, "CONTAINER_RUNNING");
+  auto cs = rt->containers();
+  ASSERT_EQ(cs.size(), 1u);
+  EXPECT_EQ(cs[0].status, "running");
+  EXPECT_EQ(cs[0].labels.at("opensandbox.io/id"), v.id);
+  EXPECT_EQ(cs[0].labels.at("team"), "infra");
+  auto c = rt->spec_of(cs[0].id);
+  EXPECT_EQ(c.nano_cpus, 500000000);
+  EXPECT_EQ(c.memory_bytes, 536870912);
+  EXPECT_EQ(c.pids_limit, 4096);
+  ASSERT_EQ(c.ports.size(), 2u);
+  EXPECT_EQ(c.security_opt.at(0), "no-new-privileges:true");
+  EXPECT_FALSE(c.cap_drop.empty());
+}
+
+TEST_F(SandboxActors, ExpiresOnTimeAndRemovesContainer) {
+  auto& p = boot();
+  auto v = create(p, spec(60));
+  advance(59s);
+  EXPECT_TRUE(get(p, v.id));
+  advance(2s);
+  EXPECT_FALSE(get(p, v.id));
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, ManualCleanupNeverExpires) {
+  auto& p = boot();
+  auto v = create(p, spec(0));
+  EXPECT_EQ(v.expires_us, 0);
+  advance(std::chrono::hours(24 * 30));
+  EXPECT_TRUE(get(p, v.id));
+  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id,
+                               codec::now_us() + 600'000'000,
+                               std::string{"r"});
+  EXPECT_FALSE(t);
+  EXPECT_EQ(err.status, 409);
+  EXPECT_EQ(err.code, "DOCKER::INVALID_EXPIRATION");
+}
+
+TEST_F(SandboxActors, RenewVoidsTheOldTimer) {
+  auto& p = boot();
+  auto v = create(p, spec(60));
+  auto target = codec::now_us() + 600'000'000;
+  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id, target,
+                               std::string{"r"});
+  ASSERT_TRUE(t) << err.message;
+  EXPECT_EQ(*t, target);
+  advance(61s); // the original timer fires and must be ignored
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->expires_us, target);
+  advance(600s);
+  EXPECT_FALSE(get(p, v.id));
+}
+
+TEST_F(SandboxActors, RenewInThePastIsRejected) {
+  auto& p = boot();
+  auto v = create(p, spec(60));
+  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id,
+                               codec::now_us() - 1000, std::string{"r"});
+  EXPECT_FALSE(t);
+  EXPECT_EQ(err.status, 400);
+}
+
+TEST_F(SandboxActors, PauseAndResumeFollowTheStateMachine) {
+  auto& p = boot();
+  auto v = create(p, spec());
+  auto [r1, e1] = ask<sandbox_view>(p.node, atom::resume_v, v.id,
+                                    std::string{"r"});
+  EXPECT_FALSE(r1);
+  EXPECT_EQ(e1.code, "DOCKER::SANDBOX_NOT_PAUSED");
+  auto [p1, e2] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
+                                    std::string{"r"});
+  ASSERT_TRUE(p1) << e2.message;
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::paused);
+  EXPECT_EQ(rt->containers().at(0).status, "paused");
+  auto [p2, e3] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
+                                    std::string{"r"});
+  EXPECT_FALSE(p2);
+  EXPECT_EQ(e3.status, 409);
+  EXPECT_EQ(e3.code, "DOCKER::SANDBOX_NOT_RUNNING");
+  auto [r2, e4] = ask<sandbox_view>(p.node, atom::resume_v, v.id,
+                                    std::string{"r"});
+  ASSERT_TRUE(r2) << e4.message;
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+}
+
+TEST_F(SandboxActors, PauseFailureIsReportedAndStateRestored) {
+  auto& p = boot();
+  auto v = create(p, spec());
+  rt->fail_next("pause", failure{failure_kind::failed, "cgroup frozen"});
+  auto [p1, err] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
+                                     std::string{"r"});
+  EXPECT_FALSE(p1);
+  EXPECT_EQ(err.code, "DOCKER::SANDBOX_PAUSE_FAILED");
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+}
+
+TEST_F(SandboxActors, DeleteRemovesContainerAndRecord) {
+  auto& p = boot();
+  auto v = create(p, spec());
+  auto [ok, err] = ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"});
+  ASSERT_TRUE(ok) << err.message;
+  EXPECT_FALSE(get(p, v.id));
+  EXPECT_TRUE(rt->containers().empty());
+  auto [again, err2] = ask<bool>(p.node, atom::remove_v, v.id,
+                                 std::string{"r"});
+  EXPECT_FALSE(again);
+  EXPECT_EQ(err2.status, 404);
+}
+
+TEST_F(SandboxActors, DeleteDuringProvisioningLeavesNothing) {
+  auto& p = boot();
+  rt->hold("create");
+  auto v = create(p, spec());
+  auto [ok, err] = ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"});
+  ASSERT_TRUE(ok) << err.message;
+  EXPECT_FALSE(get(p, v.id));
+  rt->release("create");
+  sched.run();
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, ImagePullFailureMarksFailedWithReason) {
+  auto& p = boot();
+  rt->set_known_images({"other:1"});
+  auto v = create(p, spec());
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::failed);
+  EXPECT_EQ(g->reason, "IMAGE_PULL_FAILED");
+  EXPECT_NE(g->message.find("opensandbox/busybox:latest"), std::string::npos);
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, StartFailureRemovesTheContainer) {
+  auto& p = boot();
+  rt->fail_next("start", failure{failure_kind::failed, "exec format error"});
+  auto v = create(p, spec());
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::failed);
+  EXPECT_EQ(g->reason, "CONTAINER_START_FAILED");
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, PatchMergesAndDeletesKeys) {
+  auto& p = boot();
+  auto v = create(p, spec());
+  metadata_patch mp;
+  mp.set = {{"project", "alpha"}};
+  mp.remove = {"team"};
+  auto [r, err] = ask<sandbox_view>(p.node, atom::patch_v, v.id, mp,
+                                    std::string{"r"});
+  ASSERT_TRUE(r) << err.message;
+  EXPECT_EQ(r->metadata, (string_map{{"project", "alpha"}}));
+  // A second patch must not resurrect the deleted create-time key.
+  metadata_patch mp2;
+  mp2.set = {{"x", "1"}};
+  auto [r2, err2] = ask<sandbox_view>(p.node, atom::patch_v, v.id, mp2,
+                                      std::string{"r"});
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->metadata, (string_map{{"project", "alpha"}, {"x", "1"}}));
+}
+
+TEST_F(SandboxActors, ListFiltersAndPaginatesFromTheDirectory) {
+  auto& p = boot();
+  for (int i = 0; i < 5; ++i) {
+    auto s = spec();
+    s.metadata = {{"n", std::to_string(i % 2)}};
+    create(p, s);
+  }
+  list_query q;
+  q.metadata = {{"n", "1"}};
+  auto [page, err] = ask<list_page>(p.node, atom::list_v, q);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->total_items, 2);
+  list_query q2;
+  q2.page = 2;
+  q2.page_size = 2;
+  q2.states = {sandbox_state::running};
+  auto [page2, err2] = ask<list_page>(p.node, atom::list_v, q2);
+  ASSERT_TRUE(page2);
+  EXPECT_EQ(page2->total_items, 5);
+  EXPECT_EQ(page2->items.size(), 2u);
+  list_query q3;
+  q3.states = {sandbox_state::paused};
+  EXPECT_EQ(ask<list_page>(p.node, atom::list_v, q3).first->total_items, 0);
+}
+
+TEST_F(SandboxActors, ExitedContainerIsReportedByReconciliation) {
+  auto& p = boot();
+  auto v = create(p, spec());
+  rt->exit_container(rt->containers().at(0).id, 3);
+  advance(6s);
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::failed);
+  EXPECT_EQ(g->reason, "CONTAINER_EXITED_ERROR");
+}
+
+TEST_F(SandboxActors, RestartRecoversRenewalsPatchesAndPauses) {
+  auto& p1 = boot();
+  auto a = create(p1, spec(60));
+  auto b = create(p1, spec(60));
+  auto target = codec::now_us() + 3600'000'000LL;
+  ASSERT_TRUE(ask<int64_t>(p1.node, atom::renew_v, a.id, target,
+                           std::string{"r"})
+                .first);
+  metadata_patch mp;
+  mp.set = {{"k", "v"}};
+  mp.remove = {"team"};
+  ASSERT_TRUE(ask<sandbox_view>(p1.node, atom::patch_v, a.id, mp,
+                                std::string{"r"})
+                .first);
+  ASSERT_TRUE(ask<sandbox_view>(p1.node, atom::pause_v, b.id,
+                                std::string{"r"})
+                .first);
+  crash(p1);
+  procs.clear();
+  auto& p2 = boot();
+  auto ra = get(p2, a.id);
+  ASSERT_TRUE(ra);
+  EXPECT_EQ(ra->expires_us, target);
+  EXPECT_EQ(ra->metadata, (string_map{{"k", "v"}}));
+  EXPECT_EQ(ra->state, sandbox_state::running);
+  auto rb = get(p2, b.id);
+  ASSERT_TRUE(rb);
+  EXPECT_EQ(rb->state, sandbox_state::paused);
+  // b keeps its original 60 s expiry; a was renewed to one hour.
+  advance(61s);
+  EXPECT_TRUE(get(p2, a.id));
+  EXPECT_FALSE(get(p2, b.id));
+  EXPECT_EQ(rt->containers().size(), 1u);
+}
+
+TEST_F(SandboxActors, RestartReprovisionsInterruptedCreatesAndRemovesOrphans) {
+  auto& p1 = boot();
+  rt->hold("start");
+  auto a = create(p1, spec());
+  ASSERT_EQ(rt->containers().size(), 1u); // created, not started
+  crash(p1);
+  procs.clear();
+  rt->release("start"); // the old process is gone; nobody listens
+  // An orphan of this node without a record, e.g. from a lost row.
+  runtimes::container_spec orphan;
+  orphan.name = "sandbox-orphan";
+  orphan.image = "x";
+  orphan.labels = {{"opensandbox.io/id", "orphan"},
+                   {"opensandbox.io/node", "n1"}};
+  rt->create(orphan, [](expected<std::string>) {});
+  auto& p2 = boot();
+  auto g = get(p2, a.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running);
+  auto cs = rt->containers();
+  ASSERT_EQ(cs.size(), 1u);
+  EXPECT_EQ(cs[0].labels.at("opensandbox.io/id"), a.id);
+  EXPECT_EQ(cs[0].status, "running");
+}
+
+TEST_F(SandboxActors, OverdueSandboxesExpireAtRecovery) {
+  auto& p1 = boot();
+  auto a = create(p1, spec(60));
+  crash(p1);
+  procs.clear();
+  // Shift the stored expiry into the past, as if the server was down.
+  {
+    auto db = store::sqlite_store::open(db_path.string());
+    auto rows = (*db)->load("n1");
+    ASSERT_EQ(rows->size(), 1u);
+    auto row = rows->at(0);
+    row.expires_us = codec::now_us() - 1'000'000;
+    ASSERT_TRUE((*db)->put(row));
+  }
+  auto& p2 = boot();
+  advance(1ms);
+  EXPECT_FALSE(get(p2, a.id));
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, CreateFailsFastWhenTheRuntimeIsDown) {
+  rt->fail_next("list", failure{failure_kind::unavailable, "no daemon"});
+  auto& p = boot();
+  auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, spec(),
+                                       std::string{"r"});
+  EXPECT_FALSE(view);
+  EXPECT_EQ(err.status, 503);
+  EXPECT_NE(err.message.find("no daemon"), std::string::npos);
+}
