@@ -81,6 +81,13 @@ std::string encode_error(const api_error& x);
 std::string encode_detail(std::string_view type, std::string_view loc_json,
                           std::string_view msg);
 
+/// Same, with the offending input and an optional `ctx` object (both as JSON
+/// text; an empty `ctx_json` omits `ctx`). The 3-argument form sends
+/// `"input":null`.
+std::string encode_detail(std::string_view type, std::string_view loc_json,
+                          std::string_view msg, std::string_view input_json,
+                          std::string_view ctx_json = {});
+
 // -- persistence --------------------------------------------------------------
 
 /// Compact JSON of a spec for the store; `spec_from_json` reverses it.

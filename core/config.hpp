@@ -78,6 +78,8 @@ struct node_config {
 
   struct cluster_section {
     std::string node_name;           ///< empty = hostname
+    std::string listen;              ///< cluster listen address (later)
+    std::vector<std::string> seeds;  ///< peers to join (later)
   } cluster;
 };
 

@@ -1,0 +1,754 @@
+#include "core/config.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <sstream>
+#include <sys/stat.h>
+
+#include <toml++/toml.h>
+
+namespace osb {
+
+namespace {
+
+std::string lower(std::string x) {
+  for (auto& c : x)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return x;
+}
+
+std::string upper(std::string x) {
+  for (auto& c : x)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return x;
+}
+
+std::string home_dir() {
+  if (auto home = std::getenv("HOME"); home != nullptr && *home != '\0')
+    return home;
+  if (auto pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr)
+    return pw->pw_dir;
+  return "/";
+}
+
+/// Expands a leading `~` or `~/` (not `~user`) to the home directory.
+std::string expand_home(const std::string& path) {
+  if (path == "~")
+    return home_dir();
+  if (path.size() >= 2 && path[0] == '~' && path[1] == '/')
+    return home_dir() + path.substr(1);
+  return path;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+/// Walks a parsed document and records the first problem with its position.
+class reader {
+public:
+  explicit reader(std::string source) : source_(std::move(source)) {
+    // nop
+  }
+
+  bool failed() const {
+    return error_.has_value();
+  }
+
+  const std::string& error() const {
+    return *error_;
+  }
+
+  std::string where(const toml::source_region& r) const {
+    std::ostringstream os;
+    os << source_ << ':' << r.begin.line << ':' << r.begin.column;
+    return os.str();
+  }
+
+  void fail(const toml::source_region& r, const std::string& msg) {
+    if (!error_)
+      error_ = where(r) + ": " + msg;
+  }
+
+  void fail(const toml::node& n, const std::string& msg) {
+    fail(n.source(), msg);
+  }
+
+  // -- typed getters (return false and record an error on mismatch) ----------
+
+  bool get(const toml::node& n, const std::string& path, std::string& out) {
+    auto s = n.as_string();
+    if (s == nullptr) {
+      fail(n, path + " must be a string");
+      return false;
+    }
+    out = s->get();
+    return true;
+  }
+
+  bool get(const toml::node& n, const std::string& path, bool& out) {
+    auto b = n.as_boolean();
+    if (b == nullptr) {
+      fail(n, path + " must be a boolean (true or false)");
+      return false;
+    }
+    out = b->get();
+    return true;
+  }
+
+  bool get(const toml::node& n, const std::string& path, int64_t& out,
+           int64_t min, int64_t max) {
+    auto i = n.as_integer();
+    if (i == nullptr) {
+      fail(n, path + " must be an integer");
+      return false;
+    }
+    auto v = i->get();
+    if (v < min || v > max) {
+      std::ostringstream os;
+      if (max == INT64_MAX)
+        os << path << " must be >= " << min << " (got " << v << ")";
+      else
+        os << path << " must be between " << min << " and " << max
+           << " (got " << v << ")";
+      fail(n, os.str());
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
+  bool get(const toml::node& n, const std::string& path,
+           std::vector<std::string>& out) {
+    auto a = n.as_array();
+    if (a == nullptr) {
+      fail(n, path + " must be an array of strings");
+      return false;
+    }
+    std::vector<std::string> xs;
+    for (auto& e : *a) {
+      auto s = e.as_string();
+      if (s == nullptr) {
+        fail(e, path + " must contain only strings");
+        return false;
+      }
+      xs.emplace_back(s->get());
+    }
+    out = std::move(xs);
+    return true;
+  }
+
+  /// A string out of a fixed set; `fold` compares case-insensitively.
+  bool get_enum(const toml::node& n, const std::string& path, std::string& out,
+                std::initializer_list<const char*> allowed, bool fold) {
+    std::string x;
+    if (!get(n, path, x))
+      return false;
+    auto cmp = fold ? lower(x) : x;
+    for (auto a : allowed) {
+      if (cmp == (fold ? lower(a) : std::string{a})) {
+        out = x;
+        return true;
+      }
+    }
+    std::string list;
+    for (auto a : allowed) {
+      if (!list.empty())
+        list += ", ";
+      list += '\'';
+      list += a;
+      list += '\'';
+    }
+    fail(n, path + " must be one of " + list + " (got '" + x + "')");
+    return false;
+  }
+
+  using handler = std::function<void(const toml::node&, const std::string&)>;
+
+  /// Dispatches every key of `tbl` to its handler; unknown keys are errors.
+  void keys(const toml::table& tbl, const std::string& prefix,
+            const std::map<std::string, handler>& handlers) {
+    for (auto&& [k, v] : tbl) {
+      if (failed())
+        return;
+      auto name = std::string{k.str()};
+      auto path = prefix.empty() ? name : prefix + "." + name;
+      auto i = handlers.find(name);
+      if (i == handlers.end()) {
+        fail(k.source(), "unknown key '" + path + "'");
+        return;
+      }
+      i->second(v, path);
+    }
+  }
+
+  /// Requires `n` to be a table and returns it (nullptr after an error).
+  const toml::table* table(const toml::node& n, const std::string& path) {
+    auto t = n.as_table();
+    if (t == nullptr)
+      fail(n, path + " must be a table");
+    return t;
+  }
+
+private:
+  std::string source_;
+  std::optional<std::string> error_;
+};
+
+// -- sections -----------------------------------------------------------------
+
+void read_server(reader& r, const toml::table& t, node_config& cfg) {
+  auto& s = cfg.server;
+  auto str = [&](std::string& out) {
+    return [&r, &out](const toml::node& n, const std::string& p) {
+      r.get(n, p, out);
+    };
+  };
+  auto num = [&](int64_t& out, int64_t min, int64_t max) {
+    return [&r, &out, min, max](const toml::node& n, const std::string& p) {
+      r.get(n, p, out, min, max);
+    };
+  };
+  r.keys(t, "server",
+         {
+           {"host", str(s.host)},
+           {"port",
+            [&](const toml::node& n, const std::string& p) {
+              int64_t x = 0;
+              if (r.get(n, p, x, 1, 65535))
+                s.port = static_cast<uint16_t>(x);
+            }},
+           {"api_key", str(s.api_key)},
+           {"eip", str(s.eip)},
+           {"max_sandbox_timeout_seconds",
+            num(s.max_sandbox_timeout_seconds, 60, INT64_MAX)},
+           {"timeout_keep_alive", num(s.timeout_keep_alive, 1, INT64_MAX)},
+           {"limit_concurrency", num(s.limit_concurrency, 0, INT64_MAX)},
+           {"backlog", num(s.backlog, 1, INT64_MAX)},
+           {"thread_pool_size", num(s.thread_pool_size, 1, INT64_MAX)},
+           {"loop",
+            [&](const toml::node& n, const std::string& p) {
+              r.get_enum(n, p, s.loop, {"auto", "uvloop", "asyncio"}, false);
+            }},
+           {"http",
+            [&](const toml::node& n, const std::string& p) {
+              r.get_enum(n, p, s.http, {"auto", "httptools", "h11"}, false);
+            }},
+           {"io_threads", num(s.io_threads, 0, 1024)},
+         });
+}
+
+void read_log(reader& r, const toml::table& t, node_config& cfg) {
+  auto& l = cfg.log;
+  r.keys(t, "log",
+         {
+           {"level",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (r.get_enum(n, p, x,
+                             {"DEBUG", "INFO", "WARNING", "WARN", "ERROR",
+                              "CRITICAL"},
+                             true))
+                l.level = upper(x);
+            }},
+           {"file_enabled",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, l.file_enabled);
+            }},
+           {"file_path",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, l.file_path);
+            }},
+           {"access_file_path",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, l.access_file_path);
+            }},
+           {"file_max_bytes",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, l.file_max_bytes, 1, INT64_MAX);
+            }},
+           {"file_backup_count",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, l.file_backup_count, 0, INT64_MAX);
+            }},
+         });
+}
+
+void read_runtime(reader& r, const toml::table& t, node_config& cfg) {
+  r.keys(t, "runtime",
+         {
+           {"type",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (!r.get(n, p, x))
+                return;
+              if (x == "docker") {
+                cfg.runtime.type = x;
+              } else if (x == "kubernetes" || x == "podman") {
+                r.fail(n, "runtime.type '" + x
+                            + "' is not supported by this server");
+              } else {
+                r.fail(n, "runtime.type must be 'docker' (got '" + x + "')");
+              }
+            }},
+           {"execd_image",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, cfg.runtime.execd_image);
+            }},
+         });
+}
+
+void read_docker(reader& r, const toml::table& t, node_config& cfg) {
+  auto& d = cfg.docker;
+  auto str = [&](std::string& out) {
+    return [&r, &out](const toml::node& n, const std::string& p) {
+      r.get(n, p, out);
+    };
+  };
+  r.keys(t, "docker",
+         {
+           {"host", str(d.host)},
+           {"network_mode",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (!r.get(n, p, x))
+                return;
+              if (x.empty()) {
+                r.fail(n, p + " must not be empty");
+                return;
+              }
+              d.network_mode = lower(x);
+            }},
+           {"api_timeout",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, d.api_timeout, 1, INT64_MAX);
+            }},
+           {"host_ip", str(d.host_ip)},
+           {"drop_capabilities",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, d.drop_capabilities);
+            }},
+           {"apparmor_profile", str(d.apparmor_profile)},
+           {"no_new_privileges",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, d.no_new_privileges);
+            }},
+           {"seccomp_profile", str(d.seccomp_profile)},
+           // TOML cannot express the original's `null` (no limit), so 0 means
+           // "no limit" here.
+           {"pids_limit",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, d.pids_limit, 0, INT64_MAX);
+            }},
+         });
+}
+
+/// Checks the gateway/secure_access sub-keys of §4.5 structurally; none of
+/// them can be used with the docker runtime, which `read_config` rejects.
+void read_ingress(reader& r, const toml::table& t, node_config& cfg) {
+  const toml::node* mode_node = nullptr;
+  const toml::node* gateway_node = nullptr;
+  const toml::node* secure_node = nullptr;
+  r.keys(
+    t, "ingress",
+    {
+      {"mode",
+       [&](const toml::node& n, const std::string& p) {
+         if (r.get_enum(n, p, cfg.ingress.mode, {"direct", "gateway"}, false))
+           mode_node = &n;
+       }},
+      {"gateway",
+       [&](const toml::node& n, const std::string& p) {
+         auto g = r.table(n, p);
+         if (g == nullptr)
+           return;
+         gateway_node = &n;
+         r.keys(*g, p,
+                {
+                  {"address",
+                   [&](const toml::node& a, const std::string& ap) {
+                     std::string x;
+                     if (r.get(a, ap, x) && x.find("://") != std::string::npos)
+                       r.fail(a, ap + " must not contain a scheme ('://')");
+                   }},
+                  {"route",
+                   [&](const toml::node& rt, const std::string& rp) {
+                     auto rtt = r.table(rt, rp);
+                     if (rtt == nullptr)
+                       return;
+                     r.keys(*rtt, rp,
+                            {{"mode", [&](const toml::node& m,
+                                          const std::string& mp) {
+                                std::string x;
+                                r.get_enum(m, mp, x,
+                                           {"wildcard", "header", "uri"},
+                                           false);
+                              }}});
+                   }},
+                });
+       }},
+      {"secure_access",
+       [&](const toml::node& n, const std::string& p) {
+         auto s = r.table(n, p);
+         if (s == nullptr)
+           return;
+         secure_node = &n;
+         r.keys(*s, p,
+                {
+                  {"active_key",
+                   [&](const toml::node& a, const std::string& ap) {
+                     std::string x;
+                     r.get(a, ap, x);
+                   }},
+                  {"keys",
+                   [&](const toml::node& a, const std::string& ap) {
+                     auto arr = a.as_array();
+                     if (arr == nullptr) {
+                       r.fail(a, ap + " must be an array of tables");
+                       return;
+                     }
+                     for (auto& e : *arr) {
+                       auto et = r.table(e, ap + "[]");
+                       if (et == nullptr)
+                         return;
+                       auto str = [&](const toml::node& x,
+                                      const std::string& xp) {
+                         std::string s;
+                         r.get(x, xp, s);
+                       };
+                       r.keys(*et, ap, {{"key_id", str}, {"key", str}});
+                     }
+                   }},
+                });
+       }},
+    });
+  if (r.failed())
+    return;
+  if (cfg.ingress.mode == "direct" && gateway_node != nullptr)
+    r.fail(*gateway_node,
+           "ingress.gateway must be omitted when ingress.mode = 'direct'");
+  else if (cfg.ingress.mode != "gateway" && secure_node != nullptr)
+    r.fail(*secure_node,
+           "ingress.secure_access is only valid with ingress.mode = 'gateway'");
+  else if (cfg.ingress.mode != "direct")
+    r.fail(*mode_node, "ingress.mode must be 'direct' when runtime.type = "
+                       "'docker' (got '"
+                         + cfg.ingress.mode + "')");
+}
+
+void read_egress(reader& r, const toml::table& t, node_config& cfg) {
+  auto& e = cfg.egress;
+  r.keys(t, "egress",
+         {
+           {"image",
+            [&](const toml::node& n, const std::string& p) {
+              if (r.get(n, p, e.image) && e.image.empty())
+                r.fail(n, p + " must not be empty");
+            }},
+           {"mode",
+            [&](const toml::node& n, const std::string& p) {
+              r.get_enum(n, p, e.mode, {"dns", "dns+nft"}, false);
+            }},
+           {"disable_ipv6",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, e.disable_ipv6);
+            }},
+         });
+}
+
+void read_storage(reader& r, const toml::table& t, node_config& cfg) {
+  auto& s = cfg.storage;
+  r.keys(t, "storage",
+         {
+           {"allowed_host_paths",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, s.allowed_host_paths);
+            }},
+           {"volume_default_size",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, s.volume_default_size);
+            }},
+           {"ossfs_mount_root",
+            [&](const toml::node& n, const std::string& p) {
+              if (r.get(n, p, s.ossfs_mount_root)
+                  && (s.ossfs_mount_root.empty()
+                      || s.ossfs_mount_root[0] != '/'))
+                r.fail(n, p + " must be an absolute path");
+            }},
+         });
+}
+
+void read_store(reader& r, const toml::table& t, node_config& cfg) {
+  r.keys(t, "store",
+         {
+           {"type",
+            [&](const toml::node& n, const std::string& p) {
+              r.get_enum(n, p, cfg.store.type, {"sqlite"}, false);
+            }},
+           {"path",
+            [&](const toml::node& n, const std::string& p) {
+              if (r.get(n, p, cfg.store.path) && cfg.store.path.empty())
+                r.fail(n, p + " must not be empty");
+            }},
+         });
+}
+
+void read_cluster(reader& r, const toml::table& t, node_config& cfg) {
+  auto& c = cfg.cluster;
+  r.keys(t, "cluster",
+         {
+           {"node_name",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, c.node_name);
+            }},
+           {"listen",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, c.listen);
+            }},
+           {"seeds",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, c.seeds);
+            }},
+         });
+}
+
+/// Validated like the original, then ignored: this server runs containers
+/// with the default OCI runtime.
+void read_secure_runtime(reader& r, const toml::table& t) {
+  std::string type;
+  const toml::node* type_node = nullptr;
+  const toml::node* docker_runtime = nullptr;
+  const toml::node* k8s_class = nullptr;
+  r.keys(t, "secure_runtime",
+         {
+           {"type",
+            [&](const toml::node& n, const std::string& p) {
+              if (r.get_enum(n, p, type, {"", "gvisor", "kata", "firecracker"},
+                             false))
+                type_node = &n;
+            }},
+           {"docker_runtime",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (r.get(n, p, x))
+                docker_runtime = &n;
+            }},
+           {"k8s_runtime_class",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (r.get(n, p, x))
+                k8s_class = &n;
+            }},
+         });
+  if (r.failed())
+    return;
+  if (type.empty()) {
+    if (docker_runtime != nullptr || k8s_class != nullptr)
+      r.fail(docker_runtime != nullptr ? *docker_runtime : *k8s_class,
+             "docker_runtime and k8s_runtime_class must be omitted when "
+             "secure_runtime.type is empty");
+  } else if (type == "firecracker") {
+    r.fail(*type_node, "secure_runtime.type 'firecracker' is only compatible "
+                       "with runtime.type='kubernetes'");
+  } else if (docker_runtime == nullptr && k8s_class == nullptr) {
+    r.fail(*type_node,
+           "at least one of secure_runtime.docker_runtime or "
+           "secure_runtime.k8s_runtime_class must be specified when "
+           "secure_runtime.type is '"
+             + type + "'");
+  }
+}
+
+/// Validated like the original, then ignored (renew-on-access is not
+/// implemented yet).
+void read_renew_intent(reader& r, const toml::table& t) {
+  bool redis_enabled = false;
+  bool has_dsn = false;
+  const toml::node* redis_node = nullptr;
+  r.keys(
+    t, "renew_intent",
+    {
+      {"enabled",
+       [&](const toml::node& n, const std::string& p) {
+         bool b = false;
+         r.get(n, p, b);
+       }},
+      {"min_interval_seconds",
+       [&](const toml::node& n, const std::string& p) {
+         int64_t x = 0;
+         r.get(n, p, x, 1, INT64_MAX);
+       }},
+      {"redis",
+       [&](const toml::node& n, const std::string& p) {
+         auto rt = r.table(n, p);
+         if (rt == nullptr)
+           return;
+         redis_node = &n;
+         r.keys(*rt, p,
+                {
+                  {"enabled",
+                   [&](const toml::node& x, const std::string& xp) {
+                     r.get(x, xp, redis_enabled);
+                   }},
+                  {"dsn",
+                   [&](const toml::node& x, const std::string& xp) {
+                     std::string s;
+                     if (r.get(x, xp, s))
+                       has_dsn = !s.empty();
+                   }},
+                  {"queue_key",
+                   [&](const toml::node& x, const std::string& xp) {
+                     std::string s;
+                     r.get(x, xp, s);
+                   }},
+                  {"consumer_concurrency",
+                   [&](const toml::node& x, const std::string& xp) {
+                     int64_t v = 0;
+                     r.get(x, xp, v, 1, INT64_MAX);
+                   }},
+                });
+       }},
+    });
+  if (!r.failed() && redis_enabled && !has_dsn)
+    r.fail(*redis_node, "renew_intent.redis.dsn is required when "
+                        "renew_intent.redis.enabled is true");
+}
+
+void read_document(reader& r, const toml::table& doc, node_config& cfg) {
+  using section_reader = std::function<void(const toml::table&)>;
+  std::map<std::string, section_reader> sections = {
+    {"server", [&](const toml::table& t) { read_server(r, t, cfg); }},
+    {"log", [&](const toml::table& t) { read_log(r, t, cfg); }},
+    {"runtime", [&](const toml::table& t) { read_runtime(r, t, cfg); }},
+    {"docker", [&](const toml::table& t) { read_docker(r, t, cfg); }},
+    {"ingress", [&](const toml::table& t) { read_ingress(r, t, cfg); }},
+    {"egress", [&](const toml::table& t) { read_egress(r, t, cfg); }},
+    {"storage", [&](const toml::table& t) { read_storage(r, t, cfg); }},
+    {"store", [&](const toml::table& t) { read_store(r, t, cfg); }},
+    {"cluster", [&](const toml::table& t) { read_cluster(r, t, cfg); }},
+    {"secure_runtime", [&](const toml::table& t) { read_secure_runtime(r, t); }},
+    {"renew_intent", [&](const toml::table& t) { read_renew_intent(r, t); }},
+    // Legacy section the original silently ignores.
+    {"pause", [](const toml::table&) {}},
+  };
+  // Runtime first: the other sections' cross-checks assume docker.
+  if (auto rt = doc.get("runtime")) {
+    if (auto t = r.table(*rt, "runtime"))
+      read_runtime(r, *t, cfg);
+  }
+  for (auto&& [k, v] : doc) {
+    if (r.failed())
+      return;
+    auto name = std::string{k.str()};
+    if (name == "runtime")
+      continue;
+    if (name == "kubernetes" || name == "agent_sandbox") {
+      r.fail(k.source(), "[" + name
+                           + "] must be omitted when runtime.type = 'docker'");
+      return;
+    }
+    auto i = sections.find(name);
+    if (i == sections.end()) {
+      if (v.is_table())
+        r.fail(k.source(), "unknown section '[" + name + "]'");
+      else
+        r.fail(k.source(), "unknown key '" + name + "'");
+      return;
+    }
+    if (auto t = r.table(v, name))
+      i->second(*t);
+  }
+}
+
+/// Fills in the derived defaults that depend on other keys.
+void finish(node_config& cfg) {
+  if (cfg.log.file_enabled) {
+    if (cfg.log.file_path.empty())
+      cfg.log.file_path = "~/logs/opensandbox/server.log";
+    if (cfg.log.access_file_path.empty())
+      cfg.log.access_file_path = "~/logs/opensandbox/access.log";
+  }
+  cfg.log.file_path = expand_home(cfg.log.file_path);
+  cfg.log.access_file_path = expand_home(cfg.log.access_file_path);
+  cfg.store.path = expand_home(cfg.store.path);
+}
+
+void apply_env(node_config& cfg) {
+  // Presence matters, not content: an empty variable clears the key.
+  if (auto key = std::getenv("OPENSANDBOX_SERVER_API_KEY"))
+    cfg.server.api_key = key;
+}
+
+expected<node_config> load_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return failure{failure_kind::not_found,
+                   "cannot open config file '" + path + "'"};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad())
+    return failure{failure_kind::failed,
+                   "cannot read config file '" + path + "'"};
+  auto result = parse_config(ss.str(), path);
+  if (result)
+    apply_env(*result);
+  return result;
+}
+
+} // namespace
+
+expected<node_config> parse_config(const std::string& toml_text,
+                                   const std::string& source) {
+  toml::table doc;
+  try {
+    doc = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << source << ':' << e.source().begin.line << ':'
+       << e.source().begin.column << ": " << e.description();
+    return failure{failure_kind::invalid, os.str()};
+  }
+  node_config cfg;
+  reader r{source};
+  read_document(r, doc, cfg);
+  if (r.failed())
+    return failure{failure_kind::invalid, r.error()};
+  finish(cfg);
+  return cfg;
+}
+
+expected<node_config> load_config(const std::string& path) {
+  if (!path.empty()) {
+    auto p = expand_home(path);
+    if (!file_exists(p))
+      return failure{failure_kind::not_found,
+                     "config file '" + p + "' does not exist"};
+    return load_file(p);
+  }
+  if (auto env = std::getenv("SANDBOX_CONFIG_PATH"); env && *env != '\0') {
+    auto p = expand_home(env);
+    if (!file_exists(p))
+      return failure{failure_kind::not_found,
+                     "config file '" + p
+                       + "' (from SANDBOX_CONFIG_PATH) does not exist"};
+    return load_file(p);
+  }
+  auto p = home_dir() + "/.sandbox.toml";
+  if (file_exists(p))
+    return load_file(p);
+  auto result = parse_config("", "<defaults>");
+  if (result)
+    apply_env(*result);
+  return result;
+}
+
+} // namespace osb
