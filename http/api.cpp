@@ -1,0 +1,505 @@
+#include "http/api.hpp"
+
+#include "core/codec.hpp"
+#include "core/log.hpp"
+#include "http/router.hpp"
+#include "net/endpoints.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <exception>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace osb::http {
+
+namespace {
+
+constexpr std::string_view missing_key_message
+  = "Authentication credentials are missing. Provide API key via "
+    "OPEN-SANDBOX-API-KEY header.";
+
+constexpr std::string_view invalid_key_message
+  = "Authentication credentials are invalid. Check your API key and try "
+    "again.";
+
+/// Starlette's ALL_METHODS, the CORS allow-list for `allow_methods=["*"]`.
+constexpr std::string_view cors_methods
+  = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
+
+/// Everything the handler needs, shared by all requests.
+struct api_state {
+  std::shared_ptr<const node_config> cfg;
+  std::shared_ptr<lifecycle_backend> backend;
+  /// Host advertised in endpoints, detected once.
+  std::string public_host;
+  /// Whether an API key is configured (non-blank).
+  bool key_required = false;
+};
+
+/// One request in flight: what the final response needs, shared by the
+/// asynchronous continuations.
+struct exchange {
+  std::string rid;
+  std::string method;
+  std::string path;
+  std::string origin;
+  bool has_cookie = false;
+  std::string sandbox_id;
+  responder respond;
+  call_context ctx() const {
+    return call_context{rid};
+  }
+};
+
+using exchange_ptr = std::shared_ptr<exchange>;
+
+std::string_view trim(std::string_view x) {
+  auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'
+           || c == '\v';
+  };
+  while (!x.empty() && is_space(x.front()))
+    x.remove_prefix(1);
+  while (!x.empty() && is_space(x.back()))
+    x.remove_suffix(1);
+  return x;
+}
+
+std::string lower(std::string_view x) {
+  std::string result{x};
+  for (auto& c : result)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return result;
+}
+
+response json_response(int status, std::string body) {
+  response res;
+  res.status = status;
+  res.body = std::move(body);
+  return res;
+}
+
+response empty_response(int status) {
+  response res;
+  res.status = status;
+  res.content_type.clear();
+  return res;
+}
+
+/// Adds the CORS headers of a simple (non-preflight) response (Starlette's
+/// CORSMiddleware with allow_origins=["*"] and allow_credentials=True).
+void add_cors(const exchange& x, response& res) {
+  if (x.origin.empty())
+    return;
+  if (x.has_cookie) {
+    // A credentialed request must see its own origin, never `*`.
+    res.headers.emplace_back("Access-Control-Allow-Origin", x.origin);
+    res.headers.emplace_back("Vary", "Origin");
+  } else {
+    res.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  }
+  res.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+}
+
+/// Sends the response: adds X-Request-ID and CORS headers and logs the
+/// outcome (errors exactly once, at WARNING for 4xx and ERROR for 5xx).
+/// @param code the error code or a short reason for the log (errors only).
+void finish(const exchange& x, response res, std::string_view code = {},
+            std::string_view message = {}, bool cors = true) {
+  res.headers.emplace_back("X-Request-ID", x.rid);
+  if (cors)
+    add_cors(x, res);
+  if (res.status >= 500) {
+    OSB_ERROR("http", x.rid, x.sandbox_id,
+              x.method << ' ' << x.path << " failed with " << res.status
+                       << ' ' << code << ": " << message);
+  } else if (res.status >= 400) {
+    OSB_WARN("http", x.rid, x.sandbox_id,
+             x.method << ' ' << x.path << " failed with " << res.status << ' '
+                      << code << ": " << message);
+  } else {
+    OSB_DEBUG("http", x.rid, x.sandbox_id,
+              x.method << ' ' << x.path << " answered " << res.status);
+  }
+  x.respond(std::move(res));
+}
+
+void fail(const exchange& x, const api_error& err) {
+  finish(x, json_response(err.status, codec::encode_error(err)), err.code,
+         err.message);
+}
+
+void fail(const exchange& x, ec code, std::string message) {
+  fail(x, make_api_error(code, std::move(message)));
+}
+
+void reject(const exchange& x, const codec::rejection& r) {
+  finish(x, json_response(r.status, r.body), "rejected", r.summary);
+}
+
+void reject_detail(const exchange& x, std::string_view type,
+                   std::string_view loc_json, std::string_view msg) {
+  finish(x, json_response(422, codec::encode_detail(type, loc_json, msg)),
+         type, std::string{loc_json} + " " + std::string{msg});
+}
+
+void not_implemented(const exchange& x, std::string message) {
+  fail(x, ec::not_implemented, std::move(message));
+}
+
+/// Wraps a success continuation into a backend reply: errors become
+/// envelopes, values go to `f`.
+template <class T, class F>
+reply<T> on_success(exchange_ptr x, F f) {
+  return [x = std::move(x), f = std::move(f)](result<T> r) mutable {
+    if (!r.has_value())
+      return fail(*x, r.error);
+    f(*x, std::move(*r.value));
+  };
+}
+
+// -- query parameters ---------------------------------------------------------
+
+/// Returns the last value of query parameter `key` (Starlette's
+/// QueryParams.get), decoded; nullopt when absent.
+std::optional<std::string> query_param(std::string_view query,
+                                       std::string_view key) {
+  std::optional<std::string> result;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{}
+                                          : query.substr(amp + 1);
+    if (part.empty())
+      continue;
+    auto eq = part.find('=');
+    auto name = codec::url_decode(part.substr(0, eq));
+    if (name != key)
+      continue;
+    result = eq == std::string_view::npos
+               ? std::string{}
+               : codec::url_decode(part.substr(eq + 1));
+  }
+  return result;
+}
+
+/// Pydantic's lax int parsing of a string: surrounding whitespace, optional
+/// sign, decimal digits. Saturates on overflow (callers range-check).
+bool parse_int(std::string_view str, int64_t& out) {
+  str = trim(str);
+  if (str.empty())
+    return false;
+  bool neg = false;
+  if (str.front() == '+' || str.front() == '-') {
+    neg = str.front() == '-';
+    str.remove_prefix(1);
+  }
+  if (str.empty())
+    return false;
+  int64_t value = 0;
+  for (auto c : str) {
+    if (c < '0' || c > '9')
+      return false;
+    if (value > (INT64_MAX - 9) / 10)
+      value = INT64_MAX / 2; // saturate; any caller rejects this range
+    else
+      value = value * 10 + (c - '0');
+  }
+  out = neg ? -value : value;
+  return true;
+}
+
+/// Pydantic's lax bool parsing of a string.
+bool parse_bool(std::string_view str, bool& out) {
+  auto x = lower(trim(str));
+  if (x == "true" || x == "1" || x == "yes" || x == "on" || x == "t"
+      || x == "y") {
+    out = true;
+    return true;
+  }
+  if (x == "false" || x == "0" || x == "no" || x == "off" || x == "f"
+      || x == "n") {
+    out = false;
+    return true;
+  }
+  return false;
+}
+
+constexpr std::string_view int_parsing_msg
+  = "Input should be a valid integer, unable to parse string as an integer";
+
+// -- routes -------------------------------------------------------------------
+
+void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
+                  const request& req) {
+  int64_t port = 0;
+  if (!parse_int(rt.param, port))
+    return reject_detail(*x, "int_parsing", R"(["path","port"])",
+                         int_parsing_msg);
+  bool use_server_proxy = false;
+  if (auto usp = query_param(req.query, "use_server_proxy");
+      usp && !parse_bool(*usp, use_server_proxy))
+    return reject_detail(
+      *x, "bool_parsing", R"(["query","use_server_proxy"])",
+      "Input should be a valid boolean, unable to interpret input");
+  int64_t expires = 0;
+  auto expires_str = query_param(req.query, "expires");
+  if (expires_str && !parse_int(*expires_str, expires))
+    return reject_detail(*x, "int_parsing", R"(["query","expires"])",
+                         int_parsing_msg);
+  if (use_server_proxy && expires_str)
+    return fail(*x, ec::invalid_parameter,
+                "use_server_proxy cannot be combined with expires; signed "
+                "endpoints require the gateway route.");
+  if (expires_str)
+    return fail(*x, ec::api_not_supported,
+                "Signed routes (expires parameter) are not supported when "
+                "runtime.type='docker'.");
+  if (port < 1 || port > 65535)
+    return fail(*x, ec::invalid_port, "Port must be between 1 and 65535.");
+  std::string proxy_base;
+  if (use_server_proxy) {
+    if (!st.cfg->server.eip.empty()) {
+      proxy_base = st.cfg->server.eip;
+    } else {
+      auto& host = req.header("host");
+      proxy_base = "http://"
+                   + (host.empty() ? st.public_host + ':'
+                                       + std::to_string(st.cfg->server.port)
+                                   : host);
+    }
+  }
+  auto id = rt.sandbox_id;
+  auto cfg = st.cfg;
+  auto public_host = st.public_host;
+  st.backend->get(
+    x->ctx(), id,
+    on_success<sandbox_view>(
+      x, [cfg, public_host, port, use_server_proxy,
+          proxy_base = std::move(proxy_base)](exchange& x, sandbox_view sbx) {
+        auto ep = net::resolve_endpoint(sbx, static_cast<int>(port), *cfg,
+                                        public_host);
+        if (!ep.has_value())
+          return fail(x, ep.error);
+        if (use_server_proxy)
+          ep.value->endpoint = net::server_proxy_endpoint(
+            proxy_base, x.sandbox_id, static_cast<int>(port));
+        finish(x, json_response(200, codec::encode_endpoint(*ep.value)));
+      }));
+}
+
+void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
+                    request& req) {
+  auto& backend = *st.backend;
+  switch (rt.id) {
+    case route_id::not_found:
+      return finish(*x, json_response(404, R"({"detail":"Not Found"})"),
+                    "not_found", "no such route");
+    case route_id::method_not_allowed: {
+      auto res = json_response(405, R"({"detail":"Method Not Allowed"})");
+      res.headers.emplace_back("Allow", rt.allow);
+      return finish(*x, std::move(res), "method_not_allowed",
+                    "allowed: " + rt.allow);
+    }
+    case route_id::redirect_slash: {
+      auto res = empty_response(307);
+      auto& host = req.header("host");
+      auto location = host.empty() ? rt.rest : "http://" + host + rt.rest;
+      if (!req.query.empty())
+        location += '?' + req.query;
+      res.headers.emplace_back("Location", std::move(location));
+      return finish(*x, std::move(res));
+    }
+    case route_id::health:
+      return finish(*x, json_response(200, R"({"status":"healthy"})"));
+    case route_id::create_sandbox: {
+      auto spec = codec::decode_create(req.body, *st.cfg);
+      if (auto r = std::get_if<codec::rejection>(&spec))
+        return reject(*x, *r);
+      return backend.create(
+        x->ctx(), std::move(std::get<sandbox_spec>(spec)),
+        on_success<sandbox_view>(x, [](exchange& x, sandbox_view sbx) {
+          x.sandbox_id = sbx.id;
+          finish(x, json_response(202, codec::encode_create_response(sbx)));
+        }));
+    }
+    case route_id::list_sandboxes: {
+      auto q = codec::decode_list_query(req.query);
+      if (auto r = std::get_if<codec::rejection>(&q))
+        return reject(*x, *r);
+      return backend.list(
+        x->ctx(), std::move(std::get<list_query>(q)),
+        on_success<list_page>(x, [](exchange& x, list_page page) {
+          finish(x, json_response(200, codec::encode_list(page)));
+        }));
+    }
+    case route_id::get_sandbox:
+      return backend.get(
+        x->ctx(), rt.sandbox_id,
+        on_success<sandbox_view>(x, [](exchange& x, sandbox_view sbx) {
+          finish(x, json_response(200, codec::encode_sandbox(sbx)));
+        }));
+    case route_id::delete_sandbox:
+      return backend.remove(x->ctx(), rt.sandbox_id,
+                            on_success<unit>(x, [](exchange& x, unit) {
+                              finish(x, empty_response(204));
+                            }));
+    case route_id::patch_metadata: {
+      auto patch = codec::decode_patch(req.body);
+      if (auto r = std::get_if<codec::rejection>(&patch))
+        return reject(*x, *r);
+      return backend.patch(
+        x->ctx(), rt.sandbox_id, std::move(std::get<metadata_patch>(patch)),
+        on_success<sandbox_view>(x, [](exchange& x, sandbox_view sbx) {
+          finish(x, json_response(200, codec::encode_sandbox(sbx)));
+        }));
+    }
+    case route_id::pause_sandbox:
+      return backend.pause(x->ctx(), rt.sandbox_id,
+                           on_success<unit>(x, [](exchange& x, unit) {
+                             finish(x, empty_response(202));
+                           }));
+    case route_id::resume_sandbox:
+      return backend.resume(x->ctx(), rt.sandbox_id,
+                            on_success<unit>(x, [](exchange& x, unit) {
+                              finish(x, empty_response(202));
+                            }));
+    case route_id::renew_expiration: {
+      auto at = codec::decode_renew(req.body);
+      if (auto r = std::get_if<codec::rejection>(&at))
+        return reject(*x, *r);
+      // Existence, "in the future" and manual cleanup are checked by the
+      // backend, in that order (§1.10).
+      return backend.renew(
+        x->ctx(), rt.sandbox_id, std::get<int64_t>(at),
+        on_success<int64_t>(x, [](exchange& x, int64_t expires_us) {
+          finish(x, json_response(200, codec::encode_renew(expires_us)));
+        }));
+    }
+    case route_id::get_endpoint:
+      return get_endpoint(st, std::move(x), rt, req);
+    case route_id::create_snapshot:
+    case route_id::list_snapshots:
+    case route_id::get_snapshot:
+    case route_id::delete_snapshot:
+      return not_implemented(*x, "Snapshot management is not implemented yet.");
+    case route_id::proxy: {
+      int64_t port = 0;
+      if (!parse_int(rt.param, port))
+        return reject_detail(*x, "int_parsing", R"(["path","port"])",
+                             int_parsing_msg);
+      return not_implemented(*x, "The server proxy is not implemented yet.");
+    }
+    case route_id::diagnostics_logs:
+    case route_id::diagnostics_events:
+      if (query_param(req.query, "scope"))
+        return fail(*x, api_error{501, "DIAGNOSTICS_NOT_IMPLEMENTED",
+                                  "The stable Diagnostics API is not "
+                                  "implemented by this OpenSandbox server."});
+      return not_implemented(*x, "Diagnostics are not implemented yet.");
+    case route_id::diagnostics_inspect:
+    case route_id::diagnostics_summary:
+      return not_implemented(*x, "Diagnostics are not implemented yet.");
+    case route_id::create_pool:
+    case route_id::list_pools:
+    case route_id::get_pool:
+    case route_id::update_pool:
+    case route_id::delete_pool:
+      return fail(*x, api_error{501, "KUBERNETES::POOL_NOT_SUPPORTED",
+                                "Pool management is only available when "
+                                "runtime.type is 'kubernetes'."});
+    case route_id::metrics_events:
+      return finish(*x, empty_response(204));
+  }
+  return finish(*x, json_response(404, R"({"detail":"Not Found"})"),
+                "not_found", "no such route");
+}
+
+/// Answers a CORS preflight like Starlette's CORSMiddleware does.
+void preflight(exchange& x, const request& req) {
+  auto& requested_method = req.header("access-control-request-method");
+  auto& requested_headers = req.header("access-control-request-headers");
+  bool method_ok = false;
+  for (std::string_view m : {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH",
+                             "POST", "PUT"})
+    if (requested_method == m)
+      method_ok = true;
+  response res;
+  res.content_type = "text/plain; charset=utf-8";
+  res.headers.emplace_back("Vary", "Origin");
+  res.headers.emplace_back("Access-Control-Allow-Methods",
+                           std::string{cors_methods});
+  res.headers.emplace_back("Access-Control-Max-Age", "600");
+  res.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  res.headers.emplace_back("Access-Control-Allow-Origin", x.origin);
+  bool has_requested_headers = false;
+  for (const auto& [name, value] : req.headers)
+    if (name == "access-control-request-headers")
+      has_requested_headers = true;
+  if (has_requested_headers)
+    res.headers.emplace_back("Access-Control-Allow-Headers",
+                             requested_headers);
+  if (method_ok) {
+    res.status = 200;
+    res.body = "OK";
+    return finish(x, std::move(res), {}, {}, false);
+  }
+  res.status = 400;
+  res.body = "Disallowed CORS method";
+  finish(x, std::move(res), "cors", "disallowed CORS method", false);
+}
+
+void handle(const api_state& st, request& req, responder& respond) {
+  auto x = std::make_shared<exchange>();
+  auto rid = trim(req.header("x-request-id"));
+  x->rid = rid.empty() ? codec::make_request_id() : std::string{rid};
+  x->method = req.method;
+  x->path = req.path;
+  x->origin = req.header("origin");
+  for (const auto& field : req.headers)
+    if (field.first == "cookie")
+      x->has_cookie = true;
+  x->respond = std::move(respond);
+  try {
+    // Middleware order of the original, outermost first: request id, CORS
+    // (preflights are answered before auth), auth, routing.
+    if (req.method == "OPTIONS" && !x->origin.empty()
+        && !req.header("access-control-request-method").empty())
+      return preflight(*x, req);
+    auto rt = match_route(req.method, req.path);
+    x->sandbox_id = rt.sandbox_id;
+    if (st.key_required && !auth_exempt(decode_path(req.path))) {
+      auto& key = req.header("open-sandbox-api-key");
+      if (key.empty())
+        return fail(*x, ec::missing_api_key, std::string{missing_key_message});
+      if (key != st.cfg->server.api_key)
+        return fail(*x, ec::invalid_api_key, std::string{invalid_key_message});
+    }
+    dispatch_route(st, x, rt, req);
+  } catch (const std::exception& e) {
+    auto res = json_response(500, "Internal Server Error");
+    res.content_type = "text/plain; charset=utf-8";
+    finish(*x, std::move(res), "exception", e.what());
+  }
+}
+
+} // namespace
+
+handler make_api_handler(std::shared_ptr<const node_config> cfg,
+                         std::shared_ptr<lifecycle_backend> backend) {
+  auto st = std::make_shared<api_state>();
+  st->public_host = net::detect_public_host(*cfg);
+  st->key_required = !trim(cfg->server.api_key).empty();
+  st->cfg = std::move(cfg);
+  st->backend = std::move(backend);
+  OSB_INFO("http", "", "",
+           "endpoints advertise host " << st->public_host);
+  return [st](request&& req, responder respond) {
+    handle(*st, req, respond);
+  };
+}
+
+} // namespace osb::http

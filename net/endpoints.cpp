@@ -1,0 +1,117 @@
+#include "net/endpoints.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string_view>
+
+namespace osb::net {
+
+namespace {
+
+bool is_wildcard(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "::";
+}
+
+bool file_exists(const char* path) {
+  return ::access(path, F_OK) == 0;
+}
+
+void erase_all(std::string& str, std::string_view what) {
+  for (auto pos = str.find(what); pos != std::string::npos;
+       pos = str.find(what, pos))
+    str.erase(pos, what.size());
+}
+
+} // namespace
+
+std::string outward_ipv4() {
+  auto fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0)
+    return {};
+  // Connecting a UDP socket only consults the routing table: no packet leaves
+  // the machine, yet getsockname() then reports the source address the
+  // kernel would use for the default route.
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(80);
+  ::inet_pton(AF_INET, "8.8.8.8", &dst.sin_addr);
+  std::string result;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) == 0) {
+    sockaddr_in self{};
+    socklen_t len = sizeof(self);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0) {
+      char buf[INET_ADDRSTRLEN] = {};
+      if (::inet_ntop(AF_INET, &self.sin_addr, buf, sizeof(buf)) != nullptr
+          && self.sin_addr.s_addr != htonl(INADDR_ANY))
+        result = buf;
+    }
+  }
+  ::close(fd);
+  return result;
+}
+
+std::string detect_public_host(const node_config& cfg, bool in_container) {
+  if (!cfg.server.eip.empty())
+    return cfg.server.eip;
+  if (!is_wildcard(cfg.server.host))
+    return cfg.server.host;
+  if (in_container && !cfg.docker.host_ip.empty())
+    return cfg.docker.host_ip;
+  auto ip = outward_ipv4();
+  return ip.empty() ? std::string{"127.0.0.1"} : ip;
+}
+
+std::string detect_public_host(const node_config& cfg) {
+  return detect_public_host(cfg, file_exists("/.dockerenv"));
+}
+
+result<endpoint_view> resolve_endpoint(const sandbox_view& sbx, int port,
+                                       const node_config& cfg,
+                                       const std::string& public_host) {
+  using res = result<endpoint_view>;
+  if (port < 1 || port > 65535)
+    return res::fail(
+      make_api_error(ec::invalid_port, "Port must be between 1 and 65535."));
+  endpoint_view x;
+  if (cfg.docker.network_mode == "host") {
+    x.endpoint = public_host + ':' + std::to_string(port);
+  } else if (port == http_port) {
+    if (sbx.ports.http == 0)
+      return res::fail(make_api_error(
+        ec::endpoint_unavailable,
+        "Missing host port mapping for container port 8080."));
+    x.endpoint = public_host + ':' + std::to_string(sbx.ports.http);
+  } else {
+    if (sbx.ports.execd == 0)
+      return res::fail(make_api_error(
+        ec::endpoint_unavailable,
+        "Missing host port mapping for execd proxy port 44772."));
+    x.endpoint = public_host + ':' + std::to_string(sbx.ports.execd)
+                 + "/proxy/" + std::to_string(port);
+  }
+  if (port == egress_port && !sbx.egress_token.empty())
+    x.headers.emplace(egress_auth_header, sbx.egress_token);
+  return res::ok(std::move(x));
+}
+
+std::string server_proxy_endpoint(const std::string& base,
+                                  const std::string& id, int port) {
+  std::string result = base;
+  while (!result.empty() && result.back() == '/')
+    result.pop_back();
+  result += "/sandboxes/";
+  result += id;
+  result += "/proxy/";
+  result += std::to_string(port);
+  // A plain substring removal, as the original does: the SDK prepends its own
+  // protocol to every endpoint.
+  erase_all(result, "https://");
+  erase_all(result, "http://");
+  return result;
+}
+
+} // namespace osb::net

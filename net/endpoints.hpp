@@ -1,0 +1,59 @@
+#pragma once
+
+#include <string>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/model.hpp"
+
+namespace osb::net {
+
+/// Container port of the egress sidecar's API; endpoints for it carry the
+/// sidecar token.
+constexpr int egress_port = 18080;
+
+/// Container port of execd; in bridge mode every port but 8080 is reached
+/// through execd's `/proxy/<port>`.
+constexpr int execd_port = 44772;
+
+/// Container port published on its own host port in bridge mode.
+constexpr int http_port = 8080;
+
+/// Name of the header that authenticates calls to the egress sidecar.
+constexpr const char* egress_auth_header = "OPENSANDBOX-EGRESS-AUTH";
+
+/// Returns the host advertised in public endpoints (§3.7): `server.eip`
+/// verbatim if set; else `server.host` unless it is a wildcard; else
+/// `docker.host_ip` when running inside a container (`/.dockerenv`); else the
+/// machine's outward IPv4 address, falling back to `127.0.0.1`. May touch the
+/// network stack (no packet is sent); call once at startup.
+std::string detect_public_host(const node_config& cfg);
+
+/// Like `detect_public_host(cfg)` but with the container check given
+/// explicitly (for tests).
+std::string detect_public_host(const node_config& cfg, bool in_container);
+
+/// Returns the machine's outward IPv4 address as seen by the routing table
+/// (UDP "connect" to 8.8.8.8:80, no packet sent), or "" if there is none.
+std::string outward_ipv4();
+
+/// Resolves the public endpoint of container port `port` of `sbx` (§3.7).
+/// Host network mode: `<host>:<port>`. Any other mode: port 8080 maps to the
+/// reserved host port for 8080, every other port goes through execd's proxy
+/// (`<host>:<execd host port>/proxy/<port>`). Port 18080 of a sandbox with an
+/// egress sidecar carries the `OPENSANDBOX-EGRESS-AUTH` header.
+/// @param public_host the result of `detect_public_host`.
+/// @returns `ec::invalid_port` outside 1..65535, `ec::endpoint_unavailable`
+///          when the needed host port is unknown.
+result<endpoint_view> resolve_endpoint(const sandbox_view& sbx, int port,
+                                       const node_config& cfg,
+                                       const std::string& public_host);
+
+/// Returns the endpoint of the server's own reverse proxy for a sandbox port:
+/// `<base>/sandboxes/<id>/proxy/<port>` with trailing slashes of `base`
+/// trimmed and every `http://`/`https://` removed (the SDK adds its scheme).
+/// @param base `server.eip` if set, else the request's `scheme://host`.
+std::string server_proxy_endpoint(const std::string& base,
+                                  const std::string& id, int port);
+
+} // namespace osb::net
