@@ -1729,10 +1729,11 @@ decoded<sandbox_spec> decode_create(std::string_view body,
         "BatchSandbox provider instead."));
     spec.extensions = *req.extensions;
   }
-  if (req.image_uri)
+  if (req.image_uri) {
     spec.image = *req.image_uri;
-  spec.image_username = req.username;
-  spec.image_password = req.password;
+    spec.image_username = req.username;
+    spec.image_password = req.password;
+  }
   if (req.entrypoint)
     spec.entrypoint = *req.entrypoint;
   if (req.snapshot_id) {

@@ -1,0 +1,461 @@
+#include "core/config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace osb {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+node_config parse_ok(const std::string& text) {
+  auto r = parse_config(text, "config.toml");
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  return r ? *r : node_config{};
+}
+
+std::string parse_err(const std::string& text) {
+  auto r = parse_config(text, "config.toml");
+  EXPECT_FALSE(r.has_value());
+  return r ? std::string{} : r.error().message;
+}
+
+/// Sets or unsets an environment variable for the lifetime of the object.
+class scoped_env {
+public:
+  scoped_env(const char* name, const char* value) : name_(name) {
+    if (auto old = std::getenv(name))
+      old_ = old;
+    if (value != nullptr)
+      ::setenv(name, value, 1);
+    else
+      ::unsetenv(name);
+  }
+  ~scoped_env() {
+    if (old_)
+      ::setenv(name_, old_->c_str(), 1);
+    else
+      ::unsetenv(name_);
+  }
+
+private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+/// A file in a private temporary directory, removed afterwards.
+class temp_file {
+public:
+  explicit temp_file(const std::string& content) {
+    char tmpl[] = "/tmp/osb_config_XXXXXX";
+    auto fd = ::mkstemp(tmpl);
+    path_ = tmpl;
+    ::close(fd);
+    std::ofstream{path_} << content;
+  }
+  ~temp_file() {
+    ::unlink(path_.c_str());
+  }
+  const std::string& path() const {
+    return path_;
+  }
+
+private:
+  std::string path_;
+};
+
+TEST(ConfigDefaults, EmptyDocumentYieldsDefaults) {
+  auto cfg = parse_ok("");
+  EXPECT_EQ(cfg.server.host, "0.0.0.0");
+  EXPECT_EQ(cfg.server.port, 8080);
+  EXPECT_EQ(cfg.server.api_key, "");
+  EXPECT_EQ(cfg.server.max_sandbox_timeout_seconds, 0);
+  EXPECT_EQ(cfg.server.timeout_keep_alive, 30);
+  EXPECT_EQ(cfg.server.limit_concurrency, 1024);
+  EXPECT_EQ(cfg.server.backlog, 2048);
+  EXPECT_EQ(cfg.server.thread_pool_size, 200);
+  EXPECT_EQ(cfg.log.level, "INFO");
+  EXPECT_FALSE(cfg.log.file_enabled);
+  EXPECT_EQ(cfg.log.file_max_bytes, 104857600);
+  EXPECT_EQ(cfg.log.file_backup_count, 5);
+  EXPECT_EQ(cfg.runtime.type, "docker");
+  EXPECT_EQ(cfg.docker.network_mode, "bridge");
+  EXPECT_EQ(cfg.docker.api_timeout, 180);
+  EXPECT_EQ(cfg.docker.pids_limit, 4096);
+  EXPECT_TRUE(cfg.docker.no_new_privileges);
+  EXPECT_EQ(cfg.docker.drop_capabilities.size(), 9u);
+  EXPECT_EQ(cfg.ingress.mode, "direct");
+  EXPECT_EQ(cfg.egress.mode, "dns");
+  EXPECT_TRUE(cfg.egress.disable_ipv6);
+  EXPECT_TRUE(cfg.storage.allowed_host_paths.empty());
+  EXPECT_EQ(cfg.storage.volume_default_size, "1Gi");
+  EXPECT_EQ(cfg.storage.ossfs_mount_root, "/mnt/ossfs");
+  EXPECT_EQ(cfg.store.type, "sqlite");
+  EXPECT_THAT(cfg.store.path, Not(StartsWith("~")));
+  EXPECT_THAT(cfg.store.path, HasSubstr("/.opensandbox/opensandbox.db"));
+}
+
+TEST(ConfigSections, ReadsEveryKnownKey) {
+  auto cfg = parse_ok(R"(
+[server]
+host = "127.0.0.1"
+port = 9000
+api_key = "secret"
+eip = "sandbox.example.com"
+max_sandbox_timeout_seconds = 86400
+timeout_keep_alive = 5
+limit_concurrency = 0
+backlog = 10
+thread_pool_size = 4
+loop = "uvloop"
+http = "h11"
+io_threads = 2
+
+[log]
+level = "debug"
+file_enabled = true
+file_path = "/var/log/osb/server.log"
+access_file_path = "/var/log/osb/access.log"
+file_max_bytes = 1000
+file_backup_count = 0
+
+[runtime]
+type = "docker"
+execd_image = "ghcr.io/opensandbox/execd:latest"
+
+[docker]
+host = "unix:///run/docker.sock"
+network_mode = "HOST"
+api_timeout = 30
+host_ip = "10.0.0.1"
+drop_capabilities = ["NET_RAW"]
+apparmor_profile = "docker-default"
+no_new_privileges = false
+seccomp_profile = "/etc/seccomp.json"
+pids_limit = 100
+
+[ingress]
+mode = "direct"
+
+[egress]
+image = "opensandbox/egress:v1"
+mode = "dns+nft"
+disable_ipv6 = false
+
+[storage]
+allowed_host_paths = ["/data", "/srv"]
+volume_default_size = "5Gi"
+ossfs_mount_root = "/mnt/oss"
+
+[store]
+type = "sqlite"
+path = "/var/lib/osb/state.db"
+
+[cluster]
+node_name = "node-a"
+listen = "0.0.0.0:7000"
+seeds = ["node-b:7000", "node-c:7000"]
+)");
+  EXPECT_EQ(cfg.server.host, "127.0.0.1");
+  EXPECT_EQ(cfg.server.port, 9000);
+  EXPECT_EQ(cfg.server.api_key, "secret");
+  EXPECT_EQ(cfg.server.eip, "sandbox.example.com");
+  EXPECT_EQ(cfg.server.max_sandbox_timeout_seconds, 86400);
+  EXPECT_EQ(cfg.server.timeout_keep_alive, 5);
+  EXPECT_EQ(cfg.server.limit_concurrency, 0);
+  EXPECT_EQ(cfg.server.backlog, 10);
+  EXPECT_EQ(cfg.server.thread_pool_size, 4);
+  EXPECT_EQ(cfg.server.loop, "uvloop");
+  EXPECT_EQ(cfg.server.http, "h11");
+  EXPECT_EQ(cfg.server.io_threads, 2);
+  EXPECT_EQ(cfg.log.level, "DEBUG");
+  EXPECT_TRUE(cfg.log.file_enabled);
+  EXPECT_EQ(cfg.log.file_path, "/var/log/osb/server.log");
+  EXPECT_EQ(cfg.log.access_file_path, "/var/log/osb/access.log");
+  EXPECT_EQ(cfg.log.file_max_bytes, 1000);
+  EXPECT_EQ(cfg.log.file_backup_count, 0);
+  EXPECT_EQ(cfg.runtime.execd_image, "ghcr.io/opensandbox/execd:latest");
+  EXPECT_EQ(cfg.docker.host, "unix:///run/docker.sock");
+  EXPECT_EQ(cfg.docker.network_mode, "host");
+  EXPECT_EQ(cfg.docker.api_timeout, 30);
+  EXPECT_EQ(cfg.docker.host_ip, "10.0.0.1");
+  EXPECT_EQ(cfg.docker.drop_capabilities, std::vector<std::string>{"NET_RAW"});
+  EXPECT_EQ(cfg.docker.apparmor_profile, "docker-default");
+  EXPECT_FALSE(cfg.docker.no_new_privileges);
+  EXPECT_EQ(cfg.docker.seccomp_profile, "/etc/seccomp.json");
+  EXPECT_EQ(cfg.docker.pids_limit, 100);
+  EXPECT_EQ(cfg.egress.image, "opensandbox/egress:v1");
+  EXPECT_EQ(cfg.egress.mode, "dns+nft");
+  EXPECT_FALSE(cfg.egress.disable_ipv6);
+  EXPECT_EQ(cfg.storage.allowed_host_paths,
+            (std::vector<std::string>{"/data", "/srv"}));
+  EXPECT_EQ(cfg.storage.volume_default_size, "5Gi");
+  EXPECT_EQ(cfg.storage.ossfs_mount_root, "/mnt/oss");
+  EXPECT_EQ(cfg.store.path, "/var/lib/osb/state.db");
+  EXPECT_EQ(cfg.cluster.node_name, "node-a");
+  EXPECT_EQ(cfg.cluster.listen, "0.0.0.0:7000");
+  EXPECT_EQ(cfg.cluster.seeds,
+            (std::vector<std::string>{"node-b:7000", "node-c:7000"}));
+}
+
+TEST(ConfigErrors, UnknownKeyNamesLineAndColumn) {
+  EXPECT_EQ(parse_err("[server]\nhost = \"x\"\nprot = 8080\n"),
+            "config.toml:3:1: unknown key 'server.prot'");
+}
+
+TEST(ConfigErrors, UnknownSectionIsRejected) {
+  EXPECT_EQ(parse_err("[server]\nport = 1\n\n[serverr]\nport = 2\n"),
+            "config.toml:4:2: unknown section '[serverr]'");
+}
+
+TEST(ConfigErrors, UnknownTopLevelKeyIsRejected) {
+  EXPECT_EQ(parse_err("port = 8080\n"), "config.toml:1:1: unknown key 'port'");
+}
+
+TEST(ConfigErrors, SyntaxErrorNamesLine) {
+  auto msg = parse_err("[server]\nport = = 8080\n");
+  EXPECT_THAT(msg, StartsWith("config.toml:2:"));
+}
+
+TEST(ConfigErrors, WrongTypeIsRejected) {
+  EXPECT_EQ(parse_err("[server]\nport = \"8080\"\n"),
+            "config.toml:2:8: server.port must be an integer");
+  EXPECT_THAT(parse_err("[docker]\nno_new_privileges = \"yes\"\n"),
+              HasSubstr("docker.no_new_privileges must be a boolean"));
+  EXPECT_THAT(parse_err("[storage]\nallowed_host_paths = \"/data\"\n"),
+              HasSubstr("must be an array of strings"));
+  EXPECT_THAT(parse_err("[storage]\nallowed_host_paths = [\"/a\", 1]\n"),
+              HasSubstr("must contain only strings"));
+  EXPECT_THAT(parse_err("[server]\nport = 80.5\n"),
+              HasSubstr("server.port must be an integer"));
+  EXPECT_EQ(parse_err("server = 1\n"),
+            "config.toml:1:10: server must be a table");
+}
+
+TEST(ConfigErrors, PortOutOfRange) {
+  EXPECT_EQ(parse_err("[server]\nport = 0\n"),
+            "config.toml:2:8: server.port must be between 1 and 65535 (got 0)");
+  EXPECT_THAT(parse_err("[server]\nport = 65536\n"),
+              HasSubstr("must be between 1 and 65535 (got 65536)"));
+  EXPECT_EQ(parse_ok("[server]\nport = 65535\n").server.port, 65535);
+}
+
+TEST(ConfigErrors, RangeChecks) {
+  EXPECT_THAT(parse_err("[server]\nmax_sandbox_timeout_seconds = 59\n"),
+              HasSubstr("server.max_sandbox_timeout_seconds must be >= 60"));
+  EXPECT_EQ(parse_ok("[server]\nmax_sandbox_timeout_seconds = 60\n")
+              .server.max_sandbox_timeout_seconds,
+            60);
+  EXPECT_THAT(parse_err("[server]\nlimit_concurrency = -1\n"),
+              HasSubstr("server.limit_concurrency must be >= 0"));
+  EXPECT_THAT(parse_err("[server]\ntimeout_keep_alive = 0\n"),
+              HasSubstr("server.timeout_keep_alive must be >= 1"));
+  EXPECT_THAT(parse_err("[docker]\napi_timeout = 0\n"),
+              HasSubstr("docker.api_timeout must be >= 1"));
+  EXPECT_THAT(parse_err("[docker]\npids_limit = -1\n"),
+              HasSubstr("docker.pids_limit must be >= 0"));
+  EXPECT_THAT(parse_err("[log]\nfile_max_bytes = 0\n"),
+              HasSubstr("log.file_max_bytes"));
+  EXPECT_THAT(parse_err("[log]\nfile_backup_count = -1\n"),
+              HasSubstr("log.file_backup_count"));
+}
+
+TEST(ConfigDocker, PidsLimitZeroMeansUnlimited) {
+  EXPECT_EQ(parse_ok("[docker]\npids_limit = 0\n").docker.pids_limit, 0);
+}
+
+TEST(ConfigDocker, NetworkModeIsLowerCased) {
+  EXPECT_EQ(parse_ok("[docker]\nnetwork_mode = \"MyNet\"\n").docker.network_mode,
+            "mynet");
+  EXPECT_THAT(parse_err("[docker]\nnetwork_mode = \"\"\n"),
+              HasSubstr("must not be empty"));
+}
+
+TEST(ConfigRuntime, KubernetesIsNotSupported) {
+  EXPECT_EQ(parse_err("[runtime]\ntype = \"kubernetes\"\n"),
+            "config.toml:2:8: runtime.type 'kubernetes' is not supported by "
+            "this server");
+  EXPECT_THAT(parse_err("[runtime]\ntype = \"lxc\"\n"),
+              HasSubstr("runtime.type must be 'docker'"));
+}
+
+TEST(ConfigRuntime, KubernetesSectionsAreRejectedForDocker) {
+  EXPECT_EQ(parse_err("[runtime]\ntype = \"docker\"\n\n[kubernetes]\n"
+                      "namespace = \"x\"\n"),
+            "config.toml:4:2: [kubernetes] must be omitted when runtime.type "
+            "= 'docker'");
+  EXPECT_THAT(parse_err("[agent_sandbox]\ntemplate_file = \"x\"\n"),
+              HasSubstr("[agent_sandbox] must be omitted"));
+}
+
+TEST(ConfigLog, LevelIsCaseInsensitive) {
+  for (auto lvl : {"debug", "Info", "WARNING", "warn", "error", "critical"}) {
+    auto cfg = parse_ok(std::string{"[log]\nlevel = \""} + lvl + "\"\n");
+    std::string up = lvl;
+    for (auto& c : up)
+      c = static_cast<char>(std::toupper(c));
+    EXPECT_EQ(cfg.log.level, up);
+  }
+  EXPECT_THAT(parse_err("[log]\nlevel = \"verbose\"\n"),
+              HasSubstr("log.level must be one of"));
+}
+
+TEST(ConfigLog, FileLoggingGetsDefaultPaths) {
+  auto cfg = parse_ok("[log]\nfile_enabled = true\n");
+  EXPECT_THAT(cfg.log.file_path, HasSubstr("/logs/opensandbox/server.log"));
+  EXPECT_THAT(cfg.log.access_file_path,
+              HasSubstr("/logs/opensandbox/access.log"));
+  EXPECT_THAT(cfg.log.file_path, Not(StartsWith("~")));
+}
+
+TEST(ConfigPaths, TildeIsExpanded) {
+  scoped_env home{"HOME", "/home/tester"};
+  auto cfg = parse_ok("[store]\npath = \"~/state/osb.db\"\n"
+                      "[log]\nfile_path = \"~/l/server.log\"\n");
+  EXPECT_EQ(cfg.store.path, "/home/tester/state/osb.db");
+  EXPECT_EQ(cfg.log.file_path, "/home/tester/l/server.log");
+}
+
+TEST(ConfigEnums, ValidatesEnumeratedValues) {
+  EXPECT_THAT(parse_err("[egress]\nmode = \"nft\"\n"),
+              HasSubstr("egress.mode must be one of 'dns', 'dns+nft'"));
+  EXPECT_THAT(parse_err("[server]\nloop = \"trio\"\n"),
+              HasSubstr("server.loop must be one of"));
+  EXPECT_THAT(parse_err("[server]\nhttp = \"h2\"\n"),
+              HasSubstr("server.http must be one of"));
+  EXPECT_THAT(parse_err("[store]\ntype = \"postgres\"\n"),
+              HasSubstr("store.type must be one of 'sqlite'"));
+  EXPECT_THAT(parse_err("[storage]\nossfs_mount_root = \"mnt\"\n"),
+              HasSubstr("must be an absolute path"));
+}
+
+TEST(ConfigIngress, GatewayModeIsRejectedForDocker) {
+  auto msg = parse_err("[ingress]\nmode = \"gateway\"\n"
+                       "[ingress.gateway]\naddress = \"*.example.com\"\n"
+                       "route.mode = \"wildcard\"\n");
+  EXPECT_EQ(msg, "config.toml:2:8: ingress.mode must be 'direct' when "
+                 "runtime.type = 'docker' (got 'gateway')");
+}
+
+TEST(ConfigIngress, DirectModeRejectsGatewayBlock) {
+  EXPECT_THAT(parse_err("[ingress]\nmode = \"direct\"\n"
+                        "[ingress.gateway]\naddress = \"gw.example.com\"\n"),
+              HasSubstr("ingress.gateway must be omitted"));
+}
+
+TEST(ConfigIngress, UnknownGatewayKeyIsRejected) {
+  EXPECT_THAT(parse_err("[ingress]\nmode = \"gateway\"\n"
+                        "[ingress.gateway]\nadress = \"x\"\n"),
+              HasSubstr("unknown key 'ingress.gateway.adress'"));
+}
+
+TEST(ConfigIngress, SecureAccessRequiresGateway) {
+  EXPECT_THAT(parse_err("[ingress]\n[ingress.secure_access]\n"
+                        "active_key = \"a\"\n"
+                        "[[ingress.secure_access.keys]]\nkey_id = \"a\"\n"
+                        "key = \"c2VjcmV0\"\n"),
+              HasSubstr("only valid with ingress.mode = 'gateway'"));
+}
+
+TEST(ConfigIgnored, LegacyPauseSectionIsIgnored) {
+  parse_ok("[pause]\nanything = 1\nnested = { x = 2 }\n");
+}
+
+TEST(ConfigIgnored, RenewIntentIsValidated) {
+  parse_ok("[renew_intent]\nenabled = true\nmin_interval_seconds = 30\n"
+           "redis.enabled = true\nredis.dsn = \"redis://localhost\"\n");
+  parse_ok("[renew_intent]\n[renew_intent.redis]\nenabled = false\n"
+           "queue_key = \"q\"\nconsumer_concurrency = 2\n");
+  EXPECT_THAT(parse_err("[renew_intent]\nredis.enabled = true\n"),
+              HasSubstr("renew_intent.redis.dsn is required"));
+  EXPECT_THAT(parse_err("[renew_intent]\nmin_interval_seconds = 0\n"),
+              HasSubstr("renew_intent.min_interval_seconds must be >= 1"));
+  EXPECT_THAT(parse_err("[renew_intent]\nenable = true\n"),
+              HasSubstr("unknown key 'renew_intent.enable'"));
+}
+
+TEST(ConfigIgnored, SecureRuntimeIsValidated) {
+  parse_ok("[secure_runtime]\ntype = \"gvisor\"\ndocker_runtime = \"runsc\"\n");
+  parse_ok("[secure_runtime]\ntype = \"\"\n");
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"kata\"\n"),
+              HasSubstr("at least one of secure_runtime.docker_runtime"));
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"\"\n"
+                        "docker_runtime = \"runsc\"\n"),
+              HasSubstr("must be omitted when secure_runtime.type is empty"));
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"firecracker\"\n"
+                        "k8s_runtime_class = \"kata-fc\"\n"),
+              HasSubstr("only compatible with runtime.type='kubernetes'"));
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"runc\"\n"),
+              HasSubstr("secure_runtime.type must be one of"));
+}
+
+TEST(ConfigLoad, ExplicitMissingFileIsAnError) {
+  auto r = load_config("/nonexistent/osb.toml");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, failure_kind::not_found);
+  EXPECT_THAT(r.error().message, HasSubstr("/nonexistent/osb.toml"));
+}
+
+TEST(ConfigLoad, ReadsExplicitFileAndNamesItInErrors) {
+  scoped_env key{"OPENSANDBOX_SERVER_API_KEY", nullptr};
+  temp_file good{"[server]\nport = 9001\n"};
+  auto r = load_config(good.path());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->server.port, 9001);
+  temp_file bad{"[server]\nprot = 1\n"};
+  auto e = load_config(bad.path());
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().message,
+            bad.path() + ":2:1: unknown key 'server.prot'");
+}
+
+TEST(ConfigLoad, UsesSandboxConfigPathEnv) {
+  scoped_env key{"OPENSANDBOX_SERVER_API_KEY", nullptr};
+  temp_file f{"[server]\nport = 9002\n"};
+  scoped_env env{"SANDBOX_CONFIG_PATH", f.path().c_str()};
+  auto r = load_config("");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->server.port, 9002);
+}
+
+TEST(ConfigLoad, MissingSandboxConfigPathIsAnError) {
+  scoped_env env{"SANDBOX_CONFIG_PATH", "/nonexistent/env.toml"};
+  auto r = load_config("");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_THAT(r.error().message, HasSubstr("SANDBOX_CONFIG_PATH"));
+}
+
+TEST(ConfigLoad, FallsBackToDefaultsWithoutHomeFile) {
+  scoped_env env{"SANDBOX_CONFIG_PATH", nullptr};
+  scoped_env home{"HOME", "/nonexistent-home"};
+  scoped_env key{"OPENSANDBOX_SERVER_API_KEY", nullptr};
+  auto r = load_config("");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->server.port, 8080);
+  EXPECT_EQ(r->store.path, "/nonexistent-home/.opensandbox/opensandbox.db");
+}
+
+TEST(ConfigLoad, ApiKeyEnvOverridesEvenWhenEmpty) {
+  temp_file f{"[server]\napi_key = \"from-file\"\n"};
+  {
+    scoped_env key{"OPENSANDBOX_SERVER_API_KEY", "from-env"};
+    EXPECT_EQ(load_config(f.path())->server.api_key, "from-env");
+  }
+  {
+    scoped_env key{"OPENSANDBOX_SERVER_API_KEY", ""};
+    EXPECT_EQ(load_config(f.path())->server.api_key, "");
+  }
+  {
+    scoped_env key{"OPENSANDBOX_SERVER_API_KEY", nullptr};
+    EXPECT_EQ(load_config(f.path())->server.api_key, "from-file");
+  }
+}
+
+} // namespace
+} // namespace osb
