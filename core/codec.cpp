@@ -824,7 +824,8 @@ bool parse_time_detail(std::string_view s, int64_t& us, std::string& err) {
 
 // -- request parsing ----------------------------------------------------------
 
-/// The body as FastAPI sees it: empty/null → missing, bad JSON → json_invalid.
+/// The body as FastAPI sees it: empty/null → missing, bad JSON →
+/// json_invalid.
 std::optional<rejection> parse_body(std::string_view body,
                                     rapidjson::Document& doc) {
   if (body.empty()) {
@@ -937,7 +938,9 @@ struct create_request {
 };
 
 bool is_dns_label(std::string_view x) {
-  auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  auto ok = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
   if (x.empty() || !ok(x.front()) || !ok(x.back()))
     return false;
   return std::all_of(x.begin(), x.end(),
@@ -971,7 +974,8 @@ bool is_storage_quantity(std::string_view x) {
          || unit == "Ti" || unit == "Pi" || unit == "Ei";
 }
 
-constexpr std::string_view dns_label_pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+constexpr std::string_view dns_label_pattern
+  = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 std::optional<std::string> check_name(checker& chk, const Value& obj,
                                       std::string_view field, const loc& l,
@@ -1463,7 +1467,8 @@ std::optional<api_error> check_volumes(const std::vector<volume>& xs,
                           "Duplicate volume name '" + v.name
                             + "'. Each volume must have a unique name.");
     if (v.name.empty())
-      return volume_error("VOLUME::INVALID_NAME", "Volume name cannot be empty.");
+      return volume_error("VOLUME::INVALID_NAME",
+                          "Volume name cannot be empty.");
     if (v.name.size() > 63)
       return volume_error("VOLUME::INVALID_NAME",
                           "Volume name '" + v.name
@@ -1858,6 +1863,8 @@ decoded<metadata_patch> decode_patch(std::string_view body) {
 }
 
 decoded<list_query> decode_list_query(std::string_view query) {
+  if (!query.empty() && query.front() == '?')
+    query.remove_prefix(1);
   list_query q;
   bool any_state = false;
   std::optional<std::string> metadata;
@@ -1928,7 +1935,8 @@ decoded<list_query> decode_list_query(std::string_view query) {
           make_api_error(ec::invalid_metadata_format,
                          "Invalid metadata format: bad query field: "
                            + py_repr(seg)));
-      q.metadata[url_decode(seg.substr(0, eq))] = url_decode(seg.substr(eq + 1));
+      q.metadata[url_decode(seg.substr(0, eq))]
+        = url_decode(seg.substr(eq + 1));
       if (amp == std::string_view::npos)
         break;
       start = amp + 1;

@@ -41,6 +41,11 @@ bool parse_time(std::string_view str, int64_t& us);
 
 /// Decodes and validates `POST /sandboxes` (schema rules → 422, service rules
 /// → 400 in the order of reference/server-behavior.md §1.4).
+/// `network_policy_json` is the egress sidecar payload
+/// (`{"defaultAction"?:..,"egress":[{"action","target"}]}`); `volumes_json` is
+/// the `volumes` array in camelCase with defaults applied (`readOnly`,
+/// `pvc.createIfNotExists`/`deleteOnSandboxTermination`, `ossfs.version`).
+/// A snapshot restore without entrypoint gets `["tail","-f","/dev/null"]`.
 decoded<sandbox_spec> decode_create(std::string_view body,
                                     const node_config& cfg);
 
@@ -53,8 +58,9 @@ decoded<int64_t> decode_renew(std::string_view body);
 /// non-null values → SANDBOX::INVALID_METADATA_LABEL).
 decoded<metadata_patch> decode_patch(std::string_view body);
 
-/// Parses the query string of `GET /sandboxes` (state, metadata, page,
-/// pageSize) with the validation of §1.5.
+/// Parses the query string (without or with a leading `?`) of
+/// `GET /sandboxes` (state, metadata, page, pageSize) with the validation of
+/// §1.5. Unknown parameters are ignored.
 decoded<list_query> decode_list_query(std::string_view query);
 
 // -- responses ----------------------------------------------------------------

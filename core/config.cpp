@@ -635,7 +635,8 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
     {"storage", [&](const toml::table& t) { read_storage(r, t, cfg); }},
     {"store", [&](const toml::table& t) { read_store(r, t, cfg); }},
     {"cluster", [&](const toml::table& t) { read_cluster(r, t, cfg); }},
-    {"secure_runtime", [&](const toml::table& t) { read_secure_runtime(r, t); }},
+    {"secure_runtime",
+     [&](const toml::table& t) { read_secure_runtime(r, t); }},
     {"renew_intent", [&](const toml::table& t) { read_renew_intent(r, t); }},
     // Legacy section the original silently ignores.
     {"pause", [](const toml::table&) {}},

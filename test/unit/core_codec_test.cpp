@@ -770,6 +770,10 @@ TEST(DecodeListQuery, Defaults) {
   EXPECT_TRUE(q.metadata.empty());
 }
 
+TEST(DecodeListQuery, LeadingQuestionMarkIsIgnored) {
+  EXPECT_EQ(query_ok("?page=2").page, 2);
+}
+
 TEST(DecodeListQuery, StatesAreCaseInsensitiveAndRepeatable) {
   auto q = query_ok("state=running&state=Paused&foo=bar");
   EXPECT_EQ(q.states,
