@@ -1,5 +1,6 @@
 #include "actors/host_supervisor.hpp"
 
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
 #include <unordered_set>
@@ -213,6 +214,11 @@ void reconcile(self_ptr self) {
 }
 
 } // namespace
+
+supervisor_state::~supervisor_state() {
+  for (auto& [id, hdl] : sandboxes)
+    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+}
 
 supervisor_actor::behavior_type
 host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,

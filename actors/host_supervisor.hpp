@@ -42,6 +42,10 @@ struct supervisor_state {
   std::string runtime_error;
   /// True once recovery has finished.
   bool recovered = false;
+
+  /// Sandboxes do not outlive their supervisor (e.g. at shutdown); their
+  /// containers keep running and are recovered by the next start.
+  ~supervisor_state();
 };
 
 /// Implements the HOST SUPERVISOR actor: spawns and monitors sandbox actors,

@@ -10,7 +10,7 @@ with_tests=OFF
 [ "${1:-}" = "--tests" ] && with_tests=ON
 
 packages=(build-essential cmake ninja-build pkg-config libcaf-dev
-  libboost-dev libboost-system-dev rapidjson-dev libtomlplusplus-dev
+  libboost1.81-dev libboost-system1.81-dev rapidjson-dev libtomlplusplus-dev
   libsqlite3-dev libgtest-dev libgmock-dev docker.io busybox-static file
   curl jq wrk iproute2)
 
