@@ -43,6 +43,10 @@ constexpr auto write_timeout = std::chrono::seconds(60);
 /// Upper bound for the request line plus header fields.
 constexpr uint32_t header_limit = 64 * 1024;
 
+/// How long, and how many bytes, a closing connection keeps reading.
+constexpr auto linger_timeout = std::chrono::seconds(2);
+constexpr size_t linger_limit = 64 * 1024 * 1024;
+
 /// Pause before accepting again after an accept error (e.g. EMFILE), so that
 /// a persistent error does not spin a thread.
 constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
@@ -369,11 +373,36 @@ private:
     if (close) {
       // This means we should close the connection, usually because the
       // response indicated the "Connection: close" semantic.
-      return do_close();
+      return do_linger();
     }
     res_.body.clear();
     res_.headers.clear();
     do_read();
+  }
+
+  /// Half-closes, then discards what the client still sends (the rest of
+  /// a rejected body, pipelined requests) until it closes or a deadline
+  /// passes. Closing with unread data would make the kernel send a RST,
+  /// which can destroy the response before the client has read it.
+  void do_linger() {
+    do_close();
+    stream_.expires_after(linger_timeout);
+    linger_left_ = linger_limit;
+    do_drain();
+  }
+
+  void do_drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            beast::bind_front_handler(&session::on_drain,
+                                                      shared_from_this()));
+  }
+
+  void on_drain(error_code ec, size_t n) {
+    if (ec || n >= linger_left_)
+      return; // EOF, timeout or enough: the socket closes with the session
+    linger_left_ -= n;
+    do_drain();
   }
 
   void do_close() {
@@ -401,6 +430,8 @@ private:
   /// Over limit_concurrency: every request gets a 503.
   bool reject_ = false;
   bool registered_ = false;
+  /// Bytes still to discard while lingering.
+  size_t linger_left_ = 0;
   std::list<std::weak_ptr<session>>::iterator self_pos_;
 };
 

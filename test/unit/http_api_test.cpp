@@ -425,7 +425,7 @@ TEST_F(Api, RootAndV1BothWork) {
 TEST_F(Api, Create) {
   auto res = call("POST", "/v1/sandboxes",
                   {{"content-type", "application/json"}},
-                  R"({"image":{"uri":"python:3.11"},"entrypoint":["python"],"timeout":3600})");
+                  R"({"image":{"uri":"python:3.11"},"entrypoint":["python"],"timeout":3600,"resourceLimits":{"cpu":"500m","memory":"512Mi"}})");
   EXPECT_EQ(res.status, 202);
   EXPECT_EQ(res.content_type, "application/json");
   sandbox_view expected;
@@ -438,7 +438,7 @@ TEST_F(Api, Create) {
 
 TEST_F(Api, CreateRejected) {
   auto res = call("POST", "/v1/sandboxes", {},
-                  R"({"image":{"uri":"python:3.11"},"entrypoint":["python"],"timeout":10})");
+                  R"({"image":{"uri":"python:3.11"},"entrypoint":["python"],"timeout":10,"resourceLimits":{"cpu":"500m"}})");
   EXPECT_EQ(res.status, 422);
   EXPECT_EQ(res.body.rfind("{\"detail\":[", 0), 0u) << res.body;
   EXPECT_EQ(backend->num_calls, 0);

@@ -261,6 +261,20 @@ TEST_F(Server, BodyOverLimitIs413) {
   EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos);
 }
 
+TEST_F(Server, BodyOverLimitSentEagerlyStillGets413) {
+  server_options opts;
+  opts.body_limit = 1024;
+  start(opts);
+  raw_client c{srv_->port()};
+  // The client sends the whole body before reading, like most SDK clients;
+  // the server must drain it instead of resetting the connection.
+  std::string body(4 * 1024 * 1024, 'x');
+  c.send("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: "
+         + std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto r = c.read_response();
+  EXPECT_EQ(r.rfind("HTTP/1.1 413 ", 0), 0u) << r;
+}
+
 TEST_F(Server, MalformedRequestIs400) {
   start();
   raw_client c{srv_->port()};
