@@ -155,9 +155,14 @@ void not_implemented(const exchange& x, std::string message) {
 template <class T, class F>
 reply<T> on_success(exchange_ptr x, F f) {
   return [x = std::move(x), f = std::move(f)](result<T> r) mutable {
-    if (!r.has_value())
-      return fail(*x, r.error);
-    f(*x, std::move(*r.value));
+    // Runs on the backend's thread: nothing may escape into it.
+    try {
+      if (!r.has_value())
+        return fail(*x, r.error);
+      f(*x, std::move(*r.value));
+    } catch (...) {
+      fail(*x, ec::internal, "An unexpected error occurred.");
+    }
   };
 }
 

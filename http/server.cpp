@@ -605,8 +605,7 @@ expected<std::unique_ptr<server>> server::start(server_options opts,
   auto lst = std::make_shared<listener>(state);
   auto err = lst->open(ep, backlog);
   if (!err.empty())
-    return failure{failure_kind::failed, "cannot listen on " + host + ":"
-                                           + std::to_string(port) + ": " + err};
+    return failure{failure_kind::failed, std::move(err)};
   auto srv = std::make_unique<server_impl>(state, lst);
   lst->run();
   srv->start_threads(threads);
