@@ -221,6 +221,8 @@ void start_container(self_ptr self) {
       [self](caf::error& err) { fail_provisioning(self, err, "start"); });
 }
 
+void provision(self_ptr self);
+
 void create_container(self_ptr self) {
   auto& st = self->state;
   st.step_in_flight = true;
@@ -236,7 +238,24 @@ void create_container(self_ptr self) {
         }
         start_container(self);
       },
-      [self](caf::error& err) { fail_provisioning(self, err, "create"); });
+      [self](caf::error& err) {
+        auto& st = self->state;
+        // A create from before a crash may still land after our cleanup:
+        // clear the stale container and try again.
+        // The daemon reserves the name before the container is listed, so
+        // give the earlier create a moment to finish.
+        if (to_failure(err).kind == failure_kind::conflict
+            && st.phase == sandbox_phase::provisioning
+            && st.conflict_retries < 20) {
+          ++st.conflict_retries;
+          st.step_in_flight = false;
+          st.remove_before_create = true;
+          self->delayed_send(self, std::chrono::milliseconds(250),
+                             atom::provision_v);
+          return;
+        }
+        fail_provisioning(self, err, "create");
+      });
 }
 
 void provision(self_ptr self) {
@@ -375,7 +394,9 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.view.state = sandbox_state::pending;
       st.view.reason = "PROVISIONING";
       st.view.message = "Sandbox provisioning resumed after a restart.";
-      st.remove_before_create = !obs.empty();
+      // Even without a container in the listing: a create sent before the
+      // crash may still land.
+      st.remove_before_create = true;
       self->send(self, atom::provision_v);
     } else if (st.row.phase == "failed") {
       st.phase = sandbox_phase::failed;

@@ -68,6 +68,8 @@ struct sandbox_actor_state {
   bool step_in_flight = false;
   /// True when a stale container of a crashed provisioning must go first.
   bool remove_before_create = false;
+  /// Name conflicts on create that were cleared and retried.
+  int conflict_retries = 0;
   /// Local time (µs) of the last transition made by this actor; older
   /// runtime observations are ignored.
   int64_t local_transition_us = 0;

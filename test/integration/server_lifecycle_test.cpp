@@ -215,7 +215,8 @@ TEST(ServerLifecycle, KillNineRecoversStateRenewalsAndMetadata) {
   EXPECT_STREQ(gad["metadata"]["k"].GetString(), "v");
   EXPECT_STREQ(gad["status"]["state"].GetString(), "Running");
   EXPECT_EQ(srv.wait_state(b, "Paused"), "Paused");
-  EXPECT_EQ(srv.wait_state(c, "Running"), "Running") << srv.read_log();
+  EXPECT_EQ(srv.wait_state(c, "Running"), "Running")
+    << srv.call("GET", "/v1/sandboxes/" + c).body;
   EXPECT_EQ(srv.num_containers(), 3);
   for (auto& id : {a, b, c})
     EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
