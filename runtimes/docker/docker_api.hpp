@@ -1,0 +1,117 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/expected.hpp"
+#include "runtimes/runtime.hpp"
+
+/// Pure helpers for the Docker Engine API: request targets and bodies,
+/// response parsing and error mapping. No I/O, so they are unit-testable
+/// without a daemon and keep the Beast TU small.
+namespace osb::runtimes::docker {
+
+/// The API version prefix of every request target (Docker 20.10).
+inline constexpr std::string_view api_prefix = "/v1.41";
+
+// -- daemon address -----------------------------------------------------------
+
+/// Where the daemon listens.
+struct host_address {
+  enum class kind_t { unix_socket, tcp, unsupported } kind = kind_t::unix_socket;
+  std::string path; ///< unix socket path
+  std::string host; ///< tcp host (brackets stripped for IPv6)
+  std::string port; ///< tcp port
+  /// The address as given, for messages.
+  std::string display;
+  /// Why `kind == unsupported`.
+  std::string error;
+};
+
+/// Parses "unix:///path", "tcp://host:port" (also "http://"), a bare
+/// "/path". Empty means $DOCKER_HOST, else the default unix socket. ssh://,
+/// npipe:// and https:// are reported as unsupported.
+host_address parse_host(std::string_view docker_host);
+
+// -- images -------------------------------------------------------------------
+
+/// An image reference split the way `POST /images/create` wants it.
+struct image_ref {
+  /// Everything before the tag/digest, including a registry host[:port].
+  std::string repository;
+  /// A tag or a digest ("sha256:..."); "latest" when the ref has neither.
+  std::string tag;
+};
+
+/// Splits "[host[:port]/]path[:tag][@digest]". A digest wins over a tag.
+image_ref parse_image_ref(std::string_view ref);
+
+/// `POST /images/create?fromImage=..&tag=..[&platform=..]` target.
+std::string pull_target(const image_ref& ref, std::string_view platform);
+
+/// Value of the X-Registry-Auth header: base64url of
+/// `{"username":..,"password":..}`.
+std::string registry_auth(std::string_view username,
+                          std::string_view password);
+
+/// Scans a pull response (a stream of JSON lines) and returns the first
+/// error message ("errorDetail.message" or "error"), if any.
+std::optional<std::string> pull_stream_error(std::string_view body);
+
+// -- containers ---------------------------------------------------------------
+
+/// `POST /containers/create?name=..[&platform=..]` target.
+std::string create_target(const container_spec& spec);
+
+/// JSON body of `POST /containers/create`; empty/zero fields are omitted.
+std::string create_body(const container_spec& spec);
+
+/// `GET /containers/json?all=1[&filters=..]` target. A label value of ""
+/// filters on the key only.
+std::string list_target(const std::map<std::string, std::string>& labels);
+
+/// `/containers/{id}` followed by `suffix` ("/start", "/json", "?force=true").
+std::string container_target(std::string_view id, std::string_view suffix);
+
+/// Extracts "Id" from the create response.
+std::optional<std::string> parse_created_id(std::string_view body);
+
+/// Parses `GET /containers/{id}/json`.
+expected<container_info> parse_inspect(std::string_view body);
+
+/// Parses `GET /containers/json`.
+expected<std::vector<container_info>> parse_list(std::string_view body);
+
+// -- errors -------------------------------------------------------------------
+
+/// Maps an HTTP status of the daemon to a failure kind.
+failure_kind kind_of_status(unsigned status);
+
+/// Docker's JSON "message" field, else "HTTP <status>: <body>".
+std::string error_message(unsigned status, std::string_view body);
+
+/// Builds the failure for a non-success answer, prefixed with `what`.
+failure http_failure(std::string_view what, unsigned status,
+                     std::string_view body);
+
+// -- encoding -----------------------------------------------------------------
+
+/// Percent-encodes everything except RFC 3986 unreserved characters.
+std::string url_encode(std::string_view x);
+
+/// Base64 with the URL-safe alphabet, padded (what Docker decodes).
+std::string base64url_encode(std::string_view x);
+
+/// RFC 3339 with up to 9 fraction digits and any offset → microseconds
+/// since the epoch. Docker's zero time "0001-01-01T00:00:00Z" and garbage
+/// map to 0.
+int64_t parse_rfc3339_us(std::string_view x);
+
+/// Exit code from a list "Status" like "Exited (137) 5 minutes ago", else 0.
+int parse_exit_code(std::string_view status);
+
+} // namespace osb::runtimes::docker

@@ -1,0 +1,714 @@
+#include "runtimes/docker/docker_runtime.hpp"
+
+#include "core/log.hpp"
+#include "runtimes/docker/docker_api.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace osb::runtimes {
+
+namespace detail {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+
+using docker::host_address;
+
+/// One socket type for unix and TCP daemons keeps a single instantiation of
+/// the Beast machinery in this TU.
+using protocol = net::generic::stream_protocol;
+using stream_type = beast::basic_stream<protocol>;
+
+constexpr size_t max_idle_connections = 32;
+constexpr uint64_t body_limit = 64 * 1024 * 1024;
+constexpr const char* component = "docker";
+
+/// A daemon answer: status and complete body.
+struct response {
+  unsigned status = 0;
+  std::string body;
+};
+
+using response_handler = std::function<void(expected<response>)>;
+
+/// What to send.
+struct request_options {
+  http::verb method = http::verb::get;
+  std::string target;
+  std::string body; ///< JSON, empty for none
+  std::string registry_auth;
+  /// Long-running streamed answer (image pull): the timeout bounds the
+  /// silence between reads instead of the whole call.
+  bool streaming = false;
+};
+
+/// A pooled keep-alive connection. Each has its own strand; every operation
+/// on it runs there.
+struct connection {
+  explicit connection(net::io_context& ioc) : stream(net::make_strand(ioc)) {
+    // nop
+  }
+
+  stream_type stream;
+  beast::flat_buffer buffer;
+};
+
+using connection_ptr = std::shared_ptr<connection>;
+
+/// An asynchronous call in flight; completes exactly once.
+template <class T>
+class pending;
+
+class docker_client : public std::enable_shared_from_this<docker_client> {
+public:
+  docker_client(host_address addr, std::chrono::seconds timeout, int threads)
+    : ioc_(std::max(threads, 1)),
+      work_(net::make_work_guard(ioc_)),
+      addr_(std::move(addr)),
+      timeout_(timeout),
+      num_threads_(std::max(threads, 1)) {
+    host_header_ = addr_.kind == host_address::kind_t::tcp
+                     ? addr_.host + ":" + addr_.port
+                     : std::string{"docker"};
+  }
+
+  ~docker_client() {
+    // Only reached after shutdown: either joined or the last (detached) I/O
+    // thread releases us.
+    idle_.clear();
+  }
+
+  /// Spawns the I/O threads; each keeps the client alive while it runs.
+  void launch() {
+    for (int i = 0; i < num_threads_; ++i)
+      threads_.emplace_back([self = shared_from_this()] { self->run(); });
+  }
+
+  void shutdown() {
+    std::map<uint64_t, std::function<void(failure)>> inflight;
+    {
+      std::lock_guard guard{mtx_};
+      if (stopped_)
+        return;
+      stopped_ = true;
+      inflight.swap(inflight_);
+    }
+    work_.reset();
+    ioc_.stop();
+    auto self = std::this_thread::get_id();
+    for (auto& t : threads_) {
+      if (!t.joinable())
+        continue;
+      // Shutting down from a callback: we cannot join ourselves; the thread
+      // returns from run() once the callback is done.
+      if (t.get_id() == self)
+        t.detach();
+      else
+        t.join();
+    }
+    {
+      std::lock_guard guard{mtx_};
+      idle_.clear();
+    }
+    for (auto& [id, fail] : inflight)
+      fail(stopped_failure());
+  }
+
+  const host_address& address() const {
+    return addr_;
+  }
+
+  std::chrono::seconds timeout() const {
+    return timeout_;
+  }
+
+  const std::string& host_header() const {
+    return host_header_;
+  }
+
+  net::io_context& ioc() {
+    return ioc_;
+  }
+
+  // -- bookkeeping of pending calls ----------------------------------------
+
+  /// Registers a call so that shutdown can fail it. Returns null (after
+  /// failing `cb` synchronously) when already shut down.
+  template <class T>
+  std::shared_ptr<pending<T>> track(callback<T> cb);
+
+  void untrack(uint64_t id) {
+    std::lock_guard guard{mtx_};
+    inflight_.erase(id);
+  }
+
+  static failure stopped_failure() {
+    return failure{failure_kind::unavailable, "Docker runtime is shut down"};
+  }
+
+  // -- connection pool -----------------------------------------------------
+
+  connection_ptr take_idle() {
+    std::lock_guard guard{mtx_};
+    if (idle_.empty())
+      return nullptr;
+    // LIFO: the most recently used connection is the least likely to be
+    // stale.
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    return conn;
+  }
+
+  void give_back(connection_ptr conn) {
+    std::lock_guard guard{mtx_};
+    if (!stopped_ && idle_.size() < max_idle_connections)
+      idle_.push_back(std::move(conn));
+  }
+
+  // -- HTTP ----------------------------------------------------------------
+
+  /// Sends one request on a pooled or fresh connection; `done` runs once on
+  /// an I/O thread.
+  void request(request_options opts, response_handler done);
+
+  // -- operations ----------------------------------------------------------
+
+  void ping(callback<unit> cb);
+  void create(const container_spec& spec, callback<std::string> cb);
+  void unit_call(http::verb method, std::string target, std::string what,
+                 std::vector<unsigned> ok, callback<unit> cb);
+  void inspect(const std::string& id, callback<container_info> cb);
+  void list(const std::map<std::string, std::string>& labels,
+            callback<std::vector<container_info>> cb);
+
+private:
+  void run() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        // A throwing callback must not take the runtime down.
+        OSB_ERROR(component, "", "",
+                  "callback threw an exception: " << e.what());
+      } catch (...) {
+        OSB_ERROR(component, "", "", "callback threw an unknown exception");
+      }
+    }
+  }
+
+  void do_create(std::shared_ptr<container_spec> spec,
+                 std::shared_ptr<pending<std::string>> p, bool pulled);
+  void do_pull(std::shared_ptr<container_spec> spec,
+               std::shared_ptr<pending<std::string>> p);
+
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  host_address addr_;
+  std::chrono::seconds timeout_;
+  int num_threads_;
+  std::string host_header_;
+  std::vector<std::thread> threads_;
+
+  std::mutex mtx_;
+  bool stopped_ = false;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::function<void(failure)>> inflight_;
+  std::vector<connection_ptr> idle_;
+};
+
+template <class T>
+class pending {
+public:
+  pending(docker_client& client, uint64_t id, callback<T> cb)
+    : client_(client), id_(id), cb_(std::move(cb)) {
+    // nop
+  }
+
+  /// Delivers the result unless someone (shutdown) was first.
+  void finish(expected<T> x) {
+    if (done_.exchange(true))
+      return;
+    client_.untrack(id_);
+    auto cb = std::move(cb_);
+    cb(std::move(x));
+  }
+
+private:
+  docker_client& client_;
+  uint64_t id_;
+  callback<T> cb_;
+  std::atomic<bool> done_{false};
+};
+
+template <class T>
+std::shared_ptr<pending<T>> docker_client::track(callback<T> cb) {
+  std::unique_lock guard{mtx_};
+  if (stopped_) {
+    guard.unlock();
+    // No I/O thread is left to run it on.
+    cb(stopped_failure());
+    return nullptr;
+  }
+  auto id = next_id_++;
+  auto p = std::make_shared<pending<T>>(*this, id, std::move(cb));
+  inflight_.emplace(id, [p](failure f) { p->finish(std::move(f)); });
+  return p;
+}
+
+// -- one HTTP exchange --------------------------------------------------------
+
+/// Writes a request and reads the answer on one connection, retrying once on
+/// a fresh connection when a pooled one turns out to be stale.
+class exchange : public std::enable_shared_from_this<exchange> {
+public:
+  exchange(docker_client& client, request_options opts, response_handler done)
+    : client_(client),
+      opts_(std::move(opts)),
+      done_(std::move(done)),
+      deadline_(std::chrono::steady_clock::now() + client.timeout()) {
+    req_.method(opts_.method);
+    req_.target(opts_.target);
+    req_.version(11);
+    req_.set(http::field::host, client_.host_header());
+    req_.set(http::field::user_agent, "opensandbox-server");
+    if (!opts_.body.empty()) {
+      req_.set(http::field::content_type, "application/json");
+      req_.body() = opts_.body;
+    }
+    if (!opts_.registry_auth.empty())
+      req_.set("X-Registry-Auth", opts_.registry_auth);
+    req_.keep_alive(true);
+    req_.prepare_payload();
+  }
+
+  void run() {
+    if (auto conn = client_.take_idle()) {
+      conn_ = std::move(conn);
+      reused_ = true;
+      net::post(conn_->stream.get_executor(),
+                beast::bind_front_handler(&exchange::do_write,
+                                          shared_from_this()));
+      return;
+    }
+    open();
+  }
+
+private:
+  void open() {
+    reused_ = false;
+    conn_ = std::make_shared<connection>(client_.ioc());
+    net::post(conn_->stream.get_executor(),
+              beast::bind_front_handler(&exchange::do_connect,
+                                        shared_from_this()));
+  }
+
+  /// Set the timeout for the next operation on the stream.
+  void arm() {
+    if (opts_.streaming)
+      conn_->stream.expires_after(client_.timeout());
+    else
+      conn_->stream.expires_at(deadline_);
+  }
+
+  void do_connect() {
+    arm();
+    auto& addr = client_.address();
+    if (addr.kind == host_address::kind_t::unix_socket) {
+      protocol::endpoint ep{net::local::stream_protocol::endpoint{addr.path}};
+      conn_->stream.async_connect(
+        ep, beast::bind_front_handler(&exchange::on_connect,
+                                      shared_from_this()));
+      return;
+    }
+    resolver_.emplace(conn_->stream.get_executor());
+    resolver_->async_resolve(addr.host, addr.port,
+                             beast::bind_front_handler(&exchange::on_resolve,
+                                                       shared_from_this()));
+  }
+
+  void on_resolve(beast::error_code ec,
+                  net::ip::tcp::resolver::results_type results) {
+    if (ec)
+      return fail_connect(ec);
+    std::vector<protocol::endpoint> eps;
+    for (auto& entry : results)
+      eps.emplace_back(entry.endpoint());
+    arm();
+    conn_->stream.async_connect(
+      eps, [self = shared_from_this()](beast::error_code ec,
+                                       const protocol::endpoint&) {
+        self->on_connect(ec);
+      });
+  }
+
+  void on_connect(beast::error_code ec) {
+    if (ec)
+      return fail_connect(ec);
+    if (client_.address().kind == host_address::kind_t::tcp) {
+      beast::error_code ignored;
+      conn_->stream.socket().set_option(net::ip::tcp::no_delay{true},
+                                        ignored);
+    }
+    do_write();
+  }
+
+  void do_write() {
+    arm();
+    http::async_write(conn_->stream, req_,
+                      beast::bind_front_handler(&exchange::on_write,
+                                                shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, size_t) {
+    if (ec)
+      return fail_io(ec);
+    // Construct a new parser for each message.
+    parser_.emplace();
+    parser_->body_limit(body_limit);
+    do_read();
+  }
+
+  void do_read() {
+    arm();
+    http::async_read_some(conn_->stream, conn_->buffer, *parser_,
+                          beast::bind_front_handler(&exchange::on_read,
+                                                    shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec)
+      return fail_io(ec);
+    if (!parser_->is_done())
+      return do_read();
+    auto keep_alive = parser_->keep_alive();
+    auto msg = parser_->release();
+    auto conn = std::move(conn_);
+    if (keep_alive && conn->buffer.size() == 0) {
+      conn->stream.expires_never();
+      client_.give_back(std::move(conn));
+    } else {
+      conn->stream.close();
+    }
+    complete(response{msg.result_int(), std::move(msg.body())});
+  }
+
+  void fail_connect(beast::error_code ec) {
+    conn_->stream.close();
+    if (ec == beast::error::timeout)
+      return complete(timed_out());
+    complete(failure{failure_kind::unavailable,
+                     "Docker daemon is unreachable at "
+                       + client_.address().display + ": " + ec.message()});
+  }
+
+  void fail_io(beast::error_code ec) {
+    auto answered = parser_ && parser_->got_some();
+    conn_->stream.close();
+    if (ec == beast::error::timeout)
+      return complete(timed_out());
+    // The daemon closes idle keep-alive connections (e.g. on restart); we
+    // only notice when reusing one. Nothing was answered, so the request
+    // can go out again on a fresh connection.
+    if (reused_ && !retried_ && !answered) {
+      retried_ = true;
+      parser_.reset();
+      OSB_DEBUG(component, "", "",
+                "retries " << opts_.target << " on a fresh connection after "
+                           << ec.message());
+      return open();
+    }
+    complete(failure{failure_kind::unavailable,
+                     "connection to Docker daemon at "
+                       + client_.address().display
+                       + " failed: " + ec.message()});
+  }
+
+  failure timed_out() const {
+    return failure{failure_kind::timeout,
+                   "no answer from Docker daemon within "
+                     + std::to_string(client_.timeout().count()) + "s"};
+  }
+
+  void complete(expected<response> x) {
+    auto done = std::move(done_);
+    done(std::move(x));
+  }
+
+  docker_client& client_;
+  request_options opts_;
+  response_handler done_;
+  std::chrono::steady_clock::time_point deadline_;
+  http::request<http::string_body> req_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  std::optional<net::ip::tcp::resolver> resolver_;
+  connection_ptr conn_;
+  bool reused_ = false;
+  bool retried_ = false;
+};
+
+void docker_client::request(request_options opts, response_handler done) {
+  if (addr_.kind == host_address::kind_t::unsupported) {
+    net::post(ioc_, [done = std::move(done), msg = addr_.error] {
+      done(failure{failure_kind::unavailable, msg});
+    });
+    return;
+  }
+  std::make_shared<exchange>(*this, std::move(opts), std::move(done))->run();
+}
+
+// -- operations ---------------------------------------------------------------
+
+namespace {
+
+/// Adds what we were doing to a transport failure. "Unreachable" already
+/// says everything and reads the same for every call.
+failure with_context(std::string_view what, const failure& f) {
+  if (f.kind == failure_kind::unavailable)
+    return f;
+  return failure{f.kind, std::string{what} + ": " + f.message};
+}
+
+} // namespace
+
+void docker_client::ping(callback<unit> cb) {
+  unit_call(http::verb::get, std::string{docker::api_prefix} + "/_ping",
+            "ping", {200}, std::move(cb));
+}
+
+void docker_client::unit_call(http::verb method, std::string target,
+                              std::string what, std::vector<unsigned> ok,
+                              callback<unit> cb) {
+  auto p = track(std::move(cb));
+  if (!p)
+    return;
+  net::post(ioc_, [this, p, method, target = std::move(target),
+                   what = std::move(what), ok = std::move(ok)]() mutable {
+    request_options opts;
+    opts.method = method;
+    opts.target = std::move(target);
+    request(std::move(opts), [p, what = std::move(what),
+                              ok = std::move(ok)](expected<response> r) {
+      if (!r)
+        return p->finish(with_context(what, r.error()));
+      for (auto status : ok)
+        if (r->status == status)
+          return p->finish(unit{});
+      p->finish(docker::http_failure(what, r->status, r->body));
+    });
+  });
+}
+
+void docker_client::create(const container_spec& spec,
+                           callback<std::string> cb) {
+  auto p = track(std::move(cb));
+  if (!p)
+    return;
+  auto s = std::make_shared<container_spec>(spec);
+  net::post(ioc_, [this, s, p] { do_create(s, p, false); });
+}
+
+void docker_client::do_create(std::shared_ptr<container_spec> spec,
+                              std::shared_ptr<pending<std::string>> p,
+                              bool pulled) {
+  request_options opts;
+  opts.method = http::verb::post;
+  opts.target = docker::create_target(*spec);
+  opts.body = docker::create_body(*spec);
+  request(std::move(opts), [this, spec, p, pulled](expected<response> r) {
+    constexpr std::string_view what = "create container";
+    if (!r)
+      return p->finish(with_context(what, r.error()));
+    if (r->status == 201) {
+      if (auto id = docker::parse_created_id(r->body))
+        return p->finish(std::move(*id));
+      return p->finish(failure{failure_kind::failed,
+                               "create container: answer without Id"});
+    }
+    // A 404 also means a missing network; only a missing image is pulled.
+    if (r->status == 404 && !pulled
+        && docker::error_message(r->status, r->body).find("No such image")
+             != std::string::npos)
+      return do_pull(spec, p);
+    p->finish(docker::http_failure(what, r->status, r->body));
+  });
+}
+
+void docker_client::do_pull(std::shared_ptr<container_spec> spec,
+                            std::shared_ptr<pending<std::string>> p) {
+  auto ref = docker::parse_image_ref(spec->image);
+  OSB_INFO(component, "", "",
+           "pulls image " << ref.repository << ":" << ref.tag);
+  request_options opts;
+  opts.method = http::verb::post;
+  opts.target = docker::pull_target(ref, spec->platform);
+  if (!spec->registry_username.empty() || !spec->registry_password.empty())
+    opts.registry_auth = docker::registry_auth(spec->registry_username,
+                                               spec->registry_password);
+  opts.streaming = true;
+  request(std::move(opts), [this, spec, p](expected<response> r) {
+    auto fail = [&](failure_kind kind, const std::string& msg) {
+      p->finish(
+        failure{kind, "Failed to pull image " + spec->image + ": " + msg});
+    };
+    if (!r)
+      return fail(r.error().kind, r.error().message);
+    if (r->status != 200)
+      return fail(failure_kind::failed,
+                  docker::error_message(r->status, r->body));
+    // The status line says 200 before the pull even began; errors arrive
+    // in the stream.
+    if (auto err = docker::pull_stream_error(r->body))
+      return fail(failure_kind::failed, *err);
+    do_create(spec, p, true);
+  });
+}
+
+void docker_client::inspect(const std::string& id,
+                            callback<container_info> cb) {
+  auto p = track(std::move(cb));
+  if (!p)
+    return;
+  net::post(ioc_, [this, p, target = docker::container_target(id, "/json")] {
+    request_options opts;
+    opts.target = target;
+    request(std::move(opts), [p](expected<response> r) {
+      constexpr std::string_view what = "inspect container";
+      if (!r)
+        return p->finish(with_context(what, r.error()));
+      if (r->status != 200)
+        return p->finish(docker::http_failure(what, r->status, r->body));
+      auto info = docker::parse_inspect(r->body);
+      if (!info)
+        return p->finish(with_context(what, info.error()));
+      p->finish(std::move(info));
+    });
+  });
+}
+
+void docker_client::list(const std::map<std::string, std::string>& labels,
+                         callback<std::vector<container_info>> cb) {
+  auto p = track(std::move(cb));
+  if (!p)
+    return;
+  net::post(ioc_, [this, p, target = docker::list_target(labels)] {
+    request_options opts;
+    opts.target = target;
+    request(std::move(opts), [p](expected<response> r) {
+      constexpr std::string_view what = "list containers";
+      if (!r)
+        return p->finish(with_context(what, r.error()));
+      if (r->status != 200)
+        return p->finish(docker::http_failure(what, r->status, r->body));
+      auto xs = docker::parse_list(r->body);
+      if (!xs)
+        return p->finish(with_context(what, xs.error()));
+      p->finish(std::move(xs));
+    });
+  });
+}
+
+} // namespace detail
+
+// -- docker_runtime -----------------------------------------------------------
+
+docker_runtime::docker_runtime(const std::string& docker_host,
+                               std::chrono::seconds api_timeout,
+                               int io_threads) {
+  auto addr = docker::parse_host(docker_host);
+  impl_ = std::make_shared<detail::docker_client>(std::move(addr),
+                                                  api_timeout, io_threads);
+  impl_->launch();
+}
+
+docker_runtime::~docker_runtime() {
+  shutdown();
+}
+
+void docker_runtime::ping(callback<unit> cb) {
+  impl_->ping(std::move(cb));
+}
+
+void docker_runtime::create(const container_spec& spec,
+                            callback<std::string> cb) {
+  impl_->create(spec, std::move(cb));
+}
+
+void docker_runtime::start(const std::string& id, callback<unit> cb) {
+  // 304: already running.
+  impl_->unit_call(detail::http::verb::post,
+                   docker::container_target(id, "/start"),
+                   "start container", {204, 304}, std::move(cb));
+}
+
+void docker_runtime::pause(const std::string& id, callback<unit> cb) {
+  impl_->unit_call(detail::http::verb::post,
+                   docker::container_target(id, "/pause"),
+                   "pause container", {204}, std::move(cb));
+}
+
+void docker_runtime::unpause(const std::string& id, callback<unit> cb) {
+  impl_->unit_call(detail::http::verb::post,
+                   docker::container_target(id, "/unpause"),
+                   "unpause container", {204}, std::move(cb));
+}
+
+void docker_runtime::remove(const std::string& id, callback<unit> cb) {
+  // 404: already gone, which is what the caller wants.
+  impl_->unit_call(detail::http::verb::delete_,
+                   docker::container_target(id, "?force=true"),
+                   "remove container", {200, 204, 404}, std::move(cb));
+}
+
+void docker_runtime::inspect(const std::string& id,
+                             callback<container_info> cb) {
+  impl_->inspect(id, std::move(cb));
+}
+
+void docker_runtime::list(const std::map<std::string, std::string>& labels,
+                          callback<std::vector<container_info>> cb) {
+  impl_->list(labels, std::move(cb));
+}
+
+void docker_runtime::shutdown() {
+  impl_->shutdown();
+}
+
+const std::string& docker_runtime::host() const {
+  return impl_->address().display;
+}
+
+std::shared_ptr<runtime> make_docker_runtime(const std::string& docker_host,
+                                             std::chrono::seconds api_timeout,
+                                             int io_threads) {
+  return std::make_shared<docker_runtime>(docker_host, api_timeout,
+                                          io_threads);
+}
+
+} // namespace osb::runtimes

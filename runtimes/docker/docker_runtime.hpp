@@ -1,0 +1,69 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "runtimes/runtime.hpp"
+
+namespace osb::runtimes {
+
+namespace detail {
+class docker_client;
+} // namespace detail
+
+/// A runtime speaking the Docker Engine API (v1.41) over a unix socket or
+/// TCP. It owns an I/O context run by its own threads; every public method
+/// only posts work there and returns at once. Connections to the daemon are
+/// pooled and kept alive; concurrent calls use concurrent connections.
+///
+/// Callbacks run exactly once on a runtime I/O thread. After `shutdown`
+/// (or during it, for calls still in flight) they run with `unavailable`
+/// on the calling thread.
+class docker_runtime : public runtime {
+public:
+  /// @param docker_host "unix:///path" or "tcp://host:port"; empty means
+  ///        $DOCKER_HOST, else unix:///var/run/docker.sock. Unsupported
+  ///        schemes (ssh://) make every call fail with `unavailable`.
+  /// @param api_timeout deadline of one API call; image pulls instead fail
+  ///        when no data arrives for this long.
+  /// @param io_threads number of threads running the I/O context (≥ 1).
+  docker_runtime(const std::string& docker_host,
+                 std::chrono::seconds api_timeout, int io_threads);
+
+  /// Calls `shutdown`.
+  ~docker_runtime() override;
+
+  docker_runtime(const docker_runtime&) = delete;
+  docker_runtime& operator=(const docker_runtime&) = delete;
+
+  void ping(callback<unit> cb) override;
+  void create(const container_spec& spec, callback<std::string> cb) override;
+  void start(const std::string& id, callback<unit> cb) override;
+  void pause(const std::string& id, callback<unit> cb) override;
+  void unpause(const std::string& id, callback<unit> cb) override;
+  void remove(const std::string& id, callback<unit> cb) override;
+  void inspect(const std::string& id, callback<container_info> cb) override;
+  void list(const std::map<std::string, std::string>& labels,
+            callback<std::vector<container_info>> cb) override;
+
+  /// Stops the I/O threads (joining all but the calling one) and fails every
+  /// pending call with `unavailable`. Idempotent; safe to call from a
+  /// callback.
+  void shutdown() override;
+
+  /// The daemon address as given (after $DOCKER_HOST resolution).
+  const std::string& host() const;
+
+private:
+  /// Shared with the I/O threads, so it outlives a runtime destroyed from
+  /// inside one of its own callbacks.
+  std::shared_ptr<detail::docker_client> impl_;
+};
+
+/// Creates a Docker runtime; see `docker_runtime::docker_runtime`.
+std::shared_ptr<runtime> make_docker_runtime(const std::string& docker_host,
+                                             std::chrono::seconds api_timeout,
+                                             int io_threads = 1);
+
+} // namespace osb::runtimes
