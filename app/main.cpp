@@ -26,6 +26,7 @@
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
+#include "runtimes/fake_runtime.hpp"
 
 namespace {
 
@@ -139,8 +140,12 @@ int main(int argc, char** argv) {
   {
     osb::system_config sys_cfg;
     caf::actor_system sys{sys_cfg};
-    auto rt = osb::runtimes::make_docker_runtime(
-      cfg->docker.host, std::chrono::seconds(cfg->docker.api_timeout), 1);
+    osb::runtimes::runtime_ptr rt;
+    if (cfg->runtime.type == "fake")
+      rt = std::make_shared<osb::runtimes::fake_runtime>();
+    else
+      rt = osb::runtimes::make_docker_runtime(
+        cfg->docker.host, std::chrono::seconds(cfg->docker.api_timeout), 1);
     auto runtime = sys.spawn(osb::runtime_bridge, rt);
     auto store_hdl = sys.spawn<caf::detached>(osb::store_actor_impl, db);
     auto node = sys.spawn(osb::node, name);
@@ -176,8 +181,9 @@ int main(int argc, char** argv) {
     } else {
       OSB_INFO(component, "", "",
                "opensandbox-server " << version << " node " << name
-                                     << " listens on " << opts.host << ":"
-                                     << (*srv)->port() << " (runtime docker, "
+                                     <<  listens on " << opts.host << ":"
+                                     << (*srv)->port() << " (runtime "
+                                     << cfg->runtime.type << ", "
                                      << cfg->docker.network_mode
                                      << " network)");
       int sig = 0;

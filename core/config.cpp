@@ -291,13 +291,16 @@ void read_runtime(reader& r, const toml::table& t, node_config& cfg) {
               std::string x;
               if (!r.get(n, p, x))
                 return;
-              if (x == "docker") {
+              // "fake" is an in-memory runtime for benchmarks of the
+              // control plane (no containers are created).
+              if (x == "docker" || x == "fake") {
                 cfg.runtime.type = x;
               } else if (x == "kubernetes" || x == "podman") {
                 r.fail(n, "runtime.type '" + x
                             + "' is not supported by this server");
               } else {
-                r.fail(n, "runtime.type must be 'docker' (got '" + x + "')");
+                r.fail(n, "runtime.type must be 'docker' or 'fake' (got '" + x
+                            + "')");
               }
             }},
            {"execd_image",

@@ -37,7 +37,7 @@ struct node_config {
   } log;
 
   struct runtime_section {
-    std::string type = "docker";
+    std::string type = "docker";    ///< "docker", or "fake" (in-memory, for benchmarks)
     std::string execd_image;         ///< empty until execd exists (issue 3)
   } runtime;
 
