@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
     } else {
       OSB_INFO(component, "", "",
                "opensandbox-server " << version << " node " << name
-                                     <<  listens on " << opts.host << ":"
+                                     << " listens on " << opts.host << ":"
                                      << (*srv)->port() << " (runtime "
                                      << cfg->runtime.type << ", "
                                      << cfg->docker.network_mode
