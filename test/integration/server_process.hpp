@@ -252,6 +252,18 @@ public:
     return std::atoi(out.c_str());
   }
 
+  /// Polls until this node has `n` containers; returns the last count.
+  int wait_containers(int n, std::chrono::milliseconds timeout
+                             = std::chrono::seconds(10)) const {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int count = num_containers();
+    while (count != n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      count = num_containers();
+    }
+    return count;
+  }
+
   std::string read_log() const {
     std::ifstream in{log_path()};
     std::stringstream ss;
