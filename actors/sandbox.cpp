@@ -486,6 +486,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
             auto f = to_failure(err);
             rp.deliver(make_error(f.kind == failure_kind::conflict
                                     ? ec::sandbox_not_running
+                                  : f.kind == failure_kind::unavailable
+                                    ? ec::runtime_unavailable
                                     : ec::pause_failed,
                                   "Failed to pause sandbox: " + f.message));
           });
@@ -516,6 +518,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
             auto f = to_failure(err);
             rp.deliver(make_error(f.kind == failure_kind::conflict
                                     ? ec::sandbox_not_paused
+                                  : f.kind == failure_kind::unavailable
+                                    ? ec::runtime_unavailable
                                     : ec::resume_failed,
                                   "Failed to resume sandbox: " + f.message));
           });
@@ -619,6 +623,14 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         case sandbox_phase::paused:
         case sandbox_phase::exited:
           break;
+        case sandbox_phase::failed:
+          // The cleanup after a failed create missed (e.g. Docker was down).
+          if (!status.empty())
+            self
+              ->request(st.runtime, runtime_timeout(self), atom::remove_v,
+                        container_name(sid(self)))
+              .then([](bool) {}, [](caf::error&) {});
+          return;
         default:
           return;
       }
