@@ -22,7 +22,8 @@ inline constexpr std::string_view api_prefix = "/v1.41";
 
 /// Where the daemon listens.
 struct host_address {
-  enum class kind_t { unix_socket, tcp, unsupported } kind = kind_t::unix_socket;
+  enum class kind_t { unix_socket, tcp, unsupported };
+  kind_t kind = kind_t::unix_socket;
   std::string path; ///< unix socket path
   std::string host; ///< tcp host (brackets stripped for IPv6)
   std::string port; ///< tcp port

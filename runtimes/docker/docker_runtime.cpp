@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -348,6 +349,19 @@ private:
       return;
     }
     resolver_.emplace(conn_->stream.get_executor());
+    // The stream's timeout does not cover name resolution.
+    resolve_timer_.emplace(conn_->stream.get_executor());
+    resolve_timer_->expires_at(opts_.streaming
+                                 ? std::chrono::steady_clock::now()
+                                     + client_.timeout()
+                                 : deadline_);
+    resolve_timer_->async_wait(
+      [self = shared_from_this()](beast::error_code ec) {
+        if (ec)
+          return; // Canceled: resolution finished in time.
+        self->resolve_timed_out_ = true;
+        self->resolver_->cancel();
+      });
     resolver_->async_resolve(addr.host, addr.port,
                              beast::bind_front_handler(&exchange::on_resolve,
                                                        shared_from_this()));
@@ -355,6 +369,9 @@ private:
 
   void on_resolve(beast::error_code ec,
                   net::ip::tcp::resolver::results_type results) {
+    resolve_timer_->cancel();
+    if (resolve_timed_out_)
+      return fail_connect(beast::error::timeout);
     if (ec)
       return fail_connect(ec);
     std::vector<protocol::endpoint> eps;
@@ -468,6 +485,8 @@ private:
   http::request<http::string_body> req_;
   std::optional<http::response_parser<http::string_body>> parser_;
   std::optional<net::ip::tcp::resolver> resolver_;
+  std::optional<net::steady_timer> resolve_timer_;
+  bool resolve_timed_out_ = false;
   connection_ptr conn_;
   bool reused_ = false;
   bool retried_ = false;

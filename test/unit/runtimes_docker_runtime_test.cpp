@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -60,19 +62,36 @@ class fake_daemon {
 public:
   using handler = std::function<reply(const seen_request&)>;
 
-  explicit fake_daemon(handler h) : handler_(std::move(h)) {
-    static std::atomic<int> counter{0};
-    path_ = "/tmp/osb-fake-docker-" + std::to_string(getpid()) + "-"
-            + std::to_string(counter++) + ".sock";
-    ::unlink(path_.c_str());
-    listener_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
-          != 0
-        || ::listen(listener_, 64) != 0)
-      ADD_FAILURE() << "cannot listen on " << path_;
+  /// Listens on a fresh unix socket, or on 127.0.0.1:0 if `tcp`.
+  explicit fake_daemon(handler h, bool tcp = false) : handler_(std::move(h)) {
+    if (tcp) {
+      listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t len = sizeof(addr);
+      if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0
+          || ::listen(listener_, 64) != 0
+          || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr),
+                           &len)
+               != 0)
+        ADD_FAILURE() << "cannot listen on loopback";
+      url_ = "tcp://localhost:" + std::to_string(ntohs(addr.sin_port));
+    } else {
+      static std::atomic<int> counter{0};
+      path_ = "/tmp/osb-fake-docker-" + std::to_string(getpid()) + "-"
+              + std::to_string(counter++) + ".sock";
+      ::unlink(path_.c_str());
+      listener_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
+      if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+            != 0
+          || ::listen(listener_, 64) != 0)
+        ADD_FAILURE() << "cannot listen on " << path_;
+      url_ = "unix://" + path_;
+    }
     acceptor_ = std::thread{[this] { accept_loop(); }};
   }
 
@@ -89,11 +108,12 @@ public:
     }
     for (auto& t : workers_)
       t.join();
-    ::unlink(path_.c_str());
+    if (!path_.empty())
+      ::unlink(path_.c_str());
   }
 
   std::string url() const {
-    return "unix://" + path_;
+    return url_;
   }
 
   int connections() const {
@@ -190,6 +210,7 @@ private:
 
   handler handler_;
   std::string path_;
+  std::string url_;
   int listener_ = -1;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
@@ -235,6 +256,21 @@ TEST(DockerRuntime, CallbacksRunOnRuntimeThread) {
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].method, "GET");
   EXPECT_EQ(reqs[0].target, "/v1.41/_ping");
+}
+
+TEST(DockerRuntime, SpeaksTcp) {
+  fake_daemon daemon{[](const seen_request&) { return respond(200, "OK"); },
+                     true};
+  auto rt = make_docker_runtime(daemon.url(), 5s);
+  for (int i = 0; i < 3; ++i) {
+    auto r = await<unit>([&](auto cb) { rt->ping(cb); });
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  EXPECT_EQ(daemon.connections(), 1);
+  auto reqs = daemon.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_NE(reqs[0].head.find("Host: localhost:"), std::string::npos)
+    << reqs[0].head;
 }
 
 TEST(DockerRuntime, ReusesKeepAliveConnections) {
