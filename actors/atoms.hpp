@@ -8,6 +8,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include <functional>
+#include <memory>
 
 #include "core/error.hpp"
 #include "core/model.hpp"
@@ -56,6 +57,8 @@ using internal = caf::atom_constant<caf::atom("internal")>;
 constexpr auto internal_v = internal{};
 using ping = caf::atom_constant<caf::atom("ping")>;
 constexpr auto ping_v = ping{};
+using upload = caf::atom_constant<caf::atom("upload")>;
+constexpr auto upload_v = upload{};
 
 } // namespace osb::atom
 
@@ -73,6 +76,8 @@ using unit_reply = std::function<void(result<unit>)>;
 using time_reply = std::function<void(result<int64_t>)>;
 
 using container_infos = std::vector<runtimes::container_info>;
+/// Immutable bytes shared between actors without copies (local only).
+using shared_bytes = std::shared_ptr<const std::string>;
 using sandbox_rows = std::vector<store::sandbox_row>;
 
 // -- inspectors (CAF 0.17 style) ----------------------------------------------
@@ -118,6 +123,7 @@ typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
 } // namespace osb
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::completion)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::shared_bytes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::view_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::page_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::unit_reply)

@@ -64,6 +64,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   result.node = in.node;
   result.runtime = in.runtime;
   result.store = in.store;
+  result.execd_tar = in.execd_tar;
   return result;
 }
 

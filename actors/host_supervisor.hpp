@@ -22,6 +22,8 @@ struct supervisor_init {
   node_actor node;
   runtime_actor runtime;
   store_actor store;
+  /// execd archive for `runtime.execd_inject = "archive"`, else null.
+  shared_bytes execd_tar;
   /// Interval of the reconciliation with the runtime.
   std::chrono::milliseconds reconcile_interval{5000};
 };

@@ -23,6 +23,9 @@ using runtime_actor = caf::typed_actor<
   caf::replies_to<atom::resume, std::string>::with<bool>,
   // Kills and removes a container (missing = success).
   caf::replies_to<atom::remove, std::string>::with<bool>,
+  // Extracts a tar archive into a container at a path.
+  caf::replies_to<atom::upload, std::string, std::string, shared_bytes>::with<
+    bool>,
   // Lists containers carrying all given labels.
   caf::replies_to<atom::list, string_map>::with<container_infos>,
   // INTERNAL: runs an I/O completion on the actor thread.

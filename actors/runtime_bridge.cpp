@@ -68,6 +68,12 @@ runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
       rt->remove(id, std::move(cb));
       return rp;
     },
+    [=](atom::upload, std::string& id, std::string& path,
+        shared_bytes& tar) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->put_archive(id, path, tar, std::move(cb));
+      return rp;
+    },
     [=](atom::list, string_map& labels) -> caf::result<container_infos> {
       auto [rp, cb] = bridge<container_infos, container_infos>(
         self, same<container_infos>);

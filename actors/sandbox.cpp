@@ -179,6 +179,8 @@ void fail_provisioning(self_ptr self, const caf::error& err,
     reason = "IMAGE_PULL_FAILED";
   else if (std::string{step} == "start")
     reason = "CONTAINER_START_FAILED";
+  else if (std::string{step} == "inject execd into")
+    reason = "EXECD_DISTRIBUTION_FAILED";
   else
     reason = "CONTAINER_CREATE_FAILED";
   auto msg = std::string{"Failed to "} + step + " sandbox container: "
@@ -223,6 +225,28 @@ void start_container(self_ptr self) {
 
 void provision(self_ptr self);
 
+/// Copies execd into the created container (remote Docker hosts, where the
+/// server's files cannot be bind-mounted).
+void upload_execd(self_ptr self) {
+  auto& st = self->state;
+  st.step_in_flight = true;
+  self->request(st.runtime, runtime_timeout(self), atom::upload_v,
+                container_name(sid(self)), std::string{"/"}, st.execd_tar)
+    .then(
+      [self](bool) {
+        auto& st = self->state;
+        st.step_in_flight = false;
+        if (st.phase == sandbox_phase::deleting) {
+          remove_container(self);
+          return;
+        }
+        start_container(self);
+      },
+      [self](caf::error& err) {
+        fail_provisioning(self, err, "inject execd into");
+      });
+}
+
 void create_container(self_ptr self) {
   auto& st = self->state;
   st.step_in_flight = true;
@@ -236,7 +260,10 @@ void create_container(self_ptr self) {
           remove_container(self);
           return;
         }
-        start_container(self);
+        if (st.execd_tar)
+          upload_execd(self);
+        else
+          start_container(self);
       },
       [self](caf::error& err) {
         auto& st = self->state;
@@ -324,7 +351,17 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
   c.image = spec.image;
   c.registry_username = spec.image_username;
   c.registry_password = spec.image_password;
-  c.entrypoint = spec.entrypoint;
+  if (cfg.runtime.execd_inject == "none") {
+    c.entrypoint = spec.entrypoint;
+  } else {
+    // execd's bootstrap mode starts the daemon, then execs the user's
+    // command, which stays PID 1 of the container.
+    c.entrypoint = {execd_container_path, "--bootstrap", "--"};
+    c.cmd = spec.entrypoint;
+    if (cfg.runtime.execd_inject == "bind")
+      c.binds.push_back(cfg.runtime.execd_path + ":" + execd_container_path
+                        + ":ro");
+  }
   for (auto& [k, v] : spec.env)
     c.env.push_back(k + "=" + v);
   // User metadata first, so that system labels always win.
@@ -384,6 +421,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.node = std::move(init.node);
   st.runtime = std::move(init.runtime);
   st.store = std::move(init.store);
+  st.execd_tar = std::move(init.execd_tar);
   st.view = make_view(*st.cfg, st.row, st.spec);
   st.local_transition_us = codec::now_us();
   if (init.recovered) {

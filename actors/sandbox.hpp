@@ -43,6 +43,9 @@ struct sandbox_init {
   node_actor node;
   runtime_actor runtime;
   store_actor store;
+  /// The execd archive to upload into each container before its start
+  /// (`runtime.execd_inject = "archive"`), null otherwise.
+  shared_bytes execd_tar;
   /// True when brought back after a restart (the row is already stored).
   bool recovered = false;
   /// Container status observed at recovery ("" = no container).
@@ -75,6 +78,8 @@ struct sandbox_actor_state {
   int64_t local_transition_us = 0;
   /// Request id that created the sandbox (for provisioning logs).
   std::string origin_rid;
+  /// See sandbox_init::execd_tar.
+  shared_bytes execd_tar;
   /// DELETE requests waiting for the removal.
   std::vector<caf::typed_response_promise<bool>> delete_waiters;
   node_actor node;
@@ -89,6 +94,9 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self, sandbox_init 
 
 /// Container name of a sandbox.
 std::string container_name(const std::string& id);
+
+/// Where execd lives inside every sandbox.
+constexpr const char* execd_container_path = "/opt/opensandbox/execd";
 
 /// Builds the container of a sandbox from its spec and reserved ports.
 runtimes::container_spec make_container_spec(const node_config& cfg,

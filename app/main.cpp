@@ -11,6 +11,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -27,6 +29,7 @@
 #include "http/server.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/fake_runtime.hpp"
+#include "runtimes/tar.hpp"
 
 namespace {
 
@@ -88,6 +91,62 @@ std::string node_name(const osb::node_config& cfg) {
   return "node-1";
 }
 
+/// Finds the execd binary and decides how it gets into sandboxes: a
+/// read-only bind mount when the Docker daemon shares our filesystem (local
+/// socket), else one archive upload per sandbox.
+bool resolve_execd(osb::node_config& cfg, osb::shared_bytes& tar) {
+  auto& rt = cfg.runtime;
+  if (rt.execd_inject == "none" || rt.type == "fake") {
+    rt.execd_inject = "none";
+    return true;
+  }
+  if (rt.execd_path.empty()) {
+    std::error_code ec;
+    auto self_exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    rt.execd_path = (self_exe.parent_path() / "opensandbox-execd").string();
+  }
+  std::error_code ec;
+  auto path = std::filesystem::canonical(rt.execd_path, ec);
+  if (ec || !std::filesystem::is_regular_file(path)) {
+    if (rt.execd_inject != "auto") {
+      OSB_ERROR(component, "", "",
+                "execd binary not found at " << rt.execd_path
+                                             << " (runtime.execd_path)");
+      return false;
+    }
+    OSB_WARN(component, "", "",
+             "execd binary not found at "
+               << rt.execd_path
+               << "; sandboxes start without execd and SDK readiness "
+                  "checks will fail (build opensandbox-execd or set "
+                  "runtime.execd_path)");
+    rt.execd_inject = "none";
+    return true;
+  }
+  rt.execd_path = path.string();
+  if (rt.execd_inject == "auto") {
+    auto host = cfg.docker.host;
+    if (host.empty())
+      if (auto env = std::getenv("DOCKER_HOST"))
+        host = env;
+    rt.execd_inject = host.empty() || host.rfind("unix://", 0) == 0
+                        ? "bind"
+                        : "archive";
+  }
+  if (rt.execd_inject == "archive") {
+    std::ifstream in{path, std::ios::binary};
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    tar = std::make_shared<const std::string>(osb::runtimes::make_tar(
+      {{"opt", 0755, true, {}},
+       {"opt/opensandbox", 0755, true, {}},
+       {"opt/opensandbox/execd", 0755, false, std::move(bytes)}}));
+  }
+  OSB_INFO(component, "", "",
+           "execd " << rt.execd_path << " goes into sandboxes by "
+                    << rt.execd_inject);
+  return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -116,8 +175,11 @@ int main(int argc, char** argv) {
               << loaded.error().message << "\n";
     return 2;
   }
+  osb::log::set_level(loaded->log.level);
+  osb::shared_bytes execd_tar;
+  if (!resolve_execd(*loaded, execd_tar))
+    return 2;
   auto cfg = std::make_shared<const osb::node_config>(std::move(*loaded));
-  osb::log::set_level(cfg->log.level);
   if (cfg->server.api_key.empty() && !confirm_insecure_start())
     return 1;
   // Block the stop signals in every thread; main waits for them below.
@@ -155,6 +217,7 @@ int main(int argc, char** argv) {
     sup_init.node = node;
     sup_init.runtime = runtime;
     sup_init.store = store_hdl;
+    sup_init.execd_tar = execd_tar;
     auto sup = sys.spawn(osb::host_supervisor, std::move(sup_init));
     caf::anon_send(node, osb::atom::put_v, sup);
     auto gw = sys.spawn(osb::gateway, node,

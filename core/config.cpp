@@ -307,6 +307,22 @@ void read_runtime(reader& r, const toml::table& t, node_config& cfg) {
             [&](const toml::node& n, const std::string& p) {
               r.get(n, p, cfg.runtime.execd_image);
             }},
+           {"execd_path",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, cfg.runtime.execd_path);
+            }},
+           {"execd_inject",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (!r.get(n, p, x))
+                return;
+              if (x == "auto" || x == "bind" || x == "archive" || x == "none")
+                cfg.runtime.execd_inject = x;
+              else
+                r.fail(n, "runtime.execd_inject must be 'auto', 'bind', "
+                          "'archive' or 'none' (got '"
+                            + x + "')");
+            }},
          });
 }
 

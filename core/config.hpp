@@ -38,7 +38,14 @@ struct node_config {
 
   struct runtime_section {
     std::string type = "docker";    ///< "docker", or "fake" (in-memory, for benchmarks)
-    std::string execd_image;         ///< empty until execd exists (issue 3)
+    std::string execd_image;         ///< accepted for compatibility
+    /// Host path of the static opensandbox-execd binary; empty = next to
+    /// the server binary.
+    std::string execd_path;
+    /// How execd gets into sandboxes: "bind" (read-only bind mount, no
+    /// copy), "archive" (one upload per sandbox, for remote Docker hosts),
+    /// "none", or "auto" (bind for a local socket, archive otherwise).
+    std::string execd_inject = "auto";
   } runtime;
 
   struct docker_section {

@@ -150,6 +150,33 @@ void fake_runtime::remove(const std::string& id, callback<unit> cb) {
   deliver("remove", [cb, r = std::move(result)] { cb(r); });
 }
 
+void fake_runtime::put_archive(const std::string& id, const std::string& path,
+                               std::shared_ptr<const std::string> tar,
+                               callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<unit> {
+    if (auto err = enter("put_archive"))
+      return *err;
+    auto e = find(id);
+    if (e == nullptr)
+      return failure{failure_kind::not_found,
+                     "upload archive: No such container: " + id};
+    e->archives.emplace_back(path, tar ? tar->size() : 0);
+    return unit{};
+  }();
+  guard.unlock();
+  deliver("put_archive", [cb, r = std::move(result)] { cb(r); });
+}
+
+std::vector<std::pair<std::string, size_t>>
+fake_runtime::archives(const std::string& id) const {
+  std::lock_guard guard{mtx_};
+  auto self = const_cast<fake_runtime*>(this);
+  if (auto e = self->find(id))
+    return e->archives;
+  return {};
+}
+
 void fake_runtime::inspect(const std::string& id,
                            callback<container_info> cb) {
   std::unique_lock guard{mtx_};

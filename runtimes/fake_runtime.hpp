@@ -51,6 +51,15 @@ public:
   void remove(const std::string& id, callback<unit> cb) override;
 
   /// Looks up by id or by name.
+  /// Records the archive (see `archives`).
+  void put_archive(const std::string& id, const std::string& path,
+                   std::shared_ptr<const std::string> tar,
+                   callback<unit> cb) override;
+
+  /// Archives uploaded into a container: (path, size) pairs.
+  std::vector<std::pair<std::string, size_t>>
+  archives(const std::string& id) const;
+
   void inspect(const std::string& id, callback<container_info> cb) override;
 
   /// Label filter: every entry must match; a value of "" only requires the
@@ -103,6 +112,7 @@ private:
     uint64_t seq = 0;
     container_info info;
     container_spec spec;
+    std::vector<std::pair<std::string, size_t>> archives;
   };
 
   /// Counts the call and pops an injected failure. Requires `mtx_`.

@@ -86,6 +86,13 @@ public:
   /// Kills and removes a container (force). A missing container is success.
   virtual void remove(const std::string& id, callback<unit> cb) = 0;
 
+  /// Extracts a tar archive into a (created or running) container at
+  /// `path`.
+  virtual void put_archive(const std::string& id, const std::string& path,
+                           std::shared_ptr<const std::string> tar,
+                           callback<unit> cb)
+    = 0;
+
   /// Reports one container by id or name.
   virtual void inspect(const std::string& id, callback<container_info> cb)
     = 0;

@@ -62,7 +62,8 @@ using response_handler = std::function<void(expected<response>)>;
 struct request_options {
   http::verb method = http::verb::get;
   std::string target;
-  std::string body; ///< JSON, empty for none
+  std::string body; ///< empty for none
+  std::string content_type = "application/json";
   std::string registry_auth;
   /// Long-running streamed answer (image pull): the timeout bounds the
   /// silence between reads instead of the whole call.
@@ -203,6 +204,10 @@ public:
   void ping(callback<unit> cb);
   void create(const container_spec& spec, callback<std::string> cb);
   void unit_call(http::verb method, std::string target, std::string what,
+                 std::vector<unsigned> ok, callback<unit> cb,
+                 std::shared_ptr<const std::string> body,
+                 std::string content_type);
+  void unit_call(http::verb method, std::string target, std::string what,
                  std::vector<unsigned> ok, callback<unit> cb);
   void inspect(const std::string& id, callback<container_info> cb);
   void list(const std::map<std::string, std::string>& labels,
@@ -300,7 +305,7 @@ public:
     req_.set(http::field::host, client_.host_header());
     req_.set(http::field::user_agent, "opensandbox-server");
     if (!opts_.body.empty()) {
-      req_.set(http::field::content_type, "application/json");
+      req_.set(http::field::content_type, opts_.content_type);
       req_.body() = opts_.body;
     }
     if (!opts_.registry_auth.empty())
@@ -524,14 +529,28 @@ void docker_client::ping(callback<unit> cb) {
 void docker_client::unit_call(http::verb method, std::string target,
                               std::string what, std::vector<unsigned> ok,
                               callback<unit> cb) {
+  unit_call(method, std::move(target), std::move(what), std::move(ok),
+            std::move(cb), nullptr, {});
+}
+
+void docker_client::unit_call(http::verb method, std::string target,
+                              std::string what, std::vector<unsigned> ok,
+                              callback<unit> cb,
+                              std::shared_ptr<const std::string> body,
+                              std::string content_type) {
   auto p = track(std::move(cb));
   if (!p)
     return;
   net::post(ioc_, [this, p, method, target = std::move(target),
-                   what = std::move(what), ok = std::move(ok)]() mutable {
+                   what = std::move(what), ok = std::move(ok), body,
+                   content_type = std::move(content_type)]() mutable {
     request_options opts;
     opts.method = method;
     opts.target = std::move(target);
+    if (body) {
+      opts.body = *body;
+      opts.content_type = std::move(content_type);
+    }
     request(std::move(opts), [p, what = std::move(what),
                               ok = std::move(ok)](expected<response> r) {
       if (!r)
@@ -703,6 +722,17 @@ void docker_runtime::remove(const std::string& id, callback<unit> cb) {
   impl_->unit_call(detail::http::verb::delete_,
                    docker::container_target(id, "?force=true"),
                    "remove container", {200, 204, 404}, std::move(cb));
+}
+
+void docker_runtime::put_archive(const std::string& id,
+                                 const std::string& path,
+                                 std::shared_ptr<const std::string> tar,
+                                 callback<unit> cb) {
+  impl_->unit_call(detail::http::verb::put,
+                   docker::container_target(id, "/archive?path="
+                                                  + docker::url_encode(path)),
+                   "upload archive", {200}, std::move(cb), std::move(tar),
+                   "application/x-tar");
 }
 
 void docker_runtime::inspect(const std::string& id,

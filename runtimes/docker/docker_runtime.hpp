@@ -43,6 +43,9 @@ public:
   void pause(const std::string& id, callback<unit> cb) override;
   void unpause(const std::string& id, callback<unit> cb) override;
   void remove(const std::string& id, callback<unit> cb) override;
+  void put_archive(const std::string& id, const std::string& path,
+                   std::shared_ptr<const std::string> tar,
+                   callback<unit> cb) override;
   void inspect(const std::string& id, callback<container_info> cb) override;
   void list(const std::map<std::string, std::string>& labels,
             callback<std::vector<container_info>> cb) override;

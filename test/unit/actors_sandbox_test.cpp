@@ -450,3 +450,58 @@ TEST_F(SandboxActors, CreateFailsFastWhenTheRuntimeIsDown) {
   EXPECT_EQ(err.status, 503);
   EXPECT_NE(err.message.find("no daemon"), std::string::npos);
 }
+
+TEST_F(SandboxActors, ExecdIsBindMountedAndBootstrapsTheEntrypoint) {
+  node_cfg->runtime.execd_inject = "bind";
+  node_cfg->runtime.execd_path = "/usr/lib/osb/opensandbox-execd";
+  auto& p = boot();
+  create(p, spec());
+  auto c = rt->spec_of(rt->containers().at(0).id);
+  EXPECT_EQ(c.entrypoint, (std::vector<std::string>{"/opt/opensandbox/execd",
+                                                    "--bootstrap", "--"}));
+  EXPECT_EQ(c.cmd, (std::vector<std::string>{"sleep", "3600"}));
+  ASSERT_EQ(c.binds.size(), 1u);
+  EXPECT_EQ(c.binds[0], "/usr/lib/osb/opensandbox-execd:/opt/opensandbox/"
+                        "execd:ro");
+}
+
+TEST_F(SandboxActors, ExecdArchiveIsUploadedBeforeStart) {
+  node_cfg->runtime.execd_inject = "archive";
+  auto& p = boot();
+  // Re-boot with an archive: the supervisor hands it to every sandbox.
+  crash(p);
+  procs.clear();
+  auto db = store::sqlite_store::open(db_path.string());
+  process q;
+  q.runtime = sys.spawn(runtime_bridge, rt);
+  q.store = sys.spawn(store_actor_impl,
+                      std::shared_ptr<store::sqlite_store>(std::move(*db)));
+  q.node = sys.spawn(node, std::string{"n1"});
+  supervisor_init init;
+  init.cfg = node_cfg;
+  init.node_name = "n1";
+  init.node = q.node;
+  init.runtime = q.runtime;
+  init.store = q.store;
+  init.execd_tar = std::make_shared<const std::string>(std::string(2048, 'x'));
+  q.sup = sys.spawn(host_supervisor, init);
+  caf::anon_send(q.node, atom::put_v, q.sup);
+  sched.run();
+  procs.push_back(q);
+  auto v = create(procs.back(), spec());
+  EXPECT_EQ(get(procs.back(), v.id)->state, sandbox_state::running);
+  auto id = rt->containers().at(0).id;
+  auto archives = rt->archives(id);
+  ASSERT_EQ(archives.size(), 1u);
+  EXPECT_EQ(archives[0], (std::pair<std::string, size_t>{"/", 2048}));
+  EXPECT_TRUE(rt->spec_of(id).binds.empty());
+}
+
+TEST_F(SandboxActors, WithoutExecdTheEntrypointRunsDirectly) {
+  node_cfg->runtime.execd_inject = "none";
+  auto& p = boot();
+  auto v = create(p, spec());
+  auto c = rt->spec_of(rt->containers().at(0).id);
+  EXPECT_EQ(c.entrypoint, (std::vector<std::string>{"sleep", "3600"}));
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+}
