@@ -1,7 +1,5 @@
 #include "actors/node.hpp"
 
-#include <algorithm>
-
 #include "actors/error.hpp"
 #include "core/codec.hpp"
 
@@ -42,29 +40,12 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       return not_found(id);
     },
     [=](atom::list, list_query& q) -> list_page {
-      // Sort pointers and copy only the requested page.
       std::vector<const sandbox_view*> xs;
       xs.reserve(self->state.directory.size());
       for (auto& [id, e] : self->state.directory)
         if (matches(e.view, q))
           xs.push_back(&e.view);
-      list_page result;
-      result.page = q.page;
-      result.page_size = q.page_size;
-      result.total_items = static_cast<int64_t>(xs.size());
-      auto first = static_cast<int64_t>(q.page - 1) * q.page_size;
-      if (first >= result.total_items)
-        return result;
-      auto last = std::min<int64_t>(first + q.page_size, result.total_items);
-      std::partial_sort(xs.begin(), xs.begin() + last, xs.end(),
-                        [](const sandbox_view* a, const sandbox_view* b) {
-                          if (a->created_us != b->created_us)
-                            return a->created_us > b->created_us;
-                          return a->id > b->id;
-                        });
-      for (auto i = first; i < last; ++i)
-        result.items.push_back(*xs[i]);
-      return result;
+      return paginate(std::move(xs), q);
     },
     [=](atom::remove, std::string& id,
         std::string& rid) -> caf::result<bool> {

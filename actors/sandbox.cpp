@@ -315,6 +315,63 @@ caf::error not_found(self_ptr self) {
                     "Sandbox " + sid(self) + " not found.");
 }
 
+/// Pauses (`on`) or resumes a sandbox with `docker pause`/`unpause`.
+caf::result<sandbox_view> freeze(self_ptr self, bool on,
+                                 const std::string& rid) {
+  auto& st = self->state;
+  if (st.phase == sandbox_phase::deleting)
+    return not_found(self);
+  auto from = on ? sandbox_phase::running : sandbox_phase::paused;
+  auto via = on ? sandbox_phase::pausing : sandbox_phase::resuming;
+  if (st.phase != from)
+    return on ? make_error(ec::sandbox_not_running,
+                           "Sandbox is not in a running state.")
+              : make_error(ec::sandbox_not_paused,
+                           "Sandbox is not in a paused state.");
+  if (on)
+    transition(self, via, sandbox_state::pausing, "CONTAINER_PAUSING",
+               "Sandbox container is being paused.");
+  else
+    transition(self, via, sandbox_state::resuming, "CONTAINER_RESUMING",
+               "Sandbox container is being resumed.");
+  auto rp = self->make_response_promise<sandbox_view>();
+  auto back = [self, on] {
+    if (on)
+      set_running(self);
+    else
+      set_paused(self);
+  };
+  auto req = on ? self->request(st.runtime, runtime_timeout(self),
+                                atom::pause_v, container_name(sid(self)))
+                : self->request(st.runtime, runtime_timeout(self),
+                                atom::resume_v, container_name(sid(self)));
+  req.then(
+    [self, rp, rid, on, via](bool) mutable {
+      if (self->state.phase == via) {
+        if (on)
+          set_paused(self);
+        else
+          set_running(self);
+      }
+      OSB_INFO(component, rid, sid(self),
+               "sandbox " << (on ? "paused" : "resumed"));
+      rp.deliver(self->state.view);
+    },
+    [self, rp, on, via, back](caf::error& err) mutable {
+      if (self->state.phase == via)
+        back();
+      auto f = to_failure(err);
+      auto code = f.kind == failure_kind::unavailable ? ec::runtime_unavailable
+                  : f.kind == failure_kind::conflict
+                    ? (on ? ec::sandbox_not_running : ec::sandbox_not_paused)
+                  : (on ? ec::pause_failed : ec::resume_failed);
+      rp.deliver(make_error(code, std::string{"Failed to "}
+                                    + (on ? "pause" : "resume")
+                                    + " sandbox: " + f.message));
+    });
+  return rp;
+}
+
 /// Builds the API view from the durable row and the spec.
 sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
                        const sandbox_spec& spec) {
@@ -500,68 +557,10 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     },
     [=](atom::provision) { provision(self); },
     [=](atom::pause, std::string& rid) -> caf::result<sandbox_view> {
-      auto& st = self->state;
-      if (st.phase == sandbox_phase::deleting)
-        return not_found(self);
-      if (st.phase != sandbox_phase::running)
-        return make_error(ec::sandbox_not_running,
-                          "Sandbox is not in a running state.");
-      transition(self, sandbox_phase::pausing, sandbox_state::pausing,
-                 "CONTAINER_PAUSING", "Sandbox container is being paused.");
-      auto rp = self->make_response_promise<sandbox_view>();
-      self->request(st.runtime, runtime_timeout(self), atom::pause_v,
-                    container_name(sid(self)))
-        .then(
-          [self, rp, rid](bool) mutable {
-            if (self->state.phase == sandbox_phase::pausing)
-              set_paused(self);
-            OSB_INFO(component, rid, sid(self), "sandbox paused");
-            rp.deliver(self->state.view);
-          },
-          [self, rp, rid](caf::error& err) mutable {
-            if (self->state.phase == sandbox_phase::pausing)
-              set_running(self);
-            auto f = to_failure(err);
-            rp.deliver(make_error(f.kind == failure_kind::conflict
-                                    ? ec::sandbox_not_running
-                                  : f.kind == failure_kind::unavailable
-                                    ? ec::runtime_unavailable
-                                    : ec::pause_failed,
-                                  "Failed to pause sandbox: " + f.message));
-          });
-      return rp;
+      return freeze(self, true, rid);
     },
     [=](atom::resume, std::string& rid) -> caf::result<sandbox_view> {
-      auto& st = self->state;
-      if (st.phase == sandbox_phase::deleting)
-        return not_found(self);
-      if (st.phase != sandbox_phase::paused)
-        return make_error(ec::sandbox_not_paused,
-                          "Sandbox is not in a paused state.");
-      transition(self, sandbox_phase::resuming, sandbox_state::resuming,
-                 "CONTAINER_RESUMING", "Sandbox container is being resumed.");
-      auto rp = self->make_response_promise<sandbox_view>();
-      self->request(st.runtime, runtime_timeout(self), atom::resume_v,
-                    container_name(sid(self)))
-        .then(
-          [self, rp, rid](bool) mutable {
-            if (self->state.phase == sandbox_phase::resuming)
-              set_running(self);
-            OSB_INFO(component, rid, sid(self), "sandbox resumed");
-            rp.deliver(self->state.view);
-          },
-          [self, rp](caf::error& err) mutable {
-            if (self->state.phase == sandbox_phase::resuming)
-              set_paused(self);
-            auto f = to_failure(err);
-            rp.deliver(make_error(f.kind == failure_kind::conflict
-                                    ? ec::sandbox_not_paused
-                                  : f.kind == failure_kind::unavailable
-                                    ? ec::runtime_unavailable
-                                    : ec::resume_failed,
-                                  "Failed to resume sandbox: " + f.message));
-          });
-      return rp;
+      return freeze(self, false, rid);
     },
     [=](atom::remove, std::string& rid) -> caf::result<bool> {
       auto& st = self->state;

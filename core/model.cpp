@@ -51,7 +51,7 @@ bool matches(const sandbox_view& x, const list_query& q) {
   return true;
 }
 
-list_page paginate(std::vector<sandbox_view> xs, const list_query& q) {
+list_page paginate(std::vector<const sandbox_view*> xs, const list_query& q) {
   list_page result;
   result.page = q.page;
   result.page_size = q.page_size;
@@ -60,16 +60,24 @@ list_page paginate(std::vector<sandbox_view> xs, const list_query& q) {
   if (first >= result.total_items)
     return result;
   auto last = std::min<int64_t>(first + q.page_size, result.total_items);
-  auto newer = [](const sandbox_view& a, const sandbox_view& b) {
-    if (a.created_us != b.created_us)
-      return a.created_us > b.created_us;
-    return a.id > b.id;
-  };
   // Only the requested page needs to be in order.
-  std::partial_sort(xs.begin(), xs.begin() + last, xs.end(), newer);
-  result.items.assign(std::make_move_iterator(xs.begin() + first),
-                      std::make_move_iterator(xs.begin() + last));
+  std::partial_sort(xs.begin(), xs.begin() + last, xs.end(),
+                    [](const sandbox_view* a, const sandbox_view* b) {
+                      if (a->created_us != b->created_us)
+                        return a->created_us > b->created_us;
+                      return a->id > b->id;
+                    });
+  for (auto i = first; i < last; ++i)
+    result.items.push_back(*xs[i]);
   return result;
+}
+
+list_page paginate(const std::vector<sandbox_view>& xs, const list_query& q) {
+  std::vector<const sandbox_view*> ptrs;
+  ptrs.reserve(xs.size());
+  for (auto& x : xs)
+    ptrs.push_back(&x);
+  return paginate(std::move(ptrs), q);
 }
 
 } // namespace osb

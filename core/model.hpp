@@ -127,8 +127,13 @@ struct endpoint_view {
   string_map headers;
 };
 
-/// Applies filters, sorting (createdAt desc, id desc) and pagination.
-list_page paginate(std::vector<sandbox_view> xs, const list_query& q);
+/// Sorts (createdAt desc, id desc) and copies out the requested page; the
+/// caller has applied the filters. Takes pointers so that only the page is
+/// copied.
+list_page paginate(std::vector<const sandbox_view*> xs, const list_query& q);
+
+/// Convenience overload for owned views.
+list_page paginate(const std::vector<sandbox_view>& xs, const list_query& q);
 
 /// Returns whether `x` passes the filters of `q`.
 bool matches(const sandbox_view& x, const list_query& q);

@@ -69,7 +69,7 @@ protected:
   }
 
   /// Starts (or restarts) the server actors and runs recovery.
-  process& boot() {
+  process& boot(shared_bytes execd_tar = nullptr) {
     auto db = store::sqlite_store::open(db_path.string());
     EXPECT_TRUE(db.has_value());
     process p;
@@ -83,6 +83,7 @@ protected:
     init.node = p.node;
     init.runtime = p.runtime;
     init.store = p.store;
+    init.execd_tar = std::move(execd_tar);
     p.sup = sys.spawn(host_supervisor, init);
     caf::anon_send(p.node, atom::put_v, p.sup);
     sched.run();
@@ -467,29 +468,10 @@ TEST_F(SandboxActors, ExecdIsBindMountedAndBootstrapsTheEntrypoint) {
 
 TEST_F(SandboxActors, ExecdArchiveIsUploadedBeforeStart) {
   node_cfg->runtime.execd_inject = "archive";
-  auto& p = boot();
-  // Re-boot with an archive: the supervisor hands it to every sandbox.
-  crash(p);
-  procs.clear();
-  auto db = store::sqlite_store::open(db_path.string());
-  process q;
-  q.runtime = sys.spawn(runtime_bridge, rt);
-  q.store = sys.spawn(store_actor_impl,
-                      std::shared_ptr<store::sqlite_store>(std::move(*db)));
-  q.node = sys.spawn(node, std::string{"n1"});
-  supervisor_init init;
-  init.cfg = node_cfg;
-  init.node_name = "n1";
-  init.node = q.node;
-  init.runtime = q.runtime;
-  init.store = q.store;
-  init.execd_tar = std::make_shared<const std::string>(std::string(2048, 'x'));
-  q.sup = sys.spawn(host_supervisor, init);
-  caf::anon_send(q.node, atom::put_v, q.sup);
-  sched.run();
-  procs.push_back(q);
-  auto v = create(procs.back(), spec());
-  EXPECT_EQ(get(procs.back(), v.id)->state, sandbox_state::running);
+  auto& p = boot(
+    std::make_shared<const std::string>(std::string(2048, 'x')));
+  auto v = create(p, spec());
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
   auto id = rt->containers().at(0).id;
   auto archives = rt->archives(id);
   ASSERT_EQ(archives.size(), 1u);
