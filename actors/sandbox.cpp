@@ -161,6 +161,17 @@ void begin_delete(self_ptr self, const std::string& why) {
       });
 }
 
+/// Ends a provisioning step; returns true when a deletion arrived meanwhile
+/// and has now taken over (the container is being removed).
+bool finish_step(self_ptr self) {
+  auto& st = self->state;
+  st.step_in_flight = false;
+  if (st.phase != sandbox_phase::deleting)
+    return false;
+  remove_container(self);
+  return true;
+}
+
 /// Handles a failed provisioning step: removes what was created and reports
 /// Failed with a reason a person can act on.
 void fail_provisioning(self_ptr self, const caf::error& err,
@@ -207,11 +218,8 @@ void start_container(self_ptr self) {
     .then(
       [self](bool) {
         auto& st = self->state;
-        st.step_in_flight = false;
-        if (st.phase == sandbox_phase::deleting) {
-          remove_container(self);
+        if (finish_step(self))
           return;
-        }
         set_running(self);
         st.row.phase = "provisioned";
         st.row.last_transition_us = st.view.last_transition_us;
@@ -234,13 +242,8 @@ void upload_execd(self_ptr self) {
                 container_name(sid(self)), std::string{"/"}, st.execd_tar)
     .then(
       [self](bool) {
-        auto& st = self->state;
-        st.step_in_flight = false;
-        if (st.phase == sandbox_phase::deleting) {
-          remove_container(self);
-          return;
-        }
-        start_container(self);
+        if (!finish_step(self))
+          start_container(self);
       },
       [self](caf::error& err) {
         fail_provisioning(self, err, "inject execd into");
@@ -255,11 +258,8 @@ void create_container(self_ptr self) {
     .then(
       [self](std::string&) {
         auto& st = self->state;
-        st.step_in_flight = false;
-        if (st.phase == sandbox_phase::deleting) {
-          remove_container(self);
+        if (finish_step(self))
           return;
-        }
         if (st.execd_tar)
           upload_execd(self);
         else
@@ -300,12 +300,8 @@ void provision(self_ptr self) {
                 container_name(sid(self)))
     .then(
       [self](bool) {
-        self->state.step_in_flight = false;
-        if (self->state.phase == sandbox_phase::deleting) {
-          remove_container(self);
-          return;
-        }
-        create_container(self);
+        if (!finish_step(self))
+          create_container(self);
       },
       [self](caf::error& err) { fail_provisioning(self, err, "create"); });
 }

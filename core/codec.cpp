@@ -1,4 +1,5 @@
 #include "core/codec.hpp"
+#include "core/strings.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -171,27 +172,6 @@ std::string py_list_repr(const std::vector<std::string>& xs) {
     r += py_repr(xs[i]);
   }
   return r + "]";
-}
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
-         || c == '\v';
-}
-
-std::string_view trim(std::string_view x) {
-  while (!x.empty() && is_space(x.front()))
-    x.remove_prefix(1);
-  while (!x.empty() && is_space(x.back()))
-    x.remove_suffix(1);
-  return x;
-}
-
-std::string lower(std::string_view x) {
-  std::string r{x};
-  for (auto& c : r)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return r;
 }
 
 bool starts_with(std::string_view x, std::string_view prefix) {

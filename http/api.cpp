@@ -1,4 +1,5 @@
 #include "http/api.hpp"
+#include "core/strings.hpp"
 
 #include "core/codec.hpp"
 #include "core/log.hpp"
@@ -55,25 +56,6 @@ struct exchange {
 };
 
 using exchange_ptr = std::shared_ptr<exchange>;
-
-std::string_view trim(std::string_view x) {
-  auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'
-           || c == '\v';
-  };
-  while (!x.empty() && is_space(x.front()))
-    x.remove_prefix(1);
-  while (!x.empty() && is_space(x.back()))
-    x.remove_suffix(1);
-  return x;
-}
-
-std::string lower(std::string_view x) {
-  std::string result{x};
-  for (auto& c : result)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return result;
-}
 
 response json_response(int status, std::string body) {
   response res;
