@@ -65,6 +65,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   result.runtime = in.runtime;
   result.store = in.store;
   result.execd_tar = in.execd_tar;
+  result.probe_sidecars = in.probe_sidecars;
   return result;
 }
 
@@ -87,6 +88,10 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
     if (row.phase == "deleting") {
       // A deletion was cut short: finish it.
       auto id = row.id;
+      if (!row.egress_token.empty())
+        self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
+                      sidecar_name(id))
+          .then([](bool) {}, [](caf::error&) {});
       self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
                     container_name(id))
         .then(
@@ -107,6 +112,10 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
     if (row.phase == "provisioned" && c == nullptr) {
       OSB_WARN(component, "", row.id,
                "supervisor drops a sandbox whose container is gone");
+      if (!row.egress_token.empty())
+        self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
+                      sidecar_name(row.id))
+          .then([](bool) {}, [](caf::error&) {});
       self->request(st.init.store, store_timeout, atom::remove_v, row.id)
         .then([](bool) {}, [](caf::error&) {});
       continue;
@@ -130,6 +139,17 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
     }
     spawn_sandbox(self, std::move(init));
     ++num_restored;
+  }
+  // Sidecars whose sandbox has no row are orphans too.
+  for (auto& c : containers) {
+    auto i = c.labels.find("opensandbox.io/egress-sidecar-for");
+    if (i == c.labels.end() || known.count(i->second) != 0
+        || st.sandboxes.count(i->second) != 0)
+      continue;
+    OSB_WARN(component, "", i->second,
+             "supervisor removes an orphan egress sidecar " << c.name);
+    self->request(st.init.runtime, runtime_timeout(self), atom::remove_v, c.id)
+      .then([](bool) {}, [](caf::error&) {});
   }
   // Containers of this node without a row were never acknowledged to a
   // user (the row is written before the container is created): remove them.
@@ -273,6 +293,24 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
         }
         row.execd_port = *execd;
         row.http_port = *http;
+      }
+      if (!spec.network_policy_json.empty()) {
+        // The sidecar publishes the ports, also in host network mode.
+        for (auto* port : {&row.execd_port, &row.http_port, &row.egress_port}) {
+          if (*port != 0)
+            continue;
+          auto p = st.ports.allocate();
+          if (!p) {
+            st.ports.release(row.execd_port);
+            st.ports.release(row.http_port);
+            st.ports.release(row.egress_port);
+            return make_error(ec::start_failed,
+                              "Failed to allocate host ports for sandbox "
+                              "container.");
+          }
+          *port = *p;
+        }
+        row.egress_token = codec::make_token();
       }
       auto hdl = spawn_sandbox(self, make_init(self, std::move(row),
                                                std::move(spec)));

@@ -24,6 +24,8 @@ struct supervisor_init {
   store_actor store;
   /// execd archive for `runtime.execd_inject = "archive"`, else null.
   shared_bytes execd_tar;
+  /// See sandbox_init::probe_sidecars.
+  bool probe_sidecars = true;
   /// Interval of the reconciliation with the runtime.
   std::chrono::milliseconds reconcile_interval{5000};
 };

@@ -40,6 +40,12 @@ using store_actor = caf::typed_actor<
   // Loads all rows of a node.
   caf::replies_to<atom::load, std::string>::with<sandbox_rows>>;
 
+/// The PROBE actor: waits until an HTTP endpoint of this host is healthy.
+using probe_actor = caf::typed_actor<
+  // (host, port, path, headers, deadline in ms): true once it answers 2xx.
+  caf::replies_to<atom::ping, std::string, uint16_t, std::string, string_map,
+                  int64_t>::with<bool>>;
+
 /// The SANDBOX actor: owns one sandbox's state machine, expiry timer and
 /// container. The trailing string of each request is the request id.
 using sandbox_actor = caf::typed_actor<

@@ -2,9 +2,12 @@
 
 #include <caf/event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "actors/error.hpp"
+#include "actors/http_probe.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
 #include "core/validation.hpp"
@@ -97,36 +100,55 @@ void deliver_delete(self_ptr self, const caf::error& err) {
   self->state.delete_waiters.clear();
 }
 
-/// Removes the container, then the row, then quits. Retries while the
+bool has_sidecar(self_ptr self) {
+  return !self->state.row.egress_token.empty();
+}
+
+/// Removes the sandbox container, then its egress sidecar (which owns the
+/// network namespace the sandbox uses); `done` gets the first error.
+void remove_containers(self_ptr self, std::function<void(caf::error)> done) {
+  auto& st = self->state;
+  self->request(st.runtime, runtime_timeout(self), atom::remove_v,
+                container_name(sid(self)))
+    .then(
+      [self, done](bool) {
+        if (!has_sidecar(self)) {
+          done(caf::none);
+          return;
+        }
+        self->request(self->state.runtime, runtime_timeout(self),
+                      atom::remove_v, sidecar_name(sid(self)))
+          .then([done](bool) { done(caf::none); },
+                [done](caf::error& err) { done(err); });
+      },
+      [done](caf::error& err) { done(err); });
+}
+
+/// Removes the containers, then the row, then quits. Retries while the
 /// runtime fails: the row stays in `deleting`, so a restart finishes the job.
 void remove_container(self_ptr self) {
-  auto name = container_name(sid(self));
-  self->request(self->state.runtime, runtime_timeout(self), atom::remove_v,
-                name)
-    .then(
-      [self](bool) {
-        self->request(self->state.store, store_timeout, atom::remove_v,
-                      sid(self))
-          .then([self](bool) {}, [](caf::error&) {});
-        OSB_INFO(component, self->state.origin_rid, sid(self),
-                 "sandbox removed its container");
-        deliver_delete(self, caf::none);
-        self->quit();
-      },
-      [self](caf::error& err) {
-        auto f = to_failure(err);
-        OSB_ERROR(component, self->state.origin_rid, sid(self),
-                  "sandbox failed to remove its container, retrying in 10s: "
-                    << f.message);
-        deliver_delete(self,
-                       make_error(f.kind == failure_kind::unavailable
-                                    ? ec::runtime_unavailable
-                                    : ec::delete_failed,
-                                  "Failed to delete sandbox container: "
-                                    + f.message));
-        self->delayed_send(self, delete_retry, atom::expire_v,
-                           self->state.epoch);
-      });
+  remove_containers(self, [self](caf::error err) {
+    if (!err) {
+      self->request(self->state.store, store_timeout, atom::remove_v,
+                    sid(self))
+        .then([](bool) {}, [](caf::error&) {});
+      OSB_INFO(component, self->state.origin_rid, sid(self),
+               "sandbox removed its containers");
+      deliver_delete(self, caf::none);
+      self->quit();
+      return;
+    }
+    auto f = to_failure(err);
+    OSB_ERROR(component, self->state.origin_rid, sid(self),
+              "sandbox failed to remove its container, retrying in 10s: "
+                << f.message);
+    deliver_delete(self, make_error(f.kind == failure_kind::unavailable
+                                      ? ec::runtime_unavailable
+                                      : ec::delete_failed,
+                                    "Failed to delete sandbox container: "
+                                      + f.message));
+    self->delayed_send(self, delete_retry, atom::expire_v, self->state.epoch);
+  });
 }
 
 /// Starts deleting: the intent is made durable first, so that a crash from
@@ -192,6 +214,8 @@ void fail_provisioning(self_ptr self, const caf::error& err,
     reason = "CONTAINER_START_FAILED";
   else if (std::string{step} == "inject execd into")
     reason = "EXECD_DISTRIBUTION_FAILED";
+  else if (std::string{step}.find("egress sidecar") != std::string::npos)
+    reason = "EGRESS_SIDECAR_FAILED";
   else
     reason = "CONTAINER_CREATE_FAILED";
   auto msg = std::string{"Failed to "} + step + " sandbox container: "
@@ -199,9 +223,7 @@ void fail_provisioning(self_ptr self, const caf::error& err,
   OSB_ERROR(component, st.origin_rid, sid(self),
             "sandbox failed to provision: " << msg);
   // Nothing half-made stays behind.
-  self->request(st.runtime, runtime_timeout(self), atom::remove_v,
-                container_name(sid(self)))
-    .then([](bool) {}, [](caf::error&) {});
+  remove_containers(self, [](caf::error) {});
   transition(self, sandbox_phase::failed, sandbox_state::failed, reason, msg);
   st.row.phase = "failed";
   st.row.reason = st.view.reason;
@@ -232,6 +254,7 @@ void start_container(self_ptr self) {
 }
 
 void provision(self_ptr self);
+void create_container(self_ptr self);
 
 /// Copies execd into the created container (remote Docker hosts, where the
 /// server's files cannot be bind-mounted).
@@ -247,6 +270,57 @@ void upload_execd(self_ptr self) {
       },
       [self](caf::error& err) {
         fail_provisioning(self, err, "inject execd into");
+      });
+}
+
+/// Waits until the sidecar's policy API answers: its firewall is in place
+/// before the sandbox's first process runs.
+void await_sidecar(self_ptr self) {
+  auto& st = self->state;
+  if (!st.probe_sidecars) {
+    create_container(self);
+    return;
+  }
+  st.step_in_flight = true;
+  auto probe = self->spawn<caf::detached>(http_probe);
+  string_map headers{{"OPENSANDBOX-EGRESS-AUTH", st.row.egress_token}};
+  self->request(probe, std::chrono::seconds(40), atom::ping_v,
+                std::string{"127.0.0.1"}, st.row.egress_port,
+                std::string{"/healthz"}, std::move(headers), int64_t{30000})
+    .then(
+      [self](bool) {
+        if (!finish_step(self))
+          create_container(self);
+      },
+      [self](caf::error& err) {
+        fail_provisioning(self, err, "start the egress sidecar of");
+      });
+}
+
+void create_sidecar(self_ptr self) {
+  auto& st = self->state;
+  st.step_in_flight = true;
+  auto spec = make_sidecar_spec(*st.cfg, st.row, st.spec);
+  self->request(st.runtime, create_timeout, atom::create_v, std::move(spec))
+    .then(
+      [self](std::string&) {
+        if (finish_step(self))
+          return;
+        auto& st = self->state;
+        st.step_in_flight = true;
+        self->request(st.runtime, runtime_timeout(self), atom::start_v,
+                      sidecar_name(sid(self)))
+          .then(
+            [self](bool) {
+              if (!finish_step(self))
+                await_sidecar(self);
+            },
+            [self](caf::error& err) {
+              fail_provisioning(self, err, "start the egress sidecar of");
+            });
+      },
+      [self](caf::error& err) {
+        fail_provisioning(self, err, "create the egress sidecar of");
       });
 }
 
@@ -289,21 +363,27 @@ void provision(self_ptr self) {
   auto& st = self->state;
   if (st.phase != sandbox_phase::provisioning || st.step_in_flight)
     return;
+  auto next = [self] {
+    if (has_sidecar(self))
+      create_sidecar(self);
+    else
+      create_container(self);
+  };
   if (!st.remove_before_create) {
-    create_container(self);
+    next();
     return;
   }
   // A crash interrupted an earlier provisioning: clear its leftovers first.
   st.step_in_flight = true;
   st.remove_before_create = false;
-  self->request(st.runtime, runtime_timeout(self), atom::remove_v,
-                container_name(sid(self)))
-    .then(
-      [self](bool) {
-        if (!finish_step(self))
-          create_container(self);
-      },
-      [self](caf::error& err) { fail_provisioning(self, err, "create"); });
+  remove_containers(self, [self, next](caf::error err) {
+    if (err) {
+      fail_provisioning(self, err, "create");
+      return;
+    }
+    if (!finish_step(self))
+      next();
+  });
 }
 
 caf::error not_found(self_ptr self) {
@@ -386,6 +466,7 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.ports.execd = row.execd_port;
   v.ports.http = row.http_port;
   v.ports.egress = row.egress_port;
+  v.egress_token = row.egress_token;
   (void) cfg;
   return v;
 }
@@ -394,6 +475,37 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
 
 std::string container_name(const std::string& id) {
   return "sandbox-" + id;
+}
+
+std::string sidecar_name(const std::string& id) {
+  return "sandbox-egress-" + id;
+}
+
+runtimes::container_spec make_sidecar_spec(const node_config& cfg,
+                                           const store::sandbox_row& row,
+                                           const sandbox_spec& spec) {
+  runtimes::container_spec c;
+  c.name = sidecar_name(row.id);
+  c.image = cfg.egress.image;
+  c.labels["opensandbox.io/egress-sidecar-for"] = row.id;
+  c.labels["opensandbox.io/node"] = row.node;
+  c.network_mode = cfg.docker.network_mode == "host" ? "bridge"
+                                                     : cfg.docker.network_mode;
+  c.cap_add = {"NET_ADMIN"};
+  c.exposed_ports = {44772, 8080, 18080};
+  c.ports.push_back({44772, row.execd_port, "0.0.0.0"});
+  c.ports.push_back({8080, row.http_port, "0.0.0.0"});
+  c.ports.push_back({18080, row.egress_port, "0.0.0.0"});
+  c.env.push_back("OPENSANDBOX_EGRESS_RULES=" + spec.network_policy_json);
+  c.env.push_back("OPENSANDBOX_EGRESS_MODE=" + cfg.egress.mode);
+  c.env.push_back("OPENSANDBOX_EGRESS_TOKEN=" + row.egress_token);
+  if (cfg.egress.disable_ipv6)
+    c.sysctls = {{"net.ipv6.conf.all.disable_ipv6", "1"},
+                 {"net.ipv6.conf.default.disable_ipv6", "1"},
+                 {"net.ipv6.conf.lo.disable_ipv6", "1"}};
+  c.pids_limit = 256;
+  c.security_opt.push_back("no-new-privileges:true");
+  return c;
 }
 
 runtimes::container_spec make_container_spec(const node_config& cfg,
@@ -438,7 +550,14 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
       i != spec.extensions.end())
     c.labels["opensandbox.io/access-renew-extend-seconds"] = i->second;
   c.network_mode = cfg.docker.network_mode;
-  if (cfg.docker.network_mode != "host") {
+  if (!row.egress_token.empty()) {
+    // The sidecar owns the network namespace and its published ports.
+    c.network_mode = "container:" + sidecar_name(row.id);
+    c.labels["opensandbox.io/egress-auth-token"] = row.egress_token;
+    c.labels["opensandbox.io/embedding-proxy-port"]
+      = std::to_string(row.execd_port);
+    c.labels["opensandbox.io/http-port"] = std::to_string(row.http_port);
+  } else if (cfg.docker.network_mode != "host") {
     c.labels["opensandbox.io/embedding-proxy-port"]
       = std::to_string(row.execd_port);
     c.labels["opensandbox.io/http-port"] = std::to_string(row.http_port);
@@ -455,6 +574,11 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
     c.gpu_count = validation::parse_gpu(i->second).value_or(0);
   c.pids_limit = cfg.docker.pids_limit;
   c.cap_drop = cfg.docker.drop_capabilities;
+  // Only the sidecar may change the shared network namespace.
+  if (!row.egress_token.empty()
+      && std::find(c.cap_drop.begin(), c.cap_drop.end(), "NET_ADMIN")
+           == c.cap_drop.end())
+    c.cap_drop.push_back("NET_ADMIN");
   if (cfg.docker.no_new_privileges)
     c.security_opt.push_back("no-new-privileges:true");
   if (!cfg.docker.apparmor_profile.empty())
@@ -475,6 +599,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.runtime = std::move(init.runtime);
   st.store = std::move(init.store);
   st.execd_tar = std::move(init.execd_tar);
+  st.probe_sidecars = init.probe_sidecars;
   st.view = make_view(*st.cfg, st.row, st.spec);
   st.local_transition_us = codec::now_us();
   if (init.recovered) {
@@ -672,10 +797,15 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
                  "sandbox lost its container outside the server; forgetting "
                  "it");
         st.phase = sandbox_phase::deleting;
+        ++st.epoch;
         self->send(st.node, atom::forget_v, sid(self));
-        self->request(st.store, store_timeout, atom::remove_v, sid(self))
-          .then([self](bool) { self->quit(); },
-                [self](caf::error&) { self->quit(); });
+        // The sidecar (if any) must not outlive its sandbox.
+        remove_containers(self, [self](caf::error) {
+          self->request(self->state.store, store_timeout, atom::remove_v,
+                        sid(self))
+            .then([self](bool) { self->quit(); },
+                  [self](caf::error&) { self->quit(); });
+        });
         return;
       }
       if ((status == "exited" || status == "dead")

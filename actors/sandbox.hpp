@@ -46,6 +46,9 @@ struct sandbox_init {
   /// The execd archive to upload into each container before its start
   /// (`runtime.execd_inject = "archive"`), null otherwise.
   shared_bytes execd_tar;
+  /// Wait for the egress sidecar's health before starting the sandbox
+  /// (off in deterministic unit tests, where no sidecar answers).
+  bool probe_sidecars = true;
   /// True when brought back after a restart (the row is already stored).
   bool recovered = false;
   /// Container status observed at recovery ("" = no container).
@@ -80,6 +83,8 @@ struct sandbox_actor_state {
   std::string origin_rid;
   /// See sandbox_init::execd_tar.
   shared_bytes execd_tar;
+  /// See sandbox_init::probe_sidecars.
+  bool probe_sidecars = true;
   /// DELETE requests waiting for the removal.
   std::vector<caf::typed_response_promise<bool>> delete_waiters;
   node_actor node;
@@ -94,6 +99,15 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self, sandbox_init 
 
 /// Container name of a sandbox.
 std::string container_name(const std::string& id);
+
+/// Container name of a sandbox's egress sidecar.
+std::string sidecar_name(const std::string& id);
+
+/// Builds the egress sidecar of a sandbox with a network policy: it owns the
+/// network namespace (NET_ADMIN), the published ports and the policy.
+runtimes::container_spec make_sidecar_spec(const node_config& cfg,
+                                           const store::sandbox_row& row,
+                                           const sandbox_spec& spec);
 
 /// Where execd lives inside every sandbox.
 constexpr const char* execd_container_path = "/opt/opensandbox/execd";

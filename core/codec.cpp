@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <optional>
 #include <random>
+
+#include <sys/random.h>
 #include <set>
 #include <vector>
 
@@ -2219,6 +2221,26 @@ std::string make_uuid() {
 
 std::string make_request_id() {
   return uuid4_hex();
+}
+
+std::string make_token() {
+  // A capability: drawn from the kernel's CSPRNG, not from the id generator.
+  unsigned char bytes[24];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    auto n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0)
+      got += static_cast<size_t>(n);
+  }
+  static constexpr char alphabet[]
+    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string result;
+  for (size_t i = 0; i < sizeof(bytes); i += 3) {
+    uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    for (int shift = 18; shift >= 0; shift -= 6)
+      result += alphabet[(v >> shift) & 63];
+  }
+  return result;
 }
 
 } // namespace osb::codec

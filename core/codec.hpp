@@ -115,4 +115,7 @@ std::string make_uuid();
 /// Random UUID4 as 32 hex chars (request ids).
 std::string make_request_id();
 
+/// 24 random bytes from the kernel, URL-safe base64 (egress auth tokens).
+std::string make_token();
+
 } // namespace osb::codec

@@ -40,6 +40,7 @@ struct container_spec {
   std::vector<std::string> cap_add;
   std::vector<std::string> security_opt;
   std::vector<std::string> binds; ///< "src:dst:mode"
+  std::map<std::string, std::string> sysctls;
   std::string platform;         ///< "os/arch", empty = daemon default
 };
 

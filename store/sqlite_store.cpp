@@ -71,6 +71,10 @@ sqlite_store::open(const std::string& path) {
                          " ON sandboxes(node);");
   if (!ok)
     return ok.error();
+  // Databases from before the egress sidecar lack the column; adding it
+  // twice fails harmlessly.
+  sqlite3_exec(db, "ALTER TABLE sandboxes ADD COLUMN egress_token TEXT",
+               nullptr, nullptr, nullptr);
   return result;
 }
 
@@ -89,8 +93,8 @@ expected<unit> sqlite_store::put(const sandbox_row& row) {
   const char* sql
     = "INSERT OR REPLACE INTO sandboxes (id, node, spec, metadata, phase,"
       " reason, message, created_us, expires_us, last_transition_us,"
-      " execd_port, http_port, egress_port)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " execd_port, http_port, egress_port, egress_token)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
     return db_failure(db_, "store put");
   bind_text(st.ptr, 1, row.id);
@@ -106,6 +110,7 @@ expected<unit> sqlite_store::put(const sandbox_row& row) {
   sqlite3_bind_int(st.ptr, 11, row.execd_port);
   sqlite3_bind_int(st.ptr, 12, row.http_port);
   sqlite3_bind_int(st.ptr, 13, row.egress_port);
+  bind_text(st.ptr, 14, row.egress_token);
   if (sqlite3_step(st.ptr) != SQLITE_DONE)
     return db_failure(db_, "store put " + row.id);
   return unit{};
@@ -128,8 +133,8 @@ sqlite_store::load(const std::string& node) {
   statement st;
   const char* sql
     = "SELECT id, node, spec, metadata, phase, reason, message, created_us,"
-      " expires_us, last_transition_us, execd_port, http_port, egress_port"
-      " FROM sandboxes WHERE node = ?";
+      " expires_us, last_transition_us, execd_port, http_port, egress_port,"
+      " egress_token FROM sandboxes WHERE node = ?";
   if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
     return db_failure(db_, "store load");
   bind_text(st.ptr, 1, node);
@@ -150,6 +155,7 @@ sqlite_store::load(const std::string& node) {
     row.execd_port = static_cast<uint16_t>(sqlite3_column_int(st.ptr, 10));
     row.http_port = static_cast<uint16_t>(sqlite3_column_int(st.ptr, 11));
     row.egress_port = static_cast<uint16_t>(sqlite3_column_int(st.ptr, 12));
+    row.egress_token = column_text(st.ptr, 13);
     result.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE)

@@ -29,6 +29,8 @@ struct sandbox_row {
   uint16_t execd_port = 0;
   uint16_t http_port = 0;
   uint16_t egress_port = 0;
+  /// Token of the egress sidecar; empty without a network policy.
+  std::string egress_token;
 };
 
 /// A SQLite database in WAL mode. Not thread-safe: one owner (the STORE

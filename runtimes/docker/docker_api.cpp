@@ -327,6 +327,15 @@ std::string create_body(const container_spec& spec) {
   write_strings(w, "CapAdd", spec.cap_add);
   write_strings(w, "SecurityOpt", spec.security_opt);
   write_strings(w, "Binds", spec.binds);
+  if (!spec.sysctls.empty()) {
+    write_key(w, "Sysctls");
+    w.StartObject();
+    for (auto& [k, v] : spec.sysctls) {
+      write_key(w, k);
+      write_str(w, v);
+    }
+    w.EndObject();
+  }
   if (spec.gpu_count != 0) {
     write_key(w, "DeviceRequests");
     w.StartArray();

@@ -84,6 +84,7 @@ protected:
     init.runtime = p.runtime;
     init.store = p.store;
     init.execd_tar = std::move(execd_tar);
+    init.probe_sidecars = false; // no sidecar answers in the fake runtime
     p.sup = sys.spawn(host_supervisor, init);
     caf::anon_send(p.node, atom::put_v, p.sup);
     sched.run();
@@ -486,4 +487,79 @@ TEST_F(SandboxActors, WithoutExecdTheEntrypointRunsDirectly) {
   auto c = rt->spec_of(rt->containers().at(0).id);
   EXPECT_EQ(c.entrypoint, (std::vector<std::string>{"sleep", "3600"}));
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+}
+
+namespace {
+
+sandbox_spec with_policy(sandbox_spec s) {
+  s.network_policy_json
+    = R"({"defaultAction":"deny","egress":[{"action":"allow","target":"pypi.org"}]})";
+  return s;
+}
+
+} // namespace
+
+TEST_F(SandboxActors, NetworkPolicyPutsTheSandboxBehindASidecar) {
+  node_cfg->egress.image = "opensandbox/egress:latest";
+  auto& p = boot();
+  auto v = create(p, with_policy(spec()));
+  EXPECT_FALSE(v.egress_token.empty());
+  EXPECT_NE(v.ports.egress, 0);
+  auto cs = rt->containers();
+  ASSERT_EQ(cs.size(), 2u);
+  auto side = rt->spec_of(cs[0].id);
+  auto main = rt->spec_of(cs[1].id);
+  EXPECT_EQ(side.name, "sandbox-egress-" + v.id);
+  EXPECT_EQ(side.labels.at("opensandbox.io/egress-sidecar-for"), v.id);
+  EXPECT_EQ(side.cap_add, (std::vector<std::string>{"NET_ADMIN"}));
+  EXPECT_EQ(side.ports.size(), 3u);
+  EXPECT_NE(std::find(side.env.begin(), side.env.end(),
+                      "OPENSANDBOX_EGRESS_TOKEN=" + v.egress_token),
+            side.env.end());
+  EXPECT_EQ(main.network_mode, "container:sandbox-egress-" + v.id);
+  EXPECT_TRUE(main.ports.empty());
+  EXPECT_EQ(main.labels.at("opensandbox.io/egress-auth-token"),
+            v.egress_token);
+  EXPECT_NE(std::find(main.cap_drop.begin(), main.cap_drop.end(), "NET_ADMIN"),
+            main.cap_drop.end());
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+  ASSERT_TRUE(ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"}).first);
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, SidecarIsRemovedOnExpiryAndFailedStart) {
+  node_cfg->egress.image = "opensandbox/egress:latest";
+  auto& p = boot();
+  auto a = create(p, with_policy(spec(60)));
+  EXPECT_EQ(rt->containers().size(), 2u);
+  advance(61s);
+  EXPECT_FALSE(get(p, a.id));
+  EXPECT_TRUE(rt->containers().empty());
+  rt->fail_next("start", failure{failure_kind::failed, "no iptables"});
+  auto b = create(p, with_policy(spec()));
+  auto g = get(p, b.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::failed);
+  EXPECT_EQ(g->reason, "EGRESS_SIDECAR_FAILED");
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, RecoveryRemovesOrphanSidecars) {
+  runtimes::container_spec orphan;
+  orphan.name = "sandbox-egress-gone";
+  orphan.image = "x";
+  orphan.labels = {{"opensandbox.io/egress-sidecar-for", "gone"},
+                   {"opensandbox.io/node", "n1"}};
+  rt->create(orphan, [](expected<std::string>) {});
+  node_cfg->egress.image = "opensandbox/egress:latest";
+  auto& p1 = boot();
+  EXPECT_TRUE(rt->containers().empty());
+  auto a = create(p1, with_policy(spec()));
+  crash(p1);
+  procs.clear();
+  auto& p2 = boot();
+  auto g = get(p2, a.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->egress_token, a.egress_token);
+  EXPECT_EQ(rt->containers().size(), 2u);
 }
