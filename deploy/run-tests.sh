@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up (packages, dockerd, images, build with tests) and runs
-# every test suite: unit, integration against the real Docker daemon.
+# every test suite: unit, integration against the real Docker daemon,
+# end-to-end through the official JS SDK.
 # Usage: deploy/run-tests.sh
 set -euo pipefail
 
@@ -10,6 +11,14 @@ build_dir=${OSB_BUILD_DIR:-$here/build}
 cd "$build_dir"
 ctest --output-on-failure --timeout 600 -j 2 -L unit
 ctest --output-on-failure --timeout 900 -L integration
+# End-to-end: the official JS SDK against the real server and execd
+# (test/e2e, needs Node >= 20 and npm; Debian 12's own nodejs is 18).
+if node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then
+  OSB_BUILD_DIR="$build_dir" "$here/test/e2e/run.sh"
+else
+  echo "run-tests: e2e SKIPPED: Node >= 20 not found (test/e2e/run.sh)" >&2
+  if [ "${OSB_REQUIRE_E2E:-0}" = 1 ]; then exit 1; fi
+fi
 # Nothing may be left behind by the suites.
 # (Test servers use node names starting with "it-".)
 leftover=$(docker ps -a --filter label=opensandbox.io/id \
