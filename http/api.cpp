@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "http/router.hpp"
 #include "net/endpoints.hpp"
+#include "net/proxy.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -86,11 +87,11 @@ void add_cors(const exchange& x, response& res) {
   res.headers.emplace_back("Access-Control-Allow-Credentials", "true");
 }
 
-/// Sends the response: adds X-Request-ID and CORS headers and logs the
-/// outcome (errors exactly once, at WARNING for 4xx and ERROR for 5xx).
+/// Adds X-Request-ID and CORS headers and logs the outcome (errors exactly
+/// once, at WARNING for 4xx and ERROR for 5xx).
 /// @param code the error code or a short reason for the log (errors only).
-void finish(const exchange& x, response res, std::string_view code = {},
-            std::string_view message = {}, bool cors = true) {
+void decorate(const exchange& x, response& res, std::string_view code,
+              std::string_view message, bool cors) {
   res.headers.emplace_back("X-Request-ID", x.rid);
   if (cors)
     add_cors(x, res);
@@ -106,6 +107,12 @@ void finish(const exchange& x, response res, std::string_view code = {},
     OSB_DEBUG("http", x.rid, x.sandbox_id,
               x.method << ' ' << x.path << " answered " << res.status);
   }
+}
+
+/// Sends the response, decorated (see decorate()).
+void finish(const exchange& x, response res, std::string_view code = {},
+            std::string_view message = {}, bool cors = true) {
+  decorate(x, res, code, message, cors);
   x.respond(std::move(res));
 }
 
@@ -278,6 +285,89 @@ void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
       }));
 }
 
+// -- server proxy (§1.13) -----------------------------------------------------
+
+/// Forwards a proxy request to the sandbox port it names. The upstream is
+/// always 127.0.0.1 with a port from the sandbox record (never from the
+/// request), and the path may not leave the addressed port's root; the
+/// server streams both bodies (see forward_spec).
+void proxy(const api_state& st, exchange_ptr x, const route& rt,
+           const request& req) {
+  auto pp = net::parse_proxy_path(req.path);
+  if (!pp || pp->sandbox_id != rt.sandbox_id)
+    return finish(*x, json_response(404, R"({"detail":"Not Found"})"),
+                  "not_found", "ambiguous proxy path");
+  int64_t port = 0;
+  if (!parse_int(rt.param, port))
+    return reject_detail(*x, "int_parsing", R"(["path","port"])",
+                         int_parsing_msg);
+  auto path = net::normalize_proxy_rest(pp->rest);
+  if (!path)
+    return fail(*x, ec::invalid_parameter,
+                "Invalid proxy path: '.' and '..' segments are not allowed.");
+  bool websocket = false;
+  if (net::wants_websocket(req.headers)) {
+    // A real handshake becomes a byte tunnel; anything else that asks for
+    // websocket gets the original's answer.
+    if (req.method != "GET" || !net::is_websocket_handshake(req.headers))
+      return fail(*x, api_error{400, "GENERAL::UNKNOWN_ERROR",
+                                "Websocket upgrade is not supported yet"});
+    websocket = true;
+  }
+  auto spec = std::make_shared<forward_spec>();
+  net::forward_context fctx;
+  fctx.remote_addr = req.remote_addr;
+  fctx.request_id = x->rid;
+  fctx.websocket = websocket;
+  spec->headers = net::filter_request_headers(req.headers, fctx);
+  spec->upgrade = websocket;
+  spec->request_id = x->rid;
+  spec->sandbox_id = x->sandbox_id;
+  auto tail = std::move(*path);
+  if (req.target.find('?') != std::string::npos && !req.query.empty()) {
+    tail += '?';
+    tail += req.query;
+  }
+  auto cfg = st.cfg;
+  st.backend->get(
+    x->ctx(), rt.sandbox_id,
+    on_success<sandbox_view>(
+      x, [x, cfg, spec, port, tail = std::move(tail)](exchange&,
+                                                       sandbox_view sbx) {
+        auto ep = net::resolve_internal(sbx, static_cast<int>(port), *cfg);
+        if (!ep.has_value())
+          return fail(*x, ep.error);
+        spec->port = ep.value->port;
+        spec->target = ep.value->prefix + tail;
+        response extra;
+        extra.headers.emplace_back("X-Request-ID", x->rid);
+        add_cors(*x, extra);
+        spec->response_headers = std::move(extra.headers);
+        auto endpoint = ep.value->text();
+        spec->on_error = [x, endpoint](forward_error kind,
+                                       const std::string& detail) {
+          auto err
+            = kind == forward_error::connect
+                ? api_error{502, "GENERAL::UNKNOWN_ERROR",
+                            "Could not connect to the backend sandbox "
+                              + endpoint + ": " + detail}
+                : api_error{500, "GENERAL::UNKNOWN_ERROR",
+                            "An internal error occurred in the proxy: "
+                              + detail};
+          auto res = json_response(err.status, codec::encode_error(err));
+          decorate(*x, res, err.code, err.message, true);
+          return res;
+        };
+        OSB_DEBUG("http", x->rid, x->sandbox_id,
+                  x->method << ' ' << x->path << " proxied to 127.0.0.1:"
+                            << spec->port << spec->target
+                            << (spec->upgrade ? " (websocket)" : ""));
+        response res;
+        res.forward = std::move(spec);
+        x->respond(std::move(res));
+      }));
+}
+
 void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
                     request& req) {
   auto& backend = *st.backend;
@@ -373,13 +463,8 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
     case route_id::get_snapshot:
     case route_id::delete_snapshot:
       return not_implemented(*x, "Snapshot management is not implemented yet.");
-    case route_id::proxy: {
-      int64_t port = 0;
-      if (!parse_int(rt.param, port))
-        return reject_detail(*x, "int_parsing", R"(["path","port"])",
-                             int_parsing_msg);
-      return not_implemented(*x, "The server proxy is not implemented yet.");
-    }
+    case route_id::proxy:
+      return proxy(st, std::move(x), rt, req);
     case route_id::diagnostics_logs:
     case route_id::diagnostics_events:
       if (query_param(req.query, "scope"))

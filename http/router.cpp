@@ -49,8 +49,26 @@ constexpr entry table[] = {
   {"sandboxes/{}/proxy/{}", "PUT", route_id::proxy, false, true},
   {"sandboxes/{}/proxy/{}", "DELETE", route_id::proxy, false, true},
   {"sandboxes/{}/proxy/{}", "PATCH", route_id::proxy, false, true},
+  // Not in the original (405 there): forwarded too, so that HEAD requests
+  // and non-preflight OPTIONS reach the sandbox's server.
+  {"sandboxes/{}/proxy/{}", "HEAD", route_id::proxy, false, true},
+  {"sandboxes/{}/proxy/{}", "OPTIONS", route_id::proxy, false, true},
+  // The route shape of the original design documents (ARCHITECTURE.md).
+  {"route/{}/{}", "GET", route_id::proxy, false, true},
+  {"route/{}/{}", "POST", route_id::proxy, false, true},
+  {"route/{}/{}", "PUT", route_id::proxy, false, true},
+  {"route/{}/{}", "DELETE", route_id::proxy, false, true},
+  {"route/{}/{}", "PATCH", route_id::proxy, false, true},
+  {"route/{}/{}", "HEAD", route_id::proxy, false, true},
+  {"route/{}/{}", "OPTIONS", route_id::proxy, false, true},
   {"metrics/events", "POST", route_id::metrics_events},
 };
+
+/// Whether the first `{}` of a pattern is a sandbox id.
+bool sandbox_scoped(std::string_view pattern) {
+  return pattern.substr(0, 10) == "sandboxes/"
+         || pattern.substr(0, 6) == "route/";
+}
 
 /// Captured path parameters of one match.
 struct captures {
@@ -127,8 +145,8 @@ match_kind match_table(std::string_view method, std::string_view path,
       result.sandbox_id.clear();
       result.param.clear();
       // `{}` parameters map to sandbox_id/param by position: routes under
-      // /sandboxes carry the sandbox id first.
-      if (row.pattern.substr(0, 10) == "sandboxes/") {
+      // /sandboxes and /route carry the sandbox id first.
+      if (sandbox_scoped(row.pattern)) {
         result.sandbox_id = std::string{tmp.params[0]};
         result.param = std::string{tmp.params[1]};
       } else {
@@ -153,7 +171,7 @@ match_kind match_table(std::string_view method, std::string_view path,
   if (kind == match_kind::partial) {
     result.id = route_id::method_not_allowed;
     result.v1 = v1;
-    if (first_partial->pattern.substr(0, 10) == "sandboxes/")
+    if (sandbox_scoped(first_partial->pattern))
       result.sandbox_id = std::string{caps.params[0]};
     result.allow = std::move(allow);
   }
@@ -296,20 +314,28 @@ bool auth_exempt(std::string_view path) {
       return true;
   if (path.find("..") != std::string_view::npos)
     return false;
-  // ^(/v1)?/sandboxes/[^/]+/proxy/\d+(/|$)
+  // ^(/v1)?/sandboxes/[^/]+/proxy/\d+(/|$) or ^(/v1)?/route/[^/]+/\d+(/|$)
   auto p = path;
-  if (starts_with(p, "/v1/sandboxes/"))
+  if (starts_with(p, "/v1/"))
     p.remove_prefix(3);
-  if (!starts_with(p, "/sandboxes/"))
+  bool route_shape = starts_with(p, "/route/");
+  if (route_shape)
+    p.remove_prefix(7);
+  else if (starts_with(p, "/sandboxes/"))
+    p.remove_prefix(11);
+  else
     return false;
-  p.remove_prefix(11);
   auto slash = p.find('/');
   if (slash == 0 || slash == std::string_view::npos)
     return false;
   p.remove_prefix(slash);
-  if (!starts_with(p, "/proxy/"))
-    return false;
-  p.remove_prefix(7);
+  if (route_shape) {
+    p.remove_prefix(1);
+  } else {
+    if (!starts_with(p, "/proxy/"))
+      return false;
+    p.remove_prefix(7);
+  }
   size_t num_digits = 0;
   while (num_digits < p.size() && p[num_digits] >= '0' && p[num_digits] <= '9')
     ++num_digits;

@@ -26,7 +26,9 @@ enum class route_id : uint8_t {
   list_snapshots,     ///< GET /snapshots
   get_snapshot,       ///< GET /snapshots/{snapshot_id}
   delete_snapshot,    ///< DELETE /snapshots/{snapshot_id}
-  proxy,              ///< GET|POST|PUT|DELETE|PATCH /sandboxes/{id}/proxy/{port}[/{path}]
+  proxy,              ///< GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS
+                      ///< /sandboxes/{id}/proxy/{port}[/{path}] and
+                      ///< /route/{id}/{port}[/{path}]
   diagnostics_logs,   ///< GET /sandboxes/{id}/diagnostics/logs
   diagnostics_events, ///< GET /sandboxes/{id}/diagnostics/events
   diagnostics_inspect, ///< GET /sandboxes/{id}/diagnostics/inspect
@@ -73,7 +75,8 @@ std::string decode_path(std::string_view raw);
 
 /// Returns whether a (decoded) path skips the API-key check (§1.2): the
 /// prefixes `/health`, `/docs`, `/redoc`, `/openapi.json`, and server-proxy
-/// paths `^(/v1)?/sandboxes/[^/]+/proxy/\d+(/|$)` without `..`.
+/// paths `^(/v1)?/sandboxes/[^/]+/proxy/\d+(/|$)` and
+/// `^(/v1)?/route/[^/]+/\d+(/|$)` without `..`.
 bool auth_exempt(std::string_view path);
 
 } // namespace osb::http

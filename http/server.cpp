@@ -5,6 +5,9 @@
 #include "http/server.hpp"
 
 #include "core/log.hpp"
+#include "net/proxy.hpp"
+
+#include <sys/socket.h>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +20,7 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -46,6 +50,27 @@ constexpr uint32_t header_limit = 64 * 1024;
 /// How long, and how many bytes, a closing connection keeps reading.
 constexpr auto linger_timeout = std::chrono::seconds(2);
 constexpr size_t linger_limit = 64 * 1024 * 1024;
+
+/// Server proxy: upper bound for connecting to an upstream.
+constexpr auto upstream_connect_timeout = std::chrono::seconds(10);
+
+/// Server proxy: how long an upstream may stay silent while its response is
+/// due or streaming. The original cuts at 180 s, which kills quiet SSE
+/// streams (§9.21); bounded all the same, so that a hung upstream frees its
+/// connection eventually.
+constexpr auto upstream_idle_timeout = std::chrono::hours(1);
+
+/// Server proxy: how long a client may stay silent while its body streams,
+/// and how long one relayed piece may take to reach it.
+constexpr auto client_idle_timeout = std::chrono::minutes(5);
+
+/// Server proxy: a WebSocket tunnel without traffic either way closes after
+/// this.
+constexpr auto tunnel_idle_timeout = std::chrono::hours(1);
+
+/// Server proxy: size of each relay buffer (one per direction and proxied
+/// connection); bounds the memory of a stream whatever its length.
+constexpr size_t relay_buffer_size = 64 * 1024;
 
 /// Pause before accepting again after an accept error (e.g. EMFILE), so that
 /// a persistent error does not spin a thread.
@@ -116,6 +141,63 @@ response plain_response(int status, std::string body) {
   return res;
 }
 
+/// Returns the path of a request target (before `?`).
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+/// Buffers of one relayed piece: a head (possibly empty), and a body piece,
+/// chunk-framed when `chunked`; with `last`, the terminating chunk too.
+/// Unused slots stay empty, which gather writes skip.
+using piece_buffers = std::array<asio::const_buffer, 4>;
+
+piece_buffers frame_piece(std::string_view head, char (&size_line)[24],
+                          const char* data, size_t n, bool chunked,
+                          bool last) {
+  static constexpr std::string_view crlf = "\r\n";
+  static constexpr std::string_view crlf_last = "\r\n0\r\n\r\n";
+  static constexpr std::string_view last_chunk = "0\r\n\r\n";
+  piece_buffers bufs{};
+  bufs[0] = asio::buffer(head.data(), head.size());
+  if (!chunked) {
+    bufs[2] = asio::buffer(data, n);
+    return bufs;
+  }
+  if (n > 0) {
+    auto len = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+    bufs[1] = asio::buffer(size_line, static_cast<size_t>(len));
+    bufs[2] = asio::buffer(data, n);
+    bufs[3] = last ? asio::buffer(crlf_last.data(), crlf_last.size())
+                   : asio::buffer(crlf.data(), crlf.size());
+  } else if (last) {
+    bufs[3] = asio::buffer(last_chunk.data(), last_chunk.size());
+  }
+  return bufs;
+}
+
+/// Parses body bytes that already sit in `in` into `out` without touching
+/// the socket, so that a small message travels in one write with its head.
+/// Returns the number of body bytes in `out`.
+template <class Parser>
+size_t pull_buffered(Parser& p, beast::flat_buffer& in, char* out, size_t cap,
+                     error_code& ec) {
+  auto& body = p.get().body();
+  body.data = out;
+  body.size = cap;
+  body.more = true;
+  while (!p.is_done() && in.size() > 0 && body.size > 0) {
+    auto used = p.put(in.data(), ec);
+    in.consume(used);
+    if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec || used == 0)
+      break;
+  }
+  return cap - body.size;
+}
+
 /// Handles an HTTP connection: reads one request at a time, hands it to the
 /// application and writes its response before reading the next one. Pipelined
 /// requests simply wait in `buffer_` until then, which keeps responses in
@@ -159,6 +241,9 @@ public:
   /// Only called by stop() after the I/O threads have been joined.
   void close_now() {
     stream_.close();
+    if (upstream_)
+      upstream_->close();
+    tunnel_timer_.cancel();
   }
 
   /// Completes the current request; callable from any thread.
@@ -177,6 +262,8 @@ public:
 
 private:
   void do_read() {
+    streamed_ = false;
+    sparser_.reset();
     // A fresh parser per request: the body limit and header state must not
     // carry over from the previous message.
     parser_.emplace();
@@ -192,6 +279,9 @@ private:
   void on_header(error_code ec, size_t) {
     if (ec)
       return on_read(ec, 0);
+    if (state_->opts.streamed
+        && state_->opts.streamed(path_of(parser_->get().target())))
+      return on_stream_header();
     if (parser_->is_done())
       return on_read(ec, 0);
     // Clients that wait for `100 Continue` (curl for larger bodies) would
@@ -245,6 +335,25 @@ private:
       return do_close();
     }
     auto msg = parser_->release();
+    deliver(msg, std::move(msg.body()));
+  }
+
+  /// Streamed request (the server proxy): hands the header to the
+  /// application; the body stays in the socket until it decides.
+  void on_stream_header() {
+    // Same header, other body type: no body octet has been parsed yet.
+    sparser_.emplace(std::move(*parser_));
+    sparser_->body_limit(boost::none);
+    streamed_ = true;
+    auto& msg = sparser_->get();
+    expect_continue_ = iequals(msg[bhttp::field::expect], "100-continue");
+    deliver(msg, {});
+  }
+
+  /// Converts the header of `msg` into a `request` and calls the
+  /// application.
+  template <class Message>
+  void deliver(Message& msg, std::string body) {
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
     head_request_ = msg.method() == bhttp::verb::head;
@@ -275,8 +384,9 @@ private:
           std::tolower(static_cast<unsigned char>(name[i])));
       req.headers.emplace_back(std::move(lower), std::string{field.value()});
     }
-    req.body = std::move(msg.body());
+    req.body = std::move(body);
     req.remote_addr = remote_addr_;
+    req.streamed = streamed_;
     awaiting_ = true;
     // The application may take arbitrarily long (a create pulls an image);
     // no timer runs while it works.
@@ -307,9 +417,20 @@ private:
   void send(response&& res) {
     if (!awaiting_)
       return; // the request already got its answer
+    if (res.forward) {
+      if (streamed_) {
+        awaiting_ = false;
+        return start_forward(std::move(res.forward));
+      }
+      // Only a streamed request still has its body in the socket.
+      auto fwd = std::move(res.forward);
+      res = error_response(*fwd, forward_error::other,
+                           "the request was not streamed");
+    }
     awaiting_ = false;
     res_ = std::move(res);
-    bool close = !keep_alive_;
+    // An unread body would be parsed as the next request.
+    bool close = !keep_alive_ || (streamed_ && !sparser_->is_done());
     bool bodyless = bodyless_status(res_.status);
     if (bodyless)
       res_.body.clear();
@@ -412,6 +533,560 @@ private:
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+
+  // -- server proxy: forwarding a streamed request ---------------------------
+
+  /// Builds the answer for a forward that failed before its response started.
+  static response error_response(forward_spec& fwd, forward_error kind,
+                                 const std::string& detail) {
+    if (fwd.on_error) {
+      try {
+        return fwd.on_error(kind, detail);
+      } catch (...) {
+        // fall through to the generic answer
+      }
+    }
+    return plain_response(kind == forward_error::connect ? 502 : 500,
+                          "Bad Gateway");
+  }
+
+  void start_forward(std::shared_ptr<forward_spec> fwd) {
+    fwd_ = std::move(fwd);
+    response_started_ = false;
+    upstream_write_failed_ = false;
+    retried_ = false;
+    if (!up_buf_) {
+      up_buf_ = std::make_unique<char[]>(relay_buffer_size);
+      down_buf_ = std::make_unique<char[]>(relay_buffer_size);
+    }
+    if (upstream_ && upstream_port_ == fwd_->port
+        && upstream_host_ == fwd_->host && upstream_alive()) {
+      upstream_reused_ = true;
+      return on_upstream_ready();
+    }
+    do_connect();
+  }
+
+  void do_connect() {
+    close_upstream();
+    error_code ec;
+    auto addr = asio::ip::make_address(fwd_->host, ec);
+    if (ec)
+      return fail_forward(forward_error::connect,
+                          "invalid address " + fwd_->host);
+    upstream_reused_ = false;
+    upstream_.emplace(stream_.get_executor());
+    upstream_->expires_after(upstream_connect_timeout);
+    upstream_->async_connect(tcp::endpoint{addr, fwd_->port},
+                             beast::bind_front_handler(
+                               &session::on_connect, shared_from_this()));
+  }
+
+  void on_connect(error_code ec) {
+    if (ec) {
+      if (ec == beast::error::timeout)
+        return fail_forward(forward_error::connect, "connect timed out");
+      return fail_forward(forward_error::connect, ec.message());
+    }
+    upstream_->socket().set_option(tcp::no_delay(true), ec);
+    upstream_host_ = fwd_->host;
+    upstream_port_ = fwd_->port;
+    on_upstream_ready();
+  }
+
+  /// Whether a kept upstream connection is still usable: no EOF, reset or
+  /// stray bytes since its last response (a peek that never blocks).
+  bool upstream_alive() {
+    if (upstream_buffer_.size() > 0)
+      return false;
+    char c;
+    auto n = ::recv(upstream_->socket().native_handle(), &c, 1,
+                    MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  /// Whether the request has no body at all (then a failure on a reused
+  /// connection before any response byte is retried on a fresh one).
+  bool bodyless_request() {
+    if (sparser_->chunked())
+      return false;
+    auto len = sparser_->content_length();
+    return !len || *len == 0;
+  }
+
+  void on_upstream_ready() {
+    // The client waits for this before it sends a body; send it only now
+    // that the upstream is there (an error answer makes the body moot).
+    if (expect_continue_ && !sparser_->is_done()) {
+      expect_continue_ = false;
+      static constexpr std::string_view continue_msg
+        = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(client_idle_timeout);
+      asio::async_write(stream_,
+                        asio::buffer(continue_msg.data(), continue_msg.size()),
+                        beast::bind_front_handler(
+                          &session::on_forward_continue, shared_from_this()));
+      return;
+    }
+    do_write_request_head();
+  }
+
+  void on_forward_continue(error_code ec, size_t) {
+    if (ec) {
+      close_upstream();
+      return do_close();
+    }
+    do_write_request_head();
+  }
+
+  /// Sends the request line, the header fields and whatever part of the
+  /// body already arrived with the header, in one write.
+  void do_write_request_head() {
+    auto& msg = sparser_->get();
+    auto& out = up_head_;
+    out.clear();
+    out.append(msg.method_string().data(), msg.method_string().size());
+    out += ' ';
+    append_value(out, fwd_->target);
+    out += " HTTP/1.1\r\nHost: ";
+    out += fwd_->host;
+    out += ':';
+    out += std::to_string(fwd_->port);
+    out += "\r\n";
+    for (const auto& [name, value] : fwd_->headers) {
+      append_value(out, name);
+      out += ": ";
+      append_value(out, value);
+      out += "\r\n";
+    }
+    up_chunked_ = sparser_->chunked();
+    if (up_chunked_) {
+      out += "Transfer-Encoding: chunked\r\n";
+    } else if (auto len = sparser_->content_length()) {
+      out += "Content-Length: ";
+      out += std::to_string(*len);
+      out += "\r\n";
+    }
+    out += "\r\n";
+    error_code ec;
+    auto n = pull_buffered(*sparser_, buffer_, up_buf_.get(),
+                           relay_buffer_size, ec);
+    if (ec)
+      return on_request_body(ec, 0);
+    write_upstream(up_head_, n);
+  }
+
+  /// Writes `head` and `n` body bytes of `up_buf_` upstream.
+  void write_upstream(std::string_view head, size_t n) {
+    auto last = sparser_->is_done();
+    auto bufs = frame_piece(head, up_size_line_, up_buf_.get(), n,
+                            up_chunked_, last);
+    upstream_->expires_after(client_idle_timeout);
+    asio::async_write(*upstream_, bufs,
+                      beast::bind_front_handler(&session::on_upstream_write,
+                                                shared_from_this()));
+  }
+
+  void on_upstream_write(error_code ec, size_t) {
+    if (ec) {
+      if (upstream_reused_ && !retried_ && bodyless_request())
+        return retry_fresh();
+      // The upstream may have answered early (e.g. a 413 or 401 before
+      // reading the body): look for its response all the same. The rest of
+      // the client's body stays unread, so that connection closes after.
+      upstream_write_failed_ = true;
+      return do_read_response_header();
+    }
+    if (sparser_->is_done())
+      return do_read_response_header();
+    do_read_request_body();
+  }
+
+  void do_read_request_body() {
+    auto& body = sparser_->get().body();
+    body.data = up_buf_.get();
+    body.size = relay_buffer_size;
+    stream_.expires_after(client_idle_timeout);
+    bhttp::async_read_some(stream_, buffer_, *sparser_,
+                           beast::bind_front_handler(&session::on_request_body,
+                                                     shared_from_this()));
+  }
+
+  void on_request_body(error_code ec, size_t) {
+    if (ec == bhttp::error::need_buffer)
+      ec = {};
+    if (ec) {
+      // The client vanished or sent a broken body: the upstream got a
+      // truncated request, so neither connection can be reused.
+      OSB_DEBUG("http", fwd_->request_id, fwd_->sandbox_id,
+                "proxy: client body failed: " << ec.message());
+      close_upstream();
+      fwd_.reset();
+      return do_close();
+    }
+    auto n = relay_buffer_size - sparser_->get().body().size;
+    if (n == 0 && !sparser_->is_done())
+      return do_read_request_body();
+    write_upstream({}, n);
+  }
+
+  /// Reconnects once after a kept connection turned out to be dead.
+  void retry_fresh() {
+    retried_ = true;
+    do_connect();
+  }
+
+  void do_read_response_header() {
+    rparser_.emplace();
+    rparser_->body_limit(boost::none);
+    rparser_->header_limit(header_limit);
+    // A HEAD response announces a body it does not carry.
+    if (head_request_)
+      rparser_->skip(true);
+    upstream_->expires_after(upstream_idle_timeout);
+    bhttp::async_read_header(*upstream_, upstream_buffer_, *rparser_,
+                             beast::bind_front_handler(
+                               &session::on_response_header,
+                               shared_from_this()));
+  }
+
+  void on_response_header(error_code ec, size_t) {
+    if (ec) {
+      if (upstream_reused_ && !retried_ && bodyless_request()
+          && !upstream_write_failed_
+          && (ec == bhttp::error::end_of_stream
+              || ec == asio::error::connection_reset))
+        return retry_fresh();
+      if (ec == beast::error::timeout)
+        return fail_forward(forward_error::other,
+                            "timed out waiting for the response");
+      return fail_forward(forward_error::other, ec.message());
+    }
+    auto status = rparser_->get().result_int();
+    if (status == 101) {
+      if (fwd_->upgrade)
+        return do_write_tunnel_head();
+      return fail_forward(forward_error::other,
+                          "unexpected 101 Switching Protocols");
+    }
+    // Interim responses (100, 103) are not relayed; the final one follows.
+    if (status < 200)
+      return do_read_response_header();
+    do_write_response_head();
+  }
+
+  /// Relays the status line and the filtered header fields, with our own
+  /// framing, plus whatever part of the body is already buffered.
+  void do_write_response_head() {
+    auto& msg = rparser_->get();
+    auto status = msg.result_int();
+    auto connection = msg[bhttp::field::connection];
+    auto& out = head_;
+    out.clear();
+    out += "HTTP/1.1 ";
+    out += std::to_string(status);
+    out += ' ';
+    auto reason = msg.reason();
+    if (reason.empty())
+      reason = bhttp::obsolete_reason(bhttp::int_to_status(status));
+    append_value(out, reason);
+    out += "\r\n";
+    bool has_date = false;
+    for (const auto& field : msg) {
+      auto name = field.name_string();
+      if (net::drop_response_header(name, connection))
+        continue;
+      bool replaced = false;
+      for (const auto& extra : fwd_->response_headers)
+        replaced = replaced || iequals(extra.first, name);
+      if (replaced)
+        continue;
+      has_date = has_date || iequals(name, "date");
+      append_value(out, name);
+      out += ": ";
+      append_value(out, field.value());
+      out += "\r\n";
+    }
+    for (const auto& [name, value] : fwd_->response_headers) {
+      append_value(out, name);
+      out += ": ";
+      append_value(out, value);
+      out += "\r\n";
+    }
+    if (!has_date) {
+      out += "Date: ";
+      out += http_date();
+      out += "\r\n";
+    }
+    close_after_ = !keep_alive_ || !sparser_->is_done()
+                   || upstream_write_failed_;
+    down_chunked_ = false;
+    if (head_request_) {
+      // Same header fields as a GET, without the body.
+      auto len = msg[bhttp::field::content_length];
+      if (!len.empty()) {
+        out += "Content-Length: ";
+        append_value(out, len);
+        out += "\r\n";
+      }
+    } else if (bodyless_status(status)) {
+      // no body, no framing
+    } else if (auto len = rparser_->content_length()) {
+      out += "Content-Length: ";
+      out += std::to_string(*len);
+      out += "\r\n";
+    } else if (version_ >= 11) {
+      // Chunked or read-until-close upstream: chunked towards the client
+      // keeps its connection alive and flushes every piece as it arrives.
+      out += "Transfer-Encoding: chunked\r\n";
+      down_chunked_ = true;
+    } else {
+      close_after_ = true; // an HTTP/1.0 client reads until close
+    }
+    if (close_after_)
+      out += "Connection: close\r\n";
+    else if (version_ < 11)
+      out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+    error_code ec;
+    auto n = pull_buffered(*rparser_, upstream_buffer_, down_buf_.get(),
+                           relay_buffer_size, ec);
+    if (ec)
+      return fail_forward(forward_error::other, ec.message());
+    response_started_ = true;
+    write_client(head_, n);
+  }
+
+  /// Writes `head` and `n` body bytes of `down_buf_` to the client.
+  void write_client(std::string_view head, size_t n) {
+    auto bufs = frame_piece(head, down_size_line_, down_buf_.get(), n,
+                            down_chunked_, rparser_->is_done());
+    stream_.expires_after(client_idle_timeout);
+    asio::async_write(stream_, bufs,
+                      beast::bind_front_handler(&session::on_client_write,
+                                                shared_from_this()));
+  }
+
+  void on_client_write(error_code ec, size_t) {
+    if (ec) {
+      OSB_DEBUG("http", fwd_->request_id, fwd_->sandbox_id,
+                "proxy: client went away: " << ec.message());
+      close_upstream();
+      fwd_.reset();
+      return do_close();
+    }
+    if (rparser_->is_done())
+      return finish_forward();
+    // Bytes that came with the previous read need no socket call.
+    error_code pec;
+    auto n = pull_buffered(*rparser_, upstream_buffer_, down_buf_.get(),
+                           relay_buffer_size, pec);
+    if (pec)
+      return on_response_body(pec, 0);
+    if (n > 0 || rparser_->is_done())
+      return write_client({}, n);
+    do_read_response_body();
+  }
+
+  void do_read_response_body() {
+    auto& body = rparser_->get().body();
+    body.data = down_buf_.get();
+    body.size = relay_buffer_size;
+    upstream_->expires_after(upstream_idle_timeout);
+    bhttp::async_read_some(*upstream_, upstream_buffer_, *rparser_,
+                           beast::bind_front_handler(
+                             &session::on_response_body, shared_from_this()));
+  }
+
+  void on_response_body(error_code ec, size_t) {
+    if (ec == bhttp::error::need_buffer)
+      ec = {};
+    if (ec) {
+      // The head is out: all we can do is cut the stream, which the client
+      // sees as a truncated body.
+      OSB_WARN("http", fwd_->request_id, fwd_->sandbox_id,
+               "proxy: upstream " << fwd_->host << ':' << fwd_->port
+                                  << " failed mid-response: "
+                                  << (ec == beast::error::timeout
+                                        ? std::string{"idle timeout"}
+                                        : ec.message()));
+      close_upstream();
+      fwd_.reset();
+      return do_close();
+    }
+    auto n = relay_buffer_size - rparser_->get().body().size;
+    if (n == 0 && !rparser_->is_done())
+      return do_read_response_body();
+    write_client({}, n);
+  }
+
+  /// The response is complete: keep both connections for the next request
+  /// when both sides allow it.
+  void finish_forward() {
+    bool reuse = rparser_->keep_alive() && !rparser_->need_eof()
+                 && !upstream_write_failed_ && sparser_->is_done();
+    rparser_.reset();
+    fwd_.reset();
+    if (!reuse)
+      close_upstream();
+    if (close_after_)
+      return do_linger();
+    do_read();
+  }
+
+  /// Answers a forward that failed before its response started.
+  void fail_forward(forward_error kind, const std::string& detail) {
+    close_upstream();
+    if (!fwd_ || response_started_)
+      return do_close();
+    auto fwd = std::move(fwd_);
+    auto res = error_response(*fwd, kind, detail);
+    awaiting_ = true;
+    send(std::move(res));
+  }
+
+  void close_upstream() {
+    if (!upstream_)
+      return;
+    error_code ec;
+    upstream_->socket().shutdown(tcp::socket::shutdown_both, ec);
+    upstream_->close();
+    upstream_.reset();
+    upstream_buffer_.clear();
+    upstream_port_ = 0;
+  }
+
+  // -- server proxy: WebSocket tunnel ------------------------------------------
+
+  /// Relays the upstream's 101 as is; the handshake fields (`Upgrade`,
+  /// `Sec-WebSocket-Accept`, subprotocol, extensions) are end to end here.
+  void do_write_tunnel_head() {
+    auto& msg = rparser_->get();
+    auto& out = head_;
+    out.clear();
+    out += "HTTP/1.1 101 Switching Protocols\r\n";
+    for (const auto& field : msg) {
+      append_value(out, field.name_string());
+      out += ": ";
+      append_value(out, field.value());
+      out += "\r\n";
+    }
+    out += "\r\n";
+    stream_.expires_after(client_idle_timeout);
+    asio::async_write(stream_, asio::buffer(head_),
+                      beast::bind_front_handler(&session::on_tunnel_head,
+                                                shared_from_this()));
+  }
+
+  void on_tunnel_head(error_code ec, size_t) {
+    if (ec) {
+      close_upstream();
+      return do_close();
+    }
+    OSB_DEBUG("http", fwd_->request_id, fwd_->sandbox_id,
+              "proxy: websocket tunnel to " << fwd_->host << ':'
+                                            << fwd_->port << " open");
+    // From here on raw bytes flow both ways on the sockets themselves (one
+    // read and one write may be pending on each), with one idle timer.
+    stream_.expires_never();
+    upstream_->expires_never();
+    tunnel_open_ = 2;
+    last_activity_ = std::chrono::steady_clock::now();
+    arm_tunnel_timer(tunnel_idle_timeout);
+    // Bytes that arrived behind the handshakes go first.
+    tunnel_flush(true);
+    tunnel_flush(false);
+  }
+
+  tcp::socket& tunnel_source(bool up) {
+    return up ? stream_.socket() : upstream_->socket();
+  }
+
+  tcp::socket& tunnel_sink(bool up) {
+    return up ? upstream_->socket() : stream_.socket();
+  }
+
+  void tunnel_flush(bool up) {
+    auto& pending = up ? buffer_ : upstream_buffer_;
+    if (pending.size() == 0)
+      return do_tunnel_read(up);
+    asio::async_write(tunnel_sink(up), pending.data(),
+                      [self = shared_from_this(), up](error_code ec, size_t) {
+                        auto& pending
+                          = up ? self->buffer_ : self->upstream_buffer_;
+                        pending.clear();
+                        self->on_tunnel_write(up, ec, 0);
+                      });
+  }
+
+  void do_tunnel_read(bool up) {
+    if (tunnel_closed_)
+      return;
+    auto* buf = up ? up_buf_.get() : down_buf_.get();
+    tunnel_source(up).async_read_some(
+      asio::buffer(buf, relay_buffer_size),
+      beast::bind_front_handler(&session::on_tunnel_read, shared_from_this(),
+                                up));
+  }
+
+  void on_tunnel_read(bool up, error_code ec, size_t n) {
+    if (tunnel_closed_)
+      return;
+    if (ec == asio::error::eof) {
+      // Half-close: pass the EOF on, keep relaying the other way.
+      error_code sec;
+      tunnel_sink(up).shutdown(tcp::socket::shutdown_send, sec);
+      if (--tunnel_open_ == 0)
+        close_tunnel();
+      return;
+    }
+    if (ec)
+      return close_tunnel();
+    last_activity_ = std::chrono::steady_clock::now();
+    auto* buf = up ? up_buf_.get() : down_buf_.get();
+    asio::async_write(tunnel_sink(up), asio::buffer(buf, n),
+                      beast::bind_front_handler(&session::on_tunnel_write,
+                                                shared_from_this(), up));
+  }
+
+  void on_tunnel_write(bool up, error_code ec, size_t) {
+    if (tunnel_closed_)
+      return;
+    if (ec)
+      return close_tunnel();
+    do_tunnel_read(up);
+  }
+
+  void arm_tunnel_timer(std::chrono::steady_clock::duration after) {
+    tunnel_timer_.expires_after(after);
+    tunnel_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->tunnel_closed_)
+        return;
+      auto idle = std::chrono::steady_clock::now() - self->last_activity_;
+      if (idle >= tunnel_idle_timeout) {
+        OSB_DEBUG("http", "", "", "proxy: websocket tunnel idle, closing");
+        return self->close_tunnel();
+      }
+      self->arm_tunnel_timer(tunnel_idle_timeout - idle);
+    });
+  }
+
+  void close_tunnel() {
+    if (tunnel_closed_)
+      return;
+    tunnel_closed_ = true;
+    tunnel_timer_.cancel();
+    // Close, but keep the socket objects: the other direction's operations
+    // may still be queued and complete with operation_aborted.
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+    if (upstream_) {
+      upstream_->socket().shutdown(tcp::socket::shutdown_both, ec);
+      upstream_->socket().close(ec);
+    }
+  }
+
   /// Declared first: destroyed last, after the socket.
   std::shared_ptr<shared_state> state_;
   beast::tcp_stream stream_;
@@ -433,6 +1108,49 @@ private:
   /// Bytes still to discard while lingering.
   size_t linger_left_ = 0;
   std::list<std::weak_ptr<session>>::iterator self_pos_;
+
+  // Server proxy state; see start_forward().
+  /// The parser of a streamed request: its body is read while forwarding.
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> sparser_;
+  /// The current request is streamed (its body may still be in the socket).
+  bool streamed_ = false;
+  /// The client sent `Expect: 100-continue` and got no 100 yet.
+  bool expect_continue_ = false;
+  /// The forward in progress.
+  std::shared_ptr<forward_spec> fwd_;
+  /// Upstream connection, kept between requests to the same address.
+  std::optional<beast::tcp_stream> upstream_;
+  std::string upstream_host_;
+  uint16_t upstream_port_ = 0;
+  /// The upstream connection served an earlier request.
+  bool upstream_reused_ = false;
+  /// A dead kept connection was replaced once for this request.
+  bool retried_ = false;
+  /// Writing the request upstream failed; the response may still come.
+  bool upstream_write_failed_ = false;
+  /// The response head reached the client: errors can only cut the stream.
+  bool response_started_ = false;
+  /// The client connection closes after the current response.
+  bool close_after_ = false;
+  beast::flat_buffer upstream_buffer_;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> rparser_;
+  /// Relay buffers: client → upstream and upstream → client.
+  std::unique_ptr<char[]> up_buf_;
+  std::unique_ptr<char[]> down_buf_;
+  /// The serialized request head sent upstream.
+  std::string up_head_;
+  /// Chunk size lines, one per direction.
+  char up_size_line_[24] = {};
+  char down_size_line_[24] = {};
+  /// The request body is chunk-framed upstream.
+  bool up_chunked_ = false;
+  /// The response body is chunk-framed to the client.
+  bool down_chunked_ = false;
+  /// WebSocket tunnel: directions still open, idle timer, closed flag.
+  int tunnel_open_ = 0;
+  bool tunnel_closed_ = false;
+  std::chrono::steady_clock::time_point last_activity_;
+  asio::steady_timer tunnel_timer_{stream_.get_executor()};
 };
 
 /// Accepts incoming connections and launches the sessions.
@@ -578,6 +1296,10 @@ private:
 };
 
 } // namespace
+
+server_options::server_options() : streamed(&net::is_proxy_path) {
+  // nop
+}
 
 expected<std::unique_ptr<server>> server::start(server_options opts,
                                                 handler h) {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,9 +22,50 @@ struct request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote_addr;
+  /// The body is still in the connection: the application must answer with
+  /// a `forward_spec` (which streams it upstream) or with a response (after
+  /// which the connection closes unless the body was empty).
+  bool streamed = false;
 
   /// Returns the first header named `lower_name` or "".
   const std::string& header(const std::string& lower_name) const;
+};
+
+struct response;
+
+/// Why forwarding failed before a response reached the client.
+enum class forward_error {
+  connect, ///< the upstream refused or did not answer the connect
+  other,   ///< anything later: reset, timeout, malformed response
+};
+
+/// Instructions to forward a streamed request to an upstream HTTP/1.1 server
+/// instead of answering it (the server proxy). The server streams the
+/// request body up and the response body down chunk by chunk (no body is
+/// ever held whole), keeps the client connection alive afterwards and, for a
+/// WebSocket handshake that the upstream accepts with 101, relays raw bytes
+/// both ways until either side closes.
+struct forward_spec {
+  /// Numeric IPv4/IPv6 address; never a name from the request.
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  /// Origin-form target sent upstream (path and query).
+  std::string target;
+  /// Request header fields sent upstream, already filtered. The server adds
+  /// `Host` and the body framing (`Content-Length` or chunked).
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// A WebSocket handshake: on 101 the connection becomes a byte tunnel.
+  bool upgrade = false;
+  /// Added to the response (replacing upstream fields of the same name,
+  /// case-insensitive), e.g. `X-Request-ID`, CORS.
+  std::vector<std::pair<std::string, std::string>> response_headers;
+  /// For log lines of the relay.
+  std::string request_id;
+  std::string sandbox_id;
+  /// Builds the answer for a failure before the response started (and logs
+  /// it); the detail is the socket or parser error. Called on the
+  /// connection's strand, at most once.
+  std::function<response(forward_error, const std::string& detail)> on_error;
 };
 
 /// A complete HTTP response.
@@ -33,6 +75,9 @@ struct response {
   std::string body;
   /// Content-Type; empty for bodies that are empty.
   std::string content_type = "application/json";
+  /// When set (for a streamed request), the server forwards the request
+  /// instead of sending this response; the other members are ignored.
+  std::shared_ptr<forward_spec> forward;
 };
 
 /// Completes a request. Callable once, from any thread; the write happens on
@@ -50,6 +95,13 @@ struct server_options {
   size_t body_limit = 16 * 1024 * 1024;
   int64_t limit_concurrency = 1024; ///< open connections, 0 = unlimited
   int backlog = 2048;
+  /// Whether a request, by its raw path, is streamed: the application sees
+  /// it right after the header (`request::streamed`), before its body is
+  /// read, so that it can forward it without any body limit. Default: the
+  /// server-proxy paths (`net::is_proxy_path`); empty = none.
+  std::function<bool(std::string_view raw_path)> streamed;
+  /// Set `streamed` to the proxy paths (the default).
+  server_options();
 };
 
 /// An HTTP/1.1 server (Boost.Beast) with keep-alive and pipelining.
