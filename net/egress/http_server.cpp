@@ -1,0 +1,190 @@
+#include "net/egress/http_server.hpp"
+
+#include "net/egress/log.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace osb::egress {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr size_t body_limit = 1 << 20;
+constexpr auto idle_timeout = std::chrono::seconds{30};
+constexpr size_t max_connections = 128;
+
+} // namespace
+
+struct http_server::impl : std::enable_shared_from_this<impl> {
+  impl(asio::io_context& io, policy_api& api)
+    : io(io), api(api), acceptor(io) {
+  }
+
+  void accept();
+
+  asio::io_context& io;
+  policy_api& api;
+  tcp::acceptor acceptor;
+  size_t connections = 0;
+};
+
+namespace {
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(std::shared_ptr<http_server::impl> server, tcp::socket socket)
+    : server_(std::move(server)),
+      socket_(std::move(socket)),
+      timer_(server_->io) {
+    ++server_->connections;
+  }
+
+  ~session() {
+    --server_->connections;
+  }
+
+  void start() {
+    read();
+  }
+
+private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(body_limit);
+    timer_.expires_after(idle_timeout);
+    timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (auto self = weak.lock(); self && !ec) {
+        error_code ignored;
+        self->socket_.close(ignored);
+      }
+    });
+    http::async_read(socket_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(error_code ec) {
+    error_code ignored;
+    timer_.cancel(ignored);
+    if (ec == http::error::body_limit) {
+      respond(text_error(400, "failed to read body: http: request body too "
+                              "large"),
+              false);
+      return;
+    }
+    if (ec) {
+      socket_.close(ignored);
+      return;
+    }
+    auto& req = parser_->get();
+    api_request r;
+    r.method = std::string{req.method_string()};
+    r.target = std::string{req.target()};
+    if (auto it = req.find(auth_header); it != req.end())
+      r.auth = std::string{it->value()};
+    r.body = std::move(req.body());
+    api_response res;
+    try {
+      res = server_->api.handle(r);
+    } catch (const std::exception& e) {
+      EGRESS_ERROR("request failed: " << e.what());
+      res = text_error(500, "internal error");
+    }
+    respond(std::move(res), req.keep_alive());
+  }
+
+  void respond(api_response res, bool keep_alive) {
+    auto msg = std::make_shared<http::response<http::string_body>>();
+    msg->result(static_cast<unsigned>(res.status));
+    msg->version(11);
+    msg->set(http::field::content_type, res.content_type);
+    if (res.content_type.rfind("text/plain", 0) == 0 && res.status >= 400)
+      msg->set("X-Content-Type-Options", "nosniff");
+    if (!res.allow.empty())
+      msg->set(http::field::allow, res.allow);
+    msg->body() = std::move(res.body);
+    msg->keep_alive(keep_alive);
+    msg->prepare_payload();
+    http::async_write(socket_, *msg,
+                      [self = shared_from_this(), msg](error_code ec, size_t) {
+                        if (ec || !msg->keep_alive()) {
+                          error_code ignored;
+                          self->socket_.shutdown(tcp::socket::shutdown_send,
+                                                 ignored);
+                          self->socket_.close(ignored);
+                          return;
+                        }
+                        self->read();
+                      });
+  }
+
+  std::shared_ptr<http_server::impl> server_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  boost::beast::flat_buffer buffer_{8192};
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+} // namespace
+
+void http_server::impl::accept() {
+  acceptor.async_accept([self = shared_from_this()](error_code ec,
+                                                    tcp::socket s) {
+    if (ec == asio::error::operation_aborted)
+      return;
+    if (!ec) {
+      if (self->connections >= max_connections) {
+        error_code ignored;
+        s.close(ignored);
+      } else {
+        std::make_shared<session>(self, std::move(s))->start();
+      }
+    }
+    self->accept();
+  });
+}
+
+http_server::http_server(asio::io_context& io, policy_api& api)
+  : impl_(std::make_shared<impl>(io, api)) {
+}
+
+http_server::~http_server() {
+  error_code ignored;
+  impl_->acceptor.close(ignored);
+}
+
+bool http_server::start(const std::string& host, uint16_t port,
+                        std::string* error) {
+  error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (!ec) {
+    tcp::endpoint ep{addr, port};
+    impl_->acceptor.open(ep.protocol(), ec);
+    if (!ec)
+      impl_->acceptor.set_option(tcp::acceptor::reuse_address{true}, ec);
+    if (!ec)
+      impl_->acceptor.bind(ep, ec);
+    if (!ec)
+      impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    if (error)
+      *error = "cannot listen on " + host + ":" + std::to_string(port) + ": "
+               + ec.message();
+    return false;
+  }
+  impl_->accept();
+  return true;
+}
+
+} // namespace osb::egress
