@@ -59,6 +59,18 @@ using ping = caf::atom_constant<caf::atom("ping")>;
 constexpr auto ping_v = ping{};
 using upload = caf::atom_constant<caf::atom("upload")>;
 constexpr auto upload_v = upload{};
+using join = caf::atom_constant<caf::atom("join")>;
+constexpr auto join_v = join{};
+using replicate = caf::atom_constant<caf::atom("replicate")>;
+constexpr auto replicate_v = replicate{};
+using drop = caf::atom_constant<caf::atom("drop")>;
+constexpr auto drop_v = drop{};
+using connect = caf::atom_constant<caf::atom("connect")>;
+constexpr auto connect_v = connect{};
+using place = caf::atom_constant<caf::atom("place")>;
+constexpr auto place_v = place{};
+using members = caf::atom_constant<caf::atom("members")>;
+constexpr auto members_v = members{};
 
 } // namespace osb::atom
 
@@ -74,6 +86,10 @@ using view_reply = std::function<void(result<sandbox_view>)>;
 using page_reply = std::function<void(result<list_page>)>;
 using unit_reply = std::function<void(result<unit>)>;
 using time_reply = std::function<void(result<int64_t>)>;
+using members_reply = std::function<void(result<std::vector<member_info>>)>;
+using sandbox_views = std::vector<sandbox_view>;
+using node_infos = std::vector<node_info>;
+using member_infos = std::vector<member_info>;
 
 using container_infos = std::vector<runtimes::container_info>;
 /// Immutable bytes shared between actors without copies (local only).
@@ -100,7 +116,18 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
   return f(caf::meta::type_name("sandbox_view"), x.id, x.image, x.snapshot_id,
            x.platform_os, x.platform_arch, x.state, x.reason, x.message,
            x.last_transition_us, x.metadata, x.entrypoint, x.expires_us,
-           x.created_us, x.node, x.ports, x.egress_token);
+           x.created_us, x.node, x.ports, x.egress_token, x.endpoint_host);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("node_info"), x.name, x.version, x.address);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_info& x) {
+  return f(caf::meta::type_name("member_info"), x.name, x.address, x.state,
+           x.sandboxes, x.since_us, x.version);
 }
 
 template <class Inspector>
@@ -128,6 +155,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::view_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::page_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::unit_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::time_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::members_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::container_infos)

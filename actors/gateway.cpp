@@ -78,6 +78,12 @@ public:
                    view_reply{std::move(done)});
   }
 
+  void members(const http::call_context& ctx,
+               http::reply<std::vector<member_info>> done) override {
+    caf::anon_send(gw_, atom::members_v, ctx.request_id,
+                   members_reply{std::move(done)});
+  }
+
 private:
   gateway_actor gw_;
 };
@@ -124,6 +130,10 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
       forward<sandbox_view>(self->request(node, timeout, atom::patch_v, id,
                                           std::move(p), rid),
                             std::move(cb), id);
+    },
+    [=](atom::members, std::string&, members_reply& cb) {
+      forward<member_infos>(self->request(node, timeout, atom::members_v),
+                            std::move(cb), std::string{});
     },
   };
 }

@@ -109,7 +109,29 @@ using node_actor = caf::typed_actor<
   // A sandbox is gone.
   caf::reacts_to<atom::forget, std::string>,
   // Adds a host supervisor (wiring at start).
-  caf::reacts_to<atom::put, supervisor_actor>>;
+  caf::reacts_to<atom::put, supervisor_actor>,
+  // Creates a sandbox on THIS node; a peer already chose the node.
+  caf::replies_to<atom::place, sandbox_spec, std::string>::with<sandbox_view>,
+  // A peer joins with its info and its sandboxes; answers with ours and the
+  // members we know (the sender is the peer's NODE actor).
+  caf::replies_to<atom::join, node_info, sandbox_views>::with<
+    node_info, sandbox_views, node_infos>,
+  // A peer's sandbox changed.
+  caf::reacts_to<atom::replicate, sandbox_view>,
+  // A peer's sandbox is gone.
+  caf::reacts_to<atom::drop, std::string>,
+  // Connects to these cluster addresses ("host:port"; seeds at start).
+  caf::reacts_to<atom::connect, std::vector<std::string>>,
+  // Lists the members of the cluster.
+  caf::replies_to<atom::members>::with<member_infos>,
+  // INTERNAL: retries connections to unreachable members.
+  caf::reacts_to<atom::tick>>;
+
+/// The CONNECTOR actor: opens middleman connections to peers. Connecting
+/// blocks in CAF 0.17, so it runs detached.
+using connector_actor = caf::typed_actor<
+  // Connects to a peer's NODE actor at "host:port".
+  caf::replies_to<atom::connect, std::string>::with<node_actor>>;
 
 /// The GATEWAY actor: turns HTTP calls (with reply callbacks) into requests
 /// to the NODE actor and completes them.
@@ -122,6 +144,7 @@ using gateway_actor = caf::typed_actor<
   caf::reacts_to<atom::resume, std::string, std::string, unit_reply>,
   caf::reacts_to<atom::renew, std::string, int64_t, std::string, time_reply>,
   caf::reacts_to<atom::patch, std::string, metadata_patch, std::string,
-                 view_reply>>;
+                 view_reply>,
+  caf::reacts_to<atom::members, std::string, members_reply>>;
 
 } // namespace osb

@@ -1,7 +1,12 @@
 #include "actors/node.hpp"
 
+#include <caf/actor_cast.hpp>
+#include <caf/system_messages.hpp>
+
+#include "actors/connector.hpp"
 #include "actors/error.hpp"
 #include "core/codec.hpp"
+#include "core/log.hpp"
 
 namespace osb {
 
@@ -9,35 +14,281 @@ namespace {
 
 using self_ptr = node_actor::stateful_pointer<node_state>;
 
+constexpr const char* component = "node";
+/// Reads routed to a peer; a frozen peer answers 503 after this.
+constexpr auto remote_read_timeout = std::chrono::seconds(5);
+/// Mutations routed to a peer (they wait for Docker there).
+constexpr auto remote_write_timeout = std::chrono::seconds(60);
+/// Creates routed to a peer (image pulls can be slow).
+constexpr auto remote_create_timeout = std::chrono::minutes(30);
+constexpr auto join_timeout = std::chrono::seconds(10);
+constexpr auto connect_timeout = std::chrono::seconds(15);
+
+const std::string& self_name(self_ptr self) {
+  return self->state.init.self.name;
+}
+
 caf::error not_found(const std::string& id) {
   return make_error(ec::sandbox_not_found, "Sandbox " + id + " not found.");
 }
 
-const node_state::entry* find(self_ptr self, const std::string& id) {
+caf::error unavailable(const std::string& node, const std::string& id) {
+  return make_error(ec::node_unavailable,
+                    "Sandbox " + id + " lives on node '" + node
+                      + "', which is unavailable.");
+}
+
+node_state::entry* find(self_ptr self, const std::string& id) {
   auto i = self->state.directory.find(id);
   return i == self->state.directory.end() ? nullptr : &i->second;
+}
+
+/// Returns the peer that owns `e`, or nullptr when it is this node.
+node_state::member* owner_of(self_ptr self, const node_state::entry& e) {
+  if (e.view.node == self_name(self))
+    return nullptr;
+  auto i = self->state.members.find(e.view.node);
+  return i == self->state.members.end() ? nullptr : &i->second;
+}
+
+/// Stores a view and keeps the per-node counts right.
+void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl = {}) {
+  auto& st = self->state;
+  auto id = view.id;
+  auto i = st.directory.find(id);
+  if (i == st.directory.end()) {
+    ++st.num_owned[view.node];
+    st.directory.emplace(id, node_state::entry{std::move(hdl),
+                                               std::move(view)});
+    return;
+  }
+  if (i->second.view.node != view.node) {
+    --st.num_owned[i->second.view.node];
+    ++st.num_owned[view.node];
+  }
+  if (hdl)
+    i->second.hdl = std::move(hdl);
+  i->second.view = std::move(view);
+}
+
+void erase_view(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto i = st.directory.find(id);
+  if (i == st.directory.end())
+    return;
+  --st.num_owned[i->second.view.node];
+  st.directory.erase(i);
+}
+
+/// Sends `xs` to every reachable peer.
+template <class... Ts>
+void broadcast(self_ptr self, Ts&&... xs) {
+  for (auto& [name, m] : self->state.members)
+    if (m.up)
+      self->send(m.hdl, xs...);
+}
+
+sandbox_views local_views(self_ptr self) {
+  sandbox_views result;
+  for (auto& [id, e] : self->state.directory)
+    if (e.view.node == self_name(self))
+      result.push_back(e.view);
+  return result;
+}
+
+/// Replaces everything known about `owner`'s sandboxes with a snapshot:
+/// heals the directory after a partition or a restart of that node.
+void replace_owned(self_ptr self, const std::string& owner,
+                   sandbox_views views) {
+  auto& dir = self->state.directory;
+  for (auto i = dir.begin(); i != dir.end();) {
+    if (i->second.view.node == owner) {
+      --self->state.num_owned[owner];
+      i = dir.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  for (auto& v : views)
+    store_view(self, std::move(v));
+}
+
+void add_member(self_ptr self, const node_info& info, node_actor hdl,
+                sandbox_views views) {
+  auto& st = self->state;
+  auto& m = st.members[info.name];
+  auto was_up = m.up;
+  m.info = info;
+  m.hdl = std::move(hdl);
+  m.up = true;
+  m.since_us = codec::now_us();
+  self->monitor(m.hdl);
+  replace_owned(self, info.name, std::move(views));
+  OSB_INFO(component, "", "",
+           "node " << self_name(self) << (was_up ? " refreshed" : " joined")
+                   << " peer " << info.name << " at " << info.address
+                   << " (" << st.num_owned[info.name] << " sandboxes)");
+}
+
+void connect_to(self_ptr self, const std::string& address);
+
+/// Introduces this node to a freshly connected peer.
+void join_peer(self_ptr self, const std::string& address, node_actor peer) {
+  auto& st = self->state;
+  self->request(peer, join_timeout, atom::join_v, st.init.self,
+                local_views(self))
+    .then(
+      [self, address, peer](node_info& info, sandbox_views& views,
+                            node_infos& known) {
+        self->state.connecting.erase(address);
+        self->state.reached[address] = info.name;
+        add_member(self, info, peer, std::move(views));
+        for (auto& other : known)
+          if (other.name != self_name(self)
+              && self->state.members.count(other.name) == 0)
+            connect_to(self, other.address);
+      },
+      [self, address](caf::error& err) {
+        self->state.connecting.erase(address);
+        OSB_ERROR(component, "", "",
+                  "node " << self_name(self) << " cannot join the peer at "
+                          << address << ": " << to_api_error(err).message);
+      });
+}
+
+void connect_to(self_ptr self, const std::string& address) {
+  auto& st = self->state;
+  if (!st.init.clustered || address.empty()
+      || address == st.init.self.address || st.connecting.count(address))
+    return;
+  st.connecting[address] = true;
+  auto attempt = self->spawn<caf::detached>(connector);
+  self->request(attempt, connect_timeout, atom::connect_v, address)
+    .then([self, address](node_actor& peer) { join_peer(self, address, peer); },
+          [self, address](caf::error& err) {
+            self->state.connecting.erase(address);
+            auto e = to_api_error(err);
+            if (e.code == "CLUSTER::INCOMPATIBLE_NODE")
+              OSB_ERROR(component, "", "", "node refuses " << e.message);
+            else
+              OSB_DEBUG(component, "", "",
+                        "node cannot reach " << address << ": " << e.message);
+          });
+}
+
+/// Routes a request for one sandbox to its owner: the local SANDBOX actor,
+/// or the owning peer's NODE actor (one hop), or 503 when that peer is down.
+template <class Result, class Local, class Remote>
+caf::result<Result> route(self_ptr self, const std::string& id, Local local,
+                          Remote remote) {
+  auto e = find(self, id);
+  if (e == nullptr)
+    return not_found(id);
+  if (e->view.node == self_name(self))
+    return local(*e);
+  auto m = owner_of(self, *e);
+  if (m == nullptr || !m->up)
+    return unavailable(e->view.node, id);
+  return remote(*m);
+}
+
+/// Forwards to a peer with a bounded wait; a timeout means the peer froze.
+template <class Result, class... Ts>
+caf::result<Result> forward(self_ptr self, node_state::member& m,
+                            caf::timespan timeout, const std::string& id,
+                            Ts... xs) {
+  auto rp = self->make_response_promise<Result>();
+  auto owner = m.info.name;
+  self->request(m.hdl, timeout, xs...)
+    .then([rp](Result& x) mutable { rp.deliver(std::move(x)); },
+          [rp, owner, id](caf::error& err) mutable {
+            if (err == caf::sec::request_timeout
+                || err == caf::sec::request_receiver_down)
+              rp.deliver(unavailable(owner, id));
+            else
+              rp.deliver(std::move(err));
+          });
+  return rp;
+}
+
+/// Creates on this node: the least loaded supervisor takes it.
+caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
+                                      std::string rid) {
+  auto& st = self->state;
+  if (st.supervisors.empty())
+    return make_error(ec::runtime_unavailable,
+                      "No container runtime is configured on this node.");
+  if (st.init.max_sandboxes > 0
+      && st.num_owned[self_name(self)] >= st.init.max_sandboxes)
+    return make_error(ec::capacity_exhausted,
+                      "Node '" + self_name(self) + "' is at capacity ("
+                        + std::to_string(st.init.max_sandboxes)
+                        + " sandboxes).");
+  auto& sup = st.supervisors[st.next_supervisor++ % st.supervisors.size()];
+  return self->delegate(sup, atom::create_v, codec::make_uuid(),
+                        std::move(spec), std::move(rid));
 }
 
 } // namespace
 
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
-                               std::string name) {
-  self->state.name_ = std::move(name);
+                               node_init init) {
+  self->state.init = std::move(init);
+  self->set_down_handler([self](const caf::down_msg& msg) {
+    for (auto& [name, m] : self->state.members) {
+      if (m.hdl && m.hdl.address() == msg.source && m.up) {
+        m.up = false;
+        m.since_us = codec::now_us();
+        OSB_WARN(component, "", "",
+                 "node " << self_name(self) << " lost peer " << name
+                         << " at " << m.info.address << " ("
+                         << to_string(msg.reason) << "); its "
+                         << self->state.num_owned[name]
+                         << " sandboxes answer 503 until it returns");
+      }
+    }
+  });
+  if (self->state.init.clustered)
+    self->delayed_send(self, self->state.init.reconnect_interval,
+                       atom::tick_v);
   return {
     [=](atom::create, sandbox_spec& spec,
         std::string& rid) -> caf::result<sandbox_view> {
+      // Placement: the node owning the fewest sandboxes; ties stay local.
       auto& st = self->state;
-      if (st.supervisors.empty())
-        return make_error(ec::runtime_unavailable,
-                          "No container runtime is configured on this node.");
-      auto& sup = st.supervisors[st.next_supervisor++ % st.supervisors.size()];
-      return self->delegate(sup, atom::create_v, codec::make_uuid(),
-                            std::move(spec), std::move(rid));
+      auto cap = st.init.max_sandboxes;
+      auto best_load = st.num_owned[self_name(self)];
+      node_state::member* best = nullptr;
+      bool local_ok = !st.supervisors.empty() && (cap == 0 || best_load < cap);
+      if (!local_ok)
+        best_load = INT64_MAX;
+      for (auto& [name, m] : st.members) {
+        auto load = st.num_owned[name];
+        if (m.up && (cap == 0 || load < cap) && load < best_load) {
+          best = &m;
+          best_load = load;
+        }
+      }
+      if (best == nullptr)
+        return create_here(self, std::move(spec), std::move(rid));
+      return forward<sandbox_view>(self, *best, remote_create_timeout,
+                                   std::string{}, atom::place_v,
+                                   std::move(spec), std::move(rid));
+    },
+    [=](atom::place, sandbox_spec& spec,
+        std::string& rid) -> caf::result<sandbox_view> {
+      return create_here(self, std::move(spec), std::move(rid));
     },
     [=](atom::get, std::string& id) -> caf::result<sandbox_view> {
-      if (auto e = find(self, id))
-        return e->view;
-      return not_found(id);
+      return route<sandbox_view>(
+        self, id,
+        [](node_state::entry& e) -> caf::result<sandbox_view> {
+          return e.view;
+        },
+        [=](node_state::member& m) {
+          return forward<sandbox_view>(self, m, remote_read_timeout, id,
+                                       atom::get_v, id);
+        });
     },
     [=](atom::list, list_query& q) -> list_page {
       std::vector<const sandbox_view*> xs;
@@ -49,49 +300,155 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     },
     [=](atom::remove, std::string& id,
         std::string& rid) -> caf::result<bool> {
-      if (auto e = find(self, id))
-        return self->delegate(e->hdl, atom::remove_v, std::move(rid));
-      return not_found(id);
+      return route<bool>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<bool> {
+          return self->delegate(e.hdl, atom::remove_v, rid);
+        },
+        [=](node_state::member& m) {
+          return forward<bool>(self, m, remote_write_timeout, id,
+                               atom::remove_v, id, rid);
+        });
     },
     [=](atom::pause, std::string& id,
         std::string& rid) -> caf::result<sandbox_view> {
-      if (auto e = find(self, id))
-        return self->delegate(e->hdl, atom::pause_v, std::move(rid));
-      return not_found(id);
+      return route<sandbox_view>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<sandbox_view> {
+          return self->delegate(e.hdl, atom::pause_v, rid);
+        },
+        [=](node_state::member& m) {
+          return forward<sandbox_view>(self, m, remote_write_timeout, id,
+                                       atom::pause_v, id, rid);
+        });
     },
     [=](atom::resume, std::string& id,
         std::string& rid) -> caf::result<sandbox_view> {
-      if (auto e = find(self, id))
-        return self->delegate(e->hdl, atom::resume_v, std::move(rid));
-      return not_found(id);
+      return route<sandbox_view>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<sandbox_view> {
+          return self->delegate(e.hdl, atom::resume_v, rid);
+        },
+        [=](node_state::member& m) {
+          return forward<sandbox_view>(self, m, remote_write_timeout, id,
+                                       atom::resume_v, id, rid);
+        });
     },
     [=](atom::renew, std::string& id, int64_t expires_us,
         std::string& rid) -> caf::result<int64_t> {
-      if (auto e = find(self, id))
-        return self->delegate(e->hdl, atom::renew_v, expires_us,
-                              std::move(rid));
-      return not_found(id);
+      return route<int64_t>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<int64_t> {
+          return self->delegate(e.hdl, atom::renew_v, expires_us, rid);
+        },
+        [=](node_state::member& m) {
+          return forward<int64_t>(self, m, remote_write_timeout, id,
+                                  atom::renew_v, id, expires_us, rid);
+        });
     },
     [=](atom::patch, std::string& id, metadata_patch& p,
         std::string& rid) -> caf::result<sandbox_view> {
-      if (auto e = find(self, id))
-        return self->delegate(e->hdl, atom::patch_v, std::move(p),
-                              std::move(rid));
-      return not_found(id);
+      return route<sandbox_view>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<sandbox_view> {
+          return self->delegate(e.hdl, atom::patch_v, p, rid);
+        },
+        [=](node_state::member& m) {
+          return forward<sandbox_view>(self, m, remote_write_timeout, id,
+                                       atom::patch_v, id, p, rid);
+        });
     },
     [=](atom::put, sandbox_actor& hdl, sandbox_view& view) {
-      auto id = view.id;
-      self->state.directory[id] = node_state::entry{std::move(hdl),
-                                                    std::move(view)};
+      view.endpoint_host = self->state.init.public_host;
+      broadcast(self, atom::replicate_v, view);
+      store_view(self, std::move(view), std::move(hdl));
     },
     [=](atom::update, sandbox_view& view) {
-      auto i = self->state.directory.find(view.id);
-      if (i != self->state.directory.end())
-        i->second.view = std::move(view);
+      auto e = find(self, view.id);
+      if (e == nullptr)
+        return;
+      view.endpoint_host = self->state.init.public_host;
+      broadcast(self, atom::replicate_v, view);
+      e->view = std::move(view);
     },
-    [=](atom::forget, std::string& id) { self->state.directory.erase(id); },
+    [=](atom::forget, std::string& id) {
+      auto e = find(self, id);
+      if (e == nullptr || e->view.node != self_name(self))
+        return;
+      erase_view(self, id);
+      broadcast(self, atom::drop_v, id);
+    },
     [=](atom::put, supervisor_actor& sup) {
       self->state.supervisors.push_back(std::move(sup));
+    },
+    [=](atom::join, node_info& info,
+        sandbox_views& views) -> caf::result<node_info, sandbox_views,
+                                             node_infos> {
+      auto& st = self->state;
+      if (info.version != st.init.self.version) {
+        OSB_ERROR(component, "", "",
+                  "node " << self_name(self) << " refuses peer " << info.name
+                          << " at " << info.address << ": it speaks "
+                          << info.version << ", this node speaks "
+                          << st.init.self.version);
+        return make_error(ec::cluster_incompatible,
+                          "Node '" + self_name(self) + "' speaks "
+                            + st.init.self.version + ", node '" + info.name
+                            + "' speaks " + info.version
+                            + "; incompatible versions do not join.");
+      }
+      if (info.name == self_name(self))
+        return make_error(ec::cluster_incompatible,
+                          "Two nodes are named '" + info.name
+                            + "'; node names must be unique.");
+      auto peer = caf::actor_cast<node_actor>(self->current_sender());
+      add_member(self, info, peer, std::move(views));
+      node_infos known;
+      for (auto& [name, m] : st.members)
+        if (m.up && name != info.name)
+          known.push_back(m.info);
+      return {st.init.self, local_views(self), std::move(known)};
+    },
+    [=](atom::replicate, sandbox_view& view) {
+      if (view.node != self_name(self))
+        store_view(self, std::move(view));
+    },
+    [=](atom::drop, std::string& id) {
+      auto e = find(self, id);
+      if (e != nullptr && e->view.node != self_name(self))
+        erase_view(self, id);
+    },
+    [=](atom::connect, std::vector<std::string>& addresses) {
+      // Seeds are retried on every tick until they answer.
+      for (auto& a : addresses) {
+        self->state.seeds.insert(a);
+        connect_to(self, a);
+      }
+    },
+    [=](atom::members) -> member_infos {
+      auto& st = self->state;
+      member_infos result;
+      result.push_back(member_info{self_name(self), st.init.self.address,
+                                   "self", st.num_owned[self_name(self)], 0,
+                                   st.init.self.version});
+      for (auto& [name, m] : st.members)
+        result.push_back(member_info{name, m.info.address,
+                                     m.up ? "up" : "down",
+                                     st.num_owned[name], m.since_us,
+                                     m.info.version});
+      return result;
+    },
+    [=](atom::tick) {
+      auto& st = self->state;
+      for (auto& [name, m] : st.members)
+        if (!m.up)
+          connect_to(self, m.info.address);
+      for (auto& a : st.seeds) {
+        auto i = st.reached.find(a);
+        if (i == st.reached.end() || !st.members[i->second].up)
+          connect_to(self, a);
+      }
+      self->delayed_send(self, st.init.reconnect_interval, atom::tick_v);
     },
   };
 }

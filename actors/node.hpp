@@ -2,6 +2,8 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include <chrono>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -10,26 +12,61 @@
 
 namespace osb {
 
+/// Cluster protocol version; peers with another version are refused.
+constexpr const char* cluster_protocol_version = "osb-cluster/1";
+
+/// How a NODE actor starts.
+struct node_init {
+  /// This node (name, version, cluster address).
+  node_info self;
+  /// Public host of this node for endpoints of its sandboxes.
+  std::string public_host;
+  /// True when the node takes part in a cluster (middleman loaded).
+  bool clustered = false;
+  /// Sandboxes this node accepts; 0 = unlimited.
+  int64_t max_sandboxes = 0;
+  /// Interval of reconnect attempts to unreachable members.
+  std::chrono::milliseconds reconnect_interval{2000};
+};
+
 struct node_state {
   static inline const char* name = "node";
   struct entry {
+    /// The SANDBOX actor; invalid for sandboxes of other nodes.
     sandbox_actor hdl;
     sandbox_view view;
   };
-  /// Name of this node.
-  std::string name_;
-  /// Directory of this node's sandboxes with their last reported views:
-  /// gets and lists are answered from here, never from the runtime.
+  struct member {
+    node_info info;
+    node_actor hdl;
+    bool up = false;
+    int64_t since_us = 0;
+  };
+  node_init init;
+  /// Directory of the fleet's sandboxes with their last reported views:
+  /// local ones from their actors, remote ones replicated by their owners.
+  /// Lists are answered from here, never from the runtime.
   std::unordered_map<std::string, entry> directory;
+  /// Sandboxes per owning node (for placement and the membership API).
+  std::unordered_map<std::string, int64_t> num_owned;
+  /// Peers by name.
+  std::unordered_map<std::string, member> members;
+  /// Addresses with a connection attempt under way.
+  std::unordered_map<std::string, bool> connecting;
+  /// Seed addresses from the configuration, retried until reached.
+  std::set<std::string> seeds;
+  /// Which member answered at an address.
+  std::unordered_map<std::string, std::string> reached;
   /// Host supervisors of this node.
   std::vector<supervisor_actor> supervisors;
-  /// Round-robin cursor for placement.
+  /// Round-robin cursor over the supervisors.
   size_t next_supervisor = 0;
 };
 
-/// Implements the NODE actor.
-/// @param name The node's name.
+/// Implements the NODE actor: the directory of the fleet, placement of
+/// creates, one-hop routing of requests to the owning node, membership
+/// (join, replication, node loss via monitoring, reconnects).
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
-                               std::string name);
+                               node_init init);
 
 } // namespace osb

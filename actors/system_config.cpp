@@ -1,6 +1,7 @@
 #include "actors/system_config.hpp"
 
 #include "actors/error.hpp"
+#include "actors/interfaces.hpp"
 
 namespace osb {
 
@@ -9,6 +10,18 @@ system_config::system_config() {
   add_error_category(runtime_category(), render_error);
   // The HTTP layer has its own I/O threads; actors need few workers.
   set("scheduler.max-threads", 2);
+  // Everything that crosses nodes, under the same names on every node
+  // (CAF compares interfaces as strings when peers connect).
+  add_message_type<sandbox_spec>("osb::sandbox_spec");
+  add_message_type<sandbox_view>("osb::sandbox_view");
+  add_message_type<list_query>("osb::list_query");
+  add_message_type<list_page>("osb::list_page");
+  add_message_type<metadata_patch>("osb::metadata_patch");
+  add_message_type<node_info>("osb::node_info");
+  add_message_type<member_info>("osb::member_info");
+  add_message_type<sandbox_actor>("osb::sandbox_actor");
+  add_message_type<supervisor_actor>("osb::supervisor_actor");
+  add_message_type<node_actor>("osb::node_actor");
 }
 
 } // namespace osb

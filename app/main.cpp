@@ -2,6 +2,7 @@
 // actors and serves the lifecycle API until SIGINT/SIGTERM.
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -27,6 +28,7 @@
 #include "core/log.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
+#include "net/endpoints.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/fake_runtime.hpp"
 #include "runtimes/tar.hpp"
@@ -147,6 +149,34 @@ bool resolve_execd(osb::node_config& cfg, osb::shared_bytes& tar) {
   return true;
 }
 
+/// Publishes the NODE actor on `cluster.listen` and asks it to connect to
+/// the seeds (asynchronously, retried until they answer).
+bool join_cluster(caf::actor_system& sys, const osb::node_actor& node,
+                  const osb::node_config& cfg) {
+  auto& listen = cfg.cluster.listen;
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    OSB_ERROR(component, "", "",
+              "cluster.listen must be host:port, got '" << listen << "'");
+    return false;
+  }
+  auto host = listen.substr(0, colon);
+  auto port = static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)));
+  auto bound = sys.middleman().publish(node, port, host.c_str(), true);
+  if (!bound) {
+    OSB_ERROR(component, "", "",
+              "cannot listen for cluster peers on "
+                << listen << ": " << sys.render(bound.error()));
+    return false;
+  }
+  OSB_INFO(component, "", "",
+           "node listens for cluster peers on " << host << ":" << *bound
+                                                << ", seeds: "
+                                                << cfg.cluster.seeds.size());
+  caf::anon_send(node, osb::atom::connect_v, cfg.cluster.seeds);
+  return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -201,6 +231,14 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     osb::system_config sys_cfg;
+    if (!cfg->cluster.listen.empty()) {
+      sys_cfg.load<caf::io::middleman>();
+      // Without heartbeats a frozen peer is never noticed (CAF 0.17).
+      sys_cfg.set("middleman.heartbeat-interval",
+                  caf::timespan{std::chrono::seconds(1)});
+      sys_cfg.set("middleman.connection-timeout",
+                  caf::timespan{std::chrono::seconds(3)});
+    }
     caf::actor_system sys{sys_cfg};
     osb::runtimes::runtime_ptr rt;
     if (cfg->runtime.type == "fake")
@@ -210,7 +248,12 @@ int main(int argc, char** argv) {
         cfg->docker.host, std::chrono::seconds(cfg->docker.api_timeout), 1);
     auto runtime = sys.spawn(osb::runtime_bridge, rt);
     auto store_hdl = sys.spawn<caf::detached>(osb::store_actor_impl, db);
-    auto node = sys.spawn(osb::node, name);
+    osb::node_init node_init;
+    node_init.self = osb::node_info{name, osb::cluster_protocol_version,
+                                    cfg->cluster.listen};
+    node_init.public_host = osb::net::detect_public_host(*cfg);
+    node_init.clustered = !cfg->cluster.listen.empty();
+    auto node = sys.spawn(osb::node, node_init);
     osb::supervisor_init sup_init;
     sup_init.cfg = cfg;
     sup_init.node_name = name;
@@ -220,6 +263,8 @@ int main(int argc, char** argv) {
     sup_init.execd_tar = execd_tar;
     auto sup = sys.spawn(osb::host_supervisor, std::move(sup_init));
     caf::anon_send(node, osb::atom::put_v, sup);
+    if (!cfg->cluster.listen.empty() && !join_cluster(sys, node, *cfg))
+      exit_code = 2;
     auto gw = sys.spawn(osb::gateway, node,
                         caf::timespan{std::chrono::seconds(
                           cfg->docker.api_timeout + 30)});
@@ -235,7 +280,11 @@ int main(int argc, char** argv) {
     opts.backlog = static_cast<int>(cfg->server.backlog);
     auto handler = osb::http::make_api_handler(cfg,
                                                osb::make_actor_backend(gw));
-    auto srv = osb::http::server::start(opts, std::move(handler));
+    auto srv = exit_code == 0
+                 ? osb::http::server::start(opts, std::move(handler))
+                 : osb::expected<std::unique_ptr<osb::http::server>>{
+                   osb::failure{osb::failure_kind::invalid,
+                                "the cluster setup failed"}};
     if (!srv) {
       OSB_ERROR(component, "", "", "cannot serve HTTP on "
                                      << opts.host << ":" << opts.port << ": "

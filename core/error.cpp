@@ -52,6 +52,10 @@ ec_info describe(ec x) {
       return {500, "SANDBOX::STORE_FAILED"};
     case ec::node_unavailable:
       return {503, "CLUSTER::NODE_UNAVAILABLE"};
+    case ec::cluster_incompatible:
+      return {409, "CLUSTER::INCOMPATIBLE_NODE"};
+    case ec::capacity_exhausted:
+      return {503, "CLUSTER::NO_CAPACITY"};
     case ec::request_timeout:
       return {504, "GENERAL::TIMEOUT"};
     case ec::missing_api_key:

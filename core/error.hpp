@@ -38,6 +38,8 @@ enum class ec : uint8_t {
   runtime_unavailable,         ///< DOCKER::INITIALIZATION_ERROR (503)
   store_failed,                ///< SANDBOX::STORE_FAILED (500)
   node_unavailable,            ///< CLUSTER::NODE_UNAVAILABLE (503)
+  cluster_incompatible,        ///< CLUSTER::INCOMPATIBLE_NODE (409)
+  capacity_exhausted,          ///< CLUSTER::NO_CAPACITY (503)
   request_timeout,             ///< GENERAL::TIMEOUT (504)
   internal,                    ///< GENERAL::UNKNOWN_ERROR (500)
   // -- HTTP layer ------------------------------------------------------------

@@ -93,6 +93,30 @@ struct sandbox_view {
   port_map ports;
   /// Token of the egress sidecar (issue 4), empty without one.
   std::string egress_token;
+  /// Public host of the owning node for endpoints; empty = this node's.
+  std::string endpoint_host;
+};
+
+/// How a node introduces itself to its peers.
+struct node_info {
+  std::string name;
+  /// Cluster protocol version; nodes of different versions do not join.
+  std::string version;
+  /// Cluster listen address ("host:port") for reconnects.
+  std::string address;
+};
+
+/// One member of the cluster as the membership API shows it.
+struct member_info {
+  std::string name;
+  std::string address;
+  /// "up", "down" (unreachable) or "self".
+  std::string state;
+  /// Sandboxes owned by the node.
+  int64_t sandboxes = 0;
+  /// Microseconds since the epoch of the last state change.
+  int64_t since_us = 0;
+  std::string version;
 };
 
 /// Filters and page of `GET /sandboxes`.

@@ -50,6 +50,13 @@ public:
   virtual void patch(const call_context& ctx, const std::string& id,
                      metadata_patch p, reply<sandbox_view> done)
     = 0;
+  /// Cluster membership: every node with its state and sandbox count.
+  virtual void members(const call_context&,
+                       reply<std::vector<member_info>> done) {
+    done(result<std::vector<member_info>>::fail(
+      make_api_error(ec::not_implemented, "Cluster membership is not "
+                                          "available on this server.")));
+  }
 };
 
 /// Builds the request handler of the lifecycle API: request ids, CORS,

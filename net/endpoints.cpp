@@ -72,25 +72,28 @@ std::string detect_public_host(const node_config& cfg) {
 result<endpoint_view> resolve_endpoint(const sandbox_view& sbx, int port,
                                        const node_config& cfg,
                                        const std::string& public_host) {
+  // In a cluster, endpoints name the host that runs the sandbox.
+  const auto& host = sbx.endpoint_host.empty() ? public_host
+                                               : sbx.endpoint_host;
   using res = result<endpoint_view>;
   if (port < 1 || port > 65535)
     return res::fail(
       make_api_error(ec::invalid_port, "Port must be between 1 and 65535."));
   endpoint_view x;
   if (cfg.docker.network_mode == "host") {
-    x.endpoint = public_host + ':' + std::to_string(port);
+    x.endpoint = host + ':' + std::to_string(port);
   } else if (port == http_port) {
     if (sbx.ports.http == 0)
       return res::fail(make_api_error(
         ec::endpoint_unavailable,
         "Missing host port mapping for container port 8080."));
-    x.endpoint = public_host + ':' + std::to_string(sbx.ports.http);
+    x.endpoint = host + ':' + std::to_string(sbx.ports.http);
   } else {
     if (sbx.ports.execd == 0)
       return res::fail(make_api_error(
         ec::endpoint_unavailable,
         "Missing host port mapping for execd proxy port 44772."));
-    x.endpoint = public_host + ':' + std::to_string(sbx.ports.execd)
+    x.endpoint = host + ':' + std::to_string(sbx.ports.execd)
                  + "/proxy/" + std::to_string(port);
   }
   if (port == egress_port && !sbx.egress_token.empty())

@@ -76,7 +76,9 @@ protected:
     p.runtime = sys.spawn(runtime_bridge, rt);
     p.store = sys.spawn(store_actor_impl,
                         std::shared_ptr<store::sqlite_store>(std::move(*db)));
-    p.node = sys.spawn(node, std::string{"n1"});
+    node_init ni;
+    ni.self = node_info{"n1", cluster_protocol_version, ""};
+    p.node = sys.spawn(node, ni);
     supervisor_init init;
     init.cfg = node_cfg;
     init.node_name = "n1";
