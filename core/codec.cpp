@@ -2030,6 +2030,24 @@ std::string encode_renew(int64_t expires_us) {
   return o.release();
 }
 
+std::string encode_members(const std::vector<member_info>& xs) {
+  out o;
+  o.begin_object().key("nodes").begin_array();
+  for (auto& m : xs) {
+    o.begin_object();
+    o.key("name").str(m.name);
+    o.key("address").str(m.address);
+    o.key("state").str(m.state);
+    o.key("sandboxes").num(m.sandboxes);
+    if (m.since_us != 0)
+      o.key("since").str(format_time(m.since_us));
+    o.key("version").str(m.version);
+    o.end_object();
+  }
+  o.end_array().end_object();
+  return o.release();
+}
+
 std::string encode_error(const api_error& x) {
   out o;
   o.begin_object();

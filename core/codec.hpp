@@ -80,6 +80,9 @@ std::string encode_endpoint(const endpoint_view& x);
 /// `{"expiresAt": ...}`.
 std::string encode_renew(int64_t expires_us);
 
+/// `{"nodes":[{"name","address","state","sandboxes","since"?,"version"}]}`.
+std::string encode_members(const std::vector<member_info>& xs);
+
 /// Error envelope `{"code":..., "message":...}`.
 std::string encode_error(const api_error& x);
 

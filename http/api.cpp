@@ -485,6 +485,12 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
                                 "runtime.type is 'kubernetes'."});
     case route_id::metrics_events:
       return finish(*x, empty_response(204));
+    case route_id::cluster_nodes:
+      return backend.members(
+        x->ctx(), on_success<std::vector<member_info>>(
+                    x, [](exchange& x, std::vector<member_info> xs) {
+                      finish(x, json_response(200, codec::encode_members(xs)));
+                    }));
   }
   return finish(*x, json_response(404, R"({"detail":"Not Found"})"),
                 "not_found", "no such route");

@@ -62,6 +62,7 @@ constexpr entry table[] = {
   {"route/{}/{}", "HEAD", route_id::proxy, false, true},
   {"route/{}/{}", "OPTIONS", route_id::proxy, false, true},
   {"metrics/events", "POST", route_id::metrics_events},
+  {"cluster/nodes", "GET", route_id::cluster_nodes},
 };
 
 /// Whether the first `{}` of a pattern is a sandbox id.
@@ -252,6 +253,8 @@ const char* to_string(route_id x) {
       return "delete_pool";
     case route_id::metrics_events:
       return "metrics_events";
+    case route_id::cluster_nodes:
+      return "cluster_nodes";
   }
   return "unknown";
 }

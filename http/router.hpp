@@ -39,6 +39,7 @@ enum class route_id : uint8_t {
   update_pool,        ///< PUT /pools/{pool_name}
   delete_pool,        ///< DELETE /pools/{pool_name}
   metrics_events,     ///< POST /metrics/events (JS SDK telemetry)
+  cluster_nodes,      ///< GET /cluster/nodes (membership, ours)
 };
 
 /// Returns a stable name for logs and tests ("get_sandbox", ...).
