@@ -143,10 +143,14 @@ void join_peer(self_ptr self, const std::string& address, node_actor peer) {
         self->state.connecting.erase(address);
         self->state.reached[address] = info.name;
         add_member(self, info, peer, std::move(views));
+        // Peers of the peer: kept as addresses to reach, also those that
+        // are down right now (they are retried on every tick).
         for (auto& other : known)
           if (other.name != self_name(self)
-              && self->state.members.count(other.name) == 0)
+              && self->state.members.count(other.name) == 0) {
+            self->state.seeds.insert(other.address);
             connect_to(self, other.address);
+          }
       },
       [self, address](caf::error& err) {
         self->state.connecting.erase(address);
@@ -405,7 +409,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       add_member(self, info, peer, std::move(views));
       node_infos known;
       for (auto& [name, m] : st.members)
-        if (m.up && name != info.name)
+        if (name != info.name)
           known.push_back(m.info);
       return {st.init.self, local_views(self), std::move(known)};
     },

@@ -149,9 +149,15 @@ inline std::string shell(const std::string& cmd) {
 /// node name scopes the containers it owns, so tests never touch others'.
 class server_process {
 public:
+  /// @param extra_toml appended to the config (whole sections).
+  /// @param node the node name (scopes its containers).
+  /// @param cluster_keys extra keys of the [cluster] section.
   explicit server_process(std::string extra_toml = {},
-                          std::string node = "it-" + random_suffix())
-    : node_(std::move(node)), extra_(std::move(extra_toml)) {
+                          std::string node = "it-" + random_suffix(),
+                          std::string cluster_keys = {})
+    : node_(std::move(node)),
+      extra_(std::move(extra_toml)),
+      cluster_keys_(std::move(cluster_keys)) {
     dir_ = std::filesystem::temp_directory_path() / ("osb-" + node_);
     std::filesystem::create_directories(dir_);
     port_ = free_port();
@@ -175,7 +181,7 @@ public:
         << "[runtime]\ntype = \"docker\"\n"
         << "[store]\npath = \"" << (dir_ / "store.db").string() << "\"\n"
         << "[cluster]\nnode_name = \"" << node_ << "\"\n"
-        << extra_ << "\n";
+        << cluster_keys_ << "\n" << extra_ << "\n";
   }
 
   std::string config_path() const {
@@ -203,6 +209,12 @@ public:
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
+  }
+
+  /// Sends a signal without waiting (SIGSTOP/SIGCONT).
+  void signal(int sig) {
+    if (pid_ > 0)
+      ::kill(pid_, sig);
   }
 
   void kill(int sig) {
@@ -282,6 +294,7 @@ public:
 private:
   std::string node_;
   std::string extra_;
+  std::string cluster_keys_;
   std::filesystem::path dir_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
