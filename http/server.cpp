@@ -901,6 +901,12 @@ private:
   void on_response_body(error_code ec, size_t) {
     if (ec == bhttp::error::need_buffer)
       ec = {};
+    if (ec == asio::error::operation_aborted) {
+      // The server stops.
+      close_upstream();
+      fwd_.reset();
+      return do_close();
+    }
     if (ec) {
       // The head is out: all we can do is cut the stream, which the client
       // sees as a truncated body.

@@ -259,9 +259,10 @@ TEST(Router, Proxy) {
   r = match_route("GET", "/sandboxes/sbx/proxy/80/");
   EXPECT_EQ(r.id, route_id::proxy);
   EXPECT_EQ(r.rest, "");
-  r = match_route("HEAD", "/sandboxes/sbx/proxy/80/x");
+  // HEAD and OPTIONS are forwarded too (405 in the original).
+  r = match_route("TRACE", "/sandboxes/sbx/proxy/80/x");
   EXPECT_EQ(r.id, route_id::method_not_allowed);
-  EXPECT_EQ(r.allow, "GET, POST, PUT, DELETE, PATCH");
+  EXPECT_EQ(r.allow, "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS");
 }
 
 TEST(Router, MethodNotAllowed) {
@@ -343,10 +344,10 @@ TEST_F(Api, ExemptPathsNeedNoKey) {
   auto res = call_nokey("GET", "/health");
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.body, R"({"status":"healthy"})");
-  // The proxy is exempt (still 501 here); a non-numeric port is not.
+  // The proxy is exempt (404: no such sandbox); a non-numeric port is not.
   EXPECT_EQ(call_nokey("GET", "/sandboxes/abc-123/proxy/8080/foo/bar").status,
-            501);
-  EXPECT_EQ(call_nokey("GET", "/v1/sandboxes/sid/proxy/443/").status, 501);
+            404);
+  EXPECT_EQ(call_nokey("GET", "/v1/sandboxes/sid/proxy/443/").status, 404);
   EXPECT_EQ(call_nokey("GET", "/sandboxes/s1/proxy/not-a-port/x").status, 401);
   EXPECT_EQ(call_nokey("GET", "/proxy/sandboxes/anything").status, 401);
 }

@@ -1,0 +1,740 @@
+// The server proxy: its rules as pure functions (net/proxy), the API
+// handler's forwarding decisions, and the streaming server end to end against
+// a local test upstream (no Docker, no actors).
+
+#include "http/api.hpp"
+#include "http/router.hpp"
+#include "core/strings.hpp"
+#include "http/server.hpp"
+#include "net/proxy.hpp"
+
+#include "test/unit/http_proxy_backend.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+using namespace osb;
+using namespace osb::http;
+using osb::test::stream_client;
+using osb::test::test_backend;
+
+namespace {
+
+// -- pure rules ----------------------------------------------------------------
+
+TEST(ProxyPath, Shapes) {
+  auto p = net::parse_proxy_path("/sandboxes/abc/proxy/8080/api/run");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->sandbox_id, "abc");
+  EXPECT_EQ(p->port, "8080");
+  EXPECT_EQ(p->rest, "api/run");
+  p = net::parse_proxy_path("/v1/sandboxes/abc/proxy/44772");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->port, "44772");
+  EXPECT_EQ(p->rest, "");
+  p = net::parse_proxy_path("/v1/sandboxes/abc/proxy/44772/");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->rest, "");
+  p = net::parse_proxy_path("/route/abc/5000/x%2Fy/z");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->sandbox_id, "abc");
+  EXPECT_EQ(p->port, "5000");
+  EXPECT_EQ(p->rest, "x%2Fy/z"); // the rest stays raw
+  p = net::parse_proxy_path("/v1/route/abc/5000");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->rest, "");
+  // Fixed segments compare decoded, like the router.
+  p = net::parse_proxy_path("/sandboxes/a%2Db/%70roxy/80/x");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->sandbox_id, "a-b");
+  EXPECT_FALSE(net::parse_proxy_path("/sandboxes/abc/proxy"));
+  EXPECT_FALSE(net::parse_proxy_path("/sandboxes/abc/proxy/"));
+  EXPECT_FALSE(net::parse_proxy_path("/sandboxes//proxy/80"));
+  EXPECT_FALSE(net::parse_proxy_path("/sandboxes/abc/endpoints/80"));
+  EXPECT_FALSE(net::parse_proxy_path("/route/abc"));
+  EXPECT_FALSE(net::parse_proxy_path("/health"));
+  EXPECT_TRUE(net::is_proxy_path("/sandboxes/abc/proxy/80/x"));
+  EXPECT_TRUE(net::is_proxy_path("/v1/route/abc/80"));
+  EXPECT_FALSE(net::is_proxy_path("/v1/sandboxes/abc"));
+  EXPECT_FALSE(net::is_proxy_path("/v1/sandboxes"));
+}
+
+TEST(ProxyPath, NormalizeKeepsOrdinaryPaths) {
+  EXPECT_EQ(net::normalize_proxy_rest(""), "/");
+  EXPECT_EQ(net::normalize_proxy_rest("api/run"), "/api/run");
+  EXPECT_EQ(net::normalize_proxy_rest("//api//run/"), "/api//run/");
+  EXPECT_EQ(net::normalize_proxy_rest("a%2Fb"), "/a%2Fb");
+  EXPECT_EQ(net::normalize_proxy_rest("files/..."), "/files/...");
+  EXPECT_EQ(net::normalize_proxy_rest("a..b/.hidden/..x"), "/a..b/.hidden/..x");
+  EXPECT_EQ(net::normalize_proxy_rest("%E2%9C%93"), "/%E2%9C%93");
+}
+
+TEST(ProxyPath, NormalizeRejectsEscapes) {
+  for (auto bad : {"..", "../44773/x", "a/../../b", "a/..", ".", "./a",
+                   "a/./b", "%2e%2e", "%2E%2e/x", "%2e%2E%2fx", ".%2e/x",
+                   "%2e./x", "a/..%2f..%2fproxy%2f1", "..%2F", "%252e%252e/x",
+                   "%25252e%25252e/x", "a%2f%2e%2e%2fb", "a\\..\\b",
+                   "..%5cx", "a%00b", "a%0d%0ab"}) {
+    EXPECT_FALSE(net::normalize_proxy_rest(bad)) << bad;
+  }
+}
+
+TEST(ProxyHeaders, HopByHop) {
+  for (auto name : {"connection", "Keep-Alive", "proxy-authenticate",
+                    "proxy-authorization", "TE", "trailer",
+                    "Transfer-Encoding", "upgrade", "proxy-connection"})
+    EXPECT_TRUE(net::is_hop_by_hop(name)) << name;
+  EXPECT_FALSE(net::is_hop_by_hop("content-type"));
+  EXPECT_TRUE(net::named_in_connection("x-hop-temp", "close, X-Hop-Temp"));
+  EXPECT_TRUE(net::named_in_connection("upgrade", " Upgrade "));
+  EXPECT_FALSE(net::named_in_connection("x-hop", "x-hop-temp"));
+  EXPECT_FALSE(net::named_in_connection("x", ""));
+}
+
+TEST(ProxyHeaders, RequestFiltering) {
+  net::header_list in = {
+    {"host", "server:8080"},
+    {"connection", "keep-alive, X-Hop-Temp"},
+    {"keep-alive", "timeout=5"},
+    {"upgrade", "h2c"},
+    {"trailer", "x"},
+    {"te", "trailers"},
+    {"transfer-encoding", "chunked"},
+    {"content-length", "10"},
+    {"expect", "100-continue"},
+    {"authorization", "Bearer x"},
+    {"cookie", "a=b"},
+    {"open-sandbox-api-key", "k"},
+    {"x-hop-temp", "gone"},
+    {"x-trace", "t1"},
+    {"x-request-id", "client-rid"},
+    {"opensandbox-secure-access", "client-token"},
+    {"OPENSANDBOX-EGRESS-AUTH", "egress-token"},
+    {"content-type", "application/json"},
+  };
+  net::forward_context ctx;
+  ctx.remote_addr = "10.1.2.3";
+  ctx.request_id = "generated";
+  auto out = net::filter_request_headers(in, ctx);
+  std::map<std::string, std::string> got;
+  for (auto& [k, v] : out) {
+    auto key = lower(k);
+    EXPECT_EQ(got.count(key), 0u) << "duplicate " << k;
+    got[key] = v;
+  }
+  for (auto gone : {"host", "connection", "keep-alive", "upgrade", "trailer",
+                    "te", "transfer-encoding", "content-length", "expect",
+                    "authorization", "cookie", "open-sandbox-api-key",
+                    "x-hop-temp"})
+    EXPECT_EQ(got.count(gone), 0u) << gone;
+  EXPECT_EQ(got["x-trace"], "t1");
+  EXPECT_EQ(got["x-request-id"], "client-rid"); // the client's wins
+  EXPECT_EQ(got["opensandbox-secure-access"], "client-token");
+  EXPECT_EQ(got["opensandbox-egress-auth"], "egress-token");
+  EXPECT_EQ(got["content-type"], "application/json");
+  EXPECT_EQ(got["x-forwarded-proto"], "http");
+  EXPECT_EQ(got["x-forwarded-host"], "server:8080");
+  EXPECT_EQ(got["x-forwarded-for"], "10.1.2.3");
+}
+
+TEST(ProxyHeaders, ForwardedFieldsOnlyWhenAbsent) {
+  net::header_list in = {{"host", "h"},
+                         {"x-forwarded-for", "1.1.1.1"},
+                         {"X-Forwarded-Proto", "https"},
+                         {"x-forwarded-host", "outer"}};
+  net::forward_context ctx;
+  ctx.remote_addr = "10.1.2.3";
+  ctx.request_id = "rid-1";
+  auto out = net::filter_request_headers(in, ctx);
+  std::map<std::string, std::string> got;
+  for (auto& [k, v] : out)
+    got[lower(k)] = v;
+  EXPECT_EQ(got["x-forwarded-for"], "1.1.1.1");
+  EXPECT_EQ(got["x-forwarded-proto"], "https");
+  EXPECT_EQ(got["x-forwarded-host"], "outer");
+  EXPECT_EQ(got["x-request-id"], "rid-1"); // ours when the client sent none
+  EXPECT_EQ(out.size(), 4u);
+}
+
+TEST(ProxyHeaders, WebSocketHandshake) {
+  net::header_list in = {{"host", "h"},
+                         {"connection", "Upgrade"},
+                         {"upgrade", "WebSocket"},
+                         {"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                         {"sec-websocket-version", "13"},
+                         {"sec-websocket-protocol", "claw.v1"},
+                         {"origin", "http://app"},
+                         {"authorization", "x"}};
+  EXPECT_TRUE(net::wants_websocket(in));
+  EXPECT_TRUE(net::is_websocket_handshake(in));
+  net::forward_context ctx;
+  ctx.websocket = true;
+  auto out = net::filter_request_headers(in, ctx);
+  std::map<std::string, std::string> got;
+  for (auto& [k, v] : out)
+    got[lower(k)] = v;
+  EXPECT_EQ(got["connection"], "Upgrade");
+  EXPECT_EQ(got["upgrade"], "websocket");
+  EXPECT_EQ(got["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
+  EXPECT_EQ(got["sec-websocket-protocol"], "claw.v1");
+  EXPECT_EQ(got["origin"], "http://app");
+  EXPECT_EQ(got.count("authorization"), 0u);
+  // Upgrade without a Connection token or key is no handshake.
+  net::header_list half = {{"upgrade", "websocket"}};
+  EXPECT_TRUE(net::wants_websocket(half));
+  EXPECT_FALSE(net::is_websocket_handshake(half));
+}
+
+TEST(ProxyHeaders, ResponseFiltering) {
+  net::header_list in = {{"Content-Type", "text/plain"},
+                         {"Connection", "keep-alive, X-Hop"},
+                         {"Keep-Alive", "timeout=5"},
+                         {"Trailer", "X-T"},
+                         {"Transfer-Encoding", "chunked"},
+                         {"Content-Length", "3"},
+                         {"X-Hop", "secret"},
+                         {"Content-Encoding", "gzip"},
+                         {"X-Backend", "yes"}};
+  auto out = net::filter_response_headers(in);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].first, "Content-Type");
+  EXPECT_EQ(out[1].first, "Content-Encoding");
+  EXPECT_EQ(out[2].first, "X-Backend");
+}
+
+TEST(ProxyEndpoint, ResolveInternal) {
+  node_config cfg;
+  cfg.server.port = 8080;
+  sandbox_view sbx;
+  sbx.ports.http = 50001;
+  sbx.ports.execd = 40109;
+  cfg.docker.network_mode = "bridge";
+  auto ep = net::resolve_internal(sbx, 8080, cfg);
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:50001");
+  ep = net::resolve_internal(sbx, 6000, cfg);
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->port, 40109);
+  EXPECT_EQ(ep.value->prefix, "/proxy/6000");
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:40109/proxy/6000");
+  ep = net::resolve_internal(sbx, 44772, cfg);
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:40109");
+  ep = net::resolve_internal(sbx, 18080, cfg);
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:40109/proxy/18080");
+  sbx.ports.egress = 40200;
+  ep = net::resolve_internal(sbx, 18080, cfg);
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:40200");
+  EXPECT_EQ(net::resolve_internal(sbx, 0, cfg).error.code, "DOCKER::INVALID_PORT");
+  EXPECT_EQ(net::resolve_internal(sbx, 65536, cfg).error.code,
+            "DOCKER::INVALID_PORT");
+  sandbox_view bare;
+  EXPECT_EQ(net::resolve_internal(bare, 8080, cfg).error.code,
+            "DOCKER::NETWORK_MODE_ENDPOINT_UNAVAILABLE");
+  EXPECT_EQ(net::resolve_internal(bare, 6000, cfg).error.code,
+            "DOCKER::NETWORK_MODE_ENDPOINT_UNAVAILABLE");
+  cfg.docker.network_mode = "host";
+  ep = net::resolve_internal(bare, 6000, cfg);
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:6000");
+  // The server's own port would loop.
+  EXPECT_EQ(net::resolve_internal(bare, 8080, cfg).error.code,
+            "DOCKER::INVALID_PORT");
+}
+
+TEST(ProxyRouter, Routes) {
+  auto r = match_route("HEAD", "/sandboxes/sbx/proxy/80/x");
+  EXPECT_EQ(r.id, route_id::proxy);
+  r = match_route("OPTIONS", "/v1/sandboxes/sbx/proxy/80");
+  EXPECT_EQ(r.id, route_id::proxy);
+  r = match_route("GET", "/route/sbx/5000/a/b");
+  EXPECT_EQ(r.id, route_id::proxy);
+  EXPECT_EQ(r.sandbox_id, "sbx");
+  EXPECT_EQ(r.param, "5000");
+  EXPECT_EQ(r.rest, "a/b");
+  r = match_route("POST", "/v1/route/sbx/5000");
+  EXPECT_EQ(r.id, route_id::proxy);
+  r = match_route("TRACE", "/route/sbx/5000/a");
+  EXPECT_EQ(r.id, route_id::method_not_allowed);
+  EXPECT_EQ(r.sandbox_id, "sbx");
+  EXPECT_TRUE(auth_exempt("/route/sbx/5000/a"));
+  EXPECT_TRUE(auth_exempt("/v1/route/sbx/5000"));
+  EXPECT_FALSE(auth_exempt("/route/sbx/50x0/a"));
+  EXPECT_FALSE(auth_exempt("/route/sbx/5000/../x"));
+  EXPECT_FALSE(auth_exempt("/route//5000"));
+}
+
+// -- the API handler -------------------------------------------------------------
+
+/// A lifecycle backend that knows a fixed set of sandboxes.
+class lookup_backend : public lifecycle_backend {
+public:
+  std::map<std::string, sandbox_view> sandboxes;
+  int num_gets = 0;
+
+  void get(const call_context&, const std::string& id,
+           reply<sandbox_view> done) override {
+    ++num_gets;
+    auto i = sandboxes.find(id);
+    if (i == sandboxes.end())
+      return done(result<sandbox_view>::fail(make_api_error(
+        ec::sandbox_not_found, "Sandbox " + id + " not found.")));
+    done(result<sandbox_view>::ok(i->second));
+  }
+
+  template <class T>
+  static void unsupported(reply<T>& done) {
+    done(result<T>::fail(make_api_error(ec::not_implemented, "no")));
+  }
+
+  void create(const call_context&, sandbox_spec,
+              reply<sandbox_view> done) override {
+    unsupported(done);
+  }
+  void list(const call_context&, list_query, reply<list_page> done) override {
+    unsupported(done);
+  }
+  void remove(const call_context&, const std::string&,
+              reply<unit> done) override {
+    unsupported(done);
+  }
+  void pause(const call_context&, const std::string&,
+             reply<unit> done) override {
+    unsupported(done);
+  }
+  void resume(const call_context&, const std::string&,
+              reply<unit> done) override {
+    unsupported(done);
+  }
+  void renew(const call_context&, const std::string&, int64_t,
+             reply<int64_t> done) override {
+    unsupported(done);
+  }
+  void patch(const call_context&, const std::string&, metadata_patch,
+             reply<sandbox_view> done) override {
+    unsupported(done);
+  }
+};
+
+std::string field(const std::vector<std::pair<std::string, std::string>>& xs,
+                  std::string_view name) {
+  for (const auto& [k, v] : xs)
+    if (lower(k) == lower(name))
+      return v;
+  return {};
+}
+
+class ProxyApi : public testing::Test {
+protected:
+  ProxyApi() {
+    cfg = std::make_shared<node_config>();
+    cfg->server.host = "127.0.0.1";
+    cfg->server.api_key = "key";
+    cfg->docker.network_mode = "bridge";
+    backend = std::make_shared<lookup_backend>();
+    sandbox_view x;
+    x.id = "sbx-1";
+    x.ports.http = 50001;
+    x.ports.execd = 40109;
+    backend->sandboxes[x.id] = x;
+    api = make_api_handler(cfg, backend);
+  }
+
+  response call(std::string method, std::string target,
+                std::vector<std::pair<std::string, std::string>> headers
+                = {}) {
+    request req;
+    req.method = std::move(method);
+    req.target = target;
+    auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos)
+      req.query = target.substr(q + 1);
+    req.headers = std::move(headers);
+    req.headers.emplace_back("host", "server:8080");
+    req.remote_addr = "10.0.0.9";
+    req.streamed = true;
+    std::optional<response> out;
+    api(std::move(req), [&](response res) { out = std::move(res); });
+    EXPECT_TRUE(out.has_value());
+    return out ? *out : response{};
+  }
+
+  std::shared_ptr<node_config> cfg;
+  std::shared_ptr<lookup_backend> backend;
+  handler api;
+};
+
+TEST_F(ProxyApi, ForwardTargets) {
+  auto res = call("POST", "/v1/sandboxes/sbx-1/proxy/44772/api/run?q=search");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(res.forward->host, "127.0.0.1");
+  EXPECT_EQ(res.forward->port, 40109);
+  EXPECT_EQ(res.forward->target, "/api/run?q=search");
+  res = call("GET", "/sandboxes/sbx-1/proxy/6000");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(res.forward->port, 40109);
+  EXPECT_EQ(res.forward->target, "/proxy/6000/");
+  res = call("GET", "/sandboxes/sbx-1/proxy/8080//x/?path=%2Fworkspace");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(res.forward->port, 50001);
+  EXPECT_EQ(res.forward->target, "/x/?path=%2Fworkspace");
+  res = call("DELETE", "/route/sbx-1/6000/files%2Fa");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(res.forward->target, "/proxy/6000/files%2Fa");
+  res = call("HEAD", "/v1/route/sbx-1/8080/");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(res.forward->target, "/");
+}
+
+TEST_F(ProxyApi, ForwardHeaders) {
+  auto res = call("GET", "/sandboxes/sbx-1/proxy/8080/x",
+                  {{"authorization", "Bearer a"},
+                   {"open-sandbox-api-key", "key"},
+                   {"x-trace", "t"},
+                   {"x-request-id", "rid-77"},
+                   {"origin", "http://app"}});
+  ASSERT_TRUE(res.forward);
+  auto& fwd = *res.forward;
+  EXPECT_EQ(field(fwd.headers, "authorization"), "");
+  EXPECT_EQ(field(fwd.headers, "open-sandbox-api-key"), "");
+  EXPECT_EQ(field(fwd.headers, "host"), "");
+  EXPECT_EQ(field(fwd.headers, "x-trace"), "t");
+  EXPECT_EQ(field(fwd.headers, "x-request-id"), "rid-77");
+  EXPECT_EQ(field(fwd.headers, "x-forwarded-for"), "10.0.0.9");
+  EXPECT_EQ(field(fwd.headers, "x-forwarded-host"), "server:8080");
+  // The response carries the request id and CORS, like every answer.
+  EXPECT_EQ(field(fwd.response_headers, "x-request-id"), "rid-77");
+  EXPECT_EQ(field(fwd.response_headers, "access-control-allow-origin"), "*");
+  EXPECT_EQ(fwd.request_id, "rid-77");
+  EXPECT_EQ(fwd.sandbox_id, "sbx-1");
+  EXPECT_FALSE(fwd.upgrade);
+}
+
+TEST_F(ProxyApi, ErrorEnvelopes) {
+  auto res = call("GET", "/sandboxes/sbx-1/proxy/6000/x");
+  ASSERT_TRUE(res.forward);
+  ASSERT_TRUE(res.forward->on_error);
+  auto err = res.forward->on_error(forward_error::connect,
+                                   "Connection refused");
+  EXPECT_EQ(err.status, 502);
+  EXPECT_EQ(err.body, R"({"code":"GENERAL::UNKNOWN_ERROR","message":"Could )"
+                      R"(not connect to the backend sandbox )"
+                      R"(127.0.0.1:40109/proxy/6000: Connection refused"})");
+  EXPECT_FALSE(field(err.headers, "x-request-id").empty());
+  err = res.forward->on_error(forward_error::other, "end of stream");
+  EXPECT_EQ(err.status, 500);
+  EXPECT_EQ(err.body, R"({"code":"GENERAL::UNKNOWN_ERROR","message":"An )"
+                      R"(internal error occurred in the proxy: end of stream"})");
+}
+
+TEST_F(ProxyApi, Rejections) {
+  auto res = call("GET", "/sandboxes/nope/proxy/8080/x");
+  EXPECT_FALSE(res.forward);
+  EXPECT_EQ(res.status, 404);
+  EXPECT_NE(res.body.find("DOCKER::SANDBOX_NOT_FOUND"), std::string::npos);
+  res = call("GET", "/sandboxes/sbx-1/proxy/99999/x");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(res.body.find("DOCKER::INVALID_PORT"), std::string::npos);
+  res = call("GET", "/sandboxes/sbx-1/proxy/http/x",
+             {{"open-sandbox-api-key", "key"}});
+  EXPECT_EQ(res.status, 422);
+  int gets = backend->num_gets;
+  for (auto bad : {"/sandboxes/sbx-1/proxy/6000/../44773/x",
+                   "/sandboxes/sbx-1/proxy/6000/%2e%2e/%2e%2e/files",
+                   "/sandboxes/sbx-1/proxy/6000/a/..%2f..%2fx",
+                   "/sandboxes/sbx-1/proxy/6000/%252e%252e/x",
+                   "/route/sbx-1/6000/..%5c..%5cx"}) {
+    res = call("GET", bad, {{"open-sandbox-api-key", "key"}});
+    EXPECT_FALSE(res.forward) << bad;
+    EXPECT_EQ(res.status, 400) << bad;
+  }
+  EXPECT_EQ(backend->num_gets, gets); // rejected before any lookup
+  // Upgrade: websocket that is no handshake → the original's 400.
+  res = call("POST", "/sandboxes/sbx-1/proxy/6000/x",
+             {{"upgrade", "WebSocket"}, {"connection", "upgrade"}});
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(res.body, R"({"code":"GENERAL::UNKNOWN_ERROR","message":)"
+                      R"("Websocket upgrade is not supported yet"})");
+  res = call("GET", "/sandboxes/sbx-1/proxy/6000/x",
+             {{"upgrade", "websocket"},
+              {"connection", "Upgrade"},
+              {"sec-websocket-key", "k"},
+              {"sec-websocket-version", "13"}});
+  ASSERT_TRUE(res.forward);
+  EXPECT_TRUE(res.forward->upgrade);
+}
+
+TEST_F(ProxyApi, NoKeyNeededButTraversalIsNotExempt) {
+  auto res = call("GET", "/sandboxes/sbx-1/proxy/8080/x");
+  EXPECT_TRUE(res.forward);
+  res = call("GET", "/sandboxes/sbx-1/proxy/8080/../x");
+  EXPECT_EQ(res.status, 401);
+  res = call("GET", "/route/sbx-1/8080/x");
+  EXPECT_TRUE(res.forward);
+}
+
+// -- the streaming server end to end ---------------------------------------------
+
+/// The real API handler over the real server, host network mode (the
+/// proxied port is the port in the URL), with a test upstream.
+class ProxyServer : public testing::Test {
+protected:
+  ProxyServer() {
+    cfg = std::make_shared<node_config>();
+    cfg->server.host = "127.0.0.1";
+    cfg->server.port = 1; // not a port the tests proxy to
+    cfg->docker.network_mode = "host";
+    backend = std::make_shared<lookup_backend>();
+    sandbox_view x;
+    x.id = "sbx-1";
+    backend->sandboxes[x.id] = x;
+    server_options opts;
+    opts.host = "127.0.0.1";
+    opts.port = 0;
+    opts.threads = 2;
+    auto srv = server::start(opts, make_api_handler(cfg, backend));
+    EXPECT_TRUE(srv.has_value());
+    if (srv.has_value())
+      server_ = std::move(*srv);
+  }
+
+  uint16_t port() const {
+    return server_ ? server_->port() : 0;
+  }
+
+  std::string proxy_target(const std::string& rest) const {
+    return "/sandboxes/sbx-1/proxy/" + std::to_string(upstream.port()) + rest;
+  }
+
+  static std::string get(const std::string& target,
+                         const std::string& extra = {}) {
+    return "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n" + extra
+           + "\r\n";
+  }
+
+  std::shared_ptr<node_config> cfg;
+  std::shared_ptr<lookup_backend> backend;
+  test_backend upstream;
+  std::unique_ptr<server> server_;
+};
+
+TEST_F(ProxyServer, ForwardsAndKeepsConnectionsAlive) {
+  stream_client c{port()};
+  ASSERT_TRUE(c.connected());
+  c.send(get(proxy_target("/headers?x=1"),
+             "Authorization: Bearer secret\r\nCookie: a=b\r\n"
+             "X-Trace: t1\r\nX-Request-ID: rid-1\r\n"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r.complete);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["x-backend"], "yes");
+  EXPECT_EQ(r.headers["x-request-id"], "rid-1");
+  EXPECT_EQ(r.headers["server"], "test-backend");
+  EXPECT_NE(r.body.find("GET /headers?x=1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("x-trace: t1\n"), std::string::npos);
+  EXPECT_NE(r.body.find("x-request-id: rid-1\n"), std::string::npos);
+  EXPECT_NE(r.body.find("x-forwarded-for: 127.0.0.1\n"), std::string::npos);
+  EXPECT_NE(r.body.find("x-forwarded-host: localhost\n"), std::string::npos);
+  EXPECT_NE(r.body.find("host: 127.0.0.1:" + std::to_string(upstream.port())),
+            std::string::npos);
+  EXPECT_EQ(r.body.find("authorization"), std::string::npos);
+  EXPECT_EQ(r.body.find("cookie"), std::string::npos);
+  // Same client connection, same upstream connection.
+  for (int i = 0; i < 3; ++i) {
+    c.send(get(proxy_target("/status/201")));
+    r = c.read_response();
+    EXPECT_EQ(r.status, 201);
+    EXPECT_EQ(r.body, "status 201");
+  }
+  EXPECT_EQ(upstream.connections(), 1);
+  // A plain API request on the same connection still works.
+  c.send(get("/health"));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+}
+
+TEST_F(ProxyServer, StreamsBodiesBothWays) {
+  // Upload with Content-Length, then chunked, then a download.
+  std::string body(5 * 1024 * 1024 + 17, '\0');
+  for (size_t i = 0; i < body.size(); ++i)
+    body[i] = test::pattern_byte(i * 3);
+  test::fnv1a h;
+  h.add(body.data(), body.size());
+  auto expected = "bytes=" + std::to_string(body.size()) + " hash=" + h.hex();
+  stream_client c{port()};
+  c.send("POST " + proxy_target("/upload")
+         + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+         + std::to_string(body.size()) + "\r\n\r\n");
+  c.send(body);
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, expected);
+  std::string chunked;
+  for (size_t off = 0; off < body.size(); off += 100000) {
+    auto n = std::min<size_t>(100000, body.size() - off);
+    char size[20];
+    std::snprintf(size, sizeof(size), "%zx\r\n", n);
+    chunked += size;
+    chunked.append(body, off, n);
+    chunked += "\r\n";
+  }
+  chunked += "0\r\n\r\n";
+  c.send("PUT " + proxy_target("/upload")
+         + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  c.send(chunked);
+  r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, expected);
+  c.send(get(proxy_target("/download?n=3000001")));
+  r = c.read_response();
+  ASSERT_EQ(r.body.size(), 3000001u);
+  EXPECT_EQ(r.headers["content-length"], "3000001");
+  bool same = true;
+  for (size_t i = 0; i < r.body.size() && same; ++i)
+    same = r.body[i] == test::pattern_byte(i);
+  EXPECT_TRUE(same);
+}
+
+TEST_F(ProxyServer, ExpectContinue) {
+  stream_client c{port()};
+  c.send("POST " + proxy_target("/upload")
+         + " HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+           "Content-Length: 5\r\n\r\n");
+  ASSERT_TRUE(c.read_until("HTTP/1.1 100 Continue\r\n\r\n"));
+  c.buf.erase(0, c.buf.find("\r\n\r\n") + 4);
+  c.send("hello");
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.substr(0, 8), "bytes=5 ");
+}
+
+TEST_F(ProxyServer, ChunkedAndEofDelimitedResponses) {
+  stream_client c{port()};
+  c.send(get(proxy_target("/chunked")));
+  auto r = c.read_response();
+  EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
+  EXPECT_EQ(r.body, "alphabetagamma");
+  // An HTTP/1.0 upstream ends its body with EOF; the client gets chunks and
+  // keeps its connection.
+  c.send(get(proxy_target("/eof")));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
+  EXPECT_EQ(r.body, "until-eof");
+  c.send(get(proxy_target("/gzip")));
+  r = c.read_response();
+  EXPECT_EQ(r.headers["content-encoding"], "gzip");
+  EXPECT_EQ(r.body, std::string("\x1f\x8b\x08\x00", 4));
+  c.send(get(proxy_target("/hop")));
+  r = c.read_response();
+  EXPECT_EQ(r.body, "hop");
+  EXPECT_EQ(r.headers.count("x-hop"), 0u);
+  EXPECT_EQ(r.headers.count("keep-alive"), 0u);
+  EXPECT_EQ(r.headers.count("trailer"), 0u);
+  EXPECT_EQ(r.headers["x-kept"], "yes");
+  c.send(get(proxy_target("/status/503")));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "status 503");
+}
+
+TEST_F(ProxyServer, HeadRequests) {
+  stream_client c{port()};
+  c.send("HEAD " + proxy_target("/download?n=12345")
+         + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.read_response(true);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-length"], "12345");
+  c.send(get(proxy_target("/status/200")));
+  r = c.read_response();
+  EXPECT_EQ(r.body, "status 200");
+}
+
+TEST_F(ProxyServer, ServerSentEventsArriveAsSent) {
+  stream_client c{port()};
+  auto start = std::chrono::steady_clock::now();
+  c.send(get(proxy_target("/sse?n=4&ms=300")));
+  std::vector<double> at;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.read_until("data: " + std::to_string(i) + "\n\n"));
+    at.push_back(std::chrono::duration<double, std::milli>(
+                   std::chrono::steady_clock::now() - start)
+                   .count());
+  }
+  EXPECT_NE(c.buf.find("text/event-stream"), std::string::npos);
+  // The first event is there long before the upstream finishes (~1200 ms).
+  EXPECT_LT(at[0], 250.0);
+  EXPECT_GT(at[3] - at[0], 700.0);
+}
+
+TEST_F(ProxyServer, WebSocketTunnel) {
+  stream_client c{port()};
+  c.send(get(proxy_target("/ws"),
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n"));
+  auto r = c.read_response();
+  ASSERT_EQ(r.status, 101);
+  EXPECT_EQ(r.headers["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  EXPECT_EQ(r.headers["x-backend"], "ws");
+  c.send(test::ws_frame(1, "hello through the proxy"));
+  int op = 0;
+  std::string payload;
+  ASSERT_TRUE(test::ws_read_message(c, op, payload));
+  EXPECT_EQ(op, 1);
+  EXPECT_EQ(payload, "hello through the proxy");
+  std::string big(200000, 'b');
+  big[1234] = 'x';
+  c.send(test::ws_frame(2, big));
+  ASSERT_TRUE(test::ws_read_message(c, op, payload));
+  EXPECT_EQ(op, 2);
+  EXPECT_EQ(payload.size(), big.size());
+  EXPECT_TRUE(payload == big);
+  c.send(test::ws_frame(8, std::string("\x03\xe8", 2)));
+  ASSERT_TRUE(test::ws_read_message(c, op, payload));
+  EXPECT_EQ(op, 8);
+  EXPECT_EQ(payload.substr(0, 2), std::string("\x03\xe8", 2));
+}
+
+TEST_F(ProxyServer, Errors) {
+  stream_client c{port()};
+  // Nobody listens on a stopped upstream's port.
+  test_backend gone;
+  auto gone_port = gone.port();
+  gone.stop();
+  c.send(get("/sandboxes/sbx-1/proxy/" + std::to_string(gone_port) + "/x"));
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.body, R"({"code":"GENERAL::UNKNOWN_ERROR","message":"Could not )"
+                    R"(connect to the backend sandbox 127.0.0.1:)"
+                      + std::to_string(gone_port)
+                      + R"(: Connection refused"})");
+  EXPECT_FALSE(r.headers["x-request-id"].empty());
+  // Unknown sandbox; the connection stays usable.
+  c.send(get("/sandboxes/nope/proxy/" + std::to_string(upstream.port())
+             + "/x"));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("DOCKER::SANDBOX_NOT_FOUND"), std::string::npos);
+  c.send(get(proxy_target("/a/%2e%2e/%2e%2e/x")));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(upstream.requests(), 0);
+  // An error answer to a request whose body was not read closes the
+  // connection (the body would be taken for the next request).
+  stream_client d{port()};
+  d.send("POST /sandboxes/nope/proxy/1/x HTTP/1.1\r\nHost: x\r\n"
+         "Content-Length: 100000\r\n\r\n");
+  r = d.read_response();
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.headers["connection"], "close");
+}
+
+} // namespace
