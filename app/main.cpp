@@ -249,8 +249,12 @@ int main(int argc, char** argv) {
     auto runtime = sys.spawn(osb::runtime_bridge, rt);
     auto store_hdl = sys.spawn<caf::detached>(osb::store_actor_impl, db);
     osb::node_init node_init;
-    node_init.self = osb::node_info{name, osb::cluster_protocol_version,
+    node_init.self = osb::node_info{name,
+                                    cfg->cluster.protocol.empty()
+                                      ? osb::cluster_protocol_version
+                                      : cfg->cluster.protocol,
                                     cfg->cluster.listen};
+    node_init.max_sandboxes = cfg->cluster.max_sandboxes;
     node_init.public_host = osb::net::detect_public_host(*cfg);
     node_init.clustered = !cfg->cluster.listen.empty();
     auto node = sys.spawn(osb::node, node_init);

@@ -537,6 +537,14 @@ void read_cluster(reader& r, const toml::table& t, node_config& cfg) {
             [&](const toml::node& n, const std::string& p) {
               r.get(n, p, c.seeds);
             }},
+           {"max_sandboxes",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, c.max_sandboxes, 0, INT64_MAX);
+            }},
+           {"protocol",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, c.protocol);
+            }},
          });
 }
 

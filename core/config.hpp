@@ -85,8 +85,16 @@ struct node_config {
 
   struct cluster_section {
     std::string node_name;           ///< empty = hostname
-    std::string listen;              ///< cluster listen address (later)
-    std::vector<std::string> seeds;  ///< peers to join (later)
+    /// Middleman listen address "host:port"; empty = no cluster. Also
+    /// advertised to peers for reconnects.
+    std::string listen;
+    /// Peers to join ("host:port"), retried until reached.
+    std::vector<std::string> seeds;
+    /// Sandboxes this node accepts; 0 = unlimited.
+    int64_t max_sandboxes = 0;
+    /// Overrides the cluster protocol version (tests of incompatible
+    /// peers); empty = this build's version.
+    std::string protocol;
   } cluster;
 };
 

@@ -172,3 +172,48 @@ TEST_F(Cluster, AnyNodeServesAnySandboxAndLossIsContained) {
     EXPECT_EQ(n2.call("DELETE", "/v1/sandboxes/" + id).status, 204);
   EXPECT_EQ(total_containers(), 0);
 }
+
+TEST(ClusterJoin, IncompatibleVersionsRefuseToJoinAndCapacityIsHonoured) {
+  auto run = random_suffix();
+  auto p1 = free_port();
+  auto p2 = free_port();
+  auto p3 = free_port();
+  auto seeds = "seeds = [\"127.0.0.1:" + std::to_string(p1) + "\"]\n";
+  server_process n1("", "it-" + run + "-a",
+                    "listen = \"127.0.0.1:" + std::to_string(p1)
+                      + "\"\nmax_sandboxes = 1\n");
+  server_process n2("", "it-" + run + "-b",
+                    "listen = \"127.0.0.1:" + std::to_string(p2) + "\"\n"
+                      + seeds);
+  server_process odd("", "it-" + run + "-odd",
+                     "listen = \"127.0.0.1:" + std::to_string(p3) + "\"\n"
+                       + seeds + "protocol = \"osb-cluster/999\"\n");
+  ASSERT_TRUE(n1.start()) << n1.read_log();
+  ASSERT_TRUE(n2.start()) << n2.read_log();
+  ASSERT_TRUE(odd.start()) << odd.read_log();
+  std::this_thread::sleep_for(4s);
+  auto members = n1.call("GET", "/v1/cluster/nodes");
+  ASSERT_EQ(members.status, 200);
+  EXPECT_NE(members.body.find(n2.node()), std::string::npos);
+  EXPECT_EQ(members.body.find(odd.node()), std::string::npos)
+    << members.body;
+  EXPECT_NE(odd.read_log().find("incompatible versions do not join"),
+            std::string::npos)
+    << odd.read_log();
+  // Node a takes at most one sandbox; the rest goes to node b.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = n1.call("POST", "/v1/sandboxes",
+                     R"({"image":{"uri":"opensandbox/busybox:latest"},)"
+                     R"("entrypoint":["sleep","3600"],"resourceLimits":{}})");
+    ASSERT_EQ(r.status, 202) << r.body;
+    ids.push_back(r.json()["id"].GetString());
+  }
+  for (auto& id : ids)
+    EXPECT_EQ(n1.wait_state(id, "Running"), "Running");
+  EXPECT_LE(n1.num_containers(), 1);
+  EXPECT_EQ(n1.num_containers() + n2.num_containers(), 3);
+  for (auto& id : ids)
+    EXPECT_EQ(n2.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  EXPECT_EQ(n1.num_containers() + n2.num_containers(), 0);
+}
