@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Validates the Kubernetes manifests offline (no cluster): installs the pinned
+# validator (kubernetes-models, yaml) from package-lock.json with `npm ci`,
+# then runs validate.mjs (schemas, unknown fields, cross references, the
+# entrypoint's rendering of the config template).
+# Usage: deploy/k8s/validate.sh   (Node.js >= 18 and npm)
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+exec node validate.mjs
