@@ -25,7 +25,15 @@ caf::timespan runtime_timeout(self_ptr self) {
 }
 
 string_map node_labels(self_ptr self) {
-  return {{"opensandbox.io/node", self->state.init.node_name}};
+  return {{"opensandbox.io/node", self->state.init.node_name},
+          {"opensandbox.io/runtime-host", self->state.init.runtime_host}};
+}
+
+/// Rows written before hosts were labelled belong to the default host.
+bool owns_row(self_ptr self, const store::sandbox_row& row) {
+  auto& host = self->state.init.runtime_host;
+  return row.runtime_host == host
+         || (row.runtime_host.empty() && host == "default");
 }
 
 void mark_runtime(self_ptr self, bool up, const std::string& why = {}) {
@@ -66,6 +74,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   result.store = in.store;
   result.execd_tar = in.execd_tar;
   result.probe_sidecars = in.probe_sidecars;
+  result.endpoint_host = in.endpoint_host;
   return result;
 }
 
@@ -82,6 +91,8 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
   std::unordered_set<std::string> known;
   size_t num_restored = 0;
   for (auto& row : rows) {
+    if (!owns_row(self, row))
+      continue;
     known.insert(row.id);
     auto i = by_id.find(row.id);
     auto* c = i == by_id.end() ? nullptr : i->second;
@@ -273,6 +284,7 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
       store::sandbox_row row;
       row.id = id;
       row.node = st.init.node_name;
+      row.runtime_host = st.init.runtime_host;
       row.phase = "provisioning";
       row.created_us = codec::now_us();
       row.last_transition_us = row.created_us;

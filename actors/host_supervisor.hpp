@@ -19,6 +19,13 @@ struct supervisor_init {
   std::shared_ptr<const node_config> cfg;
   /// Name of this node; containers are labelled with it.
   std::string node_name;
+  /// The runtime host this supervisor owns ("default" for the node's only
+  /// host); containers and rows are labelled with it, so that supervisors
+  /// of one node never touch each other's containers.
+  std::string runtime_host = "default";
+  /// Host that reaches this runtime host's published ports; empty = the
+  /// node's public host.
+  std::string endpoint_host;
   node_actor node;
   runtime_actor runtime;
   store_actor store;

@@ -108,8 +108,8 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<atom::update, sandbox_view>,
   // A sandbox is gone.
   caf::reacts_to<atom::forget, std::string>,
-  // Adds a host supervisor (wiring at start).
-  caf::reacts_to<atom::put, supervisor_actor>,
+  // Adds the host supervisor of a runtime host (wiring at start).
+  caf::reacts_to<atom::put, supervisor_actor, std::string>,
   // Creates a sandbox on THIS node; a peer already chose the node.
   caf::replies_to<atom::place, sandbox_spec, std::string>::with<sandbox_view>,
   // A peer joins with its info and its sandboxes; answers with ours and the

@@ -58,6 +58,8 @@ void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl = {}) {
   auto i = st.directory.find(id);
   if (i == st.directory.end()) {
     ++st.num_owned[view.node];
+    if (view.node == self_name(self))
+      ++st.num_on_host[view.runtime_host];
     st.directory.emplace(id, node_state::entry{std::move(hdl),
                                                std::move(view)});
     return;
@@ -77,6 +79,8 @@ void erase_view(self_ptr self, const std::string& id) {
   if (i == st.directory.end())
     return;
   --st.num_owned[i->second.view.node];
+  if (i->second.view.node == self_name(self))
+    --st.num_on_host[i->second.view.runtime_host];
   st.directory.erase(i);
 }
 
@@ -228,8 +232,12 @@ caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
                       "Node '" + self_name(self) + "' is at capacity ("
                         + std::to_string(st.init.max_sandboxes)
                         + " sandboxes).");
-  auto& sup = st.supervisors[st.next_supervisor++ % st.supervisors.size()];
-  return self->delegate(sup, atom::create_v, codec::make_uuid(),
+  // The runtime host with the fewest of this node's sandboxes.
+  auto best = &st.supervisors.front();
+  for (auto& x : st.supervisors)
+    if (st.num_on_host[x.second] < st.num_on_host[best->second])
+      best = &x;
+  return self->delegate(best->first, atom::create_v, codec::make_uuid(),
                         std::move(spec), std::move(rid));
 }
 
@@ -363,7 +371,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         });
     },
     [=](atom::put, sandbox_actor& hdl, sandbox_view& view) {
-      view.endpoint_host = self->state.init.public_host;
+      if (view.endpoint_host.empty())
+        view.endpoint_host = self->state.init.public_host;
       broadcast(self, atom::replicate_v, view);
       store_view(self, std::move(view), std::move(hdl));
     },
@@ -371,7 +380,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       auto e = find(self, view.id);
       if (e == nullptr)
         return;
-      view.endpoint_host = self->state.init.public_host;
+      if (view.endpoint_host.empty())
+        view.endpoint_host = self->state.init.public_host;
       broadcast(self, atom::replicate_v, view);
       e->view = std::move(view);
     },
@@ -382,8 +392,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       erase_view(self, id);
       broadcast(self, atom::drop_v, id);
     },
-    [=](atom::put, supervisor_actor& sup) {
-      self->state.supervisors.push_back(std::move(sup));
+    [=](atom::put, supervisor_actor& sup, std::string& host) {
+      self->state.supervisors.emplace_back(std::move(sup), std::move(host));
     },
     [=](atom::join, node_info& info,
         sandbox_views& views) -> caf::result<node_info, sandbox_views,

@@ -57,10 +57,10 @@ struct node_state {
   std::set<std::string> seeds;
   /// Which member answered at an address.
   std::unordered_map<std::string, std::string> reached;
-  /// Host supervisors of this node.
-  std::vector<supervisor_actor> supervisors;
-  /// Round-robin cursor over the supervisors.
-  size_t next_supervisor = 0;
+  /// Host supervisors of this node with the runtime host each owns.
+  std::vector<std::pair<supervisor_actor, std::string>> supervisors;
+  /// This node's sandboxes per runtime host (placement across hosts).
+  std::unordered_map<std::string, int64_t> num_on_host;
 };
 
 /// Implements the NODE actor: the directory of the fleet, placement of

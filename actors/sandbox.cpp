@@ -467,6 +467,7 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.ports.http = row.http_port;
   v.ports.egress = row.egress_port;
   v.egress_token = row.egress_token;
+  v.runtime_host = row.runtime_host;
   (void) cfg;
   return v;
 }
@@ -489,6 +490,7 @@ runtimes::container_spec make_sidecar_spec(const node_config& cfg,
   c.image = cfg.egress.image;
   c.labels["opensandbox.io/egress-sidecar-for"] = row.id;
   c.labels["opensandbox.io/node"] = row.node;
+  c.labels["opensandbox.io/runtime-host"] = row.runtime_host;
   c.network_mode = cfg.docker.network_mode == "host" ? "bridge"
                                                      : cfg.docker.network_mode;
   c.cap_add = {"NET_ADMIN"};
@@ -533,6 +535,7 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
   c.labels = spec.metadata;
   c.labels["opensandbox.io/id"] = row.id;
   c.labels["opensandbox.io/node"] = row.node;
+  c.labels["opensandbox.io/runtime-host"] = row.runtime_host;
   if (row.expires_us != 0) {
     auto ts = codec::format_time(row.expires_us);
     if (!ts.empty() && ts.back() == 'Z')
@@ -601,6 +604,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.execd_tar = std::move(init.execd_tar);
   st.probe_sidecars = init.probe_sidecars;
   st.view = make_view(*st.cfg, st.row, st.spec);
+  st.view.endpoint_host = init.endpoint_host;
   st.local_transition_us = codec::now_us();
   if (init.recovered) {
     // Bring the state machine back from the row and the container.

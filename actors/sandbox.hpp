@@ -49,6 +49,8 @@ struct sandbox_init {
   /// Wait for the egress sidecar's health before starting the sandbox
   /// (off in deterministic unit tests, where no sidecar answers).
   bool probe_sidecars = true;
+  /// Host reaching the published ports; empty = the node's public host.
+  std::string endpoint_host;
   /// True when brought back after a restart (the row is already stored).
   bool recovered = false;
   /// Container status observed at recovery ("" = no container).

@@ -149,6 +149,17 @@ bool resolve_execd(osb::node_config& cfg, osb::shared_bytes& tar) {
   return true;
 }
 
+/// Host part of a `tcp://host:port` Docker address (where the sandboxes'
+/// published ports are reachable); empty for local sockets.
+std::string endpoint_host_of(const std::string& docker_host) {
+  const std::string tcp = "tcp://";
+  if (docker_host.rfind(tcp, 0) != 0)
+    return {};
+  auto rest = docker_host.substr(tcp.size());
+  auto colon = rest.rfind(':');
+  return colon == std::string::npos ? rest : rest.substr(0, colon);
+}
+
 /// Publishes the NODE actor on `cluster.listen` and asks it to connect to
 /// the seeds (asynchronously, retried until they answer).
 bool join_cluster(caf::actor_system& sys, const osb::node_actor& node,
@@ -240,13 +251,6 @@ int main(int argc, char** argv) {
                   caf::timespan{std::chrono::seconds(3)});
     }
     caf::actor_system sys{sys_cfg};
-    osb::runtimes::runtime_ptr rt;
-    if (cfg->runtime.type == "fake")
-      rt = std::make_shared<osb::runtimes::fake_runtime>();
-    else
-      rt = osb::runtimes::make_docker_runtime(
-        cfg->docker.host, std::chrono::seconds(cfg->docker.api_timeout), 1);
-    auto runtime = sys.spawn(osb::runtime_bridge, rt);
     auto store_hdl = sys.spawn<caf::detached>(osb::store_actor_impl, db);
     osb::node_init node_init;
     node_init.self = osb::node_info{name,
@@ -258,15 +262,37 @@ int main(int argc, char** argv) {
     node_init.public_host = osb::net::detect_public_host(*cfg);
     node_init.clustered = !cfg->cluster.listen.empty();
     auto node = sys.spawn(osb::node, node_init);
-    osb::supervisor_init sup_init;
-    sup_init.cfg = cfg;
-    sup_init.node_name = name;
-    sup_init.node = node;
-    sup_init.runtime = runtime;
-    sup_init.store = store_hdl;
-    sup_init.execd_tar = execd_tar;
-    auto sup = sys.spawn(osb::host_supervisor, std::move(sup_init));
-    caf::anon_send(node, osb::atom::put_v, sup);
+    // One RUNTIME actor and one HOST SUPERVISOR per Docker host.
+    std::vector<std::string> hosts = cfg->docker.hosts;
+    if (hosts.empty())
+      hosts.push_back(cfg->docker.host);
+    std::vector<osb::runtimes::runtime_ptr> runtimes;
+    std::vector<caf::actor> roots;
+    for (auto& host : hosts) {
+      osb::runtimes::runtime_ptr rt;
+      if (cfg->runtime.type == "fake")
+        rt = std::make_shared<osb::runtimes::fake_runtime>();
+      else
+        rt = osb::runtimes::make_docker_runtime(
+          host, std::chrono::seconds(cfg->docker.api_timeout), 1);
+      runtimes.push_back(rt);
+      auto runtime = sys.spawn(osb::runtime_bridge, rt);
+      osb::supervisor_init sup_init;
+      sup_init.cfg = cfg;
+      sup_init.node_name = name;
+      sup_init.node = node;
+      sup_init.runtime = runtime;
+      sup_init.store = store_hdl;
+      sup_init.execd_tar = execd_tar;
+      // A single host keeps the stable label "default"; several are told
+      // apart by their address.
+      sup_init.runtime_host = hosts.size() == 1 ? "default" : host;
+      sup_init.endpoint_host = endpoint_host_of(host);
+      auto sup = sys.spawn(osb::host_supervisor, sup_init);
+      caf::anon_send(node, osb::atom::put_v, sup, sup_init.runtime_host);
+      roots.push_back(caf::actor_cast<caf::actor>(sup));
+      roots.push_back(caf::actor_cast<caf::actor>(runtime));
+    }
     if (!cfg->cluster.listen.empty() && !join_cluster(sys, node, *cfg))
       exit_code = 2;
     auto gw = sys.spawn(osb::gateway, node,
@@ -309,13 +335,13 @@ int main(int argc, char** argv) {
                                                                  "keep running");
       (*srv)->stop();
     }
-    for (auto hdl : {caf::actor_cast<caf::actor>(gw),
-                     caf::actor_cast<caf::actor>(sup),
-                     caf::actor_cast<caf::actor>(node),
-                     caf::actor_cast<caf::actor>(runtime),
-                     caf::actor_cast<caf::actor>(store_hdl)})
+    roots.push_back(caf::actor_cast<caf::actor>(gw));
+    roots.push_back(caf::actor_cast<caf::actor>(node));
+    roots.push_back(caf::actor_cast<caf::actor>(store_hdl));
+    for (auto& hdl : roots)
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-    rt->shutdown();
+    for (auto& rt : runtimes)
+      rt->shutdown();
   }
   return exit_code;
 }

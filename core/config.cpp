@@ -336,6 +336,10 @@ void read_docker(reader& r, const toml::table& t, node_config& cfg) {
   r.keys(t, "docker",
          {
            {"host", str(d.host)},
+           {"hosts",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, d.hosts);
+            }},
            {"network_mode",
             [&](const toml::node& n, const std::string& p) {
               std::string x;

@@ -50,6 +50,9 @@ struct node_config {
 
   struct docker_section {
     std::string host;                ///< empty = $DOCKER_HOST or the unix socket
+    /// Several Docker hosts supervised by this node, one supervisor each
+    /// (`unix://`, `tcp://`); when set, `host` is ignored.
+    std::vector<std::string> hosts;
     std::string network_mode = "bridge";
     int64_t api_timeout = 180;
     std::string host_ip;

@@ -95,6 +95,8 @@ struct sandbox_view {
   std::string egress_token;
   /// Public host of the owning node for endpoints; empty = this node's.
   std::string endpoint_host;
+  /// Docker host (of the owning node) that runs the sandbox.
+  std::string runtime_host;
 };
 
 /// How a node introduces itself to its peers.

@@ -31,6 +31,8 @@ struct sandbox_row {
   uint16_t egress_port = 0;
   /// Token of the egress sidecar; empty without a network policy.
   std::string egress_token;
+  /// Docker host (of this node) that runs the sandbox.
+  std::string runtime_host;
 };
 
 /// A SQLite database in WAL mode. Not thread-safe: one owner (the STORE

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <thread>
 
 #include "server_process.hpp"
@@ -238,6 +239,32 @@ TEST(ServerLifecycle, ConcurrentCreatesAllRun) {
   EXPECT_EQ(srv.num_containers(), 10);
   auto l = srv.call("GET", "/v1/sandboxes?pageSize=200");
   EXPECT_EQ(l.json()["pagination"]["totalItems"].GetInt(), 10);
+  for (auto& id : ids)
+    EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  EXPECT_EQ(srv.num_containers(), 0);
+}
+
+TEST(ServerLifecycle, OneSupervisorPerDockerHostAndRecoveryKeepsThemApart) {
+  // Two addresses of this machine's daemon stand in for two Docker hosts.
+  server_process srv("[docker]\nhosts = [\"unix:///var/run/docker.sock\", "
+                     "\"unix:///run/docker.sock\"]\n");
+  ASSERT_TRUE(srv.start()) << srv.read_log();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i)
+    ids.push_back(create(srv));
+  for (auto& id : ids)
+    ASSERT_EQ(srv.wait_state(id, "Running"), "Running");
+  std::map<std::string, int> per_host;
+  for (auto& id : ids)
+    ++per_host[inspect(id, "{{index .Config.Labels "
+                           "\"opensandbox.io/runtime-host\"}}")];
+  EXPECT_EQ(per_host["unix:///var/run/docker.sock"], 2);
+  EXPECT_EQ(per_host["unix:///run/docker.sock"], 2);
+  srv.kill(SIGKILL);
+  ASSERT_TRUE(srv.start()) << srv.read_log();
+  for (auto& id : ids)
+    EXPECT_EQ(srv.wait_state(id, "Running"), "Running") << srv.read_log();
+  EXPECT_EQ(srv.num_containers(), 4);
   for (auto& id : ids)
     EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
   EXPECT_EQ(srv.num_containers(), 0);

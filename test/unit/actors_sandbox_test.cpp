@@ -88,7 +88,7 @@ protected:
     init.execd_tar = std::move(execd_tar);
     init.probe_sidecars = false; // no sidecar answers in the fake runtime
     p.sup = sys.spawn(host_supervisor, init);
-    caf::anon_send(p.node, atom::put_v, p.sup);
+    caf::anon_send(p.node, atom::put_v, p.sup, std::string{"default"});
     sched.run();
     procs.push_back(p);
     return procs.back();
