@@ -145,17 +145,23 @@ namespace {
 using impl_ptr = std::shared_ptr<dns_proxy::impl>;
 using reply_fn = std::function<void(std::vector<uint8_t>)>;
 
-// One query forwarded over UDP, trying the upstreams in order.
+void start_tcp_exchange(impl_ptr proxy, std::vector<uint8_t> query,
+                        std::string name, reply_fn reply);
+
+// One query forwarded over UDP, trying the upstreams in order. For TCP
+// clients a truncated answer is fetched again over TCP (UDP first because
+// some resolvers, e.g. cloud VM resolvers, do not speak TCP at all).
 class udp_exchange : public std::enable_shared_from_this<udp_exchange> {
 public:
   udp_exchange(impl_ptr proxy, std::vector<uint8_t> query, std::string name,
-               reply_fn reply)
+               reply_fn reply, bool client_tcp)
     : proxy_(std::move(proxy)),
       query_(std::move(query)),
       name_(std::move(name)),
       reply_(std::move(reply)),
       socket_(proxy_->io),
-      timer_(proxy_->io) {
+      timer_(proxy_->io),
+      client_tcp_(client_tcp) {
   }
 
   void start() {
@@ -219,6 +225,15 @@ private:
           self->next();
           return;
         }
+        auto truncated = n > udp_buffer_size
+                         || dns::parse_header(data, n)->truncated();
+        if (truncated && self->client_tcp_) {
+          self->done_ = true;
+          self->cleanup();
+          start_tcp_exchange(self->proxy_, std::move(self->query_),
+                             std::move(self->name_), std::move(self->reply_));
+          return;
+        }
         if (n > udp_buffer_size) {
           self->finish(dns::make_truncated(data, n));
           return;
@@ -261,9 +276,10 @@ private:
   size_t index_ = 0;
   uint64_t generation_ = 0;
   bool done_ = false;
+  bool client_tcp_;
 };
 
-// One query forwarded over TCP (for TCP clients).
+// One query forwarded over TCP (for TCP clients whose answer did not fit).
 class tcp_exchange : public std::enable_shared_from_this<tcp_exchange> {
 public:
   tcp_exchange(impl_ptr proxy, std::vector<uint8_t> query, std::string name,
@@ -401,6 +417,13 @@ private:
   uint64_t generation_ = 0;
   bool done_ = false;
 };
+
+void start_tcp_exchange(impl_ptr proxy, std::vector<uint8_t> query,
+                        std::string name, reply_fn reply) {
+  std::make_shared<tcp_exchange>(std::move(proxy), std::move(query),
+                                 std::move(name), std::move(reply))
+    ->start();
+}
 
 class udp_listener : public std::enable_shared_from_this<udp_listener> {
 public:
@@ -573,14 +596,9 @@ void dns_proxy::impl::serve(const uint8_t* data, size_t size, bool over_tcp,
   ++stats.forwarded;
   std::vector<uint8_t> query(data, data + size);
   auto self = shared_from_this();
-  if (over_tcp)
-    std::make_shared<tcp_exchange>(self, std::move(query), std::move(v.name),
-                                   reply)
-      ->start();
-  else
-    std::make_shared<udp_exchange>(self, std::move(query), std::move(v.name),
-                                   reply)
-      ->start();
+  std::make_shared<udp_exchange>(self, std::move(query), std::move(v.name),
+                                 reply, over_tcp)
+    ->start();
 }
 
 dns_proxy::dns_proxy(asio::io_context& io, options opts, decide_fn decide,

@@ -41,7 +41,8 @@ bool answers(const uint8_t* query, size_t query_size, const uint8_t* response,
 
 /// The DNS filtering proxy: UDP and TCP on 127.0.0.1 (and ::1 when IPv6 is
 /// up), one thread (the io_context's). Allowed queries go to the upstreams in
-/// order over the client's transport from marked sockets; NOERROR and
+/// order over UDP from marked sockets (a TCP client's truncated answer is
+/// fetched again over TCP); NOERROR and
 /// NXDOMAIN are final, anything else fails over; total failure is SERVFAIL.
 class dns_proxy {
 public:

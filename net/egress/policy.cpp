@@ -267,15 +267,10 @@ std::optional<policy> parse_policy(std::string_view json, std::string* error) {
   std::string def;
   if (!string_member(doc, "defaultAction", def, error))
     return std::nullopt;
-  auto d = lower(trim(def));
-  if (d.empty() || d == "deny") {
-    result.default_action = action::deny;
-  } else if (d == "allow") {
-    result.default_action = action::allow;
-  } else {
-    set_error(error, "unsupported defaultAction \"" + d + "\"");
-    return std::nullopt;
-  }
+  // Anything but "allow" denies: the server passes the value through
+  // unchecked, and an unknown default must fail closed, not stop the sidecar.
+  result.default_action = lower(trim(def)) == "allow" ? action::allow
+                                                      : action::deny;
   if (auto* egress = member(doc, "egress"); egress && !egress->IsNull()) {
     if (!egress->IsArray()) {
       set_error(error, std::string{"json: cannot unmarshal "}
