@@ -144,7 +144,13 @@ void child_process::terminate_group(std::chrono::milliseconds grace) const {
       return;
   }
   signal_group(SIGKILL);
-  wait_for(std::chrono::seconds(2));
+  // Wait (bounded) until the killed members are reaped, so that callers see
+  // an empty group.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (wait_for(std::chrono::milliseconds(10)) && !group_alive())
+      return;
+  }
 }
 
 void child_process::set_exited(int raw) {

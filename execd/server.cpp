@@ -596,6 +596,9 @@ private:
         msg.body().size = buf.size() - msg.body().size;
         msg.body().data = buf.data();
         msg.body().more = !p.is_done();
+        // An empty piece would go out as the terminating zero-size chunk.
+        if (msg.body().size == 0 && msg.body().more)
+          continue;
       } else {
         msg.body().data = nullptr;
         msg.body().size = 0;
@@ -672,6 +675,8 @@ private:
         res.body().size = buf.size() - res.body().size;
         res.body().data = buf.data();
         res.body().more = !rp->is_done();
+        if (res.body().size == 0 && res.body().more)
+          continue;
       } else {
         res.body().data = nullptr;
         res.body().size = 0;
