@@ -67,6 +67,7 @@ struct command_record {
   /// Combined stdout/stderr of a background command.
   std::string log_path;
 
+  /// Whether the process was started and has not exited yet.
   bool running() const;
 
   /// The `GET /command/status/{id}` body.
@@ -87,6 +88,7 @@ public:
   /// Finds a command by id.
   std::shared_ptr<command_record> find(const std::string& id) const;
 
+  /// Outcome of interrupt(): done, already finished, or no such id.
   enum class interrupt_result { done, not_running, unknown };
 
   /// SIGTERM to the command's process group, SIGKILL after `grace`.

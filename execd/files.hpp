@@ -20,10 +20,13 @@ struct op_error {
   std::string code;
   std::string message;
 
+  /// True for a failure.
   explicit operator bool() const {
     return status != 0;
   }
 
+  /// Common errors: 404 FILE_NOT_FOUND, 400 INVALID_REQUEST_BODY, 500
+  /// RUNTIME_ERROR.
   static op_error not_found(std::string msg) {
     return {404, "FILE_NOT_FOUND", std::move(msg)};
   }
@@ -107,6 +110,7 @@ struct byte_range {
   uint64_t last = 0;
 };
 
+/// Outcome of parse_range.
 enum class range_parse { none, ok, unsatisfiable };
 
 /// Parses a `Range` header (first range only) for a file of `size` bytes.

@@ -14,11 +14,13 @@ void append_json_string(std::string& out, std::string_view x);
 /// A minimal compact JSON writer; keys and values are written in call order.
 class json_writer {
 public:
+  /// Structure: `{`, `}`, `[`, `]` and object keys; commas are automatic.
   json_writer& begin_object();
   json_writer& end_object();
   json_writer& begin_array();
   json_writer& end_array();
   json_writer& key(std::string_view k);
+  /// Scalars (as values or array elements).
   json_writer& string(std::string_view x);
   json_writer& integer(int64_t x);
   json_writer& number(double x);

@@ -195,9 +195,9 @@ void metrics_sampler::memory(double& total_mib, double& used_mib) const {
   if (limit && *limit < unlimited && *limit > 0
       && (host_total == 0 || *limit < host_total))
     total = *limit;
-  if (usage && total != host_total) {
-    // A limited cgroup: its own usage, without reclaimable page cache (what
-    // `docker stats` shows).
+  if (usage) {
+    // The container's own usage, without reclaimable page cache (what
+    // `docker stats` shows), also when it has no limit.
     auto cache = inactive ? *inactive : 0;
     used = *usage > cache ? *usage - cache : 0;
   }

@@ -16,6 +16,7 @@ struct metrics_snapshot {
   double mem_used_mib = 0;
   int64_t timestamp = 0;
 
+  /// The JSON body (all five keys).
   std::string to_json() const;
 };
 
@@ -29,6 +30,7 @@ public:
   /// `root` prefixes /sys and /proc (for tests).
   explicit metrics_sampler(std::string root = "");
 
+  /// Takes a snapshot (may sleep ~100 ms for the CPU sample).
   metrics_snapshot sample();
 
 private:

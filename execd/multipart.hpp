@@ -40,6 +40,7 @@ public:
     return state_ == state::done;
   }
 
+  /// Why feed() failed.
   const std::string& error() const {
     return error_;
   }

@@ -36,12 +36,14 @@ struct exit_status {
 /// made its own session).
 class child_process {
 public:
-  child_process(pid_t pid);
+  /// Wraps a forked child (see spawn_process).
+  explicit child_process(pid_t pid);
   ~child_process();
 
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;
 
+  /// The pid, which is also the process group id.
   pid_t pid() const {
     return pid_;
   }
@@ -52,6 +54,7 @@ public:
     return efd_;
   }
 
+  /// Whether the reaper collected the process.
   bool exited() const;
 
   /// The exit status once the process has exited.
@@ -76,7 +79,7 @@ public:
   /// go away, then SIGKILL to the group. Returns once the leader exited.
   void terminate_group(std::chrono::milliseconds grace) const;
 
-  /// Called by the reaper.
+  /// Records the exit; called by the reaper.
   void set_exited(int raw);
 
 private:

@@ -42,8 +42,10 @@ public:
   /// execd's cwd). Returns the id, or "" with `*err` set.
   std::string create(const std::string& cwd, std::string* err);
 
+  /// Whether session `id` exists.
   bool exists(const std::string& id) const;
 
+  /// Outcome of run(): streamed, or unknown session (nothing written).
   enum class run_result { ok, unknown };
 
   /// Runs a command in session `id`, streaming events into `sink`. Runs of
