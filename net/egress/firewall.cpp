@@ -136,7 +136,11 @@ std::string render_ruleset(const ruleset_options& opts, const policy& effective,
   };
   rule("ct state established,related accept");
   rule("oifname \"lo\" accept");
-  rule("meta l4proto ipv6-icmp icmpv6 type { nd-neighbor-solicit, "
+  // Redirected DNS: the hook's output device is still the original one
+  // (the reroute after NAT does not change it), the address already is.
+  rule("ip daddr 127.0.0.0/8 accept");
+  rule("ip6 daddr ::1 accept");
+  rule("icmpv6 type { nd-neighbor-solicit, "
        "nd-neighbor-advert, nd-router-solicit } accept");
   for (auto& u : opts.upstreams) {
     auto family = u.address.v6 ? "ip6" : "ip";
