@@ -20,6 +20,7 @@ void init(const std::string& path) {
   std::lock_guard<std::mutex> guard{mtx};
   if (path.empty())
     return;
+  make_dirs(dirname_of(path), 0755);
   auto x = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (x >= 0)
     fd = x;
