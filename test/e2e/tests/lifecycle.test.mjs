@@ -35,7 +35,7 @@ describe("lifecycle (debian)", () => {
       timeoutSeconds: 20 * 60,
       metadata: { tag: "e2e-test" },
     });
-    console.log(`# Sandbox.create ready in ${Date.now() - t0} ms (${IMAGE})`);
+    console.log(`Sandbox.create ready in ${Date.now() - t0} ms (${IMAGE})`);
   });
   after(() => killAll(sandboxes));
 
