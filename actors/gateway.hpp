@@ -11,12 +11,11 @@
 
 namespace osb {
 
-/// Implements the GATEWAY actor: requests to the NODE actor with a finite
-/// timeout; replies and errors go back through the HTTP callbacks.
+/// Implements the GATEWAY actor: requests to the NODE actor; replies and
+/// errors go back through the HTTP callbacks.
 /// @param node The NODE actor of this process.
-/// @param timeout Upper bound for any lifecycle request.
 gateway_actor::behavior_type gateway(gateway_actor::pointer self,
-                                     node_actor node, caf::timespan timeout);
+                                     node_actor node);
 
 /// Adapts the GATEWAY actor to the HTTP layer's backend interface. Calls
 /// only enqueue a message: they never block an I/O thread.

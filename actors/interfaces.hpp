@@ -122,6 +122,9 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<atom::drop, std::string>,
   // Connects to these cluster addresses ("host:port"; seeds at start).
   caf::reacts_to<atom::connect, std::vector<std::string>>,
+  // Joins a peer whose NODE actor is already connected (address, handle);
+  // also the seam for protocol tests on simulated networks.
+  caf::reacts_to<atom::join, std::string, caf::actor>,
   // Lists the members of the cluster.
   caf::replies_to<atom::members>::with<member_infos>,
   // INTERNAL: retries connections to unreachable members.

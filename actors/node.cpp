@@ -432,6 +432,9 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       if (e != nullptr && e->view.node != self_name(self))
         erase_view(self, id);
     },
+    [=](atom::join, std::string& address, caf::actor& peer) {
+      join_peer(self, address, caf::actor_cast<node_actor>(peer));
+    },
     [=](atom::connect, std::vector<std::string>& addresses) {
       // Seeds are retried on every tick until they answer.
       for (auto& a : addresses) {

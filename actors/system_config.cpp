@@ -8,8 +8,12 @@ namespace osb {
 system_config::system_config() {
   add_error_category(osb_category(), render_error);
   add_error_category(runtime_category(), render_error);
-  // The HTTP layer has its own I/O threads; actors need few workers.
+  // The HTTP layer has its own I/O threads; actors need few workers. The
+  // work-stealing default busy-polls after every message, which took
+  // 100+ ms of CPU per create from dockerd on 2 cores (bench/); a shared
+  // queue sleeps when idle and is as fast for our message rates.
   set("scheduler.max-threads", 2);
+  set("scheduler.policy", caf::atom("sharing"));
   // Everything that crosses nodes, under the same names on every node
   // (CAF compares interfaces as strings when peers connect).
   add_message_type<sandbox_spec>("osb::sandbox_spec");

@@ -295,9 +295,7 @@ int main(int argc, char** argv) {
     }
     if (!cfg->cluster.listen.empty() && !join_cluster(sys, node, *cfg))
       exit_code = 2;
-    auto gw = sys.spawn(osb::gateway, node,
-                        caf::timespan{std::chrono::seconds(
-                          cfg->docker.api_timeout + 30)});
+    auto gw = sys.spawn(osb::gateway, node);
     osb::http::server_options opts;
     opts.host = cfg->server.host;
     opts.port = cfg->server.port;

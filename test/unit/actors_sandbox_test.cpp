@@ -413,7 +413,8 @@ TEST_F(SandboxActors, RestartReprovisionsInterruptedCreatesAndRemovesOrphans) {
   orphan.name = "sandbox-orphan";
   orphan.image = "x";
   orphan.labels = {{"opensandbox.io/id", "orphan"},
-                   {"opensandbox.io/node", "n1"}};
+                   {"opensandbox.io/node", "n1"},
+                   {"opensandbox.io/runtime-host", "default"}};
   rt->create(orphan, [](expected<std::string>) {});
   auto& p2 = boot();
   auto g = get(p2, a.id);
@@ -551,7 +552,8 @@ TEST_F(SandboxActors, RecoveryRemovesOrphanSidecars) {
   orphan.name = "sandbox-egress-gone";
   orphan.image = "x";
   orphan.labels = {{"opensandbox.io/egress-sidecar-for", "gone"},
-                   {"opensandbox.io/node", "n1"}};
+                   {"opensandbox.io/node", "n1"},
+                   {"opensandbox.io/runtime-host", "default"}};
   rt->create(orphan, [](expected<std::string>) {});
   node_cfg->egress.image = "opensandbox/egress:latest";
   auto& p1 = boot();
