@@ -87,6 +87,7 @@ build_rootfs() {
     "$root"/dev/* "$root"/proc/* "$root"/sys/* 2>/dev/null || true
   mkdir -p "$root"/etc/opensandbox "$root"/var/lib/opensandbox "$root"/usr/local/bin
   tar -C "$root" --numeric-owner -cf "$rootfs_tar.tmp" .
+  sha256sum <"$rootfs_tar.tmp" | cut -d' ' -f1 >"$rootfs_tar.sha256"
   mv "$rootfs_tar.tmp" "$rootfs_tar"
   echo "build-node-image: cached $rootfs_tar ($(du -h "$rootfs_tar" | cut -f1)," \
     "$(($(date +%s) - start)) s)"
@@ -96,9 +97,15 @@ build_rootfs() {
 
 # Inputs of the image: the rootfs, the binaries, the default config, this
 # script (its ENTRYPOINT and layout).
-inputs=("$rootfs_tar" "$server_bin" "$default_config" "$0")
+# The rootfs hash is kept next to the tarball (hashing 86 MB on every run
+# would be most of the time of a no-op run).
+if [ ! -s "$rootfs_tar.sha256" ] || [ "$rootfs_tar" -nt "$rootfs_tar.sha256" ]; then
+  sha256sum <"$rootfs_tar" | cut -d' ' -f1 >"$rootfs_tar.sha256"
+fi
+inputs=("$server_bin" "$default_config" "$0")
 [ -x "$execd_bin" ] && inputs+=("$execd_bin")
-want=$( (for f in "${inputs[@]}"; do basename "$f"; sha256sum < "$f"; done) | sha256sum | cut -d' ' -f1)
+want=$( (cat "$rootfs_tar.sha256"
+  for f in "${inputs[@]}"; do basename "$f"; sha256sum <"$f"; done) | sha256sum | cut -d' ' -f1)
 have=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$image" 2>/dev/null || true)
 if [ "$force" = 0 ] && [ "$have" = "$want" ]; then
   echo "build-node-image: $image is up to date ($label=${want:0:12})"
