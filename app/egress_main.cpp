@@ -104,7 +104,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!state.install(&error)) {
-    EGRESS_ERROR("firewall: " << error);
+    auto hint = error.find("not permitted") != std::string::npos
+                  ? " (the sidecar needs CAP_NET_ADMIN)"
+                  : "";
+    EGRESS_ERROR("firewall: " << error << hint);
     return 1;
   }
   policy_api::options aopts;
