@@ -256,6 +256,8 @@ supervisor_actor::behavior_type
 host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
                 supervisor_init init) {
   self->state.init = std::move(init);
+  auto [first, last] = self->state.init.cfg->docker.host_port_range;
+  self->state.ports = net::port_allocator{first, last};
   self->set_down_handler([self](const caf::down_msg& msg) {
     auto& st = self->state;
     auto i = st.by_addr.find(msg.source);

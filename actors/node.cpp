@@ -266,14 +266,16 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
   return {
     [=](atom::create, sandbox_spec& spec,
         std::string& rid) -> caf::result<sandbox_view> {
-      // Placement: the node owning the fewest sandboxes; ties stay local.
+      // Placement: the node owning the fewest sandboxes, but a create stays
+      // on the receiving node unless it is ahead by more than one: a hop
+      // costs more than a small imbalance (measured in bench/).
       auto& st = self->state;
       auto cap = st.init.max_sandboxes;
-      auto best_load = st.num_owned[self_name(self)];
+      auto local_load = st.num_owned[self_name(self)];
+      bool local_ok = !st.supervisors.empty()
+                      && (cap == 0 || local_load < cap);
       node_state::member* best = nullptr;
-      bool local_ok = !st.supervisors.empty() && (cap == 0 || best_load < cap);
-      if (!local_ok)
-        best_load = INT64_MAX;
+      auto best_load = INT64_MAX;
       for (auto& [name, m] : st.members) {
         auto load = st.num_owned[name];
         if (m.up && (cap == 0 || load < cap) && load < best_load) {
@@ -281,6 +283,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
           best_load = load;
         }
       }
+      if (local_ok && (best == nullptr || local_load <= best_load + 1))
+        best = nullptr;
       if (best == nullptr)
         return create_here(self, std::move(spec), std::move(rid));
       return forward<sandbox_view>(self, *best, remote_create_timeout,

@@ -172,6 +172,11 @@ bool join_cluster(caf::actor_system& sys, const osb::node_actor& node,
     return false;
   }
   auto host = listen.substr(0, colon);
+  if (host == "0.0.0.0" || host == "::" || host.empty())
+    OSB_WARN(component, "", "",
+             "cluster.listen " << listen << " is a wildcard; peers use this "
+                                  "address to reconnect, so give a "
+                                  "reachable host instead");
   auto port = static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)));
   auto bound = sys.middleman().publish(node, port, host.c_str(), true);
   if (!bound) {

@@ -340,6 +340,22 @@ void read_docker(reader& r, const toml::table& t, node_config& cfg) {
             [&](const toml::node& n, const std::string& p) {
               r.get(n, p, d.hosts);
             }},
+           {"host_port_range",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (!r.get(n, p, x))
+                return;
+              unsigned first = 0, last = 0;
+              char dash = 0;
+              std::istringstream in{x};
+              if (!(in >> first >> dash >> last) || dash != '-' || first < 1024
+                  || last > 65535 || first >= last)
+                r.fail(n, p + " must look like \"40000-60000\" (within "
+                              "1024-65535)");
+              else
+                d.host_port_range = {static_cast<uint16_t>(first),
+                                     static_cast<uint16_t>(last)};
+            }},
            {"network_mode",
             [&](const toml::node& n, const std::string& p) {
               std::string x;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/expected.hpp"
@@ -53,6 +54,9 @@ struct node_config {
     /// Several Docker hosts supervised by this node, one supervisor each
     /// (`unix://`, `tcp://`); when set, `host` is ignored.
     std::vector<std::string> hosts;
+    /// Host ports for sandboxes ("first-last"); nodes that share one Docker
+    /// host need disjoint ranges.
+    std::pair<uint16_t, uint16_t> host_port_range{40000, 60000};
     std::string network_mode = "bridge";
     int64_t api_timeout = 180;
     std::string host_ip;
