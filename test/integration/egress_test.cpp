@@ -462,8 +462,13 @@ TEST_F(egress_integration, dns_nft_enforcement) {
   EXPECT_NE(r.out.find("NXDOMAIN"), std::string::npos) << r.out;
 
   // PATCH at runtime: effective within a second.
+  auto patch_start = std::chrono::steady_clock::now();
   res = http(api, "PATCH", "/policy",
              R"([{"action":"allow","target":"other.test"}])");
+  std::printf("[egress] PATCH round trip (nft transaction included) %.1f ms\n",
+              std::chrono::duration<double, std::milli>(
+                std::chrono::steady_clock::now() - patch_start)
+                .count());
   ASSERT_EQ(res.status, 200) << res.body;
   EXPECT_EQ(res.body, R"({"status":"ok","mode":"enforcing",)"
                       R"("enforcementMode":"dns+nft"})"
