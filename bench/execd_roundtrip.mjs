@@ -5,7 +5,8 @@
 // failure and on Ctrl-C.
 //
 // 1. round trip: 200x commands.run("echo hi") on one sandbox -> p50/p90,
-//    against `docker exec <container> sh -c "echo hi"` 50x -> p50 (floor).
+//    against `docker exec <container> sh -c "echo hi"` 50x -> p50 (floor),
+//    interleaved with the same request as plain fetch on three paths.
 // 2. create-to-ready as the SDK sees it: Sandbox.create (POST, endpoint
 //    lookups 44772 + 18080, ping until 2xx), 10 runs with the SDK's default
 //    200 ms ping interval and 10 with a 10 ms interval, against raw Engine API
@@ -348,26 +349,70 @@ const createOpts = (extra = {}) => ({
 });
 
 // -- 1. round trip ---------------------------------------------------------------
+// Interleaved so that every series sees the same machine noise: each of the
+// `runs` rounds does one SDK commands.run("echo hi") and the same POST
+// /command with plain fetch on three paths -- (a) the SDK's (host port ->
+// docker-proxy -> execd -> its /proxy/44772 loop back into itself), (b) the
+// host port without the loop back, (c) the container's IP (no docker-proxy);
+// every (runs / execRuns)-th round also one `docker exec`.
 async function roundTrip(sbx, container) {
-  for (let i = 0; i < 20; i++) await sbx.commands.run("echo hi"); // warm-up
-  const sdk = [];
-  for (let i = 0; i < args.runs; i++) {
-    const t0 = now();
+  const ep = (await sbx.getEndpoint(44772)).endpoint; // host:port/proxy/44772
+  const hostPort = ep.split("/")[0];
+  const ip = (await docker("GET", `/containers/${container}/json`)).json.NetworkSettings.IPAddress;
+  const paths = { via_loopback: `http://${ep}/command`, host_port: `http://${hostPort}/command` };
+  if (ip) paths.container_ip = `http://${ip}:44772/command`;
+  const plain = async (url) => {
+    const r = await realFetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ command: "echo hi", background: false }),
+    });
+    const body = await r.text();
+    if (!body.includes('"hi"')) throw new Error(`bad reply from ${url}: ${r.status} ${body.slice(0, 200)}`);
+  };
+  const sdkRun = async () => {
     const r = await sbx.commands.run("echo hi");
-    sdk.push(now() - t0);
     if (r.logs.stdout[0]?.text !== "hi" || r.error) throw new Error(`bad echo: ${JSON.stringify(r)}`);
-  }
-  for (let i = 0; i < 3; i++) await execFileP("docker", ["exec", container, "sh", "-c", "echo hi"]);
-  const dexec = [];
-  for (let i = 0; i < args.execRuns; i++) {
-    const t0 = now();
+  };
+  const dockerExec = async () => {
     const { stdout } = await execFileP("docker", ["exec", container, "sh", "-c", "echo hi"]);
-    dexec.push(now() - t0);
     if (stdout !== "hi\n") throw new Error(`bad docker exec output ${JSON.stringify(stdout)}`);
+  };
+  // Warm-up.
+  for (let i = 0; i < 20; i++) {
+    await sdkRun();
+    for (const url of Object.values(paths)) await plain(url);
+  }
+  for (let i = 0; i < 3; i++) await dockerExec();
+
+  const sdk = [];
+  const dexec = [];
+  const raw = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  const every = Math.max(1, Math.floor(args.runs / Math.max(1, args.execRuns)));
+  for (let i = 0; i < args.runs; i++) {
+    let t0 = now();
+    await sdkRun();
+    sdk.push(now() - t0);
+    for (const [k, url] of Object.entries(paths)) {
+      t0 = now();
+      await plain(url);
+      raw[k].push(now() - t0);
+    }
+    if (i % every === 0 && dexec.length < args.execRuns) {
+      t0 = now();
+      await dockerExec();
+      dexec.push(now() - t0);
+    }
+  }
+  while (dexec.length < args.execRuns) {
+    const t0 = now();
+    await dockerExec();
+    dexec.push(now() - t0);
   }
   return {
+    raw_fetch_p50: Object.fromEntries(Object.entries(raw).map(([k, xs]) => [k, pct(xs, 50)])),
     sdk_p50: pct(sdk, 50), sdk_p90: pct(sdk, 90), sdk_p99: pct(sdk, 99), sdk_min: Math.min(...sdk),
-    docker_exec_p50: pct(dexec, 50), docker_exec_p90: pct(dexec, 90),
+    docker_exec_p50: pct(dexec, 50), docker_exec_p90: pct(dexec, 90), docker_exec_n: dexec.length,
     speedup: pct(dexec, 50) / pct(sdk, 50),
   };
 }
@@ -573,7 +618,8 @@ try {
   const pass = (b) => (b ? "ok" : "MISSED");
   console.log(`execd benchmarks, ${started}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}, image ${args.image}, SDK ${sdkPkg.version}`);
   console.log(`round trip  commands.run("echo hi") x${args.runs}: p50 ${f1(rt.sdk_p50)} ms, p90 ${f1(rt.sdk_p90)} ms, p99 ${f1(rt.sdk_p99)} ms, min ${f1(rt.sdk_min)} ms`);
-  console.log(`            docker exec sh -c "echo hi" x${args.execRuns}: p50 ${f1(rt.docker_exec_p50)} ms, p90 ${f1(rt.docker_exec_p90)} ms`);
+  console.log(`            same POST /command with plain fetch, p50: SDK's path (host port + /proxy/44772) ${f1(rt.raw_fetch_p50.via_loopback)} ms, host port without /proxy ${f1(rt.raw_fetch_p50.host_port)} ms, container IP ${f1(rt.raw_fetch_p50.container_ip)} ms`);
+  console.log(`            docker exec sh -c "echo hi" x${rt.docker_exec_n}: p50 ${f1(rt.docker_exec_p50)} ms, p90 ${f1(rt.docker_exec_p90)} ms`);
   console.log(`            RATIO docker exec p50 / SDK p50 = ${f1(rt.speedup)}x (target >= 5x: ${pass(rt.speedup >= 5)}); SDK p50 target <= 10 ms: ${pass(rt.sdk_p50 <= 10)}`);
   console.log(`create-to-ready x${args.createRuns}: raw Engine API create+start p50 ${f1(ctr.raw_p50)} ms (create ${f1(ctr.raw_create_p50)}, start ${f1(ctr.raw_start_p50)})`);
   console.log(`            raw create+start, then ping through the published port every 10 ms until 2xx: p50 ${f1(ctr.raw_ready_p50)} ms (${ctr.raw_ready_pings_p50} pings)`);
