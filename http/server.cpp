@@ -267,7 +267,10 @@ private:
     // A fresh parser per request: the body limit and header state must not
     // carry over from the previous message.
     parser_.emplace();
-    parser_->body_limit(state_->opts.body_limit);
+    // No limit yet: Beast would check a Content-Length against it as soon as
+    // the header is complete, before we know whether the request is streamed
+    // (unlimited); on_header() applies it to buffered requests.
+    parser_->body_limit(boost::none);
     parser_->header_limit(header_limit);
     stream_.expires_after(std::chrono::seconds(
       std::max<int64_t>(state_->opts.keep_alive_s, 1)));
@@ -282,6 +285,12 @@ private:
     if (state_->opts.streamed
         && state_->opts.streamed(path_of(parser_->get().target())))
       return on_stream_header();
+    // Buffered request: a declared length over the limit fails now, a
+    // chunked body as soon as it crosses it.
+    if (auto len = parser_->content_length();
+        len && *len > state_->opts.body_limit)
+      return on_read(bhttp::error::body_limit, 0);
+    parser_->body_limit(state_->opts.body_limit);
     if (parser_->is_done())
       return on_read(ec, 0);
     // Clients that wait for `100 Continue` (curl for larger bodies) would

@@ -176,7 +176,9 @@ result<internal_endpoint> resolve_internal(const sandbox_view& sbx, int port,
     return res::fail(
       make_api_error(ec::invalid_port, "Port must be between 1 and 65535."));
   internal_endpoint x;
-  if (cfg.docker.network_mode == "host") {
+  // A sandbox with an egress sidecar lives in the sidecar's (bridged)
+  // namespace even in host mode: it is reached through published ports.
+  if (cfg.docker.network_mode == "host" && sbx.egress_token.empty()) {
     // The sandbox shares the host's network: its port is the host's port.
     // The server's own port would only loop back into this proxy.
     if (port == cfg.server.port)

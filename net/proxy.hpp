@@ -56,8 +56,9 @@ struct internal_endpoint {
 };
 
 /// Resolves the internal endpoint of container port `port` (§3.7
-/// resolve_internal, without container IPs). Host network mode:
-/// `127.0.0.1:<port>`. Other modes: 8080 → `127.0.0.1:<ports.http>`, 44772 →
+/// resolve_internal, without container IPs). Host network mode (without an
+/// egress sidecar): `127.0.0.1:<port>`. Other modes, and sandboxes behind an
+/// egress sidecar: 8080 → `127.0.0.1:<ports.http>`, 44772 →
 /// `127.0.0.1:<ports.execd>` (execd itself), 18080 with a published egress
 /// port → `127.0.0.1:<ports.egress>`, any other port →
 /// `127.0.0.1:<ports.execd>/proxy/<port>`.

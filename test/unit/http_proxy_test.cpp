@@ -246,6 +246,11 @@ TEST(ProxyEndpoint, ResolveInternal) {
   // The server's own port would loop.
   EXPECT_EQ(net::resolve_internal(bare, 8080, cfg).error.code,
             "DOCKER::INVALID_PORT");
+  // Behind an egress sidecar even a host-mode sandbox has published ports.
+  sbx.egress_token = "tok";
+  ep = net::resolve_internal(sbx, 6000, cfg);
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:40109/proxy/6000");
 }
 
 TEST(ProxyRouter, Routes) {
@@ -499,6 +504,8 @@ protected:
     opts.host = "127.0.0.1";
     opts.port = 0;
     opts.threads = 2;
+    // Far below the bodies streamed here: proxied bodies have no limit.
+    opts.body_limit = 1024 * 1024;
     auto srv = server::start(opts, make_api_handler(cfg, backend));
     EXPECT_TRUE(srv.has_value());
     if (srv.has_value())
@@ -600,6 +607,20 @@ TEST_F(ProxyServer, StreamsBodiesBothWays) {
   for (size_t i = 0; i < r.body.size() && same; ++i)
     same = r.body[i] == test::pattern_byte(i);
   EXPECT_TRUE(same);
+  // Buffered API requests keep the limit.
+  stream_client d{port()};
+  d.send("POST /v1/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: "
+         + std::to_string(2 * 1024 * 1024) + "\r\n\r\n");
+  r = d.read_response();
+  EXPECT_EQ(r.status, 413);
+  stream_client e{port()};
+  e.send("POST /v1/sandboxes HTTP/1.1\r\nHost: x\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n");
+  std::string big_chunk(600 * 1024, 'x');
+  e.send("96000\r\n" + big_chunk + "\r\n");
+  e.send("96000\r\n" + big_chunk + "\r\n");
+  r = e.read_response();
+  EXPECT_EQ(r.status, 413);
 }
 
 TEST_F(ProxyServer, ExpectContinue) {

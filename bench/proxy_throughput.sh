@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Server proxy throughput and added latency, against the upstream itself.
+#
+# Builds bench/proxy_backend.cpp (a one-thread epoll HTTP server answering a
+# 13-byte body), starts the server in host network mode (so that the proxied
+# port P of a sandbox is 127.0.0.1:P), creates one busybox sandbox, waits
+# until it is Running, then runs
+#   wrk -t2 -c32 -d10s --latency URL
+# alternately on the upstream directly (floor: http://127.0.0.1:P/) and
+# through the proxy (http://127.0.0.1:PORT/sandboxes/{id}/proxy/P/), ROUNDS
+# times each (default 2). Prints requests/s and p50/p99 latency of each run,
+# the medians, the throughput ratio proxy/direct (target >= 0.7) and the
+# added p50 latency (target < 1 ms).
+#
+# Env: OSB_SERVER_BIN (default build-bench/opensandbox-server), ROUNDS,
+#      DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (32),
+#      IO_THREADS (server.io_threads, default 2).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$HERE")"
+BIN="${OSB_SERVER_BIN:-$REPO/build-bench/opensandbox-server}"
+ROUNDS="${ROUNDS:-2}"
+DURATION="${DURATION:-10s}"
+WRK_THREADS="${WRK_THREADS:-2}"
+WRK_CONNS="${WRK_CONNS:-32}"
+IO_THREADS="${IO_THREADS:-2}"
+KEY=bench
+IMAGE=opensandbox/busybox:latest
+
+[ -x "$BIN" ] || { echo "server binary not found: $BIN" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+command -v g++ >/dev/null || { echo "g++ is not installed" >&2; exit 1; }
+
+NODE="bench-proxy-$$-$RANDOM"
+DIR="$(mktemp -d /tmp/osb-bench-XXXXXX)"
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+PORT="$(free_port)"
+SERVER_PID=""
+BACKEND_PID=""
+WRK_PID=""
+
+stop_pid() { # pid
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 0
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  [ -z "$WRK_PID" ] || stop_pid "$WRK_PID"
+  stop_pid "$SERVER_PID"
+  stop_pid "$BACKEND_PID"
+  local ids
+  ids="$(docker ps -aq --filter "label=opensandbox.io/node=$NODE" || true)"
+  if [ -n "$ids" ]; then
+    # shellcheck disable=SC2086
+    docker rm -f $ids >/dev/null || true
+  fi
+  if [ "$rc" -ne 0 ] && [ -f "$DIR/server.log" ]; then
+    echo "--- server log (tail) ---" >&2
+    tail -n 30 "$DIR/server.log" >&2
+  fi
+  rm -rf "$DIR"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+g++ -O2 -std=c++17 -o "$DIR/proxy_backend" "$HERE/proxy_backend.cpp"
+"$DIR/proxy_backend" 0 >"$DIR/backend.port" &
+BACKEND_PID=$!
+for _ in $(seq 1 50); do
+  [ -s "$DIR/backend.port" ] && break
+  sleep 0.1
+done
+UP="$(head -1 "$DIR/backend.port")"
+[ -n "$UP" ] || { echo "backend did not start" >&2; exit 1; }
+
+cat >"$DIR/config.toml" <<EOF
+[server]
+host = "127.0.0.1"
+port = $PORT
+api_key = "$KEY"
+io_threads = $IO_THREADS
+
+[log]
+level = "WARNING"
+
+[runtime]
+type = "docker"
+
+[docker]
+network_mode = "host"
+
+[store]
+path = "$DIR/store.db"
+
+[cluster]
+node_name = "$NODE"
+EOF
+
+"$BIN" --config "$DIR/config.toml" >"$DIR/server.log" 2>&1 </dev/null &
+SERVER_PID=$!
+
+BASE="http://127.0.0.1:$PORT"
+for _ in $(seq 1 300); do
+  curl -fsS -o /dev/null "$BASE/health" 2>/dev/null && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+SID="$(curl -fsS -X POST "$BASE/v1/sandboxes" \
+  -H "OPEN-SANDBOX-API-KEY: $KEY" -H 'Content-Type: application/json' \
+  -d "{\"image\":{\"uri\":\"$IMAGE\"},\"entrypoint\":[\"sleep\",\"3600\"],\"resourceLimits\":{}}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+STATE=""
+for _ in $(seq 1 600); do
+  STATE="$(curl -fsS "$BASE/v1/sandboxes/$SID" -H "OPEN-SANDBOX-API-KEY: $KEY" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["state"])')"
+  [ "$STATE" = Running ] && break
+  sleep 0.1
+done
+[ "$STATE" = Running ] || { echo "sandbox $SID is $STATE, not Running" >&2; exit 1; }
+
+DIRECT_URL="http://127.0.0.1:$UP/"
+PROXY_URL="$BASE/sandboxes/$SID/proxy/$UP/"
+curl -fsS "$PROXY_URL" | grep -q 'hello, world' \
+  || { echo "the proxy does not reach the backend" >&2; exit 1; }
+
+# wrk prints latencies as 123.45us / 1.23ms / 1.00s; normalize to ms.
+to_ms() {
+  awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000}
+        else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0}
+        else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000}}'
+}
+
+run_wrk() { # name url -> sets RPS P50 P99
+  wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$DURATION" --latency "$2" \
+    >"$DIR/wrk.out" &
+  WRK_PID=$!
+  wait "$WRK_PID"
+  WRK_PID=""
+  local out
+  out="$(cat "$DIR/wrk.out")"
+  if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+    echo "warning: $(grep 'Non-2xx\|Socket errors' <<<"$out" | tr '\n' ' ') for $2" >&2
+  fi
+  RPS="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+  P50="$(awk '$1 == "50%" {print $2}' <<<"$out" | to_ms)"
+  P99="$(awk '$1 == "99%" {print $2}' <<<"$out" | to_ms)"
+  [ -n "$RPS" ] && [ -n "$P50" ] || { echo "wrk failed: $out" >&2; exit 1; }
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.4f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+D_RPS=(); D_P50=(); D_P99=()
+P_RPS=(); P_P50=(); P_P99=()
+for r in $(seq 1 "$ROUNDS"); do
+  run_wrk direct "$DIRECT_URL"
+  D_RPS+=("$RPS"); D_P50+=("$P50"); D_P99+=("$P99")
+  d="$RPS req/s p50 ${P50}ms p99 ${P99}ms"
+  run_wrk proxy "$PROXY_URL"
+  P_RPS+=("$RPS"); P_P50+=("$P50"); P_P99+=("$P99")
+  echo "round $r/$ROUNDS: direct $d   proxy $RPS req/s p50 ${P50}ms p99 ${P99}ms" >&2
+done
+DR="$(printf '%s\n' "${D_RPS[@]}" | median)"
+PR="$(printf '%s\n' "${P_RPS[@]}" | median)"
+D50="$(printf '%s\n' "${D_P50[@]}" | median)"
+P50M="$(printf '%s\n' "${P_P50[@]}" | median)"
+D99="$(printf '%s\n' "${D_P99[@]}" | median)"
+P99M="$(printf '%s\n' "${P_P99[@]}" | median)"
+RATIO="$(awk -v p="$PR" -v d="$DR" 'BEGIN {printf "%.3f", p / d}')"
+ADDED="$(awk -v p="$P50M" -v d="$D50" 'BEGIN {printf "%.3f", p - d}')"
+V_RATIO="$(awk -v x="$RATIO" 'BEGIN {print (x >= 0.7) ? "met" : "MISSED"}')"
+V_LAT="$(awk -v x="$ADDED" 'BEGIN {print (x < 1.0) ? "met" : "MISSED"}')"
+RSS="$(awk '/^VmRSS:/ {print $2 " kB"}' "/proc/$SERVER_PID/status" 2>/dev/null || echo '?')"
+
+echo "proxy_throughput: wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency, $ROUNDS rounds (alternating), $(nproc) cores, server io_threads $IO_THREADS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  direct  GET 127.0.0.1:P/ (floor):        median $DR req/s   p50 ${D50} ms   p99 ${D99} ms   runs: ${D_RPS[*]}"
+echo "  proxied GET /sandboxes/{id}/proxy/P/:    median $PR req/s   p50 ${P50M} ms   p99 ${P99M} ms   runs: ${P_RPS[*]}"
+echo "  server RSS after the runs: $RSS"
+echo "  RATIO proxy/direct = $RATIO (target >= 0.7: $V_RATIO)   added p50 = ${ADDED} ms (target < 1 ms: $V_LAT)"

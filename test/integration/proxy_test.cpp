@@ -1,0 +1,322 @@
+// The server proxy of the real binary: `/sandboxes/{id}/proxy/{port}/…` (and
+// `/route/{id}/{port}/…`) for a real sandbox. The node runs in host network
+// mode, so the proxied port P is 127.0.0.1:P, where this test runs its own
+// upstream (test/unit/http_proxy_backend.hpp): no dependency on execd.
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "server_process.hpp"
+#include "test/unit/http_proxy_backend.hpp"
+
+using namespace std::chrono_literals;
+using osb::test::server_process;
+using osb::test::stream_client;
+using osb::test::test_backend;
+
+namespace {
+
+/// One server, one sandbox and one upstream for the whole suite: creating a
+/// sandbox costs a container.
+class Proxy : public testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    srv_ = new server_process{"[docker]\nnetwork_mode = \"host\"\n"};
+    if (!srv_->start())
+      return;
+    auto r = srv_->call(
+      "POST", "/v1/sandboxes",
+      R"({"image":{"uri":"opensandbox/busybox:latest"},)"
+      R"("entrypoint":["sleep","3600"],"timeout":600,)"
+      R"("resourceLimits":{"cpu":"500m","memory":"256Mi"}})");
+    if (r.status != 202)
+      return;
+    auto doc = r.json();
+    id_ = doc["id"].GetString();
+    srv_->wait_state(id_, "Running");
+    upstream_ = new test_backend;
+  }
+
+  static void TearDownTestSuite() {
+    if (!id_.empty())
+      srv_->call("DELETE", "/v1/sandboxes/" + id_);
+    delete srv_; // kills the server, removes this node's containers
+    delete upstream_;
+    srv_ = nullptr;
+    upstream_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(upstream_, nullptr) << (srv_ ? srv_->read_log() : "");
+    ASSERT_FALSE(id_.empty());
+  }
+
+  static std::string proxy(const std::string& rest, uint16_t port = 0) {
+    return "/sandboxes/" + id_ + "/proxy/"
+           + std::to_string(port ? port : upstream_->port()) + rest;
+  }
+
+  static std::string get(const std::string& target,
+                         const std::string& extra = {}) {
+    return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra
+           + "\r\n";
+  }
+
+  /// The pid of the server child (found by its config path).
+  static pid_t server_pid() {
+    auto needle = srv_->config_path();
+    pid_t found = -1;
+    if (auto* dir = ::opendir("/proc")) {
+      while (auto* e = ::readdir(dir)) {
+        auto pid = std::atoi(e->d_name);
+        if (pid <= 0)
+          continue;
+        std::ifstream in{"/proc/" + std::string{e->d_name} + "/cmdline"};
+        std::string cmdline((std::istreambuf_iterator<char>(in)),
+                            std::istreambuf_iterator<char>());
+        if (cmdline.find("opensandbox-server") != std::string::npos
+            && cmdline.find(needle) != std::string::npos)
+          found = pid;
+      }
+      ::closedir(dir);
+    }
+    return found;
+  }
+
+  /// A `Vm…:` value of /proc/<pid>/status in KiB.
+  static long status_kib(pid_t pid, const std::string& key) {
+    std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind(key + ":", 0) == 0)
+        return std::atol(line.c_str() + key.size() + 1);
+    return -1;
+  }
+
+  static server_process* srv_;
+  static test_backend* upstream_;
+  static std::string id_;
+};
+
+server_process* Proxy::srv_ = nullptr;
+test_backend* Proxy::upstream_ = nullptr;
+std::string Proxy::id_;
+
+TEST_F(Proxy, ForwardsWithoutApiKey) {
+  // No OPEN-SANDBOX-API-KEY: the proxy is exempt (the id is the capability).
+  auto r = osb::test::http_call(srv_->port(), "GET",
+                                proxy("/headers/a?x=1&path=%2Fworkspace"), {},
+                                {{"X-Request-ID", "it-proxy-rid"},
+                                 {"Authorization", "Bearer s3cret"},
+                                 {"X-Trace", "t1"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-request-id"], "it-proxy-rid");
+  EXPECT_EQ(r.headers["x-backend"], "yes");
+  EXPECT_NE(r.body.find("GET /headers/a?x=1&path=%2Fworkspace\n"),
+            std::string::npos)
+    << r.body;
+  EXPECT_NE(r.body.find("x-trace: t1\n"), std::string::npos);
+  EXPECT_NE(r.body.find("x-request-id: it-proxy-rid\n"), std::string::npos);
+  EXPECT_EQ(r.body.find("s3cret"), std::string::npos);
+  // Same under /v1 and in the /route shape.
+  r = osb::test::http_call(srv_->port(), "POST",
+                           "/v1" + proxy("/headers/b"), "{}");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("POST /headers/b\n"), std::string::npos);
+  EXPECT_NE(r.body.find("body: {}\n"), std::string::npos);
+  r = osb::test::http_call(srv_->port(), "DELETE",
+                           "/route/" + id_ + "/"
+                             + std::to_string(upstream_->port())
+                             + "/headers/c");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("DELETE /headers/c\n"), std::string::npos);
+  // One DEBUG line per proxied request, with request and sandbox id.
+  auto log = srv_->read_log();
+  EXPECT_NE(log.find("[it-proxy-rid] [" + id_ + "] http: GET "), std::string::npos);
+  EXPECT_NE(log.find("proxied to 127.0.0.1:"), std::string::npos);
+}
+
+TEST_F(Proxy, EndpointWithServerProxyIsServed) {
+  auto ep = srv_->call("GET", "/v1/sandboxes/" + id_ + "/endpoints/"
+                                + std::to_string(upstream_->port())
+                                + "?use_server_proxy=true");
+  ASSERT_EQ(ep.status, 200) << ep.body;
+  std::string endpoint = ep.json()["endpoint"].GetString();
+  auto expected = "127.0.0.1:" + std::to_string(srv_->port()) + proxy("");
+  EXPECT_EQ(endpoint, expected);
+  // The SDK prepends its scheme and appends the API path.
+  auto path = endpoint.substr(endpoint.find('/')) + "/headers/sdk";
+  auto r = osb::test::http_call(srv_->port(), "GET", path);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("GET /headers/sdk\n"), std::string::npos);
+}
+
+TEST_F(Proxy, LargeBodiesStreamWithoutBuffering) {
+  auto pid = server_pid();
+  ASSERT_GT(pid, 0);
+  auto hwm_before = status_kib(pid, "VmHWM");
+  constexpr uint64_t size = 50ull * 1024 * 1024;
+  // Upload 50 MB, generated and hashed on the fly.
+  stream_client c{srv_->port(), 60};
+  ASSERT_TRUE(c.connected());
+  c.send("PUT " + proxy("/upload") + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+         + std::to_string(size) + "\r\n\r\n");
+  osb::test::fnv1a h;
+  std::string piece(1024 * 1024, '\0');
+  for (uint64_t off = 0; off < size; off += piece.size()) {
+    for (size_t i = 0; i < piece.size(); ++i)
+      piece[i] = osb::test::pattern_byte(off + i);
+    h.add(piece.data(), piece.size());
+    ASSERT_TRUE(c.send(piece));
+  }
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "bytes=" + std::to_string(size) + " hash=" + h.hex());
+  // Download 50 MB on the same connection.
+  c.send(get(proxy("/download?n=" + std::to_string(size))));
+  r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(r.body.size(), size);
+  osb::test::fnv1a expected;
+  osb::test::fnv1a got;
+  for (uint64_t off = 0; off < size; off += piece.size()) {
+    for (size_t i = 0; i < piece.size(); ++i)
+      piece[i] = osb::test::pattern_byte(off + i);
+    expected.add(piece.data(), piece.size());
+  }
+  got.add(r.body.data(), r.body.size());
+  EXPECT_EQ(got.hex(), expected.hex());
+  // The server's peak resident memory grew by far less than one body.
+  auto hwm_after = status_kib(pid, "VmHWM");
+  std::cout << "server VmHWM before " << hwm_before << " KiB, after "
+            << hwm_after << " KiB, VmRSS " << status_kib(pid, "VmRSS")
+            << " KiB\n";
+  EXPECT_LT(hwm_after - hwm_before, 16 * 1024);
+}
+
+TEST_F(Proxy, ChunkedAndServerSentEvents) {
+  stream_client c{srv_->port()};
+  c.send(get(proxy("/chunked")));
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "alphabetagamma");
+  // Each event shows up as the upstream sends it, not at the end.
+  auto start = std::chrono::steady_clock::now();
+  c.send(get(proxy("/sse?n=5&ms=250")));
+  std::vector<double> at;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c.read_until("data: " + std::to_string(i) + "\n\n"));
+    at.push_back(std::chrono::duration<double, std::milli>(
+                   std::chrono::steady_clock::now() - start)
+                   .count());
+  }
+  std::cout << "SSE arrival (ms):";
+  for (auto x : at)
+    std::cout << ' ' << static_cast<int>(x);
+  std::cout << '\n';
+  EXPECT_LT(at[0], 200.0);
+  EXPECT_GT(at[4] - at[0], 800.0);
+  for (int i = 1; i < 5; ++i)
+    EXPECT_GT(at[i] - at[i - 1], 150.0) << i;
+}
+
+TEST_F(Proxy, WebSocketEcho) {
+  stream_client c{srv_->port()};
+  c.send(get(proxy("/ws"), "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\n"));
+  auto r = c.read_response();
+  ASSERT_EQ(r.status, 101);
+  EXPECT_EQ(r.headers["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  int op = 0;
+  std::string payload;
+  for (int i = 0; i < 20; ++i) {
+    auto msg = "message " + std::to_string(i);
+    c.send(osb::test::ws_frame(1, msg));
+    ASSERT_TRUE(osb::test::ws_read_message(c, op, payload));
+    EXPECT_EQ(op, 1);
+    EXPECT_EQ(payload, msg);
+  }
+  std::string big(1 << 20, 'w');
+  big[777] = '!';
+  c.send(osb::test::ws_frame(2, big));
+  ASSERT_TRUE(osb::test::ws_read_message(c, op, payload));
+  EXPECT_EQ(op, 2);
+  EXPECT_TRUE(payload == big);
+  c.send(osb::test::ws_frame(8, std::string("\x03\xe8", 2)));
+  ASSERT_TRUE(osb::test::ws_read_message(c, op, payload));
+  EXPECT_EQ(op, 8);
+}
+
+TEST_F(Proxy, Errors) {
+  // Nothing listens: 502 with the original's message.
+  uint16_t dead_port = 0;
+  {
+    test_backend gone;
+    dead_port = gone.port();
+  }
+  auto r = osb::test::http_call(srv_->port(), "GET",
+                                proxy("/x", dead_port));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.body, R"({"code":"GENERAL::UNKNOWN_ERROR","message":"Could not )"
+                    R"(connect to the backend sandbox 127.0.0.1:)"
+                      + std::to_string(dead_port)
+                      + R"(: Connection refused"})");
+  // Unknown sandbox.
+  r = osb::test::http_call(srv_->port(), "GET",
+                           "/sandboxes/no-such-sandbox/proxy/"
+                             + std::to_string(upstream_->port()) + "/x");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("DOCKER::SANDBOX_NOT_FOUND"), std::string::npos);
+  // The backend's own errors pass through untouched.
+  r = osb::test::http_call(srv_->port(), "GET", proxy("/status/403"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, "status 403");
+}
+
+TEST_F(Proxy, PathTricksNeverLeaveThePort) {
+  test_backend other;
+  auto before = upstream_->requests();
+  auto op = std::to_string(other.port());
+  for (const std::string& rest : std::vector<std::string>{
+         "/../" + op + "/x", "/a/../../" + op + "/x", "/%2e%2e/%2e%2e/x",
+         "/..%2f..%2f" + op + "%2fx", "/%252e%252e/x", "/a/%2E%2e/b",
+         "/..%5c..%5cx", "/./x"}) {
+    // With the key (past auth) the path is refused...
+    auto r = srv_->call("GET", proxy(rest));
+    EXPECT_TRUE(r.status == 400 || r.status == 404)
+      << rest << " → " << r.status << " " << r.body;
+    // ...and without it a traversal is not even exempt from auth.
+    auto anon = osb::test::http_call(srv_->port(), "GET", proxy(rest));
+    EXPECT_TRUE(anon.status == 400 || anon.status == 401
+                || anon.status == 404)
+      << rest << " → " << anon.status;
+  }
+  EXPECT_EQ(upstream_->requests(), before);
+  EXPECT_EQ(other.requests(), 0);
+  // Encoded slashes that stay inside the port are forwarded as sent.
+  auto r = srv_->call("GET", proxy("/headers/a%2Fb"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("GET /headers/a%2Fb\n"), std::string::npos);
+}
+
+TEST_F(Proxy, KeepAliveAcrossManyRequests) {
+  stream_client c{srv_->port()};
+  auto conns = upstream_->connections();
+  for (int i = 0; i < 200; ++i) {
+    c.send(get(proxy("/status/200")));
+    auto r = c.read_response();
+    ASSERT_EQ(r.status, 200) << i;
+    ASSERT_EQ(r.body, "status 200");
+  }
+  // One client connection, one upstream connection.
+  EXPECT_EQ(upstream_->connections() - conns, 1);
+}
+
+} // namespace
