@@ -4,7 +4,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -67,6 +69,34 @@ private:
         self->socket_.close(ignored);
       }
     });
+    http::async_read_header(socket_, buffer_, *parser_,
+                            [self = shared_from_this()](error_code ec, size_t) {
+                              if (ec)
+                                return self->on_read(ec);
+                              self->on_header();
+                            });
+  }
+
+  // curl sends "Expect: 100-continue" for bodies over 1 KiB and would wait
+  // a second for the interim response.
+  void on_header() {
+    auto& req = parser_->get();
+    auto expect = req[http::field::expect];
+    if (expect.size() == 12 && boost::beast::iequals(expect, "100-continue")
+        && !parser_->is_done()) {
+      static constexpr char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(socket_, asio::buffer(interim, sizeof(interim) - 1),
+                        [self = shared_from_this()](error_code ec, size_t) {
+                          if (ec)
+                            return self->on_read(ec);
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](error_code ec, size_t) {
                        self->on_read(ec);
