@@ -497,6 +497,10 @@ void read_egress(reader& r, const toml::table& t, node_config& cfg) {
             [&](const toml::node& n, const std::string& p) {
               r.get_enum(n, p, e.mode, {"dns", "dns+nft"}, false);
             }},
+           {"upstream_dns",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, e.upstream_dns);
+            }},
            {"disable_ipv6",
             [&](const toml::node& n, const std::string& p) {
               r.get(n, p, e.disable_ipv6);

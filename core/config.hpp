@@ -75,8 +75,14 @@ struct node_config {
 
   struct egress_section {
     std::string image;
-    std::string mode = "dns";
+    /// "dns" filters names only; "dns+nft" also drops traffic to addresses
+    /// no allowed name resolved to, so IP literals cannot bypass a deny
+    /// policy. The original defaults to "dns"; we default to the safe one.
+    std::string mode = "dns+nft";
     bool disable_ipv6 = true;
+    /// Resolver the sidecars forward allowed names to ("ip[:port]");
+    /// empty = the sidecar's /etc/resolv.conf.
+    std::string upstream_dns;
   } egress;
 
   struct storage_section {

@@ -91,7 +91,7 @@ TEST(ConfigDefaults, EmptyDocumentYieldsDefaults) {
   EXPECT_TRUE(cfg.docker.no_new_privileges);
   EXPECT_EQ(cfg.docker.drop_capabilities.size(), 9u);
   EXPECT_EQ(cfg.ingress.mode, "direct");
-  EXPECT_EQ(cfg.egress.mode, "dns");
+  EXPECT_EQ(cfg.egress.mode, "dns+nft"); // ours: IP literals blocked
   EXPECT_TRUE(cfg.egress.disable_ipv6);
   EXPECT_TRUE(cfg.storage.allowed_host_paths.empty());
   EXPECT_EQ(cfg.storage.volume_default_size, "1Gi");
