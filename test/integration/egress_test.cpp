@@ -14,6 +14,7 @@
 // measurement), Docker, opensandbox/busybox:latest. Skips otherwise.
 
 #include "net/egress/dns_message.hpp"
+#include "server_process.hpp"
 
 #include <gtest/gtest.h>
 
@@ -652,4 +653,93 @@ TEST_F(egress_integration, dns_mode_filters_names_only) {
   EXPECT_NE(r.out.find("NXDOMAIN"), std::string::npos) << r.out;
   res = http(api, "GET", "/policy");
   EXPECT_NE(res.body.find(R"("egress":[])"), std::string::npos) << res.body;
+}
+
+// The same enforcement, but with the server creating the sidecar: a sandbox
+// created with a networkPolicy through the lifecycle API, its policy read and
+// patched through the 18080 endpoint (execd's /proxy into the shared netns),
+// and the sidecar removed with the sandbox on delete and on expiry.
+TEST_F(egress_integration, ServerCreatesAndRemovesTheSidecar) {
+  test_dns_server dns_server{env.gateway};
+  test_http_server http_server{env.gateway};
+  ASSERT_TRUE(dns_server.ok && http_server.ok);
+  auto web = "osb-egress-it-web2-" + suffix();
+  ASSERT_FALSE(env.start(web, std::string{busybox}
+                                + " sh -c 'mkdir -p /www && echo web-ok > "
+                                  "/www/index.html && exec httpd -f -p 8080 "
+                                  "-h /www'")
+                 .empty());
+  env.web_ip = trimmed(
+    run("docker inspect -f '{{.NetworkSettings.IPAddress}}' " + web).out);
+  dns_server.set("allowed.test", env.gateway);
+  dns_server.set("later.test", env.gateway);
+  auto hport = std::to_string(http_server.port);
+  osb::test::server_process srv(
+    "[egress]\nimage = \"" + std::string{egress_image}
+    + "\"\nmode = \"dns+nft\"\nupstream_dns = \"" + env.gateway + ":"
+    + std::to_string(dns_server.port) + "\"\n");
+  ASSERT_TRUE(srv.start()) << srv.read_log();
+  auto create = [&](const std::string& extra) {
+    auto r = srv.call(
+      "POST", "/v1/sandboxes",
+      R"({"image":{"uri":"opensandbox/busybox:latest"},)"
+      R"("entrypoint":["sleep","3600"],"resourceLimits":{},)"
+      R"("networkPolicy":{"defaultAction":"deny","egress":[)"
+      R"({"action":"allow","target":"allowed.test"}]})"
+        + extra + "}");
+    EXPECT_EQ(r.status, 202) << r.body;
+    auto doc = r.json();
+    return doc.IsObject() && doc.HasMember("id") ? std::string{doc["id"].GetString()}
+                                                 : std::string{};
+  };
+  auto expiring = create(R"(,"timeout":60)");
+  auto kept = create("");
+  ASSERT_EQ(srv.wait_state(kept, "Running", 60s), "Running") << srv.read_log();
+  ASSERT_EQ(srv.wait_state(expiring, "Running", 60s), "Running");
+  auto box = "sandbox-" + kept;
+  // Names: allowed resolves and connects, the rest is NXDOMAIN.
+  auto r = in_sandbox(box, "nslookup allowed.test");
+  EXPECT_EQ(r.status, 0) << r.out;
+  r = in_sandbox(box, fetch("http://allowed.test:" + hport + "/"));
+  EXPECT_EQ(r.out, "hello-egress") << r.out;
+  r = in_sandbox(box, "nslookup later.test");
+  EXPECT_NE(r.out.find("NXDOMAIN"), std::string::npos) << r.out;
+  // An IP literal no allowed name resolved to stays unreachable.
+  r = in_sandbox(box, fetch("http://" + env.web_ip + ":8080/"));
+  EXPECT_NE(r.status, 0) << r.out;
+  // The SDK's way to the policy API: endpoint 18080 plus its header.
+  auto ep = srv.call("GET", "/v1/sandboxes/" + kept + "/endpoints/18080");
+  ASSERT_EQ(ep.status, 200) << ep.body;
+  auto epd = ep.json();
+  std::string endpoint = epd["endpoint"].GetString();
+  ASSERT_TRUE(epd.HasMember("headers")) << ep.body;
+  std::string auth = epd["headers"]["OPENSANDBOX-EGRESS-AUTH"].GetString();
+  auto colon = endpoint.find(':');
+  auto slash = endpoint.find('/');
+  auto port = static_cast<uint16_t>(
+    std::stoi(endpoint.substr(colon + 1, slash - colon - 1)));
+  auto path = endpoint.substr(slash);
+  std::map<std::string, std::string> hdrs{{"OPENSANDBOX-EGRESS-AUTH", auth}};
+  auto pol = osb::test::http_call(port, "GET", path + "/policy", {}, hdrs);
+  EXPECT_EQ(pol.status, 200) << pol.body;
+  EXPECT_NE(pol.body.find("allowed.test"), std::string::npos) << pol.body;
+  auto patched = osb::test::http_call(
+    port, "PATCH", path + "/policy",
+    R"([{"action":"allow","target":"later.test"}])", hdrs);
+  EXPECT_EQ(patched.status, 200) << patched.body;
+  std::this_thread::sleep_for(1s);
+  r = in_sandbox(box, "nslookup later.test");
+  EXPECT_EQ(r.status, 0) << r.out;
+  // Delete takes the sidecar along; expiry too.
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + kept).status, 204);
+  EXPECT_NE(run("docker inspect sandbox-egress-" + kept + " >/dev/null 2>&1")
+              .status,
+            0);
+  EXPECT_EQ(srv.wait_state(expiring, "404", 90s), "404");
+  std::this_thread::sleep_for(2s);
+  EXPECT_NE(run("docker inspect sandbox-egress-" + expiring
+                + " >/dev/null 2>&1")
+              .status,
+            0);
+  EXPECT_EQ(srv.num_containers(), 0);
 }
