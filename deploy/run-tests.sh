@@ -19,6 +19,12 @@ else
   echo "run-tests: e2e SKIPPED: Node >= 20 not found (test/e2e/run.sh)" >&2
   if [ "${OSB_REQUIRE_E2E:-0}" = 1 ]; then exit 1; fi
 fi
+# Deployment artifacts: the 3-node docker-compose cluster for real, the
+# Kubernetes manifests against the official schemas (offline), the systemd
+# units with systemd-analyze.
+OSB_BUILD_DIR="$build_dir" "$here/deploy/compose/test-compose.sh"
+"$here/deploy/k8s/validate.sh"
+OSB_BUILD_DIR="$build_dir" "$here/deploy/systemd/verify.sh"
 # Nothing may be left behind by the suites.
 # (Test servers use node names starting with "it-".)
 leftover=$(docker ps -a --filter label=opensandbox.io/id \
