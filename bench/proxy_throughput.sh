@@ -6,11 +6,13 @@
 # port P of a sandbox is 127.0.0.1:P), creates one busybox sandbox, waits
 # until it is Running, then runs
 #   wrk -t2 -c32 -d10s --latency URL
-# alternately on the upstream directly (floor: http://127.0.0.1:P/) and
-# through the proxy (http://127.0.0.1:PORT/sandboxes/{id}/proxy/P/), ROUNDS
-# times each (default 2). Prints requests/s and p50/p99 latency of each run,
-# the medians, the throughput ratio proxy/direct (target >= 0.7) and the
-# added p50 latency (target < 1 ms).
+# alternately on the upstream directly (floor: http://127.0.0.1:P/), through
+# the proxy (http://127.0.0.1:PORT/sandboxes/{id}/proxy/P/) and on the
+# server's GET /health (same HTTP stack, nothing forwarded), ROUNDS times
+# each (default 2). Prints requests/s and p50/p99 latency of each run, the
+# medians, the server's CPU time per request (from /proc/PID/stat), the
+# throughput ratio proxy/direct (target >= 0.7) and the added p50 latency
+# (target < 1 ms), under load (-c32) and unloaded (-t1 -c1, 5 s).
 #
 # Env: OSB_SERVER_BIN (default build-bench/opensandbox-server), ROUNDS,
 #      DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (32),
@@ -143,9 +145,14 @@ to_ms() {
         else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000}}'
 }
 
-run_wrk() { # name url -> sets RPS P50 P99
-  wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$DURATION" --latency "$2" \
-    >"$DIR/wrk.out" &
+CLK_TCK="$(getconf CLK_TCK)"
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
+run_wrk() { # name url [threads conns duration] -> sets RPS P50 P99 CPU_US
+  local t0
+  t0="$(server_ticks)"
+  wrk -t"${3:-$WRK_THREADS}" -c"${4:-$WRK_CONNS}" -d"${5:-$DURATION}" \
+    --latency "$2" >"$DIR/wrk.out" &
   WRK_PID=$!
   wait "$WRK_PID"
   WRK_PID=""
@@ -155,6 +162,10 @@ run_wrk() { # name url -> sets RPS P50 P99
     echo "warning: $(grep 'Non-2xx\|Socket errors' <<<"$out" | tr '\n' ' ') for $2" >&2
   fi
   RPS="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+  local total
+  total="$(awk '/requests in/ {print $1}' <<<"$out")"
+  CPU_US="$(awk -v a="$t0" -v b="$(server_ticks)" -v hz="$CLK_TCK" -v n="$total" \
+    'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / n}')"
   P50="$(awk '$1 == "50%" {print $2}' <<<"$out" | to_ms)"
   P99="$(awk '$1 == "99%" {print $2}' <<<"$out" | to_ms)"
   [ -n "$RPS" ] && [ -n "$P50" ] || { echo "wrk failed: $out" >&2; exit 1; }
@@ -163,21 +174,34 @@ run_wrk() { # name url -> sets RPS P50 P99
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.4f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 D_RPS=(); D_P50=(); D_P99=()
-P_RPS=(); P_P50=(); P_P99=()
+P_RPS=(); P_P50=(); P_P99=(); P_CPU=()
+H_RPS=(); H_CPU=()
 for r in $(seq 1 "$ROUNDS"); do
   run_wrk direct "$DIRECT_URL"
   D_RPS+=("$RPS"); D_P50+=("$P50"); D_P99+=("$P99")
   d="$RPS req/s p50 ${P50}ms p99 ${P99}ms"
   run_wrk proxy "$PROXY_URL"
-  P_RPS+=("$RPS"); P_P50+=("$P50"); P_P99+=("$P99")
-  echo "round $r/$ROUNDS: direct $d   proxy $RPS req/s p50 ${P50}ms p99 ${P99}ms" >&2
+  P_RPS+=("$RPS"); P_P50+=("$P50"); P_P99+=("$P99"); P_CPU+=("$CPU_US")
+  p="$RPS req/s p50 ${P50}ms p99 ${P99}ms, server ${CPU_US} us CPU/req"
+  run_wrk health "$BASE/health"
+  H_RPS+=("$RPS"); H_CPU+=("$CPU_US")
+  echo "round $r/$ROUNDS: direct $d   proxy $p   /health $RPS req/s, server ${CPU_US} us CPU/req" >&2
 done
+# Unloaded: one connection, one request at a time.
+run_wrk direct1 "$DIRECT_URL" 1 1 5s
+U_D50="$P50"
+run_wrk proxy1 "$PROXY_URL" 1 1 5s
+U_P50="$P50"
+U_ADDED="$(awk -v p="$U_P50" -v d="$U_D50" 'BEGIN {printf "%.3f", p - d}')"
 DR="$(printf '%s\n' "${D_RPS[@]}" | median)"
 PR="$(printf '%s\n' "${P_RPS[@]}" | median)"
 D50="$(printf '%s\n' "${D_P50[@]}" | median)"
 P50M="$(printf '%s\n' "${P_P50[@]}" | median)"
 D99="$(printf '%s\n' "${D_P99[@]}" | median)"
 P99M="$(printf '%s\n' "${P_P99[@]}" | median)"
+HR="$(printf '%s\n' "${H_RPS[@]}" | median)"
+P_CPU_M="$(printf '%s\n' "${P_CPU[@]}" | median)"
+H_CPU_M="$(printf '%s\n' "${H_CPU[@]}" | median)"
 RATIO="$(awk -v p="$PR" -v d="$DR" 'BEGIN {printf "%.3f", p / d}')"
 ADDED="$(awk -v p="$P50M" -v d="$D50" 'BEGIN {printf "%.3f", p - d}')"
 V_RATIO="$(awk -v x="$RATIO" 'BEGIN {print (x >= 0.7) ? "met" : "MISSED"}')"
@@ -187,5 +211,8 @@ RSS="$(awk '/^VmRSS:/ {print $2 " kB"}' "/proc/$SERVER_PID/status" 2>/dev/null |
 echo "proxy_throughput: wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency, $ROUNDS rounds (alternating), $(nproc) cores, server io_threads $IO_THREADS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  direct  GET 127.0.0.1:P/ (floor):        median $DR req/s   p50 ${D50} ms   p99 ${D99} ms   runs: ${D_RPS[*]}"
 echo "  proxied GET /sandboxes/{id}/proxy/P/:    median $PR req/s   p50 ${P50M} ms   p99 ${P99M} ms   runs: ${P_RPS[*]}"
+echo "  server GET /health (same stack): median $HR req/s   runs: ${H_RPS[*]}"
+echo "  server CPU per request: proxied ${P_CPU_M} us, /health ${H_CPU_M} us"
+echo "  unloaded (-t1 -c1 -d5s) p50: direct ${U_D50} ms, proxied ${U_P50} ms, added ${U_ADDED} ms"
 echo "  server RSS after the runs: $RSS"
 echo "  RATIO proxy/direct = $RATIO (target >= 0.7: $V_RATIO)   added p50 = ${ADDED} ms (target < 1 ms: $V_LAT)"

@@ -3,6 +3,7 @@
 
 #include "core/codec.hpp"
 #include "core/log.hpp"
+#include "http/proxy_cache.hpp"
 #include "http/router.hpp"
 #include "net/endpoints.hpp"
 #include "net/proxy.hpp"
@@ -39,6 +40,9 @@ struct api_state {
   std::string public_host;
   /// Whether an API key is configured (non-blank).
   bool key_required = false;
+  /// Sandboxes the server proxy resolved within the last second.
+  std::shared_ptr<proxy_cache> cache
+    = std::make_shared<proxy_cache>(std::chrono::seconds(1));
 };
 
 /// One request in flight: what the final response needs, shared by the
@@ -287,10 +291,48 @@ void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
 
 // -- server proxy (§1.13) -----------------------------------------------------
 
+/// Completes `spec` (whose target holds the path and query so far) for the
+/// internal endpoint of `port` of `sbx` and hands it to the server.
+void forward_to(const node_config& cfg, const exchange_ptr& x,
+                const std::shared_ptr<forward_spec>& spec, int port,
+                const sandbox_view& sbx) {
+  auto ep = net::resolve_internal(sbx, port, cfg);
+  if (!ep.has_value())
+    return fail(*x, ep.error);
+  spec->port = ep.value->port;
+  spec->target.insert(0, ep.value->prefix);
+  response extra;
+  extra.headers.emplace_back("X-Request-ID", x->rid);
+  add_cors(*x, extra);
+  spec->response_headers = std::move(extra.headers);
+  auto endpoint = ep.value->text();
+  spec->on_error = [x, endpoint](forward_error kind,
+                                 const std::string& detail) {
+    auto err = kind == forward_error::connect
+                 ? api_error{502, "GENERAL::UNKNOWN_ERROR",
+                             "Could not connect to the backend sandbox "
+                               + endpoint + ": " + detail}
+                 : api_error{500, "GENERAL::UNKNOWN_ERROR",
+                             "An internal error occurred in the proxy: "
+                               + detail};
+    auto res = json_response(err.status, codec::encode_error(err));
+    decorate(*x, res, err.code, err.message, true);
+    return res;
+  };
+  OSB_DEBUG("http", x->rid, x->sandbox_id,
+            x->method << ' ' << x->path << " proxied to 127.0.0.1:"
+                      << spec->port << spec->target
+                      << (spec->upgrade ? " (websocket)" : ""));
+  response res;
+  res.forward = spec;
+  x->respond(std::move(res));
+}
+
 /// Forwards a proxy request to the sandbox port it names. The upstream is
 /// always 127.0.0.1 with a port from the sandbox record (never from the
 /// request), and the path may not leave the addressed port's root; the
-/// server streams both bodies (see forward_spec).
+/// server streams both bodies (see forward_spec). The record comes from the
+/// proxy cache when it was looked up within the last second.
 void proxy(const api_state& st, exchange_ptr x, const route& rt,
            const request& req) {
   auto pp = net::parse_proxy_path(req.path);
@@ -328,44 +370,18 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
     tail += '?';
     tail += req.query;
   }
+  spec->target = std::move(tail); // the prefix comes with the endpoint
+  if (auto hit = st.cache->find(rt.sandbox_id))
+    return forward_to(*st.cfg, x, spec, static_cast<int>(port), *hit);
   auto cfg = st.cfg;
+  auto cache = st.cache;
   st.backend->get(
     x->ctx(), rt.sandbox_id,
-    on_success<sandbox_view>(
-      x, [x, cfg, spec, port, tail = std::move(tail)](exchange&,
-                                                       sandbox_view sbx) {
-        auto ep = net::resolve_internal(sbx, static_cast<int>(port), *cfg);
-        if (!ep.has_value())
-          return fail(*x, ep.error);
-        spec->port = ep.value->port;
-        spec->target = ep.value->prefix + tail;
-        response extra;
-        extra.headers.emplace_back("X-Request-ID", x->rid);
-        add_cors(*x, extra);
-        spec->response_headers = std::move(extra.headers);
-        auto endpoint = ep.value->text();
-        spec->on_error = [x, endpoint](forward_error kind,
-                                       const std::string& detail) {
-          auto err
-            = kind == forward_error::connect
-                ? api_error{502, "GENERAL::UNKNOWN_ERROR",
-                            "Could not connect to the backend sandbox "
-                              + endpoint + ": " + detail}
-                : api_error{500, "GENERAL::UNKNOWN_ERROR",
-                            "An internal error occurred in the proxy: "
-                              + detail};
-          auto res = json_response(err.status, codec::encode_error(err));
-          decorate(*x, res, err.code, err.message, true);
-          return res;
-        };
-        OSB_DEBUG("http", x->rid, x->sandbox_id,
-                  x->method << ' ' << x->path << " proxied to 127.0.0.1:"
-                            << spec->port << spec->target
-                            << (spec->upgrade ? " (websocket)" : ""));
-        response res;
-        res.forward = std::move(spec);
-        x->respond(std::move(res));
-      }));
+    on_success<sandbox_view>(x, [x, cfg, cache, spec,
+                                 port](exchange&, sandbox_view sbx) {
+      cache->put(sbx);
+      forward_to(*cfg, x, spec, static_cast<int>(port), sbx);
+    }));
 }
 
 void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
@@ -441,7 +457,9 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
                            }));
     case route_id::resume_sandbox:
       return backend.resume(x->ctx(), rt.sandbox_id,
-                            on_success<unit>(x, [](exchange& x, unit) {
+                            on_success<unit>(x, [cache = st.cache](
+                                                  exchange& x, unit) {
+                              cache->erase(x.sandbox_id);
                               finish(x, empty_response(202));
                             }));
     case route_id::renew_expiration: {
@@ -527,6 +545,8 @@ void preflight(exchange& x, const request& req) {
   }
   res.status = 400;
   res.body = "Disallowed CORS method";
+      // The proxy must not reach a deleted sandbox's ports.
+      st.cache->erase(rt.sandbox_id);
   finish(x, std::move(res), "cors", "disallowed CORS method", false);
 }
 

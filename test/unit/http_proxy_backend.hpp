@@ -17,6 +17,8 @@
 //   /gzip              Content-Encoding: gzip, 4 raw bytes 1f 8b 08 00
 //   /status/NNN        status NNN, body "status NNN"
 //   /hop               200 with hop-by-hop fields and `Connection: X-Hop`
+//   /then-close        200 "closing", then closes the connection without
+//                      having announced it (a stale keep-alive connection)
 //   /ws                WebSocket echo (text and binary)
 // HEAD works for every route (same header fields, no body).
 
@@ -293,6 +295,9 @@ private:
       } else if (path.rfind("/status/", 0) == 0) {
         auto status = std::stoi(path.substr(8));
         reply(status, "status " + std::to_string(status));
+      } else if (path == "/then-close") {
+        reply(200, "closing");
+        break;
       } else if (path == "/hop") {
         reply(200, "hop",
               "Connection: X-Hop\r\nX-Hop: secret\r\nKeep-Alive: "

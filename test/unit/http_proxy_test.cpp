@@ -3,6 +3,7 @@
 // a local test upstream (no Docker, no actors).
 
 #include "http/api.hpp"
+#include "http/proxy_cache.hpp"
 #include "http/router.hpp"
 #include "core/strings.hpp"
 #include "http/server.hpp"
@@ -476,6 +477,39 @@ TEST_F(ProxyApi, Rejections) {
   EXPECT_TRUE(res.forward->upgrade);
 }
 
+TEST_F(ProxyApi, LookupsAreCachedBriefly) {
+  EXPECT_TRUE(call("GET", "/sandboxes/sbx-1/proxy/8080/a").forward);
+  EXPECT_TRUE(call("GET", "/sandboxes/sbx-1/proxy/6000/b").forward);
+  EXPECT_EQ(backend->num_gets, 1);
+  // Unknown sandboxes are not cached.
+  EXPECT_EQ(call("GET", "/sandboxes/nope/proxy/8080/a").status, 404);
+  EXPECT_EQ(call("GET", "/sandboxes/nope/proxy/8080/a").status, 404);
+  EXPECT_EQ(backend->num_gets, 3);
+  // A DELETE through the API drops the entry (even when it fails).
+  call("DELETE", "/v1/sandboxes/sbx-1", {{"open-sandbox-api-key", "key"}});
+  EXPECT_TRUE(call("GET", "/sandboxes/sbx-1/proxy/8080/a").forward);
+  EXPECT_EQ(backend->num_gets, 4);
+}
+
+TEST(ProxyCache, Expires) {
+  proxy_cache cache{std::chrono::milliseconds(30), 2};
+  sandbox_view x;
+  x.id = "a";
+  x.ports.execd = 4000;
+  x.metadata["big"] = "not kept";
+  cache.put(x);
+  auto hit = cache.find("a");
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->ports.execd, 4000);
+  EXPECT_TRUE(hit->metadata.empty());
+  EXPECT_FALSE(cache.find("b"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  EXPECT_FALSE(cache.find("a"));
+  cache.put(x);
+  cache.erase("a");
+  EXPECT_FALSE(cache.find("a"));
+}
+
 TEST_F(ProxyApi, NoKeyNeededButTraversalIsNotExempt) {
   auto res = call("GET", "/sandboxes/sbx-1/proxy/8080/x");
   EXPECT_TRUE(res.forward);
@@ -621,6 +655,30 @@ TEST_F(ProxyServer, StreamsBodiesBothWays) {
   e.send("96000\r\n" + big_chunk + "\r\n");
   r = e.read_response();
   EXPECT_EQ(r.status, 413);
+}
+
+TEST_F(ProxyServer, StaleUpstreamConnectionsAreReplaced) {
+  stream_client c{port()};
+  for (int i = 0; i < 3; ++i) {
+    // The upstream drops the kept connection right after answering; the
+    // next request (without body: retried; with body: peeked) still works.
+    c.send(get(proxy_target("/then-close")));
+    auto r = c.read_response();
+    ASSERT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body, "closing");
+    c.send(get(proxy_target("/status/200")));
+    r = c.read_response();
+    EXPECT_EQ(r.status, 200) << i;
+    c.send(get(proxy_target("/then-close")));
+    r = c.read_response();
+    ASSERT_EQ(r.status, 200) << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.send("POST " + proxy_target("/upload")
+           + " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    r = c.read_response();
+    EXPECT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body.substr(0, 8), "bytes=3 ");
+  }
 }
 
 TEST_F(ProxyServer, ExpectContinue) {

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/model.hpp"
+
+namespace osb::http {
+
+/// Recently looked-up sandboxes for the server proxy, so that a stream of
+/// proxied requests does not cost a round trip through the actors each (that
+/// hop, two thread switches, dominated the proxy's CPU time). Keeps only
+/// what endpoint resolution needs. An entry lives `ttl`; a DELETE through
+/// this server drops it at once. Misses (unknown sandboxes) are never
+/// cached, so a new sandbox is reachable right after its 202. Thread-safe.
+class proxy_cache {
+public:
+  using clock = std::chrono::steady_clock;
+
+  explicit proxy_cache(clock::duration ttl, size_t max_entries = 4096)
+    : ttl_(ttl), max_entries_(max_entries) {
+    // nop
+  }
+
+  /// Returns the cached view of `id` (ports and egress token only) if it
+  /// is younger than the TTL.
+  std::optional<sandbox_view> find(const std::string& id) {
+    auto now = clock::now();
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = entries_.find(id);
+    if (i == entries_.end())
+      return std::nullopt;
+    if (now - i->second.at >= ttl_) {
+      entries_.erase(i);
+      return std::nullopt;
+    }
+    return i->second.view;
+  }
+
+  /// Remembers what endpoint resolution needs of `x`.
+  void put(const sandbox_view& x) {
+    entry e;
+    e.view.id = x.id;
+    e.view.ports = x.ports;
+    e.view.egress_token = x.egress_token;
+    e.view.node = x.node;
+    e.at = clock::now();
+    std::lock_guard<std::mutex> guard{mtx_};
+    // Bounded without bookkeeping: a full table starts over.
+    if (entries_.size() >= max_entries_)
+      entries_.clear();
+    entries_[x.id] = std::move(e);
+  }
+
+  /// Forgets `id` (deleted through this server).
+  void erase(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    entries_.erase(id);
+  }
+
+private:
+  struct entry {
+    sandbox_view view;
+    clock::time_point at;
+  };
+
+  clock::duration ttl_;
+  size_t max_entries_;
+  std::mutex mtx_;
+  std::unordered_map<std::string, entry> entries_;
+};
+
+} // namespace osb::http
