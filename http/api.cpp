@@ -436,8 +436,12 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
           finish(x, json_response(200, codec::encode_sandbox(sbx)));
         }));
     case route_id::delete_sandbox:
+      // The proxy must not reach a deleted sandbox's ports.
+      st.cache->erase(rt.sandbox_id);
       return backend.remove(x->ctx(), rt.sandbox_id,
-                            on_success<unit>(x, [](exchange& x, unit) {
+                            on_success<unit>(x, [cache = st.cache](
+                                                  exchange& x, unit) {
+                              cache->erase(x.sandbox_id);
                               finish(x, empty_response(204));
                             }));
     case route_id::patch_metadata: {
@@ -457,9 +461,7 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
                            }));
     case route_id::resume_sandbox:
       return backend.resume(x->ctx(), rt.sandbox_id,
-                            on_success<unit>(x, [cache = st.cache](
-                                                  exchange& x, unit) {
-                              cache->erase(x.sandbox_id);
+                            on_success<unit>(x, [](exchange& x, unit) {
                               finish(x, empty_response(202));
                             }));
     case route_id::renew_expiration: {
@@ -545,8 +547,6 @@ void preflight(exchange& x, const request& req) {
   }
   res.status = 400;
   res.body = "Disallowed CORS method";
-      // The proxy must not reach a deleted sandbox's ports.
-      st.cache->erase(rt.sandbox_id);
   finish(x, std::move(res), "cors", "disallowed CORS method", false);
 }
 
