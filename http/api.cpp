@@ -293,12 +293,14 @@ void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
 
 /// Completes `spec` (whose target holds the path and query so far) for the
 /// internal endpoint of `port` of `sbx` and hands it to the server.
-void forward_to(const node_config& cfg, const exchange_ptr& x,
+void forward_to(const node_config& cfg, const std::string& public_host,
+                const exchange_ptr& x,
                 const std::shared_ptr<forward_spec>& spec, int port,
                 const sandbox_view& sbx) {
-  auto ep = net::resolve_internal(sbx, port, cfg);
+  auto ep = net::resolve_internal(sbx, port, cfg, public_host);
   if (!ep.has_value())
     return fail(*x, ep.error);
+  spec->host = ep.value->host;
   spec->port = ep.value->port;
   spec->target.insert(0, ep.value->prefix);
   response extra;
@@ -320,8 +322,9 @@ void forward_to(const node_config& cfg, const exchange_ptr& x,
     return res;
   };
   OSB_DEBUG("http", x->rid, x->sandbox_id,
-            x->method << ' ' << x->path << " proxied to 127.0.0.1:"
-                      << spec->port << spec->target
+            x->method << ' ' << x->path << " proxied to "
+                      << ep.value->text() << spec->target.substr(
+                           ep.value->prefix.size())
                       << (spec->upgrade ? " (websocket)" : ""));
   response res;
   res.forward = spec;
@@ -372,15 +375,17 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
   }
   spec->target = std::move(tail); // the prefix comes with the endpoint
   if (auto hit = st.cache->find(rt.sandbox_id))
-    return forward_to(*st.cfg, x, spec, static_cast<int>(port), *hit);
+    return forward_to(*st.cfg, st.public_host, x, spec,
+                      static_cast<int>(port), *hit);
   auto cfg = st.cfg;
   auto cache = st.cache;
   st.backend->get(
     x->ctx(), rt.sandbox_id,
-    on_success<sandbox_view>(x, [x, cfg, cache, spec,
-                                 port](exchange&, sandbox_view sbx) {
+    on_success<sandbox_view>(x, [x, cfg, cache, spec, port,
+                                 public_host = st.public_host](
+                                  exchange&, sandbox_view sbx) {
       cache->put(sbx);
-      forward_to(*cfg, x, spec, static_cast<int>(port), sbx);
+      forward_to(*cfg, public_host, x, spec, static_cast<int>(port), sbx);
     }));
 }
 

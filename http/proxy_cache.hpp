@@ -48,6 +48,7 @@ public:
     e.view.ports = x.ports;
     e.view.egress_token = x.egress_token;
     e.view.node = x.node;
+    e.view.endpoint_host = x.endpoint_host;
     e.at = clock::now();
     std::lock_guard<std::mutex> guard{mtx_};
     // Bounded without bookkeeping: a full table starts over.

@@ -2,6 +2,9 @@
 
 #include "net/endpoints.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <array>
 
 namespace osb::net {
@@ -166,22 +169,40 @@ bool is_proxy_path(std::string_view raw_path) {
 }
 
 std::string internal_endpoint::text() const {
-  return "127.0.0.1:" + std::to_string(port) + prefix;
+  auto h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return h + ':' + std::to_string(port) + prefix;
 }
 
 result<internal_endpoint> resolve_internal(const sandbox_view& sbx, int port,
-                                           const node_config& cfg) {
+                                           const node_config& cfg,
+                                           const std::string& local_host) {
   using res = result<internal_endpoint>;
   if (port < 1 || port > 65535)
     return res::fail(
       make_api_error(ec::invalid_port, "Port must be between 1 and 65535."));
   internal_endpoint x;
+  const auto& where = sbx.endpoint_host;
+  bool here = where.empty() || where == local_host || where == "127.0.0.1"
+              || where == "localhost" || where == "::1";
+  if (!here) {
+    // Published on another machine: its address comes from the record
+    // (node config), and only a numeric one is used (no resolver on the
+    // I/O threads, no name from anywhere else).
+    in6_addr buf;
+    if (::inet_pton(AF_INET, where.c_str(), &buf) != 1
+        && ::inet_pton(AF_INET6, where.c_str(), &buf) != 1)
+      return res::fail(make_api_error(
+        ec::endpoint_unavailable,
+        "Sandbox " + sbx.id + " is published on host '" + where
+          + "', which the server proxy cannot reach by name."));
+    x.host = where;
+  }
   // A sandbox with an egress sidecar lives in the sidecar's (bridged)
   // namespace even in host mode: it is reached through published ports.
   if (cfg.docker.network_mode == "host" && sbx.egress_token.empty()) {
     // The sandbox shares the host's network: its port is the host's port.
     // The server's own port would only loop back into this proxy.
-    if (port == cfg.server.port)
+    if (here && port == cfg.server.port)
       return res::fail(make_api_error(
         ec::invalid_port, "Port " + std::to_string(port)
                             + " is the server's own port."));

@@ -43,15 +43,18 @@ std::optional<proxy_path> parse_proxy_path(std::string_view raw_path);
 /// HTTP server streams instead of buffering).
 bool is_proxy_path(std::string_view raw_path);
 
-/// Where the server proxy reaches a sandbox port: always 127.0.0.1, with a
-/// host port taken from the sandbox record, never from the request.
+/// Where the server proxy reaches a sandbox port. Host and port come from
+/// the sandbox record, never from the request: 127.0.0.1 for sandboxes
+/// whose ports are published on this machine, else the numeric address of
+/// the machine that publishes them (another node, a remote Docker host).
 struct internal_endpoint {
+  std::string host = "127.0.0.1";
   uint16_t port = 0;
   /// Path prefix on the upstream: "" or "/proxy/<container port>" (execd
   /// inside the sandbox forwards `/proxy/P/…` to `127.0.0.1:P`).
   std::string prefix;
 
-  /// `127.0.0.1:<port><prefix>`, for messages.
+  /// `<host>:<port><prefix>`, for messages.
   std::string text() const;
 };
 
@@ -61,12 +64,19 @@ struct internal_endpoint {
 /// egress sidecar: 8080 → `127.0.0.1:<ports.http>`, 44772 →
 /// `127.0.0.1:<ports.execd>` (execd itself), 18080 with a published egress
 /// port → `127.0.0.1:<ports.egress>`, any other port →
-/// `127.0.0.1:<ports.execd>/proxy/<port>`.
+/// `127.0.0.1:<ports.execd>/proxy/<port>`. A sandbox whose `endpoint_host`
+/// names another machine (a remote Docker host or another node's host) is
+/// reached at that address instead of 127.0.0.1, if it is numeric.
+/// @param local_host this node's public host (`detect_public_host`): an
+///        `endpoint_host` equal to it, empty or loopback means this machine.
 /// @returns `ec::invalid_port` outside 1..65535 or, in host mode, for the
 ///          server's own port (a request loop); `ec::endpoint_unavailable`
-///          when the needed host port is unknown.
+///          when the needed host port is unknown or the sandbox's machine
+///          has no numeric address.
 result<internal_endpoint> resolve_internal(const sandbox_view& sbx, int port,
-                                           const node_config& cfg);
+                                           const node_config& cfg,
+                                           const std::string& local_host
+                                           = {});
 
 /// Turns the raw rest of a proxy path into the path sent upstream: `/` +
 /// rest with leading slashes collapsed, encoding kept as is. Returns nullopt

@@ -254,6 +254,43 @@ TEST(ProxyEndpoint, ResolveInternal) {
   EXPECT_EQ(ep.value->text(), "127.0.0.1:40109/proxy/6000");
 }
 
+TEST(ProxyEndpoint, OtherMachines) {
+  node_config cfg;
+  cfg.docker.network_mode = "bridge";
+  sandbox_view sbx;
+  sbx.id = "s1";
+  sbx.ports.http = 50001;
+  sbx.ports.execd = 40109;
+  // Published here: our own public host, loopback, or unset.
+  for (auto here : {"", "10.0.0.1", "127.0.0.1", "localhost"}) {
+    sbx.endpoint_host = here;
+    auto ep = net::resolve_internal(sbx, 6000, cfg, "10.0.0.1");
+    ASSERT_TRUE(ep.has_value()) << here;
+    EXPECT_EQ(ep.value->text(), "127.0.0.1:40109/proxy/6000") << here;
+  }
+  // Published on another machine: its numeric address from the record.
+  sbx.endpoint_host = "10.0.0.9";
+  auto ep = net::resolve_internal(sbx, 8080, cfg, "10.0.0.1");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "10.0.0.9:50001");
+  sbx.endpoint_host = "fd00::9";
+  ep = net::resolve_internal(sbx, 6000, cfg, "10.0.0.1");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "[fd00::9]:40109/proxy/6000");
+  // Host mode on another node: the port itself, no loop check there.
+  cfg.docker.network_mode = "host";
+  cfg.server.port = 8080;
+  sbx.endpoint_host = "10.0.0.9";
+  ep = net::resolve_internal(sbx, 8080, cfg, "10.0.0.1");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "10.0.0.9:8080");
+  // Never a name.
+  sbx.endpoint_host = "node2.example.com";
+  auto bad = net::resolve_internal(sbx, 6000, cfg, "10.0.0.1");
+  EXPECT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error.code, "DOCKER::NETWORK_MODE_ENDPOINT_UNAVAILABLE");
+}
+
 TEST(ProxyRouter, Routes) {
   auto r = match_route("HEAD", "/sandboxes/sbx/proxy/80/x");
   EXPECT_EQ(r.id, route_id::proxy);
