@@ -71,6 +71,24 @@ using place = caf::atom_constant<caf::atom("place")>;
 constexpr auto place_v = place{};
 using members = caf::atom_constant<caf::atom("members")>;
 constexpr auto members_v = members{};
+using vol_inspect = caf::atom_constant<caf::atom("volinspect")>;
+constexpr auto vol_inspect_v = vol_inspect{};
+using vol_create = caf::atom_constant<caf::atom("volcreate")>;
+constexpr auto vol_create_v = vol_create{};
+using vol_remove = caf::atom_constant<caf::atom("volremove")>;
+constexpr auto vol_remove_v = vol_remove{};
+using vol_list = caf::atom_constant<caf::atom("vollist")>;
+constexpr auto vol_list_v = vol_list{};
+using info = caf::atom_constant<caf::atom("info")>;
+constexpr auto info_v = info{};
+using details = caf::atom_constant<caf::atom("details")>;
+constexpr auto details_v = details{};
+using logs = caf::atom_constant<caf::atom("logs")>;
+constexpr auto logs_v = logs{};
+using diagnose = caf::atom_constant<caf::atom("diagnose")>;
+constexpr auto diagnose_v = diagnose{};
+using progress = caf::atom_constant<caf::atom("progress")>;
+constexpr auto progress_v = progress{};
 
 } // namespace osb::atom
 
@@ -87,11 +105,13 @@ using page_reply = std::function<void(result<list_page>)>;
 using unit_reply = std::function<void(result<unit>)>;
 using time_reply = std::function<void(result<int64_t>)>;
 using members_reply = std::function<void(result<std::vector<member_info>>)>;
+using text_reply = std::function<void(result<std::string>)>;
 using sandbox_views = std::vector<sandbox_view>;
 using node_infos = std::vector<node_info>;
 using member_infos = std::vector<member_info>;
 
 using container_infos = std::vector<runtimes::container_info>;
+using volume_infos = std::vector<runtimes::volume_info>;
 /// Immutable bytes shared between actors without copies (local only).
 using shared_bytes = std::shared_ptr<const std::string>;
 using sandbox_rows = std::vector<store::sandbox_row>;
@@ -144,6 +164,12 @@ typename Inspector::result_type inspect(Inspector& f, list_page& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, diagnostics_query& x) {
+  return f(caf::meta::type_name("diagnostics_query"), x.kind, x.tail,
+           x.since, x.limit);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
   return f(caf::meta::type_name("metadata_patch"), x.set, x.remove);
 }
@@ -157,6 +183,12 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::page_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::unit_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::time_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::members_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::text_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::volume_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::volume_infos)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::log_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_details)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::daemon_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::container_infos)

@@ -89,6 +89,13 @@ public:
                    members_reply{std::move(done)});
   }
 
+  void diagnostics(const http::call_context& ctx, const std::string& id,
+                   diagnostics_query q,
+                   http::reply<std::string> done) override {
+    caf::anon_send(gw_, atom::diagnose_v, id, std::move(q), ctx.request_id,
+                   text_reply{std::move(done)});
+  }
+
 private:
   gateway_actor gw_;
 };
@@ -140,6 +147,12 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
     [=](atom::members, std::string&, members_reply& cb) {
       forward<member_infos>(self->request(node, timeout, atom::members_v),
                             std::move(cb), std::string{});
+    },
+    [=](atom::diagnose, std::string& id, diagnostics_query& q,
+        std::string& rid, text_reply& cb) {
+      forward<std::string>(self->request(node, timeout, atom::diagnose_v, id,
+                                         std::move(q), rid),
+                           std::move(cb), id);
     },
   };
 }

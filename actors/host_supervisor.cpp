@@ -7,8 +7,10 @@
 
 #include "actors/error.hpp"
 #include "actors/sandbox.hpp"
+#include "actors/volume_cleanup.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
+#include "runtimes/volumes.hpp"
 
 namespace osb {
 
@@ -107,11 +109,25 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
                     container_name(id))
         .then(
           [self, id](bool) {
-            self->request(self->state.init.store, store_timeout,
-                          atom::remove_v, id)
-              .then([](bool) {}, [](caf::error&) {});
-            OSB_INFO(component, "", id,
-                     "supervisor finished an interrupted deletion");
+            // Volumes next; the row goes last, so that a failure here is
+            // retried by the next start.
+            remove_sandbox_volumes(
+              self, self->state.init.runtime, runtime_timeout(self), id,
+              false, std::string{}, [self, id](caf::error err) {
+                if (err) {
+                  OSB_ERROR(component, "", id,
+                            "supervisor failed to remove the volumes of a "
+                            "deleted sandbox: "
+                              << to_failure(err).message);
+                  return;
+                }
+                self
+                  ->request(self->state.init.store, store_timeout,
+                            atom::remove_v, id)
+                  .then([](bool) {}, [](caf::error&) {});
+                OSB_INFO(component, "", id,
+                         "supervisor finished an interrupted deletion");
+              });
           },
           [id](caf::error& err) {
             OSB_ERROR(component, "", id,
@@ -127,6 +143,9 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
         self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
                       sidecar_name(row.id))
           .then([](bool) {}, [](caf::error&) {});
+      remove_sandbox_volumes(self, st.init.runtime, runtime_timeout(self),
+                             row.id, false, std::string{},
+                             [](caf::error) {});
       self->request(st.init.store, store_timeout, atom::remove_v, row.id)
         .then([](bool) {}, [](caf::error&) {});
       continue;
@@ -181,8 +200,46 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
   self->delayed_send(self, st.init.reconcile_interval, atom::tick_v);
 }
 
+/// Learns the runtime host's platform (once; retried by reconciliation
+/// while unknown).
+void learn_platform(self_ptr self) {
+  auto& st = self->state;
+  if (st.platform)
+    return;
+  self->request(st.init.runtime, runtime_timeout(self), atom::info_v)
+    .then(
+      [self](runtimes::daemon_info& info) {
+        OSB_INFO(component, "", "",
+                 "supervisor runs on a " << info.os << "/" << info.arch
+                                         << " Docker host (Docker "
+                                         << info.version << ")");
+        self->state.platform = std::move(info);
+      },
+      [](caf::error&) {
+        // Unknown for now: creates go to Docker, which refuses a platform
+        // it cannot run.
+      });
+}
+
+/// Refuses a platform the runtime host cannot run (the daemon would pull
+/// an image variant it then cannot start, or fail with a vaguer error).
+caf::error check_platform(self_ptr self, const sandbox_spec& spec) {
+  auto& st = self->state;
+  if (spec.platform_os.empty() || !st.platform)
+    return caf::none;
+  auto& p = *st.platform;
+  if (spec.platform_os == p.os && spec.platform_arch == p.arch)
+    return caf::none;
+  return make_error(ec::invalid_parameter,
+                    "Platform " + spec.platform_os + "/" + spec.platform_arch
+                      + " is not supported by this server's Docker host "
+                      + "'" + st.init.runtime_host + "', which runs " + p.os
+                      + "/" + p.arch + ".");
+}
+
 void start_recovery(self_ptr self) {
   auto& st = self->state;
+  learn_platform(self);
   self->request(st.init.store, store_timeout, atom::load_v, st.init.node_name)
     .then(
       [self](sandbox_rows& rows) {
@@ -221,6 +278,7 @@ void reconcile(self_ptr self) {
       [self, asked_us](container_infos& cs) {
         auto& st = self->state;
         mark_runtime(self, true);
+        learn_platform(self);
         std::unordered_map<std::string, const runtimes::container_info*> seen;
         for (auto& c : cs) {
           auto i = c.labels.find("opensandbox.io/id");
@@ -283,6 +341,36 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
         return make_error(ec::runtime_unavailable,
                           "The container runtime is unavailable: "
                             + st.runtime_error);
+      if (!spec.platform_os.empty() && !st.platform) {
+        // The host's platform is not known yet (just started): learn it,
+        // then handle the create again.
+        auto rp = self->make_response_promise<sandbox_view>();
+        self->request(st.init.runtime, runtime_timeout(self), atom::info_v)
+          .then(
+            [=](runtimes::daemon_info& info) mutable {
+              self->state.platform = std::move(info);
+              rp.delegate(caf::actor_cast<supervisor_actor>(self),
+                          atom::create_v, id, spec, rid);
+            },
+            [=](caf::error& err) mutable {
+              rp.deliver(make_error(ec::runtime_unavailable,
+                                    "Cannot learn the platform of the "
+                                    "Docker host: "
+                                      + to_failure(err).message));
+            });
+        return rp;
+      }
+      if (auto err = check_platform(self, spec))
+        return err;
+      // Volume checks that need this host's filesystem but no runtime:
+      // answered before the 202, naming the volume.
+      auto volumes = runtimes::parse_volumes(spec.volumes_json);
+      if (auto e = std::get_if<runtimes::volume_error>(&volumes))
+        return make_error(e->code, e->message);
+      if (auto e = runtimes::precheck_volumes(
+            std::get<std::vector<runtimes::volume_mount>>(volumes),
+            st.init.cfg->storage.allowed_host_paths))
+        return make_error(e->code, e->message);
       store::sandbox_row row;
       row.id = id;
       row.node = st.init.node_name;

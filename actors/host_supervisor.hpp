@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -53,6 +54,9 @@ struct supervisor_state {
   std::string runtime_error;
   /// True once recovery has finished.
   bool recovered = false;
+  /// The runtime host's platform (`GET /info`), once known; creates for
+  /// another platform are refused before the 202.
+  std::optional<runtimes::daemon_info> platform;
 
   /// Sandboxes do not outlive their supervisor (e.g. at shutdown); their
   /// containers keep running and are recovered by the next start.

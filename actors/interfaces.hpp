@@ -28,6 +28,23 @@ using runtime_actor = caf::typed_actor<
     bool>,
   // Lists containers carrying all given labels.
   caf::replies_to<atom::list, string_map>::with<container_infos>,
+  // Reports the host's platform.
+  caf::replies_to<atom::info>::with<runtimes::daemon_info>,
+  // Reports one container in detail (diagnostics).
+  caf::replies_to<atom::details, std::string>::with<
+    runtimes::container_details>,
+  // Returns a container's output (stdout and stderr, demultiplexed).
+  caf::replies_to<atom::logs, std::string, runtimes::log_query>::with<
+    std::string>,
+  // Reports a named volume.
+  caf::replies_to<atom::vol_inspect, std::string>::with<runtimes::volume_info>,
+  // Creates a named volume with labels (existing: returned unchanged).
+  caf::replies_to<atom::vol_create, std::string, string_map>::with<
+    runtimes::volume_info>,
+  // Removes a named volume (missing = success, in use = conflict).
+  caf::replies_to<atom::vol_remove, std::string>::with<bool>,
+  // Lists the named volumes carrying all given labels.
+  caf::replies_to<atom::vol_list, string_map>::with<volume_infos>,
   // INTERNAL: runs an I/O completion on the actor thread.
   caf::reacts_to<atom::internal, completion>>;
 
@@ -61,6 +78,11 @@ using sandbox_actor = caf::typed_actor<
   caf::replies_to<atom::renew, int64_t, std::string>::with<int64_t>,
   // Applies a metadata merge patch.
   caf::replies_to<atom::patch, metadata_patch, std::string>::with<sandbox_view>,
+  // Renders a diagnostics report (plain text).
+  caf::replies_to<atom::diagnose, diagnostics_query, std::string>::with<
+    std::string>,
+  // INTERNAL: image pull progress while provisioning.
+  caf::reacts_to<atom::progress, std::string>,
   // Reports the container as seen by the supervisor's reconciliation
   // (status "" = container is gone).
   // (status, exit code, when the runtime was asked in µs).
@@ -102,6 +124,9 @@ using node_actor = caf::typed_actor<
   // Patches a sandbox's metadata.
   caf::replies_to<atom::patch, std::string, metadata_patch, std::string>::with<
     sandbox_view>,
+  // Renders a diagnostics report of a sandbox (plain text).
+  caf::replies_to<atom::diagnose, std::string, diagnostics_query,
+                  std::string>::with<std::string>,
   // A sandbox registers itself (create, recovery).
   caf::reacts_to<atom::put, sandbox_actor, sandbox_view>,
   // A sandbox reports a new view.
@@ -148,6 +173,8 @@ using gateway_actor = caf::typed_actor<
   caf::reacts_to<atom::renew, std::string, int64_t, std::string, time_reply>,
   caf::reacts_to<atom::patch, std::string, metadata_patch, std::string,
                  view_reply>,
-  caf::reacts_to<atom::members, std::string, members_reply>>;
+  caf::reacts_to<atom::members, std::string, members_reply>,
+  caf::reacts_to<atom::diagnose, std::string, diagnostics_query, std::string,
+                 text_reply>>;
 
 } // namespace osb

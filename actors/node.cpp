@@ -374,6 +374,19 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                        atom::patch_v, id, p, rid);
         });
     },
+    [=](atom::diagnose, std::string& id, diagnostics_query& q,
+        std::string& rid) -> caf::result<std::string> {
+      return route<std::string>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<std::string> {
+          return self->delegate(e.hdl, atom::diagnose_v, q, rid);
+        },
+        [=](node_state::member& m) {
+          // Logs can take a while to read on the owner.
+          return forward<std::string>(self, m, remote_write_timeout, id,
+                                      atom::diagnose_v, id, q, rid);
+        });
+    },
     [=](atom::put, sandbox_actor& hdl, sandbox_view& view) {
       if (view.endpoint_host.empty())
         view.endpoint_host = self->state.init.public_host;

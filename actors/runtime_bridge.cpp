@@ -80,6 +80,51 @@ runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
       rt->list(labels, std::move(cb));
       return rp;
     },
+    [=](atom::info) -> caf::result<runtimes::daemon_info> {
+      auto [rp, cb] = bridge<runtimes::daemon_info, runtimes::daemon_info>(
+        self, same<runtimes::daemon_info>);
+      rt->info(std::move(cb));
+      return rp;
+    },
+    [=](atom::details,
+        std::string& id) -> caf::result<runtimes::container_details> {
+      auto [rp, cb]
+        = bridge<runtimes::container_details, runtimes::container_details>(
+          self, same<runtimes::container_details>);
+      rt->details(id, std::move(cb));
+      return rp;
+    },
+    [=](atom::logs, std::string& id,
+        runtimes::log_query& q) -> caf::result<std::string> {
+      auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
+      rt->logs(id, q, std::move(cb));
+      return rp;
+    },
+    [=](atom::vol_inspect,
+        std::string& name) -> caf::result<runtimes::volume_info> {
+      auto [rp, cb] = bridge<runtimes::volume_info, runtimes::volume_info>(
+        self, same<runtimes::volume_info>);
+      rt->inspect_volume(name, std::move(cb));
+      return rp;
+    },
+    [=](atom::vol_create, std::string& name,
+        string_map& labels) -> caf::result<runtimes::volume_info> {
+      auto [rp, cb] = bridge<runtimes::volume_info, runtimes::volume_info>(
+        self, same<runtimes::volume_info>);
+      rt->create_volume(name, labels, std::move(cb));
+      return rp;
+    },
+    [=](atom::vol_remove, std::string& name) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->remove_volume(name, std::move(cb));
+      return rp;
+    },
+    [=](atom::vol_list, string_map& labels) -> caf::result<volume_infos> {
+      auto [rp, cb] = bridge<volume_infos, volume_infos>(self,
+                                                          same<volume_infos>);
+      rt->list_volumes(labels, std::move(cb));
+      return rp;
+    },
     [=](atom::internal, completion& c) { c.fn(); },
   };
 }

@@ -1,6 +1,7 @@
 #include "actors/sandbox.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -8,9 +9,12 @@
 
 #include "actors/error.hpp"
 #include "actors/http_probe.hpp"
+#include "actors/volume_cleanup.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
 #include "core/validation.hpp"
+#include "runtimes/diagnostics.hpp"
+#include "runtimes/volumes.hpp"
 
 namespace osb {
 
@@ -124,30 +128,56 @@ void remove_containers(self_ptr self, std::function<void(caf::error)> done) {
       [done](caf::error& err) { done(err); });
 }
 
-/// Removes the containers, then the row, then quits. Retries while the
-/// runtime fails: the row stays in `deleting`, so a restart finishes the job.
+/// Removes the named volumes the server created for this sandbox (see
+/// remove_sandbox_volumes); skips the runtime when no volume can qualify.
+void remove_volumes(self_ptr self, bool all,
+                    std::function<void(caf::error)> done) {
+  auto& st = self->state;
+  auto xs = runtimes::parse_volumes(st.spec.volumes_json);
+  auto* mounts = std::get_if<std::vector<runtimes::volume_mount>>(&xs);
+  if (mounts != nullptr
+      && !(all ? runtimes::has_named_volumes(*mounts)
+               : runtimes::has_volumes_to_delete(*mounts))) {
+    done(caf::none);
+    return;
+  }
+  remove_sandbox_volumes(self, st.runtime, runtime_timeout(self), sid(self),
+                         all, st.origin_rid, std::move(done));
+}
+
+/// Removes the containers and the server's volumes, then the row, then
+/// quits. Retries while the runtime fails: the row stays in `deleting`, so a
+/// restart finishes the job.
 void remove_container(self_ptr self) {
-  remove_containers(self, [self](caf::error err) {
-    if (!err) {
-      self->request(self->state.store, store_timeout, atom::remove_v,
-                    sid(self))
-        .then([](bool) {}, [](caf::error&) {});
-      OSB_INFO(component, self->state.origin_rid, sid(self),
-               "sandbox removed its containers");
-      deliver_delete(self, caf::none);
-      self->quit();
-      return;
-    }
+  auto on_error = [self](const caf::error& err, const char* what) {
     auto f = to_failure(err);
     OSB_ERROR(component, self->state.origin_rid, sid(self),
-              "sandbox failed to remove its container, retrying in 10s: "
-                << f.message);
+              "sandbox failed to remove its " << what
+                                              << ", retrying in 10s: "
+                                              << f.message);
     deliver_delete(self, make_error(f.kind == failure_kind::unavailable
                                       ? ec::runtime_unavailable
                                       : ec::delete_failed,
-                                    "Failed to delete sandbox container: "
-                                      + f.message));
+                                    std::string{"Failed to delete sandbox "}
+                                      + what + ": " + f.message));
     self->delayed_send(self, delete_retry, atom::expire_v, self->state.epoch);
+  };
+  remove_containers(self, [self, on_error](caf::error err) {
+    if (err)
+      return on_error(err, "container");
+    remove_volumes(self, self->state.never_ran,
+                   [self, on_error](caf::error err) {
+                     if (err)
+                       return on_error(err, "volumes");
+                     self
+                       ->request(self->state.store, store_timeout,
+                                 atom::remove_v, sid(self))
+                       .then([](bool) {}, [](caf::error&) {});
+                     OSB_INFO(component, self->state.origin_rid, sid(self),
+                              "sandbox removed its containers");
+                     deliver_delete(self, caf::none);
+                     self->quit();
+                   });
   });
 }
 
@@ -194,6 +224,33 @@ bool finish_step(self_ptr self) {
   return true;
 }
 
+/// Moves to Failed with `reason` and `msg` and removes what provisioning
+/// made: containers, and the volumes the server created for the sandbox
+/// (it never ran, so none of them holds anything of value).
+void fail_with(self_ptr self, std::string reason, std::string msg) {
+  auto& st = self->state;
+  OSB_ERROR(component, st.origin_rid, sid(self),
+            "sandbox failed to provision: " << msg);
+  remove_containers(self, [self](caf::error err) {
+    if (err)
+      return;
+    remove_volumes(self, true, [self](caf::error err) {
+      if (err)
+        OSB_WARN(component, self->state.origin_rid, sid(self),
+                 "sandbox could not remove its volumes after a failed "
+                 "create (retried on delete): "
+                   << to_failure(err).message);
+    });
+  });
+  transition(self, sandbox_phase::failed, sandbox_state::failed,
+             std::move(reason), std::move(msg));
+  st.row.phase = "failed";
+  st.row.reason = st.view.reason;
+  st.row.message = st.view.message;
+  st.row.last_transition_us = st.view.last_transition_us;
+  persist(self);
+}
+
 /// Handles a failed provisioning step: removes what was created and reports
 /// Failed with a reason a person can act on.
 void fail_provisioning(self_ptr self, const caf::error& err,
@@ -210,6 +267,9 @@ void fail_provisioning(self_ptr self, const caf::error& err,
     reason = "DOCKER_UNAVAILABLE";
   else if (f.message.find("pull image") != std::string::npos)
     reason = "IMAGE_PULL_FAILED";
+  else if (f.message.find("could not select device driver")
+           != std::string::npos)
+    reason = "GPU_UNAVAILABLE";
   else if (std::string{step} == "start")
     reason = "CONTAINER_START_FAILED";
   else if (std::string{step} == "inject execd into")
@@ -220,16 +280,22 @@ void fail_provisioning(self_ptr self, const caf::error& err,
     reason = "CONTAINER_CREATE_FAILED";
   auto msg = std::string{"Failed to "} + step + " sandbox container: "
              + f.message;
-  OSB_ERROR(component, st.origin_rid, sid(self),
-            "sandbox failed to provision: " << msg);
-  // Nothing half-made stays behind.
-  remove_containers(self, [](caf::error) {});
-  transition(self, sandbox_phase::failed, sandbox_state::failed, reason, msg);
-  st.row.phase = "failed";
-  st.row.reason = st.view.reason;
-  st.row.message = st.view.message;
-  st.row.last_transition_us = st.view.last_transition_us;
-  persist(self);
+  if (reason == "GPU_UNAVAILABLE")
+    msg += " (resourceLimits.gpu needs a GPU and the NVIDIA container "
+           "runtime on the Docker host)";
+  fail_with(self, std::move(reason), std::move(msg));
+}
+
+/// Fails provisioning because a volume cannot be provided.
+void fail_volume(self_ptr self, const runtimes::volume_error& e) {
+  auto& st = self->state;
+  st.step_in_flight = false;
+  if (st.phase == sandbox_phase::deleting) {
+    remove_container(self);
+    return;
+  }
+  fail_with(self, "VOLUME_PREPARATION_FAILED",
+            std::string{describe(e.code).code} + ": " + e.message);
 }
 
 void start_container(self_ptr self) {
@@ -242,6 +308,7 @@ void start_container(self_ptr self) {
         auto& st = self->state;
         if (finish_step(self))
           return;
+        st.never_ran = false;
         set_running(self);
         st.row.phase = "provisioned";
         st.row.last_transition_us = st.view.last_transition_us;
@@ -324,10 +391,127 @@ void create_sidecar(self_ptr self) {
       });
 }
 
+using mounts_ptr = std::shared_ptr<const std::vector<runtimes::volume_mount>>;
+
+/// Binds named volume `i` from its Docker metadata, then goes on with the
+/// next one.
+void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
+                           std::function<void()> next);
+
+void bind_named_volume(self_ptr self, mounts_ptr xs, size_t i,
+                       const runtimes::volume_info& info,
+                       std::function<void()> next) {
+  auto& v = (*xs)[i];
+  auto src = runtimes::named_volume_source(v, info);
+  if (auto e = std::get_if<runtimes::volume_error>(&src))
+    return fail_volume(self, *e);
+  self->state.volume_binds[i] = runtimes::make_bind(std::get<std::string>(src),
+                                                    v);
+  prepare_named_volumes(self, std::move(xs), i + 1, std::move(next));
+}
+
+void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
+                           std::function<void()> next) {
+  auto& st = self->state;
+  while (i < xs->size()
+         && (*xs)[i].backend != runtimes::volume_mount::backend_kind::pvc)
+    ++i;
+  if (i == xs->size()) {
+    // Keep the request's order; host volumes were filled in already.
+    next();
+    return;
+  }
+  auto quoted = [](const std::string& x) { return "'" + x + "'"; };
+  auto& v = (*xs)[i];
+  auto what = "Volume " + quoted(v.name) + ": Docker volume "
+              + quoted(v.claim_name);
+  st.step_in_flight = true;
+  self->request(st.runtime, runtime_timeout(self), atom::vol_inspect_v,
+                v.claim_name)
+    .then(
+      [self, xs, i, next](runtimes::volume_info& info) {
+        if (!finish_step(self))
+          bind_named_volume(self, xs, i, info, next);
+      },
+      [self, xs, i, next, what](caf::error& err) {
+        if (finish_step(self))
+          return;
+        auto f = to_failure(err);
+        auto& v = (*xs)[i];
+        if (f.kind != failure_kind::not_found)
+          return fail_volume(self, {ec::volume_pvc_inspect_failed,
+                                    what + " cannot be inspected: "
+                                      + f.message});
+        if (!v.create_if_not_exists)
+          return fail_volume(self,
+                             {ec::volume_pvc_not_found,
+                              what
+                                + " does not exist and createIfNotExists is "
+                                  "false."});
+        auto& st = self->state;
+        st.step_in_flight = true;
+        self
+          ->request(st.runtime, runtime_timeout(self), atom::vol_create_v,
+                    v.claim_name,
+                    runtimes::managed_volume_labels(v, sid(self)))
+          .then(
+            [self, xs, i, next](runtimes::volume_info& info) {
+              if (finish_step(self))
+                return;
+              OSB_INFO(component, self->state.origin_rid, sid(self),
+                       "sandbox created volume " << info.name);
+              bind_named_volume(self, xs, i, info, next);
+            },
+            [self, what](caf::error& err) {
+              if (!finish_step(self))
+                fail_volume(self, {ec::volume_pvc_inspect_failed,
+                                   what + " cannot be created: "
+                                     + to_failure(err).message});
+            });
+      });
+}
+
+/// Provides the sandbox's volumes before its container exists: host
+/// directories (checked and created on this host) and Docker named volumes
+/// (created when missing and allowed); their binds go to `volume_binds`.
+void prepare_volumes(self_ptr self, std::function<void()> next) {
+  auto& st = self->state;
+  st.volume_binds.clear();
+  auto parsed = runtimes::parse_volumes(st.spec.volumes_json);
+  if (auto e = std::get_if<runtimes::volume_error>(&parsed))
+    return fail_volume(self, *e);
+  auto xs = std::make_shared<const std::vector<runtimes::volume_mount>>(
+    std::move(std::get<std::vector<runtimes::volume_mount>>(parsed)));
+  if (xs->empty()) {
+    next();
+    return;
+  }
+  st.volume_binds.resize(xs->size());
+  for (size_t i = 0; i < xs->size(); ++i) {
+    auto& v = (*xs)[i];
+    if (v.backend == runtimes::volume_mount::backend_kind::ossfs)
+      return fail_volume(self, *runtimes::precheck_volumes({v}, {}));
+    if (v.backend != runtimes::volume_mount::backend_kind::host)
+      continue;
+    auto path = runtimes::prepare_host_path(v, st.cfg->storage
+                                                 .allowed_host_paths);
+    if (auto e = std::get_if<runtimes::volume_error>(&path))
+      return fail_volume(self, *e);
+    st.volume_binds[i] = runtimes::make_bind(std::get<std::string>(path), v);
+  }
+  prepare_named_volumes(self, std::move(xs), 0, std::move(next));
+}
+
 void create_container(self_ptr self) {
   auto& st = self->state;
   st.step_in_flight = true;
   auto spec = make_container_spec(*st.cfg, st.row, st.spec);
+  spec.binds.insert(spec.binds.end(), st.volume_binds.begin(),
+                    st.volume_binds.end());
+  spec.on_pull_progress = [hdl = caf::actor_cast<sandbox_actor>(self)](
+                            const std::string& msg) {
+    caf::anon_send(hdl, atom::progress_v, msg);
+  };
   self->request(st.runtime, create_timeout, atom::create_v, std::move(spec))
     .then(
       [self](std::string&) {
@@ -364,10 +548,12 @@ void provision(self_ptr self) {
   if (st.phase != sandbox_phase::provisioning || st.step_in_flight)
     return;
   auto next = [self] {
-    if (has_sidecar(self))
-      create_sidecar(self);
-    else
-      create_container(self);
+    prepare_volumes(self, [self] {
+      if (has_sidecar(self))
+        create_sidecar(self);
+      else
+        create_container(self);
+    });
   };
   if (!st.remove_before_create) {
     next();
@@ -448,6 +634,111 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
   return rp;
 }
 
+/// What diagnostics say about a sandbox without a container (still
+/// provisioning, or a create that failed).
+std::string no_container_text(self_ptr self) {
+  auto& v = self->state.view;
+  return "(no container) Sandbox " + sid(self) + " is "
+         + to_string(v.state) + " (" + v.reason + "): " + v.message;
+}
+
+/// Collects a diagnostics report from the runtime and renders it. A missing
+/// container is reported in the text; other runtime failures fail the
+/// request (single reports) or their section (summary).
+void diagnose(self_ptr self, diagnostics_query q, std::string rid,
+              caf::typed_response_promise<std::string> rp) {
+  auto& st = self->state;
+  auto name = container_name(sid(self));
+  auto timeout = runtime_timeout(self);
+  auto fail = [rp](const caf::error& err) mutable {
+    auto f = to_failure(err);
+    rp.deliver(make_error(f.kind == failure_kind::unavailable
+                            ? ec::runtime_unavailable
+                            : ec::query_failed,
+                          "Failed to collect diagnostics: " + f.message));
+  };
+  auto missing = [](const caf::error& err) {
+    return to_failure(err).kind == failure_kind::not_found;
+  };
+  runtimes::log_query lq;
+  lq.tail = q.tail;
+  if (!q.since.empty())
+    lq.since_s = codec::now_us() / 1000000
+                 - runtimes::parse_since_seconds(q.since);
+  if (q.kind == "logs") {
+    self->request(st.runtime, timeout, atom::logs_v, name, lq)
+      .then(
+        [rp](std::string& text) mutable {
+          rp.deliver(runtimes::render_logs(std::move(text)));
+        },
+        [rp, fail, missing](caf::error& err) mutable {
+          if (missing(err))
+            rp.deliver(runtimes::render_logs({}));
+          else
+            fail(err);
+        });
+    return;
+  }
+  if (q.kind != "summary") {
+    self->request(st.runtime, timeout, atom::details_v, name)
+      .then(
+        [rp, q](runtimes::container_details& d) mutable {
+          rp.deliver(q.kind == "events" ? runtimes::render_events(d, q.limit)
+                                        : runtimes::render_inspect(d));
+        },
+        [self, rp, fail, missing](caf::error& err) mutable {
+          if (missing(err))
+            rp.deliver(no_container_text(self));
+          else
+            fail(err);
+        });
+    return;
+  }
+  // Summary: one inspect for two sections, then the logs; a section that
+  // fails is replaced by a line without details (logged here once).
+  using text = std::optional<std::string>;
+  auto section_failed = [self, rid](const caf::error& err, const char* what) {
+    OSB_ERROR(component, rid, sid(self),
+              "sandbox failed to collect " << what << " diagnostics: "
+                                           << to_failure(err).message);
+  };
+  auto with_logs = [self, rp, q, lq, name, timeout, section_failed,
+                    missing](text inspect, text events) mutable {
+    self->request(self->state.runtime, timeout, atom::logs_v, name, lq)
+      .then(
+        [self, rp, q, inspect, events](std::string& logs) mutable {
+          rp.deliver(runtimes::render_summary(
+            sid(self), q.tail, inspect, events,
+            runtimes::render_logs(std::move(logs))));
+        },
+        [self, rp, q, inspect, events, section_failed,
+         missing](caf::error& err) mutable {
+          text logs;
+          if (missing(err))
+            logs = runtimes::render_logs({});
+          else
+            section_failed(err, "log");
+          rp.deliver(runtimes::render_summary(sid(self), q.tail, inspect,
+                                              events, logs));
+        });
+  };
+  self->request(st.runtime, timeout, atom::details_v, name)
+    .then(
+      [q, with_logs](runtimes::container_details& d) mutable {
+        with_logs(runtimes::render_inspect(d),
+                  runtimes::render_events(d, q.limit));
+      },
+      [self, with_logs, section_failed,
+       missing](caf::error& err) mutable {
+        if (missing(err)) {
+          auto x = no_container_text(self);
+          return with_logs(x, x);
+        }
+        section_failed(err, "inspect");
+        with_logs(std::nullopt, std::nullopt);
+      });
+}
+
 /// Builds the API view from the durable row and the spec.
 sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
                        const sandbox_spec& spec) {
@@ -501,6 +792,9 @@ runtimes::container_spec make_sidecar_spec(const node_config& cfg,
   c.env.push_back("OPENSANDBOX_EGRESS_RULES=" + spec.network_policy_json);
   c.env.push_back("OPENSANDBOX_EGRESS_MODE=" + cfg.egress.mode);
   c.env.push_back("OPENSANDBOX_EGRESS_TOKEN=" + row.egress_token);
+  if (!cfg.egress.upstream_dns.empty())
+    c.env.push_back("OPENSANDBOX_EGRESS_UPSTREAM_DNS="
+                    + cfg.egress.upstream_dns);
   if (cfg.egress.disable_ipv6)
     c.sysctls = {{"net.ipv6.conf.all.disable_ipv6", "1"},
                  {"net.ipv6.conf.default.disable_ipv6", "1"},
@@ -609,6 +903,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   if (init.recovered) {
     // Bring the state machine back from the row and the container.
     auto& obs = init.observed_status;
+    st.never_ran = st.row.phase != "provisioned";
     if (st.row.phase == "provisioning") {
       st.phase = sandbox_phase::provisioning;
       st.view.state = sandbox_state::pending;
@@ -803,12 +1098,15 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         st.phase = sandbox_phase::deleting;
         ++st.epoch;
         self->send(st.node, atom::forget_v, sid(self));
-        // The sidecar (if any) must not outlive its sandbox.
+        // The sidecar (if any) and the volumes that go with the sandbox
+        // must not outlive it.
         remove_containers(self, [self](caf::error) {
-          self->request(self->state.store, store_timeout, atom::remove_v,
-                        sid(self))
-            .then([self](bool) { self->quit(); },
-                  [self](caf::error&) { self->quit(); });
+          remove_volumes(self, false, [self](caf::error) {
+            self->request(self->state.store, store_timeout, atom::remove_v,
+                          sid(self))
+              .then([self](bool) { self->quit(); },
+                    [self](caf::error&) { self->quit(); });
+          });
         });
         return;
       }
@@ -822,6 +1120,22 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       } else if (status == "paused" && st.phase != sandbox_phase::paused) {
         set_paused(self);
       }
+    },
+    [=](atom::progress, std::string& msg) {
+      auto& st = self->state;
+      // Progress of a pull is news only while the sandbox is Pending.
+      if (st.phase != sandbox_phase::provisioning || st.view.message == msg)
+        return;
+      st.view.message = std::move(msg);
+      self->send(st.node, atom::update_v, st.view);
+    },
+    [=](atom::diagnose, diagnostics_query& q,
+        std::string& rid) -> caf::result<std::string> {
+      if (self->state.phase == sandbox_phase::deleting)
+        return not_found(self);
+      auto rp = self->make_response_promise<std::string>();
+      diagnose(self, std::move(q), std::move(rid), rp);
+      return rp;
     },
     [=](atom::expire, uint64_t epoch) {
       auto& st = self->state;

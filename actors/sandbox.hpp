@@ -81,6 +81,11 @@ struct sandbox_actor_state {
   /// Local time (µs) of the last transition made by this actor; older
   /// runtime observations are ignored.
   int64_t local_transition_us = 0;
+  /// Binds of the sandbox's volumes, prepared before its container.
+  std::vector<std::string> volume_binds;
+  /// True until the container first ran: a sandbox that never ran takes
+  /// every volume the server created for it along when it goes.
+  bool never_ran = true;
   /// Request id that created the sandbox (for provisioning logs).
   std::string origin_rid;
   /// See sandbox_init::execd_tar.

@@ -1430,7 +1430,7 @@ check_host_path(const std::string& path,
   auto norm = normalize_prefix_path(path);
   for (auto& prefix : allowed) {
     auto p = normalize_prefix_path(prefix);
-    if (norm == p || starts_with(norm, p + "/"))
+    if (norm == p || starts_with(norm, p == "/" ? p : p + "/"))
       return std::nullopt;
   }
   return volume_error("VOLUME::HOST_PATH_NOT_ALLOWED",
@@ -1444,6 +1444,11 @@ std::optional<api_error> check_volumes(const std::vector<volume>& xs,
                                        const node_config& cfg) {
   std::set<std::string> seen;
   for (auto& v : xs) {
+    // Every message names the offending volume.
+    auto named = [&v](api_error e) {
+      e.message = "Volume '" + v.name + "': " + e.message;
+      return e;
+    };
     if (!seen.insert(v.name).second)
       return volume_error("VOLUME::DUPLICATE_NAME",
                           "Duplicate volume name '" + v.name
@@ -1461,79 +1466,86 @@ std::optional<api_error> check_volumes(const std::vector<volume>& xs,
                             + "' is not a valid DNS label. Must be lowercase "
                               "alphanumeric with optional hyphens.");
     if (v.mount_path.empty())
-      return volume_error("VOLUME::INVALID_MOUNT_PATH",
-                          "Mount path cannot be empty.");
+      return named(volume_error("VOLUME::INVALID_MOUNT_PATH",
+                                "Mount path cannot be empty."));
     if (!starts_with(v.mount_path, "/"))
-      return volume_error("VOLUME::INVALID_MOUNT_PATH",
-                          "Mount path '" + v.mount_path
-                            + "' must be an absolute path starting with '/'.");
+      return named(
+        volume_error("VOLUME::INVALID_MOUNT_PATH",
+                     "Mount path '" + v.mount_path
+                       + "' must be an absolute path starting with '/'."));
     if (v.sub_path && !v.sub_path->empty()) {
       auto& sp = *v.sub_path;
       if (starts_with(sp, "/"))
-        return volume_error("VOLUME::INVALID_SUB_PATH",
-                            "SubPath '" + sp
-                              + "' must be a relative path, not absolute.");
+        return named(volume_error(
+          "VOLUME::INVALID_SUB_PATH",
+          "SubPath '" + sp + "' must be a relative path, not absolute."));
       size_t start = 0;
       for (;;) {
         auto slash = sp.find('/', start);
-        if (sp.compare(start, slash == std::string::npos ? std::string::npos
-                                                         : slash - start,
+        if (sp.compare(start,
+                       slash == std::string::npos ? std::string::npos
+                                                  : slash - start,
                        "..")
             == 0)
-          return volume_error("VOLUME::INVALID_SUB_PATH",
-                              "SubPath '" + sp
-                                + "' contains path traversal '..' which is "
-                                  "not allowed.");
+          return named(
+            volume_error("VOLUME::INVALID_SUB_PATH",
+                         "SubPath '" + sp
+                           + "' contains path traversal '..' which is "
+                             "not allowed."));
         if (slash == std::string::npos)
           break;
         start = slash + 1;
       }
     }
     if (v.host_path)
-      if (auto e = check_host_path(*v.host_path,
-                                   cfg.storage.allowed_host_paths))
-        return e;
+      if (auto e
+          = check_host_path(*v.host_path, cfg.storage.allowed_host_paths))
+        return named(*e);
     if (v.pvc) {
       auto& n = v.pvc->claim_name;
       if (n.empty())
-        return volume_error("VOLUME::INVALID_PVC_NAME",
-                            "PVC claim name cannot be empty.");
+        return named(volume_error("VOLUME::INVALID_PVC_NAME",
+                                  "PVC claim name cannot be empty."));
       if (n.size() > 253)
-        return volume_error("VOLUME::INVALID_PVC_NAME",
-                            "PVC claim name '" + n
-                              + "' exceeds maximum length of 253 characters.");
+        return named(
+          volume_error("VOLUME::INVALID_PVC_NAME",
+                       "PVC claim name '" + n
+                         + "' exceeds maximum length of 253 characters."));
       if (!is_dns_label(n))
-        return volume_error("VOLUME::INVALID_PVC_NAME",
-                            "PVC claim name '" + n
-                              + "' is not a valid Kubernetes resource name.");
+        return named(
+          volume_error("VOLUME::INVALID_PVC_NAME",
+                       "PVC claim name '" + n
+                         + "' is not a valid Kubernetes resource name."));
     }
     if (v.ossfs) {
       auto& o = *v.ossfs;
       if (trim(o.bucket).empty())
-        return volume_error("VOLUME::INVALID_OSSFS_BUCKET",
-                            "OSSFS bucket cannot be empty.");
+        return named(volume_error("VOLUME::INVALID_OSSFS_BUCKET",
+                                  "OSSFS bucket cannot be empty."));
       if (trim(o.endpoint).empty())
-        return volume_error("VOLUME::INVALID_OSSFS_ENDPOINT",
-                            "OSSFS endpoint cannot be empty.");
+        return named(volume_error("VOLUME::INVALID_OSSFS_ENDPOINT",
+                                  "OSSFS endpoint cannot be empty."));
       if (o.options) {
         for (auto& opt : *o.options) {
           auto t = trim(opt);
           if (t.empty())
-            return volume_error("VOLUME::INVALID_OSSFS_OPTION",
-                                "OSSFS options must be non-empty strings.");
+            return named(
+              volume_error("VOLUME::INVALID_OSSFS_OPTION",
+                           "OSSFS options must be non-empty strings."));
           if (t.front() == '-')
-            return volume_error("VOLUME::INVALID_OSSFS_OPTION",
-                                "OSSFS options must be raw option payloads "
-                                "without '-' prefix (e.g. 'allow_other', "
-                                "'uid=1000').");
+            return named(
+              volume_error("VOLUME::INVALID_OSSFS_OPTION",
+                           "OSSFS options must be raw option payloads "
+                           "without '-' prefix (e.g. 'allow_other', "
+                           "'uid=1000')."));
         }
       }
       if (!o.access_key_id || o.access_key_id->empty() || !o.access_key_secret
           || o.access_key_secret->empty())
-        return volume_error("VOLUME::INVALID_OSSFS_CREDENTIALS",
-                            "OSSFS inline credentials are required: "
-                            "accessKeyId and accessKeySecret must be "
-                            "provided.");
+        return named(volume_error("VOLUME::INVALID_OSSFS_CREDENTIALS",
+                                  "OSSFS inline credentials are required: "
+                                  "accessKeyId and accessKeySecret must be "
+                                  "provided."));
     }
   }
   return std::nullopt;

@@ -64,6 +64,22 @@ ec_info describe(ec x) {
       return {401, "INVALID_API_KEY"};
     case ec::not_implemented:
       return {501, "GENERAL::NOT_IMPLEMENTED"};
+    case ec::volume_host_path_not_allowed:
+      return {400, "VOLUME::HOST_PATH_NOT_ALLOWED"};
+    case ec::volume_host_path_create_failed:
+      return {500, "VOLUME::HOST_PATH_CREATE_FAILED"};
+    case ec::volume_invalid_sub_path:
+      return {400, "VOLUME::INVALID_SUB_PATH"};
+    case ec::volume_pvc_not_found:
+      return {400, "VOLUME::PVC_NOT_FOUND"};
+    case ec::volume_pvc_inspect_failed:
+      return {500, "VOLUME::PVC_INSPECT_FAILED"};
+    case ec::volume_pvc_subpath_unsupported_driver:
+      return {400, "VOLUME::PVC_SUBPATH_UNSUPPORTED_DRIVER"};
+    case ec::volume_unsupported_backend:
+      return {400, "VOLUME::UNSUPPORTED_BACKEND"};
+    case ec::diagnostics_not_implemented:
+      return {501, "DIAGNOSTICS_NOT_IMPLEMENTED"};
     case ec::unspecified:
     case ec::internal:
       break;

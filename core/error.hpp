@@ -46,6 +46,15 @@ enum class ec : uint8_t {
   missing_api_key,             ///< MISSING_API_KEY (401)
   invalid_api_key,             ///< INVALID_API_KEY (401)
   not_implemented,             ///< GENERAL::NOT_IMPLEMENTED (501)
+  // -- volumes, diagnostics (issue 6; appended: codes cross nodes) -----------
+  volume_host_path_not_allowed,  ///< VOLUME::HOST_PATH_NOT_ALLOWED (400)
+  volume_host_path_create_failed, ///< VOLUME::HOST_PATH_CREATE_FAILED (500)
+  volume_invalid_sub_path,       ///< VOLUME::INVALID_SUB_PATH (400)
+  volume_pvc_not_found,          ///< VOLUME::PVC_NOT_FOUND (400)
+  volume_pvc_inspect_failed,     ///< VOLUME::PVC_INSPECT_FAILED (500)
+  volume_pvc_subpath_unsupported_driver, ///< VOLUME::PVC_SUBPATH_UNSUPPORTED_DRIVER (400)
+  volume_unsupported_backend,    ///< VOLUME::UNSUPPORTED_BACKEND (400)
+  diagnostics_not_implemented,   ///< DIAGNOSTICS_NOT_IMPLEMENTED (501)
 };
 
 /// HTTP status and wire code of an error code.

@@ -141,6 +141,18 @@ struct list_page {
   int64_t total_items = 0;
 };
 
+/// What a diagnostics route asks for (`/sandboxes/{id}/diagnostics/...`).
+struct diagnostics_query {
+  /// "logs", "events", "inspect" or "summary".
+  std::string kind;
+  /// Trailing log lines (logs, summary).
+  int32_t tail = 100;
+  /// `since` as sent ("10m", "1 h", ...); empty = all logs (logs).
+  std::string since;
+  /// Health-log entries (events, summary).
+  int32_t limit = 50;
+};
+
 /// A JSON merge patch of metadata: value or deletion per key.
 struct metadata_patch {
   string_map set;

@@ -13,7 +13,7 @@ packages=(build-essential cmake ninja-build pkg-config libcaf-dev
   libboost1.81-dev libboost-system1.81-dev rapidjson-dev libtomlplusplus-dev
   libsqlite3-dev libgtest-dev libgmock-dev docker.io busybox-static file
   curl jq wrk iproute2 debootstrap docker-compose openssh-client
-  openssh-server)
+  openssh-server docker-registry apache2-utils)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,6 +24,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The registry tests run their own registry on a free loopback port; the
+  # package's service (on :5000) is not wanted.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 # dockerd: start it in the background when nothing answers on the socket.

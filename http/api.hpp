@@ -57,6 +57,13 @@ public:
       make_api_error(ec::not_implemented, "Cluster membership is not "
                                           "available on this server.")));
   }
+  /// A plain-text diagnostics report of a sandbox (`q.kind`: logs, events,
+  /// inspect, summary), collected on the node that owns it.
+  virtual void diagnostics(const call_context&, const std::string&,
+                           diagnostics_query, reply<std::string> done) {
+    done(result<std::string>::fail(make_api_error(
+      ec::not_implemented, "Diagnostics are not available on this server.")));
+  }
 };
 
 /// Builds the request handler of the lifecycle API: request ids, CORS,

@@ -69,7 +69,11 @@ void fake_runtime::create(const container_spec& spec,
     e.info.created_us = now_us();
     return id;
   }();
+  auto progress = result ? pull_progress_ : std::vector<std::string>{};
   guard.unlock();
+  if (spec.on_pull_progress)
+    for (auto& msg : progress)
+      spec.on_pull_progress(msg);
   deliver("create", [cb, r = std::move(result)] { cb(r); });
 }
 
@@ -218,6 +222,142 @@ void fake_runtime::list(const std::map<std::string, std::string>& labels,
   deliver("list", [cb, r = std::move(result)] { cb(r); });
 }
 
+void fake_runtime::info(callback<daemon_info> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<daemon_info> {
+    if (auto err = enter("info"))
+      return *err;
+    return daemon_;
+  }();
+  guard.unlock();
+  deliver("info", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::details(const std::string& id,
+                           callback<container_details> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<container_details> {
+    if (auto err = enter("details"))
+      return *err;
+    auto e = find(id);
+    if (e == nullptr)
+      return failure{failure_kind::not_found,
+                     "inspect container: No such container: " + id};
+    container_details d;
+    d.id = e->info.id;
+    d.name = e->info.name;
+    d.image = e->spec.image;
+    d.status = e->info.status;
+    d.running = e->info.status == "running" || e->info.status == "paused";
+    d.paused = e->info.status == "paused";
+    d.exit_code = e->info.exit_code;
+    d.nano_cpus = e->spec.nano_cpus;
+    d.memory_bytes = e->spec.memory_bytes;
+    d.pids_limit = e->spec.pids_limit;
+    if (!e->info.ip.empty())
+      d.networks.emplace_back("bridge", e->info.ip);
+    for (auto& p : e->spec.ports)
+      d.ports.emplace_back(std::to_string(p.container_port) + "/tcp",
+                           std::vector<std::string>{
+                             p.host_ip + ":" + std::to_string(p.host_port)});
+    d.labels = e->info.labels;
+    d.env = e->spec.env;
+    return d;
+  }();
+  guard.unlock();
+  deliver("details", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::logs(const std::string& id, const log_query&,
+                        callback<std::string> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<std::string> {
+    if (auto err = enter("logs"))
+      return *err;
+    auto e = find(id);
+    if (e == nullptr)
+      return failure{failure_kind::not_found,
+                     "container logs: No such container: " + id};
+    return e->logs;
+  }();
+  guard.unlock();
+  deliver("logs", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::inspect_volume(const std::string& name,
+                                  callback<volume_info> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<volume_info> {
+    if (auto err = enter("inspect_volume"))
+      return *err;
+    auto i = volumes_.find(name);
+    if (i == volumes_.end())
+      return failure{failure_kind::not_found,
+                     "inspect volume " + name + ": get " + name
+                       + ": no such volume"};
+    return i->second;
+  }();
+  guard.unlock();
+  deliver("inspect_volume", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::create_volume(
+  const std::string& name, const std::map<std::string, std::string>& labels,
+  callback<volume_info> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<volume_info> {
+    if (auto err = enter("create_volume"))
+      return *err;
+    auto i = volumes_.find(name);
+    if (i != volumes_.end())
+      return i->second;
+    volume_info v{name, "local", "/var/lib/docker/volumes/" + name + "/_data",
+                  labels};
+    volumes_.emplace(name, v);
+    return v;
+  }();
+  guard.unlock();
+  deliver("create_volume", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::remove_volume(const std::string& name, callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<unit> {
+    if (auto err = enter("remove_volume"))
+      return *err;
+    for (auto& [id, e] : containers_)
+      for (auto& b : e.spec.binds)
+        if (b.compare(0, name.size() + 1, name + ":") == 0)
+          return failure{failure_kind::conflict,
+                         "remove volume " + name + ": volume is in use - ["
+                           + id + "]"};
+    volumes_.erase(name);
+    return unit{};
+  }();
+  guard.unlock();
+  deliver("remove_volume", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::list_volumes(
+  const std::map<std::string, std::string>& labels,
+  callback<std::vector<volume_info>> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<std::vector<volume_info>> {
+    if (auto err = enter("list_volumes"))
+      return *err;
+    std::vector<volume_info> xs;
+    for (auto& [name, v] : volumes_) {
+      container_info probe;
+      probe.labels = v.labels;
+      if (matches(probe, labels))
+        xs.push_back(v);
+    }
+    return xs;
+  }();
+  guard.unlock();
+  deliver("list_volumes", [cb, r = std::move(result)] { cb(r); });
+}
+
 void fake_runtime::shutdown() {
   std::map<std::string, std::vector<std::function<void()>>> pending;
   {
@@ -304,6 +444,27 @@ size_t fake_runtime::held(const std::string& op) const {
   std::lock_guard guard{mtx_};
   auto i = deferred_.find(op);
   return i == deferred_.end() ? 0 : i->second.size();
+}
+
+void fake_runtime::set_logs(const std::string& id, std::string text) {
+  std::lock_guard guard{mtx_};
+  if (auto e = find(id))
+    e->logs = std::move(text);
+}
+
+void fake_runtime::set_daemon_info(daemon_info x) {
+  std::lock_guard guard{mtx_};
+  daemon_ = std::move(x);
+}
+
+std::map<std::string, volume_info> fake_runtime::volumes() const {
+  std::lock_guard guard{mtx_};
+  return volumes_;
+}
+
+void fake_runtime::set_pull_progress(std::vector<std::string> messages) {
+  std::lock_guard guard{mtx_};
+  pull_progress_ = std::move(messages);
 }
 
 // -- private ------------------------------------------------------------------

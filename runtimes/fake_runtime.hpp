@@ -23,7 +23,9 @@ namespace osb::runtimes {
 /// callback runs, so callbacks may call back into the runtime.
 ///
 /// Operation names used by the test hooks: "ping", "create", "start",
-/// "pause", "unpause", "remove", "inspect", "list".
+/// "pause", "unpause", "remove", "inspect", "list", "info", "details",
+/// "logs", "inspect_volume", "create_volume", "remove_volume",
+/// "list_volumes".
 class fake_runtime : public runtime {
 public:
   fake_runtime() = default;
@@ -67,6 +69,31 @@ public:
   void list(const std::map<std::string, std::string>& labels,
             callback<std::vector<container_info>> cb) override;
 
+  /// Reports `set_daemon_info` (default linux/amd64).
+  void info(callback<daemon_info> cb) override;
+
+  /// Built from the container's spec and state.
+  void details(const std::string& id,
+               callback<container_details> cb) override;
+
+  /// Returns what `set_logs` stored for the container ("" by default).
+  void logs(const std::string& id, const log_query& q,
+            callback<std::string> cb) override;
+
+  void inspect_volume(const std::string& name,
+                      callback<volume_info> cb) override;
+
+  /// Returns an existing volume unchanged, like Docker.
+  void create_volume(const std::string& name,
+                     const std::map<std::string, std::string>& labels,
+                     callback<volume_info> cb) override;
+
+  /// `conflict` while a container binds the volume by name.
+  void remove_volume(const std::string& name, callback<unit> cb) override;
+
+  void list_volumes(const std::map<std::string, std::string>& labels,
+                    callback<std::vector<volume_info>> cb) override;
+
   /// Flushes held callbacks; later calls fail with `unavailable`.
   void shutdown() override;
 
@@ -107,12 +134,26 @@ public:
   /// Number of callbacks currently deferred for `op`.
   size_t held(const std::string& op) const;
 
+  /// Sets what `logs` returns for a container (by id or name).
+  void set_logs(const std::string& id, std::string text);
+
+  /// Sets what `info` reports.
+  void set_daemon_info(daemon_info x);
+
+  /// Snapshot of all volumes by name.
+  std::map<std::string, volume_info> volumes() const;
+
+  /// Calls `on_pull_progress` of every later create with these messages
+  /// before it completes (simulates a pull).
+  void set_pull_progress(std::vector<std::string> messages);
+
 private:
   struct entry {
     uint64_t seq = 0;
     container_info info;
     container_spec spec;
     std::vector<std::pair<std::string, size_t>> archives;
+    std::string logs;
   };
 
   /// Counts the call and pops an injected failure. Requires `mtx_`.
@@ -134,6 +175,9 @@ private:
   std::set<std::string> held_ops_;
   std::map<std::string, std::vector<std::function<void()>>> deferred_;
   bool stopped_ = false;
+  std::map<std::string, volume_info> volumes_;
+  daemon_info daemon_{"linux", "amd64", "fake"};
+  std::vector<std::string> pull_progress_;
 };
 
 } // namespace osb::runtimes

@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -74,6 +75,59 @@ std::string ip_of(const rapidjson::Value* settings) {
       if (auto ip = string_of(kv.value, "IPAddress"); !ip.empty())
         return ip;
   return string_of(*settings, "IPAddress");
+}
+
+/// `{"label":["k=v","k2"]}`, url-encoded.
+std::string label_filter(const std::map<std::string, std::string>& labels) {
+  rapidjson::StringBuffer buf;
+  writer_t w{buf};
+  w.StartObject();
+  write_key(w, "label");
+  w.StartArray();
+  for (auto& [k, v] : labels)
+    write_str(w, v.empty() ? k : k + "=" + v);
+  w.EndArray();
+  w.EndObject();
+  return url_encode({buf.GetString(), buf.GetSize()});
+}
+
+bool bool_of(const rapidjson::Value& obj, const char* key) {
+  auto x = member(obj, key);
+  return x != nullptr && x->IsBool() && x->GetBool();
+}
+
+int64_t int_of(const rapidjson::Value& obj, const char* key) {
+  auto x = member(obj, key);
+  if (x == nullptr)
+    return 0;
+  if (x->IsInt64())
+    return x->GetInt64();
+  if (x->IsUint64())
+    return static_cast<int64_t>(x->GetUint64());
+  return 0;
+}
+
+uint64_t uint_of(const rapidjson::Value& obj, const char* key) {
+  auto x = member(obj, key);
+  if (x != nullptr && x->IsUint64())
+    return x->GetUint64();
+  if (x != nullptr && x->IsDouble() && x->GetDouble() > 0)
+    return static_cast<uint64_t>(x->GetDouble());
+  return 0;
+}
+
+std::string lower_ascii(std::string_view x) {
+  std::string result{x};
+  for (auto& c : result)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return result;
+}
+
+std::string format_mb(uint64_t bytes) {
+  // One decimal, as people read download sizes.
+  auto tenths = (bytes + 50'000) / 100'000;
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10);
 }
 
 std::string strip_slash(std::string x) {
@@ -232,6 +286,114 @@ std::optional<std::string> pull_stream_error(std::string_view body) {
   }
 }
 
+void pull_tracker::feed(std::string_view chunk) {
+  partial_.append(chunk.data(), chunk.size());
+  size_t start = 0;
+  for (;;) {
+    auto eol = partial_.find('\n', start);
+    if (eol == std::string::npos)
+      break;
+    line(std::string_view{partial_}.substr(start, eol - start));
+    start = eol + 1;
+  }
+  partial_.erase(0, start);
+}
+
+void pull_tracker::line(std::string_view x) {
+  rapidjson::Document doc;
+  doc.Parse(x.data(), x.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return;
+  if (!error_) {
+    if (auto detail = member(doc, "errorDetail"))
+      if (auto msg = string_of(*detail, "message"); !msg.empty())
+        error_ = msg;
+    if (!error_)
+      if (auto err = member(doc, "error"))
+        error_ = err->IsString() ? std::string{err->GetString()}
+                                 : std::string{"unknown error"};
+  }
+  auto id = string_of(doc, "id");
+  auto status = string_of(doc, "status");
+  // Layer lines only ("Pulling from <repo>" names the tag in `id`).
+  if (id.empty() || status.empty() || status.rfind("Pulling from", 0) == 0)
+    return;
+  if (status == "Already exists") {
+    // Present locally: neither downloaded nor counted.
+    layers_.erase(id);
+    return;
+  }
+  auto& l = layers_[id];
+  if (status == "Downloading") {
+    if (auto detail = member(doc, "progressDetail")) {
+      l.current = uint_of(*detail, "current");
+      if (auto total = uint_of(*detail, "total"); total > 0)
+        l.total = total;
+    }
+  } else if (status == "Download complete" || status == "Pull complete"
+             || status == "Verifying Checksum") {
+    l.downloaded = true;
+    l.current = l.total;
+  } else if (status == "Extracting") {
+    l.downloaded = true;
+    l.current = l.total;
+    extracting_ = true;
+  }
+}
+
+uint64_t pull_tracker::current() const {
+  uint64_t sum = 0;
+  for (auto& [id, l] : layers_)
+    if (l.total > 0)
+      sum += std::min(l.current, l.total);
+  return sum;
+}
+
+uint64_t pull_tracker::total() const {
+  uint64_t sum = 0;
+  for (auto& [id, l] : layers_)
+    sum += l.total;
+  return sum;
+}
+
+std::string pull_tracker::describe(std::string_view image) const {
+  auto result = "Pulling image " + std::string{image};
+  auto all = total();
+  if (all == 0)
+    return result + ".";
+  bool all_down = std::all_of(layers_.begin(), layers_.end(),
+                              [](auto& kv) { return kv.second.downloaded; });
+  if (all_down && extracting_)
+    return result + ": extracting (" + format_mb(all) + " MB)";
+  auto cur = current();
+  auto pct = cur * 100 / all;
+  return result + ": " + std::to_string(pct) + "% (" + format_mb(cur) + "/"
+         + format_mb(all) + " MB)";
+}
+
+// -- daemon -------------------------------------------------------------------
+
+std::string normalize_arch(std::string_view arch) {
+  auto x = lower_ascii(arch);
+  if (x == "x86_64" || x == "x86-64" || x == "amd64")
+    return "amd64";
+  if (x == "aarch64" || x == "arm64" || x == "arm64/v8" || x == "arm64v8")
+    return "arm64";
+  return x;
+}
+
+expected<daemon_info> parse_info(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return failure{failure_kind::failed, "malformed info response"};
+  daemon_info info;
+  info.os = lower_ascii(string_of(doc, "OSType"));
+  info.arch = normalize_arch(string_of(doc, "Architecture"));
+  info.version = string_of(doc, "ServerVersion");
+  return info;
+}
+
 // -- containers ---------------------------------------------------------------
 
 std::string create_target(const container_spec& spec) {
@@ -362,17 +524,8 @@ std::string list_target(const std::map<std::string, std::string>& labels) {
   auto result = std::string{api_prefix} + "/containers/json?all=1";
   if (labels.empty())
     return result;
-  rapidjson::StringBuffer buf;
-  writer_t w{buf};
-  w.StartObject();
-  write_key(w, "label");
-  w.StartArray();
-  for (auto& [k, v] : labels)
-    write_str(w, v.empty() ? k : k + "=" + v);
-  w.EndArray();
-  w.EndObject();
   result += "&filters=";
-  result += url_encode({buf.GetString(), buf.GetSize()});
+  result += label_filter(labels);
   return result;
 }
 
@@ -416,6 +569,109 @@ expected<container_info> parse_inspect(std::string_view body) {
   return info;
 }
 
+expected<container_details> parse_details(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return failure{failure_kind::failed, "malformed inspect response"};
+  container_details d;
+  d.id = string_of(doc, "Id");
+  if (d.id.empty())
+    return failure{failure_kind::failed, "inspect response without Id"};
+  d.name = strip_slash(string_of(doc, "Name"));
+  d.created = string_of(doc, "Created");
+  if (auto cfg = member(doc, "Config")) {
+    d.image = string_of(*cfg, "Image");
+    d.labels = labels_of(member(*cfg, "Labels"));
+    if (auto env = member(*cfg, "Env"); env && env->IsArray())
+      for (auto& e : env->GetArray())
+        if (e.IsString())
+          d.env.emplace_back(e.GetString(), e.GetStringLength());
+  }
+  if (auto state = member(doc, "State")) {
+    d.status = string_of(*state, "Status");
+    d.running = bool_of(*state, "Running");
+    d.paused = bool_of(*state, "Paused");
+    d.oom_killed = bool_of(*state, "OOMKilled");
+    d.exit_code = static_cast<int>(int_of(*state, "ExitCode"));
+    d.started_at = string_of(*state, "StartedAt");
+    d.finished_at = string_of(*state, "FinishedAt");
+    d.error = string_of(*state, "Error");
+    if (auto health = member(*state, "Health"); health && health->IsObject()) {
+      d.health_status = string_of(*health, "Status");
+      if (d.health_status.empty())
+        d.health_status = "N/A";
+      if (auto log = member(*health, "Log"); log && log->IsArray())
+        for (auto& e : log->GetArray()) {
+          container_details::health_entry h;
+          h.start = string_of(e, "Start");
+          h.exit_code = static_cast<int>(int_of(e, "ExitCode"));
+          h.output = string_of(e, "Output");
+          d.health_log.push_back(std::move(h));
+        }
+    }
+  }
+  if (auto hc = member(doc, "HostConfig")) {
+    d.nano_cpus = int_of(*hc, "NanoCpus");
+    d.memory_bytes = int_of(*hc, "Memory");
+    d.pids_limit = int_of(*hc, "PidsLimit");
+  }
+  if (auto ns = member(doc, "NetworkSettings")) {
+    if (auto nets = member(*ns, "Networks"); nets && nets->IsObject())
+      for (auto& kv : nets->GetObject()) {
+        auto ip = string_of(kv.value, "IPAddress");
+        d.networks.emplace_back(std::string{kv.name.GetString(),
+                                            kv.name.GetStringLength()},
+                                ip.empty() ? std::string{"N/A"} : ip);
+      }
+    if (auto ports = member(*ns, "Ports"); ports && ports->IsObject())
+      for (auto& kv : ports->GetObject()) {
+        std::vector<std::string> bindings;
+        if (kv.value.IsArray())
+          for (auto& b : kv.value.GetArray())
+            bindings.push_back(string_of(b, "HostIp") + ":"
+                               + string_of(b, "HostPort"));
+        d.ports.emplace_back(std::string{kv.name.GetString(),
+                                         kv.name.GetStringLength()},
+                             std::move(bindings));
+      }
+  }
+  return d;
+}
+
+std::string logs_target(std::string_view id, const log_query& q) {
+  std::string suffix = "/logs?stdout=1&stderr=1";
+  suffix += q.timestamps ? "&timestamps=1" : "&timestamps=0";
+  suffix += "&tail=";
+  suffix += q.tail > 0 ? std::to_string(q.tail) : std::string{"all"};
+  if (q.since_s > 0)
+    suffix += "&since=" + std::to_string(q.since_s);
+  return container_target(id, suffix);
+}
+
+std::string demux_logs(std::string_view body) {
+  auto is_header = [&](size_t pos) {
+    return pos + 8 <= body.size() && static_cast<unsigned char>(body[pos]) <= 2
+           && body[pos + 1] == 0 && body[pos + 2] == 0 && body[pos + 3] == 0;
+  };
+  if (!is_header(0))
+    return std::string{body};
+  std::string result;
+  result.reserve(body.size());
+  size_t pos = 0;
+  while (pos + 8 <= body.size()) {
+    auto byte = [&](size_t i) {
+      return static_cast<uint32_t>(static_cast<unsigned char>(body[pos + i]));
+    };
+    auto len = (byte(4) << 24) | (byte(5) << 16) | (byte(6) << 8) | byte(7);
+    pos += 8;
+    auto n = std::min<size_t>(len, body.size() - pos);
+    result.append(body.data() + pos, n);
+    pos += n;
+  }
+  return result;
+}
+
 expected<std::vector<container_info>> parse_list(std::string_view body) {
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
@@ -438,6 +694,77 @@ expected<std::vector<container_info>> parse_list(std::string_view body) {
     info.ip = ip_of(member(x, "NetworkSettings"));
     result.push_back(std::move(info));
   }
+  return result;
+}
+
+// -- volumes ------------------------------------------------------------------
+
+namespace {
+
+volume_info volume_of(const rapidjson::Value& x) {
+  volume_info v;
+  v.name = string_of(x, "Name");
+  v.driver = string_of(x, "Driver");
+  v.mountpoint = string_of(x, "Mountpoint");
+  v.labels = labels_of(member(x, "Labels"));
+  return v;
+}
+
+} // namespace
+
+std::string volume_target(std::string_view name) {
+  return std::string{api_prefix} + "/volumes/" + url_encode(name);
+}
+
+std::string
+volume_list_target(const std::map<std::string, std::string>& labels) {
+  auto result = std::string{api_prefix} + "/volumes";
+  if (!labels.empty())
+    result += "?filters=" + label_filter(labels);
+  return result;
+}
+
+std::string
+volume_create_body(std::string_view name,
+                   const std::map<std::string, std::string>& labels) {
+  rapidjson::StringBuffer buf;
+  writer_t w{buf};
+  w.StartObject();
+  write_key(w, "Name");
+  write_str(w, name);
+  write_key(w, "Driver");
+  write_str(w, "local");
+  write_key(w, "Labels");
+  w.StartObject();
+  for (auto& [k, v] : labels) {
+    write_key(w, k);
+    write_str(w, v);
+  }
+  w.EndObject();
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+expected<volume_info> parse_volume(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return failure{failure_kind::failed, "malformed volume response"};
+  auto v = volume_of(doc);
+  if (v.name.empty())
+    return failure{failure_kind::failed, "volume response without Name"};
+  return v;
+}
+
+expected<std::vector<volume_info>> parse_volume_list(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return failure{failure_kind::failed, "malformed volume list response"};
+  std::vector<volume_info> result;
+  if (auto xs = member(doc, "Volumes"); xs && xs->IsArray())
+    for (auto& x : xs->GetArray())
+      result.push_back(volume_of(x));
   return result;
 }
 

@@ -63,6 +63,51 @@ std::string registry_auth(std::string_view username,
 /// error message ("errorDetail.message" or "error"), if any.
 std::optional<std::string> pull_stream_error(std::string_view body);
 
+/// Follows the JSON lines of a pull and summarizes its progress for people
+/// (`progressDetail` of the "Downloading" lines, per layer).
+class pull_tracker {
+public:
+  /// Feeds the next bytes of the stream (any split, also mid-line).
+  void feed(std::string_view chunk);
+
+  /// "Pulling image X: 42% (12.3/29.1 MB)" while sizes are known,
+  /// "Pulling image X: extracting (29.1 MB)" once every layer is down,
+  /// "Pulling image X." before the first size arrives.
+  std::string describe(std::string_view image) const;
+
+  /// Bytes downloaded and expected so far over the layers with a size.
+  uint64_t current() const;
+  uint64_t total() const;
+
+  /// The first error the stream reported, if any.
+  const std::optional<std::string>& error() const {
+    return error_;
+  }
+
+private:
+  struct layer {
+    uint64_t current = 0;
+    uint64_t total = 0;
+    bool downloaded = false;
+  };
+
+  void line(std::string_view x);
+
+  std::string partial_;
+  std::map<std::string, layer> layers_;
+  bool extracting_ = false;
+  std::optional<std::string> error_;
+};
+
+// -- daemon -------------------------------------------------------------------
+
+/// Maps Docker's architecture names to the API's ("x86_64" -> "amd64",
+/// "aarch64"/"arm64/v8" -> "arm64"); others are returned lower-cased.
+std::string normalize_arch(std::string_view arch);
+
+/// Parses `GET /info` (OSType, Architecture, ServerVersion).
+expected<daemon_info> parse_info(std::string_view body);
+
 // -- containers ---------------------------------------------------------------
 
 /// `POST /containers/create?name=..[&platform=..]` target.
@@ -84,8 +129,38 @@ std::optional<std::string> parse_created_id(std::string_view body);
 /// Parses `GET /containers/{id}/json`.
 expected<container_info> parse_inspect(std::string_view body);
 
+/// Parses `GET /containers/{id}/json` in detail (diagnostics).
+expected<container_details> parse_details(std::string_view body);
+
+/// `GET /containers/{id}/logs?stdout=1&stderr=1&timestamps=..&tail=..[&since=..]`.
+std::string logs_target(std::string_view id, const log_query& q);
+
+/// Joins the payloads of Docker's multiplexed log stream (8-byte frame
+/// headers: stream type, 3 zero bytes, big-endian payload size) in order.
+/// A body that does not start with a frame header (TTY containers) is
+/// returned as is; a truncated last frame keeps what arrived.
+std::string demux_logs(std::string_view body);
+
 /// Parses `GET /containers/json`.
 expected<std::vector<container_info>> parse_list(std::string_view body);
+
+// -- volumes ------------------------------------------------------------------
+
+/// `/volumes/{name}` target.
+std::string volume_target(std::string_view name);
+
+/// `GET /volumes[?filters=..]` target (labels as in `list_target`).
+std::string volume_list_target(const std::map<std::string, std::string>& labels);
+
+/// JSON body of `POST /volumes/create` (local driver).
+std::string volume_create_body(std::string_view name,
+                               const std::map<std::string, std::string>& labels);
+
+/// Parses one volume (inspect and create answers).
+expected<volume_info> parse_volume(std::string_view body);
+
+/// Parses `GET /volumes` (`{"Volumes": [...]}`; null means none).
+expected<std::vector<volume_info>> parse_volume_list(std::string_view body);
 
 // -- errors -------------------------------------------------------------------
 

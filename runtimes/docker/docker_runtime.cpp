@@ -68,6 +68,8 @@ struct request_options {
   /// Long-running streamed answer (image pull): the timeout bounds the
   /// silence between reads instead of the whole call.
   bool streaming = false;
+  /// Sees each part of the body as it arrives (streaming calls only).
+  std::function<void(std::string_view)> on_body;
 };
 
 /// A pooled keep-alive connection. Each has its own strand; every operation
@@ -86,6 +88,14 @@ using connection_ptr = std::shared_ptr<connection>;
 /// An asynchronous call in flight; completes exactly once.
 template <class T>
 class pending;
+
+/// Adds what we were doing to a transport failure. "Unreachable" already
+/// says everything and reads the same for every call.
+failure with_context(std::string_view what, const failure& f) {
+  if (f.kind == failure_kind::unavailable)
+    return f;
+  return failure{f.kind, std::string{what} + ": " + f.message};
+}
 
 class docker_client : public std::enable_shared_from_this<docker_client> {
 public:
@@ -212,6 +222,35 @@ public:
   void inspect(const std::string& id, callback<container_info> cb);
   void list(const std::map<std::string, std::string>& labels,
             callback<std::vector<container_info>> cb);
+
+  /// A call answering with a body that `parse` turns into a T.
+  /// @param ok the success status; 404 maps to `not_found`.
+  template <class T, class Parse>
+  void value_call(http::verb method, std::string target, std::string body,
+                  std::string what, unsigned ok, Parse parse,
+                  callback<T> cb) {
+    auto p = track(std::move(cb));
+    if (!p)
+      return;
+    net::post(ioc_, [this, p, method, target = std::move(target),
+                     body = std::move(body), what = std::move(what), ok,
+                     parse]() mutable {
+      request_options opts;
+      opts.method = method;
+      opts.target = std::move(target);
+      opts.body = std::move(body);
+      request(std::move(opts), [p, what, ok, parse](expected<response> r) {
+        if (!r)
+          return p->finish(with_context(what, r.error()));
+        if (r->status != ok)
+          return p->finish(docker::http_failure(what, r->status, r->body));
+        expected<T> x = parse(r->body);
+        if (!x)
+          return p->finish(with_context(what, x.error()));
+        p->finish(std::move(x));
+      });
+    });
+  }
 
 private:
   void run() {
@@ -427,6 +466,13 @@ private:
   void on_read(beast::error_code ec, size_t) {
     if (ec)
       return fail_io(ec);
+    if (opts_.on_body) {
+      auto& body = parser_->get().body();
+      if (body.size() > body_seen_) {
+        opts_.on_body(std::string_view{body}.substr(body_seen_));
+        body_seen_ = body.size();
+      }
+    }
     if (!parser_->is_done())
       return do_read();
     auto keep_alive = parser_->keep_alive();
@@ -495,6 +541,8 @@ private:
   connection_ptr conn_;
   bool reused_ = false;
   bool retried_ = false;
+  /// Body bytes already passed to `on_body`.
+  size_t body_seen_ = 0;
 };
 
 void docker_client::request(request_options opts, response_handler done) {
@@ -508,18 +556,6 @@ void docker_client::request(request_options opts, response_handler done) {
 }
 
 // -- operations ---------------------------------------------------------------
-
-namespace {
-
-/// Adds what we were doing to a transport failure. "Unreachable" already
-/// says everything and reads the same for every call.
-failure with_context(std::string_view what, const failure& f) {
-  if (f.kind == failure_kind::unavailable)
-    return f;
-  return failure{f.kind, std::string{what} + ": " + f.message};
-}
-
-} // namespace
 
 void docker_client::ping(callback<unit> cb) {
   unit_call(http::verb::get, std::string{docker::api_prefix} + "/_ping",
@@ -610,6 +646,23 @@ void docker_client::do_pull(std::shared_ptr<container_spec> spec,
     opts.registry_auth = docker::registry_auth(spec->registry_username,
                                                spec->registry_password);
   opts.streaming = true;
+  if (spec->on_pull_progress) {
+    // Throttled: a pull writes a line per layer every few hundred KB.
+    struct progress_state {
+      docker::pull_tracker tracker;
+      std::chrono::steady_clock::time_point last{};
+    };
+    auto ps = std::make_shared<progress_state>();
+    spec->on_pull_progress("Pulling image " + spec->image + ".");
+    opts.on_body = [spec, ps](std::string_view chunk) {
+      ps->tracker.feed(chunk);
+      auto now = std::chrono::steady_clock::now();
+      if (now - ps->last < std::chrono::milliseconds(250))
+        return;
+      ps->last = now;
+      spec->on_pull_progress(ps->tracker.describe(spec->image));
+    };
+  }
   request(std::move(opts), [this, spec, p](expected<response> r) {
     auto fail = [&](failure_kind kind, const std::string& msg) {
       p->finish(
@@ -743,6 +796,70 @@ void docker_runtime::inspect(const std::string& id,
 void docker_runtime::list(const std::map<std::string, std::string>& labels,
                           callback<std::vector<container_info>> cb) {
   impl_->list(labels, std::move(cb));
+}
+
+void docker_runtime::info(callback<daemon_info> cb) {
+  impl_->value_call<daemon_info>(
+    detail::http::verb::get, std::string{docker::api_prefix} + "/info", {},
+    "daemon info", 200, [](std::string_view b) { return docker::parse_info(b); },
+    std::move(cb));
+}
+
+void docker_runtime::details(const std::string& id,
+                             callback<container_details> cb) {
+  impl_->value_call<container_details>(
+    detail::http::verb::get, docker::container_target(id, "/json"), {},
+    "inspect container", 200,
+    [](std::string_view b) { return docker::parse_details(b); },
+    std::move(cb));
+}
+
+void docker_runtime::logs(const std::string& id, const log_query& q,
+                          callback<std::string> cb) {
+  impl_->value_call<std::string>(
+    detail::http::verb::get, docker::logs_target(id, q), {},
+    "container logs", 200,
+    [](std::string_view b) -> expected<std::string> {
+      return docker::demux_logs(b);
+    },
+    std::move(cb));
+}
+
+void docker_runtime::inspect_volume(const std::string& name,
+                                    callback<volume_info> cb) {
+  impl_->value_call<volume_info>(
+    detail::http::verb::get, docker::volume_target(name), {},
+    "inspect volume " + name, 200,
+    [](std::string_view b) { return docker::parse_volume(b); },
+    std::move(cb));
+}
+
+void docker_runtime::create_volume(
+  const std::string& name, const std::map<std::string, std::string>& labels,
+  callback<volume_info> cb) {
+  impl_->value_call<volume_info>(
+    detail::http::verb::post,
+    std::string{docker::api_prefix} + "/volumes/create",
+    docker::volume_create_body(name, labels), "create volume " + name, 201,
+    [](std::string_view b) { return docker::parse_volume(b); },
+    std::move(cb));
+}
+
+void docker_runtime::remove_volume(const std::string& name,
+                                   callback<unit> cb) {
+  // 404: already gone; 409 (in use) stays a conflict for the caller.
+  impl_->unit_call(detail::http::verb::delete_, docker::volume_target(name),
+                   "remove volume " + name, {204, 404}, std::move(cb));
+}
+
+void docker_runtime::list_volumes(
+  const std::map<std::string, std::string>& labels,
+  callback<std::vector<volume_info>> cb) {
+  impl_->value_call<std::vector<volume_info>>(
+    detail::http::verb::get, docker::volume_list_target(labels), {},
+    "list volumes", 200,
+    [](std::string_view b) { return docker::parse_volume_list(b); },
+    std::move(cb));
 }
 
 void docker_runtime::shutdown() {

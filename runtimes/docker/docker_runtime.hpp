@@ -49,6 +49,19 @@ public:
   void inspect(const std::string& id, callback<container_info> cb) override;
   void list(const std::map<std::string, std::string>& labels,
             callback<std::vector<container_info>> cb) override;
+  void info(callback<daemon_info> cb) override;
+  void details(const std::string& id,
+               callback<container_details> cb) override;
+  void logs(const std::string& id, const log_query& q,
+            callback<std::string> cb) override;
+  void inspect_volume(const std::string& name,
+                      callback<volume_info> cb) override;
+  void create_volume(const std::string& name,
+                     const std::map<std::string, std::string>& labels,
+                     callback<volume_info> cb) override;
+  void remove_volume(const std::string& name, callback<unit> cb) override;
+  void list_volumes(const std::map<std::string, std::string>& labels,
+                    callback<std::vector<volume_info>> cb) override;
 
   /// Stops the I/O threads (joining all but the calling one) and fails every
   /// pending call with `unavailable`. Idempotent; safe to call from a

@@ -57,6 +57,10 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
     [=](atom::patch, metadata_patch&, std::string&) -> sandbox_view {
       return view;
     },
+    [=](atom::diagnose, diagnostics_query& q, std::string&) -> std::string {
+      return q.kind + " of " + view.id + " on " + view.node;
+    },
+    [=](atom::progress, std::string&) {},
     [=](atom::observe, std::string&, int32_t, int64_t) {},
     [=](atom::expire, uint64_t) {},
     [=](atom::provision) {},
@@ -164,6 +168,14 @@ CAF_TEST(join replicate route and fail over the network) {
                                         std::string{"rid"});
   CAF_REQUIRE(paused);
   CAF_CHECK(paused->state == sandbox_state::paused);
+  CAF_MESSAGE("earth routes diagnostics to mars's sandbox actor");
+  diagnostics_query dq;
+  dq.kind = "logs";
+  auto [text, e11] = ask<std::string>(earth, earth_node, atom::diagnose_v,
+                                      std::string{"sbx-1"}, dq,
+                                      std::string{"rid"});
+  CAF_REQUIRE(text);
+  CAF_CHECK_EQUAL(*text, "logs of sbx-1 on mars");
   CAF_MESSAGE("mars's updates reach earth's replica");
   v.state = sandbox_state::paused;
   caf::anon_send(mars_node, atom::update_v, v);

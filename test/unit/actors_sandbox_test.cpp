@@ -567,3 +567,276 @@ TEST_F(SandboxActors, RecoveryRemovesOrphanSidecars) {
   EXPECT_EQ(g->egress_token, a.egress_token);
   EXPECT_EQ(rt->containers().size(), 2u);
 }
+
+// -- volumes, pull progress, diagnostics (issue 6) -----------------------------
+
+namespace {
+
+bool has_bind(const runtimes::container_spec& c, const std::string& bind) {
+  return std::find(c.binds.begin(), c.binds.end(), bind) != c.binds.end();
+}
+
+std::string pvc_volumes(bool create, bool remove,
+                        const std::string& sub_path = {}) {
+  return std::string{R"([{"name":"data","pvc":{"claimName":"cache",)"}
+         + R"("createIfNotExists":)" + (create ? "true" : "false")
+         + R"(,"deleteOnSandboxTermination":)" + (remove ? "true" : "false")
+         + R"(},"mountPath":"/data","readOnly":false)"
+         + (sub_path.empty() ? "" : R"(,"subPath":")" + sub_path + "\"")
+         + "}]";
+}
+
+} // namespace
+
+TEST_F(SandboxActors, NamedVolumeIsCreatedBoundAndRemovedOnDelete) {
+  auto& p = boot();
+  auto s = spec();
+  s.volumes_json = pvc_volumes(true, true);
+  auto v = create(p, s);
+  ASSERT_EQ(get(p, v.id)->state, sandbox_state::running);
+  auto vols = rt->volumes();
+  ASSERT_EQ(vols.count("cache"), 1u);
+  EXPECT_EQ(vols["cache"].labels.at("opensandbox.io/volume-managed-by"),
+            "server");
+  EXPECT_EQ(vols["cache"].labels.at("opensandbox.io/volume-for"), v.id);
+  EXPECT_TRUE(has_bind(rt->spec_of(rt->containers().at(0).id),
+                       "cache:/data:rw"));
+  auto [ok, err] = ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"});
+  ASSERT_TRUE(ok) << err.message;
+  EXPECT_TRUE(rt->containers().empty());
+  EXPECT_TRUE(rt->volumes().empty());
+}
+
+TEST_F(SandboxActors, NamedVolumeGoesWithTheSandboxOnExpiry) {
+  auto& p = boot();
+  auto s = spec(60);
+  s.volumes_json = pvc_volumes(true, true, "a/b");
+  auto v = create(p, s);
+  EXPECT_TRUE(has_bind(rt->spec_of(rt->containers().at(0).id),
+                       "/var/lib/docker/volumes/cache/_data/a/b:/data:rw"));
+  advance(61s);
+  EXPECT_FALSE(get(p, v.id));
+  EXPECT_TRUE(rt->volumes().empty());
+}
+
+TEST_F(SandboxActors, VolumesWithoutTheFlagOrNotOursStay) {
+  auto& p = boot();
+  // Created by the server but kept (deleteOnSandboxTermination=false).
+  auto s = spec(60);
+  s.volumes_json = pvc_volumes(true, false);
+  auto a = create(p, s);
+  advance(61s);
+  EXPECT_FALSE(get(p, a.id));
+  EXPECT_EQ(rt->volumes().count("cache"), 1u);
+  // Existing before the sandbox: never removed, whatever the flag says.
+  s.volumes_json = pvc_volumes(false, true);
+  auto b = create(p, s);
+  ASSERT_EQ(get(p, b.id)->state, sandbox_state::running);
+  auto [ok, err] = ask<bool>(p.node, atom::remove_v, b.id, std::string{"r"});
+  ASSERT_TRUE(ok) << err.message;
+  EXPECT_EQ(rt->volumes().count("cache"), 1u);
+}
+
+TEST_F(SandboxActors, MissingNamedVolumeFailsWithAReasonNamingIt) {
+  auto& p = boot();
+  auto s = spec();
+  s.volumes_json = pvc_volumes(false, false);
+  auto v = create(p, s);
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::failed);
+  EXPECT_EQ(g->reason, "VOLUME_PREPARATION_FAILED");
+  EXPECT_EQ(g->message, "VOLUME::PVC_NOT_FOUND: Volume 'data': Docker volume "
+                        "'cache' does not exist and createIfNotExists is "
+                        "false.");
+  EXPECT_EQ(rt->calls("create"), 0u);
+}
+
+TEST_F(SandboxActors, FailedCreateRemovesTheVolumesItCreated) {
+  auto& p = boot();
+  auto s = spec();
+  // Not flagged for removal, but the sandbox never ran: it goes too.
+  s.volumes_json = pvc_volumes(true, false);
+  rt->fail_next("start", failure{failure_kind::failed, "exec format error"});
+  auto v = create(p, s);
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::failed);
+  EXPECT_TRUE(rt->containers().empty());
+  EXPECT_TRUE(rt->volumes().empty());
+}
+
+TEST_F(SandboxActors, VolumeInUseByAnotherSandboxStays) {
+  auto& p = boot();
+  auto s = spec();
+  s.volumes_json = pvc_volumes(true, true);
+  auto a = create(p, s);
+  auto b = create(p, s); // shares the volume a created
+  auto [ok, err] = ask<bool>(p.node, atom::remove_v, a.id, std::string{"r"});
+  ASSERT_TRUE(ok) << err.message;
+  EXPECT_EQ(rt->volumes().count("cache"), 1u);
+  EXPECT_EQ(get(p, b.id)->state, sandbox_state::running);
+}
+
+TEST_F(SandboxActors, InterruptedDeleteRemovesVolumesAtRecovery) {
+  auto& p1 = boot();
+  auto s = spec();
+  s.volumes_json = pvc_volumes(true, true);
+  auto v = create(p1, s);
+  rt->hold("remove");
+  // The answer never comes: the process dies with the removal in flight.
+  caf::anon_send(p1.node, atom::remove_v, v.id, std::string{"r"});
+  sched.run();
+  crash(p1);
+  procs.clear();
+  rt->release("remove");
+  boot();
+  EXPECT_TRUE(rt->containers().empty());
+  EXPECT_TRUE(rt->volumes().empty());
+}
+
+TEST_F(SandboxActors, HostVolumesAreCheckedBeforeTheAnswer) {
+  auto dir = std::filesystem::temp_directory_path()
+             / ("osb-hostvol-" + codec::make_uuid());
+  std::filesystem::create_directories(dir / "allowed");
+  std::filesystem::create_directory_symlink("/etc", dir / "allowed/etc");
+  node_cfg->storage.allowed_host_paths = {(dir / "allowed").string()};
+  auto& p = boot();
+  auto s = spec();
+  s.volumes_json = R"([{"name":"w","host":{"path":")"
+                   + (dir / "allowed/etc").string()
+                   + R"("},"mountPath":"/w","readOnly":true}])";
+  auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, s,
+                                       std::string{"rid"});
+  EXPECT_FALSE(view);
+  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(err.code, "VOLUME::HOST_PATH_NOT_ALLOWED");
+  EXPECT_NE(err.message.find("Volume 'w'"), std::string::npos);
+  EXPECT_EQ(rt->calls("create"), 0u);
+  s.volumes_json = R"([{"name":"w","host":{"path":")"
+                   + (dir / "allowed/u1").string()
+                   + R"("},"mountPath":"/w","readOnly":true,"subPath":"x"}])";
+  auto v = create(p, s);
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "allowed/u1/x"));
+  EXPECT_TRUE(has_bind(rt->spec_of(rt->containers().at(0).id),
+                       (dir / "allowed/u1/x").string() + ":/w:ro"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SandboxActors, PullProgressShowsInThePendingMessage) {
+  auto& p = boot();
+  rt->set_pull_progress({"Pulling image opensandbox/busybox:latest.",
+                         "Pulling image opensandbox/busybox:latest: 42% "
+                         "(12.3/29.1 MB)"});
+  rt->hold("create");
+  auto v = create(p, spec());
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::pending);
+  EXPECT_EQ(g->message,
+            "Pulling image opensandbox/busybox:latest: 42% (12.3/29.1 MB)");
+  rt->release("create");
+  sched.run();
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+  EXPECT_EQ(get(p, v.id)->message, "Sandbox container is running.");
+}
+
+TEST_F(SandboxActors, DiagnosticsAreRenderedByTheOwner) {
+  auto& p = boot();
+  auto s = spec();
+  s.env["DB_PASSWORD"] = "hunter2";
+  auto v = create(p, s);
+  rt->set_logs(rt->containers().at(0).id, "2026-01-01T00:00:00Z hello\n");
+  auto diag = [&](std::string kind) {
+    diagnostics_query q;
+    q.kind = std::move(kind);
+    return ask<std::string>(p.node, atom::diagnose_v, v.id, q,
+                            std::string{"r"});
+  };
+  EXPECT_EQ(diag("logs").first.value_or(""),
+            "2026-01-01T00:00:00Z hello\n");
+  auto inspect = diag("inspect").first.value_or("");
+  EXPECT_NE(inspect.find("Name:           sandbox-" + v.id), std::string::npos)
+    << inspect;
+  EXPECT_NE(inspect.find("DB_PASSWORD=***"), std::string::npos) << inspect;
+  EXPECT_EQ(inspect.find("hunter2"), std::string::npos);
+  auto events = diag("events").first.value_or("");
+  EXPECT_EQ(events.rfind("Container:  ", 0), 0u) << events;
+  auto summary = diag("summary").first.value_or("");
+  EXPECT_NE(summary.find("SANDBOX DIAGNOSTICS SUMMARY\nSandbox ID: " + v.id),
+            std::string::npos);
+  EXPECT_NE(summary.find("hello"), std::string::npos);
+  // A failing section is replaced, the others stay.
+  rt->fail_next("logs", failure{failure_kind::failed, "daemon hiccup"});
+  summary = diag("summary").first.value_or("");
+  EXPECT_NE(summary.find("[error] Failed to collect log diagnostics."),
+            std::string::npos)
+    << summary;
+  EXPECT_EQ(summary.find("hiccup"), std::string::npos);
+  EXPECT_NE(summary.find("Container ID:"), std::string::npos);
+  // Unknown sandbox: 404.
+  diagnostics_query q;
+  q.kind = "logs";
+  auto [none, err] = ask<std::string>(p.node, atom::diagnose_v,
+                                      std::string{"nope"}, q,
+                                      std::string{"r"});
+  EXPECT_FALSE(none);
+  EXPECT_EQ(err.status, 404);
+}
+
+TEST_F(SandboxActors, DiagnosticsOfAFailedCreateExplainIt) {
+  auto& p = boot();
+  rt->set_known_images({"other:1"});
+  auto v = create(p, spec());
+  diagnostics_query q;
+  q.kind = "inspect";
+  auto text = ask<std::string>(p.node, atom::diagnose_v, v.id, q,
+                               std::string{"r"})
+                .first.value_or("");
+  EXPECT_NE(text.find("(no container)"), std::string::npos) << text;
+  EXPECT_NE(text.find("IMAGE_PULL_FAILED"), std::string::npos) << text;
+  q.kind = "logs";
+  EXPECT_EQ(ask<std::string>(p.node, atom::diagnose_v, v.id, q,
+                             std::string{"r"})
+              .first.value_or(""),
+            "(no logs)");
+}
+
+TEST_F(SandboxActors, PlatformTheHostCannotRunIsRefused) {
+  rt->set_daemon_info({"linux", "amd64", "test"});
+  auto& p = boot();
+  auto s = spec();
+  s.platform_os = "linux";
+  s.platform_arch = "arm64";
+  auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, s,
+                                       std::string{"rid"});
+  EXPECT_FALSE(view);
+  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(err.code, "SANDBOX::INVALID_PARAMETER");
+  EXPECT_EQ(err.message, "Platform linux/arm64 is not supported by this "
+                         "server's Docker host 'default', which runs "
+                         "linux/amd64.");
+  s.platform_arch = "amd64";
+  auto v = create(p, s);
+  EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
+  EXPECT_EQ(rt->spec_of(rt->containers().at(0).id).platform, "linux/amd64");
+}
+
+TEST_F(SandboxActors, GpusBecomeDeviceRequestsAndTheirAbsenceIsExplained) {
+  auto& p = boot();
+  auto s = spec();
+  s.resource_limits["gpu"] = "2";
+  auto a = create(p, s);
+  EXPECT_EQ(rt->spec_of(rt->containers().at(0).id).gpu_count, 2);
+  s.resource_limits["gpu"] = "all";
+  rt->fail_next("start",
+                failure{failure_kind::failed,
+                        "start container: could not select device driver \"\" "
+                        "with capabilities: [[gpu]]"});
+  auto b = create(p, s);
+  auto g = get(p, b.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::failed);
+  EXPECT_EQ(g->reason, "GPU_UNAVAILABLE");
+  EXPECT_NE(g->message.find("NVIDIA"), std::string::npos) << g->message;
+  EXPECT_EQ(get(p, a.id)->state, sandbox_state::running);
+}

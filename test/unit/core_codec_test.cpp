@@ -620,24 +620,27 @@ TEST(CreateService, HostVolumesAreCheckedAgainstAllowlist) {
   create_ok(vol("/data/opensandbox"));
   expect_envelope(create_err(vol("/data/opensandbox-evil")), 400,
                   "VOLUME::HOST_PATH_NOT_ALLOWED",
-                  "Host path '/data/opensandbox-evil' is not under any "
-                  "allowed prefix. Allowed prefixes: ['/data/opensandbox']");
+                  "Volume 'work': Host path '/data/opensandbox-evil' is not "
+                  "under any allowed prefix. Allowed prefixes: "
+                  "['/data/opensandbox']");
   expect_envelope(create_err(vol("/data/opensandbox/../etc")), 400,
                   "VOLUME::INVALID_HOST_PATH",
-                  "Host path '/data/opensandbox/../etc' contains path "
-                  "traversal component '..'.");
+                  "Volume 'work': Host path '/data/opensandbox/../etc' "
+                  "contains path traversal component '..'.");
   expect_envelope(create_err(vol("/data//opensandbox")), 400,
                   "VOLUME::INVALID_HOST_PATH",
-                  "Host path '/data//opensandbox' is not normalized. Remove "
-                  "redundant slashes.");
+                  "Volume 'work': Host path '/data//opensandbox' is not "
+                  "normalized. Remove redundant slashes.");
   EXPECT_THAT(create_err(vol("/data/opensandbox/")).body,
               HasSubstr("VOLUME::INVALID_HOST_PATH"));
   auto cfg = bridge_cfg();
+  cfg.storage.allowed_host_paths = {"/"};
+  create_ok(vol("/data/opensandbox-evil"), cfg);
   cfg.storage.allowed_host_paths.clear();
   expect_envelope(create_err(vol("/data/opensandbox"), cfg), 400,
                   "VOLUME::HOST_PATH_NOT_ALLOWED",
-                  "Host path '/data/opensandbox' is not under any allowed "
-                  "prefix. Allowed prefixes: []");
+                  "Volume 'work': Host path '/data/opensandbox' is not under "
+                  "any allowed prefix. Allowed prefixes: []");
 }
 
 TEST(CreateService, WindowsDriveHostPaths) {
@@ -658,8 +661,8 @@ TEST(CreateService, VolumeServiceRules) {
   r = create_err(body(
     R"("volumes":[{"name":"a","pvc":{"claimName":"c"},"mountPath":"/a","subPath":"../x"}])"));
   expect_envelope(r, 400, "VOLUME::INVALID_SUB_PATH",
-                  "SubPath '../x' contains path traversal '..' which is not "
-                  "allowed.");
+                  "Volume 'a': SubPath '../x' contains path traversal '..' "
+                  "which is not allowed.");
   r = create_err(body(
     R"("volumes":[{"name":"a","pvc":{"claimName":"c"},"mountPath":"/a","subPath":"/abs"}])"));
   EXPECT_THAT(r.body, HasSubstr("VOLUME::INVALID_SUB_PATH"));

@@ -27,6 +27,7 @@ public:
   sandbox_spec last_spec;
   list_query last_query;
   int64_t last_renew = 0;
+  diagnostics_query last_diag;
   /// When set, every call fails with it.
   std::optional<api_error> failure;
 
@@ -102,6 +103,15 @@ public:
     if (auto err = lookup(id))
       return done(result<sandbox_view>::fail(*err));
     done(result<sandbox_view>::ok(sandboxes[id]));
+  }
+
+  void diagnostics(const call_context& ctx, const std::string& id,
+                   diagnostics_query q, reply<std::string> done) override {
+    record(ctx, id);
+    if (auto err = lookup(id))
+      return done(result<std::string>::fail(*err));
+    last_diag = q;
+    done(result<std::string>::ok(q.kind + " text"));
   }
 
 private:
@@ -634,6 +644,66 @@ TEST_F(Api, NotImplementedRoutes) {
   res = call("POST", "/v1/metrics/events", {}, "{}");
   EXPECT_EQ(res.status, 204);
   EXPECT_TRUE(res.body.empty());
+}
+
+// -- diagnostics (§1.14) --------------------------------------------------------
+
+TEST_F(Api, DiagnosticsWithScopeAre501WithoutLookup) {
+  for (auto route : {"logs", "events"}) {
+    auto calls = backend->num_calls;
+    auto res = call("GET", std::string{"/v1/sandboxes/unknown/diagnostics/"}
+                             + route + "?scope=x");
+    EXPECT_EQ(res.status, 501);
+    EXPECT_EQ(res.body,
+              R"({"code":"DIAGNOSTICS_NOT_IMPLEMENTED","message":"The stable )"
+              R"(Diagnostics API is not implemented by this OpenSandbox )"
+              R"(server."})");
+    EXPECT_EQ(backend->num_calls, calls);
+  }
+}
+
+TEST_F(Api, DiagnosticsArePlainText) {
+  auto res = call("GET", "/sandboxes/sbx-001/diagnostics/logs?tail=25&since=5m");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.content_type, "text/plain; charset=utf-8");
+  EXPECT_EQ(res.body, "logs text");
+  EXPECT_EQ(header_of(res, "Deprecation"), "true");
+  EXPECT_EQ(backend->last_diag.tail, 25);
+  EXPECT_EQ(backend->last_diag.since, "5m");
+  res = call("GET", "/v1/sandboxes/sbx-001/diagnostics/events");
+  EXPECT_EQ(res.body, "events text");
+  EXPECT_EQ(header_of(res, "Deprecation"), "true");
+  EXPECT_EQ(backend->last_diag.limit, 50);
+  res = call("GET", "/v1/sandboxes/sbx-001/diagnostics/inspect");
+  EXPECT_EQ(res.body, "inspect text");
+  EXPECT_FALSE(has_header(res, "Deprecation"));
+  res = call("GET", "/v1/sandboxes/sbx-001/diagnostics/summary");
+  EXPECT_EQ(res.body, "summary text");
+  EXPECT_FALSE(has_header(res, "Deprecation"));
+  EXPECT_EQ(backend->last_diag.tail, 50);
+  EXPECT_EQ(backend->last_diag.limit, 20);
+  res = call("GET",
+             "/v1/sandboxes/sbx-001/diagnostics/summary?tail=7&event_limit=3");
+  EXPECT_EQ(backend->last_diag.tail, 7);
+  EXPECT_EQ(backend->last_diag.limit, 3);
+}
+
+TEST_F(Api, DiagnosticsValidateTheirQuery) {
+  auto res = call("GET", "/v1/sandboxes/sbx-001/diagnostics/logs?tail=0");
+  EXPECT_EQ(res.status, 422);
+  EXPECT_EQ(res.body,
+            R"({"detail":[{"type":"greater_than_equal","loc":["query","tail"],)"
+            R"("msg":"Input should be greater than or equal to 1","input":"0",)"
+            R"("ctx":{"ge":1}}]})");
+  res = call("GET", "/v1/sandboxes/sbx-001/diagnostics/events?limit=501");
+  EXPECT_EQ(res.status, 422);
+  EXPECT_NE(res.body.find(R"("type":"less_than_equal")"), std::string::npos);
+  res = call("GET", "/v1/sandboxes/sbx-001/diagnostics/summary?tail=x");
+  EXPECT_EQ(res.status, 422);
+  EXPECT_NE(res.body.find(R"("type":"int_parsing")"), std::string::npos);
+  res = call("GET", "/v1/sandboxes/nope/diagnostics/inspect");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_NE(res.body.find("DOCKER::SANDBOX_NOT_FOUND"), std::string::npos);
 }
 
 // -- CORS -----------------------------------------------------------------------
