@@ -62,6 +62,8 @@ void fake_runtime::create(const container_spec& spec,
     auto& e = containers_[id];
     e.seq = seq;
     e.spec = spec;
+    // The hook holds the caller (an actor handle); a stored spec must not.
+    e.spec.on_pull_progress = nullptr;
     e.info.id = id;
     e.info.name = spec.name.empty() ? id : spec.name;
     e.info.labels = spec.labels;

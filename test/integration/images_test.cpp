@@ -251,7 +251,11 @@ TEST(Images, PullProgressIsVisibleWhilePendingAndDelaysNothing) {
                                  std::chrono::milliseconds>(slowest)
                                  .count()
                             << " ms during the pull";
-  std::cout << "pull progress messages:\n" << seen;
+  std::cout << "pull progress messages:\n"
+            << seen << "slowest GET + /health during the pull: "
+            << std::chrono::duration_cast<std::chrono::microseconds>(slowest)
+                 .count()
+            << " us\n";
   EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
   shell("docker rmi -f " + image + " >/dev/null 2>&1");
 }
