@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "runtimes/docker/docker_api.hpp"
+#include "runtimes/docker/ssh_tunnel.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -732,7 +733,24 @@ void docker_client::list(const std::map<std::string, std::string>& labels,
 docker_runtime::docker_runtime(const std::string& docker_host,
                                std::chrono::seconds api_timeout,
                                int io_threads) {
-  auto addr = docker::parse_host(docker_host);
+  auto host = docker_host;
+  if (host.empty())
+    if (auto env = std::getenv("DOCKER_HOST"); env != nullptr)
+      host = env;
+  docker::host_address addr;
+  if (host.rfind("ssh://", 0) == 0) {
+    std::string destination, port, socket;
+    if (docker::parse_ssh_url(host, destination, port, socket)) {
+      tunnel_ = std::make_unique<docker::ssh_tunnel>(host);
+      addr = docker::parse_host("unix://" + tunnel_->socket_path());
+    } else {
+      addr.kind = docker::host_address::kind_t::unsupported;
+      addr.error = "Docker host " + host + " is not a valid ssh:// address";
+    }
+    addr.display = host;
+  } else {
+    addr = docker::parse_host(host);
+  }
   impl_ = std::make_shared<detail::docker_client>(std::move(addr),
                                                   api_timeout, io_threads);
   impl_->launch();
@@ -864,6 +882,7 @@ void docker_runtime::list_volumes(
 
 void docker_runtime::shutdown() {
   impl_->shutdown();
+  tunnel_.reset();
 }
 
 const std::string& docker_runtime::host() const {

@@ -6,6 +6,10 @@
 
 #include "runtimes/runtime.hpp"
 
+namespace osb::runtimes::docker {
+class ssh_tunnel;
+} // namespace osb::runtimes::docker
+
 namespace osb::runtimes {
 
 namespace detail {
@@ -75,6 +79,8 @@ private:
   /// Shared with the I/O threads, so it outlives a runtime destroyed from
   /// inside one of its own callbacks.
   std::shared_ptr<detail::docker_client> impl_;
+  /// Forwards a local socket to the daemon for ssh:// hosts.
+  std::unique_ptr<docker::ssh_tunnel> tunnel_;
 };
 
 /// Creates a Docker runtime; see `docker_runtime::docker_runtime`.

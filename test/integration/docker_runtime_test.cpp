@@ -4,6 +4,9 @@
 #include "runtimes/docker/docker_runtime.hpp"
 
 #include <gtest/gtest.h>
+#include <cstdlib>
+#include <fstream>
+#include <filesystem>
 
 #include <algorithm>
 #include <atomic>
@@ -299,12 +302,94 @@ TEST_F(DockerRuntime, UnreachableTcpDaemonIsUnavailable) {
     << describe(r.error());
 }
 
-TEST_F(DockerRuntime, SshIsNotSupportedYet) {
-  auto rt = make_docker_runtime("ssh://user@host", 5s);
+TEST_F(DockerRuntime, UnreachableSshHostIsUnavailable) {
+  // Port 1 on loopback refuses at once: ssh exits, the socket never appears.
+  ::setenv("OPENSANDBOX_SSH_COMMAND", "ssh -o ConnectTimeout=2", 1);
+  auto rt = make_docker_runtime("ssh://nobody@127.0.0.1:1", 5s);
   auto r = await<unit>([&](auto cb) { rt->ping(cb); });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::unavailable);
-  EXPECT_NE(r.error().message.find("not supported yet"), std::string::npos);
+  EXPECT_NE(r.error().message.find("ssh://nobody@127.0.0.1:1"),
+            std::string::npos)
+    << r.error().message;
+  ::unsetenv("OPENSANDBOX_SSH_COMMAND");
+}
+
+/// Runs a private sshd on loopback that lets a fresh key in as root, so
+/// that ssh:// Docker hosts can be tested against this machine's daemon.
+class LocalSshd {
+public:
+  LocalSshd() {
+    dir_ = std::filesystem::temp_directory_path()
+           / ("osb-sshd-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    auto d = dir_.string();
+    run("ssh-keygen -q -t ed25519 -N '' -f " + d + "/host_key");
+    run("ssh-keygen -q -t ed25519 -N '' -f " + d + "/client_key");
+    run("cp " + d + "/client_key.pub " + d + "/authorized_keys");
+    port_ = 20000 + ::getpid() % 20000;
+    std::ofstream cfg{dir_ / "sshd_config"};
+    cfg << "ListenAddress 127.0.0.1\nPort " << port_ << "\nHostKey " << d
+        << "/host_key\nAuthorizedKeysFile " << d
+        << "/authorized_keys\nPermitRootLogin prohibit-password\n"
+           "StrictModes no\nUsePAM no\nPidFile "
+        << d << "/sshd.pid\nAllowStreamLocalForwarding yes\n";
+    cfg.close();
+    // sshd needs its privilege separation directory.
+    run("mkdir -p /run/sshd");
+    ok_ = run("/usr/sbin/sshd -f " + d + "/sshd_config") == 0;
+    std::this_thread::sleep_for(300ms);
+  }
+
+  ~LocalSshd() {
+    run("kill $(cat " + dir_.string() + "/sshd.pid) 2>/dev/null");
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  bool ok() const {
+    return ok_;
+  }
+
+  std::string url() const {
+    return "ssh://root@127.0.0.1:" + std::to_string(port_);
+  }
+
+  std::string ssh_command() const {
+    return "ssh -i " + (dir_ / "client_key").string()
+           + " -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+             " -o LogLevel=ERROR";
+  }
+
+private:
+  static int run(const std::string& cmd) {
+    return std::system(cmd.c_str());
+  }
+
+  std::filesystem::path dir_;
+  int port_ = 0;
+  bool ok_ = false;
+};
+
+TEST_F(DockerRuntime, SshHostIsReachedThroughAForwardedSocket) {
+  LocalSshd sshd;
+  ASSERT_TRUE(sshd.ok()) << "cannot start sshd";
+  ::setenv("OPENSANDBOX_SSH_COMMAND", sshd.ssh_command().c_str(), 1);
+  auto rt = make_docker_runtime(sshd.url(), 10s);
+  ::unsetenv("OPENSANDBOX_SSH_COMMAND");
+  // ssh needs a moment to connect and create the local socket.
+  expected<unit> r = failure{failure_kind::unavailable, "not tried"};
+  for (int i = 0; i < 50 && !r; ++i) {
+    r = await<unit>([&](auto cb) { rt->ping(cb); });
+    if (!r)
+      std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(r) << r.error().message;
+  auto xs = await<std::vector<container_info>>(
+    [&](auto cb) { rt->list({{"opensandbox.io/nothing", ""}}, cb); });
+  ASSERT_TRUE(xs) << xs.error().message;
+  EXPECT_TRUE(xs->empty());
+  rt->shutdown();
 }
 
 TEST_F(DockerRuntime, ConcurrentCreatesRunInParallel) {
