@@ -71,6 +71,8 @@ using place = caf::atom_constant<caf::atom("place")>;
 constexpr auto place_v = place{};
 using members = caf::atom_constant<caf::atom("members")>;
 constexpr auto members_v = members{};
+using started = caf::atom_constant<caf::atom("started")>;
+constexpr auto started_v = started{};
 using vol_inspect = caf::atom_constant<caf::atom("volinspect")>;
 constexpr auto vol_inspect_v = vol_inspect{};
 using vol_create = caf::atom_constant<caf::atom("volcreate")>;
@@ -142,7 +144,8 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
-  return f(caf::meta::type_name("node_info"), x.name, x.version, x.address);
+  return f(caf::meta::type_name("node_info"), x.name, x.version, x.address,
+           x.max_sandboxes);
 }
 
 template <class Inspector>

@@ -83,6 +83,12 @@ public:
                    view_reply{std::move(done)});
   }
 
+  void get_started(const http::call_context& ctx, const std::string& id,
+                   http::reply<sandbox_view> done) override {
+    caf::anon_send(gw_, atom::started_v, id, ctx.request_id,
+                   view_reply{std::move(done)});
+  }
+
   void members(const http::call_context& ctx,
                http::reply<std::vector<member_info>> done) override {
     caf::anon_send(gw_, atom::members_v, ctx.request_id,
@@ -142,6 +148,10 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
         view_reply& cb) {
       forward<sandbox_view>(self->request(node, timeout, atom::patch_v, id,
                                           std::move(p), rid),
+                            std::move(cb), id);
+    },
+    [=](atom::started, std::string& id, std::string&, view_reply& cb) {
+      forward<sandbox_view>(self->request(node, timeout, atom::started_v, id),
                             std::move(cb), id);
     },
     [=](atom::members, std::string&, members_reply& cb) {

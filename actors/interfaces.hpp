@@ -87,6 +87,11 @@ using sandbox_actor = caf::typed_actor<
   // (status "" = container is gone).
   // (status, exit code, when the runtime was asked in µs).
   caf::reacts_to<atom::observe, std::string, int32_t, int64_t>,
+  // Answers once the container has started (or provisioning ended, or
+  // the given milliseconds passed): endpoint lookups wait on this.
+  caf::replies_to<atom::started, int64_t>::with<sandbox_view>,
+  // INTERNAL: releases the `started` waiters of the given generation.
+  caf::reacts_to<atom::started, uint64_t>,
   // INTERNAL: expiry timer of the given epoch.
   caf::reacts_to<atom::expire, uint64_t>,
   // INTERNAL: starts (or restarts) provisioning.
@@ -111,6 +116,8 @@ using node_actor = caf::typed_actor<
   caf::replies_to<atom::create, sandbox_spec, std::string>::with<sandbox_view>,
   // Returns one sandbox.
   caf::replies_to<atom::get, std::string>::with<sandbox_view>,
+  // Returns one sandbox once its container has started (bounded wait).
+  caf::replies_to<atom::started, std::string>::with<sandbox_view>,
   // Returns a filtered page of sandboxes.
   caf::replies_to<atom::list, list_query>::with<list_page>,
   // Deletes a sandbox.
@@ -175,6 +182,7 @@ using gateway_actor = caf::typed_actor<
                  view_reply>,
   caf::reacts_to<atom::members, std::string, members_reply>,
   caf::reacts_to<atom::diagnose, std::string, diagnostics_query, std::string,
-                 text_reply>>;
+                 text_reply>,
+  caf::reacts_to<atom::started, std::string, std::string, view_reply>>;
 
 } // namespace osb

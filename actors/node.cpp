@@ -278,7 +278,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       auto best_load = INT64_MAX;
       for (auto& [name, m] : st.members) {
         auto load = st.num_owned[name];
-        if (m.up && (cap == 0 || load < cap) && load < best_load) {
+        auto peer_cap = m.info.max_sandboxes;
+        if (m.up && (peer_cap == 0 || load < peer_cap) && load < best_load) {
           best = &m;
           best_load = load;
         }
@@ -304,6 +305,20 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, remote_read_timeout, id,
                                        atom::get_v, id);
+        });
+    },
+    [=](atom::started, std::string& id) -> caf::result<sandbox_view> {
+      constexpr int64_t max_wait_ms = 15000;
+      return route<sandbox_view>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<sandbox_view> {
+          if (e.view.state != sandbox_state::pending)
+            return e.view;
+          return self->delegate(e.hdl, atom::started_v, max_wait_ms);
+        },
+        [=](node_state::member& m) {
+          return forward<sandbox_view>(self, m, std::chrono::seconds(20), id,
+                                       atom::started_v, id);
         });
     },
     [=](atom::list, list_query& q) -> list_page {

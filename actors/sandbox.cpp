@@ -36,6 +36,17 @@ const std::string& sid(self_ptr self) {
   return self->state.row.id;
 }
 
+/// Answers endpoint lookups that waited for the start: the container runs
+/// (or provisioning ended otherwise), so the SDK's first ping can succeed.
+void release_start_waiters(self_ptr self) {
+  auto& st = self->state;
+  if (st.phase == sandbox_phase::provisioning)
+    return;
+  for (auto& rp : st.start_waiters)
+    rp.deliver(st.view);
+  st.start_waiters.clear();
+}
+
 /// Moves to `phase` with the given API status and tells the NODE actor.
 void transition(self_ptr self, sandbox_phase phase, sandbox_state api_state,
                 std::string reason, std::string message) {
@@ -47,6 +58,7 @@ void transition(self_ptr self, sandbox_phase phase, sandbox_state api_state,
   st.local_transition_us = codec::now_us();
   st.view.last_transition_us = st.local_transition_us;
   self->send(st.node, atom::update_v, st.view);
+  release_start_waiters(self);
 }
 
 void set_running(self_ptr self) {
@@ -189,6 +201,7 @@ void begin_delete(self_ptr self, const std::string& why) {
   st.phase = sandbox_phase::deleting;
   ++st.epoch;
   st.row.phase = "deleting";
+  release_start_waiters(self);
   OSB_INFO(component, st.origin_rid, sid(self), "sandbox is being " << why);
   self->request(st.store, store_timeout, atom::put_v, st.row)
     .then(
@@ -1136,6 +1149,28 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       auto rp = self->make_response_promise<std::string>();
       diagnose(self, std::move(q), std::move(rid), rp);
       return rp;
+    },
+    [=](atom::started, int64_t max_wait_ms) -> caf::result<sandbox_view> {
+      auto& st = self->state;
+      if (st.phase != sandbox_phase::provisioning || max_wait_ms <= 0)
+        return st.view;
+      // Docker publishes the host port before the container's network
+      // answers; a connection made then is lost and TCP retries after 1 s.
+      // Answering once the start returned spares the SDK that second.
+      auto rp = self->make_response_promise<sandbox_view>();
+      st.start_waiters.push_back(rp);
+      self->delayed_send(self, std::chrono::milliseconds(max_wait_ms),
+                         atom::started_v, ++st.start_wait_gen);
+      return rp;
+    },
+    [=](atom::started, uint64_t gen) {
+      auto& st = self->state;
+      // Only the newest timer releases; earlier waiters are covered by it.
+      if (gen != st.start_wait_gen)
+        return;
+      for (auto& rp : st.start_waiters)
+        rp.deliver(st.view);
+      st.start_waiters.clear();
     },
     [=](atom::expire, uint64_t epoch) {
       auto& st = self->state;

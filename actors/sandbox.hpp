@@ -92,6 +92,10 @@ struct sandbox_actor_state {
   shared_bytes execd_tar;
   /// See sandbox_init::probe_sidecars.
   bool probe_sidecars = true;
+  /// Endpoint lookups waiting for the container to start.
+  std::vector<caf::typed_response_promise<sandbox_view>> start_waiters;
+  /// Generation of the `started` release timers.
+  uint64_t start_wait_gen = 0;
   /// DELETE requests waiting for the removal.
   std::vector<caf::typed_response_promise<bool>> delete_waiters;
   node_actor node;

@@ -264,6 +264,7 @@ int main(int argc, char** argv) {
                                       : cfg->cluster.protocol,
                                     cfg->cluster.listen};
     node_init.max_sandboxes = cfg->cluster.max_sandboxes;
+    node_init.self.max_sandboxes = cfg->cluster.max_sandboxes;
     node_init.public_host = osb::net::detect_public_host(*cfg);
     node_init.clustered = !cfg->cluster.listen.empty();
     auto node = sys.spawn(osb::node, node_init);

@@ -106,6 +106,8 @@ struct node_info {
   std::string version;
   /// Cluster listen address ("host:port") for reconnects.
   std::string address;
+  /// Sandboxes the node accepts; 0 = unlimited (placement respects it).
+  int64_t max_sandboxes = 0;
 };
 
 /// One member of the cluster as the membership API shows it.

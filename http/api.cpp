@@ -273,7 +273,7 @@ void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
   auto id = rt.sandbox_id;
   auto cfg = st.cfg;
   auto public_host = st.public_host;
-  st.backend->get(
+  st.backend->get_started(
     x->ctx(), id,
     on_success<sandbox_view>(
       x, [cfg, public_host, port, use_server_proxy,

@@ -50,6 +50,13 @@ public:
   virtual void patch(const call_context& ctx, const std::string& id,
                      metadata_patch p, reply<sandbox_view> done)
     = 0;
+  /// Like `get`, but a Pending sandbox answers once its container has
+  /// started (bounded): endpoint lookups use it, because the SDKs ping right
+  /// after and a ping before the start costs a 1 s TCP retransmit.
+  virtual void get_started(const call_context& ctx, const std::string& id,
+                           reply<sandbox_view> done) {
+    get(ctx, id, std::move(done));
+  }
   /// Cluster membership: every node with its state and sandbox count.
   virtual void members(const call_context&,
                        reply<std::vector<member_info>> done) {

@@ -62,6 +62,8 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
     },
     [=](atom::progress, std::string&) {},
     [=](atom::observe, std::string&, int32_t, int64_t) {},
+    [=](atom::started, int64_t) -> sandbox_view { return view; },
+    [=](atom::started, uint64_t) {},
     [=](atom::expire, uint64_t) {},
     [=](atom::provision) {},
   };

@@ -840,3 +840,30 @@ TEST_F(SandboxActors, GpusBecomeDeviceRequestsAndTheirAbsenceIsExplained) {
   EXPECT_NE(g->message.find("NVIDIA"), std::string::npos) << g->message;
   EXPECT_EQ(get(p, a.id)->state, sandbox_state::running);
 }
+
+TEST_F(SandboxActors, EndpointLookupsWaitForTheStartWithABound) {
+  auto& p = boot();
+  rt->hold("start");
+  auto a = create(p, spec());
+  // Answered only once the container started: the view says Running.
+  auto h = self->request(p.node, caf::infinite, atom::started_v, a.id);
+  sched.run();
+  rt->release("start");
+  sched.run();
+  std::optional<sandbox_view> got;
+  h.receive([&](sandbox_view& v) { got = v; }, [](caf::error&) {});
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->state, sandbox_state::running);
+  // A start that takes too long does not hold the lookup forever.
+  rt->hold("start");
+  auto b = create(p, spec());
+  auto h2 = self->request(p.node, caf::infinite, atom::started_v, b.id);
+  sched.run();
+  advance(16s);
+  std::optional<sandbox_view> got2;
+  h2.receive([&](sandbox_view& v) { got2 = v; }, [](caf::error&) {});
+  ASSERT_TRUE(got2);
+  EXPECT_EQ(got2->state, sandbox_state::pending);
+  rt->release("start");
+  sched.run();
+}
