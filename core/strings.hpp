@@ -29,4 +29,33 @@ inline std::string lower(std::string_view x) {
   return result;
 }
 
+/// `%xx` decoding of a path; invalid escapes stay verbatim and `+` is not
+/// a space (that is query-string syntax).
+inline std::string percent_decode(std::string_view raw) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  std::string result;
+  result.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '%' && i + 2 < raw.size()) {
+      auto hi = hex(raw[i + 1]);
+      auto lo = hex(raw[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        result += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    result += raw[i];
+  }
+  return result;
+}
+
 } // namespace osb

@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include "core/strings.hpp"
+
 #include <initializer_list>
 
 namespace osb::http {
@@ -179,15 +181,6 @@ match_kind match_table(std::string_view method, std::string_view path,
   return kind;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 bool starts_with(std::string_view str, std::string_view prefix) {
   return str.substr(0, prefix.size()) == prefix;
@@ -260,23 +253,7 @@ const char* to_string(route_id x) {
 }
 
 std::string decode_path(std::string_view raw) {
-  if (raw.find('%') == std::string_view::npos)
-    return std::string{raw};
-  std::string result;
-  result.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size()) {
-      auto hi = hex_value(raw[i + 1]);
-      auto lo = hex_value(raw[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        result += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    result += raw[i];
-  }
-  return result;
+  return percent_decode(raw);
 }
 
 route match_route(std::string_view method, std::string_view raw_path) {

@@ -1,5 +1,7 @@
 #include "net/proxy.hpp"
 
+#include "core/strings.hpp"
+
 #include "net/endpoints.hpp"
 
 #include <arpa/inet.h>
@@ -28,34 +30,7 @@ bool starts_with(std::string_view str, std::string_view prefix) {
   return str.substr(0, prefix.size()) == prefix;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
-/// `%xx` decoding; invalid escapes stay verbatim (as the router does).
-std::string percent_decode(std::string_view raw) {
-  std::string result;
-  result.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size()) {
-      auto hi = hex_value(raw[i + 1]);
-      auto lo = hex_value(raw[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        result += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    result += raw[i];
-  }
-  return result;
-}
 
 /// Pops the next `/`-separated segment off `path` (which starts after a `/`).
 /// Always succeeds (for use in conditions); `more` tells whether a `/`
