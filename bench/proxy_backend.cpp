@@ -5,7 +5,8 @@
 // (the benchmark sends GETs).
 //
 // Build: g++ -O2 -std=c++17 -o proxy_backend bench/proxy_backend.cpp
-// Usage: proxy_backend PORT   (listens on 127.0.0.1:PORT; 0 = any, printed)
+// Usage: proxy_backend PORT [any]   (listens on 127.0.0.1:PORT, or on all
+//        addresses with `any` (inside a sandbox); PORT 0 = any, printed)
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool any = argc > 2 && std::string{argv[2]} == "any";
+  addr.sin_addr.s_addr = htonl(any ? INADDR_ANY : INADDR_LOOPBACK);
   if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
       || listen(lfd, 4096) != 0) {
     std::perror("bind/listen");

@@ -2,9 +2,12 @@
 # Server proxy throughput and added latency, against the upstream itself.
 #
 # Builds bench/proxy_backend.cpp (a one-thread epoll HTTP server answering a
-# 13-byte body), starts the server in host network mode (so that the proxied
-# port P of a sandbox is 127.0.0.1:P), creates one busybox sandbox, waits
-# until it is Running, then runs
+# 13-byte body). MODE=bridge (default, what the issue measures: "a direct
+# connection to the sandbox's mapped port"): the backend runs inside a
+# busybox sandbox on port 8080, the floor is its host-mapped port and the
+# proxy targets the same mapped port. MODE=host: the server runs in host
+# network mode and the backend on the host (the proxied port P of a sandbox
+# is 127.0.0.1:P), a floor without Docker's port forwarding. Then it runs
 #   wrk -t2 -c32 -d10s --latency URL
 # alternately on the upstream directly (floor: http://127.0.0.1:P/), through
 # the proxy (http://127.0.0.1:PORT/sandboxes/{id}/proxy/P/) and on the
@@ -16,7 +19,7 @@
 #
 # Env: OSB_SERVER_BIN (default build-bench/opensandbox-server), ROUNDS,
 #      DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (32),
-#      IO_THREADS (server.io_threads, default 2).
+#      IO_THREADS (server.io_threads, default 2), MODE (bridge | host).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +30,7 @@ DURATION="${DURATION:-10s}"
 WRK_THREADS="${WRK_THREADS:-2}"
 WRK_CONNS="${WRK_CONNS:-32}"
 IO_THREADS="${IO_THREADS:-2}"
+MODE="${MODE:-bridge}"
 KEY=bench
 IMAGE=opensandbox/busybox:latest
 
@@ -77,15 +81,23 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-g++ -O2 -std=c++17 -o "$DIR/proxy_backend" "$HERE/proxy_backend.cpp"
-"$DIR/proxy_backend" 0 >"$DIR/backend.port" &
-BACKEND_PID=$!
-for _ in $(seq 1 50); do
-  [ -s "$DIR/backend.port" ] && break
-  sleep 0.1
-done
-UP="$(head -1 "$DIR/backend.port")"
-[ -n "$UP" ] || { echo "backend did not start" >&2; exit 1; }
+if [ "$MODE" = host ]; then
+  g++ -O2 -std=c++17 -o "$DIR/proxy_backend" "$HERE/proxy_backend.cpp"
+  "$DIR/proxy_backend" 0 >"$DIR/backend.port" &
+  BACKEND_PID=$!
+  for _ in $(seq 1 50); do
+    [ -s "$DIR/backend.port" ] && break
+    sleep 0.1
+  done
+  UP="$(head -1 "$DIR/backend.port")"
+  [ -n "$UP" ] || { echo "backend did not start" >&2; exit 1; }
+  NETWORK_MODE=host
+else
+  # Static, so that it runs in the busybox image from a read-only bind.
+  g++ -O2 -static -std=c++17 -o "$DIR/proxy_backend" "$HERE/proxy_backend.cpp"
+  UP=8080
+  NETWORK_MODE=bridge
+fi
 
 cat >"$DIR/config.toml" <<EOF
 [server]
@@ -101,7 +113,10 @@ level = "WARNING"
 type = "docker"
 
 [docker]
-network_mode = "host"
+network_mode = "$NETWORK_MODE"
+
+[storage]
+allowed_host_paths = ["$DIR"]
 
 [store]
 path = "$DIR/store.db"
@@ -120,10 +135,14 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
+if [ "$MODE" = host ]; then
+  BODY="{\"image\":{\"uri\":\"$IMAGE\"},\"entrypoint\":[\"sleep\",\"3600\"],\"resourceLimits\":{}}"
+else
+  BODY="{\"image\":{\"uri\":\"$IMAGE\"},\"entrypoint\":[\"/bench/proxy_backend\",\"8080\",\"any\"],\"resourceLimits\":{},\"volumes\":[{\"name\":\"bench\",\"host\":{\"path\":\"$DIR\"},\"mountPath\":\"/bench\",\"readOnly\":true}]}"
+fi
 SID="$(curl -fsS -X POST "$BASE/v1/sandboxes" \
   -H "OPEN-SANDBOX-API-KEY: $KEY" -H 'Content-Type: application/json' \
-  -d "{\"image\":{\"uri\":\"$IMAGE\"},\"entrypoint\":[\"sleep\",\"3600\"],\"resourceLimits\":{}}" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  -d "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 STATE=""
 for _ in $(seq 1 600); do
   STATE="$(curl -fsS "$BASE/v1/sandboxes/$SID" -H "OPEN-SANDBOX-API-KEY: $KEY" \
@@ -133,7 +152,17 @@ for _ in $(seq 1 600); do
 done
 [ "$STATE" = Running ] || { echo "sandbox $SID is $STATE, not Running" >&2; exit 1; }
 
-DIRECT_URL="http://127.0.0.1:$UP/"
+if [ "$MODE" = host ]; then
+  DIRECT_URL="http://127.0.0.1:$UP/"
+else
+  EP="$(curl -fsS "$BASE/v1/sandboxes/$SID/endpoints/8080" -H "OPEN-SANDBOX-API-KEY: $KEY" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')"
+  DIRECT_URL="http://127.0.0.1:${EP##*:}/"
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "$DIRECT_URL" 2>/dev/null && break
+    sleep 0.1
+  done
+fi
 PROXY_URL="$BASE/sandboxes/$SID/proxy/$UP/"
 curl -fsS "$PROXY_URL" | grep -q 'hello, world' \
   || { echo "the proxy does not reach the backend" >&2; exit 1; }
@@ -208,8 +237,8 @@ V_RATIO="$(awk -v x="$RATIO" 'BEGIN {print (x >= 0.7) ? "met" : "MISSED"}')"
 V_LAT="$(awk -v x="$ADDED" 'BEGIN {print (x < 1.0) ? "met" : "MISSED"}')"
 RSS="$(awk '/^VmRSS:/ {print $2 " kB"}' "/proc/$SERVER_PID/status" 2>/dev/null || echo '?')"
 
-echo "proxy_throughput: wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency, $ROUNDS rounds (alternating), $(nproc) cores, server io_threads $IO_THREADS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "  direct  GET 127.0.0.1:P/ (floor):        median $DR req/s   p50 ${D50} ms   p99 ${D99} ms   runs: ${D_RPS[*]}"
+echo "proxy_throughput ($MODE mode): wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency, $ROUNDS rounds (alternating), $(nproc) cores, server io_threads $IO_THREADS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  direct  GET the mapped port (floor):        median $DR req/s   p50 ${D50} ms   p99 ${D99} ms   runs: ${D_RPS[*]}"
 echo "  proxied GET /sandboxes/{id}/proxy/P/:    median $PR req/s   p50 ${P50M} ms   p99 ${P99M} ms   runs: ${P_RPS[*]}"
 echo "  server GET /health (same stack): median $HR req/s   runs: ${H_RPS[*]}"
 echo "  server CPU per request: proxied ${P_CPU_M} us, /health ${H_CPU_M} us"
