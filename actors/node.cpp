@@ -147,6 +147,11 @@ void join_peer(self_ptr self, const std::string& address, node_actor peer) {
         self->state.connecting.erase(address);
         self->state.reached[address] = info.name;
         add_member(self, info, peer, std::move(views));
+        // Sandboxes registered while the join was under way (e.g. recovered
+        // right after a restart) missed both the snapshot and the
+        // broadcasts: send the peer everything once more.
+        for (auto& v : local_views(self))
+          self->send(peer, atom::replicate_v, v);
         // Peers of the peer: kept as addresses to reach, also those that
         // are down right now (they are retried on every tick).
         for (auto& other : known)
