@@ -23,7 +23,7 @@ fi
 # Kubernetes manifests against the official schemas (offline), the systemd
 # units with systemd-analyze.
 OSB_BUILD_DIR="$build_dir" "$here/deploy/compose/test-compose.sh"
-"$here/deploy/k8s/validate.sh"
+OSB_BUILD_DIR="$build_dir" "$here/deploy/k8s/validate.sh"
 OSB_BUILD_DIR="$build_dir" "$here/deploy/systemd/verify.sh"
 # Nothing may be left behind by the suites.
 # (Test servers use node names starting with "it-".)
