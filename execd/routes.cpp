@@ -95,6 +95,26 @@ void send_op_error(response_writer& w, const op_error& e) {
   send_error(w, e.status, e.code, e.message);
 }
 
+/// Streams `len` bytes of `fd` from `offset` into a started response in
+/// 64 KiB pieces (memory stays flat for any size), then closes `fd` and
+/// finishes the response. Stops early when the client goes away.
+void send_file_range(response_writer& w, int fd, uint64_t offset,
+                     uint64_t len) {
+  std::vector<char> buf(64 * 1024);
+  auto off = static_cast<off_t>(offset);
+  while (len > 0) {
+    auto n = ::pread(fd, buf.data(), std::min<uint64_t>(len, buf.size()), off);
+    if (n <= 0)
+      break;
+    if (!w.write({buf.data(), static_cast<size_t>(n)}))
+      break;
+    off += n;
+    len -= static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  w.finish();
+}
+
 /// Reads the whole body; false (after answering) if it is too large or the
 /// connection failed.
 bool read_body(body_reader& body, response_writer& w, std::string& out) {
@@ -553,19 +573,7 @@ void router::command_logs(const http_request& req, const std::string& id,
     ::close(fd);
     return;
   }
-  std::vector<char> buf(64 * 1024);
-  auto off = static_cast<off_t>(cursor);
-  while (len > 0) {
-    auto n = ::pread(fd, buf.data(), std::min<uint64_t>(len, buf.size()), off);
-    if (n <= 0)
-      break;
-    if (!w.write({buf.data(), static_cast<size_t>(n)}))
-      break;
-    off += n;
-    len -= static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  w.finish();
+  send_file_range(w, fd, cursor, len);
 }
 
 // -- sessions -----------------------------------------------------------------
@@ -1012,19 +1020,7 @@ void router::files_download(const http_request& req, response_writer& w) {
       w.finish();
     return;
   }
-  std::vector<char> buf(64 * 1024);
-  auto off = static_cast<off_t>(first);
-  while (len > 0) {
-    auto n = ::pread(fd, buf.data(), std::min<uint64_t>(len, buf.size()), off);
-    if (n <= 0)
-      break;
-    if (!w.write({buf.data(), static_cast<size_t>(n)}))
-      break;
-    off += n;
-    len -= static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  w.finish();
+  send_file_range(w, fd, first, len);
 }
 
 void router::directories_list(const http_request& req, response_writer& w) {
