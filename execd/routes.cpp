@@ -667,7 +667,15 @@ void router::files_delete(const http_request& req, response_writer& w) {
   send_ok(w);
 }
 
-void router::files_permissions(body_reader& body, response_writer& w) {
+namespace {
+
+/// Applies `op` to every `{path: {mode, owner, group}}` entry of the body,
+/// stopping at the first failure (the shared shape of chmod/chown and
+/// mkdir requests).
+void for_each_permission_item(
+  body_reader& body, response_writer& w,
+  op_error (*op)(const std::string&, int64_t, const std::string&,
+                 const std::string&)) {
   rapidjson::Document doc;
   if (!read_json(body, w, doc))
     return;
@@ -678,10 +686,16 @@ void router::files_permissions(body_reader& body, response_writer& w) {
     std::string path;
     if (!resolve(item.raw_path, w, path))
       return;
-    if (auto e = apply_permissions(path, item.mode, item.owner, item.group))
+    if (auto e = op(path, item.mode, item.owner, item.group))
       return send_op_error(w, e);
   }
   send_ok(w);
+}
+
+} // namespace
+
+void router::files_permissions(body_reader& body, response_writer& w) {
+  for_each_permission_item(body, w, apply_permissions);
 }
 
 void router::files_move(body_reader& body, response_writer& w) {
@@ -1051,20 +1065,7 @@ void router::directories_list(const http_request& req, response_writer& w) {
 }
 
 void router::directories_create(body_reader& body, response_writer& w) {
-  rapidjson::Document doc;
-  if (!read_json(body, w, doc))
-    return;
-  std::vector<permission_item> items;
-  if (!parse_permissions(doc, w, items))
-    return;
-  for (auto& item : items) {
-    std::string path;
-    if (!resolve(item.raw_path, w, path))
-      return;
-    if (auto e = make_directory(path, item.mode, item.owner, item.group))
-      return send_op_error(w, e);
-  }
-  send_ok(w);
+  for_each_permission_item(body, w, make_directory);
 }
 
 void router::directories_delete(const http_request& req, response_writer& w) {
