@@ -91,6 +91,24 @@ using diagnose = caf::atom_constant<caf::atom("diagnose")>;
 constexpr auto diagnose_v = diagnose{};
 using progress = caf::atom_constant<caf::atom("progress")>;
 constexpr auto progress_v = progress{};
+using snapshot = caf::atom_constant<caf::atom("snapshot")>;
+constexpr auto snapshot_v = snapshot{};
+using snap_end = caf::atom_constant<caf::atom("snapend")>;
+constexpr auto snap_end_v = snap_end{};
+using snap_get = caf::atom_constant<caf::atom("snapget")>;
+constexpr auto snap_get_v = snap_get{};
+using snap_list = caf::atom_constant<caf::atom("snaplist")>;
+constexpr auto snap_list_v = snap_list{};
+using snap_del = caf::atom_constant<caf::atom("snapdel")>;
+constexpr auto snap_del_v = snap_del{};
+using local = caf::atom_constant<caf::atom("local")>;
+constexpr auto local_v = local{};
+using commit = caf::atom_constant<caf::atom("commit")>;
+constexpr auto commit_v = commit{};
+using img_exists = caf::atom_constant<caf::atom("imgexists")>;
+constexpr auto img_exists_v = img_exists{};
+using img_remove = caf::atom_constant<caf::atom("imgremove")>;
+constexpr auto img_remove_v = img_remove{};
 
 } // namespace osb::atom
 
@@ -108,6 +126,9 @@ using unit_reply = std::function<void(result<unit>)>;
 using time_reply = std::function<void(result<int64_t>)>;
 using members_reply = std::function<void(result<std::vector<member_info>>)>;
 using text_reply = std::function<void(result<std::string>)>;
+using snapshot_reply = std::function<void(result<snapshot_view>)>;
+using snapshot_page_reply = std::function<void(result<snapshot_page>)>;
+using snapshot_views = std::vector<snapshot_view>;
 using sandbox_views = std::vector<sandbox_view>;
 using node_infos = std::vector<node_info>;
 using member_infos = std::vector<member_info>;
@@ -173,6 +194,25 @@ typename Inspector::result_type inspect(Inspector& f, diagnostics_query& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_view& x) {
+  return f(caf::meta::type_name("snapshot_view"), x.id, x.sandbox_id, x.name,
+           x.state, x.reason, x.message, x.last_transition_us, x.created_us,
+           x.image, x.node, x.runtime_host);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_query& x) {
+  return f(caf::meta::type_name("snapshot_query"), x.sandbox_id, x.states,
+           x.page, x.page_size);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_page& x) {
+  return f(caf::meta::type_name("snapshot_page"), x.items, x.page,
+           x.page_size, x.total_items);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
   return f(caf::meta::type_name("metadata_patch"), x.set, x.remove);
 }
@@ -187,6 +227,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::unit_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::time_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::members_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::text_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_page_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::volume_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::volume_infos)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::log_query)

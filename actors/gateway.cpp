@@ -102,6 +102,31 @@ public:
                    text_reply{std::move(done)});
   }
 
+  void create_snapshot(const http::call_context& ctx, const std::string& id,
+                       std::string name,
+                       http::reply<snapshot_view> done) override {
+    caf::anon_send(gw_, atom::snapshot_v, id, std::move(name), ctx.request_id,
+                   snapshot_reply{std::move(done)});
+  }
+
+  void get_snapshot(const http::call_context& ctx, const std::string& id,
+                    http::reply<snapshot_view> done) override {
+    caf::anon_send(gw_, atom::snap_get_v, id, ctx.request_id,
+                   snapshot_reply{std::move(done)});
+  }
+
+  void list_snapshots(const http::call_context& ctx, snapshot_query q,
+                      http::reply<snapshot_page> done) override {
+    caf::anon_send(gw_, atom::snap_list_v, std::move(q), ctx.request_id,
+                   snapshot_page_reply{std::move(done)});
+  }
+
+  void delete_snapshot(const http::call_context& ctx, const std::string& id,
+                       http::reply<unit> done) override {
+    caf::anon_send(gw_, atom::snap_del_v, id, ctx.request_id,
+                   unit_reply{std::move(done)});
+  }
+
 private:
   gateway_actor gw_;
 };
@@ -163,6 +188,29 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
       forward<std::string>(self->request(node, timeout, atom::diagnose_v, id,
                                          std::move(q), rid),
                            std::move(cb), id);
+    },
+    [=](atom::snapshot, std::string& id, std::string& name, std::string& rid,
+        snapshot_reply& cb) {
+      forward<snapshot_view>(self->request(node, timeout, atom::snapshot_v, id,
+                                           std::move(name), rid),
+                             std::move(cb), id);
+    },
+    // Snapshot ids are not sandbox ids: no id for the error translation.
+    [=](atom::snap_get, std::string& id, std::string&, snapshot_reply& cb) {
+      forward<snapshot_view>(self->request(node, timeout, atom::snap_get_v,
+                                           id),
+                             std::move(cb), std::string{});
+    },
+    [=](atom::snap_list, snapshot_query& q, std::string&,
+        snapshot_page_reply& cb) {
+      forward<snapshot_page>(self->request(node, timeout, atom::snap_list_v,
+                                           std::move(q)),
+                             std::move(cb), std::string{});
+    },
+    [=](atom::snap_del, std::string& id, std::string& rid, unit_reply& cb) {
+      forward_unit<bool>(self->request(node, timeout, atom::snap_del_v, id,
+                                       rid),
+                         std::move(cb), std::string{});
     },
   };
 }

@@ -45,6 +45,13 @@ using runtime_actor = caf::typed_actor<
   caf::replies_to<atom::vol_remove, std::string>::with<bool>,
   // Lists the named volumes carrying all given labels.
   caf::replies_to<atom::vol_list, string_map>::with<volume_infos>,
+  // Commits a container's filesystem as image repo:tag; returns its id.
+  caf::replies_to<atom::commit, std::string, std::string, std::string>::with<
+    std::string>,
+  // Reports whether an image exists on the host.
+  caf::replies_to<atom::img_exists, std::string>::with<bool>,
+  // Removes an image (missing = success, in use = conflict).
+  caf::replies_to<atom::img_remove, std::string>::with<bool>,
   // INTERNAL: runs an I/O completion on the actor thread.
   caf::reacts_to<atom::internal, completion>>;
 
@@ -55,7 +62,13 @@ using store_actor = caf::typed_actor<
   // Deletes a sandbox row.
   caf::replies_to<atom::remove, std::string>::with<bool>,
   // Loads all rows of a node.
-  caf::replies_to<atom::load, std::string>::with<sandbox_rows>>;
+  caf::replies_to<atom::load, std::string>::with<sandbox_rows>,
+  // Inserts or replaces a snapshot record.
+  caf::replies_to<atom::put, snapshot_view>::with<bool>,
+  // Deletes a snapshot record.
+  caf::replies_to<atom::snap_del, std::string>::with<bool>,
+  // Loads all snapshot records of a node.
+  caf::replies_to<atom::snap_list, std::string>::with<snapshot_views>>;
 
 /// The PROBE actor: waits until an HTTP endpoint of this host is healthy.
 using probe_actor = caf::typed_actor<
@@ -83,6 +96,11 @@ using sandbox_actor = caf::typed_actor<
     std::string>,
   // INTERNAL: image pull progress while provisioning.
   caf::reacts_to<atom::progress, std::string>,
+  // A snapshot of the sandbox begins: answers the container to commit if
+  // the sandbox is Running; the runtime pauses it meanwhile.
+  caf::replies_to<atom::snapshot, std::string>::with<std::string>,
+  // The snapshot begun with `snapshot` is over (committed or failed).
+  caf::reacts_to<atom::snap_end>,
   // Reports the container as seen by the supervisor's reconciliation
   // (status "" = container is gone).
   // (status, exit code, when the runtime was asked in µs).
@@ -107,6 +125,25 @@ using supervisor_actor = caf::typed_actor<
   // INTERNAL: recovers sandboxes from the store and the runtime.
   caf::reacts_to<atom::recover>,
   // INTERNAL: periodic reconciliation with the runtime.
+  caf::reacts_to<atom::tick>>;
+
+/// The SNAPSHOTS actor: one per node; owns the snapshot records of the
+/// node's Docker hosts (durable in the store), takes snapshots by
+/// committing sandbox containers and removes their images on delete.
+using snapshots_actor = caf::typed_actor<
+  // Snapshots a sandbox of this node (its actor and last view) under a name
+  // ("" = none); replies the record in state Creating.
+  caf::replies_to<atom::create, sandbox_actor, sandbox_view, std::string,
+                  std::string>::with<snapshot_view>,
+  // Returns one snapshot of this node.
+  caf::replies_to<atom::get, std::string>::with<snapshot_view>,
+  // Returns every snapshot of this node that matches (unpaginated).
+  caf::replies_to<atom::list, snapshot_query>::with<snapshot_views>,
+  // Deletes a snapshot of this node and its image.
+  caf::replies_to<atom::remove, std::string, std::string>::with<bool>,
+  // INTERNAL: loads the records and settles unfinished ones.
+  caf::reacts_to<atom::recover>,
+  // INTERNAL: retries settling records (runtime was down, image in use).
   caf::reacts_to<atom::tick>>;
 
 /// The NODE actor: this process's directory of sandboxes (id -> actor and
@@ -134,6 +171,24 @@ using node_actor = caf::typed_actor<
   // Renders a diagnostics report of a sandbox (plain text).
   caf::replies_to<atom::diagnose, std::string, diagnostics_query,
                   std::string>::with<std::string>,
+  // Snapshots a sandbox (routed to its owner).
+  caf::replies_to<atom::snapshot, std::string, std::string,
+                  std::string>::with<snapshot_view>,
+  // Returns a snapshot of any node.
+  caf::replies_to<atom::snap_get, std::string>::with<snapshot_view>,
+  // Returns a filtered page of the snapshots of all nodes.
+  caf::replies_to<atom::snap_list, snapshot_query>::with<snapshot_page>,
+  // Deletes a snapshot of any node.
+  caf::replies_to<atom::snap_del, std::string, std::string>::with<bool>,
+  // From a peer: the same, for this node's snapshots only.
+  caf::replies_to<atom::local, atom::snap_get, std::string>::with<
+    snapshot_view>,
+  caf::replies_to<atom::local, atom::snap_list, snapshot_query>::with<
+    snapshot_views>,
+  caf::replies_to<atom::local, atom::snap_del, std::string,
+                  std::string>::with<bool>,
+  // Adds the SNAPSHOTS actor of this node (wiring at start).
+  caf::reacts_to<atom::put, snapshots_actor>,
   // A sandbox registers itself (create, recovery).
   caf::reacts_to<atom::put, sandbox_actor, sandbox_view>,
   // A sandbox reports a new view.
@@ -183,6 +238,12 @@ using gateway_actor = caf::typed_actor<
   caf::reacts_to<atom::members, std::string, members_reply>,
   caf::reacts_to<atom::diagnose, std::string, diagnostics_query, std::string,
                  text_reply>,
-  caf::reacts_to<atom::started, std::string, std::string, view_reply>>;
+  caf::reacts_to<atom::started, std::string, std::string, view_reply>,
+  caf::reacts_to<atom::snapshot, std::string, std::string, std::string,
+                 snapshot_reply>,
+  caf::reacts_to<atom::snap_get, std::string, std::string, snapshot_reply>,
+  caf::reacts_to<atom::snap_list, snapshot_query, std::string,
+                 snapshot_page_reply>,
+  caf::reacts_to<atom::snap_del, std::string, std::string, unit_reply>>;
 
 } // namespace osb

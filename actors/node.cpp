@@ -224,9 +224,10 @@ caf::result<Result> forward(self_ptr self, node_state::member& m,
   return rp;
 }
 
-/// Creates on this node: the least loaded supervisor takes it.
-caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
-                                      std::string rid) {
+/// The supervisor that takes a create on this node: the one of `host`, or
+/// the least loaded one when `host` is empty.
+caf::expected<supervisor_actor> pick_supervisor(self_ptr self,
+                                                const std::string& host) {
   auto& st = self->state;
   if (st.supervisors.empty())
     return make_error(ec::runtime_unavailable,
@@ -237,13 +238,173 @@ caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
                       "Node '" + self_name(self) + "' is at capacity ("
                         + std::to_string(st.init.max_sandboxes)
                         + " sandboxes).");
+  if (!host.empty()) {
+    for (auto& x : st.supervisors)
+      if (x.second == host)
+        return x.first;
+    return make_error(ec::snapshot_invalid_restore_config,
+                      "The Docker host '" + host
+                        + "' of the snapshot is not configured on node '"
+                        + self_name(self) + "'.");
+  }
   // The runtime host with the fewest of this node's sandboxes.
   auto best = &st.supervisors.front();
   for (auto& x : st.supervisors)
     if (st.num_on_host[x.second] < st.num_on_host[best->second])
       best = &x;
-  return self->delegate(best->first, atom::create_v, codec::make_uuid(),
+  return best->first;
+}
+
+/// Creates on this node: the least loaded supervisor takes it.
+caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
+                                      std::string rid) {
+  auto sup = pick_supervisor(self, {});
+  if (!sup)
+    return std::move(sup.error());
+  return self->delegate(*sup, atom::create_v, codec::make_uuid(),
                         std::move(spec), std::move(rid));
+}
+
+// -- snapshots ----------------------------------------------------------------
+
+caf::error snapshot_not_found(const std::string& id) {
+  return make_error(ec::snapshot_not_found, "Snapshot " + id + " not found");
+}
+
+bool is_snapshot_not_found(const caf::error& err) {
+  return err.category() == osb_category()
+         && err.code() == static_cast<uint8_t>(ec::snapshot_not_found);
+}
+
+caf::error snapshot_unavailable(const std::string& node,
+                                const std::string& id) {
+  return make_error(ec::node_unavailable,
+                    "Snapshot " + id + " was not found on the reachable "
+                      "nodes; node '" + node + "' is unavailable.");
+}
+
+/// Asks every peer in parallel (`ask(peer)` makes the request) for one
+/// snapshot and delivers the first answer other than "not found"; when no
+/// peer has it, 404, or 503 naming a peer that could not answer.
+template <class T, class Ask>
+void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
+               const std::string& id, Ask ask) {
+  struct fanout {
+    caf::typed_response_promise<T> rp;
+    size_t pending = 0;
+    bool done = false;
+    std::string down;
+  };
+  auto f = std::make_shared<fanout>();
+  f->rp = std::move(rp);
+  auto finish = [f, id] {
+    if (--f->pending == 0 && !f->done)
+      f->rp.deliver(f->down.empty() ? snapshot_not_found(id)
+                                    : snapshot_unavailable(f->down, id));
+  };
+  std::vector<std::pair<std::string, node_actor>> peers;
+  for (auto& [name, m] : self->state.members) {
+    if (m.up)
+      peers.emplace_back(name, m.hdl);
+    else
+      f->down = name;
+  }
+  f->pending = peers.size() + 1; // + 1: this loop
+  for (auto& [name, hdl] : peers)
+    ask(hdl).then(
+      [f, finish](T& x) {
+        if (!f->done) {
+          f->done = true;
+          f->rp.deliver(std::move(x));
+        }
+        finish();
+      },
+      [f, finish, name = name](caf::error& err) {
+        if (err == caf::sec::request_timeout
+            || err == caf::sec::request_receiver_down)
+          f->down = name;
+        else if (!is_snapshot_not_found(err) && !f->done) {
+          f->done = true;
+          f->rp.deliver(std::move(err));
+        }
+        finish();
+      });
+  finish();
+}
+
+/// Asks this node's SNAPSHOTS actor (`local()` makes the request), then the
+/// peers (`remote(peer)`), for one snapshot.
+template <class T, class Local, class Remote>
+caf::result<T> ask_everywhere(self_ptr self, const std::string& id,
+                              Local local, Remote remote) {
+  auto rp = self->make_response_promise<T>();
+  if (!self->state.snapshots) {
+    ask_peers<T>(self, rp, id, remote);
+    return rp;
+  }
+  local().then([rp](T& x) mutable { rp.deliver(std::move(x)); },
+               [self, rp, id, remote](caf::error& err) mutable {
+                 if (is_snapshot_not_found(err))
+                   ask_peers<T>(self, rp, id, remote);
+                 else
+                   rp.deliver(std::move(err));
+               });
+  return rp;
+}
+
+/// Creates a sandbox from a snapshot on the node and Docker host that hold
+/// the snapshot's image (`anywhere`: look on the peers too).
+caf::result<sandbox_view> restore(self_ptr self, sandbox_spec spec,
+                                  std::string rid, bool anywhere) {
+  auto rp = self->make_response_promise<sandbox_view>();
+  auto sid = spec.snapshot_id;
+  auto on_found = [self, rp, spec, rid, sid](snapshot_view& x) mutable {
+    auto fail = [&rp](caf::error err) { rp.deliver(std::move(err)); };
+    if (x.node != self_name(self)) {
+      auto i = self->state.members.find(x.node);
+      if (i == self->state.members.end() || !i->second.up)
+        return fail(snapshot_unavailable(x.node, sid));
+      self->request(i->second.hdl, remote_create_timeout, atom::place_v,
+                    std::move(spec), std::move(rid))
+        .then([rp](sandbox_view& v) mutable { rp.deliver(std::move(v)); },
+              [rp, owner = x.node, sid](caf::error& err) mutable {
+                if (err == caf::sec::request_timeout
+                    || err == caf::sec::request_receiver_down)
+                  rp.deliver(snapshot_unavailable(owner, sid));
+                else
+                  rp.deliver(std::move(err));
+              });
+      return;
+    }
+    if (x.state != "Ready")
+      return fail(make_error(ec::snapshot_not_ready,
+                             "Snapshot " + sid + " is not ready for restore."));
+    if (x.image.empty())
+      return fail(make_error(ec::snapshot_invalid_restore_config,
+                             "Snapshot " + sid
+                               + " has no image to restore from."));
+    auto sup = pick_supervisor(self, x.runtime_host);
+    if (!sup)
+      return fail(std::move(sup.error()));
+    spec.image = x.image;
+    rp.delegate(*sup, atom::create_v, codec::make_uuid(), std::move(spec),
+                std::move(rid));
+  };
+  auto on_error = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+  auto& keeper = self->state.snapshots;
+  if (!anywhere) {
+    if (!keeper)
+      return snapshot_not_found(sid);
+    self->request(keeper, caf::infinite, atom::get_v, sid)
+      .then(on_found, on_error);
+    return rp;
+  }
+  // Look everywhere through a self-request, then act on the answer.
+  self
+    ->request(caf::actor_cast<node_actor>(self), caf::infinite,
+              atom::snap_get_v, sid)
+    .then(on_found, on_error);
+  return rp;
 }
 
 } // namespace
@@ -289,6 +450,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
           best_load = load;
         }
       }
+      if (!spec.snapshot_id.empty())
+        return restore(self, std::move(spec), std::move(rid), true);
       if (local_ok && (best == nullptr || local_load <= best_load + 1))
         best = nullptr;
       if (best == nullptr)
@@ -299,7 +462,132 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     },
     [=](atom::place, sandbox_spec& spec,
         std::string& rid) -> caf::result<sandbox_view> {
+      if (!spec.snapshot_id.empty())
+        return restore(self, std::move(spec), std::move(rid), false);
       return create_here(self, std::move(spec), std::move(rid));
+    },
+    [=](atom::snapshot, std::string& id, std::string& name,
+        std::string& rid) -> caf::result<snapshot_view> {
+      return route<snapshot_view>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<snapshot_view> {
+          if (!self->state.snapshots)
+            return make_error(ec::not_implemented,
+                              "Snapshots are not available on this node.");
+          if (e.view.state != sandbox_state::running)
+            return make_error(ec::snapshot_invalid_source_state,
+                              "Snapshot can only be created from a Running "
+                              "sandbox.");
+          return self->delegate(self->state.snapshots, atom::create_v, e.hdl,
+                                e.view, name, rid);
+        },
+        [=](node_state::member& m) {
+          return forward<snapshot_view>(self, m, remote_write_timeout, id,
+                                        atom::snapshot_v, id, name, rid);
+        });
+    },
+    [=](atom::snap_get, std::string& id) -> caf::result<snapshot_view> {
+      return ask_everywhere<snapshot_view>(
+        self, id,
+        [=] {
+          return self->request(self->state.snapshots, caf::infinite,
+                               atom::get_v, id);
+        },
+        [=](node_actor& peer) {
+          return self->request(peer, remote_read_timeout, atom::local_v,
+                               atom::snap_get_v, id);
+        });
+    },
+    [=](atom::snap_del, std::string& id,
+        std::string& rid) -> caf::result<bool> {
+      return ask_everywhere<bool>(
+        self, id,
+        [=] {
+          return self->request(self->state.snapshots, caf::infinite,
+                               atom::remove_v, id, rid);
+        },
+        [=](node_actor& peer) {
+          return self->request(peer, remote_write_timeout, atom::local_v,
+                               atom::snap_del_v, id, rid);
+        });
+    },
+    [=](atom::snap_list, snapshot_query& q) -> caf::result<snapshot_page> {
+      // This node's snapshots, then every reachable peer's, merged; a peer
+      // that does not answer is left out (and logged).
+      struct gather {
+        caf::typed_response_promise<snapshot_page> rp;
+        snapshot_query q;
+        snapshot_views all;
+        size_t pending = 0;
+      };
+      auto g = std::make_shared<gather>();
+      g->rp = self->make_response_promise<snapshot_page>();
+      g->q = q;
+      auto finish = [g] {
+        if (--g->pending > 0)
+          return;
+        std::vector<const snapshot_view*> xs;
+        xs.reserve(g->all.size());
+        for (auto& x : g->all)
+          xs.push_back(&x);
+        snapshot_page page;
+        page.page = g->q.page;
+        page.page_size = g->q.page_size;
+        page.total_items = paginate_into(std::move(xs), g->q.page,
+                                         g->q.page_size, page.items);
+        g->rp.deliver(std::move(page));
+      };
+      auto add = [g, finish](snapshot_views& xs) {
+        for (auto& x : xs)
+          g->all.push_back(std::move(x));
+        finish();
+      };
+      g->pending = 1;
+      for (auto& [name, m] : self->state.members) {
+        if (!m.up)
+          continue;
+        ++g->pending;
+        self->request(m.hdl, remote_read_timeout, atom::local_v,
+                      atom::snap_list_v, q)
+          .then(add, [finish, name = name](caf::error& err) {
+            OSB_WARN(component, "", "",
+                     "snapshot list misses node " << name << ": "
+                                                  << to_string(err));
+            finish();
+          });
+      }
+      if (self->state.snapshots) {
+        ++g->pending;
+        self->request(self->state.snapshots, caf::infinite, atom::list_v, q)
+          .then(add, [finish](caf::error& err) {
+            OSB_ERROR(component, "", "",
+                      "snapshot list failed locally: " << to_string(err));
+            finish();
+          });
+      }
+      finish();
+      return g->rp;
+    },
+    [=](atom::local, atom::snap_get,
+        std::string& id) -> caf::result<snapshot_view> {
+      if (!self->state.snapshots)
+        return snapshot_not_found(id);
+      return self->delegate(self->state.snapshots, atom::get_v, id);
+    },
+    [=](atom::local, atom::snap_list,
+        snapshot_query& q) -> caf::result<snapshot_views> {
+      if (!self->state.snapshots)
+        return snapshot_views{};
+      return self->delegate(self->state.snapshots, atom::list_v, q);
+    },
+    [=](atom::local, atom::snap_del, std::string& id,
+        std::string& rid) -> caf::result<bool> {
+      if (!self->state.snapshots)
+        return snapshot_not_found(id);
+      return self->delegate(self->state.snapshots, atom::remove_v, id, rid);
+    },
+    [=](atom::put, snapshots_actor& hdl) {
+      self->state.snapshots = std::move(hdl);
     },
     [=](atom::get, std::string& id) -> caf::result<sandbox_view> {
       return route<sandbox_view>(

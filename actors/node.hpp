@@ -13,7 +13,7 @@
 namespace osb {
 
 /// Cluster protocol version; peers with another version are refused.
-constexpr const char* cluster_protocol_version = "osb-cluster/1";
+constexpr const char* cluster_protocol_version = "osb-cluster/2";
 
 /// How a NODE actor starts.
 struct node_init {
@@ -61,6 +61,8 @@ struct node_state {
   std::vector<std::pair<supervisor_actor, std::string>> supervisors;
   /// This node's sandboxes per runtime host (placement across hosts).
   std::unordered_map<std::string, int64_t> num_on_host;
+  /// The SNAPSHOTS actor of this node (invalid: snapshots answer 501).
+  snapshots_actor snapshots;
 };
 
 /// Implements the NODE actor: the directory of the fleet, placement of

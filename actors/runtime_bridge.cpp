@@ -125,6 +125,22 @@ runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
       rt->list_volumes(labels, std::move(cb));
       return rp;
     },
+    [=](atom::commit, std::string& id, std::string& repo,
+        std::string& tag) -> caf::result<std::string> {
+      auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
+      rt->commit(id, repo, tag, std::move(cb));
+      return rp;
+    },
+    [=](atom::img_exists, std::string& ref) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, bool>(self, same<bool>);
+      rt->image_exists(ref, std::move(cb));
+      return rp;
+    },
+    [=](atom::img_remove, std::string& ref) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->remove_image(ref, std::move(cb));
+      return rp;
+    },
     [=](atom::internal, completion& c) { c.fn(); },
   };
 }

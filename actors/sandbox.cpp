@@ -603,6 +603,11 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
                            "Sandbox is not in a running state.")
               : make_error(ec::sandbox_not_paused,
                            "Sandbox is not in a paused state.");
+  // Docker pauses the container during a commit and refuses a second pause.
+  if (on && st.snapshots_in_flight > 0)
+    return make_error(ec::sandbox_not_running,
+                      "Sandbox is being snapshotted; pause it once the "
+                      "snapshot is Ready.");
   if (on)
     transition(self, via, sandbox_state::pausing, "CONTAINER_PAUSING",
                "Sandbox container is being paused.");
@@ -841,6 +846,8 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
   // User metadata first, so that system labels always win.
   c.labels = spec.metadata;
   c.labels["opensandbox.io/id"] = row.id;
+  if (!spec.snapshot_id.empty())
+    c.labels["opensandbox.io/snapshot-id"] = spec.snapshot_id;
   c.labels["opensandbox.io/node"] = row.node;
   c.labels["opensandbox.io/runtime-host"] = row.runtime_host;
   if (row.expires_us != 0) {
@@ -1130,9 +1137,27 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         set_exited(self, exit_code);
       } else if (status == "running" && st.phase != sandbox_phase::running) {
         set_running(self);
-      } else if (status == "paused" && st.phase != sandbox_phase::paused) {
+      } else if (status == "paused" && st.phase != sandbox_phase::paused
+                 && st.snapshots_in_flight == 0) {
         set_paused(self);
       }
+    },
+    [=](atom::snapshot, std::string& rid) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (st.phase == sandbox_phase::deleting)
+        return not_found(self);
+      if (st.phase != sandbox_phase::running)
+        return make_error(ec::snapshot_invalid_source_state,
+                          "Snapshot can only be created from a Running "
+                          "sandbox.");
+      ++st.snapshots_in_flight;
+      OSB_DEBUG(component, rid, sid(self), "sandbox snapshot begins");
+      return container_name(sid(self));
+    },
+    [=](atom::snap_end) {
+      auto& st = self->state;
+      if (st.snapshots_in_flight > 0)
+        --st.snapshots_in_flight;
     },
     [=](atom::progress, std::string& msg) {
       auto& st = self->state;

@@ -96,6 +96,9 @@ struct sandbox_actor_state {
   std::vector<caf::typed_response_promise<sandbox_view>> start_waiters;
   /// Generation of the `started` release timers.
   uint64_t start_wait_gen = 0;
+  /// Snapshots being committed; the runtime pauses the container for each,
+  /// which is neither a pause request nor worth reporting.
+  int snapshots_in_flight = 0;
   /// DELETE requests waiting for the removal.
   std::vector<caf::typed_response_promise<bool>> delete_waiters;
   node_actor node;

@@ -28,6 +28,31 @@ store_actor_impl(store_actor::stateful_pointer<store_state> self,
       }
       return true;
     },
+    [=](atom::put, snapshot_view& x) -> caf::result<bool> {
+      auto r = self->state.db->put_snapshot(x);
+      if (!r) {
+        OSB_ERROR("store", "", x.sandbox_id,
+                  "store failed to write snapshot " << x.id << ": "
+                                                    << r.error().message);
+        return make_error(ec::store_failed, r.error().message);
+      }
+      return true;
+    },
+    [=](atom::snap_del, std::string& id) -> caf::result<bool> {
+      auto r = self->state.db->remove_snapshot(id);
+      if (!r) {
+        OSB_ERROR("store", "", "", "store failed to delete snapshot "
+                                     << id << ": " << r.error().message);
+        return make_error(ec::store_failed, r.error().message);
+      }
+      return true;
+    },
+    [=](atom::snap_list, std::string& node) -> caf::result<snapshot_views> {
+      auto r = self->state.db->load_snapshots(node);
+      if (!r)
+        return make_error(ec::store_failed, r.error().message);
+      return std::move(r.value());
+    },
     [=](atom::load, std::string& node) -> caf::result<sandbox_rows> {
       auto x = self->state.db->load(node);
       if (!x)

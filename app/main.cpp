@@ -22,6 +22,7 @@
 #include "actors/host_supervisor.hpp"
 #include "actors/node.hpp"
 #include "actors/runtime_bridge.hpp"
+#include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/config.hpp"
@@ -274,6 +275,11 @@ int main(int argc, char** argv) {
       hosts.push_back(cfg->docker.host);
     std::vector<osb::runtimes::runtime_ptr> runtimes;
     std::vector<caf::actor> roots;
+    osb::snapshots_init snap_init;
+    snap_init.node_name = name;
+    snap_init.store = store_hdl;
+    snap_init.commit_timeout
+      = std::chrono::seconds(cfg->docker.api_timeout + 10);
     for (auto& host : hosts) {
       osb::runtimes::runtime_ptr rt;
       if (cfg->runtime.type == "fake")
@@ -296,9 +302,13 @@ int main(int argc, char** argv) {
       sup_init.endpoint_host = endpoint_host_of(host);
       auto sup = sys.spawn(osb::host_supervisor, sup_init);
       caf::anon_send(node, osb::atom::put_v, sup, sup_init.runtime_host);
+      snap_init.runtimes.emplace(sup_init.runtime_host, runtime);
       roots.push_back(caf::actor_cast<caf::actor>(sup));
       roots.push_back(caf::actor_cast<caf::actor>(runtime));
     }
+    auto snaps = sys.spawn(osb::snapshots, snap_init);
+    caf::anon_send(node, osb::atom::put_v, snaps);
+    roots.push_back(caf::actor_cast<caf::actor>(snaps));
     if (!cfg->cluster.listen.empty() && !join_cluster(sys, node, *cfg))
       exit_code = 2;
     auto gw = sys.spawn(osb::gateway, node);

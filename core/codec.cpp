@@ -1856,31 +1856,11 @@ decoded<metadata_patch> decode_patch(std::string_view body) {
   return patch;
 }
 
-decoded<list_query> decode_list_query(std::string_view query) {
-  if (!query.empty() && query.front() == '?')
-    query.remove_prefix(1);
-  list_query q;
-  bool any_state = false;
-  std::optional<std::string> metadata;
-  std::optional<std::string> page;
-  std::optional<std::string> page_size;
-  for (auto& [k, v] : split_query(query)) {
-    if (k == "state") {
-      any_state = true;
-      sandbox_state s;
-      if (from_string(v, s)
-          && std::find(q.states.begin(), q.states.end(), s) == q.states.end())
-        q.states.push_back(s);
-    } else if (k == "metadata") {
-      metadata = v;
-    } else if (k == "page") {
-      page = v;
-    } else if (k == "pageSize") {
-      page_size = v;
-    }
-  }
-  q.match_nothing = any_state && q.states.empty();
-  checker chk;
+/// Reads `page` (>= 1) and `pageSize` (1..200) of a list query; problems go
+/// to `chk` with FastAPI's wording.
+void read_page_params(checker& chk, const std::optional<std::string>& page,
+                      const std::optional<std::string>& page_size,
+                      int32_t& page_out, int32_t& page_size_out) {
   auto read = [&](const std::optional<std::string>& raw, const char* name,
                   int32_t& out, int64_t max) {
     if (!raw)
@@ -1910,8 +1890,36 @@ decoded<list_query> decode_list_query(std::string_view query) {
     // A page number beyond int32 can only be past the end anyway.
     out = static_cast<int32_t>(std::min<int64_t>(n->value, INT32_MAX));
   };
-  read(page, "page", q.page, INT64_MAX);
-  read(page_size, "pageSize", q.page_size, 200);
+  read(page, "page", page_out, INT64_MAX);
+  read(page_size, "pageSize", page_size_out, 200);
+}
+
+decoded<list_query> decode_list_query(std::string_view query) {
+  if (!query.empty() && query.front() == '?')
+    query.remove_prefix(1);
+  list_query q;
+  bool any_state = false;
+  std::optional<std::string> metadata;
+  std::optional<std::string> page;
+  std::optional<std::string> page_size;
+  for (auto& [k, v] : split_query(query)) {
+    if (k == "state") {
+      any_state = true;
+      sandbox_state s;
+      if (from_string(v, s)
+          && std::find(q.states.begin(), q.states.end(), s) == q.states.end())
+        q.states.push_back(s);
+    } else if (k == "metadata") {
+      metadata = v;
+    } else if (k == "page") {
+      page = v;
+    } else if (k == "pageSize") {
+      page_size = v;
+    }
+  }
+  q.match_nothing = any_state && q.states.empty();
+  checker chk;
+  read_page_params(chk, page, page_size, q.page, q.page_size);
   if (!chk.problems.empty())
     return reject_422(chk.problems);
   if (metadata && !metadata->empty()) {
@@ -1939,13 +1947,63 @@ decoded<list_query> decode_list_query(std::string_view query) {
   return q;
 }
 
+decoded<snapshot_query> decode_snapshot_query(std::string_view query) {
+  if (!query.empty() && query.front() == '?')
+    query.remove_prefix(1);
+  snapshot_query q;
+  std::optional<std::string> page;
+  std::optional<std::string> page_size;
+  for (auto& [k, v] : split_query(query)) {
+    if (k == "sandboxId")
+      q.sandbox_id = v; // the last one wins, like FastAPI
+    else if (k == "state")
+      q.states.push_back(v);
+    else if (k == "page")
+      page = v;
+    else if (k == "pageSize")
+      page_size = v;
+  }
+  checker chk;
+  read_page_params(chk, page, page_size, q.page, q.page_size);
+  if (!chk.problems.empty())
+    return reject_422(chk.problems);
+  return q;
+}
+
+decoded<std::string> decode_snapshot_request(std::string_view body) {
+  // The body is optional: absent, `null` or `{}` mean "no name".
+  auto blank = std::all_of(body.begin(), body.end(), [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  });
+  if (blank)
+    return std::string{};
+  rapidjson::Document doc;
+  if (auto r = parse_body(body, doc))
+    return *r;
+  if (doc.IsNull())
+    return std::string{};
+  checker chk;
+  loc b{"body"};
+  if (!chk.is_dict(doc, b))
+    return reject_422(chk.problems);
+  std::string name;
+  if (auto v = member(doc, "name"); v != nullptr && !v->IsNull())
+    if (auto x = chk.str(*v, b / "name"))
+      if (chk.min_len(*x, *v, b / "name", 1))
+        name = *x;
+  if (!chk.problems.empty())
+    return reject_422(chk.problems);
+  return name;
+}
+
 // -- responses ----------------------------------------------------------------
 
 namespace {
 
-void write_status(out& o, const sandbox_view& x) {
+template <class View>
+void write_status(out& o, const View& x, const char* state) {
   o.key("status").begin_object();
-  o.key("state").str(to_string(x.state));
+  o.key("state").str(state);
   if (!x.reason.empty())
     o.key("reason").str(x.reason);
   if (!x.message.empty())
@@ -1972,7 +2030,7 @@ void write_sandbox(out& o, const sandbox_view& x) {
   else if (!x.image.empty())
     o.key("image").begin_object().key("uri").str(x.image).end_object();
   write_platform(o, x);
-  write_status(o, x);
+  write_status(o, x, to_string(x.state));
   if (!x.metadata.empty())
     o.key("metadata").map(x.metadata);
   o.key("entrypoint").strings(x.entrypoint);
@@ -1994,7 +2052,7 @@ std::string encode_create_response(const sandbox_view& x) {
   out o;
   o.begin_object();
   o.key("id").str(x.id);
-  write_status(o, x);
+  write_status(o, x, to_string(x.state));
   if (!x.metadata.empty())
     o.key("metadata").map(x.metadata);
   write_platform(o, x);
@@ -2006,13 +2064,9 @@ std::string encode_create_response(const sandbox_view& x) {
   return o.release();
 }
 
-std::string encode_list(const list_page& x) {
-  out o;
-  o.begin_object();
-  o.key("items").begin_array();
-  for (auto& s : x.items)
-    write_sandbox(o, s);
-  o.end_array();
+/// The `pagination` object of list responses.
+template <class Page>
+void write_pagination(out& o, const Page& x) {
   int64_t size = std::max<int32_t>(x.page_size, 1);
   auto pages = (x.total_items + size - 1) / size;
   o.key("pagination").begin_object();
@@ -2022,6 +2076,45 @@ std::string encode_list(const list_page& x) {
   o.key("totalPages").num(pages);
   o.key("hasNextPage").boolean(x.page < pages);
   o.end_object();
+}
+
+std::string encode_list(const list_page& x) {
+  out o;
+  o.begin_object();
+  o.key("items").begin_array();
+  for (auto& s : x.items)
+    write_sandbox(o, s);
+  o.end_array();
+  write_pagination(o, x);
+  o.end_object();
+  return o.release();
+}
+
+void write_snapshot(out& o, const snapshot_view& x) {
+  o.begin_object();
+  o.key("id").str(x.id);
+  o.key("sandboxId").str(x.sandbox_id);
+  if (!x.name.empty())
+    o.key("name").str(x.name);
+  write_status(o, x, x.state.c_str());
+  o.key("createdAt").str(format_time(x.created_us));
+  o.end_object();
+}
+
+std::string encode_snapshot(const snapshot_view& x) {
+  out o;
+  write_snapshot(o, x);
+  return o.release();
+}
+
+std::string encode_snapshot_list(const snapshot_page& x) {
+  out o;
+  o.begin_object();
+  o.key("items").begin_array();
+  for (auto& s : x.items)
+    write_snapshot(o, s);
+  o.end_array();
+  write_pagination(o, x);
   o.end_object();
   return o.release();
 }

@@ -63,6 +63,15 @@ decoded<metadata_patch> decode_patch(std::string_view body);
 /// §1.5. Unknown parameters are ignored.
 decoded<list_query> decode_list_query(std::string_view query);
 
+/// Parses the query of `GET /snapshots` (sandboxId, state repeated,
+/// page, pageSize; 422 like the sandbox list). States match exactly.
+decoded<snapshot_query> decode_snapshot_query(std::string_view query);
+
+/// Decodes the optional body of `POST /sandboxes/{id}/snapshots`: absent,
+/// `{}` or `{"name": "<at least 1 char>"}` (422 otherwise); returns the name
+/// ("" = none). Unknown fields are ignored.
+decoded<std::string> decode_snapshot_request(std::string_view body);
+
 // -- responses ----------------------------------------------------------------
 
 /// `Sandbox` JSON (nulls omitted).
@@ -73,6 +82,12 @@ std::string encode_create_response(const sandbox_view& x);
 
 /// `ListSandboxesResponse` JSON.
 std::string encode_list(const list_page& x);
+
+/// `Snapshot` JSON.
+std::string encode_snapshot(const snapshot_view& x);
+
+/// `ListSnapshotsResponse` JSON.
+std::string encode_snapshot_list(const snapshot_page& x);
 
 /// `Endpoint` JSON.
 std::string encode_endpoint(const endpoint_view& x);

@@ -80,6 +80,20 @@ ec_info describe(ec x) {
       return {400, "VOLUME::UNSUPPORTED_BACKEND"};
     case ec::diagnostics_not_implemented:
       return {501, "DIAGNOSTICS_NOT_IMPLEMENTED"};
+    case ec::snapshot_invalid_source_state:
+      return {409, "SNAPSHOT::INVALID_SOURCE_STATE"};
+    case ec::snapshot_not_found:
+      return {404, "SNAPSHOT::NOT_FOUND"};
+    case ec::snapshot_invalid_state:
+      return {409, "SNAPSHOT::INVALID_STATE"};
+    case ec::snapshot_delete_conflict:
+      return {409, "SNAPSHOT::DELETE_CONFLICT"};
+    case ec::snapshot_not_ready:
+      return {409, "SNAPSHOT::NOT_READY"};
+    case ec::snapshot_invalid_restore_config:
+      return {409, "SNAPSHOT::INVALID_RESTORE_CONFIG"};
+    case ec::snapshot_image_remove_failed:
+      return {500, "DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED"};
     case ec::unspecified:
     case ec::internal:
       break;

@@ -55,6 +55,14 @@ enum class ec : uint8_t {
   volume_pvc_subpath_unsupported_driver, ///< VOLUME::PVC_SUBPATH_UNSUPPORTED_DRIVER (400)
   volume_unsupported_backend,    ///< VOLUME::UNSUPPORTED_BACKEND (400)
   diagnostics_not_implemented,   ///< DIAGNOSTICS_NOT_IMPLEMENTED (501)
+  // -- snapshots (issue 6; appended: codes cross nodes) ----------------------
+  snapshot_invalid_source_state, ///< SNAPSHOT::INVALID_SOURCE_STATE (409)
+  snapshot_not_found,            ///< SNAPSHOT::NOT_FOUND (404)
+  snapshot_invalid_state,        ///< SNAPSHOT::INVALID_STATE (409)
+  snapshot_delete_conflict,      ///< SNAPSHOT::DELETE_CONFLICT (409)
+  snapshot_not_ready,            ///< SNAPSHOT::NOT_READY (409)
+  snapshot_invalid_restore_config, ///< SNAPSHOT::INVALID_RESTORE_CONFIG (409)
+  snapshot_image_remove_failed,  ///< DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED (500)
 };
 
 /// HTTP status and wire code of an error code.

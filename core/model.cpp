@@ -37,6 +37,14 @@ bool from_string(const std::string& str, sandbox_state& x) {
   return false;
 }
 
+bool matches(const snapshot_view& x, const snapshot_query& q) {
+  if (!q.sandbox_id.empty() && x.sandbox_id != q.sandbox_id)
+    return false;
+  return q.states.empty()
+         || std::find(q.states.begin(), q.states.end(), x.state)
+              != q.states.end();
+}
+
 bool matches(const sandbox_view& x, const list_query& q) {
   if (q.match_nothing)
     return false;
@@ -55,20 +63,8 @@ list_page paginate(std::vector<const sandbox_view*> xs, const list_query& q) {
   list_page result;
   result.page = q.page;
   result.page_size = q.page_size;
-  result.total_items = static_cast<int64_t>(xs.size());
-  auto first = static_cast<int64_t>(q.page - 1) * q.page_size;
-  if (first >= result.total_items)
-    return result;
-  auto last = std::min<int64_t>(first + q.page_size, result.total_items);
-  // Only the requested page needs to be in order.
-  std::partial_sort(xs.begin(), xs.begin() + last, xs.end(),
-                    [](const sandbox_view* a, const sandbox_view* b) {
-                      if (a->created_us != b->created_us)
-                        return a->created_us > b->created_us;
-                      return a->id > b->id;
-                    });
-  for (auto i = first; i < last; ++i)
-    result.items.push_back(*xs[i]);
+  result.total_items = paginate_into(std::move(xs), q.page, q.page_size,
+                                     result.items);
   return result;
 }
 

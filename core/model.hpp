@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -166,6 +167,70 @@ struct endpoint_view {
   std::string endpoint;
   string_map headers;
 };
+
+/// A snapshot of a sandbox's filesystem (`Snapshot` of the API) plus where
+/// its image lives. Snapshots stay on the node and Docker host of their
+/// source sandbox; a restore runs there.
+struct snapshot_view {
+  std::string id;
+  std::string sandbox_id;
+  /// Optional name; empty = absent.
+  std::string name;
+  /// "Creating", "Ready", "Failed" or "Deleting".
+  std::string state;
+  std::string reason;
+  std::string message;
+  int64_t last_transition_us = 0;
+  int64_t created_us = 0;
+  /// Image reference that a restore starts (`opensandbox-snapshots:<id>`).
+  std::string image;
+  /// Owning node and its Docker host.
+  std::string node;
+  std::string runtime_host;
+};
+
+/// Filters and page of `GET /snapshots`.
+struct snapshot_query {
+  /// Exact source sandbox id; empty = any.
+  std::string sandbox_id;
+  /// OR of exact (case-sensitive) states; empty = any.
+  std::vector<std::string> states;
+  int32_t page = 1;
+  int32_t page_size = 20;
+};
+
+/// One page of snapshots.
+struct snapshot_page {
+  std::vector<snapshot_view> items;
+  int32_t page = 1;
+  int32_t page_size = 20;
+  int64_t total_items = 0;
+};
+
+/// Returns whether `x` passes the filters of `q`.
+bool matches(const snapshot_view& x, const snapshot_query& q);
+
+/// Sorts (createdAt desc, id desc) and copies out page `page` of size
+/// `size` into `out`; returns the number of items. Only the requested page
+/// is sorted and copied.
+template <class View>
+int64_t paginate_into(std::vector<const View*> xs, int32_t page,
+                      int32_t size, std::vector<View>& out) {
+  auto total = static_cast<int64_t>(xs.size());
+  auto first = static_cast<int64_t>(page - 1) * size;
+  if (first >= total)
+    return total;
+  auto last = std::min<int64_t>(first + size, total);
+  std::partial_sort(xs.begin(), xs.begin() + last, xs.end(),
+                    [](const View* a, const View* b) {
+                      if (a->created_us != b->created_us)
+                        return a->created_us > b->created_us;
+                      return a->id > b->id;
+                    });
+  for (auto i = first; i < last; ++i)
+    out.push_back(*xs[i]);
+  return total;
+}
 
 /// Sorts (createdAt desc, id desc) and copies out the requested page; the
 /// caller has applied the filters. Takes pointers so that only the page is

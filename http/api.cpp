@@ -590,11 +590,40 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
     }
     case route_id::get_endpoint:
       return get_endpoint(st, std::move(x), rt, req);
-    case route_id::create_snapshot:
-    case route_id::list_snapshots:
+    case route_id::create_snapshot: {
+      auto name = codec::decode_snapshot_request(req.body);
+      if (auto r = std::get_if<codec::rejection>(&name))
+        return reject(*x, *r);
+      return backend.create_snapshot(
+        x->ctx(), rt.sandbox_id, std::move(std::get<std::string>(name)),
+        on_success<snapshot_view>(x, [](exchange& x, snapshot_view snap) {
+          auto res = json_response(202, codec::encode_snapshot(snap));
+          // Always with /v1, also when called at the root (§1.12).
+          res.headers.emplace_back("Location", "/v1/snapshots/" + snap.id);
+          finish(x, std::move(res));
+        }));
+    }
+    case route_id::list_snapshots: {
+      auto q = codec::decode_snapshot_query(req.query);
+      if (auto r = std::get_if<codec::rejection>(&q))
+        return reject(*x, *r);
+      return backend.list_snapshots(
+        x->ctx(), std::move(std::get<snapshot_query>(q)),
+        on_success<snapshot_page>(x, [](exchange& x, snapshot_page page) {
+          finish(x, json_response(200, codec::encode_snapshot_list(page)));
+        }));
+    }
     case route_id::get_snapshot:
+      return backend.get_snapshot(
+        x->ctx(), rt.param,
+        on_success<snapshot_view>(x, [](exchange& x, snapshot_view snap) {
+          finish(x, json_response(200, codec::encode_snapshot(snap)));
+        }));
     case route_id::delete_snapshot:
-      return not_implemented(*x, "Snapshot management is not implemented yet.");
+      return backend.delete_snapshot(x->ctx(), rt.param,
+                                     on_success<unit>(x, [](exchange& x, unit) {
+                                       finish(x, empty_response(204));
+                                     }));
     case route_id::proxy:
       return proxy(st, std::move(x), rt, req);
     case route_id::diagnostics_logs:

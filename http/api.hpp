@@ -71,6 +71,30 @@ public:
     done(result<std::string>::fail(make_api_error(
       ec::not_implemented, "Diagnostics are not available on this server.")));
   }
+  /// Snapshots (`POST /sandboxes/{id}/snapshots`, `GET /snapshots[/{id}]`,
+  /// `DELETE /snapshots/{id}`); `name` "" = unnamed.
+  virtual void create_snapshot(const call_context&, const std::string&,
+                               std::string, reply<snapshot_view> done) {
+    done(result<snapshot_view>::fail(snapshots_unavailable()));
+  }
+  virtual void get_snapshot(const call_context&, const std::string&,
+                            reply<snapshot_view> done) {
+    done(result<snapshot_view>::fail(snapshots_unavailable()));
+  }
+  virtual void list_snapshots(const call_context&, snapshot_query,
+                              reply<snapshot_page> done) {
+    done(result<snapshot_page>::fail(snapshots_unavailable()));
+  }
+  virtual void delete_snapshot(const call_context&, const std::string&,
+                               reply<unit> done) {
+    done(result<unit>::fail(snapshots_unavailable()));
+  }
+
+private:
+  static api_error snapshots_unavailable() {
+    return make_api_error(ec::not_implemented,
+                          "Snapshots are not available on this server.");
+  }
 };
 
 /// Builds the request handler of the lifecycle API: request ids, CORS,

@@ -50,7 +50,8 @@ void fake_runtime::create(const container_spec& spec,
   auto result = [&]() -> expected<std::string> {
     if (auto err = enter("create"))
       return *err;
-    if (known_images_ && known_images_->count(spec.image) == 0)
+    if (known_images_ && known_images_->count(spec.image) == 0
+        && committed_.count(spec.image) == 0)
       return failure{failure_kind::failed,
                      "Failed to pull image " + spec.image + ": not found"};
     if (!spec.name.empty() && find(spec.name) != nullptr)
@@ -338,6 +339,58 @@ void fake_runtime::remove_volume(const std::string& name, callback<unit> cb) {
   }();
   guard.unlock();
   deliver("remove_volume", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::commit(const std::string& id, const std::string& repo,
+                          const std::string& tag, callback<std::string> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<std::string> {
+    if (auto err = enter("commit"))
+      return *err;
+    if (find(id) == nullptr)
+      return failure{failure_kind::not_found,
+                     "commit container: No such container: " + id};
+    committed_.insert(repo + ":" + tag);
+    return "sha256:fake-image-" + std::to_string(next_id_++);
+  }();
+  guard.unlock();
+  deliver("commit", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::image_exists(const std::string& ref, callback<bool> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<bool> {
+    if (auto err = enter("image_exists"))
+      return *err;
+    return committed_.count(ref) > 0
+           || (known_images_ && known_images_->count(ref) > 0);
+  }();
+  guard.unlock();
+  deliver("image_exists", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::remove_image(const std::string& ref, callback<unit> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<unit> {
+    if (auto err = enter("remove_image"))
+      return *err;
+    for (auto& [id, e] : containers_)
+      if (e.spec.image == ref)
+        return failure{failure_kind::conflict,
+                       "remove image " + ref
+                         + ": image is being used by container " + id};
+    committed_.erase(ref);
+    if (known_images_)
+      known_images_->erase(ref);
+    return unit{};
+  }();
+  guard.unlock();
+  deliver("remove_image", [cb, r = std::move(result)] { cb(r); });
+}
+
+std::set<std::string> fake_runtime::committed_images() const {
+  std::lock_guard guard{mtx_};
+  return committed_;
 }
 
 void fake_runtime::list_volumes(

@@ -25,7 +25,7 @@ namespace osb::runtimes {
 /// Operation names used by the test hooks: "ping", "create", "start",
 /// "pause", "unpause", "remove", "inspect", "list", "info", "details",
 /// "logs", "inspect_volume", "create_volume", "remove_volume",
-/// "list_volumes".
+/// "list_volumes", "commit", "image_exists", "remove_image".
 class fake_runtime : public runtime {
 public:
   fake_runtime() = default;
@@ -94,8 +94,22 @@ public:
   void list_volumes(const std::map<std::string, std::string>& labels,
                     callback<std::vector<volume_info>> cb) override;
 
+  /// `not_found` for unknown containers; the image becomes known.
+  void commit(const std::string& id, const std::string& repo,
+              const std::string& tag, callback<std::string> cb) override;
+
+  /// True for committed images and for known images (see
+  /// `set_known_images`).
+  void image_exists(const std::string& ref, callback<bool> cb) override;
+
+  /// `conflict` while a container was created from the image.
+  void remove_image(const std::string& ref, callback<unit> cb) override;
+
   /// Flushes held callbacks; later calls fail with `unavailable`.
   void shutdown() override;
+
+  /// Images made by `commit` and not removed.
+  std::set<std::string> committed_images() const;
 
   // -- test hooks -------------------------------------------------------------
 
@@ -178,6 +192,7 @@ private:
   std::map<std::string, volume_info> volumes_;
   daemon_info daemon_{"linux", "amd64", "fake"};
   std::vector<std::string> pull_progress_;
+  std::set<std::string> committed_;
 };
 
 } // namespace osb::runtimes

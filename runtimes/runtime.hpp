@@ -205,6 +205,19 @@ public:
                             callback<std::vector<volume_info>> cb)
     = 0;
 
+  /// Commits a container's filesystem as image `repo:tag` (the container
+  /// is paused meanwhile, Docker's default); returns the image id.
+  virtual void commit(const std::string& id, const std::string& repo,
+                      const std::string& tag, callback<std::string> cb)
+    = 0;
+
+  /// Reports whether an image exists on the host.
+  virtual void image_exists(const std::string& ref, callback<bool> cb) = 0;
+
+  /// Removes an image; a missing one is success, one in use by a container
+  /// is a `conflict`.
+  virtual void remove_image(const std::string& ref, callback<unit> cb) = 0;
+
   /// Stops I/O; pending callbacks fail with `unavailable`.
   virtual void shutdown() = 0;
 };

@@ -68,7 +68,15 @@ sqlite_store::open(const std::string& path) {
                          " last_transition_us INTEGER, execd_port INTEGER,"
                          " http_port INTEGER, egress_port INTEGER);"
                          "CREATE INDEX IF NOT EXISTS sandboxes_node"
-                         " ON sandboxes(node);");
+                         " ON sandboxes(node);"
+                         "CREATE TABLE IF NOT EXISTS snapshots ("
+                         " id TEXT PRIMARY KEY, node TEXT NOT NULL,"
+                         " runtime_host TEXT, sandbox_id TEXT NOT NULL,"
+                         " name TEXT, image TEXT, state TEXT NOT NULL,"
+                         " reason TEXT, message TEXT, created_us INTEGER,"
+                         " last_transition_us INTEGER);"
+                         "CREATE INDEX IF NOT EXISTS snapshots_node"
+                         " ON snapshots(node);");
   if (!ok)
     return ok.error();
   // Databases from before the egress sidecar lack the column; adding it
@@ -164,6 +172,74 @@ sqlite_store::load(const std::string& node) {
   }
   if (rc != SQLITE_DONE)
     return db_failure(db_, "store load");
+  return result;
+}
+
+expected<unit> sqlite_store::put_snapshot(const snapshot_view& x) {
+  statement st;
+  const char* sql
+    = "INSERT OR REPLACE INTO snapshots (id, node, runtime_host, sandbox_id,"
+      " name, image, state, reason, message, created_us, last_transition_us)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+  if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
+    return db_failure(db_, "store put snapshot");
+  bind_text(st.ptr, 1, x.id);
+  bind_text(st.ptr, 2, x.node);
+  bind_text(st.ptr, 3, x.runtime_host);
+  bind_text(st.ptr, 4, x.sandbox_id);
+  bind_text(st.ptr, 5, x.name);
+  bind_text(st.ptr, 6, x.image);
+  bind_text(st.ptr, 7, x.state);
+  bind_text(st.ptr, 8, x.reason);
+  bind_text(st.ptr, 9, x.message);
+  sqlite3_bind_int64(st.ptr, 10, x.created_us);
+  sqlite3_bind_int64(st.ptr, 11, x.last_transition_us);
+  if (sqlite3_step(st.ptr) != SQLITE_DONE)
+    return db_failure(db_, "store put snapshot " + x.id);
+  return unit{};
+}
+
+expected<unit> sqlite_store::remove_snapshot(const std::string& id) {
+  statement st;
+  if (sqlite3_prepare_v2(db_, "DELETE FROM snapshots WHERE id = ?", -1,
+                         &st.ptr, nullptr)
+      != SQLITE_OK)
+    return db_failure(db_, "store remove snapshot");
+  bind_text(st.ptr, 1, id);
+  if (sqlite3_step(st.ptr) != SQLITE_DONE)
+    return db_failure(db_, "store remove snapshot " + id);
+  return unit{};
+}
+
+expected<std::vector<snapshot_view>>
+sqlite_store::load_snapshots(const std::string& node) {
+  statement st;
+  const char* sql
+    = "SELECT id, node, runtime_host, sandbox_id, name, image, state, reason,"
+      " message, created_us, last_transition_us FROM snapshots"
+      " WHERE node = ?";
+  if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
+    return db_failure(db_, "store load snapshots");
+  bind_text(st.ptr, 1, node);
+  std::vector<snapshot_view> result;
+  int rc;
+  while ((rc = sqlite3_step(st.ptr)) == SQLITE_ROW) {
+    snapshot_view x;
+    x.id = column_text(st.ptr, 0);
+    x.node = column_text(st.ptr, 1);
+    x.runtime_host = column_text(st.ptr, 2);
+    x.sandbox_id = column_text(st.ptr, 3);
+    x.name = column_text(st.ptr, 4);
+    x.image = column_text(st.ptr, 5);
+    x.state = column_text(st.ptr, 6);
+    x.reason = column_text(st.ptr, 7);
+    x.message = column_text(st.ptr, 8);
+    x.created_us = sqlite3_column_int64(st.ptr, 9);
+    x.last_transition_us = sqlite3_column_int64(st.ptr, 10);
+    result.push_back(std::move(x));
+  }
+  if (rc != SQLITE_DONE)
+    return db_failure(db_, "store load snapshots");
   return result;
 }
 

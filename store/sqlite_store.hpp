@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/expected.hpp"
+#include "core/model.hpp"
 
 struct sqlite3;
 
@@ -52,6 +53,15 @@ public:
 
   /// Returns all rows of `node`.
   expected<std::vector<sandbox_row>> load(const std::string& node);
+
+  /// Inserts or replaces a snapshot record (table `snapshots`).
+  expected<unit> put_snapshot(const snapshot_view& x);
+
+  /// Deletes a snapshot record; a missing one is success.
+  expected<unit> remove_snapshot(const std::string& id);
+
+  /// Returns all snapshot records of `node`.
+  expected<std::vector<snapshot_view>> load_snapshots(const std::string& node);
 
 private:
   explicit sqlite_store(sqlite3* db);

@@ -535,6 +535,19 @@ std::string container_target(std::string_view id, std::string_view suffix) {
   return result;
 }
 
+std::string commit_target(std::string_view id, std::string_view repo,
+                          std::string_view tag) {
+  return std::string{api_prefix} + "/commit?container=" + url_encode(id)
+         + "&repo=" + url_encode(repo) + "&tag=" + url_encode(tag)
+         + "&pause=true";
+}
+
+std::string image_target(std::string_view ref, std::string_view suffix) {
+  auto result = std::string{api_prefix} + "/images/" + url_encode(ref);
+  result += suffix;
+  return result;
+}
+
 std::optional<std::string> parse_created_id(std::string_view body) {
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());

@@ -123,6 +123,13 @@ std::string list_target(const std::map<std::string, std::string>& labels);
 /// `/containers/{id}` followed by `suffix` ("/start", "/json", "?force=true").
 std::string container_target(std::string_view id, std::string_view suffix);
 
+/// `POST /commit?container=..&repo=..&tag=..&pause=true` target.
+std::string commit_target(std::string_view id, std::string_view repo,
+                          std::string_view tag);
+
+/// `/images/{ref}` followed by `suffix` ("/json", "").
+std::string image_target(std::string_view ref, std::string_view suffix);
+
 /// Extracts "Id" from the create response.
 std::optional<std::string> parse_created_id(std::string_view body);
 

@@ -880,6 +880,38 @@ void docker_runtime::list_volumes(
     std::move(cb));
 }
 
+void docker_runtime::commit(const std::string& id, const std::string& repo,
+                            const std::string& tag, callback<std::string> cb) {
+  impl_->value_call<std::string>(
+    detail::http::verb::post, docker::commit_target(id, repo, tag), "{}",
+    "commit container", 201,
+    [](std::string_view b) -> expected<std::string> {
+      if (auto x = docker::parse_created_id(b))
+        return std::move(*x);
+      return failure{failure_kind::failed, "answer without Id"};
+    },
+    std::move(cb));
+}
+
+void docker_runtime::image_exists(const std::string& ref, callback<bool> cb) {
+  auto p = std::make_shared<callback<bool>>(std::move(cb));
+  impl_->value_call<bool>(
+    detail::http::verb::get, docker::image_target(ref, "/json"), {},
+    "inspect image " + ref, 200,
+    [](std::string_view) -> expected<bool> { return true; },
+    [p](expected<bool> x) {
+      if (!x && x.error().kind == failure_kind::not_found)
+        return (*p)(false);
+      (*p)(std::move(x));
+    });
+}
+
+void docker_runtime::remove_image(const std::string& ref, callback<unit> cb) {
+  // 404: already gone; 409 (used by a container) stays a conflict.
+  impl_->unit_call(detail::http::verb::delete_, docker::image_target(ref, ""),
+                   "remove image " + ref, {200, 404}, std::move(cb));
+}
+
 void docker_runtime::shutdown() {
   impl_->shutdown();
   tunnel_.reset();

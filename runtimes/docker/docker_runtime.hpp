@@ -70,6 +70,10 @@ public:
   /// Stops the I/O threads (joining all but the calling one) and fails every
   /// pending call with `unavailable`. Idempotent; safe to call from a
   /// callback.
+  void commit(const std::string& id, const std::string& repo,
+              const std::string& tag, callback<std::string> cb) override;
+  void image_exists(const std::string& ref, callback<bool> cb) override;
+  void remove_image(const std::string& ref, callback<unit> cb) override;
   void shutdown() override;
 
   /// The daemon address as given (after $DOCKER_HOST resolution).

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <vector>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "actors/interfaces.hpp"
+
+namespace osb {
+
+/// Repository of the images of snapshots (`opensandbox-snapshots:<id>`).
+constexpr const char* snapshot_repository = "opensandbox-snapshots";
+
+/// How the SNAPSHOTS actor starts.
+struct snapshots_init {
+  /// Name of this node; records carry it.
+  std::string node_name;
+  store_actor store;
+  /// The RUNTIME actor of each Docker host of this node, by host name.
+  std::map<std::string, runtime_actor> runtimes;
+  /// Bound of one commit (Docker's API timeout plus a margin).
+  std::chrono::seconds commit_timeout{190};
+  /// Interval of retries of unsettled records (Deleting, or Creating after a
+  /// restart while the runtime was down).
+  std::chrono::milliseconds retry_interval{30000};
+};
+
+struct snapshots_state {
+  static inline const char* name = "snapshots";
+  snapshots_init init;
+  /// Every snapshot of this node by id (loaded at start, kept in sync with
+  /// the store): gets and lists never touch the store or the runtime.
+  std::unordered_map<std::string, snapshot_view> records;
+  /// Records whose image removal or recovery is under way.
+  std::unordered_map<std::string, bool> busy;
+  /// False until the records were loaded; requests wait for it.
+  bool loaded = false;
+  /// Requests that arrived before the records were loaded.
+  std::vector<std::function<void()>> waiting;
+};
+
+/// Implements the SNAPSHOTS actor: the node's snapshot records (state
+/// machine Creating → Ready | Failed, any settled state → Deleting → gone),
+/// durable in the store before each answer; captures by `docker commit`
+/// (the source sandbox actor vouches it is Running and ignores the pause of
+/// the commit); removes a snapshot's image with its record; at start,
+/// settles records that a crash left Creating or Deleting.
+snapshots_actor::behavior_type
+snapshots(snapshots_actor::stateful_pointer<snapshots_state> self,
+          snapshots_init init);
+
+} // namespace osb
