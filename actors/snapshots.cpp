@@ -114,8 +114,10 @@ void remove_image(self_ptr self, const std::string& id, F done) {
       });
 }
 
-/// Settles a record that a restart left Creating: the commit either made
-/// the image before the crash or never will.
+/// Settles a record that a restart left Creating: the commit made the image
+/// before the crash, or is still running in the daemon (it goes on without
+/// us), or never will. A missing image counts as failed only once a commit
+/// started then would have timed out, so that a late image is not leaked.
 void recover_creating(self_ptr self, const std::string& id) {
   auto x = find(self, id);
   auto rt = x ? runtime_of(self, x->runtime_host) : runtime_actor{};
@@ -129,11 +131,14 @@ void recover_creating(self_ptr self, const std::string& id) {
         auto x = find(self, id);
         if (x == nullptr || x->state != "Creating")
           return;
+        auto grace = std::chrono::duration_cast<std::chrono::microseconds>(
+                       self->state.init.commit_timeout)
+                       .count();
         if (exists)
           transition(self, *x, "Ready", "snapshot_recovery_ready",
                      "Recovered snapshot image after server restart.",
                      [] {});
-        else
+        else if (codec::now_us() - x->created_us > grace)
           transition(self, *x, "Failed", "snapshot_recovery_missing_image",
                      "Snapshot image was not found after server restart.",
                      [] {});

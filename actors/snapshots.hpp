@@ -27,7 +27,7 @@ struct snapshots_init {
   std::chrono::seconds commit_timeout{190};
   /// Interval of retries of unsettled records (Deleting, or Creating after a
   /// restart while the runtime was down).
-  std::chrono::milliseconds retry_interval{30000};
+  std::chrono::milliseconds retry_interval{10000};
 };
 
 struct snapshots_state {

@@ -61,11 +61,49 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
       return q.kind + " of " + view.id + " on " + view.node;
     },
     [=](atom::progress, std::string&) {},
+    [=](atom::snapshot, std::string&) -> std::string { return "c-" + view.id; },
+    [=](atom::snap_end) {},
     [=](atom::observe, std::string&, int32_t, int64_t) {},
     [=](atom::started, int64_t) -> sandbox_view { return view; },
     [=](atom::started, uint64_t) {},
     [=](atom::expire, uint64_t) {},
     [=](atom::provision) {},
+  };
+}
+
+/// A stand-in SNAPSHOTS actor holding one Ready snapshot of its node.
+snapshots_actor::behavior_type fake_snapshots(snapshots_actor::pointer,
+                                              snapshot_view snap) {
+  auto missing = [](const std::string& id) {
+    return make_error(ec::snapshot_not_found, "Snapshot " + id + " not found");
+  };
+  return {
+    [=](atom::create, sandbox_actor&, sandbox_view& src, std::string& name,
+        std::string&) -> snapshot_view {
+      auto x = snap;
+      x.id = "snap-new";
+      x.sandbox_id = src.id;
+      x.name = name;
+      x.state = "Creating";
+      return x;
+    },
+    [=](atom::get, std::string& id) -> caf::result<snapshot_view> {
+      if (id == snap.id)
+        return snap;
+      return missing(id);
+    },
+    [=](atom::list, snapshot_query& q) -> snapshot_views {
+      return matches(snap, q) ? snapshot_views{snap} : snapshot_views{};
+    },
+    [=](atom::remove, std::string& id, std::string&) -> caf::result<bool> {
+      if (id == snap.id)
+        return make_error(ec::snapshot_delete_conflict,
+                          "snapshot image cannot be deleted due to a "
+                          "conflict");
+      return missing(id);
+    },
+    [=](atom::recover) {},
+    [=](atom::tick) {},
   };
 }
 
@@ -86,6 +124,8 @@ struct two_nodes : fixture_base {
     // Actor systems wait for every actor at destruction.
     caf::anon_send_exit(earth_node, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(mars_node, caf::exit_reason::user_shutdown);
+    if (mars_snapshots)
+      caf::anon_send_exit(mars_snapshots, caf::exit_reason::user_shutdown);
     drain();
   }
 
@@ -120,6 +160,7 @@ struct two_nodes : fixture_base {
 
   node_actor earth_node;
   node_actor mars_node;
+  snapshots_actor mars_snapshots;
 };
 
 } // namespace
@@ -194,6 +235,53 @@ CAF_TEST(join replicate route and fail over the network) {
                                          std::string{"rid"});
   CAF_CHECK(!missing);
   CAF_CHECK_EQUAL(to_api_error(e7).status, 404);
+  CAF_MESSAGE("snapshots live on their node; earth finds them on mars");
+  snapshot_view snap;
+  snap.id = "snap-1";
+  snap.sandbox_id = "sbx-1";
+  snap.state = "Ready";
+  snap.node = "mars";
+  snap.image = "opensandbox-snapshots:snap-1";
+  snap.runtime_host = "default";
+  snap.created_us = 5;
+  mars_snapshots = mars.sys.spawn(fake_snapshots, snap);
+  caf::anon_send(mars_node, atom::put_v, mars_snapshots);
+  v.state = sandbox_state::running; // snapshots need a Running source
+  caf::anon_send(mars_node, atom::update_v, v);
+  drain();
+  auto [taken, s1] = ask<snapshot_view>(earth, earth_node, atom::snapshot_v,
+                                        std::string{"sbx-1"},
+                                        std::string{"named"},
+                                        std::string{"rid"});
+  CAF_REQUIRE(taken);
+  CAF_CHECK_EQUAL(taken->state, "Creating");
+  CAF_CHECK_EQUAL(taken->name, "named");
+  auto [found, s2] = ask<snapshot_view>(earth, earth_node, atom::snap_get_v,
+                                        std::string{"snap-1"});
+  CAF_REQUIRE(found);
+  CAF_CHECK_EQUAL(found->node, "mars");
+  snapshot_query sq;
+  sq.sandbox_id = "sbx-1";
+  auto [spage, s3] = ask<snapshot_page>(earth, earth_node, atom::snap_list_v,
+                                        sq);
+  CAF_REQUIRE(spage);
+  CAF_CHECK_EQUAL(spage->total_items, 1);
+  auto [nosnap, s4] = ask<snapshot_view>(earth, earth_node, atom::snap_get_v,
+                                         std::string{"snap-x"});
+  CAF_CHECK(!nosnap);
+  CAF_CHECK_EQUAL(to_api_error(s4).code, "SNAPSHOT::NOT_FOUND");
+  auto [deleted, s5] = ask<bool>(earth, earth_node, atom::snap_del_v,
+                                 std::string{"snap-1"}, std::string{"rid"});
+  CAF_CHECK(!deleted);
+  CAF_CHECK_EQUAL(to_api_error(s5).code, "SNAPSHOT::DELETE_CONFLICT");
+  CAF_MESSAGE("a restore goes to the snapshot's node (no runtime there)");
+  sandbox_spec from_snap;
+  from_snap.snapshot_id = "snap-1";
+  auto [restored, s6] = ask<sandbox_view>(earth, earth_node, atom::create_v,
+                                          from_snap, std::string{"rid"});
+  CAF_CHECK(!restored);
+  CAF_CHECK_EQUAL(to_api_error(s6).message,
+                  "No container runtime is configured on this node.");
   CAF_MESSAGE("a create goes to mars, which has no runtime: 503 from mars");
   sandbox_spec spec;
   spec.image = "x";

@@ -14,6 +14,7 @@
 #include "actors/host_supervisor.hpp"
 #include "actors/node.hpp"
 #include "actors/runtime_bridge.hpp"
+#include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/codec.hpp"
@@ -37,6 +38,7 @@ struct process {
   supervisor_actor sup;
   runtime_actor runtime;
   store_actor store;
+  snapshots_actor snaps;
 };
 
 class SandboxActors : public testing::Test {
@@ -64,7 +66,8 @@ protected:
     for (auto hdl :
          {caf::actor_cast<caf::actor>(p.node), caf::actor_cast<caf::actor>(p.sup),
           caf::actor_cast<caf::actor>(p.runtime),
-          caf::actor_cast<caf::actor>(p.store)})
+          caf::actor_cast<caf::actor>(p.store),
+          caf::actor_cast<caf::actor>(p.snaps)})
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   }
 
@@ -89,6 +92,12 @@ protected:
     init.probe_sidecars = false; // no sidecar answers in the fake runtime
     p.sup = sys.spawn(host_supervisor, init);
     caf::anon_send(p.node, atom::put_v, p.sup, std::string{"default"});
+    snapshots_init si;
+    si.node_name = "n1";
+    si.store = p.store;
+    si.runtimes.emplace("default", p.runtime);
+    p.snaps = sys.spawn(snapshots, si);
+    caf::anon_send(p.node, atom::put_v, p.snaps);
     sched.run();
     procs.push_back(p);
     return procs.back();
@@ -99,7 +108,8 @@ protected:
     for (auto hdl :
          {caf::actor_cast<caf::actor>(p.node), caf::actor_cast<caf::actor>(p.sup),
           caf::actor_cast<caf::actor>(p.runtime),
-          caf::actor_cast<caf::actor>(p.store)})
+          caf::actor_cast<caf::actor>(p.store),
+          caf::actor_cast<caf::actor>(p.snaps)})
       caf::anon_send_exit(hdl, caf::exit_reason::kill);
     sched.run();
   }
@@ -866,4 +876,238 @@ TEST_F(SandboxActors, EndpointLookupsWaitForTheStartWithABound) {
   EXPECT_EQ(got2->state, sandbox_state::pending);
   rt->release("start");
   sched.run();
+}
+
+// -- snapshots ----------------------------------------------------------------
+
+TEST_F(SandboxActors, SnapshotIsAcceptedThenReadyAndRestoresOnItsHost) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  rt->hold("commit");
+  auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{"before-upgrade"},
+                                        std::string{"r"});
+  ASSERT_TRUE(snap) << err.message;
+  EXPECT_EQ(snap->state, "Creating");
+  EXPECT_EQ(snap->reason, "snapshot_accepted");
+  EXPECT_EQ(snap->name, "before-upgrade");
+  EXPECT_EQ(snap->sandbox_id, v.id);
+  EXPECT_EQ(snap->image, "opensandbox-snapshots:" + snap->id);
+  // Creating: neither deletable nor restorable yet.
+  auto [gone, del_err] = ask<bool>(p.node, atom::snap_del_v, snap->id,
+                                   std::string{"r"});
+  EXPECT_FALSE(gone);
+  EXPECT_EQ(del_err.code, "SNAPSHOT::INVALID_STATE");
+  auto restore = spec(3600);
+  restore.image.clear();
+  restore.snapshot_id = snap->id;
+  auto [early, early_err] = ask<sandbox_view>(p.node, atom::create_v, restore,
+                                              std::string{"r"});
+  EXPECT_FALSE(early);
+  EXPECT_EQ(early_err.code, "SNAPSHOT::NOT_READY");
+  // Pausing while Docker pauses for the commit is refused, and the
+  // reconciliation does not mistake the commit's pause for a user's.
+  auto [paused, pause_err] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
+                                               std::string{"r"});
+  EXPECT_FALSE(paused);
+  EXPECT_EQ(pause_err.status, 409);
+  rt->release("commit");
+  sched.run();
+  auto [ready, e2] = ask<snapshot_view>(p.node, atom::snap_get_v, snap->id);
+  ASSERT_TRUE(ready) << e2.message;
+  EXPECT_EQ(ready->state, "Ready");
+  EXPECT_EQ(ready->reason, "snapshot_runtime_ready");
+  EXPECT_EQ(rt->committed_images().count(ready->image), 1u);
+  auto [restored, e3] = ask<sandbox_view>(p.node, atom::create_v, restore,
+                                          std::string{"r"});
+  ASSERT_TRUE(restored) << e3.message;
+  EXPECT_EQ(restored->snapshot_id, snap->id);
+  EXPECT_TRUE(restored->image.empty());
+  auto g = get(p, restored->id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running);
+  bool labelled = false;
+  for (auto& c : rt->containers())
+    if (c.labels.count("opensandbox.io/snapshot-id")
+        && c.labels.at("opensandbox.io/snapshot-id") == snap->id) {
+      labelled = true;
+      EXPECT_EQ(rt->spec_of(c.id).image, ready->image);
+    }
+  EXPECT_TRUE(labelled);
+}
+
+TEST_F(SandboxActors, SnapshotNeedsARunningSandbox) {
+  auto& p = boot();
+  auto [none, e1] = ask<snapshot_view>(p.node, atom::snapshot_v,
+                                       std::string{"nope"}, std::string{},
+                                       std::string{"r"});
+  EXPECT_FALSE(none);
+  EXPECT_EQ(e1.code, "DOCKER::SANDBOX_NOT_FOUND");
+  auto v = create(p, spec(3600));
+  ask<sandbox_view>(p.node, atom::pause_v, v.id, std::string{"r"});
+  auto [snap, e2] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                       std::string{}, std::string{"r"});
+  EXPECT_FALSE(snap);
+  EXPECT_EQ(e2.status, 409);
+  EXPECT_EQ(e2.code, "SNAPSHOT::INVALID_SOURCE_STATE");
+  EXPECT_EQ(e2.message, "Snapshot can only be created from a Running sandbox.");
+  auto [missing, e3] = ask<snapshot_view>(p.node, atom::snap_get_v,
+                                          std::string{"s-1"});
+  EXPECT_FALSE(missing);
+  EXPECT_EQ(e3.status, 404);
+  EXPECT_EQ(e3.code, "SNAPSHOT::NOT_FOUND");
+  EXPECT_EQ(e3.message, "Snapshot s-1 not found");
+  auto restore = spec(60);
+  restore.snapshot_id = "s-1";
+  auto [r, e4] = ask<sandbox_view>(p.node, atom::create_v, restore,
+                                   std::string{"r"});
+  EXPECT_FALSE(r);
+  EXPECT_EQ(e4.code, "SNAPSHOT::NOT_FOUND");
+}
+
+TEST_F(SandboxActors, FailedCommitMarksTheSnapshotFailed) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  rt->fail_next("commit", failure{failure_kind::failed, "disk full"});
+  auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{}, std::string{"r"});
+  ASSERT_TRUE(snap) << err.message;
+  auto [x, e2] = ask<snapshot_view>(p.node, atom::snap_get_v, snap->id);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->state, "Failed");
+  EXPECT_EQ(x->reason, "snapshot_runtime_failed");
+  EXPECT_NE(x->message.find("disk full"), std::string::npos);
+  // The sandbox can be paused again once the commit is over.
+  auto [paused, e3] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
+                                        std::string{"r"});
+  EXPECT_TRUE(paused) << e3.message;
+  // A failed snapshot can be deleted (nothing to remove).
+  auto [gone, e4] = ask<bool>(p.node, atom::snap_del_v, snap->id,
+                              std::string{"r"});
+  EXPECT_TRUE(gone) << e4.message;
+}
+
+TEST_F(SandboxActors, SnapshotsListFilteredAndPaginated) {
+  auto& p = boot();
+  auto a = create(p, spec(3600));
+  auto b = create(p, spec(3600));
+  std::vector<std::string> ids;
+  for (auto* src : {&a, &a, &b}) {
+    auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, src->id,
+                                          std::string{}, std::string{"r"});
+    ASSERT_TRUE(snap) << err.message;
+    ids.push_back(snap->id);
+  }
+  snapshot_query q;
+  q.sandbox_id = a.id;
+  auto [page, err] = ask<snapshot_page>(p.node, atom::snap_list_v, q);
+  ASSERT_TRUE(page) << err.message;
+  EXPECT_EQ(page->total_items, 2);
+  q = snapshot_query{};
+  q.states = {"ready"}; // states match exactly
+  EXPECT_EQ(ask<snapshot_page>(p.node, atom::snap_list_v, q).first->total_items,
+            0);
+  q.states = {"Ready", "Failed"};
+  q.page_size = 2;
+  auto [p1, e1] = ask<snapshot_page>(p.node, atom::snap_list_v, q);
+  ASSERT_TRUE(p1);
+  EXPECT_EQ(p1->total_items, 3);
+  ASSERT_EQ(p1->items.size(), 2u);
+  EXPECT_GE(p1->items[0].created_us, p1->items[1].created_us);
+  q.page = 2;
+  EXPECT_EQ(ask<snapshot_page>(p.node, atom::snap_list_v, q).first->items.size(),
+            1u);
+}
+
+TEST_F(SandboxActors, DeletingASnapshotInUseConflictsThenRetries) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{}, std::string{"r"});
+  ASSERT_TRUE(snap) << err.message;
+  auto restore = spec(3600);
+  restore.image.clear();
+  restore.snapshot_id = snap->id;
+  auto restored = create(p, restore);
+  auto [gone, e1] = ask<bool>(p.node, atom::snap_del_v, snap->id,
+                              std::string{"r"});
+  EXPECT_FALSE(gone);
+  EXPECT_EQ(e1.code, "SNAPSHOT::DELETE_CONFLICT");
+  EXPECT_EQ(ask<snapshot_view>(p.node, atom::snap_get_v, snap->id).first->state,
+            "Deleting");
+  // Restoring from a snapshot being deleted is refused.
+  auto [r2, e2] = ask<sandbox_view>(p.node, atom::create_v, restore,
+                                    std::string{"r"});
+  EXPECT_FALSE(r2);
+  EXPECT_EQ(e2.code, "SNAPSHOT::NOT_READY");
+  // Once the restored sandbox is gone, the retry removes image and record.
+  ask<bool>(p.node, atom::remove_v, restored.id, std::string{"r"});
+  advance(11s);
+  EXPECT_FALSE(ask<snapshot_view>(p.node, atom::snap_get_v, snap->id).first);
+  EXPECT_TRUE(rt->committed_images().empty());
+}
+
+TEST_F(SandboxActors, SnapshotRecordsSurviveACrashAndUnfinishedOnesSettle) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  auto [ready, e1] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{"keep"}, std::string{"r"});
+  ASSERT_TRUE(ready) << e1.message;
+  // The second commit is under way when the process dies; the daemon
+  // finishes it (the image exists at the restart).
+  rt->hold("commit");
+  auto [creating, e2] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                           std::string{}, std::string{"r"});
+  ASSERT_TRUE(creating) << e2.message;
+  // The third is being deleted when the process dies.
+  rt->release("commit");
+  rt->hold("commit");
+  auto [third, e3] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{}, std::string{"r"});
+  ASSERT_TRUE(third);
+  rt->release("commit");
+  sched.run();
+  rt->hold("remove_image");
+  caf::anon_send(p.node, atom::snap_del_v, third->id, std::string{"r"});
+  sched.run();
+  crash(p);
+  rt->release("remove_image");
+  // A fourth record is left Creating without any image: it fails once a
+  // commit would have timed out.
+  auto db = store::sqlite_store::open(db_path.string());
+  snapshot_view lost = *ready;
+  lost.id = "lost";
+  lost.state = "Creating";
+  lost.image = "opensandbox-snapshots:lost";
+  lost.created_us = codec::now_us();
+  ASSERT_TRUE((*db)->put_snapshot(lost));
+  // Mark the second one Creating in the store, as a crash mid-commit
+  // leaves it.
+  auto second = *creating;
+  ASSERT_TRUE((*db)->put_snapshot(second));
+  db->reset();
+  auto& q = boot();
+  auto state_of = [&](const std::string& id) {
+    auto x = ask<snapshot_view>(q.node, atom::snap_get_v, id).first;
+    return x ? x->state : std::string{"gone"};
+  };
+  EXPECT_EQ(state_of(ready->id), "Ready");
+  EXPECT_EQ(state_of(second.id), "Ready");
+  EXPECT_EQ(ask<snapshot_view>(q.node, atom::snap_get_v, second.id)
+              .first->reason,
+            "snapshot_recovery_ready");
+  EXPECT_EQ(state_of(third->id), "gone");
+  EXPECT_EQ(state_of("lost"), "Creating");
+  // Past the commit timeout (190 s by default), the missing image counts.
+  // The fake clock does not move codec::now_us(): age the record instead.
+  crash(q);
+  db = store::sqlite_store::open(db_path.string());
+  lost.created_us = codec::now_us() - 3600'000'000LL;
+  ASSERT_TRUE((*db)->put_snapshot(lost));
+  db->reset();
+  auto& r = boot();
+  auto x = ask<snapshot_view>(r.node, atom::snap_get_v, std::string{"lost"});
+  ASSERT_TRUE(x.first);
+  EXPECT_EQ(x.first->state, "Failed");
+  EXPECT_EQ(x.first->reason, "snapshot_recovery_missing_image");
 }
