@@ -114,6 +114,55 @@ public:
     done(result<std::string>::ok(q.kind + " text"));
   }
 
+  std::string last_snapshot_name;
+  snapshot_query last_snapshot_query;
+
+  void create_snapshot(const call_context& ctx, const std::string& id,
+                       std::string name,
+                       reply<snapshot_view> done) override {
+    record(ctx, id);
+    if (auto err = lookup(id))
+      return done(result<snapshot_view>::fail(*err));
+    last_snapshot_name = name;
+    snapshot_view x;
+    x.id = "snap-1";
+    x.sandbox_id = id;
+    x.name = std::move(name);
+    x.state = "Creating";
+    x.reason = "snapshot_accepted";
+    x.message = "Snapshot creation accepted.";
+    x.created_us = 1'700'000'000'000'000;
+    x.last_transition_us = x.created_us;
+    done(result<snapshot_view>::ok(x));
+  }
+
+  void get_snapshot(const call_context& ctx, const std::string& id,
+                    reply<snapshot_view> done) override {
+    record(ctx, id);
+    done(result<snapshot_view>::fail(make_api_error(
+      ec::snapshot_not_found, "Snapshot " + id + " not found")));
+  }
+
+  void list_snapshots(const call_context& ctx, snapshot_query q,
+                      reply<snapshot_page> done) override {
+    record(ctx, "");
+    last_snapshot_query = q;
+    snapshot_page page;
+    page.page = q.page;
+    page.page_size = q.page_size;
+    done(result<snapshot_page>::ok(page));
+  }
+
+  void delete_snapshot(const call_context& ctx, const std::string& id,
+                       reply<unit> done) override {
+    record(ctx, id);
+    if (id == "busy")
+      return done(result<unit>::fail(make_api_error(
+        ec::snapshot_delete_conflict,
+        "snapshot image cannot be deleted due to a conflict")));
+    done(result<unit>::ok(unit{}));
+  }
+
 private:
   void record(const call_context& ctx, const std::string& id) {
     ++num_calls;
@@ -627,13 +676,65 @@ TEST_F(Api, EndpointHostMode) {
   EXPECT_EQ(res.body, R"({"endpoint":"10.0.0.1:8080"})");
 }
 
+// -- snapshots ----------------------------------------------------------------
+
+TEST_F(Api, CreateSnapshotAnswers202WithLocationUnderV1) {
+  for (const char* prefix : {"", "/v1"}) {
+    auto res = call("POST", std::string{prefix} + "/sandboxes/sbx-001/snapshots",
+                    {}, R"({"name":"before","extra":1})");
+    EXPECT_EQ(res.status, 202);
+    EXPECT_EQ(header_of(res, "location"), "/v1/snapshots/snap-1");
+    EXPECT_EQ(
+      res.body,
+      R"({"id":"snap-1","sandboxId":"sbx-001","name":"before","status":{"state":"Creating","reason":"snapshot_accepted","message":"Snapshot creation accepted.","lastTransitionAt":"2023-11-14T22:13:20Z"},"createdAt":"2023-11-14T22:13:20Z"})");
+    EXPECT_EQ(backend->last_snapshot_name, "before");
+  }
+  // The body is optional; an empty name is not.
+  EXPECT_EQ(call("POST", "/v1/sandboxes/sbx-001/snapshots").status, 202);
+  EXPECT_EQ(backend->last_snapshot_name, "");
+  EXPECT_EQ(call("POST", "/v1/sandboxes/sbx-001/snapshots", {}, "{}").status,
+            202);
+  auto bad = call("POST", "/v1/sandboxes/sbx-001/snapshots", {},
+                  R"({"name":""})");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_NE(bad.body.find("string_too_short"), std::string::npos);
+  EXPECT_EQ(call("POST", "/v1/sandboxes/sbx-001/snapshots", {},
+                 R"({"name":7})")
+              .status,
+            422);
+  EXPECT_EQ(call("POST", "/v1/sandboxes/sbx-001/snapshots", {}, "{").status,
+            422);
+  auto missing = call("POST", "/v1/sandboxes/nope/snapshots");
+  EXPECT_EQ(missing.status, 404);
+}
+
+TEST_F(Api, SnapshotListGetAndDelete) {
+  auto res = call("GET", "/v1/snapshots?sandboxId=sbx-001&state=Ready&state="
+                         "Failed&page=2&pageSize=5");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(
+    res.body,
+    R"({"items":[],"pagination":{"page":2,"pageSize":5,"totalItems":0,"totalPages":0,"hasNextPage":false}})");
+  EXPECT_EQ(backend->last_snapshot_query.sandbox_id, "sbx-001");
+  EXPECT_EQ(backend->last_snapshot_query.states,
+            (std::vector<std::string>{"Ready", "Failed"}));
+  EXPECT_EQ(call("GET", "/v1/snapshots?pageSize=201").status, 422);
+  EXPECT_EQ(call("GET", "/v1/snapshots?page=0").status, 422);
+  auto got = call("GET", "/v1/snapshots/s-9");
+  EXPECT_EQ(got.status, 404);
+  EXPECT_EQ(got.body,
+            R"({"code":"SNAPSHOT::NOT_FOUND","message":"Snapshot s-9 not found"})");
+  EXPECT_EQ(backend->last_id, "s-9");
+  EXPECT_EQ(call("DELETE", "/snapshots/s-9").status, 204);
+  auto busy = call("DELETE", "/v1/snapshots/busy");
+  EXPECT_EQ(busy.status, 409);
+  EXPECT_NE(busy.body.find("SNAPSHOT::DELETE_CONFLICT"), std::string::npos);
+}
+
 // -- not implemented yet ------------------------------------------------------
 
 TEST_F(Api, NotImplementedRoutes) {
-  auto res = call("GET", "/v1/snapshots");
-  EXPECT_EQ(res.status, 501);
-  EXPECT_NE(res.body.find("GENERAL::NOT_IMPLEMENTED"), std::string::npos);
-  res = call("POST", "/v1/pools", {}, "{}");
+  auto res = call("POST", "/v1/pools", {}, "{}");
   EXPECT_EQ(res.status, 501);
   EXPECT_EQ(
     res.body,
