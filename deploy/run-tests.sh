@@ -33,3 +33,12 @@ if [ "$leftover" -ne 0 ]; then
   echo "tests left $leftover containers behind" >&2
   exit 1
 fi
+# Snapshot images carry their source container's labels.
+leftover=$(docker images --filter reference='opensandbox-snapshots' \
+  --format '{{.Tag}} {{.ID}}' | while read -r tag id; do
+    docker image inspect -f '{{index .Config.Labels "opensandbox.io/node"}}' \
+      "$id"; done | grep -c '^it-' || true)
+if [ "$leftover" -ne 0 ]; then
+  echo "tests left $leftover snapshot images behind" >&2
+  exit 1
+fi
