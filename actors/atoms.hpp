@@ -202,8 +202,8 @@ typename Inspector::result_type inspect(Inspector& f, snapshot_view& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_query& x) {
-  return f(caf::meta::type_name("snapshot_query"), x.sandbox_id, x.states,
-           x.page, x.page_size);
+  return f(caf::meta::type_name("snapshot_query"), x.sandbox_id, x.name,
+           x.by_name, x.states, x.page, x.page_size);
 }
 
 template <class Inspector>

@@ -1956,6 +1956,10 @@ decoded<snapshot_query> decode_snapshot_query(std::string_view query) {
   for (auto& [k, v] : split_query(query)) {
     if (k == "sandboxId")
       q.sandbox_id = v; // the last one wins, like FastAPI
+    else if (k == "name") {
+      q.name = v;
+      q.by_name = true;
+    }
     else if (k == "state")
       q.states.push_back(v);
     else if (k == "page")

@@ -63,7 +63,7 @@ decoded<metadata_patch> decode_patch(std::string_view body);
 /// §1.5. Unknown parameters are ignored.
 decoded<list_query> decode_list_query(std::string_view query);
 
-/// Parses the query of `GET /snapshots` (sandboxId, state repeated,
+/// Parses the query of `GET /snapshots` (sandboxId, name, state repeated,
 /// page, pageSize; 422 like the sandbox list). States match exactly.
 decoded<snapshot_query> decode_snapshot_query(std::string_view query);
 

@@ -40,6 +40,8 @@ bool from_string(const std::string& str, sandbox_state& x) {
 bool matches(const snapshot_view& x, const snapshot_query& q) {
   if (!q.sandbox_id.empty() && x.sandbox_id != q.sandbox_id)
     return false;
+  if (q.by_name && x.name != q.name)
+    return false;
   return q.states.empty()
          || std::find(q.states.begin(), q.states.end(), x.state)
               != q.states.end();

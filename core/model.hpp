@@ -193,6 +193,10 @@ struct snapshot_view {
 struct snapshot_query {
   /// Exact source sandbox id; empty = any.
   std::string sandbox_id;
+  /// Exact snapshot name when `by_name` (the SDKs send it; the original
+  /// ignored it).
+  std::string name;
+  bool by_name = false;
   /// OR of exact (case-sensitive) states; empty = any.
   std::vector<std::string> states;
   int32_t page = 1;

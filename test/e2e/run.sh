@@ -52,6 +52,13 @@ cleanup() {
     echo "e2e: removing $(echo "$left" | wc -l) leftover container(s) of $node_name"
     echo "$left" | xargs -r docker rm -f >/dev/null 2>&1 || true
   fi
+  # Snapshot images carry the labels of their source container.
+  left=$(docker images -q --filter reference=opensandbox-snapshots \
+    --filter "label=opensandbox.io/node=$node_name")
+  if [ -n "$left" ]; then
+    echo "e2e: removing $(echo "$left" | wc -l) leftover snapshot image(s) of $node_name"
+    echo "$left" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  fi
   if [ "$rc" -ne 0 ] && [ -f "$tmp/server.log" ]; then
     echo "e2e: last lines of the server log ($tmp/server.log):" >&2
     tail -n 40 "$tmp/server.log" >&2

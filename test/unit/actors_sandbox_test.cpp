@@ -1007,6 +1007,11 @@ TEST_F(SandboxActors, SnapshotsListFilteredAndPaginated) {
   q.states = {"ready"}; // states match exactly
   EXPECT_EQ(ask<snapshot_page>(p.node, atom::snap_list_v, q).first->total_items,
             0);
+  q.by_name = true; // the SDKs filter by name
+  q.name = "none";
+  EXPECT_EQ(ask<snapshot_page>(p.node, atom::snap_list_v, q).first->total_items,
+            0);
+  q.by_name = false;
   q.states = {"Ready", "Failed"};
   q.page_size = 2;
   auto [p1, e1] = ask<snapshot_page>(p.node, atom::snap_list_v, q);

@@ -710,12 +710,14 @@ TEST_F(Api, CreateSnapshotAnswers202WithLocationUnderV1) {
 
 TEST_F(Api, SnapshotListGetAndDelete) {
   auto res = call("GET", "/v1/snapshots?sandboxId=sbx-001&state=Ready&state="
-                         "Failed&page=2&pageSize=5");
+                         "Failed&page=2&pageSize=5&name=nightly");
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(
     res.body,
     R"({"items":[],"pagination":{"page":2,"pageSize":5,"totalItems":0,"totalPages":0,"hasNextPage":false}})");
   EXPECT_EQ(backend->last_snapshot_query.sandbox_id, "sbx-001");
+  EXPECT_TRUE(backend->last_snapshot_query.by_name);
+  EXPECT_EQ(backend->last_snapshot_query.name, "nightly");
   EXPECT_EQ(backend->last_snapshot_query.states,
             (std::vector<std::string>{"Ready", "Failed"}));
   EXPECT_EQ(call("GET", "/v1/snapshots?pageSize=201").status, 422);
