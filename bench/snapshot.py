@@ -55,6 +55,17 @@ def snapshot(client, sid, poll_s):
     return wait_ready(client, snap_id, poll_s) - t0, snap_id
 
 
+def wait_state(client, sid, want="Running", timeout=30):
+    """Waits (untimed) until the sandbox shows `want`: the server mirrors
+    the pause of a `docker commit` it did not make until its next
+    reconciliation (every 5 s) sees the container running again."""
+    end = time.monotonic() + timeout
+    while client.state(sid)["state"] != want:
+        if time.monotonic() > end:
+            raise RuntimeError(f"sandbox {sid} not {want} after {timeout}s")
+        time.sleep(0.05)
+
+
 def raw_commit(docker, container, tag):
     t0 = time.perf_counter()
     st, payload = docker.call(
@@ -113,6 +124,7 @@ def main():
                 dt_raw = raw_commit(docker, f"sandbox-{sid}", tag)
             else:
                 dt_raw = raw_commit(docker, f"sandbox-{sid}", tag)
+                wait_state(client, sid)
                 dt_ours, snap_id = snapshot(client, sid, poll_s)
             snap_ids.append(snap_id)
             commits.append(dt_raw)
@@ -141,6 +153,14 @@ def main():
     finally:
         for tag in floor_tags:
             docker.call("DELETE", f"/images/{FLOOR_REPO}:{tag}?force=true")
+        # Snapshot images of an interrupted run (they carry the node label).
+        filters = B.urlquote(json.dumps({
+            "reference": ["opensandbox-snapshots"],
+            "label": [f"opensandbox.io/node={server.node}"]}))
+        st, payload = docker.call("GET", f"/images/json?filters={filters}")
+        for img in json.loads(payload) if st == 200 else []:
+            docker.call("DELETE", f"/images/{img['Id']}?force=true")
+            B.log(f"removed leftover snapshot image {img['Id'][:19]}")
         docker.close()
         server.stop()
 
