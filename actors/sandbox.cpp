@@ -1138,7 +1138,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       } else if (status == "running" && st.phase != sandbox_phase::running) {
         set_running(self);
       } else if (status == "paused" && st.phase != sandbox_phase::paused
-                 && st.snapshots_in_flight == 0) {
+                 && st.snapshots_in_flight == 0
+                 && observed_us >= st.last_snapshot_end_us) {
         set_paused(self);
       }
     },
@@ -1158,6 +1159,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       auto& st = self->state;
       if (st.snapshots_in_flight > 0)
         --st.snapshots_in_flight;
+      st.last_snapshot_end_us = codec::now_us();
     },
     [=](atom::progress, std::string& msg) {
       auto& st = self->state;

@@ -99,6 +99,9 @@ struct sandbox_actor_state {
   /// Snapshots being committed; the runtime pauses the container for each,
   /// which is neither a pause request nor worth reporting.
   int snapshots_in_flight = 0;
+  /// When the last snapshot ended (µs): listings asked before then may
+  /// still show the commit's pause.
+  int64_t last_snapshot_end_us = 0;
   /// DELETE requests waiting for the removal.
   std::vector<caf::typed_response_promise<bool>> delete_waiters;
   node_actor node;
