@@ -269,8 +269,51 @@ void start_recovery(self_ptr self) {
 }
 
 /// One listing of this node's containers, fanned out to the sandboxes.
+/// Removes the volumes that should have gone with their sandbox but were in
+/// use by another one then: one labelled listing of this host's volumes.
+void sweep_volumes(self_ptr self) {
+  auto& st = self->state;
+  auto filter = node_labels(self);
+  filter[runtimes::volume_managed_label] = "server";
+  filter[runtimes::volume_delete_label] = "true";
+  self->request(st.init.runtime, runtime_timeout(self), atom::vol_list_v,
+                std::move(filter))
+    .then(
+      [self](volume_infos& xs) {
+        for (auto& v : xs) {
+          auto owner = runtimes::volume_owner(v);
+          if (owner.empty() || self->state.sandboxes.count(owner) > 0)
+            continue;
+          self
+            ->request(self->state.init.runtime, runtime_timeout(self),
+                      atom::vol_remove_v, v.name)
+            .then(
+              [name = v.name, owner](bool) {
+                OSB_INFO(component, "", owner,
+                         "supervisor removed volume "
+                           << name << ", left in use when its sandbox went");
+              },
+              [name = v.name, owner](caf::error& err) {
+                // Still in use: the next sweep tries again.
+                OSB_DEBUG(component, "", owner,
+                          "supervisor keeps volume "
+                            << name << ": " << to_failure(err).message);
+              });
+        }
+      },
+      [](caf::error& err) {
+        OSB_DEBUG(component, "", "",
+                  "supervisor cannot list volumes: "
+                    << to_failure(err).message);
+      });
+}
+
 void reconcile(self_ptr self) {
   auto& st = self->state;
+  if (st.recovered && ++st.ticks_since_sweep >= st.init.volume_sweep_every) {
+    st.ticks_since_sweep = 0;
+    sweep_volumes(self);
+  }
   auto asked_us = codec::now_us();
   self->request(st.init.runtime, runtime_timeout(self), atom::list_v,
                 node_labels(self))

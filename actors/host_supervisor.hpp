@@ -36,6 +36,9 @@ struct supervisor_init {
   bool probe_sidecars = true;
   /// Interval of the reconciliation with the runtime.
   std::chrono::milliseconds reconcile_interval{5000};
+  /// Every this many reconciliations, volumes flagged to go with their
+  /// sandbox whose sandbox is gone (they were in use then) are removed.
+  int volume_sweep_every = 12;
 };
 
 struct supervisor_state {
@@ -54,6 +57,8 @@ struct supervisor_state {
   std::string runtime_error;
   /// True once recovery has finished.
   bool recovered = false;
+  /// Reconciliations since the last volume sweep.
+  int ticks_since_sweep = 0;
   /// The runtime host's platform (`GET /info`), once known; creates for
   /// another platform are refused before the 202.
   std::optional<runtimes::daemon_info> platform;

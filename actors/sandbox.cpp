@@ -466,7 +466,9 @@ void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
         self
           ->request(st.runtime, runtime_timeout(self), atom::vol_create_v,
                     v.claim_name,
-                    runtimes::managed_volume_labels(v, sid(self)))
+                    runtimes::managed_volume_labels(v, sid(self),
+                                                    st.row.node,
+                                                    st.row.runtime_host))
           .then(
             [self, xs, i, next](runtimes::volume_info& info) {
               if (finish_step(self))

@@ -246,10 +246,27 @@ std::string make_bind(const std::string& source, const volume_mount& v) {
 }
 
 std::map<std::string, std::string>
-managed_volume_labels(const volume_mount& v, const std::string& sandbox_id) {
-  return {{volume_managed_label, "server"},
-          {volume_owner_label, sandbox_id},
-          {volume_delete_label, v.delete_on_termination ? "true" : "false"}};
+managed_volume_labels(const volume_mount& v, const std::string& sandbox_id,
+                      const std::string& node,
+                      const std::string& runtime_host) {
+  std::map<std::string, std::string> result{
+    {volume_managed_label, "server"},
+    {volume_owner_label, sandbox_id},
+    {volume_delete_label, v.delete_on_termination ? "true" : "false"}};
+  if (!node.empty())
+    result.emplace("opensandbox.io/node", node);
+  if (!runtime_host.empty())
+    result.emplace("opensandbox.io/runtime-host", runtime_host);
+  return result;
+}
+
+std::string volume_owner(const volume_info& info) {
+  auto managed = info.labels.find(volume_managed_label);
+  auto owner = info.labels.find(volume_owner_label);
+  if (managed == info.labels.end() || managed->second != "server"
+      || owner == info.labels.end())
+    return {};
+  return owner->second;
 }
 
 bool created_for(const volume_info& info, const std::string& sandbox_id) {

@@ -94,9 +94,16 @@ volume_result<std::string> named_volume_source(const volume_mount& v,
 /// "source:mountPath:rw|ro".
 std::string make_bind(const std::string& source, const volume_mount& v);
 
-/// Labels of a volume the server creates for `sandbox_id`.
+/// Labels of a volume the server creates for `sandbox_id` on runtime host
+/// `runtime_host` of node `node` (the scope of the sweep of volumes whose
+/// sandbox is gone).
 std::map<std::string, std::string>
-managed_volume_labels(const volume_mount& v, const std::string& sandbox_id);
+managed_volume_labels(const volume_mount& v, const std::string& sandbox_id,
+                      const std::string& node = {},
+                      const std::string& runtime_host = {});
+
+/// The sandbox a server-created volume belongs to ("" if none).
+std::string volume_owner(const volume_info& info);
 
 /// Whether the server created `info` for `sandbox_id`, and whether it goes
 /// with the sandbox on delete/expiry.

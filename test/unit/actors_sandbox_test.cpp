@@ -684,6 +684,18 @@ TEST_F(SandboxActors, VolumeInUseByAnotherSandboxStays) {
   ASSERT_TRUE(ok) << err.message;
   EXPECT_EQ(rt->volumes().count("cache"), 1u);
   EXPECT_EQ(get(p, b.id)->state, sandbox_state::running);
+  EXPECT_EQ(rt->volumes().at("cache").labels.at("opensandbox.io/node"), "n1");
+  // The sweep keeps it while b uses it, and removes it once b is gone
+  // (the original leaked it). Timers fire once per advance: step 5 s.
+  auto minute = [&] {
+    for (int i = 0; i < 13; ++i)
+      advance(5s);
+  };
+  minute();
+  EXPECT_EQ(rt->volumes().count("cache"), 1u);
+  ask<bool>(p.node, atom::remove_v, b.id, std::string{"r"});
+  minute();
+  EXPECT_EQ(rt->volumes().count("cache"), 0u);
 }
 
 TEST_F(SandboxActors, InterruptedDeleteRemovesVolumesAtRecovery) {
