@@ -77,6 +77,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   result.execd_tar = in.execd_tar;
   result.probe_sidecars = in.probe_sidecars;
   result.endpoint_host = in.endpoint_host;
+  result.local_fs = in.local_fs;
   return result;
 }
 
@@ -412,7 +413,7 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
         return make_error(e->code, e->message);
       if (auto e = runtimes::precheck_volumes(
             std::get<std::vector<runtimes::volume_mount>>(volumes),
-            st.init.cfg->storage.allowed_host_paths))
+            st.init.cfg->storage.allowed_host_paths, st.init.local_fs))
         return make_error(e->code, e->message);
       store::sandbox_row row;
       row.id = id;

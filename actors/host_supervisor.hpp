@@ -27,6 +27,8 @@ struct supervisor_init {
   /// Host that reaches this runtime host's published ports; empty = the
   /// node's public host.
   std::string endpoint_host;
+  /// See sandbox_init::local_fs.
+  bool local_fs = true;
   node_actor node;
   runtime_actor runtime;
   store_actor store;

@@ -415,7 +415,7 @@ void bind_named_volume(self_ptr self, mounts_ptr xs, size_t i,
                        const runtimes::volume_info& info,
                        std::function<void()> next) {
   auto& v = (*xs)[i];
-  auto src = runtimes::named_volume_source(v, info);
+  auto src = runtimes::named_volume_source(v, info, self->state.local_fs);
   if (auto e = std::get_if<runtimes::volume_error>(&src))
     return fail_volume(self, *e);
   self->state.volume_binds[i] = runtimes::make_bind(std::get<std::string>(src),
@@ -508,8 +508,8 @@ void prepare_volumes(self_ptr self, std::function<void()> next) {
       return fail_volume(self, *runtimes::precheck_volumes({v}, {}));
     if (v.backend != runtimes::volume_mount::backend_kind::host)
       continue;
-    auto path = runtimes::prepare_host_path(v, st.cfg->storage
-                                                 .allowed_host_paths);
+    auto path = runtimes::prepare_host_path(
+      v, st.cfg->storage.allowed_host_paths, st.local_fs);
     if (auto e = std::get_if<runtimes::volume_error>(&path))
       return fail_volume(self, *e);
     st.volume_binds[i] = runtimes::make_bind(std::get<std::string>(path), v);
@@ -919,6 +919,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.store = std::move(init.store);
   st.execd_tar = std::move(init.execd_tar);
   st.probe_sidecars = init.probe_sidecars;
+  st.local_fs = init.local_fs;
   st.view = make_view(*st.cfg, st.row, st.spec);
   st.view.endpoint_host = init.endpoint_host;
   st.local_transition_us = codec::now_us();

@@ -51,6 +51,9 @@ struct sandbox_init {
   bool probe_sidecars = true;
   /// Host reaching the published ports; empty = the node's public host.
   std::string endpoint_host;
+  /// False when the Docker host is another machine: host volume paths are
+  /// then checked lexically only (runtimes::prepare_host_path).
+  bool local_fs = true;
   /// True when brought back after a restart (the row is already stored).
   bool recovered = false;
   /// Container status observed at recovery ("" = no container).
@@ -92,6 +95,8 @@ struct sandbox_actor_state {
   shared_bytes execd_tar;
   /// See sandbox_init::probe_sidecars.
   bool probe_sidecars = true;
+  /// See sandbox_init::local_fs.
+  bool local_fs = true;
   /// Endpoint lookups waiting for the container to start.
   std::vector<caf::typed_response_promise<sandbox_view>> start_waiters;
   /// Generation of the `started` release timers.

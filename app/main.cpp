@@ -161,6 +161,16 @@ std::string endpoint_host_of(const std::string& docker_host) {
   return colon == std::string::npos ? rest : rest.substr(0, colon);
 }
 
+/// Whether a Docker host runs on this machine (its bind paths are ours):
+/// unix sockets and loopback TCP; ssh:// and other TCP hosts are remote.
+bool shares_filesystem(const std::string& docker_host) {
+  if (docker_host.rfind("ssh://", 0) == 0)
+    return false;
+  auto host = endpoint_host_of(docker_host);
+  return host.empty() || host == "localhost" || host == "::1" || host == "[::1]"
+         || host.rfind("127.", 0) == 0;
+}
+
 /// Publishes the NODE actor on `cluster.listen` and asks it to connect to
 /// the seeds (asynchronously, retried until they answer).
 bool join_cluster(caf::actor_system& sys, const osb::node_actor& node,
@@ -300,6 +310,7 @@ int main(int argc, char** argv) {
       // apart by their address.
       sup_init.runtime_host = hosts.size() == 1 ? "default" : host;
       sup_init.endpoint_host = endpoint_host_of(host);
+      sup_init.local_fs = shares_filesystem(host);
       auto sup = sys.spawn(osb::host_supervisor, sup_init);
       caf::anon_send(node, osb::atom::put_v, sup, sup_init.runtime_host);
       snap_init.runtimes.emplace(sup_init.runtime_host, runtime);

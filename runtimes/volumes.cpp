@@ -156,7 +156,7 @@ std::string normalize_path(std::string_view path) {
 
 volume_result<std::string>
 prepare_host_path(const volume_mount& v,
-                  const std::vector<std::string>& allowed) {
+                  const std::vector<std::string>& allowed, bool local_fs) {
   auto base = normalize_path(v.host_path);
   auto resolved = v.sub_path.empty() ? base
                                      : normalize_path(base + "/" + v.sub_path);
@@ -173,6 +173,8 @@ prepare_host_path(const volume_mount& v,
                           + " is not under any allowed prefix. Allowed "
                             "prefixes: "
                           + list_repr(allowed)};
+  if (!local_fs)
+    return resolved;
   // A symlink inside an allowed directory must not lead out of it.
   auto real = real_path(resolved);
   bool inside = false;
@@ -200,7 +202,7 @@ prepare_host_path(const volume_mount& v,
 
 std::optional<volume_error>
 precheck_volumes(const std::vector<volume_mount>& xs,
-                 const std::vector<std::string>& allowed) {
+                 const std::vector<std::string>& allowed, bool local_fs) {
   for (auto& v : xs) {
     if (v.backend == volume_mount::backend_kind::ossfs)
       return volume_error{ec::volume_unsupported_backend,
@@ -208,7 +210,7 @@ precheck_volumes(const std::vector<volume_mount>& xs,
                             + "OSSFS volumes are not supported by this "
                               "server; use a host or pvc volume."};
     if (v.backend == volume_mount::backend_kind::host) {
-      auto r = prepare_host_path(v, allowed);
+      auto r = prepare_host_path(v, allowed, local_fs);
       if (auto e = std::get_if<volume_error>(&r))
         return *e;
     }
@@ -217,7 +219,8 @@ precheck_volumes(const std::vector<volume_mount>& xs,
 }
 
 volume_result<std::string> named_volume_source(const volume_mount& v,
-                                               const volume_info& info) {
+                                               const volume_info& info,
+                                               bool local_fs) {
   if (v.sub_path.empty())
     return v.claim_name;
   if (info.driver != "local" || info.mountpoint.empty())
@@ -233,7 +236,7 @@ volume_result<std::string> named_volume_source(const volume_mount& v,
     return volume_error{ec::volume_invalid_sub_path,
                         prefix_of(v) + "subPath " + quote(v.sub_path)
                           + " leaves volume " + quote(v.claim_name) + "."};
-  if (!is_under(real_path(joined), real_path(base)))
+  if (local_fs && !is_under(real_path(joined), real_path(base)))
     return volume_error{ec::volume_invalid_sub_path,
                         prefix_of(v) + "subPath " + quote(v.sub_path)
                           + " leaves volume " + quote(v.claim_name)

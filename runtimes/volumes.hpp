@@ -74,22 +74,27 @@ std::string normalize_path(std::string_view path);
 /// result against the allowlist, compares real paths (a symlink escaping
 /// every allowed prefix is refused), accepts an existing file as is and
 /// otherwise creates the directory (`mkdir -p`) on this host. Returns the
-/// host path to bind.
+/// host path to bind. `local_fs` = false: the Docker host is another
+/// machine, whose files this server cannot see; only the lexical checks
+/// apply and Docker creates a missing directory there.
 volume_result<std::string>
 prepare_host_path(const volume_mount& v,
-                  const std::vector<std::string>& allowed);
+                  const std::vector<std::string>& allowed,
+                  bool local_fs = true);
 
 /// The checks that need no runtime, in request order: host volumes
 /// (`prepare_host_path`) and backends this server cannot mount (OSSFS).
 std::optional<volume_error>
 precheck_volumes(const std::vector<volume_mount>& xs,
-                 const std::vector<std::string>& allowed);
+                 const std::vector<std::string>& allowed,
+                 bool local_fs = true);
 
 /// The bind source of a `pvc` volume: the volume name, or with `subPath`
 /// the directory inside a local volume's mount point (which must stay
-/// inside it, also after resolving symlinks).
+/// inside it, also after resolving symlinks when `local_fs`).
 volume_result<std::string> named_volume_source(const volume_mount& v,
-                                               const volume_info& info);
+                                               const volume_info& info,
+                                               bool local_fs = true);
 
 /// "source:mountPath:rw|ro".
 std::string make_bind(const std::string& source, const volume_mount& v);

@@ -109,6 +109,21 @@ TEST(Volumes, HostPathIsCreatedWithItsSubPath) {
   EXPECT_TRUE(std::holds_alternative<std::string>(r)) << error_of(r).message;
 }
 
+TEST(Volumes, RemoteDockerHostsGetLexicalChecksOnly) {
+  // This server cannot see a remote host's files: nothing is created or
+  // resolved here; the allowlist still applies to the path as written.
+  scratch s;
+  auto r = prepare_host_path(host(s.allowed() + "/r1", "x"), {s.allowed()},
+                             false);
+  ASSERT_TRUE(std::holds_alternative<std::string>(r)) << error_of(r).message;
+  EXPECT_EQ(std::get<std::string>(r), s.allowed() + "/r1/x");
+  EXPECT_FALSE(fs::exists(s.allowed() + "/r1"));
+  r = prepare_host_path(host("/etc"), {s.allowed()}, false);
+  EXPECT_EQ(error_of(r).code, ec::volume_host_path_not_allowed);
+  r = prepare_host_path(host(s.allowed(), "../../etc"), {s.allowed()}, false);
+  EXPECT_EQ(error_of(r).code, ec::volume_host_path_not_allowed);
+}
+
 TEST(Volumes, ExistingFileIsBoundAsIs) {
   scratch s;
   std::ofstream{s.allowed() + "/disk.iso"} << "iso";
