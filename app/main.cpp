@@ -233,6 +233,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   osb::log::set_level(loaded->log.level);
+  if (loaded->log.file_enabled) {
+    // Defaults of the original: ~/logs/opensandbox/{server,access}.log.
+    const char* home = std::getenv("HOME");
+    auto dir = std::string{home ? home : "/root"} + "/logs/opensandbox/";
+    auto& l = loaded->log;
+    auto path = l.file_path.empty() ? dir + "server.log" : l.file_path;
+    auto access = l.access_file_path.empty() ? dir + "access.log"
+                                             : l.access_file_path;
+    auto err = osb::log::to_files(path, access, l.file_max_bytes,
+                                  l.file_backup_count);
+    if (!err.empty()) {
+      std::cerr << "opensandbox-server: " << err << "\n";
+      return 2;
+    }
+    std::cerr << "opensandbox-server: logging to " << path
+              << " (access log " << access << ")\n";
+  }
   osb::shared_bytes execd_tar;
   if (!resolve_execd(*loaded, execd_tar))
     return 2;

@@ -19,6 +19,22 @@ bool enabled(level x);
 void write(level x, std::string_view component, std::string_view request_id,
            std::string_view sandbox_id, std::string_view msg);
 
+/// Sends log lines to `path` instead of stderr and access lines (see
+/// `access`) to `access_path`, each rotated like Python's
+/// RotatingFileHandler: past `max_bytes`, `f` becomes `f.1` (`f.1` becomes
+/// `f.2`, ... up to `backups`; 0 backups = truncate). Creates parent
+/// directories. Returns an error message, empty on success.
+std::string to_files(const std::string& path, const std::string& access_path,
+                     int64_t max_bytes, int64_t backups);
+
+/// True when access lines are written (file logging is on).
+bool access_enabled();
+
+/// Writes one access line: `<time> [<request id>] "<method> <path>" <status>
+/// <milliseconds>ms`. Does nothing unless file logging is on.
+void access(std::string_view request_id, std::string_view method,
+            std::string_view path, int status, double ms);
+
 } // namespace osb::log
 
 /// Logging macros; the message is an ostream expression, evaluated lazily.

@@ -9,6 +9,7 @@
 #include "net/proxy.hpp"
 
 #include <cctype>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <exception>
@@ -55,6 +56,8 @@ struct exchange {
   bool has_cookie = false;
   std::string sandbox_id;
   responder respond;
+  /// When the request arrived (for the access log).
+  std::chrono::steady_clock::time_point started;
   call_context ctx() const {
     return call_context{rid};
   }
@@ -99,6 +102,11 @@ void decorate(const exchange& x, response& res, std::string_view code,
   res.headers.emplace_back("X-Request-ID", x.rid);
   if (cors)
     add_cors(x, res);
+  if (log::access_enabled()) {
+    std::chrono::duration<double, std::milli> dt
+      = std::chrono::steady_clock::now() - x.started;
+    log::access(x.rid, x.method, x.path, res.status, dt.count());
+  }
   if (res.status >= 500) {
     OSB_ERROR("http", x.rid, x.sandbox_id,
               x.method << ' ' << x.path << " failed with " << res.status
@@ -688,6 +696,8 @@ void preflight(exchange& x, const request& req) {
 
 void handle(const api_state& st, request& req, responder& respond) {
   auto x = std::make_shared<exchange>();
+  if (log::access_enabled())
+    x->started = std::chrono::steady_clock::now();
   auto rid = trim(req.header("x-request-id"));
   x->rid = rid.empty() ? codec::make_request_id() : std::string{rid};
   x->method = req.method;
