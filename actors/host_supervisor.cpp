@@ -193,6 +193,12 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
         .then([](bool) {}, [](caf::error&) {});
     }
   }
+  // Placeholders that recovery did not bring back (e.g. their container
+  // is gone) leave the directory; the others were replaced by their actors.
+  for (auto& id : st.placeholders)
+    if (st.sandboxes.count(id) == 0)
+      self->send(st.init.node, atom::forget_v, id);
+  st.placeholders.clear();
   st.recovered = true;
   OSB_INFO(component, "", "",
            "supervisor recovered " << num_restored << " sandboxes from "
@@ -238,6 +244,28 @@ caf::error check_platform(self_ptr self, const sandbox_spec& spec) {
                       + "/" + p.arch + ".");
 }
 
+/// While the runtime cannot be listed at start, shows this host's stored
+/// sandboxes as Unknown instead of letting them answer 404.
+void show_unknown(self_ptr self, const sandbox_rows& rows) {
+  auto& st = self->state;
+  for (auto& row : rows) {
+    if (!owns_row(self, row) || row.phase == "deleting"
+        || st.placeholders.count(row.id) > 0)
+      continue;
+    sandbox_spec spec;
+    codec::spec_from_json(row.spec_json, spec);
+    auto v = make_view(*st.init.cfg, row, spec);
+    v.state = sandbox_state::unknown;
+    v.reason = "RUNTIME_UNAVAILABLE";
+    v.message = "The Docker host '" + st.init.runtime_host
+                + "' does not answer (" + st.runtime_error
+                + "); the sandbox's state is unknown until it does.";
+    v.endpoint_host = st.init.endpoint_host;
+    st.placeholders.insert(row.id);
+    self->send(st.init.node, atom::put_v, sandbox_actor{}, std::move(v));
+  }
+}
+
 void start_recovery(self_ptr self) {
   auto& st = self->state;
   learn_platform(self);
@@ -252,12 +280,13 @@ void start_recovery(self_ptr self) {
               mark_runtime(self, true);
               recover(self, std::move(rows), std::move(cs));
             },
-            [self](caf::error& err) {
+            [self, rows](caf::error& err) {
               auto f = to_failure(err);
               mark_runtime(self, false, f.message);
               OSB_ERROR(component, "", "",
                         "supervisor cannot list containers, retrying: "
                           << f.message);
+              show_unknown(self, rows);
               self->delayed_send(self, recover_retry, atom::recover_v);
             });
       },

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/interfaces.hpp"
 #include "core/config.hpp"
@@ -61,6 +62,9 @@ struct supervisor_state {
   bool recovered = false;
   /// Reconciliations since the last volume sweep.
   int ticks_since_sweep = 0;
+  /// Sandboxes shown as Unknown while the runtime could not be listed at
+  /// start (no actor yet; the node answers 503 for them).
+  std::unordered_set<std::string> placeholders;
   /// The runtime host's platform (`GET /info`), once known; creates for
   /// another platform are refused before the 202.
   std::optional<runtimes::daemon_info> platform;

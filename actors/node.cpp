@@ -191,14 +191,18 @@ void connect_to(self_ptr self, const std::string& address) {
 
 /// Routes a request for one sandbox to its owner: the local SANDBOX actor,
 /// or the owning peer's NODE actor (one hop), or 503 when that peer is down.
+/// `view_only`: the local part needs only the directory's view, no actor.
 template <class Result, class Local, class Remote>
 caf::result<Result> route(self_ptr self, const std::string& id, Local local,
-                          Remote remote) {
+                          Remote remote, bool view_only = false) {
   auto e = find(self, id);
   if (e == nullptr)
     return not_found(id);
-  if (e->view.node == self_name(self))
+  if (e->view.node == self_name(self)) {
+    if (!e->hdl && !view_only) // shown from the store, Docker host down
+      return make_error(ec::runtime_unavailable, e->view.message);
     return local(*e);
+  }
   auto m = owner_of(self, *e);
   if (m == nullptr || !m->up)
     return unavailable(e->view.node, id);
@@ -598,21 +602,23 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, remote_read_timeout, id,
                                        atom::get_v, id);
-        });
+        },
+        true);
     },
     [=](atom::started, std::string& id) -> caf::result<sandbox_view> {
       constexpr int64_t max_wait_ms = 15000;
       return route<sandbox_view>(
         self, id,
         [=](node_state::entry& e) -> caf::result<sandbox_view> {
-          if (e.view.state != sandbox_state::pending)
+          if (e.view.state != sandbox_state::pending || !e.hdl)
             return e.view;
           return self->delegate(e.hdl, atom::started_v, max_wait_ms);
         },
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, std::chrono::seconds(20), id,
                                        atom::started_v, id);
-        });
+        },
+        true);
     },
     [=](atom::list, list_query& q) -> list_page {
       std::vector<const sandbox_view*> xs;

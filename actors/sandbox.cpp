@@ -759,7 +759,9 @@ void diagnose(self_ptr self, diagnostics_query q, std::string rid,
       });
 }
 
-/// Builds the API view from the durable row and the spec.
+
+} // namespace
+
 sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
                        const sandbox_spec& spec) {
   sandbox_view v;
@@ -782,8 +784,6 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   (void) cfg;
   return v;
 }
-
-} // namespace
 
 std::string container_name(const std::string& id) {
   return "sandbox-" + id;

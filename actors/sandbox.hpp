@@ -119,6 +119,11 @@ struct sandbox_actor_state {
 sandbox_actor::behavior_type
 sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self, sandbox_init init);
 
+/// Builds the API view of a sandbox from its durable row and spec (state
+/// fields left for the caller).
+sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
+                       const sandbox_spec& spec);
+
 /// Container name of a sandbox.
 std::string container_name(const std::string& id);
 

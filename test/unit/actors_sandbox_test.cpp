@@ -466,6 +466,32 @@ TEST_F(SandboxActors, CreateFailsFastWhenTheRuntimeIsDown) {
   EXPECT_NE(err.message.find("no daemon"), std::string::npos);
 }
 
+TEST_F(SandboxActors, RestartWhileDockerIsDownShowsUnknownNot404) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  crash(p);
+  rt->fail_next("list", failure{failure_kind::unavailable, "no daemon"});
+  auto& q = boot();
+  auto g = get(q, v.id);
+  ASSERT_TRUE(g); // not 404: the store knows it
+  EXPECT_EQ(g->state, sandbox_state::unknown);
+  EXPECT_EQ(g->reason, "RUNTIME_UNAVAILABLE");
+  EXPECT_NE(g->message.find("no daemon"), std::string::npos) << g->message;
+  EXPECT_EQ(g->metadata.at("team"), "infra");
+  auto [paused, err] = ask<sandbox_view>(q.node, atom::pause_v, v.id,
+                                         std::string{"r"});
+  EXPECT_FALSE(paused);
+  EXPECT_EQ(err.status, 503);
+  // Docker answers again: the sandbox is back with its real state.
+  advance(2s);
+  g = get(q, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running);
+  EXPECT_TRUE(ask<sandbox_view>(q.node, atom::pause_v, v.id,
+                                std::string{"r"})
+                .first);
+}
+
 TEST_F(SandboxActors, ExecdIsBindMountedAndBootstrapsTheEntrypoint) {
   node_cfg->runtime.execd_inject = "bind";
   node_cfg->runtime.execd_path = "/usr/lib/osb/opensandbox-execd";
