@@ -109,6 +109,8 @@ using img_exists = caf::atom_constant<caf::atom("imgexists")>;
 constexpr auto img_exists_v = img_exists{};
 using img_remove = caf::atom_constant<caf::atom("imgremove")>;
 constexpr auto img_remove_v = img_remove{};
+using img_list = caf::atom_constant<caf::atom("imglist")>;
+constexpr auto img_list_v = img_list{};
 
 } // namespace osb::atom
 

@@ -57,6 +57,11 @@ sandbox_actor spawn_sandbox(self_ptr self, sandbox_init init) {
   st.ports.reserve(ports.execd);
   st.ports.reserve(ports.http);
   st.ports.reserve(ports.egress);
+  auto volumes = runtimes::parse_volumes(init.spec.volumes_json);
+  if (auto xs = std::get_if<std::vector<runtimes::volume_mount>>(&volumes))
+    for (auto& v : *xs)
+      if (!v.claim_name.empty())
+        st.claims[id].push_back(v.claim_name);
   auto hdl = self->spawn(sandbox, std::move(init));
   self->monitor(hdl);
   st.sandboxes[id] = hdl;
@@ -298,7 +303,6 @@ void start_recovery(self_ptr self) {
       });
 }
 
-/// One listing of this node's containers, fanned out to the sandboxes.
 /// Removes the volumes that should have gone with their sandbox but were in
 /// use by another one then: one labelled listing of this host's volumes.
 void sweep_volumes(self_ptr self) {
@@ -310,9 +314,15 @@ void sweep_volumes(self_ptr self) {
                 std::move(filter))
     .then(
       [self](volume_infos& xs) {
+        // A live sandbox may be about to mount a volume whose creator is
+        // gone (it found the volume existing): never pull it away.
+        std::unordered_set<std::string> mounted;
+        for (auto& [id, names] : self->state.claims)
+          mounted.insert(names.begin(), names.end());
         for (auto& v : xs) {
           auto owner = runtimes::volume_owner(v);
-          if (owner.empty() || self->state.sandboxes.count(owner) > 0)
+          if (owner.empty() || self->state.sandboxes.count(owner) > 0
+              || mounted.count(v.name) > 0)
             continue;
           self
             ->request(self->state.init.runtime, runtime_timeout(self),
@@ -338,6 +348,7 @@ void sweep_volumes(self_ptr self) {
       });
 }
 
+/// One listing of this node's containers, fanned out to the sandboxes.
 void reconcile(self_ptr self) {
   auto& st = self->state;
   if (st.recovered && ++st.ticks_since_sweep >= st.init.volume_sweep_every) {
@@ -399,8 +410,10 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
     st.ports.release(ports.http);
     st.ports.release(ports.egress);
     auto j = st.sandboxes.find(id);
-    if (j != st.sandboxes.end() && j->second.address() == msg.source)
+    if (j != st.sandboxes.end() && j->second.address() == msg.source) {
       st.sandboxes.erase(j);
+      st.claims.erase(id);
+    }
     // Covers actors that quit without saying goodbye (e.g. a failed create).
     self->send(st.init.node, atom::forget_v, id);
     st.by_addr.erase(i);

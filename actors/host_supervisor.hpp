@@ -51,6 +51,9 @@ struct supervisor_state {
   net::port_allocator ports;
   /// Live sandbox actors by id.
   std::unordered_map<std::string, sandbox_actor> sandboxes;
+  /// Named volumes (claim names) each live sandbox mounts: the volume
+  /// sweep never removes one of them.
+  std::unordered_map<std::string, std::vector<std::string>> claims;
   /// Reserved ports per sandbox actor, released when it terminates.
   std::unordered_map<caf::actor_addr, std::pair<std::string, port_map>>
     by_addr;

@@ -52,6 +52,9 @@ using runtime_actor = caf::typed_actor<
   caf::replies_to<atom::img_exists, std::string>::with<bool>,
   // Removes an image (missing = success, in use = conflict).
   caf::replies_to<atom::img_remove, std::string>::with<bool>,
+  // Lists the "repo:tag" of a repository's images carrying all labels.
+  caf::replies_to<atom::img_list, std::string, string_map>::with<
+    std::vector<std::string>>,
   // INTERNAL: runs an I/O completion on the actor thread.
   caf::reacts_to<atom::internal, completion>>;
 
@@ -96,11 +99,12 @@ using sandbox_actor = caf::typed_actor<
     std::string>,
   // INTERNAL: image pull progress while provisioning.
   caf::reacts_to<atom::progress, std::string>,
-  // A snapshot of the sandbox begins: answers the container to commit if
-  // the sandbox is Running; the runtime pauses it meanwhile.
-  caf::replies_to<atom::snapshot, std::string>::with<std::string>,
-  // The snapshot begun with `snapshot` is over (committed or failed).
-  caf::reacts_to<atom::snap_end>,
+  // Snapshot (id) of the sandbox begins: answers the container to commit
+  // if the sandbox is Running; the runtime pauses it meanwhile.
+  caf::replies_to<atom::snapshot, std::string, std::string>::with<
+    std::string>,
+  // The snapshot (id) is over (committed, failed or abandoned).
+  caf::reacts_to<atom::snap_end, std::string>,
   // Reports the container as seen by the supervisor's reconciliation
   // (status "" = container is gone).
   // (status, exit code, when the runtime was asked in µs).
@@ -141,6 +145,9 @@ using snapshots_actor = caf::typed_actor<
   caf::replies_to<atom::list, snapshot_query>::with<snapshot_views>,
   // Deletes a snapshot of this node and its image.
   caf::replies_to<atom::remove, std::string, std::string>::with<bool>,
+  // Returns a snapshot to restore from: Ready and its image present (a
+  // missing image fails the snapshot).
+  caf::replies_to<atom::place, std::string>::with<snapshot_view>,
   // INTERNAL: loads the records and settles unfinished ones.
   caf::reacts_to<atom::recover>,
   // INTERNAL: retries settling records (runtime was down, image in use).

@@ -288,8 +288,9 @@ caf::error snapshot_unavailable(const std::string& node,
 }
 
 /// Asks every peer in parallel (`ask(peer)` makes the request) for one
-/// snapshot and delivers the first answer other than "not found"; when no
-/// peer has it, 404, or 503 naming a peer that could not answer.
+/// snapshot. Delivers the first success at once; otherwise, once all
+/// answered: the first real error, else 503 naming a peer that could not
+/// answer, else 404.
 template <class T, class Ask>
 void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
                const std::string& id, Ask ask) {
@@ -297,14 +298,21 @@ void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
     caf::typed_response_promise<T> rp;
     size_t pending = 0;
     bool done = false;
+    caf::error failed;
     std::string down;
   };
   auto f = std::make_shared<fanout>();
   f->rp = std::move(rp);
   auto finish = [f, id] {
-    if (--f->pending == 0 && !f->done)
-      f->rp.deliver(f->down.empty() ? snapshot_not_found(id)
-                                    : snapshot_unavailable(f->down, id));
+    if (--f->pending > 0 || f->done)
+      return;
+    f->done = true;
+    if (f->failed)
+      f->rp.deliver(f->failed);
+    else if (!f->down.empty())
+      f->rp.deliver(snapshot_unavailable(f->down, id));
+    else
+      f->rp.deliver(snapshot_not_found(id));
   };
   std::vector<std::pair<std::string, node_actor>> peers;
   for (auto& [name, m] : self->state.members) {
@@ -327,10 +335,8 @@ void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
         if (err == caf::sec::request_timeout
             || err == caf::sec::request_receiver_down)
           f->down = name;
-        else if (!is_snapshot_not_found(err) && !f->done) {
-          f->done = true;
-          f->rp.deliver(std::move(err));
-        }
+        else if (!is_snapshot_not_found(err) && !f->failed)
+          f->failed = std::move(err);
         finish();
       });
   finish();
@@ -356,58 +362,70 @@ caf::result<T> ask_everywhere(self_ptr self, const std::string& id,
   return rp;
 }
 
-/// Creates a sandbox from a snapshot on the node and Docker host that hold
-/// the snapshot's image (`anywhere`: look on the peers too).
+/// Creates a sandbox from a snapshot of this node on the Docker host that
+/// holds its image (the SNAPSHOTS actor vouches that it is Ready and that
+/// the image exists).
+void restore_here(self_ptr self, caf::typed_response_promise<sandbox_view> rp,
+                  sandbox_spec spec, std::string rid) {
+  auto& keeper = self->state.snapshots;
+  if (!keeper) {
+    rp.deliver(snapshot_not_found(spec.snapshot_id));
+    return;
+  }
+  auto sid = spec.snapshot_id;
+  self->request(keeper, caf::infinite, atom::place_v, sid)
+    .then(
+      [self, rp, spec, rid](snapshot_view& x) mutable {
+        auto sup = pick_supervisor(self, x.runtime_host);
+        if (!sup) {
+          rp.deliver(std::move(sup.error()));
+          return;
+        }
+        spec.image = x.image;
+        rp.delegate(*sup, atom::create_v, codec::make_uuid(), std::move(spec),
+                    std::move(rid));
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
+/// Creates a sandbox from a snapshot on the node that holds the snapshot
+/// (`anywhere`: look on the peers too).
 caf::result<sandbox_view> restore(self_ptr self, sandbox_spec spec,
                                   std::string rid, bool anywhere) {
   auto rp = self->make_response_promise<sandbox_view>();
-  auto sid = spec.snapshot_id;
-  auto on_found = [self, rp, spec, rid, sid](snapshot_view& x) mutable {
-    auto fail = [&rp](caf::error err) { rp.deliver(std::move(err)); };
-    if (x.node != self_name(self)) {
-      auto i = self->state.members.find(x.node);
-      if (i == self->state.members.end() || !i->second.up)
-        return fail(snapshot_unavailable(x.node, sid));
-      self->request(i->second.hdl, remote_create_timeout, atom::place_v,
-                    std::move(spec), std::move(rid))
-        .then([rp](sandbox_view& v) mutable { rp.deliver(std::move(v)); },
-              [rp, owner = x.node, sid](caf::error& err) mutable {
-                if (err == caf::sec::request_timeout
-                    || err == caf::sec::request_receiver_down)
-                  rp.deliver(snapshot_unavailable(owner, sid));
-                else
-                  rp.deliver(std::move(err));
-              });
-      return;
-    }
-    if (x.state != "Ready")
-      return fail(make_error(ec::snapshot_not_ready,
-                             "Snapshot " + sid + " is not ready for restore."));
-    if (x.image.empty())
-      return fail(make_error(ec::snapshot_invalid_restore_config,
-                             "Snapshot " + sid
-                               + " has no image to restore from."));
-    auto sup = pick_supervisor(self, x.runtime_host);
-    if (!sup)
-      return fail(std::move(sup.error()));
-    spec.image = x.image;
-    rp.delegate(*sup, atom::create_v, codec::make_uuid(), std::move(spec),
-                std::move(rid));
-  };
-  auto on_error = [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
-  auto& keeper = self->state.snapshots;
   if (!anywhere) {
-    if (!keeper)
-      return snapshot_not_found(sid);
-    self->request(keeper, caf::infinite, atom::get_v, sid)
-      .then(on_found, on_error);
+    restore_here(self, rp, std::move(spec), std::move(rid));
     return rp;
   }
-  // Look everywhere through a self-request, then act on the answer.
+  // Which node holds it: this one or a peer (through a self-request).
+  auto sid = spec.snapshot_id;
   self
     ->request(caf::actor_cast<node_actor>(self), caf::infinite,
               atom::snap_get_v, sid)
-    .then(on_found, on_error);
+    .then(
+      [self, rp, spec, rid, sid](snapshot_view& x) mutable {
+        if (x.node == self_name(self)) {
+          restore_here(self, rp, std::move(spec), std::move(rid));
+          return;
+        }
+        auto i = self->state.members.find(x.node);
+        if (i == self->state.members.end() || !i->second.up) {
+          rp.deliver(snapshot_unavailable(x.node, sid));
+          return;
+        }
+        self
+          ->request(i->second.hdl, remote_create_timeout, atom::place_v,
+                    std::move(spec), std::move(rid))
+          .then([rp](sandbox_view& v) mutable { rp.deliver(std::move(v)); },
+                [rp, owner = x.node, sid](caf::error& err) mutable {
+                  if (err == caf::sec::request_timeout
+                      || err == caf::sec::request_receiver_down)
+                    rp.deliver(snapshot_unavailable(owner, sid));
+                  else
+                    rp.deliver(std::move(err));
+                });
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
 }
 
@@ -475,13 +493,13 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       return route<snapshot_view>(
         self, id,
         [=](node_state::entry& e) -> caf::result<snapshot_view> {
-          if (!self->state.snapshots)
-            return make_error(ec::not_implemented,
-                              "Snapshots are not available on this node.");
           if (e.view.state != sandbox_state::running)
             return make_error(ec::snapshot_invalid_source_state,
                               "Snapshot can only be created from a Running "
                               "sandbox.");
+          if (!self->state.snapshots)
+            return make_error(ec::not_implemented,
+                              "Snapshots are not available on this node.");
           return self->delegate(self->state.snapshots, atom::create_v, e.hdl,
                                 e.view, name, rid);
         },

@@ -141,6 +141,13 @@ runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
       rt->remove_image(ref, std::move(cb));
       return rp;
     },
+    [=](atom::img_list, std::string& repo,
+        string_map& labels) -> caf::result<std::vector<std::string>> {
+      using refs = std::vector<std::string>;
+      auto [rp, cb] = bridge<refs, refs>(self, same<refs>);
+      rt->list_images(repo, labels, std::move(cb));
+      return rp;
+    },
     [=](atom::internal, completion& c) { c.fn(); },
   };
 }

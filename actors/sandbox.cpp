@@ -606,7 +606,7 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
               : make_error(ec::sandbox_not_paused,
                            "Sandbox is not in a paused state.");
   // Docker pauses the container during a commit and refuses a second pause.
-  if (on && st.snapshots_in_flight > 0)
+  if (on && !st.snapshots_in_flight.empty())
     return make_error(ec::sandbox_not_running,
                       "Sandbox is being snapshotted; pause it once the "
                       "snapshot is Ready.");
@@ -1141,12 +1141,13 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       } else if (status == "running" && st.phase != sandbox_phase::running) {
         set_running(self);
       } else if (status == "paused" && st.phase != sandbox_phase::paused
-                 && st.snapshots_in_flight == 0
+                 && st.snapshots_in_flight.empty()
                  && observed_us >= st.last_snapshot_end_us) {
         set_paused(self);
       }
     },
-    [=](atom::snapshot, std::string& rid) -> caf::result<std::string> {
+    [=](atom::snapshot, std::string& snap_id,
+        std::string& rid) -> caf::result<std::string> {
       auto& st = self->state;
       if (st.phase == sandbox_phase::deleting)
         return not_found(self);
@@ -1154,15 +1155,15 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         return make_error(ec::snapshot_invalid_source_state,
                           "Snapshot can only be created from a Running "
                           "sandbox.");
-      ++st.snapshots_in_flight;
-      OSB_DEBUG(component, rid, sid(self), "sandbox snapshot begins");
+      st.snapshots_in_flight.insert(snap_id);
+      OSB_DEBUG(component, rid, sid(self),
+                "sandbox snapshot " << snap_id << " begins");
       return container_name(sid(self));
     },
-    [=](atom::snap_end) {
+    [=](atom::snap_end, std::string& snap_id) {
       auto& st = self->state;
-      if (st.snapshots_in_flight > 0)
-        --st.snapshots_in_flight;
-      st.last_snapshot_end_us = codec::now_us();
+      if (st.snapshots_in_flight.erase(snap_id) > 0)
+        st.last_snapshot_end_us = codec::now_us();
     },
     [=](atom::progress, std::string& msg) {
       auto& st = self->state;

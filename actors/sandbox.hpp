@@ -4,6 +4,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -103,7 +104,7 @@ struct sandbox_actor_state {
   uint64_t start_wait_gen = 0;
   /// Snapshots being committed; the runtime pauses the container for each,
   /// which is neither a pause request nor worth reporting.
-  int snapshots_in_flight = 0;
+  std::set<std::string> snapshots_in_flight;
   /// When the last snapshot ended (µs): listings asked before then may
   /// still show the commit's pause.
   int64_t last_snapshot_end_us = 0;

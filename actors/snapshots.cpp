@@ -16,6 +16,9 @@ constexpr const char* component = "snapshots";
 constexpr auto store_timeout = std::chrono::seconds(30);
 /// The sandbox answers at once whether it can be snapshotted.
 constexpr auto sandbox_timeout = std::chrono::seconds(10);
+/// Every this many ticks, images of this node's snapshots without a record
+/// (a commit that outlived its timeout) are removed.
+constexpr int image_sweep_every = 6;
 
 snapshots_actor me(self_ptr self) {
   return caf::actor_cast<snapshots_actor>(self);
@@ -59,6 +62,10 @@ void transition(self_ptr self, snapshot_view& x, const char* state,
           });
 }
 
+void no_op() {
+  // nop
+}
+
 /// Removes a record and its row.
 void forget(self_ptr self, const std::string& id) {
   self->state.records.erase(id);
@@ -72,46 +79,87 @@ void forget(self_ptr self, const std::string& id) {
           });
 }
 
-/// Removes the image of a Deleting record, then the record. Calls `done`
-/// with the outcome (none = removed).
-template <class F>
-void remove_image(self_ptr self, const std::string& id, F done) {
+/// Answers every DELETE waiting on the removal of `id`.
+void finish_removal(self_ptr self, const std::string& id,
+                    const caf::error& err) {
+  auto i = self->state.removals.find(id);
+  if (i == self->state.removals.end())
+    return;
+  auto waiters = std::move(i->second);
+  self->state.removals.erase(i);
+  for (auto& rp : waiters)
+    if (err)
+      rp.deliver(err);
+    else
+      rp.deliver(true);
+}
+
+/// Removes the image of a Deleting record, then the record; answers the
+/// DELETEs in `removals[id]` (one removal per snapshot at a time).
+void remove_image(self_ptr self, const std::string& id) {
   auto x = find(self, id);
   if (x == nullptr)
-    return done(caf::error{});
+    return finish_removal(self, id, caf::error{});
   auto rt = runtime_of(self, x->runtime_host);
-  if (!rt)
-    return done(make_error(ec::snapshot_image_remove_failed,
-                           "DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED: the Docker "
-                           "host '"
-                             + x->runtime_host
-                             + "' of this snapshot is not configured"));
-  self->state.busy[id] = true;
+  if (!rt) {
+    // The host left the configuration: its images are out of reach.
+    OSB_WARN(component, "", x->sandbox_id,
+             "snapshot " << id << " forgotten; its image "
+                         << x->image << " stays on Docker host '"
+                         << x->runtime_host
+                         << "', which is no longer configured");
+    forget(self, id);
+    return finish_removal(self, id, caf::error{});
+  }
   self->request(rt, caf::infinite, atom::img_remove_v, x->image)
     .then(
-      [self, id, done](bool) mutable {
+      [self, id](bool) {
         OSB_INFO(component, "", "", "snapshot " << id << " deleted");
         forget(self, id);
-        done(caf::error{});
+        finish_removal(self, id, caf::error{});
       },
-      [self, id, done](caf::error& err) mutable {
-        self->state.busy.erase(id);
+      [self, id](caf::error& err) {
         auto f = to_failure(err);
         OSB_WARN(component, "", "",
                  "snapshot " << id << " image not removed (retried later): "
                              << f.message);
         if (f.kind == failure_kind::conflict)
-          return done(make_error(ec::snapshot_delete_conflict,
-                                 "snapshot image cannot be deleted due to a "
-                                 "conflict"));
+          return finish_removal(self, id,
+                                make_error(ec::snapshot_delete_conflict,
+                                           "snapshot image cannot be deleted "
+                                           "due to a conflict"));
         if (f.kind == failure_kind::unavailable)
-          return done(make_error(ec::runtime_unavailable,
-                                 "The container runtime is unavailable: "
-                                   + f.message));
-        done(make_error(ec::snapshot_image_remove_failed,
-                        "DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED: "
-                          + f.message));
+          return finish_removal(self, id,
+                                make_error(ec::runtime_unavailable,
+                                           "The container runtime is "
+                                           "unavailable: "
+                                             + f.message));
+        finish_removal(self, id,
+                       make_error(ec::snapshot_image_remove_failed,
+                                  "DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED: "
+                                    + f.message));
       });
+}
+
+/// Starts deleting a record (or joins the deletion under way).
+void begin_removal(self_ptr self, const std::string& id,
+                   std::optional<caf::typed_response_promise<bool>> rp) {
+  auto& st = self->state;
+  auto i = st.removals.find(id);
+  if (i != st.removals.end()) {
+    if (rp)
+      i->second.push_back(std::move(*rp));
+    return;
+  }
+  auto& waiters = st.removals[id];
+  if (rp)
+    waiters.push_back(std::move(*rp));
+  auto x = find(self, id);
+  if (x == nullptr || x->state == "Deleting")
+    return remove_image(self, id);
+  transition(self, *x, "Deleting", "snapshot_delete_requested",
+             "Snapshot deletion requested.",
+             [self, id] { remove_image(self, id); });
 }
 
 /// Settles a record that a restart left Creating: the commit made the image
@@ -136,12 +184,11 @@ void recover_creating(self_ptr self, const std::string& id) {
                        .count();
         if (exists)
           transition(self, *x, "Ready", "snapshot_recovery_ready",
-                     "Recovered snapshot image after server restart.",
-                     [] {});
+                     "Recovered snapshot image after server restart.", no_op);
         else if (codec::now_us() - x->created_us > grace)
           transition(self, *x, "Failed", "snapshot_recovery_missing_image",
                      "Snapshot image was not found after server restart.",
-                     [] {});
+                     no_op);
       },
       [self, id](caf::error& err) {
         // The runtime is down: stay Creating, the next tick asks again.
@@ -152,16 +199,50 @@ void recover_creating(self_ptr self, const std::string& id) {
       });
 }
 
+/// Removes images of this node's snapshots that have no record: a commit
+/// that finished after its timeout (the record Failed, maybe deleted since).
+/// One labelled listing per Docker host.
+void sweep_images(self_ptr self) {
+  auto& st = self->state;
+  const std::string prefix = std::string{snapshot_repository} + ":";
+  for (auto& [host, rt] : st.init.runtimes) {
+    string_map labels{{"opensandbox.io/node", st.init.node_name},
+                      {"opensandbox.io/runtime-host", host}};
+    self
+      ->request(rt, caf::infinite, atom::img_list_v,
+                std::string{snapshot_repository}, std::move(labels))
+      .then(
+        [self, rt = rt, prefix](std::vector<std::string>& refs) {
+          for (auto& ref : refs) {
+            if (ref.compare(0, prefix.size(), prefix) != 0
+                || find(self, ref.substr(prefix.size())) != nullptr)
+              continue;
+            OSB_WARN(component, "", "",
+                     "snapshots remove image " << ref
+                                               << " of no snapshot record");
+            self->request(rt, caf::infinite, atom::img_remove_v, ref)
+              .then([](bool) {}, [](caf::error&) {});
+          }
+        },
+        [](caf::error& err) {
+          OSB_DEBUG(component, "", "",
+                    "snapshots cannot list images: "
+                      << to_failure(err).message);
+        });
+  }
+}
+
 /// Settles every unsettled record that nothing works on right now.
 void settle(self_ptr self) {
   std::vector<std::pair<std::string, std::string>> todo;
   for (auto& [id, x] : self->state.records)
     if (self->state.busy.count(id) == 0
+        && self->state.removals.count(id) == 0
         && (x.state == "Deleting" || x.state == "Creating"))
       todo.emplace_back(id, x.state);
   for (auto& [id, state] : todo) {
     if (state == "Deleting")
-      remove_image(self, id, [](const caf::error&) {});
+      begin_removal(self, id, std::nullopt);
     else
       recover_creating(self, id);
   }
@@ -174,13 +255,12 @@ void capture(self_ptr self, const std::string& id, const std::string& container,
   auto rt = runtime_of(self, x->runtime_host);
   self->state.busy[id] = true;
   auto begun = std::chrono::steady_clock::now();
-  auto tag = id;
   self
     ->request(rt, self->state.init.commit_timeout, atom::commit_v, container,
-              std::string{snapshot_repository}, tag)
+              std::string{snapshot_repository}, id)
     .then(
       [self, id, src, rid, begun](std::string& image_id) {
-        self->send(src, atom::snap_end_v);
+        self->send(src, atom::snap_end_v, id);
         self->state.busy.erase(id);
         auto x = find(self, id);
         if (x == nullptr)
@@ -192,10 +272,10 @@ void capture(self_ptr self, const std::string& id, const std::string& container,
                  "snapshot " << id << " committed as " << image_id << " in "
                              << ms << " ms");
         transition(self, *x, "Ready", "snapshot_runtime_ready",
-                   "Docker snapshot image created successfully.", [] {});
+                   "Docker snapshot image created successfully.", no_op);
       },
       [self, id, src, rid](caf::error& err) {
-        self->send(src, atom::snap_end_v);
+        self->send(src, atom::snap_end_v, id);
         self->state.busy.erase(id);
         auto x = find(self, id);
         if (x == nullptr)
@@ -203,31 +283,65 @@ void capture(self_ptr self, const std::string& id, const std::string& container,
         auto f = to_failure(err);
         OSB_ERROR(component, rid, x->sandbox_id,
                   "snapshot " << id << " failed: " << f.message);
+        // A timed-out commit may still finish in the daemon; the image
+        // sweep removes what it leaves without a record.
         if (f.kind == failure_kind::timeout)
           transition(self, *x, "Failed", "snapshot_runtime_timeout",
-                     "Docker snapshot creation timed out after "
-                       + std::to_string(self->state.init.commit_timeout.count())
-                       + " seconds: " + f.message,
-                     [] {});
+                     "Docker snapshot creation timed out: " + f.message,
+                     no_op);
         else if (f.kind == failure_kind::not_found)
           transition(self, *x, "Failed", "snapshot_runtime_failed",
                      "DOCKER::SANDBOX_NOT_FOUND: the sandbox container is "
                      "gone: "
                        + f.message,
-                     [] {});
+                     no_op);
         else
           transition(self, *x, "Failed", "snapshot_runtime_failed",
-                     "Docker snapshot creation failed: " + f.message, [] {});
+                     "Docker snapshot creation failed: " + f.message, no_op);
       });
 }
 
-/// Answers a request once the records are loaded.
+/// Answers a request once the records are loaded; 503 while the store
+/// cannot be read.
 template <class T, class... Ts>
 caf::result<T> after_load(self_ptr self, Ts... xs) {
+  if (!self->state.load_error.empty())
+    return make_error(ec::store_failed, "Snapshot records cannot be read: "
+                                          + self->state.load_error);
   auto rp = self->make_response_promise<T>();
   self->state.waiting.push_back(
     [self, rp, xs...]() mutable { rp.delegate(me(self), xs...); });
   return rp;
+}
+
+/// Takes the loaded records in; records of Docker hosts that are no longer
+/// configured cannot be settled there.
+void load(self_ptr self, snapshot_views xs) {
+  auto& st = self->state;
+  for (auto& x : xs) {
+    auto id = x.id;
+    auto configured = static_cast<bool>(runtime_of(self, x.runtime_host));
+    auto state = x.state;
+    st.records[id] = std::move(x);
+    if (configured)
+      continue;
+    if (state == "Creating")
+      transition(self, st.records[id], "Failed", "snapshot_runtime_failed",
+                 "The Docker host '" + st.records[id].runtime_host
+                   + "' of this snapshot is no longer configured.",
+                 no_op);
+    else if (state == "Deleting")
+      begin_removal(self, id, std::nullopt);
+  }
+  st.loaded = true;
+  st.load_error.clear();
+  OSB_INFO(component, "", "",
+           "snapshots loaded " << st.records.size() << " records");
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& f : waiting)
+    f();
+  settle(self);
 }
 
 } // namespace
@@ -249,11 +363,12 @@ snapshots(snapshots_actor::stateful_pointer<snapshots_state> self,
                                           + "' is not configured.");
       auto rp = self->make_response_promise<snapshot_view>();
       auto sandbox_id = source.id;
-      self->request(src, sandbox_timeout, atom::snapshot_v, rid)
+      auto snap_id = codec::make_uuid();
+      self->request(src, sandbox_timeout, atom::snapshot_v, snap_id, rid)
         .then(
           [=](std::string& container) mutable {
             snapshot_view x;
-            x.id = codec::make_uuid();
+            x.id = snap_id;
             x.sandbox_id = sandbox_id;
             x.name = name;
             x.state = "Creating";
@@ -279,11 +394,13 @@ snapshots(snapshots_actor::stateful_pointer<snapshots_state> self,
                 [=](caf::error& err) mutable {
                   self->state.records.erase(x.id);
                   self->state.busy.erase(x.id);
-                  self->send(src, atom::snap_end_v);
+                  self->send(src, atom::snap_end_v, x.id);
                   rp.deliver(std::move(err));
                 });
           },
           [=](caf::error& err) mutable {
+            // The sandbox may have begun before the answer got lost.
+            self->send(src, atom::snap_end_v, snap_id);
             if (err == caf::sec::request_receiver_down)
               rp.deliver(make_error(ec::sandbox_not_found,
                                     "Sandbox " + sandbox_id + " not found."));
@@ -320,24 +437,56 @@ snapshots(snapshots_actor::stateful_pointer<snapshots_state> self,
                           "Snapshot " + id
                             + " is still being created and cannot be "
                               "deleted");
+      OSB_INFO(component, rid, x->sandbox_id,
+               "snapshot " << id << " delete requested");
       auto rp = self->make_response_promise<bool>();
-      auto go = [=]() mutable {
-        remove_image(self, id, [=](const caf::error& err) mutable {
-          if (err) {
-            OSB_WARN(component, rid, "",
-                     "snapshot " << id << " delete: "
-                                 << to_api_error(err).message);
-            rp.deliver(err);
-          } else {
-            rp.deliver(true);
-          }
-        });
-      };
-      if (x->state == "Deleting")
-        go();
-      else
-        transition(self, *x, "Deleting", "snapshot_delete_requested",
-                   "Snapshot deletion requested.", go);
+      begin_removal(self, id, rp);
+      return rp;
+    },
+    [=](atom::place, std::string& id) -> caf::result<snapshot_view> {
+      if (!self->state.loaded)
+        return after_load<snapshot_view>(self, atom::place_v, id);
+      auto x = find(self, id);
+      if (x == nullptr)
+        return not_found(id);
+      if (x->state != "Ready")
+        return make_error(ec::snapshot_not_ready,
+                          "Snapshot " + id + " is not ready for restore.");
+      auto rt = runtime_of(self, x->runtime_host);
+      if (x->image.empty() || !rt)
+        return make_error(ec::snapshot_invalid_restore_config,
+                          "Snapshot " + id + " has no image to restore from.");
+      // Never pull a snapshot image: a missing one fails the snapshot.
+      auto rp = self->make_response_promise<snapshot_view>();
+      self->request(rt, caf::infinite, atom::img_exists_v, x->image)
+        .then(
+          [self, rp, id](bool exists) mutable {
+            auto x = find(self, id);
+            if (x == nullptr || x->state != "Ready") {
+              rp.deliver(make_error(ec::snapshot_not_ready,
+                                    "Snapshot " + id
+                                      + " is not ready for restore."));
+              return;
+            }
+            if (exists) {
+              rp.deliver(*x);
+              return;
+            }
+            transition(self, *x, "Failed", "snapshot_image_missing",
+                       "The snapshot image " + x->image
+                         + " is gone from its Docker host.",
+                       no_op);
+            rp.deliver(make_error(ec::snapshot_invalid_restore_config,
+                                  "Snapshot " + id
+                                    + " cannot be restored: its image is "
+                                      "gone from its Docker host."));
+          },
+          [rp](caf::error& err) mutable {
+            auto f = to_failure(err);
+            rp.deliver(make_error(ec::runtime_unavailable,
+                                  "Cannot check the snapshot image: "
+                                    + f.message));
+          });
       return rp;
     },
     [=](atom::recover) {
@@ -346,30 +495,32 @@ snapshots(snapshots_actor::stateful_pointer<snapshots_state> self,
                     st.init.node_name)
         .then(
           [self](snapshot_views& xs) {
-            auto& st = self->state;
-            for (auto& x : xs)
-              st.records[x.id] = std::move(x);
-            st.loaded = true;
-            OSB_INFO(component, "", "",
-                     "snapshots loaded " << st.records.size() << " records");
-            auto waiting = std::move(st.waiting);
-            st.waiting.clear();
-            for (auto& f : waiting)
-              f();
-            settle(self);
-            self->delayed_send(self, st.init.retry_interval, atom::tick_v);
+            load(self, std::move(xs));
+            self->delayed_send(self, self->state.init.retry_interval,
+                               atom::tick_v);
           },
           [self](caf::error& err) {
+            auto msg = to_api_error(err).message;
             OSB_ERROR(component, "", "",
-                      "snapshots cannot load records (retrying): "
-                        << to_api_error(err).message);
+                      "snapshots cannot load records (retrying): " << msg);
+            // Waiting requests get 503 now; later ones until a load works.
+            self->state.load_error = msg;
+            auto waiting = std::move(self->state.waiting);
+            self->state.waiting.clear();
+            for (auto& f : waiting)
+              f();
             self->delayed_send(self, std::chrono::seconds(2),
                                atom::recover_v);
           });
     },
     [=](atom::tick) {
+      auto& st = self->state;
       settle(self);
-      self->delayed_send(self, self->state.init.retry_interval, atom::tick_v);
+      if (++st.ticks_since_sweep >= image_sweep_every) {
+        st.ticks_since_sweep = 0;
+        sweep_images(self);
+      }
+      self->delayed_send(self, st.init.retry_interval, atom::tick_v);
     },
   };
 }

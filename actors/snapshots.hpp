@@ -1,11 +1,13 @@
 #pragma once
 
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <chrono>
 #include <functional>
 #include <vector>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -36,12 +38,21 @@ struct snapshots_state {
   /// Every snapshot of this node by id (loaded at start, kept in sync with
   /// the store): gets and lists never touch the store or the runtime.
   std::unordered_map<std::string, snapshot_view> records;
-  /// Records whose image removal or recovery is under way.
+  /// Records whose capture or recovery is under way.
   std::unordered_map<std::string, bool> busy;
+  /// Records whose image removal is under way, with the DELETEs waiting
+  /// for it (one removal per snapshot at a time).
+  std::unordered_map<std::string,
+                     std::vector<caf::typed_response_promise<bool>>>
+    removals;
   /// False until the records were loaded; requests wait for it.
   bool loaded = false;
+  /// Why the last load failed (requests answer 503 meanwhile).
+  std::string load_error;
   /// Requests that arrived before the records were loaded.
   std::vector<std::function<void()>> waiting;
+  /// Ticks since the last sweep of images without a record.
+  int ticks_since_sweep = 0;
 };
 
 /// Implements the SNAPSHOTS actor: the node's snapshot records (state

@@ -1958,7 +1958,7 @@ decoded<snapshot_query> decode_snapshot_query(std::string_view query) {
       q.sandbox_id = v; // the last one wins, like FastAPI
     else if (k == "name") {
       q.name = v;
-      q.by_name = true;
+      q.by_name = !v.empty(); // blank = no filter
     }
     else if (k == "state")
       q.states.push_back(v);

@@ -347,10 +347,12 @@ void fake_runtime::commit(const std::string& id, const std::string& repo,
   auto result = [&]() -> expected<std::string> {
     if (auto err = enter("commit"))
       return *err;
-    if (find(id) == nullptr)
+    auto e = find(id);
+    if (e == nullptr)
       return failure{failure_kind::not_found,
                      "commit container: No such container: " + id};
     committed_.insert(repo + ":" + tag);
+    image_labels_[repo + ":" + tag] = e->info.labels;
     return "sha256:fake-image-" + std::to_string(next_id_++);
   }();
   guard.unlock();
@@ -386,6 +388,40 @@ void fake_runtime::remove_image(const std::string& ref, callback<unit> cb) {
   }();
   guard.unlock();
   deliver("remove_image", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::list_images(const std::string& repository,
+                               const std::map<std::string, std::string>& labels,
+                               callback<std::vector<std::string>> cb) {
+  std::unique_lock guard{mtx_};
+  auto result = [&]() -> expected<std::vector<std::string>> {
+    if (auto err = enter("list_images"))
+      return *err;
+    std::vector<std::string> refs;
+    for (auto& ref : committed_) {
+      if (ref.compare(0, repository.size() + 1, repository + ":") != 0)
+        continue;
+      auto& ls = image_labels_[ref];
+      bool all = true;
+      for (auto& [k, v] : labels) {
+        auto i = ls.find(k);
+        if (i == ls.end() || (!v.empty() && i->second != v))
+          all = false;
+      }
+      if (all)
+        refs.push_back(ref);
+    }
+    return refs;
+  }();
+  guard.unlock();
+  deliver("list_images", [cb, r = std::move(result)] { cb(r); });
+}
+
+void fake_runtime::add_image(const std::string& ref,
+                             std::map<std::string, std::string> labels) {
+  std::lock_guard guard{mtx_};
+  committed_.insert(ref);
+  image_labels_[ref] = std::move(labels);
 }
 
 std::set<std::string> fake_runtime::committed_images() const {

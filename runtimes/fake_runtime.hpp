@@ -25,7 +25,7 @@ namespace osb::runtimes {
 /// Operation names used by the test hooks: "ping", "create", "start",
 /// "pause", "unpause", "remove", "inspect", "list", "info", "details",
 /// "logs", "inspect_volume", "create_volume", "remove_volume",
-/// "list_volumes", "commit", "image_exists", "remove_image".
+/// "list_volumes", "commit", "image_exists", "remove_image", "list_images".
 class fake_runtime : public runtime {
 public:
   fake_runtime() = default;
@@ -104,6 +104,16 @@ public:
 
   /// `conflict` while a container was created from the image.
   void remove_image(const std::string& ref, callback<unit> cb) override;
+
+  /// Committed images of `repository` whose source container carried every
+  /// label (labels of committed images are those of their container).
+  void list_images(const std::string& repository,
+                   const std::map<std::string, std::string>& labels,
+                   callback<std::vector<std::string>> cb) override;
+
+  /// Adds an image as if committed from a container with `labels`.
+  void add_image(const std::string& ref,
+                 std::map<std::string, std::string> labels);
 
   /// Flushes held callbacks; later calls fail with `unavailable`.
   void shutdown() override;
@@ -193,6 +203,7 @@ private:
   daemon_info daemon_{"linux", "amd64", "fake"};
   std::vector<std::string> pull_progress_;
   std::set<std::string> committed_;
+  std::map<std::string, std::map<std::string, std::string>> image_labels_;
 };
 
 } // namespace osb::runtimes

@@ -218,6 +218,13 @@ public:
   /// is a `conflict`.
   virtual void remove_image(const std::string& ref, callback<unit> cb) = 0;
 
+  /// The "repo:tag" references of the images of `repository` carrying
+  /// every label in `labels` (one daemon call).
+  virtual void list_images(const std::string& repository,
+                           const std::map<std::string, std::string>& labels,
+                           callback<std::vector<std::string>> cb)
+    = 0;
+
   /// Stops I/O; pending callbacks fail with `unavailable`.
   virtual void shutdown() = 0;
 };

@@ -78,10 +78,17 @@ std::string ip_of(const rapidjson::Value* settings) {
 }
 
 /// `{"label":["k=v","k2"]}`, url-encoded.
-std::string label_filter(const std::map<std::string, std::string>& labels) {
+std::string label_filter(const std::map<std::string, std::string>& labels,
+                         std::string_view reference = {}) {
   rapidjson::StringBuffer buf;
   writer_t w{buf};
   w.StartObject();
+  if (!reference.empty()) {
+    write_key(w, "reference");
+    w.StartArray();
+    write_str(w, reference);
+    w.EndArray();
+  }
   write_key(w, "label");
   w.StartArray();
   for (auto& [k, v] : labels)
@@ -532,6 +539,29 @@ std::string list_target(const std::map<std::string, std::string>& labels) {
 std::string container_target(std::string_view id, std::string_view suffix) {
   auto result = std::string{api_prefix} + "/containers/" + url_encode(id);
   result += suffix;
+  return result;
+}
+
+std::string image_list_target(std::string_view repository,
+                              const std::map<std::string, std::string>& labels) {
+  return std::string{api_prefix} + "/images/json?filters="
+         + label_filter(labels, repository);
+}
+
+expected<std::vector<std::string>> parse_image_tags(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return failure{failure_kind::failed, "image list is not a JSON array"};
+  std::vector<std::string> result;
+  for (auto& img : doc.GetArray()) {
+    auto tags = img.IsObject() ? member(img, "RepoTags") : nullptr;
+    if (tags == nullptr || !tags->IsArray())
+      continue;
+    for (auto& t : tags->GetArray())
+      if (t.IsString())
+        result.emplace_back(t.GetString(), t.GetStringLength());
+  }
   return result;
 }
 

@@ -123,6 +123,13 @@ std::string list_target(const std::map<std::string, std::string>& labels);
 /// `/containers/{id}` followed by `suffix` ("/start", "/json", "?force=true").
 std::string container_target(std::string_view id, std::string_view suffix);
 
+/// `GET /images/json?filters={"reference":[repository],"label":[..]}`.
+std::string image_list_target(std::string_view repository,
+                              const std::map<std::string, std::string>& labels);
+
+/// The `RepoTags` ("repo:tag") of every image of an image list.
+expected<std::vector<std::string>> parse_image_tags(std::string_view body);
+
 /// `POST /commit?container=..&repo=..&tag=..&pause=true` target.
 std::string commit_target(std::string_view id, std::string_view repo,
                           std::string_view tag);

@@ -912,6 +912,17 @@ void docker_runtime::remove_image(const std::string& ref, callback<unit> cb) {
                    "remove image " + ref, {200, 404}, std::move(cb));
 }
 
+void docker_runtime::list_images(
+  const std::string& repository,
+  const std::map<std::string, std::string>& labels,
+  callback<std::vector<std::string>> cb) {
+  impl_->value_call<std::vector<std::string>>(
+    detail::http::verb::get, docker::image_list_target(repository, labels), {},
+    "list images", 200,
+    [](std::string_view b) { return docker::parse_image_tags(b); },
+    std::move(cb));
+}
+
 void docker_runtime::shutdown() {
   impl_->shutdown();
   tunnel_.reset();

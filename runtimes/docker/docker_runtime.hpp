@@ -74,6 +74,9 @@ public:
               const std::string& tag, callback<std::string> cb) override;
   void image_exists(const std::string& ref, callback<bool> cb) override;
   void remove_image(const std::string& ref, callback<unit> cb) override;
+  void list_images(const std::string& repository,
+                   const std::map<std::string, std::string>& labels,
+                   callback<std::vector<std::string>> cb) override;
   void shutdown() override;
 
   /// The daemon address as given (after $DOCKER_HOST resolution).

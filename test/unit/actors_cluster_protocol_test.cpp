@@ -61,8 +61,10 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
       return q.kind + " of " + view.id + " on " + view.node;
     },
     [=](atom::progress, std::string&) {},
-    [=](atom::snapshot, std::string&) -> std::string { return "c-" + view.id; },
-    [=](atom::snap_end) {},
+    [=](atom::snapshot, std::string&, std::string&) -> std::string {
+      return "c-" + view.id;
+    },
+    [=](atom::snap_end, std::string&) {},
     [=](atom::observe, std::string&, int32_t, int64_t) {},
     [=](atom::started, int64_t) -> sandbox_view { return view; },
     [=](atom::started, uint64_t) {},
@@ -100,6 +102,11 @@ snapshots_actor::behavior_type fake_snapshots(snapshots_actor::pointer,
         return make_error(ec::snapshot_delete_conflict,
                           "snapshot image cannot be deleted due to a "
                           "conflict");
+      return missing(id);
+    },
+    [=](atom::place, std::string& id) -> caf::result<snapshot_view> {
+      if (id == snap.id)
+        return snap;
       return missing(id);
     },
     [=](atom::recover) {},

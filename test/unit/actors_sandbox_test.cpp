@@ -1154,3 +1154,71 @@ TEST_F(SandboxActors, SnapshotRecordsSurviveACrashAndUnfinishedOnesSettle) {
   EXPECT_EQ(x.first->state, "Failed");
   EXPECT_EQ(x.first->reason, "snapshot_recovery_missing_image");
 }
+
+TEST_F(SandboxActors, ConcurrentDeletesOfASnapshotShareOneRemoval) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{}, std::string{"r"});
+  ASSERT_TRUE(snap) << err.message;
+  rt->hold("remove_image");
+  auto h1 = self->request(p.node, caf::infinite, atom::snap_del_v, snap->id,
+                          std::string{"r1"});
+  auto h2 = self->request(p.node, caf::infinite, atom::snap_del_v, snap->id,
+                          std::string{"r2"});
+  advance(11s); // a retry tick in between must not start another removal
+  EXPECT_EQ(rt->calls("remove_image"), 1u);
+  rt->release("remove_image");
+  sched.run();
+  int ok = 0;
+  for (auto* h : {&h1, &h2})
+    h->receive([&](bool) { ++ok; }, [&](caf::error& e) {
+      ADD_FAILURE() << to_api_error(e).message;
+    });
+  EXPECT_EQ(ok, 2);
+  EXPECT_FALSE(ask<snapshot_view>(p.node, atom::snap_get_v, snap->id).first);
+}
+
+TEST_F(SandboxActors, RestoreFromAVanishedImageFailsClearly) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{}, std::string{"r"});
+  ASSERT_TRUE(snap) << err.message;
+  // Someone removed the image behind the server's back.
+  rt->remove_image(snap->image, [](expected<unit>) {});
+  auto restore = spec(3600);
+  restore.image.clear();
+  restore.snapshot_id = snap->id;
+  auto [r, e] = ask<sandbox_view>(p.node, atom::create_v, restore,
+                                  std::string{"r"});
+  EXPECT_FALSE(r);
+  EXPECT_EQ(e.code, "SNAPSHOT::INVALID_RESTORE_CONFIG");
+  EXPECT_EQ(rt->calls("create"), 1u); // no pull attempt, no container
+  auto x = ask<snapshot_view>(p.node, atom::snap_get_v, snap->id).first;
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->state, "Failed");
+  EXPECT_EQ(x->reason, "snapshot_image_missing");
+}
+
+TEST_F(SandboxActors, SnapshotImagesWithoutARecordAreSwept) {
+  auto& p = boot();
+  auto v = create(p, spec(3600));
+  auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
+                                        std::string{}, std::string{"r"});
+  ASSERT_TRUE(snap) << err.message;
+  // A commit that finished after its timeout left an image behind; other
+  // nodes' images are not ours.
+  rt->add_image("opensandbox-snapshots:late",
+                {{"opensandbox.io/node", "n1"},
+                 {"opensandbox.io/runtime-host", "default"}});
+  rt->add_image("opensandbox-snapshots:theirs",
+                {{"opensandbox.io/node", "n2"},
+                 {"opensandbox.io/runtime-host", "default"}});
+  for (int i = 0; i < 7; ++i)
+    advance(10s);
+  auto images = rt->committed_images();
+  EXPECT_EQ(images.count("opensandbox-snapshots:late"), 0u);
+  EXPECT_EQ(images.count("opensandbox-snapshots:theirs"), 1u);
+  EXPECT_EQ(images.count(snap->image), 1u);
+}
