@@ -64,7 +64,7 @@ struct forward_spec {
   std::string sandbox_id;
   /// Builds the answer for a failure before the response started (and logs
   /// it); the detail is the socket or parser error. Called on the
-  /// connection's strand, at most once.
+  /// connection's I/O thread, at most once.
   std::function<response(forward_error, const std::string& detail)> on_error;
 };
 
@@ -81,7 +81,7 @@ struct response {
 };
 
 /// Completes a request. Callable once, from any thread; the write happens on
-/// the connection's strand.
+/// the connection's I/O thread.
 using responder = std::function<void(response)>;
 
 /// The application: called on an I/O thread; must not block.
