@@ -162,7 +162,7 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
            x.platform_os, x.platform_arch, x.state, x.reason, x.message,
            x.last_transition_us, x.metadata, x.entrypoint, x.expires_us,
            x.created_us, x.node, x.ports, x.egress_token, x.endpoint_host,
-           x.runtime_host);
+           x.runtime_host, x.renew_extend_s);
 }
 
 template <class Inspector>

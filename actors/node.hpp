@@ -13,7 +13,7 @@
 namespace osb {
 
 /// Cluster protocol version; peers with another version are refused.
-constexpr const char* cluster_protocol_version = "osb-cluster/2";
+constexpr const char* cluster_protocol_version = "osb-cluster/3";
 
 /// How a NODE actor starts.
 struct node_init {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 
 #include "actors/error.hpp"
@@ -12,6 +13,7 @@
 #include "actors/volume_cleanup.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
+#include "core/strings.hpp"
 #include "core/validation.hpp"
 #include "runtimes/diagnostics.hpp"
 #include "runtimes/volumes.hpp"
@@ -781,6 +783,10 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.ports.egress = row.egress_port;
   v.egress_token = row.egress_token;
   v.runtime_host = row.runtime_host;
+  if (auto i = spec.extensions.find("access.renew.extend.seconds");
+      i != spec.extensions.end())
+    v.renew_extend_s
+      = std::strtoll(std::string{trim(i->second)}.c_str(), nullptr, 10);
   (void) cfg;
   return v;
 }
@@ -867,7 +873,8 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
   }
   if (auto i = spec.extensions.find("access.renew.extend.seconds");
       i != spec.extensions.end())
-    c.labels["opensandbox.io/access-renew-extend-seconds"] = i->second;
+    c.labels["opensandbox.io/access-renew-extend-seconds"]
+      = std::string{trim(i->second)};
   c.network_mode = cfg.docker.network_mode;
   if (!row.egress_token.empty()) {
     // The sidecar owns the network namespace and its published ports.

@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -388,6 +390,18 @@ void read_docker(reader& r, const toml::table& t, node_config& cfg) {
             [&](const toml::node& n, const std::string& p) {
               r.get(n, p, d.pids_limit, 0, INT64_MAX);
             }},
+           {"proxy_host",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (!r.get(n, p, x))
+                return;
+              in6_addr buf;
+              if (x != "auto" && ::inet_pton(AF_INET, x.c_str(), &buf) != 1
+                  && ::inet_pton(AF_INET6, x.c_str(), &buf) != 1)
+                r.fail(n, p + " must be \"auto\" or a numeric IP address");
+              else
+                d.proxy_host = x;
+            }},
          });
 }
 
@@ -619,9 +633,10 @@ void read_secure_runtime(reader& r, const toml::table& t) {
   }
 }
 
-/// Validated like the original, then ignored (renew-on-access is not
-/// implemented yet).
-void read_renew_intent(reader& r, const toml::table& t) {
+/// Validated like the original; `enabled` and `min_interval_seconds` drive
+/// renew-on-access in proxy-only mode, the `redis` keys are validated, then
+/// ignored (consuming intents from Redis is not implemented).
+void read_renew_intent(reader& r, const toml::table& t, node_config& cfg) {
   bool redis_enabled = false;
   bool has_dsn = false;
   const toml::node* redis_node = nullptr;
@@ -630,13 +645,11 @@ void read_renew_intent(reader& r, const toml::table& t) {
     {
       {"enabled",
        [&](const toml::node& n, const std::string& p) {
-         bool b = false;
-         r.get(n, p, b);
+         r.get(n, p, cfg.renew_intent.enabled);
        }},
       {"min_interval_seconds",
        [&](const toml::node& n, const std::string& p) {
-         int64_t x = 0;
-         r.get(n, p, x, 1, INT64_MAX);
+         r.get(n, p, cfg.renew_intent.min_interval_seconds, 1, INT64_MAX);
        }},
       {"redis",
        [&](const toml::node& n, const std::string& p) {
@@ -688,7 +701,8 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
     {"cluster", [&](const toml::table& t) { read_cluster(r, t, cfg); }},
     {"secure_runtime",
      [&](const toml::table& t) { read_secure_runtime(r, t); }},
-    {"renew_intent", [&](const toml::table& t) { read_renew_intent(r, t); }},
+    {"renew_intent",
+     [&](const toml::table& t) { read_renew_intent(r, t, cfg); }},
     // Legacy section the original silently ignores.
     {"pause", [](const toml::table&) {}},
   };

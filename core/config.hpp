@@ -67,6 +67,11 @@ struct node_config {
     bool no_new_privileges = true;
     std::string seccomp_profile;
     int64_t pids_limit = 4096;       ///< 0 = no limit (TOML: absent default)
+    /// Address at which the server proxy reaches the ports published on
+    /// this machine: "auto" = a non-loopback address of this machine, so
+    /// that Docker's NAT rules forward straight to the container (127.0.0.1
+    /// would go through docker-proxy); or a numeric IP, e.g. "127.0.0.1".
+    std::string proxy_host = "auto";
   } docker;
 
   struct ingress_section {
@@ -95,6 +100,16 @@ struct node_config {
     std::string type = "sqlite";
     std::string path = "~/.opensandbox/opensandbox.db";
   } store;
+
+  /// Renew-on-access (OSEP-0009), proxy-only mode: every server-proxy
+  /// request for a sandbox created with `access.renew.extend.seconds`
+  /// schedules a renewal. Consuming intents from Redis is not implemented
+  /// (the `redis.*` keys are validated, then ignored).
+  struct renew_intent_section {
+    bool enabled = false;
+    /// Per-sandbox cool-down between successful renewals (>= 1).
+    int64_t min_interval_seconds = 60;
+  } renew_intent;
 
   struct cluster_section {
     std::string node_name;           ///< empty = hostname

@@ -98,6 +98,9 @@ struct sandbox_view {
   std::string endpoint_host;
   /// Docker host (of the owning node) that runs the sandbox.
   std::string runtime_host;
+  /// `extensions["access.renew.extend.seconds"]` (OSEP-0009): seconds a
+  /// proxied access extends the expiry to (renew-on-access); 0 = none.
+  int64_t renew_extend_s = 0;
 };
 
 /// How a node introduces itself to its peers.

@@ -4,10 +4,12 @@
 #include "core/codec.hpp"
 #include "core/log.hpp"
 #include "http/proxy_cache.hpp"
+#include "http/renew_intent.hpp"
 #include "http/router.hpp"
 #include "net/endpoints.hpp"
 #include "net/proxy.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cerrno>
@@ -34,16 +36,20 @@ constexpr std::string_view cors_methods
   = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
 
 /// Everything the handler needs, shared by all requests.
-struct api_state {
+struct api_state : std::enable_shared_from_this<api_state> {
   std::shared_ptr<const node_config> cfg;
   std::shared_ptr<lifecycle_backend> backend;
   /// Host advertised in endpoints, detected once.
   std::string public_host;
+  /// Where the proxy reaches ports published on this machine, detected once.
+  std::string proxy_address;
   /// Whether an API key is configured (non-blank).
   bool key_required = false;
   /// Sandboxes the server proxy resolved within the last second.
   std::shared_ptr<proxy_cache> cache
     = std::make_shared<proxy_cache>(std::chrono::seconds(1));
+  /// Renew-on-access (`[renew_intent] enabled`), else null.
+  std::shared_ptr<renew_coordinator> renew;
 };
 
 /// One request in flight: what the final response needs, shared by the
@@ -301,11 +307,11 @@ void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
 
 /// Completes `spec` (whose target holds the path and query so far) for the
 /// internal endpoint of `port` of `sbx` and hands it to the server.
-void forward_to(const node_config& cfg, const std::string& public_host,
-                const exchange_ptr& x,
+void forward_to(const api_state& st, const exchange_ptr& x,
                 const std::shared_ptr<forward_spec>& spec, int port,
                 const sandbox_view& sbx) {
-  auto ep = net::resolve_internal(sbx, port, cfg, public_host);
+  auto ep = net::resolve_internal(sbx, port, *st.cfg, st.public_host,
+                                  st.proxy_address);
   if (!ep.has_value())
     return fail(*x, ep.error);
   spec->host = ep.value->host;
@@ -339,11 +345,38 @@ void forward_to(const node_config& cfg, const std::string& public_host,
   x->respond(std::move(res));
 }
 
-/// Forwards a proxy request to the sandbox port it names. The upstream is
-/// always 127.0.0.1 with a port from the sandbox record (never from the
-/// request), and the path may not leave the addressed port's root; the
-/// server streams both bodies (see forward_spec). The record comes from the
-/// proxy cache when it was looked up within the last second.
+/// Renew-on-access (§1.13 step 1, §4.10, proxy-only mode): asks the
+/// coordinator whether this access to `sbx` renews it and, if so, sends the
+/// renewal through the normal renew path (durable, like a client's). Never
+/// waits for it: the proxied request goes on at once; failures are logged.
+void renew_on_access(const api_state& st, const exchange& x,
+                     const sandbox_view& sbx) {
+  if (!st.renew)
+    return;
+  auto target = st.renew->on_access(sbx, codec::now_us(),
+                                    renew_coordinator::clock::now());
+  if (!target)
+    return;
+  OSB_DEBUG("http", x.rid, sbx.id,
+            "renew-on-access: extending the expiry to "
+              << codec::format_time(*target));
+  st.backend->renew(
+    x.ctx(), sbx.id, *target,
+    [coord = st.renew, id = sbx.id, rid = x.rid](result<int64_t> r) {
+      coord->done(id, r.has_value(), renew_coordinator::clock::now());
+      if (!r.has_value())
+        OSB_WARN("http", rid, id,
+                 "renew-on-access failed: " << r.error.code << ": "
+                                            << r.error.message);
+    });
+}
+
+/// Forwards a proxy request to the sandbox port it names. The upstream's
+/// address and port come from the configuration and the sandbox record
+/// (never from the request), and the path may not leave the addressed
+/// port's root; the server streams both bodies (see forward_spec). The
+/// record comes from the proxy cache when it was looked up within the last
+/// second.
 void proxy(const api_state& st, exchange_ptr x, const route& rt,
            const request& req) {
   auto pp = net::parse_proxy_path(req.path);
@@ -382,18 +415,17 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
     tail += req.query;
   }
   spec->target = std::move(tail); // the prefix comes with the endpoint
-  if (auto hit = st.cache->find(rt.sandbox_id))
-    return forward_to(*st.cfg, st.public_host, x, spec,
-                      static_cast<int>(port), *hit);
-  auto cfg = st.cfg;
-  auto cache = st.cache;
+  if (auto hit = st.cache->find(rt.sandbox_id)) {
+    renew_on_access(st, *x, *hit);
+    return forward_to(st, x, spec, static_cast<int>(port), *hit);
+  }
   st.backend->get(
     x->ctx(), rt.sandbox_id,
-    on_success<sandbox_view>(x, [x, cfg, cache, spec, port,
-                                 public_host = st.public_host](
+    on_success<sandbox_view>(x, [x, st = st.shared_from_this(), spec, port](
                                   exchange&, sandbox_view sbx) {
-      cache->put(sbx);
-      forward_to(*cfg, public_host, x, spec, static_cast<int>(port), sbx);
+      st->cache->put(sbx);
+      renew_on_access(*st, *x, sbx);
+      forward_to(*st, x, spec, static_cast<int>(port), sbx);
     }));
 }
 
@@ -736,11 +768,24 @@ handler make_api_handler(std::shared_ptr<const node_config> cfg,
                          std::shared_ptr<lifecycle_backend> backend) {
   auto st = std::make_shared<api_state>();
   st->public_host = net::detect_public_host(*cfg);
+  st->proxy_address = net::detect_proxy_address(*cfg);
   st->key_required = !trim(cfg->server.api_key).empty();
   st->cfg = std::move(cfg);
   st->backend = std::move(backend);
+  if (st->cfg->renew_intent.enabled) {
+    // Capped at ten years: the monotonic clock counts nanoseconds.
+    auto secs = std::min<int64_t>(st->cfg->renew_intent.min_interval_seconds,
+                                  int64_t{10} * 365 * 24 * 3600);
+    st->renew
+      = std::make_shared<renew_coordinator>(std::chrono::seconds(secs));
+    OSB_INFO("http", "", "",
+             "renew-on-access is on (proxy-only, cool-down "
+               << st->cfg->renew_intent.min_interval_seconds << " s)");
+  }
   OSB_INFO("http", "", "",
-           "endpoints advertise host " << st->public_host);
+           "endpoints advertise host "
+             << st->public_host << "; the proxy reaches ports published "
+             << "here at " << st->proxy_address);
   return [st](request&& req, responder respond) {
     handle(*st, req, respond);
   };

@@ -2,8 +2,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -26,29 +26,36 @@ public:
     // nop
   }
 
-  /// Returns the cached view of `id` (ports and egress token only) if it
-  /// is younger than the TTL.
-  std::optional<sandbox_view> find(const std::string& id) {
+  /// Returns the cached view of `id` (what endpoint resolution and
+  /// renew-on-access need only) if it is younger than the TTL; shared, so
+  /// that a hit copies no strings.
+  std::shared_ptr<const sandbox_view> find(const std::string& id) {
     auto now = clock::now();
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = entries_.find(id);
     if (i == entries_.end())
-      return std::nullopt;
+      return nullptr;
     if (now - i->second.at >= ttl_) {
       entries_.erase(i);
-      return std::nullopt;
+      return nullptr;
     }
     return i->second.view;
   }
 
   /// Remembers what endpoint resolution needs of `x`.
   void put(const sandbox_view& x) {
+    auto v = std::make_shared<sandbox_view>();
+    v->id = x.id;
+    v->ports = x.ports;
+    v->egress_token = x.egress_token;
+    v->node = x.node;
+    v->endpoint_host = x.endpoint_host;
+    // What renew-on-access decides on.
+    v->state = x.state;
+    v->expires_us = x.expires_us;
+    v->renew_extend_s = x.renew_extend_s;
     entry e;
-    e.view.id = x.id;
-    e.view.ports = x.ports;
-    e.view.egress_token = x.egress_token;
-    e.view.node = x.node;
-    e.view.endpoint_host = x.endpoint_host;
+    e.view = std::move(v);
     e.at = clock::now();
     std::lock_guard<std::mutex> guard{mtx_};
     // Bounded without bookkeeping: a full table starts over.
@@ -65,7 +72,7 @@ public:
 
 private:
   struct entry {
-    sandbox_view view;
+    std::shared_ptr<const sandbox_view> view;
     clock::time_point at;
   };
 

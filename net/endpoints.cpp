@@ -1,6 +1,8 @@
 #include "net/endpoints.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -67,6 +69,31 @@ std::string detect_public_host(const node_config& cfg, bool in_container) {
 
 std::string detect_public_host(const node_config& cfg) {
   return detect_public_host(cfg, file_exists("/.dockerenv"));
+}
+
+std::string detect_proxy_address(const node_config& cfg) {
+  if (cfg.docker.proxy_host != "auto")
+    return cfg.docker.proxy_host;
+  if (auto ip = outward_ipv4(); !ip.empty())
+    return ip;
+  // No default route: any other address of this machine will do.
+  std::string result = "127.0.0.1";
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) != 0)
+    return result;
+  for (auto* i = ifs; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET
+        || (i->ifa_flags & IFF_LOOPBACK) != 0 || (i->ifa_flags & IFF_UP) == 0)
+      continue;
+    char buf[INET_ADDRSTRLEN] = {};
+    auto* in = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    if (::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf)) != nullptr) {
+      result = buf;
+      break;
+    }
+  }
+  ::freeifaddrs(ifs);
+  return result;
 }
 
 result<endpoint_view> resolve_endpoint(const sandbox_view& sbx, int port,

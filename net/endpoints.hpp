@@ -37,6 +37,17 @@ std::string detect_public_host(const node_config& cfg, bool in_container);
 /// (UDP "connect" to 8.8.8.8:80, no packet sent), or "" if there is none.
 std::string outward_ipv4();
 
+/// The address at which the server proxy reaches ports that Docker
+/// publishes on this machine (`docker.proxy_host`): the configured one, or
+/// for "auto" this machine's outward IPv4 address, else its first other
+/// non-loopback IPv4 address, else 127.0.0.1. A published port connected to
+/// at a non-loopback local address is forwarded by Docker's NAT rules
+/// (iptables `OUTPUT` → `DOCKER` chain) straight to the container, where
+/// 127.0.0.1 goes through docker-proxy; without those rules docker-proxy
+/// listens on every address, so the port answers either way. Same lifetime
+/// as the published port (no stale container addresses).
+std::string detect_proxy_address(const node_config& cfg);
+
 /// Resolves the public endpoint of container port `port` of `sbx` (§3.7).
 /// Host network mode: `<host>:<port>`. Any other mode: port 8080 maps to the
 /// reserved host port for 8080, every other port goes through execd's proxy

@@ -150,7 +150,8 @@ std::string internal_endpoint::text() const {
 
 result<internal_endpoint> resolve_internal(const sandbox_view& sbx, int port,
                                            const node_config& cfg,
-                                           const std::string& local_host) {
+                                           const std::string& local_host,
+                                           const std::string& local_address) {
   using res = result<internal_endpoint>;
   if (port < 1 || port > 65535)
     return res::fail(
@@ -184,6 +185,11 @@ result<internal_endpoint> resolve_internal(const sandbox_view& sbx, int port,
     x.port = static_cast<uint16_t>(port);
     return res::ok(std::move(x));
   }
+  // A published port of this machine: at a non-loopback address Docker's
+  // NAT rules take the connection straight to the container, where
+  // 127.0.0.1 would go through docker-proxy (a userspace copy per byte).
+  if (here && !local_address.empty())
+    x.host = local_address;
   if (port == http_port) {
     if (sbx.ports.http == 0)
       return res::fail(make_api_error(

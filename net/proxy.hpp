@@ -59,7 +59,7 @@ struct internal_endpoint {
 };
 
 /// Resolves the internal endpoint of container port `port` (§3.7
-/// resolve_internal, without container IPs). Host network mode (without an
+/// resolve_internal). Host network mode (without an
 /// egress sidecar): `127.0.0.1:<port>`. Other modes, and sandboxes behind an
 /// egress sidecar: 8080 → `127.0.0.1:<ports.http>`, 44772 →
 /// `127.0.0.1:<ports.execd>` (execd itself), 18080 with a published egress
@@ -67,8 +67,13 @@ struct internal_endpoint {
 /// `127.0.0.1:<ports.execd>/proxy/<port>`. A sandbox whose `endpoint_host`
 /// names another machine (a remote Docker host or another node's host) is
 /// reached at that address instead of 127.0.0.1, if it is numeric.
+/// Published ports of this machine are reached at `local_address` instead
+/// of 127.0.0.1 when it is given (see `detect_proxy_address`).
 /// @param local_host this node's public host (`detect_public_host`): an
 ///        `endpoint_host` equal to it, empty or loopback means this machine.
+/// @param local_address where this machine's published ports are reached;
+///        empty = 127.0.0.1. Not used for host-mode ports (an app may
+///        listen on loopback only).
 /// @returns `ec::invalid_port` outside 1..65535 or, in host mode, for the
 ///          server's own port (a request loop); `ec::endpoint_unavailable`
 ///          when the needed host port is unknown or the sandbox's machine
@@ -76,6 +81,8 @@ struct internal_endpoint {
 result<internal_endpoint> resolve_internal(const sandbox_view& sbx, int port,
                                            const node_config& cfg,
                                            const std::string& local_host
+                                           = {},
+                                           const std::string& local_address
                                            = {});
 
 /// Turns the raw rest of a proxy path into the path sent upstream: `/` +

@@ -11,7 +11,11 @@
 #include <fstream>
 #include <memory>
 #include <thread>
+#include <variant>
 
+#include "core/codec.hpp"
+#include "core/config.hpp"
+#include "net/endpoints.hpp"
 #include "server_process.hpp"
 #include "test/unit/http_proxy_backend.hpp"
 
@@ -317,6 +321,167 @@ TEST_F(Proxy, KeepAliveAcrossManyRequests) {
   }
   // One client connection, one upstream connection.
   EXPECT_EQ(upstream_->connections() - conns, 1);
+}
+
+// -- bridge mode: published ports and renew-on-access ---------------------------
+
+/// A bridge-mode node with renew-on-access (cool-down 1 s) and sandboxes that
+/// serve HTTP themselves (busybox httpd on 8080 and 9000): the proxy reaches
+/// their published ports, 9000 through execd's /proxy.
+class ProxyBridge : public testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    srv_ = new server_process{"[renew_intent]\nenabled = true\n"
+                              "min_interval_seconds = 1\n"};
+    srv_->start();
+  }
+
+  static void TearDownTestSuite() {
+    delete srv_; // kills the server, removes this node's containers
+    srv_ = nullptr;
+  }
+
+  /// Creates a Running sandbox serving "hello <name>" on 8080 and 9000.
+  static std::string create(const std::string& name,
+                            const std::string& extensions = {}) {
+    auto cmd = "mkdir -p /www && echo hello " + name
+               + " > /www/index.html && httpd -p 9000 -h /www && exec httpd "
+                 "-f -p 8080 -h /www";
+    auto body = R"({"image":{"uri":"opensandbox/busybox:latest"},)"
+                R"("entrypoint":["sh","-c",")"
+                + cmd + R"("],"timeout":60,"resourceLimits":{})"
+                + (extensions.empty() ? "" : R"(,"extensions":)" + extensions)
+                + "}";
+    auto r = srv_->call("POST", "/v1/sandboxes", body);
+    EXPECT_EQ(r.status, 202) << r.body;
+    if (r.status != 202)
+      return {};
+    std::string id = r.json()["id"].GetString();
+    EXPECT_EQ(srv_->wait_state(id, "Running"), "Running");
+    return id;
+  }
+
+  /// The host port published for container port 8080 of `id`.
+  static std::string published_port(const std::string& id) {
+    auto r = srv_->call("GET", "/v1/sandboxes/" + id + "/endpoints/8080");
+    if (r.status != 200)
+      return {};
+    std::string ep = r.json()["endpoint"].GetString();
+    return ep.substr(ep.rfind(':') + 1);
+  }
+
+  /// expiresAt of a sandbox in µs since the epoch; 0 if it has none or
+  /// does not exist.
+  static int64_t expires_us(const std::string& id) {
+    auto r = srv_->call("GET", "/v1/sandboxes/" + id);
+    if (r.status != 200)
+      return 0;
+    auto doc = r.json();
+    if (!doc.HasMember("expiresAt"))
+      return 0;
+    auto at = osb::codec::decode_renew(std::string{R"({"expiresAt":")"}
+                                       + doc["expiresAt"].GetString()
+                                       + "\"}");
+    auto us = std::get_if<int64_t>(&at);
+    return us ? *us : 0;
+  }
+
+  /// Moves the expiry of `id` to `secs` from now (renew may shorten it).
+  static void expire_in(const std::string& id, int secs) {
+    auto at = osb::codec::format_time(osb::codec::now_us()
+                                      + secs * int64_t{1000000});
+    auto r = srv_->call("POST", "/v1/sandboxes/" + id + "/renew-expiration",
+                        R"({"expiresAt":")" + at + "\"}");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(srv_, nullptr);
+    ASSERT_EQ(srv_->call("GET", "/health").status, 200) << srv_->read_log();
+  }
+
+  static server_process* srv_;
+};
+
+server_process* ProxyBridge::srv_ = nullptr;
+
+TEST_F(ProxyBridge, PublishedPortsAreReachedThroughDockersNat) {
+  auto id = create("nat");
+  ASSERT_FALSE(id.empty());
+  auto port = published_port(id);
+  ASSERT_FALSE(port.empty());
+  auto address = osb::net::detect_proxy_address(osb::node_config{});
+  // 8080 and, through execd, any other port.
+  auto r = osb::test::http_call(srv_->port(), "GET",
+                                "/sandboxes/" + id + "/proxy/8080/");
+  ASSERT_EQ(r.status, 200) << r.body << srv_->read_log();
+  EXPECT_EQ(r.body, "hello nat\n");
+  r = osb::test::http_call(srv_->port(), "GET",
+                           "/sandboxes/" + id + "/proxy/9000/index.html");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "hello nat\n");
+  auto log = srv_->read_log();
+  EXPECT_NE(log.find("proxied to " + address + ":" + port + "/"),
+            std::string::npos)
+    << log;
+  // The upstream's own errors pass through.
+  r = osb::test::http_call(srv_->port(), "GET",
+                           "/sandboxes/" + id + "/proxy/8080/x");
+  EXPECT_EQ(r.status, 404);
+  if (address != "127.0.0.1") {
+    // While a proxied keep-alive connection is open, docker-proxy holds no
+    // connection on the published port: the kernel forwards it.
+    stream_client c{srv_->port()};
+    c.send("GET /sandboxes/" + id + "/proxy/8080/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(c.read_response().status, 200);
+    auto held = osb::test::shell("ss -tnpH state established '( sport = :"
+                                 + port + " )'");
+    EXPECT_EQ(held.find("docker-proxy"), std::string::npos) << held;
+  }
+  ASSERT_EQ(srv_->call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  r = osb::test::http_call(srv_->port(), "GET",
+                           "/sandboxes/" + id + "/proxy/8080/");
+  EXPECT_EQ(r.status, 404);
+}
+
+TEST_F(ProxyBridge, RenewOnAccessKeepsOnlySandboxesWithTheExtensionAlive) {
+  auto with = create("with", R"({"access.renew.extend.seconds":"300"})");
+  auto without = create("without");
+  ASSERT_FALSE(with.empty());
+  ASSERT_FALSE(without.empty());
+  // Both would expire in 4 s.
+  expire_in(with, 4);
+  expire_in(without, 4);
+  auto original = expires_us(with);
+  ASSERT_GT(original, 0);
+  // Proxied requests to both for 7 s, past that expiry.
+  auto start = std::chrono::steady_clock::now();
+  int ok_with = 0;
+  while (std::chrono::steady_clock::now() - start < 7s) {
+    auto r = osb::test::http_call(srv_->port(), "GET",
+                                  "/sandboxes/" + with + "/proxy/8080/");
+    ok_with += r.status == 200 ? 1 : 0;
+    osb::test::http_call(srv_->port(), "GET",
+                         "/sandboxes/" + without + "/proxy/8080/");
+    std::this_thread::sleep_for(250ms);
+  }
+  auto now = osb::codec::now_us();
+  EXPECT_GT(ok_with, 20);
+  // Renewed to about now + 300 s (not earlier than the last renewal,
+  // at most 1 s of cool-down plus this loop's pace ago).
+  auto renewed = expires_us(with);
+  EXPECT_GT(renewed, original);
+  EXPECT_GE(renewed, now + 290 * int64_t{1000000});
+  EXPECT_LE(renewed, now + 300 * int64_t{1000000});
+  EXPECT_EQ(srv_->wait_state(with, "Running"), "Running");
+  // The one without the extension expired despite the traffic.
+  EXPECT_EQ(srv_->wait_state(without, "404", 5s), "404");
+  // The renewal is durable: it survives kill -9.
+  srv_->kill(SIGKILL);
+  ASSERT_TRUE(srv_->start());
+  EXPECT_EQ(expires_us(with), renewed);
+  EXPECT_EQ(srv_->wait_state(with, "Running"), "Running");
+  ASSERT_EQ(srv_->call("DELETE", "/v1/sandboxes/" + with).status, 204);
 }
 
 } // namespace

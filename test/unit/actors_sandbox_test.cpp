@@ -1222,3 +1222,29 @@ TEST_F(SandboxActors, SnapshotImagesWithoutARecordAreSwept) {
   EXPECT_EQ(images.count("opensandbox-snapshots:theirs"), 1u);
   EXPECT_EQ(images.count(snap->image), 1u);
 }
+
+TEST_F(SandboxActors, RenewOnAccessValueComesFromTheExtension) {
+  auto& p = boot();
+  auto s = spec(3600);
+  s.extensions = {{"access.renew.extend.seconds", " 600 "}};
+  auto a = create(p, s);
+  EXPECT_EQ(a.renew_extend_s, 600);
+  auto b = create(p, spec(3600));
+  EXPECT_EQ(b.renew_extend_s, 0);
+  auto cs = rt->containers();
+  ASSERT_EQ(cs.size(), 2u);
+  for (auto& c : cs) {
+    auto labels = rt->spec_of(c.id).labels;
+    if (labels.at("opensandbox.io/id") == a.id)
+      EXPECT_EQ(labels.at("opensandbox.io/access-renew-extend-seconds"),
+                "600");
+    else
+      EXPECT_EQ(labels.count("opensandbox.io/access-renew-extend-seconds"),
+                0u);
+  }
+  // The value survives a restart (it is part of the stored spec).
+  crash(p);
+  procs.clear();
+  auto& p2 = boot();
+  EXPECT_EQ(get(p2, a.id)->renew_extend_s, 600);
+}

@@ -277,6 +277,16 @@ TEST(ConfigDocker, NetworkModeIsLowerCased) {
               HasSubstr("must not be empty"));
 }
 
+TEST(ConfigDocker, ProxyHostIsAutoOrNumeric) {
+  EXPECT_EQ(parse_ok("").docker.proxy_host, "auto");
+  EXPECT_EQ(parse_ok("[docker]\nproxy_host = \"127.0.0.1\"\n").docker.proxy_host,
+            "127.0.0.1");
+  EXPECT_EQ(parse_ok("[docker]\nproxy_host = \"::1\"\n").docker.proxy_host,
+            "::1");
+  EXPECT_THAT(parse_err("[docker]\nproxy_host = \"localhost\"\n"),
+              HasSubstr("docker.proxy_host must be \"auto\" or a numeric IP"));
+}
+
 TEST(ConfigRuntime, KubernetesIsNotSupported) {
   EXPECT_EQ(parse_err("[runtime]\ntype = \"kubernetes\"\n"),
             "config.toml:2:8: runtime.type 'kubernetes' is not supported by "
@@ -367,9 +377,14 @@ TEST(ConfigIgnored, LegacyPauseSectionIsIgnored) {
   parse_ok("[pause]\nanything = 1\nnested = { x = 2 }\n");
 }
 
-TEST(ConfigIgnored, RenewIntentIsValidated) {
-  parse_ok("[renew_intent]\nenabled = true\nmin_interval_seconds = 30\n"
-           "redis.enabled = true\nredis.dsn = \"redis://localhost\"\n");
+TEST(ConfigRenewIntent, ProxyOnlyKeysAreReadRedisIsValidated) {
+  auto d = parse_ok("");
+  EXPECT_FALSE(d.renew_intent.enabled);
+  EXPECT_EQ(d.renew_intent.min_interval_seconds, 60);
+  auto c = parse_ok("[renew_intent]\nenabled = true\nmin_interval_seconds = 30\n"
+                    "redis.enabled = true\nredis.dsn = \"redis://localhost\"\n");
+  EXPECT_TRUE(c.renew_intent.enabled);
+  EXPECT_EQ(c.renew_intent.min_interval_seconds, 30);
   parse_ok("[renew_intent]\n[renew_intent.redis]\nenabled = false\n"
            "queue_key = \"q\"\nconsumer_concurrency = 2\n");
   EXPECT_THAT(parse_err("[renew_intent]\nredis.enabled = true\n"),

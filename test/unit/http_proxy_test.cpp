@@ -7,11 +7,14 @@
 #include "http/router.hpp"
 #include "core/strings.hpp"
 #include "http/server.hpp"
+#include "net/endpoints.hpp"
 #include "net/proxy.hpp"
 
 #include "test/unit/http_proxy_backend.hpp"
 
 #include <gtest/gtest.h>
+
+#include <arpa/inet.h>
 
 #include <chrono>
 #include <map>
@@ -254,6 +257,51 @@ TEST(ProxyEndpoint, ResolveInternal) {
   EXPECT_EQ(ep.value->text(), "127.0.0.1:40109/proxy/6000");
 }
 
+TEST(ProxyEndpoint, LocalAddressForPublishedPorts) {
+  node_config cfg;
+  cfg.docker.network_mode = "bridge";
+  sandbox_view sbx;
+  sbx.id = "s1";
+  sbx.ports.http = 50001;
+  sbx.ports.execd = 40109;
+  // Ports published here are reached at the given local address (Docker's
+  // NAT instead of docker-proxy), with the same ports and prefixes.
+  auto ep = net::resolve_internal(sbx, 8080, cfg, "10.0.0.1", "192.0.2.2");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "192.0.2.2:50001");
+  ep = net::resolve_internal(sbx, 6000, cfg, "10.0.0.1", "192.0.2.2");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "192.0.2.2:40109/proxy/6000");
+  sbx.egress_token = "tok";
+  ep = net::resolve_internal(sbx, 44772, cfg, "10.0.0.1", "192.0.2.2");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "192.0.2.2:40109");
+  // Published on another machine: that machine's address.
+  sbx.endpoint_host = "10.0.0.9";
+  ep = net::resolve_internal(sbx, 8080, cfg, "10.0.0.1", "192.0.2.2");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "10.0.0.9:50001");
+  // Host mode: the port on loopback (an app may listen there only).
+  cfg.docker.network_mode = "host";
+  sandbox_view bare;
+  ep = net::resolve_internal(bare, 6000, cfg, "10.0.0.1", "192.0.2.2");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep.value->text(), "127.0.0.1:6000");
+}
+
+TEST(ProxyEndpoint, ProxyAddressDetection) {
+  node_config cfg;
+  cfg.docker.proxy_host = "127.0.0.1";
+  EXPECT_EQ(net::detect_proxy_address(cfg), "127.0.0.1");
+  cfg.docker.proxy_host = "auto";
+  auto ip = net::detect_proxy_address(cfg);
+  // Some IPv4 address of this machine; loopback only when it has no other.
+  in_addr buf;
+  EXPECT_EQ(::inet_pton(AF_INET, ip.c_str(), &buf), 1) << ip;
+  if (!net::outward_ipv4().empty())
+    EXPECT_EQ(ip, net::outward_ipv4());
+}
+
 TEST(ProxyEndpoint, OtherMachines) {
   node_config cfg;
   cfg.docker.network_mode = "bridge";
@@ -380,6 +428,7 @@ protected:
     cfg->server.host = "127.0.0.1";
     cfg->server.api_key = "key";
     cfg->docker.network_mode = "bridge";
+    cfg->docker.proxy_host = "127.0.0.1";
     backend = std::make_shared<lookup_backend>();
     sandbox_view x;
     x.id = "sbx-1";
@@ -434,6 +483,15 @@ TEST_F(ProxyApi, ForwardTargets) {
   res = call("HEAD", "/v1/route/sbx-1/8080/");
   ASSERT_TRUE(res.forward);
   EXPECT_EQ(res.forward->target, "/");
+}
+
+TEST_F(ProxyApi, ForwardsToTheConfiguredLocalAddress) {
+  cfg->docker.proxy_host = "192.0.2.7";
+  api = make_api_handler(cfg, backend);
+  auto res = call("GET", "/sandboxes/sbx-1/proxy/8080/x");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(res.forward->host, "192.0.2.7");
+  EXPECT_EQ(res.forward->port, 50001);
 }
 
 TEST_F(ProxyApi, ForwardHeaders) {
@@ -526,6 +584,21 @@ TEST_F(ProxyApi, LookupsAreCachedBriefly) {
   call("DELETE", "/v1/sandboxes/sbx-1", {{"open-sandbox-api-key", "key"}});
   EXPECT_TRUE(call("GET", "/sandboxes/sbx-1/proxy/8080/a").forward);
   EXPECT_EQ(backend->num_gets, 4);
+}
+
+TEST(ProxyCache, KeepsWhatResolutionAndRenewalsNeed) {
+  proxy_cache cache{std::chrono::seconds(10)};
+  sandbox_view x;
+  x.id = "a";
+  x.state = sandbox_state::running;
+  x.expires_us = 42;
+  x.renew_extend_s = 300;
+  cache.put(x);
+  auto hit = cache.find("a");
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->state, sandbox_state::running);
+  EXPECT_EQ(hit->expires_us, 42);
+  EXPECT_EQ(hit->renew_extend_s, 300);
 }
 
 TEST(ProxyCache, Expires) {
