@@ -4,8 +4,12 @@
 # Builds bench/proxy_backend.cpp (a one-thread epoll HTTP server answering a
 # 13-byte body). MODE=bridge (default, what the issue measures: "a direct
 # connection to the sandbox's mapped port"): the backend runs inside a
-# busybox sandbox on port 8080, the floor is its host-mapped port and the
-# proxy targets the same mapped port. MODE=host: the server runs in host
+# busybox sandbox on port 8080, the floor is its host-mapped port at this
+# machine's outward address (FLOOR=nat, the default: Docker's NAT forwards
+# in the kernel, as for a client on another machine, and as the server's
+# proxy connects) or at 127.0.0.1 (FLOOR=loopback: through docker-proxy, a
+# slower floor), and the proxy targets the same mapped port. MODE=host: the
+# server runs in host
 # network mode and the backend on the host (the proxied port P of a sandbox
 # is 127.0.0.1:P), a floor without Docker's port forwarding. Then it runs
 #   wrk -t2 -c32 -d10s --latency URL
@@ -19,7 +23,8 @@
 #
 # Env: OSB_SERVER_BIN (default build-bench/opensandbox-server), ROUNDS,
 #      DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (32),
-#      IO_THREADS (server.io_threads, default 2), MODE (bridge | host).
+#      IO_THREADS (server.io_threads, default 2), MODE (bridge | host),
+#      FLOOR (nat | loopback; bridge mode only).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,6 +36,7 @@ WRK_THREADS="${WRK_THREADS:-2}"
 WRK_CONNS="${WRK_CONNS:-32}"
 IO_THREADS="${IO_THREADS:-2}"
 MODE="${MODE:-bridge}"
+FLOOR="${FLOOR:-nat}"
 KEY=bench
 IMAGE=opensandbox/busybox:latest
 
@@ -157,7 +163,14 @@ if [ "$MODE" = host ]; then
 else
   EP="$(curl -fsS "$BASE/v1/sandboxes/$SID/endpoints/8080" -H "OPEN-SANDBOX-API-KEY: $KEY" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')"
-  DIRECT_URL="http://127.0.0.1:${EP##*:}/"
+  if [ "$FLOOR" = loopback ]; then
+    DIRECT_URL="http://127.0.0.1:${EP##*:}/"
+  else
+    # The address of the default route (no packet is sent).
+    OUTWARD="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("192.0.2.1", 9)); print(s.getsockname()[0])')"
+    DIRECT_URL="http://$OUTWARD:${EP##*:}/"
+  fi
+  echo "floor: $DIRECT_URL (FLOOR=$FLOOR)" >&2
   for _ in $(seq 1 50); do
     curl -fsS -o /dev/null "$DIRECT_URL" 2>/dev/null && break
     sleep 0.1
