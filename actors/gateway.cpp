@@ -77,6 +77,12 @@ public:
                    time_reply{std::move(done)});
   }
 
+  void extend(const http::call_context& ctx, const std::string& id,
+              int64_t at_least_us, http::reply<int64_t> done) override {
+    caf::anon_send(gw_, atom::renew_v, id, at_least_us, true, ctx.request_id,
+                   time_reply{std::move(done)});
+  }
+
   void patch(const http::call_context& ctx, const std::string& id,
              metadata_patch p, http::reply<sandbox_view> done) override {
     caf::anon_send(gw_, atom::patch_v, id, std::move(p), ctx.request_id,
@@ -167,6 +173,12 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
         time_reply& cb) {
       forward<int64_t>(self->request(node, timeout, atom::renew_v, id,
                                      expires_us, rid),
+                       std::move(cb), id);
+    },
+    [=](atom::renew, std::string& id, int64_t at_least_us, bool tag,
+        std::string& rid, time_reply& cb) {
+      forward<int64_t>(self->request(node, timeout, atom::renew_v, id,
+                                     at_least_us, tag, rid),
                        std::move(cb), id);
     },
     [=](atom::patch, std::string& id, metadata_patch& p, std::string& rid,

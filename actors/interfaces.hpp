@@ -92,6 +92,9 @@ using sandbox_actor = caf::typed_actor<
   caf::replies_to<atom::remove, std::string>::with<bool>,
   // Moves the expiry to the given time (µs since epoch).
   caf::replies_to<atom::renew, int64_t, std::string>::with<int64_t>,
+  // Renew-on-access: moves the expiry to at least the given time, only if
+  // Running and only later (the bool is a tag); answers the expiry.
+  caf::replies_to<atom::renew, int64_t, bool, std::string>::with<int64_t>,
   // Applies a metadata merge patch.
   caf::replies_to<atom::patch, metadata_patch, std::string>::with<sandbox_view>,
   // Renders a diagnostics report (plain text).
@@ -172,6 +175,9 @@ using node_actor = caf::typed_actor<
   caf::replies_to<atom::resume, std::string, std::string>::with<sandbox_view>,
   // Renews a sandbox's expiry.
   caf::replies_to<atom::renew, std::string, int64_t, std::string>::with<int64_t>,
+  // Extends a sandbox's expiry to at least a time (renew-on-access).
+  caf::replies_to<atom::renew, std::string, int64_t, bool,
+                  std::string>::with<int64_t>,
   // Patches a sandbox's metadata.
   caf::replies_to<atom::patch, std::string, metadata_patch, std::string>::with<
     sandbox_view>,
@@ -240,6 +246,8 @@ using gateway_actor = caf::typed_actor<
   caf::reacts_to<atom::pause, std::string, std::string, unit_reply>,
   caf::reacts_to<atom::resume, std::string, std::string, unit_reply>,
   caf::reacts_to<atom::renew, std::string, int64_t, std::string, time_reply>,
+  caf::reacts_to<atom::renew, std::string, int64_t, bool, std::string,
+                 time_reply>,
   caf::reacts_to<atom::patch, std::string, metadata_patch, std::string,
                  view_reply>,
   caf::reacts_to<atom::members, std::string, members_reply>,

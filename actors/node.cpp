@@ -694,6 +694,18 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                   atom::renew_v, id, expires_us, rid);
         });
     },
+    [=](atom::renew, std::string& id, int64_t at_least_us, bool tag,
+        std::string& rid) -> caf::result<int64_t> {
+      return route<int64_t>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<int64_t> {
+          return self->delegate(e.hdl, atom::renew_v, at_least_us, tag, rid);
+        },
+        [=](node_state::member& m) {
+          return forward<int64_t>(self, m, remote_write_timeout, id,
+                                  atom::renew_v, id, at_least_us, tag, rid);
+        });
+    },
     [=](atom::patch, std::string& id, metadata_patch& p,
         std::string& rid) -> caf::result<sandbox_view> {
       return route<sandbox_view>(

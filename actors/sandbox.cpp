@@ -594,6 +594,48 @@ caf::error not_found(self_ptr self) {
                     "Sandbox " + sid(self) + " not found.");
 }
 
+/// Moves the expiry to `expires_us` (durable before the answer).
+caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
+                              const std::string& rid) {
+  auto& st = self->state;
+  if (st.phase == sandbox_phase::deleting)
+    return not_found(self);
+  if (expires_us <= codec::now_us())
+    return make_error(ec::invalid_expiration,
+                      "New expiration time must be in the future.");
+  if (st.view.expires_us == 0)
+    return make_error(ec::expiration_not_renewable,
+                      "Sandbox " + sid(self)
+                        + " does not have automatic expiration enabled.");
+  auto rp = self->make_response_promise<int64_t>();
+  auto row = st.row;
+  row.expires_us = expires_us;
+  // `await` keeps mutations in order: each write carries all earlier ones.
+  self->request(st.store, store_timeout, atom::put_v, row)
+    .await(
+      [self, rp, row, rid](bool) mutable {
+        auto& st = self->state;
+        if (st.phase == sandbox_phase::deleting) {
+          rp.deliver(not_found(self));
+          return;
+        }
+        st.row.expires_us = row.expires_us;
+        st.view.expires_us = row.expires_us;
+        arm_expiry(self);
+        self->send(st.node, atom::update_v, st.view);
+        OSB_INFO(component, rid, sid(self),
+                 "sandbox expiry renewed to "
+                   << codec::format_time(row.expires_us));
+        rp.deliver(row.expires_us);
+      },
+      [rp](caf::error& err) mutable {
+        rp.deliver(make_error(ec::store_failed,
+                              "Failed to persist the new expiration: "
+                                + to_api_error(err).message));
+      });
+  return rp;
+}
+
 /// Pauses (`on`) or resumes a sandbox with `docker pause`/`unpause`.
 caf::result<sandbox_view> freeze(self_ptr self, bool on,
                                  const std::string& rid) {
@@ -1027,43 +1069,19 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     },
     [=](atom::renew, int64_t expires_us,
         std::string& rid) -> caf::result<int64_t> {
+      return renew_to(self, expires_us, rid);
+    },
+    [=](atom::renew, int64_t at_least_us, bool,
+        std::string& rid) -> caf::result<int64_t> {
+      // Renew-on-access: only ever later, only while Running; decided here
+      // on the current state (the proxy's view may be a second old).
       auto& st = self->state;
       if (st.phase == sandbox_phase::deleting)
         return not_found(self);
-      if (expires_us <= codec::now_us())
-        return make_error(ec::invalid_expiration,
-                          "New expiration time must be in the future.");
-      if (st.view.expires_us == 0)
-        return make_error(ec::expiration_not_renewable,
-                          "Sandbox " + sid(self)
-                            + " does not have automatic expiration enabled.");
-      auto rp = self->make_response_promise<int64_t>();
-      auto row = st.row;
-      row.expires_us = expires_us;
-      // `await` keeps mutations in order: each write carries all earlier ones.
-      self->request(st.store, store_timeout, atom::put_v, row)
-        .await(
-          [self, rp, row, rid](bool) mutable {
-            auto& st = self->state;
-            if (st.phase == sandbox_phase::deleting) {
-              rp.deliver(not_found(self));
-              return;
-            }
-            st.row.expires_us = row.expires_us;
-            st.view.expires_us = row.expires_us;
-            arm_expiry(self);
-            self->send(st.node, atom::update_v, st.view);
-            OSB_INFO(component, rid, sid(self),
-                     "sandbox expiry renewed to "
-                       << codec::format_time(row.expires_us));
-            rp.deliver(row.expires_us);
-          },
-          [rp](caf::error& err) mutable {
-            rp.deliver(make_error(ec::store_failed,
-                                  "Failed to persist the new expiration: "
-                                    + to_api_error(err).message));
-          });
-      return rp;
+      if (st.phase != sandbox_phase::running || st.view.expires_us == 0
+          || at_least_us <= st.view.expires_us)
+        return st.view.expires_us;
+      return renew_to(self, at_least_us, rid);
     },
     [=](atom::patch, metadata_patch& p,
         std::string& rid) -> caf::result<sandbox_view> {

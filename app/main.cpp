@@ -153,12 +153,20 @@ bool resolve_execd(osb::node_config& cfg, osb::shared_bytes& tar) {
 /// Host part of a `tcp://host:port` Docker address (where the sandboxes'
 /// published ports are reachable); empty for local sockets.
 std::string endpoint_host_of(const std::string& docker_host) {
-  const std::string tcp = "tcp://";
-  if (docker_host.rfind(tcp, 0) != 0)
-    return {};
-  auto rest = docker_host.substr(tcp.size());
-  auto colon = rest.rfind(':');
-  return colon == std::string::npos ? rest : rest.substr(0, colon);
+  // tcp://host:port and ssh://[user@]host[:port]: the Docker host's machine
+  // publishes the ports (never this one's, which may run other sandboxes).
+  for (std::string scheme : {"tcp://", "ssh://"}) {
+    if (docker_host.rfind(scheme, 0) != 0)
+      continue;
+    auto rest = docker_host.substr(scheme.size());
+    if (auto at = rest.rfind('@'); at != std::string::npos)
+      rest = rest.substr(at + 1);
+    if (auto slash = rest.find('/'); slash != std::string::npos)
+      rest = rest.substr(0, slash);
+    auto colon = rest.rfind(':');
+    return colon == std::string::npos ? rest : rest.substr(0, colon);
+  }
+  return {};
 }
 
 /// Whether a Docker host runs on this machine (its bind paths are ours):

@@ -682,6 +682,7 @@ void read_renew_intent(reader& r, const toml::table& t, node_config& cfg) {
                 });
        }},
     });
+  cfg.renew_intent.redis_requested = redis_enabled;
   if (!r.failed() && redis_enabled && !has_dsn)
     r.fail(*redis_node, "renew_intent.redis.dsn is required when "
                         "renew_intent.redis.enabled is true");

@@ -109,6 +109,8 @@ struct node_config {
     bool enabled = false;
     /// Per-sandbox cool-down between successful renewals (>= 1).
     int64_t min_interval_seconds = 60;
+    /// `redis.enabled` as configured (not implemented; warned at start).
+    bool redis_requested = false;
   } renew_intent;
 
   struct cluster_section {

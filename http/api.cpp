@@ -316,6 +316,9 @@ void forward_to(const api_state& st, const exchange_ptr& x,
     return fail(*x, ep.error);
   spec->host = ep.value->host;
   spec->port = ep.value->port;
+  spec->bind_source = spec->host == st.proxy_address
+                      && spec->host.rfind("127.", 0) != 0
+                      && spec->host != "::1";
   spec->target.insert(0, ep.value->prefix);
   response extra;
   extra.headers.emplace_back("X-Request-ID", x->rid);
@@ -360,7 +363,7 @@ void renew_on_access(const api_state& st, const exchange& x,
   OSB_DEBUG("http", x.rid, sbx.id,
             "renew-on-access: extending the expiry to "
               << codec::format_time(*target));
-  st.backend->renew(
+  st.backend->extend(
     x.ctx(), sbx.id, *target,
     [coord = st.renew, id = sbx.id, rid = x.rid](result<int64_t> r) {
       coord->done(id, r.has_value(), renew_coordinator::clock::now());
@@ -782,6 +785,10 @@ handler make_api_handler(std::shared_ptr<const node_config> cfg,
              "renew-on-access is on (proxy-only, cool-down "
                << st->cfg->renew_intent.min_interval_seconds << " s)");
   }
+  if (st->cfg->renew_intent.redis_requested)
+    OSB_WARN("http", "", "",
+             "renew_intent.redis.enabled is set, but consuming renew intents "
+             "from Redis is not implemented: only proxied requests renew");
   OSB_INFO("http", "", "",
            "endpoints advertise host "
              << st->public_host << "; the proxy reaches ports published "

@@ -47,6 +47,13 @@ public:
   virtual void renew(const call_context& ctx, const std::string& id,
                      int64_t expires_us, reply<int64_t> done)
     = 0;
+  /// Renew-on-access: moves the expiry to at least `at_least_us`, only if
+  /// the sandbox is Running and only ever later (decided by the sandbox on
+  /// its current state). The default renews unconditionally.
+  virtual void extend(const call_context& ctx, const std::string& id,
+                      int64_t at_least_us, reply<int64_t> done) {
+    renew(ctx, id, at_least_us, std::move(done));
+  }
   virtual void patch(const call_context& ctx, const std::string& id,
                      metadata_patch p, reply<sandbox_view> done)
     = 0;

@@ -40,6 +40,8 @@ void renew_coordinator::done(const std::string& id, bool ok,
   i->second.in_flight = false;
   if (ok)
     i->second.renewed_at = now;
+  else // retry after 5 s, not on every proxied request
+    i->second.renewed_at = now - min_interval_ + std::chrono::seconds(5);
 }
 
 size_t renew_coordinator::size() const {

@@ -613,6 +613,17 @@ private:
                           "invalid address " + fwd_->host);
     upstream_reused_ = false;
     upstream_.emplace(stream_.get_executor());
+    if (fwd_->bind_source) {
+      auto& sock = upstream_->socket();
+      sock.open(addr.is_v4() ? tcp::v4() : tcp::v6(), ec);
+      if (!ec)
+        sock.bind(tcp::endpoint{addr, 0}, ec);
+      if (ec)
+        return fail_forward(forward_error::connect,
+                            fwd_->host + " is no longer an address of this "
+                                         "machine (docker.proxy_host): "
+                              + ec.message());
+    }
     upstream_->expires_after(upstream_connect_timeout);
     upstream_->async_connect(tcp::endpoint{addr, fwd_->port},
                              beast::bind_front_handler(

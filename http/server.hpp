@@ -49,6 +49,10 @@ struct forward_spec {
   /// Numeric IPv4/IPv6 address; never a name from the request.
   std::string host = "127.0.0.1";
   uint16_t port = 0;
+  /// `host` is an address of this machine: the upstream socket is bound to
+  /// it before connecting, so that an address that stopped being local
+  /// (DHCP, VPN) fails instead of leading to another machine.
+  bool bind_source = false;
   /// Origin-form target sent upstream (path and query).
   std::string target;
   /// Request header fields sent upstream, already filtered. The server adds

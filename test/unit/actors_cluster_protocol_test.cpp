@@ -54,6 +54,7 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
       return true;
     },
     [=](atom::renew, int64_t t, std::string&) -> int64_t { return t; },
+    [=](atom::renew, int64_t t, bool, std::string&) -> int64_t { return t; },
     [=](atom::patch, metadata_patch&, std::string&) -> sandbox_view {
       return view;
     },

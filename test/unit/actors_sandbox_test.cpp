@@ -1248,3 +1248,32 @@ TEST_F(SandboxActors, RenewOnAccessValueComesFromTheExtension) {
   auto& p2 = boot();
   EXPECT_EQ(get(p2, a.id)->renew_extend_s, 600);
 }
+
+TEST_F(SandboxActors, RenewOnAccessNeverShortensAnExpiry) {
+  auto& p = boot();
+  auto v = create(p, spec(60));
+  auto later = codec::now_us() + 24LL * 3600 * 1000000;
+  ASSERT_TRUE(ask<int64_t>(p.node, atom::renew_v, v.id, later,
+                           std::string{"client"})
+                .first);
+  // A proxied request computed its target from a view a second old.
+  auto soon = codec::now_us() + 300LL * 1000000;
+  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id, soon, true,
+                               std::string{"proxy"});
+  ASSERT_TRUE(t) << err.message;
+  EXPECT_EQ(*t, later);
+  EXPECT_EQ(get(p, v.id)->expires_us, later);
+  // Later than the current expiry: moved, durably.
+  auto further = later + 3600LL * 1000000;
+  EXPECT_EQ(*ask<int64_t>(p.node, atom::renew_v, v.id, further, true,
+                          std::string{"proxy"})
+               .first,
+            further);
+  // A paused sandbox is not renewed by access.
+  ask<sandbox_view>(p.node, atom::pause_v, v.id, std::string{"r"});
+  EXPECT_EQ(*ask<int64_t>(p.node, atom::renew_v, v.id,
+                          further + 3600LL * 1000000, true,
+                          std::string{"proxy"})
+               .first,
+            further);
+}

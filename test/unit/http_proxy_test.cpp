@@ -492,6 +492,14 @@ TEST_F(ProxyApi, ForwardsToTheConfiguredLocalAddress) {
   ASSERT_TRUE(res.forward);
   EXPECT_EQ(res.forward->host, "192.0.2.7");
   EXPECT_EQ(res.forward->port, 50001);
+  // Bound to that address first: if it stops being local, no other
+  // machine is reached.
+  EXPECT_TRUE(res.forward->bind_source);
+  cfg->docker.proxy_host = "127.0.0.1";
+  api = make_api_handler(cfg, backend);
+  res = call("GET", "/sandboxes/sbx-1/proxy/8080/x");
+  ASSERT_TRUE(res.forward);
+  EXPECT_FALSE(res.forward->bind_source);
 }
 
 TEST_F(ProxyApi, ForwardHeaders) {
@@ -890,6 +898,33 @@ TEST_F(ProxyServer, WebSocketTunnel) {
   ASSERT_TRUE(test::ws_read_message(c, op, payload));
   EXPECT_EQ(op, 8);
   EXPECT_EQ(payload.substr(0, 2), std::string("\x03\xe8", 2));
+}
+
+TEST(ProxyServerAddress, AnAddressNoLongerLocalIsRefused) {
+  // docker.proxy_host names an address this machine does not have (as
+  // after a DHCP change): the connection must not leave the machine.
+  auto cfg = std::make_shared<node_config>();
+  cfg->server.host = "127.0.0.1";
+  cfg->docker.network_mode = "bridge";
+  cfg->docker.proxy_host = "192.0.2.7";
+  auto backend = std::make_shared<lookup_backend>();
+  sandbox_view x;
+  x.id = "sbx-1";
+  x.ports.http = 50001;
+  x.ports.execd = 40109;
+  backend->sandboxes[x.id] = x;
+  server_options opts;
+  opts.host = "127.0.0.1";
+  opts.port = 0;
+  auto srv = server::start(opts, make_api_handler(cfg, backend));
+  ASSERT_TRUE(srv.has_value());
+  stream_client c{(*srv)->port()};
+  c.send("GET /sandboxes/sbx-1/proxy/8080/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.body.find("is no longer an address of this machine"),
+            std::string::npos)
+    << r.body;
 }
 
 TEST_F(ProxyServer, Errors) {

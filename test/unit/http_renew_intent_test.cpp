@@ -91,9 +91,11 @@ TEST(RenewCoordinator, OneRenewalInFlightPerSandbox) {
   EXPECT_FALSE(c.on_access(a, now + 120 * sec, t0 + 120s));
   // ... for this sandbox only.
   EXPECT_TRUE(c.on_access(renewable("b", now), now, t0));
-  // A failed renewal starts no cool-down.
+  // A failed renewal is retried after a short back-off (5 s), not on every
+  // access and not only after the full cool-down.
   c.done("a", false, t0 + 2s);
-  EXPECT_TRUE(c.on_access(a, now + 3 * sec, t0 + 3s));
+  EXPECT_FALSE(c.on_access(a, now + 3 * sec, t0 + 3s));
+  EXPECT_TRUE(c.on_access(a, now + 8 * sec, t0 + 8s));
 }
 
 TEST(RenewCoordinator, CoolDownAfterSuccess) {
@@ -282,14 +284,15 @@ TEST_F(RenewOnAccess, WebSocketHandshakesRenewToo) {
   EXPECT_EQ(backend->renewals.front().id, "with");
 }
 
-TEST_F(RenewOnAccess, FailedRenewalIsRetriedOnTheNextAccess) {
+TEST_F(RenewOnAccess, FailedRenewalBacksOffInsteadOfRetryingAtOnce) {
+  // (The retry after the back-off: RenewCoordinator.OneRenewalInFlight...)
   start();
   ASSERT_TRUE(proxied("/sandboxes/with/proxy/8080/a"));
   ASSERT_EQ(backend->renewals.size(), 1u);
   backend->renewals.front().done(result<int64_t>::fail(
     make_api_error(ec::store_failed, "disk full")));
   ASSERT_TRUE(proxied("/sandboxes/with/proxy/8080/a"));
-  EXPECT_EQ(backend->renewals.size(), 2u);
+  EXPECT_EQ(backend->renewals.size(), 1u);
 }
 
 TEST_F(RenewOnAccess, SandboxesWithoutTheExtensionAreNotRenewed) {
