@@ -609,14 +609,20 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
           finish(x, json_response(200, codec::encode_sandbox(sbx)));
         }));
     }
+    // State changes drop the proxy's cached view, so that renew-on-access
+    // starts from the current state and expiry.
     case route_id::pause_sandbox:
       return backend.pause(x->ctx(), rt.sandbox_id,
-                           on_success<unit>(x, [](exchange& x, unit) {
+                           on_success<unit>(x, [cache = st.cache](exchange& x,
+                                                                  unit) {
+                             cache->erase(x.sandbox_id);
                              finish(x, empty_response(202));
                            }));
     case route_id::resume_sandbox:
       return backend.resume(x->ctx(), rt.sandbox_id,
-                            on_success<unit>(x, [](exchange& x, unit) {
+                            on_success<unit>(x, [cache = st.cache](exchange& x,
+                                                                   unit) {
+                              cache->erase(x.sandbox_id);
                               finish(x, empty_response(202));
                             }));
     case route_id::renew_expiration: {
@@ -627,7 +633,9 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
       // backend, in that order (§1.10).
       return backend.renew(
         x->ctx(), rt.sandbox_id, std::get<int64_t>(at),
-        on_success<int64_t>(x, [](exchange& x, int64_t expires_us) {
+        on_success<int64_t>(x, [cache = st.cache](exchange& x,
+                                                  int64_t expires_us) {
+          cache->erase(x.sandbox_id);
           finish(x, json_response(200, codec::encode_renew(expires_us)));
         }));
     }

@@ -397,7 +397,7 @@ public:
   }
   void pause(const call_context&, const std::string&,
              reply<unit> done) override {
-    unsupported(done);
+    done(result<unit>::ok(unit{}));
   }
   void resume(const call_context&, const std::string&,
               reply<unit> done) override {
@@ -592,6 +592,13 @@ TEST_F(ProxyApi, LookupsAreCachedBriefly) {
   call("DELETE", "/v1/sandboxes/sbx-1", {{"open-sandbox-api-key", "key"}});
   EXPECT_TRUE(call("GET", "/sandboxes/sbx-1/proxy/8080/a").forward);
   EXPECT_EQ(backend->num_gets, 4);
+  // So does a pause: the next request sees the Paused state.
+  EXPECT_EQ(call("POST", "/v1/sandboxes/sbx-1/pause",
+                 {{"open-sandbox-api-key", "key"}})
+              .status,
+            202);
+  EXPECT_TRUE(call("GET", "/sandboxes/sbx-1/proxy/8080/a").forward);
+  EXPECT_EQ(backend->num_gets, 5);
 }
 
 TEST(ProxyCache, KeepsWhatResolutionAndRenewalsNeed) {
