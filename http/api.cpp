@@ -11,6 +11,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <chrono>
 #include <cerrno>
 #include <cstdlib>
@@ -43,6 +46,8 @@ struct api_state : std::enable_shared_from_this<api_state> {
   std::string public_host;
   /// Where the proxy reaches ports published on this machine, detected once.
   std::string proxy_address;
+  /// Whether `proxy_address` is an address of this machine (bound first).
+  bool proxy_address_local = false;
   /// Whether an API key is configured (non-blank).
   bool key_required = false;
   /// Sandboxes the server proxy resolved within the last second.
@@ -316,9 +321,9 @@ void forward_to(const api_state& st, const exchange_ptr& x,
     return fail(*x, ep.error);
   spec->host = ep.value->host;
   spec->port = ep.value->port;
-  spec->bind_source = spec->host == st.proxy_address
-                      && spec->host.rfind("127.", 0) != 0
-                      && spec->host != "::1";
+  spec->bind_source = st.proxy_address_local
+                      && spec->host == st.proxy_address
+                      && spec->host.rfind("127.", 0) != 0;
   spec->target.insert(0, ep.value->prefix);
   response extra;
   extra.headers.emplace_back("X-Request-ID", x->rid);
@@ -779,7 +784,16 @@ handler make_api_handler(std::shared_ptr<const node_config> cfg,
                          std::shared_ptr<lifecycle_backend> backend) {
   auto st = std::make_shared<api_state>();
   st->public_host = net::detect_public_host(*cfg);
-  st->proxy_address = net::detect_proxy_address(*cfg);
+  {
+    std::ifstream in{"/proc/net/route"};
+    std::stringstream routes;
+    routes << in.rdbuf();
+    std::error_code err;
+    auto proxy = net::detect_proxy_address(
+      *cfg, std::filesystem::exists("/.dockerenv", err), routes.str());
+    st->proxy_address = proxy.host;
+    st->proxy_address_local = proxy.local;
+  }
   st->key_required = !trim(cfg->server.api_key).empty();
   st->cfg = std::move(cfg);
   st->backend = std::move(backend);

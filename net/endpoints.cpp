@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <sstream>
 #include <string_view>
 
 namespace osb::net {
@@ -69,6 +70,52 @@ std::string detect_public_host(const node_config& cfg, bool in_container) {
 
 std::string detect_public_host(const node_config& cfg) {
   return detect_public_host(cfg, file_exists("/.dockerenv"));
+}
+
+std::string default_gateway(const std::string& routes) {
+  // Iface Destination Gateway Flags ...; hex, in network byte order.
+  std::istringstream in{routes};
+  std::string line;
+  std::getline(in, line); // header
+  while (std::getline(in, line)) {
+    std::istringstream fields{line};
+    std::string iface, dest, gw;
+    if (!(fields >> iface >> dest >> gw) || dest != "00000000"
+        || gw == "00000000")
+      continue;
+    in_addr addr{};
+    addr.s_addr = static_cast<in_addr_t>(std::stoul(gw, nullptr, 16));
+    char buf[INET_ADDRSTRLEN] = {};
+    if (::inet_ntop(AF_INET, &addr, buf, sizeof(buf)) != nullptr)
+      return buf;
+  }
+  return {};
+}
+
+bool is_local_address(const std::string& host) {
+  in_addr want{};
+  if (::inet_pton(AF_INET, host.c_str(), &want) != 1)
+    return false;
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) != 0)
+    return false;
+  bool found = false;
+  for (auto* i = ifs; i != nullptr && !found; i = i->ifa_next)
+    if (i->ifa_addr != nullptr && i->ifa_addr->sa_family == AF_INET)
+      found = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr
+              == want.s_addr;
+  ::freeifaddrs(ifs);
+  return found;
+}
+
+proxy_address detect_proxy_address(const node_config& cfg, bool in_container,
+                                   const std::string& routes) {
+  if (cfg.docker.proxy_host != "auto")
+    return {cfg.docker.proxy_host, is_local_address(cfg.docker.proxy_host)};
+  if (in_container)
+    if (auto gw = default_gateway(routes); !gw.empty())
+      return {gw, false};
+  return {detect_proxy_address(cfg), true};
 }
 
 std::string detect_proxy_address(const node_config& cfg) {

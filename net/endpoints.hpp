@@ -48,6 +48,27 @@ std::string outward_ipv4();
 /// as the published port (no stale container addresses).
 std::string detect_proxy_address(const node_config& cfg);
 
+/// What `docker.proxy_host = "auto"` picks, and whether it is an address of
+/// this machine (then the proxy binds to it before connecting).
+struct proxy_address {
+  std::string host;
+  bool local = false;
+};
+
+/// `auto`: this machine's outward IPv4 (local); inside a container (the
+/// node image, compose) the default gateway instead, i.e. the Docker host
+/// that publishes the sandboxes' ports (not local). A configured value is
+/// used as is, local if this machine has it now. `routes` is the text of
+/// /proc/net/route (tests pass their own).
+proxy_address detect_proxy_address(const node_config& cfg, bool in_container,
+                                   const std::string& routes);
+
+/// Whether this machine has the IPv4 address `host` right now.
+bool is_local_address(const std::string& host);
+
+/// The default gateway from /proc/net/route text, "" if none.
+std::string default_gateway(const std::string& routes);
+
 /// Resolves the public endpoint of container port `port` of `sbx` (§3.7).
 /// Host network mode: `<host>:<port>`. Any other mode: port 8080 maps to the
 /// reserved host port for 8080, every other port goes through execd's proxy

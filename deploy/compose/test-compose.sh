@@ -4,7 +4,8 @@
 #   3 nodes (docker-compose up -d), waits until every node sees the other two,
 #   creates one sandbox through each node's API, checks that a GET through
 #   every node finds every sandbox and that the list on node3 shows all of
-#   them, checks their endpoints and the containers' labels, deletes them
+#   them, checks their endpoints (directly and through every node's server
+#   proxy) and the containers' labels, deletes them
 #   (each through another node than the one it was created through), and
 #   tears everything down (docker-compose down -v). Containers labelled
 #   opensandbox.io/node=node1..node3 are removed even on failure.
@@ -190,6 +191,13 @@ for id in "${ids[@]}"; do
   until curl -sf --max-time 2 "http://$execd/ping" >/dev/null; do
     (($(date +%s) - start < 20)) || fail "execd of $id does not answer on $execd/ping"
     sleep 0.2
+  done
+  # The server proxy of every node reaches it too (the nodes run in
+  # containers: the ports are published on their Docker host, the gateway).
+  for n in "${nodes[@]}"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+      "http://127.0.0.1:${port[$n]}/sandboxes/$id/proxy/44772/ping")
+    [ "$code" = 200 ] || fail "server proxy of $n to execd of $id: HTTP $code"
   done
   say "$id: endpoint $ep, execd $execd answers, created via ${created_via[$id]}, owned by $owner"
 done

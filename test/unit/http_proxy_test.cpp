@@ -302,6 +302,28 @@ TEST(ProxyEndpoint, ProxyAddressDetection) {
     EXPECT_EQ(ip, net::outward_ipv4());
 }
 
+TEST(ProxyEndpoint, InsideAContainerTheGatewayPublishesThePorts) {
+  // /proc/net/route of a container on a compose network: default route via
+  // 172.18.0.1 (hex, network byte order).
+  const std::string routes
+    = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+      "eth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\n"
+      "eth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n";
+  EXPECT_EQ(net::default_gateway(routes), "172.18.0.1");
+  node_config cfg;
+  cfg.docker.proxy_host = "auto";
+  auto in = net::detect_proxy_address(cfg, true, routes);
+  EXPECT_EQ(in.host, "172.18.0.1");
+  EXPECT_FALSE(in.local); // not ours: nothing is bound to it
+  auto out = net::detect_proxy_address(cfg, false, routes);
+  EXPECT_TRUE(out.local);
+  EXPECT_EQ(out.host, net::detect_proxy_address(cfg));
+  cfg.docker.proxy_host = "10.1.2.3";
+  EXPECT_EQ(net::detect_proxy_address(cfg, true, routes).host, "10.1.2.3");
+  EXPECT_FALSE(net::detect_proxy_address(cfg, true, routes).local);
+  EXPECT_EQ(net::default_gateway("Iface\tDestination\n"), "");
+}
+
 TEST(ProxyEndpoint, OtherMachines) {
   node_config cfg;
   cfg.docker.network_mode = "bridge";
@@ -492,14 +514,22 @@ TEST_F(ProxyApi, ForwardsToTheConfiguredLocalAddress) {
   ASSERT_TRUE(res.forward);
   EXPECT_EQ(res.forward->host, "192.0.2.7");
   EXPECT_EQ(res.forward->port, 50001);
-  // Bound to that address first: if it stops being local, no other
-  // machine is reached.
-  EXPECT_TRUE(res.forward->bind_source);
+  // Not an address of this machine: nothing to bind to.
+  EXPECT_FALSE(res.forward->bind_source);
   cfg->docker.proxy_host = "127.0.0.1";
   api = make_api_handler(cfg, backend);
   res = call("GET", "/sandboxes/sbx-1/proxy/8080/x");
   ASSERT_TRUE(res.forward);
   EXPECT_FALSE(res.forward->bind_source);
+  // A local address is bound first: if it stops being local, no other
+  // machine is reached.
+  if (auto ip = net::outward_ipv4(); !ip.empty()) {
+    cfg->docker.proxy_host = ip;
+    api = make_api_handler(cfg, backend);
+    res = call("GET", "/sandboxes/sbx-1/proxy/8080/x");
+    ASSERT_TRUE(res.forward);
+    EXPECT_TRUE(res.forward->bind_source);
+  }
 }
 
 TEST_F(ProxyApi, ForwardHeaders) {
@@ -908,30 +938,35 @@ TEST_F(ProxyServer, WebSocketTunnel) {
 }
 
 TEST(ProxyServerAddress, AnAddressNoLongerLocalIsRefused) {
-  // docker.proxy_host names an address this machine does not have (as
-  // after a DHCP change): the connection must not leave the machine.
-  auto cfg = std::make_shared<node_config>();
-  cfg->server.host = "127.0.0.1";
-  cfg->docker.network_mode = "bridge";
-  cfg->docker.proxy_host = "192.0.2.7";
-  auto backend = std::make_shared<lookup_backend>();
-  sandbox_view x;
-  x.id = "sbx-1";
-  x.ports.http = 50001;
-  x.ports.execd = 40109;
-  backend->sandboxes[x.id] = x;
+  // A forward bound to an address this machine no longer has (as after a
+  // DHCP change) fails at once instead of leaving the machine.
+  auto spec = std::make_shared<forward_spec>();
+  spec->host = "192.0.2.7";
+  spec->port = 9;
+  spec->target = "/";
+  spec->bind_source = true;
+  spec->on_error = [](forward_error, const std::string& detail) {
+    response res;
+    res.status = 502;
+    res.body = detail;
+    return res;
+  };
   server_options opts;
   opts.host = "127.0.0.1";
   opts.port = 0;
-  auto srv = server::start(opts, make_api_handler(cfg, backend));
+  auto srv = server::start(opts, [spec](request&&, responder respond) {
+    response res;
+    res.forward = spec;
+    respond(std::move(res));
+  });
   ASSERT_TRUE(srv.has_value());
   stream_client c{(*srv)->port()};
-  c.send("GET /sandboxes/sbx-1/proxy/8080/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.send("GET /sandboxes/sbx-1/proxy/9/ HTTP/1.1\r\nHost: x\r\n\r\n");
   auto r = c.read_response();
   EXPECT_EQ(r.status, 502);
   EXPECT_NE(r.body.find("is no longer an address of this machine"),
             std::string::npos)
-    << r.body;
+    << r.status << " " << r.body;
 }
 
 TEST_F(ProxyServer, Errors) {
