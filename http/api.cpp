@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <chrono>
@@ -788,9 +787,8 @@ handler make_api_handler(std::shared_ptr<const node_config> cfg,
     std::ifstream in{"/proc/net/route"};
     std::stringstream routes;
     routes << in.rdbuf();
-    std::error_code err;
-    auto proxy = net::detect_proxy_address(
-      *cfg, std::filesystem::exists("/.dockerenv", err), routes.str());
+    auto proxy = net::detect_proxy_address(*cfg, net::docker_bridge_here(),
+                                           routes.str());
     st->proxy_address = proxy.host;
     st->proxy_address_local = proxy.local;
   }

@@ -108,11 +108,15 @@ bool is_local_address(const std::string& host) {
   return found;
 }
 
-proxy_address detect_proxy_address(const node_config& cfg, bool in_container,
+bool docker_bridge_here() {
+  return ::if_nametoindex("docker0") != 0;
+}
+
+proxy_address detect_proxy_address(const node_config& cfg, bool docker_here,
                                    const std::string& routes) {
   if (cfg.docker.proxy_host != "auto")
     return {cfg.docker.proxy_host, is_local_address(cfg.docker.proxy_host)};
-  if (in_container)
+  if (!docker_here)
     if (auto gw = default_gateway(routes); !gw.empty())
       return {gw, false};
   return {detect_proxy_address(cfg), true};

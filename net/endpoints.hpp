@@ -55,13 +55,19 @@ struct proxy_address {
   bool local = false;
 };
 
-/// `auto`: this machine's outward IPv4 (local); inside a container (the
-/// node image, compose) the default gateway instead, i.e. the Docker host
-/// that publishes the sandboxes' ports (not local). A configured value is
-/// used as is, local if this machine has it now. `routes` is the text of
+/// `auto`: this machine's outward IPv4 (local) when Docker publishes ports
+/// here (`docker_here`: its `docker0` bridge is one of our interfaces);
+/// otherwise — the server runs in a container of its own network, like the
+/// compose cluster — the default gateway, i.e. the Docker host that
+/// publishes the sandboxes' ports (not local). A configured value is used
+/// as is, local if this machine has it now. `routes` is the text of
 /// /proc/net/route (tests pass their own).
-proxy_address detect_proxy_address(const node_config& cfg, bool in_container,
+proxy_address detect_proxy_address(const node_config& cfg, bool docker_here,
                                    const std::string& routes);
+
+/// Whether Docker's default bridge (`docker0`) is an interface of this
+/// network namespace, i.e. Docker publishes ports on this machine.
+bool docker_bridge_here();
 
 /// Whether this machine has the IPv4 address `host` right now.
 bool is_local_address(const std::string& host);

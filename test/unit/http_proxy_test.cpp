@@ -302,7 +302,7 @@ TEST(ProxyEndpoint, ProxyAddressDetection) {
     EXPECT_EQ(ip, net::outward_ipv4());
 }
 
-TEST(ProxyEndpoint, InsideAContainerTheGatewayPublishesThePorts) {
+TEST(ProxyEndpoint, WithoutDockerHereTheGatewayPublishesThePorts) {
   // /proc/net/route of a container on a compose network: default route via
   // 172.18.0.1 (hex, network byte order).
   const std::string routes
@@ -312,12 +312,14 @@ TEST(ProxyEndpoint, InsideAContainerTheGatewayPublishesThePorts) {
   EXPECT_EQ(net::default_gateway(routes), "172.18.0.1");
   node_config cfg;
   cfg.docker.proxy_host = "auto";
-  auto in = net::detect_proxy_address(cfg, true, routes);
+  // A server in a container of its own network: no docker0 here.
+  auto in = net::detect_proxy_address(cfg, false, routes);
   EXPECT_EQ(in.host, "172.18.0.1");
   EXPECT_FALSE(in.local); // not ours: nothing is bound to it
-  auto out = net::detect_proxy_address(cfg, false, routes);
-  EXPECT_TRUE(out.local);
-  EXPECT_EQ(out.host, net::detect_proxy_address(cfg));
+  // Docker runs here (also when this machine is itself a container).
+  auto here = net::detect_proxy_address(cfg, true, routes);
+  EXPECT_TRUE(here.local);
+  EXPECT_EQ(here.host, net::detect_proxy_address(cfg));
   cfg.docker.proxy_host = "10.1.2.3";
   EXPECT_EQ(net::detect_proxy_address(cfg, true, routes).host, "10.1.2.3");
   EXPECT_FALSE(net::detect_proxy_address(cfg, true, routes).local);
