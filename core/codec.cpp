@@ -2288,30 +2288,7 @@ bool map_from_json(std::string_view json, string_map& x) {
 // -- misc ---------------------------------------------------------------------
 
 std::string url_decode(std::string_view x) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-      return c - 'A' + 10;
-    return -1;
-  };
-  std::string r;
-  r.reserve(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    auto c = x[i];
-    if (c == '+') {
-      r += ' ';
-    } else if (c == '%' && i + 2 < x.size() && hex(x[i + 1]) >= 0
-               && hex(x[i + 2]) >= 0) {
-      r += static_cast<char>(hex(x[i + 1]) * 16 + hex(x[i + 2]));
-      i += 2;
-    } else {
-      r += c;
-    }
-  }
-  return r;
+  return percent_decode(x, true);
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace osb {
 
@@ -29,33 +30,65 @@ inline std::string lower(std::string_view x) {
   return result;
 }
 
-/// `%xx` decoding of a path; invalid escapes stay verbatim and `+` is not
-/// a space (that is query-string syntax).
-inline std::string percent_decode(std::string_view raw) {
-  auto hex = [](char c) {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-      return c - 'A' + 10;
-    return -1;
-  };
+/// Value of a hex digit, -1 if `c` is none.
+inline int hex_digit(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/// `%xx` decoding; invalid escapes stay verbatim. `+` is a space only with
+/// `plus_is_space` (query-string syntax), never in a path.
+inline std::string percent_decode(std::string_view raw,
+                                  bool plus_is_space = false) {
   std::string result;
   result.reserve(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size()) {
-      auto hi = hex(raw[i + 1]);
-      auto lo = hex(raw[i + 2]);
+    auto c = raw[i];
+    if (c == '%' && i + 2 < raw.size()) {
+      auto hi = hex_digit(raw[i + 1]);
+      auto lo = hex_digit(raw[i + 2]);
       if (hi >= 0 && lo >= 0) {
         result += static_cast<char>(hi * 16 + lo);
         i += 2;
         continue;
       }
     }
-    result += raw[i];
+    result += (c == '+' && plus_is_space) ? ' ' : c;
   }
   return result;
+}
+
+/// Lexically normalized absolute path: no `.`, `..` (never above the
+/// root), empty segments or trailing slash ("/a/./b/../c/" -> "/a/c").
+inline std::string normalize_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    auto slash = path.find('/', pos);
+    auto part = path.substr(pos, slash == std::string_view::npos
+                                   ? std::string_view::npos
+                                   : slash - pos);
+    if (part == "..") {
+      if (!parts.empty())
+        parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    if (slash == std::string_view::npos)
+      break;
+    pos = slash + 1;
+  }
+  std::string result;
+  for (auto part : parts) {
+    result += '/';
+    result += part;
+  }
+  return result.empty() ? std::string{"/"} : result;
 }
 
 } // namespace osb

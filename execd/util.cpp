@@ -1,5 +1,7 @@
 #include "execd/util.hpp"
 
+#include "core/strings.hpp"
+
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -92,37 +94,8 @@ std::string ascii_lower(std::string_view x) {
   return out;
 }
 
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-} // namespace
-
 std::string url_decode(std::string_view x, bool plus_is_space) {
-  std::string out;
-  out.reserve(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    auto c = x[i];
-    if (c == '%' && i + 2 < x.size()) {
-      auto hi = hex_value(x[i + 1]);
-      auto lo = hex_value(x[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += (c == '+' && plus_is_space) ? ' ' : c;
-  }
-  return out;
+  return osb::percent_decode(x, plus_is_space);
 }
 
 std::vector<std::pair<std::string, std::string>>
@@ -225,31 +198,6 @@ std::optional<std::string> expand_vars(
     i = end - 1;
   }
   return out;
-}
-
-std::string normalize_path(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    auto slash = path.find('/', i);
-    auto part = path.substr(i, slash == std::string_view::npos ? std::string_view::npos
-                                                               : slash - i);
-    if (part == "..") {
-      if (!parts.empty())
-        parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    if (slash == std::string_view::npos)
-      break;
-    i = slash + 1;
-  }
-  std::string out;
-  for (auto& p : parts) {
-    out += '/';
-    out += p;
-  }
-  return out.empty() ? "/" : out;
 }
 
 std::optional<std::string> resolve_path(std::string_view path,

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/strings.hpp"
+
 namespace osb::execd {
 
 /// An environment as `KEY=VALUE` strings (the `envp` layout).
@@ -67,7 +69,7 @@ std::optional<std::string> resolve_path(std::string_view path,
                                         const env_list& env, std::string* err);
 
 /// Normalizes an absolute path lexically ("/a/./b/../c/" -> "/a/c").
-std::string normalize_path(std::string_view path);
+using osb::normalize_path;
 
 /// Returns the directory part of `path` ("/a/b" -> "/a", "/a" -> "/").
 std::string dirname_of(std::string_view path);

@@ -128,32 +128,6 @@ bool has_volumes_to_delete(const std::vector<volume_mount>& xs) {
   return false;
 }
 
-std::string normalize_path(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    auto slash = path.find('/', pos);
-    auto part = path.substr(pos, slash == std::string_view::npos
-                                   ? std::string_view::npos
-                                   : slash - pos);
-    if (part == "..") {
-      if (!parts.empty())
-        parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    if (slash == std::string_view::npos)
-      break;
-    pos = slash + 1;
-  }
-  std::string result;
-  for (auto part : parts) {
-    result += '/';
-    result += part;
-  }
-  return result.empty() ? std::string{"/"} : result;
-}
-
 volume_result<std::string>
 prepare_host_path(const volume_mount& v,
                   const std::vector<std::string>& allowed, bool local_fs) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "runtimes/runtime.hpp"
 
 /// Volumes of a sandbox on a Docker host (reference/server-behavior.md
@@ -66,9 +67,8 @@ bool has_named_volumes(const std::vector<volume_mount>& xs);
 /// True if some `pvc` volume asks for removal with the sandbox.
 bool has_volumes_to_delete(const std::vector<volume_mount>& xs);
 
-/// Lexically normalized absolute path: no `.`, `..`, empty segments or
-/// trailing slash.
-std::string normalize_path(std::string_view path);
+/// Lexically normalized absolute path (core/strings.hpp).
+using osb::normalize_path;
 
 /// The Docker-side checks of a host volume: joins `subPath`, re-checks the
 /// result against the allowlist, compares real paths (a symlink escaping
