@@ -6,6 +6,7 @@
 #include "core/config.hpp"
 #include "http/api.hpp"
 #include "http/renew_intent.hpp"
+#include "test/unit/http_lookup_backend.hpp"
 
 #include <gtest/gtest.h>
 
@@ -153,9 +154,8 @@ TEST(RenewCoordinator, RenewalsUnderWayAreNeverForgotten) {
 // -- the API handler --------------------------------------------------------------
 
 /// Knows fixed sandboxes; records renewals and answers them only when told.
-class renew_backend : public lifecycle_backend {
+class renew_backend : public osb::test::lookup_backend {
 public:
-  std::map<std::string, sandbox_view> sandboxes;
   struct call {
     std::string id;
     int64_t expires_us;
@@ -163,45 +163,9 @@ public:
   };
   std::vector<call> renewals;
 
-  void get(const call_context&, const std::string& id,
-           reply<sandbox_view> done) override {
-    auto i = sandboxes.find(id);
-    if (i == sandboxes.end())
-      return done(result<sandbox_view>::fail(make_api_error(
-        ec::sandbox_not_found, "Sandbox " + id + " not found.")));
-    done(result<sandbox_view>::ok(i->second));
-  }
   void renew(const call_context&, const std::string& id, int64_t expires_us,
              reply<int64_t> done) override {
     renewals.push_back({id, expires_us, std::move(done)});
-  }
-
-  template <class T>
-  static void unsupported(reply<T>& done) {
-    done(result<T>::fail(make_api_error(ec::not_implemented, "no")));
-  }
-  void create(const call_context&, sandbox_spec,
-              reply<sandbox_view> done) override {
-    unsupported(done);
-  }
-  void list(const call_context&, list_query, reply<list_page> done) override {
-    unsupported(done);
-  }
-  void remove(const call_context&, const std::string&,
-              reply<unit> done) override {
-    unsupported(done);
-  }
-  void pause(const call_context&, const std::string&,
-             reply<unit> done) override {
-    unsupported(done);
-  }
-  void resume(const call_context&, const std::string&,
-              reply<unit> done) override {
-    unsupported(done);
-  }
-  void patch(const call_context&, const std::string&, metadata_patch,
-             reply<sandbox_view> done) override {
-    unsupported(done);
   }
 };
 
