@@ -127,16 +127,21 @@ expected<unit> sqlite_store::put(const sandbox_row& row) {
   return unit{};
 }
 
-expected<unit> sqlite_store::remove(const std::string& id) {
+expected<unit> sqlite_store::delete_by_id(const char* sql,
+                                          const std::string& what,
+                                          const std::string& id) {
   statement st;
-  if (sqlite3_prepare_v2(db_, "DELETE FROM sandboxes WHERE id = ?", -1,
-                         &st.ptr, nullptr)
-      != SQLITE_OK)
-    return db_failure(db_, "store remove");
+  if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
+    return db_failure(db_, what);
   bind_text(st.ptr, 1, id);
   if (sqlite3_step(st.ptr) != SQLITE_DONE)
-    return db_failure(db_, "store remove " + id);
+    return db_failure(db_, what + " " + id);
   return unit{};
+}
+
+expected<unit> sqlite_store::remove(const std::string& id) {
+  return delete_by_id("DELETE FROM sandboxes WHERE id = ?", "store remove",
+                      id);
 }
 
 expected<std::vector<sandbox_row>>
@@ -200,15 +205,8 @@ expected<unit> sqlite_store::put_snapshot(const snapshot_view& x) {
 }
 
 expected<unit> sqlite_store::remove_snapshot(const std::string& id) {
-  statement st;
-  if (sqlite3_prepare_v2(db_, "DELETE FROM snapshots WHERE id = ?", -1,
-                         &st.ptr, nullptr)
-      != SQLITE_OK)
-    return db_failure(db_, "store remove snapshot");
-  bind_text(st.ptr, 1, id);
-  if (sqlite3_step(st.ptr) != SQLITE_DONE)
-    return db_failure(db_, "store remove snapshot " + id);
-  return unit{};
+  return delete_by_id("DELETE FROM snapshots WHERE id = ?",
+                      "store remove snapshot", id);
 }
 
 expected<std::vector<snapshot_view>>

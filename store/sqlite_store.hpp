@@ -66,6 +66,9 @@ public:
 private:
   explicit sqlite_store(sqlite3* db);
   expected<unit> exec(const char* sql);
+  /// Runs a `DELETE ... WHERE id = ?`; `what` names it in errors.
+  expected<unit> delete_by_id(const char* sql, const std::string& what,
+                              const std::string& id);
 
   sqlite3* db_;
 };
