@@ -21,10 +21,19 @@
 # throughput ratio proxy/direct (target >= 0.7) and the added p50 latency
 # (target < 1 ms), under load (-c32) and unloaded (-t1 -c1, 5 s).
 #
+# Reference proxies (REFS=auto, the default: those installed; apt-get install
+# nginx-light haproxy): nginx and HAProxy, with as many workers/threads as
+# the server has I/O threads and kept-alive upstream connections, forward to
+# the same upstream as the server's proxy (bridge: the mapped port at the
+# outward address; host: the backend). Each round runs them after the server
+# proxy and prints their ratio to the same floor: what a mature userspace
+# proxy reaches on this machine and path. REFS=none skips them.
+#
 # Env: OSB_SERVER_BIN (default build-bench/opensandbox-server), ROUNDS,
 #      DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (32),
 #      IO_THREADS (server.io_threads, default 2), MODE (bridge | host),
-#      FLOOR (nat | loopback; bridge mode only).
+#      FLOOR (nat | loopback; bridge mode only), REFS (auto | none | a
+#      comma-separated subset of nginx,haproxy).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +46,7 @@ WRK_CONNS="${WRK_CONNS:-32}"
 IO_THREADS="${IO_THREADS:-2}"
 MODE="${MODE:-bridge}"
 FLOOR="${FLOOR:-nat}"
+REFS="${REFS:-auto}"
 KEY=bench
 IMAGE=opensandbox/busybox:latest
 
@@ -53,6 +63,7 @@ PORT="$(free_port)"
 SERVER_PID=""
 BACKEND_PID=""
 WRK_PID=""
+REF_PIDS=()
 
 stop_pid() { # pid
   [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 0
@@ -69,6 +80,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
   [ -z "$WRK_PID" ] || stop_pid "$WRK_PID"
+  for pid in "${REF_PIDS[@]}"; do stop_pid "$pid"; done
   stop_pid "$SERVER_PID"
   stop_pid "$BACKEND_PID"
   local ids
@@ -160,14 +172,17 @@ done
 
 if [ "$MODE" = host ]; then
   DIRECT_URL="http://127.0.0.1:$UP/"
+  REF_UPSTREAM="127.0.0.1:$UP"
 else
   EP="$(curl -fsS "$BASE/v1/sandboxes/$SID/endpoints/8080" -H "OPEN-SANDBOX-API-KEY: $KEY" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')"
+  # The address of the default route (no packet is sent); the server's
+  # proxy (docker.proxy_host = auto) reaches the mapped port there.
+  OUTWARD="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("192.0.2.1", 9)); print(s.getsockname()[0])')"
+  REF_UPSTREAM="$OUTWARD:${EP##*:}"
   if [ "$FLOOR" = loopback ]; then
     DIRECT_URL="http://127.0.0.1:${EP##*:}/"
   else
-    # The address of the default route (no packet is sent).
-    OUTWARD="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("192.0.2.1", 9)); print(s.getsockname()[0])')"
     DIRECT_URL="http://$OUTWARD:${EP##*:}/"
   fi
   echo "floor: $DIRECT_URL (FLOOR=$FLOOR)" >&2
@@ -180,6 +195,86 @@ PROXY_URL="$BASE/sandboxes/$SID/proxy/$UP/"
 curl -fsS "$PROXY_URL" | grep -q 'hello, world' \
   || { echo "the proxy does not reach the backend" >&2; exit 1; }
 
+# Reference proxies: NAME:URL pairs in REF_URLS.
+REF_URLS=()
+wait_url() { # url pid
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "reference proxy at $1 does not answer" >&2
+  exit 1
+}
+start_nginx() {
+  local port
+  port="$(free_port)"
+  mkdir -p "$DIR/nginx"
+  cat >"$DIR/nginx/nginx.conf" <<NGX
+worker_processes $IO_THREADS;
+daemon off;
+pid $DIR/nginx/nginx.pid;
+error_log $DIR/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $DIR/nginx/body;
+  proxy_temp_path $DIR/nginx/proxy;
+  upstream sandbox { server $REF_UPSTREAM; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://sandbox;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGX
+  nginx -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/error.log" \
+    >"$DIR/nginx/out.log" 2>&1 &
+  REF_PIDS+=("$!")
+  wait_url "http://127.0.0.1:$port/" "$!"
+  REF_URLS+=("nginx:http://127.0.0.1:$port/")
+}
+start_haproxy() {
+  local port
+  port="$(free_port)"
+  cat >"$DIR/haproxy.cfg" <<HAP
+global
+  nbthread $IO_THREADS
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+listen sandbox
+  bind 127.0.0.1:$port
+  http-reuse always
+  server s1 $REF_UPSTREAM
+HAP
+  haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
+  REF_PIDS+=("$!")
+  wait_url "http://127.0.0.1:$port/" "$!"
+  REF_URLS+=("haproxy:http://127.0.0.1:$port/")
+}
+if [ "$REFS" = auto ]; then
+  REFS=""
+  for r in nginx haproxy; do
+    command -v "$r" >/dev/null && REFS="$REFS,$r"
+  done
+  [ -n "$REFS" ] || echo "no reference proxy installed (apt-get install nginx-light haproxy)" >&2
+fi
+for r in ${REFS//,/ }; do
+  case "$r" in
+    none) ;;
+    nginx) start_nginx ;;
+    haproxy) start_haproxy ;;
+    *) echo "unknown reference proxy: $r" >&2; exit 1 ;;
+  esac
+done
+
 # wrk prints latencies as 123.45us / 1.23ms / 1.00s; normalize to ms.
 to_ms() {
   awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000}
@@ -188,7 +283,15 @@ to_ms() {
 }
 
 CLK_TCK="$(getconf CLK_TCK)"
-server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+# CPU ticks (user + system) of the process measured (CPU_PID, the server by
+# default) and of its children (nginx's workers).
+CPU_PID=""
+server_ticks() {
+  local pid="${CPU_PID:-$SERVER_PID}"
+  # shellcheck disable=SC2046
+  cat "/proc/$pid/stat" $(pgrep -P "$pid" | sed 's|.*|/proc/&/stat|') 2>/dev/null \
+    | awk '{t += $14 + $15} END {print t}'
+}
 
 run_wrk() { # name url [threads conns duration] -> sets RPS P50 P99 CPU_US
   local t0
@@ -218,6 +321,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 D_RPS=(); D_P50=(); D_P99=()
 P_RPS=(); P_P50=(); P_P99=(); P_CPU=()
 H_RPS=(); H_CPU=()
+REF_RPS=(); REF_P50=(); REF_CPU=()
 for r in $(seq 1 "$ROUNDS"); do
   run_wrk direct "$DIRECT_URL"
   D_RPS+=("$RPS"); D_P50+=("$P50"); D_P99+=("$P99")
@@ -227,7 +331,18 @@ for r in $(seq 1 "$ROUNDS"); do
   p="$RPS req/s p50 ${P50}ms p99 ${P99}ms, server ${CPU_US} us CPU/req"
   run_wrk health "$BASE/health"
   H_RPS+=("$RPS"); H_CPU+=("$CPU_US")
-  echo "round $r/$ROUNDS: direct $d   proxy $p   /health $RPS req/s, server ${CPU_US} us CPU/req" >&2
+  h="$RPS req/s, server ${CPU_US} us CPU/req"
+  refs=""
+  for i in "${!REF_URLS[@]}"; do
+    CPU_PID="${REF_PIDS[$i]}"
+    run_wrk "${REF_URLS[$i]%%:*}" "${REF_URLS[$i]#*:}"
+    CPU_PID=""
+    REF_RPS[$i]="${REF_RPS[$i]:-} $RPS"
+    REF_P50[$i]="${REF_P50[$i]:-} $P50"
+    REF_CPU[$i]="${REF_CPU[$i]:-} $CPU_US"
+    refs="$refs   ${REF_URLS[$i]%%:*} $RPS req/s p50 ${P50}ms, ${CPU_US} us CPU/req"
+  done
+  echo "round $r/$ROUNDS: direct $d   proxy $p   /health $h$refs" >&2
 done
 # Unloaded: one connection, one request at a time.
 run_wrk direct1 "$DIRECT_URL" 1 1 5s
@@ -257,4 +372,15 @@ echo "  server GET /health (same stack): median $HR req/s   runs: ${H_RPS[*]}"
 echo "  server CPU per request: proxied ${P_CPU_M} us, /health ${H_CPU_M} us"
 echo "  unloaded (-t1 -c1 -d5s) p50: direct ${U_D50} ms, proxied ${U_P50} ms, added ${U_ADDED} ms"
 echo "  server RSS after the runs: $RSS"
+for i in "${!REF_URLS[@]}"; do
+  # shellcheck disable=SC2086
+  rr="$(printf '%s\n' ${REF_RPS[$i]} | median)"
+  # shellcheck disable=SC2086
+  r50="$(printf '%s\n' ${REF_P50[$i]} | median)"
+  # shellcheck disable=SC2086
+  rcpu="$(printf '%s\n' ${REF_CPU[$i]} | median)"
+  printf '  reference %-8s same upstream:       median %s req/s   p50 %s ms   %s us CPU/req   runs:%s   ratio to the floor %s\n' \
+    "${REF_URLS[$i]%%:*}" "$rr" "$r50" "$rcpu" "${REF_RPS[$i]}" \
+    "$(awk -v p="$rr" -v d="$DR" 'BEGIN {printf "%.3f", p / d}')"
+done
 echo "  RATIO proxy/direct = $RATIO (target >= 0.7: $V_RATIO)   added p50 = ${ADDED} ms (target < 1 ms: $V_LAT)"
