@@ -36,6 +36,7 @@ api_key="e2e-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 tmp=$(mktemp -d "/tmp/osb-e2e-${node_name}.XXXXXX")
 port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 server_pid=""
+dns_pid=""
 
 cleanup() {
   local rc=$?
@@ -46,6 +47,7 @@ cleanup() {
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
+  [ -z "$dns_pid" ] || kill "$dns_pid" 2>/dev/null || true
   local left
   left=$(docker ps -aq --filter "label=opensandbox.io/node=$node_name")
   if [ -n "$left" ]; then
@@ -73,6 +75,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Egress (tests/egress.test.mjs): the sidecar image, and a DNS server of our
+# own as the sidecars' upstream: names under .e2e.test resolve to the
+# bridge's gateway, where the tests' HTTP servers listen.
+"$repo/deploy/build-egress-image.sh" "$build_dir/opensandbox-egress" >/dev/null
+# The default bridge's address on the host (IPAM often omits it).
+bridge_dev=$(docker network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}')
+gateway=$(ip -4 -o addr show dev "$bridge_dev" | awk '{print $4}' | cut -d/ -f1 | head -n1)
+node "$here/dns-server.mjs" "$gateway" >"$tmp/dns.port" 2>"$tmp/dns.log" &
+dns_pid=$!
+for _ in $(seq 1 50); do [ -s "$tmp/dns.port" ] && break; sleep 0.1; done
+dns_port=$(head -1 "$tmp/dns.port")
+[ -n "$dns_port" ] || { echo "e2e: the test DNS server did not start" >&2; exit 1; }
+
 cat >"$tmp/config.toml" <<TOML
 [server]
 host = "127.0.0.1"
@@ -93,6 +108,10 @@ path = "$tmp/store.db"
 
 [cluster]
 node_name = "$node_name"
+
+[egress]
+image = "opensandbox/egress:latest"
+upstream_dns = "$gateway:$dns_port"
 ${OSB_E2E_EXTRA_TOML:-}
 TOML
 
@@ -116,5 +135,6 @@ export OSB_E2E_API_KEY="$api_key"
 export OSB_E2E_IMAGE="$image"
 export OSB_E2E_BUSYBOX_IMAGE="$busybox_image"
 export OSB_E2E_NODE="$node_name"
+export OSB_E2E_GATEWAY="$gateway"
 # shellcheck disable=SC2086
 node --test --test-concurrency="${OSB_E2E_CONCURRENCY:-1}" "$@" ${OSB_E2E_FILES:-tests/*.test.mjs}
