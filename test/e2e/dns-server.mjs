@@ -1,14 +1,22 @@
 // The e2e tests' DNS server (there is no internet here): the egress
 // sidecars forward the names their policy allows to it. Every A query for a
 // name under .e2e.test gets ADDRESS (the Docker bridge's gateway, where the
-// tests' HTTP servers listen); other A queries get NXDOMAIN, other types an
-// empty answer. Prints its UDP port on stdout, then serves until killed.
+// tests' HTTP servers listen), or A.B.C.D for a name that starts with the
+// label ip-A-B-C-D (bench/egress_dns.sh: a new address per name); other A
+// queries get NXDOMAIN, other types an empty answer. Prints its UDP port on
+// stdout, then serves until killed. Also used by bench/egress_dns.sh.
 // Usage: node dns-server.mjs ADDRESS
 import dgram from "node:dgram";
 
 const address = process.argv[2];
-const octets = (address ?? "").split(".").map(Number);
-if (octets.length !== 4 || octets.some((o) => !(o >= 0 && o <= 255))) {
+/** The four octets of a dotted (or, with `sep`, dashed) IPv4 address. */
+function ipv4(text, sep = ".") {
+  const octets = (text ?? "").split(sep).map((o) => (/^\d{1,3}$/.test(o) ? Number(o) : NaN));
+  return octets.length === 4 && octets.every((o) => o <= 255) ? octets : null;
+}
+
+const octets = ipv4(address);
+if (!octets) {
   console.error("usage: node dns-server.mjs IPV4-ADDRESS");
   process.exit(2);
 }
@@ -49,7 +57,9 @@ socket.on("message", (msg, peer) => {
     rr.writeUInt16BE(1, 4); // IN
     rr.writeUInt32BE(5, 6); // TTL
     rr.writeUInt16BE(4, 10);
-    octets.forEach((o, i) => rr.writeUInt8(o, 12 + i));
+    const first = q.name.split(".")[0];
+    const own = first.startsWith("ip-") ? ipv4(first.slice(3), "-") : null;
+    (own ?? octets).forEach((o, i) => rr.writeUInt8(o, 12 + i));
     parts.push(rr);
   }
   socket.send(Buffer.concat(parts), peer.port, peer.address);

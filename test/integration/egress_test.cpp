@@ -274,13 +274,6 @@ bool query_udp(int fd, const std::string& ip, uint16_t port,
   }
 }
 
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  return xs[static_cast<size_t>(p * static_cast<double>(xs.size() - 1))];
-}
-
 /// Everything one test run creates; removed in the destructor.
 struct environment {
   std::string gateway;
@@ -493,9 +486,10 @@ TEST_F(egress_integration, dns_nft_enforcement) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(trimmed(r.out), "web-ok");
 
-  // Latency and the TCP path, measured from inside the namespace.
+  // Answers from inside the namespace, over UDP and TCP. (Latency and
+  // memory are measured by bench/egress_dns.sh.)
   auto pid = trimmed(run("docker inspect -f '{{.State.Pid}}' " + side).out);
-  std::vector<double> via_proxy, direct, cold;
+  int answered = 0, fresh = 0;
   bool tcp_ok = false;
   std::thread probe{[&] {
     int ns = ::open(("/proc/" + pid + "/ns/net").c_str(), O_RDONLY);
@@ -505,36 +499,16 @@ TEST_F(egress_integration, dns_nft_enforcement) {
     int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
     timeval tv{2, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    auto timed = [&](const std::string& ip, uint16_t port,
-                     const std::string& name, uint16_t id) {
-      auto t = std::chrono::steady_clock::now();
+    auto ok = [&](const std::string& name, uint16_t id) {
       dns::header h;
-      if (!query_udp(fd, ip, port, name, id, &h) || h.rcode() != 0)
-        return -1.0;
-      return std::chrono::duration<double, std::micro>(
-               std::chrono::steady_clock::now() - t)
-        .count();
+      return query_udp(fd, "127.0.0.1", 53, name, id, &h) && h.rcode() == 0;
     };
     uint16_t id = 1;
-    for (int i = 0; i < 20; ++i) { // warm up
-      timed("127.0.0.1", 53, "allowed.test", id++);
-      timed(env.gateway, dns_server.port, "allowed.test", id++);
-    }
-    for (int i = 0; i < 500; ++i) {
-      // Interleaved, so that both see the same machine load.
-      auto p = timed("127.0.0.1", 53, "allowed.test", id++);
-      auto d = timed(env.gateway, dns_server.port, "allowed.test", id++);
-      if (p >= 0)
-        via_proxy.push_back(p);
-      if (d >= 0)
-        direct.push_back(d);
-    }
-    // Every answer a new address: includes the netlink insertion.
-    for (int i = 0; i < 300; ++i)
-      if (auto c = timed("127.0.0.1", 53,
-                         "n" + std::to_string(i) + ".fresh.test", id++);
-          c >= 0)
-        cold.push_back(c);
+    for (int i = 0; i < 20; ++i)
+      answered += ok("allowed.test", id++);
+    // Every answer a new address: each goes through the netlink insertion.
+    for (int i = 0; i < 20; ++i)
+      fresh += ok("n" + std::to_string(i) + ".fresh.test", id++);
     ::close(fd);
     // One query over TCP.
     int tfd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -556,33 +530,11 @@ TEST_F(egress_integration, dns_nft_enforcement) {
   }};
   probe.join();
   EXPECT_TRUE(tcp_ok);
-  ASSERT_GT(via_proxy.size(), 450u);
-  ASSERT_GT(direct.size(), 450u);
-  ASSERT_GT(cold.size(), 250u);
-  auto p50_proxy = percentile(via_proxy, 0.5);
-  auto p50_direct = percentile(direct, 0.5);
-  std::printf("[egress] DNS p50: direct %.0f us, via proxy %.0f us (+%.0f us);"
-              " p99 direct %.0f us, via proxy %.0f us; new address each "
-              "time (netlink insert) p50 %.0f us\n",
-              p50_direct, p50_proxy, p50_proxy - p50_direct,
-              percentile(direct, 0.99), percentile(via_proxy, 0.99),
-              percentile(cold, 0.5));
-  EXPECT_LT(p50_proxy - p50_direct, 1000.0);
+  EXPECT_EQ(answered, 20);
+  EXPECT_EQ(fresh, 20);
   auto learned = run("docker exec " + side
                      + " nft list set inet opensandbox dyn_allow_v4");
-  EXPECT_NE(learned.out.find("10.99.1.43"), std::string::npos);
-
-  // Memory.
-  auto status = run("grep -E 'VmRSS|VmHWM' /proc/" + pid + "/status").out;
-  std::printf("[egress] sidecar %s", status.c_str());
-  auto rss_kb = std::atol(status.substr(status.find("VmRSS:") + 6).c_str());
-  EXPECT_LT(rss_kb, 16 * 1024);
-  std::printf("[egress] docker stats: %s\n",
-              trimmed(run("docker stats --no-stream --format "
-                          "'{{.MemUsage}}' "
-                          + side)
-                        .out)
-                .c_str());
+  EXPECT_NE(learned.out.find("10.99.0.19"), std::string::npos) << learned.out;
 
   // Denying a name revokes the addresses learned for it at once.
   res = http(api, "PATCH", "/policy",
