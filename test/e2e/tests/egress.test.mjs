@@ -119,17 +119,15 @@ describe("egress policy through the server proxy", () => {
     let r = await py(sbx, RESOLVE, "later.e2e.test");
     assert.notEqual(r.exitCode, 0, r.out);
     await sbx.patchEgressRules([{ action: "allow", target: "later.e2e.test" }]);
-    const patched = Date.now();
     await eventually(async () => (await py(sbx, RESOLVE, "later.e2e.test")).exitCode === 0, {
       timeoutMs: 1000,
       intervalMs: 100,
       what: "later.e2e.test resolving after the patch",
     });
-    assert.ok(Date.now() - patched <= 1500);
     r = await py(sbx, FETCH, `http://later.e2e.test:${webPort}/`);
     assert.equal(r.out, "hello-egress");
-    const after = await sbx.getEgressPolicy();
-    assert.ok((after.egress ?? []).some((rule) => rule.target === "later.e2e.test"), JSON.stringify(after));
+    const patched = await sbx.getEgressPolicy();
+    assert.ok((patched.egress ?? []).some((rule) => rule.target === "later.e2e.test"), JSON.stringify(patched));
 
     await sbx.deleteEgressRules(["later.e2e.test"]);
     await eventually(async () => (await py(sbx, RESOLVE, "later.e2e.test")).exitCode !== 0, {
