@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the egress sidecar image locally (no registry access needed).
-# Usage: deploy/build-egress-image.sh [BINARY]
-#   BINARY  the static opensandbox-egress (default: build/opensandbox-egress)
+# Usage: deploy/build-egress-image.sh [--check | --base-only] [BINARY]
+#   BINARY       the static opensandbox-egress (default: build/opensandbox-egress)
+#   --check      build nothing; exit 1 unless the image holds this binary
+#   --base-only  build only the base image (needs no binary)
 #
 # Two images:
 #   opensandbox/egress-base:bookworm  debootstrap minbase + nftables from the
@@ -16,11 +18,37 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=deploy/lib.sh
+. "$here/deploy/lib.sh"
+mode=build
+case ${1:-} in
+  --check) mode=check; shift ;;
+  --base-only) mode=base; shift ;;
+esac
 binary=${1:-$here/build/opensandbox-egress}
 image=${OSB_EGRESS_IMAGE:-opensandbox/egress:latest}
 base_image=${OSB_EGRESS_BASE_IMAGE:-opensandbox/egress-base:bookworm}
-debian_mirror=${OSB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 label=opensandbox.io/egress-binary-sha256
+
+build_base() {
+  local root
+  root=$(mktemp -d /tmp/osb-egress-rootfs.XXXXXX)
+  # shellcheck disable=SC2064
+  trap "trap - RETURN INT TERM; remove_rootfs '$root'" RETURN
+  trap "remove_rootfs '$root'; exit 130" INT TERM
+  echo "building $base_image"
+  debootstrap_rootfs "$root" nftables || exit 1
+  mkdir -p "$root"/var/egress/rules
+  tar -C "$root" --numeric-owner -c . | docker import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    - "$base_image" >/dev/null
+  echo "built $base_image"
+}
+
+if [ "$mode" = base ]; then
+  have_image "$base_image" || build_base
+  exit 0
+fi
 
 if [ ! -x "$binary" ]; then
   echo "no sidecar binary at $binary (cmake --build <dir> --target" \
@@ -32,8 +60,6 @@ if ! file -L "$binary" | grep -q 'statically linked'; then
   exit 1
 fi
 
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
-
 sha=$(sha256sum "$binary" | cut -d' ' -f1)
 current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" \
   "$image" 2>/dev/null || true)
@@ -41,51 +67,11 @@ if [ "$current" = "$sha" ]; then
   echo "$image is up to date"
   exit 0
 fi
-
-# Unmounts whatever debootstrap left mounted under $1, then removes $1
-# without crossing into other file systems.
-remove_rootfs() {
-  local root=$1 m
-  [ -d "$root" ] || return 0
-  for m in $(awk -v r="$root" 'index($2, r) == 1 { print $2 }' /proc/mounts \
-      | sort -r); do
-    umount -l "$m" 2>/dev/null || true
-  done
-  rm -rf --one-file-system "$root"
-}
-
-build_base() {
-  local root
-  if ! command -v debootstrap >/dev/null; then
-    echo "debootstrap is required (apt-get install debootstrap)" >&2
-    exit 1
-  fi
-  root=$(mktemp -d /tmp/osb-egress-rootfs.XXXXXX)
-  # shellcheck disable=SC2064
-  trap "trap - RETURN INT TERM; remove_rootfs '$root'" RETURN
-  trap "remove_rootfs '$root'; exit 130" INT TERM
-  echo "building $base_image with debootstrap from $debian_mirror"
-  if ! debootstrap --variant=minbase --include=nftables \
-      bookworm "$root" "$debian_mirror" >"$root.log" 2>&1; then
-    tail -n 30 "$root.log" >&2
-    rm -f "$root.log"
-    echo "debootstrap failed" >&2
-    exit 1
-  fi
-  rm -f "$root.log"
-  chroot "$root" apt-get clean
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* \
-    "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
-    "$root"/var/log/* "$root"/usr/share/doc/* "$root"/usr/share/man/* \
-    "$root"/usr/share/info/* "$root"/usr/share/locale/* "$root"/tmp/*
-  # Docker provides these.
-  rm -f "$root"/etc/hostname "$root"/etc/resolv.conf "$root"/etc/hosts
-  mkdir -p "$root"/var/egress/rules
-  tar -C "$root" -c . | docker import \
-    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    - "$base_image" >/dev/null
-  echo "built $base_image"
-}
+if [ "$mode" = check ]; then
+  echo "$image does not hold $binary (missing or stale):" \
+    "run deploy/setup.sh or deploy/build-egress-image.sh" >&2
+  exit 1
+fi
 
 have_image "$base_image" || build_base
 
@@ -94,17 +80,22 @@ trap 'rm -rf "$ctx"' EXIT
 strip -o "$ctx/opensandbox-egress" "$binary" 2>/dev/null \
   || cp "$binary" "$ctx/opensandbox-egress"
 chmod 0755 "$ctx/opensandbox-egress"
-cat >"$ctx/Dockerfile" <<EOF
+cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM $base_image
 COPY opensandbox-egress /usr/local/bin/opensandbox-egress
 LABEL $label=$sha
 EXPOSE 18080
 ENTRYPOINT ["/usr/local/bin/opensandbox-egress"]
-EOF
+DOCKERFILE
+old_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
 # The classic builder uses the local base image and never contacts a
 # registry for it.
 if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t "$image" "$ctx" 2>&1); then
   echo "$out" >&2
   exit 1
+fi
+# Drop the previous build unless a container still uses it.
+if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+  docker rmi "$old_id" >/dev/null 2>&1 || true
 fi
 echo "built $image (binary sha256 $sha)"

@@ -1,21 +1,39 @@
 #!/usr/bin/env bash
-# Builds the local sandbox images (no registry access needed).
-# Usage: deploy/build-images.sh   (idempotent; rebuilds only missing images)
-#   opensandbox/busybox:latest  from the host's busybox-static (a second)
-#   opensandbox/debian:bookworm debootstrap minbase from the Debian mirror
-#                               (bash, coreutils, curl, procps, python3; about
-#                               a minute, see docs/e2e.md); nothing is cached
-#                               outside Docker
-# Env: OSB_BUSYBOX_IMAGE, OSB_DEBIAN_IMAGE (image names),
-#      OSB_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# Builds every local image the server, the tests, the benchmarks and the
+# quickstart use (no registry access needed).
+# Usage: deploy/build-images.sh [--base] [--tests]
+#   Idempotent: an image is rebuilt only when missing or when its inputs
+#   changed (the images holding our binaries carry their hash as a label).
+#   --base   only what needs none of our binaries (runs during the compile)
+#   --tests  also the node image of the docker-compose cluster test
+#
+#   opensandbox/busybox:latest      the host's busybox-static (a second)
+#   opensandbox/debian:bookworm     debootstrap minbase + bash, coreutils,
+#                                   curl, procps, python3 (about a minute)
+#   opensandbox/egress:latest       the egress sidecar (deploy/build-egress-image.sh)
+#   opensandbox/server:latest       the node image (deploy/build-node-image.sh)
+# Env: OSB_BUILD_DIR (binaries, default build), OSB_BUSYBOX_IMAGE,
+#      OSB_DEBIAN_IMAGE (image names), OSB_DEBIAN_MIRROR (default
+#      http://deb.debian.org/debian).
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=deploy/lib.sh
+. "$here/deploy/lib.sh"
+build_dir=${OSB_BUILD_DIR:-$here/build}
+case $build_dir in /*) ;; *) build_dir=$here/$build_dir ;; esac
 busybox_image=${OSB_BUSYBOX_IMAGE:-opensandbox/busybox:latest}
 debian_image=${OSB_DEBIAN_IMAGE:-opensandbox/debian:bookworm}
-debian_mirror=${OSB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 debian_packages=bash,coreutils,curl,ca-certificates,procps,python3
-
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+base_only=0
+with_tests=0
+for arg in "$@"; do
+  case $arg in
+    --base) base_only=1 ;;
+    --tests) with_tests=1 ;;
+    *) echo "usage: deploy/build-images.sh [--base] [--tests]" >&2; exit 2 ;;
+  esac
+done
 
 build_busybox() {
   local bb root
@@ -41,45 +59,15 @@ build_busybox() {
   echo "built $busybox_image"
 }
 
-# Unmounts whatever debootstrap left mounted under $1, then removes $1
-# without crossing into other file systems.
-remove_rootfs() {
-  local root=$1 m
-  [ -d "$root" ] || return 0
-  for m in $(awk -v r="$root" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount -l "$m" 2>/dev/null || true
-  done
-  rm -rf --one-file-system "$root"
-}
-
 build_debian() {
   local root start
-  if ! command -v debootstrap >/dev/null; then
-    echo "debootstrap is required (apt-get install debootstrap)" >&2
-    exit 1
-  fi
   start=$(date +%s)
   root=$(mktemp -d /tmp/osb-debian-rootfs.XXXXXX)
   # shellcheck disable=SC2064
   trap "trap - RETURN INT TERM; remove_rootfs '$root'" RETURN
   trap "remove_rootfs '$root'; exit 130" INT TERM
-  echo "building $debian_image with debootstrap from $debian_mirror"
-  if ! debootstrap --variant=minbase --include="$debian_packages" \
-      bookworm "$root" "$debian_mirror" >"$root.log" 2>&1; then
-    tail -n 30 "$root.log" >&2
-    rm -f "$root.log"
-    echo "debootstrap failed" >&2
-    exit 1
-  fi
-  rm -f "$root.log"
-  # Clean: package caches and lists, logs, docs; docker provides these files.
-  chroot "$root" apt-get clean
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* \
-    "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
-    "$root"/var/log/* "$root"/usr/share/doc/* "$root"/usr/share/man/* \
-    "$root"/usr/share/info/* "$root"/tmp/* "$root"/root/.cache \
-    "$root"/etc/hostname "$root"/etc/resolv.conf
-  find "$root"/usr/lib/python3* -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
+  echo "building $debian_image"
+  debootstrap_rootfs "$root" "$debian_packages" || exit 1
   mkdir -p "$root"/workspace "$root"/opt
   tar -C "$root" --numeric-owner -c . | docker import \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -90,3 +78,10 @@ build_debian() {
 
 have_image "$busybox_image" || build_busybox
 have_image "$debian_image" || build_debian
+if [ "$base_only" = 1 ]; then
+  "$here/deploy/build-egress-image.sh" --base-only
+  [ "$with_tests" = 0 ] || "$here/deploy/build-node-image.sh" --rootfs-only
+else
+  "$here/deploy/build-egress-image.sh" "$build_dir/opensandbox-egress"
+  [ "$with_tests" = 0 ] || OSB_BUILD_DIR=$build_dir "$here/deploy/build-node-image.sh"
+fi

@@ -3,10 +3,12 @@
 # registry: a Debian 12 minbase rootfs from debootstrap (cached as a tarball
 # under /var/cache/opensandbox/) plus the built binaries, then `docker import`.
 #
-# Usage: deploy/build-node-image.sh [--force]
+# Usage: deploy/build-node-image.sh [--force | --check | --rootfs-only]
 #   Idempotent: the image carries the sha256 of its inputs (rootfs tarball,
 #   binaries, default config) as the label io.opensandbox.build-sha256 and is
-#   only rebuilt when one of them changed (or with --force).
+#   only rebuilt when one of them changed (or with --force). --check builds
+#   nothing and exits 1 unless the image is up to date; --rootfs-only only
+#   caches the rootfs (needs no binary).
 # Env:
 #   OSB_BUILD_DIR         directory with opensandbox-server and, if built,
 #                         opensandbox-execd (default: build)
@@ -19,10 +21,15 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${OSB_BUILD_DIR:-build}
 case $build_dir in /*) ;; *) build_dir=$here/$build_dir ;; esac
 image=${OSB_NODE_IMAGE:-opensandbox/server:latest}
-mirror=${OSB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-cache_dir=${OSB_IMAGE_CACHE_DIR:-/var/cache/opensandbox}
+# shellcheck source=deploy/lib.sh
+. "$here/deploy/lib.sh"
+cache_dir=$osb_image_cache_dir
 force=0
+check=0
+rootfs_only=0
 [ "${1:-}" = "--force" ] && force=1
+[ "${1:-}" = "--check" ] && check=1
+[ "${1:-}" = "--rootfs-only" ] && rootfs_only=1
 
 # The server is linked dynamically against these (see ldd); libstdc++6 and
 # libgcc-s1 come with minbase.
@@ -31,60 +38,20 @@ suite=bookworm
 default_config=$here/deploy/image/config.toml
 label=io.opensandbox.build-sha256
 
-server_bin=$build_dir/opensandbox-server
-execd_bin=$build_dir/opensandbox-execd
-if [ ! -x "$server_bin" ]; then
-  echo "build-node-image: $server_bin not found; build first" \
-    "(cmake --build $build_dir) or set OSB_BUILD_DIR" >&2
-  exit 1
-fi
-command -v docker >/dev/null || { echo "docker is required" >&2; exit 1; }
-
-# Unmounts whatever debootstrap left mounted under $1, then removes $1
-# without crossing into other file systems.
-remove_rootfs() {
-  local root=$1 m
-  [ -d "$root" ] || return 0
-  for m in $(awk -v r="$root" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount -l "$m" 2>/dev/null || true
-  done
-  rm -rf --one-file-system "$root"
-}
-
 # The rootfs depends only on the suite, the mirror and the package list.
-rootfs_key=$(printf '%s\n' "$suite" "$mirror" "$packages" "v1" | sha256sum | cut -c1-16)
+rootfs_key=$(printf '%s\n' "$suite" "$osb_debian_mirror" "$packages" "v2" | sha256sum | cut -c1-16)
 rootfs_tar=$cache_dir/node-rootfs-$suite-$rootfs_key.tar
 
 build_rootfs() {
   local root start
-  command -v debootstrap >/dev/null || {
-    echo "debootstrap is required (apt-get install debootstrap)" >&2
-    exit 1
-  }
   mkdir -p "$cache_dir"
   start=$(date +%s)
   root=$(mktemp -d /tmp/osb-node-rootfs.XXXXXX)
   # shellcheck disable=SC2064
-  trap "trap - RETURN INT TERM; remove_rootfs '$root'; rm -f '$root.log' '$rootfs_tar.tmp'" RETURN
-  trap "remove_rootfs '$root'; rm -f '$root.log' '$rootfs_tar.tmp'; exit 130" INT TERM
-  echo "build-node-image: debootstrap $suite ($packages) from $mirror"
-  if ! debootstrap --variant=minbase --include="$packages" \
-      "$suite" "$root" "$mirror" >"$root.log" 2>&1; then
-    tail -n 30 "$root.log" >&2
-    echo "debootstrap failed" >&2
-    exit 1
-  fi
-  chroot "$root" apt-get clean
-  # Unmount what debootstrap mounted before tarring.
-  for m in $(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount -l "$m" 2>/dev/null || true
-  done
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* \
-    "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
-    "$root"/var/log/* "$root"/usr/share/doc/* "$root"/usr/share/man/* \
-    "$root"/usr/share/info/* "$root"/usr/share/locale/* "$root"/tmp/* \
-    "$root"/root/.cache "$root"/etc/hostname "$root"/etc/resolv.conf \
-    "$root"/dev/* "$root"/proc/* "$root"/sys/* 2>/dev/null || true
+  trap "trap - RETURN INT TERM; remove_rootfs '$root'; rm -f '$rootfs_tar.tmp'" RETURN
+  trap "remove_rootfs '$root'; rm -f '$rootfs_tar.tmp'; exit 130" INT TERM
+  echo "build-node-image: building the rootfs"
+  debootstrap_rootfs "$root" "$packages" || exit 1
   mkdir -p "$root"/etc/opensandbox "$root"/var/lib/opensandbox "$root"/usr/local/bin
   tar -C "$root" --numeric-owner -cf "$rootfs_tar.tmp" .
   sha256sum <"$rootfs_tar.tmp" | cut -d' ' -f1 >"$rootfs_tar.sha256"
@@ -93,7 +60,21 @@ build_rootfs() {
     "$(($(date +%s) - start)) s)"
 }
 
+if [ "$check" = 1 ] && [ ! -s "$rootfs_tar" ]; then
+  echo "build-node-image: $image is not built (no rootfs $rootfs_tar):" \
+    "run deploy/setup.sh --tests or deploy/build-node-image.sh" >&2
+  exit 1
+fi
 [ -s "$rootfs_tar" ] || build_rootfs
+[ "$rootfs_only" = 0 ] || exit 0
+
+server_bin=$build_dir/opensandbox-server
+execd_bin=$build_dir/opensandbox-execd
+if [ ! -x "$server_bin" ]; then
+  echo "build-node-image: $server_bin not found; build first" \
+    "(cmake --build $build_dir) or set OSB_BUILD_DIR" >&2
+  exit 1
+fi
 
 # Inputs of the image: the rootfs, the binaries, the default config, this
 # script (its ENTRYPOINT and layout).
@@ -110,6 +91,11 @@ have=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$image" 
 if [ "$force" = 0 ] && [ "$have" = "$want" ]; then
   echo "build-node-image: $image is up to date ($label=${want:0:12})"
   exit 0
+fi
+if [ "$check" = 1 ]; then
+  echo "build-node-image: $image is missing or stale:" \
+    "run deploy/setup.sh --tests or deploy/build-node-image.sh" >&2
+  exit 1
 fi
 
 old_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the server and its tests need on a fresh Debian 12 machine
-# (idempotent): apt packages, a running dockerd, local images, the build.
-# Usage: deploy/setup.sh [--tests]   (--tests also builds the test suites)
+# (idempotent): apt packages, a running dockerd, the build, every local image.
+# Usage: deploy/setup.sh [--tests]   (--tests also builds the test suites and
+#                                     the images only the tests use)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=deploy/lib.sh
+. "$here/deploy/lib.sh"
 build_dir=${OSB_BUILD_DIR:-$here/build}
 with_tests=OFF
-[ "${1:-}" = "--tests" ] && with_tests=ON
+image_flags=()
+if [ "${1:-}" = "--tests" ]; then
+  with_tests=ON
+  image_flags=(--tests)
+fi
 
 packages=(build-essential cmake ninja-build pkg-config libcaf-dev
   libboost1.81-dev libboost-system1.81-dev rapidjson-dev libtomlplusplus-dev
@@ -31,22 +38,30 @@ if ((${#missing[@]})); then
   fi
 fi
 
-# dockerd: start it in the background when nothing answers on the socket.
-if ! docker info >/dev/null 2>&1; then
-  echo "setup: starting dockerd"
-  (setsid nohup dockerd >/var/log/opensandbox-dockerd.log 2>&1 &)
-  for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  docker info >/dev/null 2>&1 || {
-    echo "setup: dockerd did not start; see /var/log/opensandbox-dockerd.log" >&2
-    exit 1
-  }
-fi
+ensure_dockerd
 
-"$here/deploy/build-images.sh"
+# The images that need none of our binaries (debootstrap: network-bound)
+# build while the compiler uses the CPUs.
+images_log=$(mktemp /tmp/osb-setup-images.XXXXXX)
+trap 'rm -f "$images_log"' EXIT
+echo "setup: building the base images in the background (log $images_log)"
+OSB_BUILD_DIR=$build_dir "$here/deploy/build-images.sh" --base \
+  "${image_flags[@]}" >"$images_log" 2>&1 &
+images_pid=$!
 
 cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DOSB_BUILD_TESTS=$with_tests >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+if ! cmake --build "$build_dir" -j "$(nproc)"; then
+  wait "$images_pid" || true
+  exit 1
+fi
+
+if ! wait "$images_pid"; then
+  cat "$images_log" >&2
+  echo "setup: building the base images failed" >&2
+  exit 1
+fi
+sed 's/^/setup: /' "$images_log"
+# The images holding our binaries (rebuilt only when a binary changed).
+OSB_BUILD_DIR=$build_dir "$here/deploy/build-images.sh" "${image_flags[@]}" \
+  | sed 's/^/setup: /'

@@ -35,7 +35,7 @@ for tool in docker docker-compose curl jq; do
   command -v "$tool" >/dev/null || { echo "test-compose: $tool is required" >&2; exit 1; }
 done
 docker image inspect "$image" >/dev/null 2>&1 || {
-  echo "test-compose: $image is missing; run deploy/build-images.sh" >&2
+  echo "test-compose: $image is missing; run deploy/setup.sh" >&2
   exit 1
 }
 
@@ -98,8 +98,8 @@ for n in "${nodes[@]}"; do
   fi
 done
 
-say "building the node image"
-"$repo/deploy/build-node-image.sh"
+# deploy/setup.sh --tests builds the node image from the current binaries.
+"$repo/deploy/build-node-image.sh" --check >/dev/null || fail "the node image is not up to date"
 
 say "starting ${nodes[*]} (project $project)"
 "${compose[@]}" up -d >"$logs/up.log" 2>&1 || { cat "$logs/up.log" >&2; fail "docker-compose up"; }

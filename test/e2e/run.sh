@@ -28,7 +28,7 @@ image=${OSB_E2E_IMAGE:-opensandbox/debian:bookworm}
 busybox_image=${OSB_E2E_BUSYBOX_IMAGE:-opensandbox/busybox:latest}
 for img in "$image" "$busybox_image"; do
   docker image inspect "$img" >/dev/null 2>&1 || {
-    echo "e2e: image $img missing (run deploy/build-images.sh)" >&2; exit 2; }
+    echo "e2e: image $img missing (run deploy/setup.sh)" >&2; exit 2; }
 done
 
 node_name="it-e2e-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -78,7 +78,8 @@ trap 'exit 130' INT TERM
 # Egress (tests/egress.test.mjs): the sidecar image, and a DNS server of our
 # own as the sidecars' upstream: names under .e2e.test resolve to the
 # bridge's gateway, where the tests' HTTP servers listen.
-"$repo/deploy/build-egress-image.sh" "$build_dir/opensandbox-egress" >/dev/null
+# deploy/setup.sh builds the sidecar image from the current binary.
+"$repo/deploy/build-egress-image.sh" --check "$build_dir/opensandbox-egress" >/dev/null
 # The default bridge's address on the host (IPAM often omits it).
 bridge_dev=$(docker network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}')
 gateway=$(ip -4 -o addr show dev "$bridge_dev" | awk '{print $4}' | cut -d/ -f1 | head -n1)

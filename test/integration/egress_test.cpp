@@ -3,15 +3,16 @@
 // The test runs, on the Docker bridge's gateway address (docker0, e.g.
 // 172.17.0.1): a DNS server with fixed answers and an HTTP server. A busybox
 // "web" container serves HTTP on its own bridge address. The sidecar
-// (opensandbox/egress:latest, rebuilt from the current binary by
-// deploy/build-egress-image.sh) uses the test DNS server as its upstream; a
+// (opensandbox/egress:latest, which deploy/setup.sh builds from the current
+// binary; the test fails if the image is stale) uses the test DNS server as its upstream; a
 // busybox "sandbox" joins its network namespace. Nothing is added to the
 // host's network configuration; every container carries the label
 // opensandbox.io/egress-it and is removed at the end (and at the start, if a
 // previous run was killed).
 //
 // Requires root (setns into the sidecar's namespace for the latency
-// measurement), Docker, opensandbox/busybox:latest. Skips otherwise.
+// measurement) and Docker (skips otherwise), and the images that
+// deploy/setup.sh builds (fails otherwise).
 
 #include "net/egress/dns_message.hpp"
 #include "server_process.hpp"
@@ -346,21 +347,25 @@ protected:
       GTEST_SKIP() << "needs root";
     if (run("docker info >/dev/null").status != 0)
       GTEST_SKIP() << "needs Docker";
-    if (run(std::string{"docker image inspect "} + busybox + " >/dev/null")
-          .status
-        != 0)
-      GTEST_SKIP() << "needs " << busybox << " (deploy/build-images.sh)";
+    ASSERT_EQ(run(std::string{"docker image inspect "} + busybox
+                  + " >/dev/null")
+                .status,
+              0)
+      << busybox << " is missing: run deploy/setup.sh";
 #ifdef OSB_EGRESS_BINARY
-    // Always test the binary that was just built.
-    auto build = run(std::string{OSB_SOURCE_DIR}
-                     + "/deploy/build-egress-image.sh " + OSB_EGRESS_BINARY);
-    ASSERT_EQ(build.status, 0) << build.out;
+    // The image must hold the binary that was just built (deploy/setup.sh
+    // builds it; a test never does).
+    auto check = run(std::string{OSB_SOURCE_DIR}
+                     + "/deploy/build-egress-image.sh --check "
+                     + OSB_EGRESS_BINARY + " 2>&1");
+    ASSERT_EQ(check.status, 0) << check.out;
+#else
+    ASSERT_EQ(run(std::string{"docker image inspect "} + egress_image
+                  + " >/dev/null")
+                .status,
+              0)
+      << egress_image << " is missing: run deploy/setup.sh";
 #endif
-    if (run(std::string{"docker image inspect "} + egress_image + " >/dev/null")
-          .status
-        != 0)
-      GTEST_SKIP() << "needs " << egress_image
-                   << " (deploy/build-egress-image.sh)";
     // Leftovers of a killed run.
     run(std::string{"docker ps -aq --filter label="} + it_label
         + " | xargs -r docker rm -f >/dev/null");

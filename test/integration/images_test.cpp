@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "server_process.hpp"
+#include "throttle_proxy.hpp"
 
 using namespace std::chrono_literals;
 using osb::test::free_port;
@@ -101,6 +102,10 @@ public:
 
   std::string host() const {
     return "127.0.0.1:" + std::to_string(port_);
+  }
+
+  uint16_t port() const {
+    return port_;
   }
 
   std::string path(const std::string& name) const {
@@ -209,7 +214,11 @@ TEST(Images, PullProgressIsVisibleWhilePendingAndDelaysNothing) {
   ASSERT_NE(built.find("sha256:"), std::string::npos) << built;
   reg.push(local, "blob:latest");
   shell("docker rmi -f " + local + " >/dev/null 2>&1");
-  auto image = reg.host() + "/blob:latest";
+  // The daemon pulls through a proxy that passes 6 MB/s: the download takes
+  // about ten seconds however fast the machine is, so the test sees it
+  // progress instead of hoping to catch it between two polls.
+  osb::test::throttle_proxy slow{reg.port(), 6'000'000};
+  auto image = "127.0.0.1:" + std::to_string(slow.port()) + "/blob:latest";
   server_process srv;
   ASSERT_TRUE(srv.start()) << srv.read_log();
   auto r = srv.call("POST", "/v1/sandboxes",

@@ -145,6 +145,14 @@ inline std::string shell(const std::string& cmd) {
   return out;
 }
 
+/// Whether the Docker daemon has `image` (decided by the CLI's exit code:
+/// its output for a missing image differs between CLI versions).
+inline bool has_image(const std::string& image) {
+  return std::system(("docker image inspect " + image + " >/dev/null 2>&1")
+                       .c_str())
+         == 0;
+}
+
 /// A server child process with its own config, store and node name. The
 /// node name scopes the containers it owns, so tests never touch others'.
 class server_process {
@@ -173,8 +181,24 @@ public:
     std::filesystem::remove_all(dir_, ec);
   }
 
+  /// Runs exactly `toml` as the config instead of the generated one (the
+  /// caller uses `port()`, `store_path()` and `node()` in it), with
+  /// OPENSANDBOX_INSECURE_SERVER=YES when it has no API key.
+  void use_config(std::string toml) {
+    raw_config_ = std::move(toml);
+    write_config();
+  }
+
+  std::string store_path() const {
+    return (dir_ / "store.db").string();
+  }
+
   void write_config() {
     std::ofstream out{config_path()};
+    if (!raw_config_.empty()) {
+      out << raw_config_;
+      return;
+    }
     out << "[server]\nhost = \"127.0.0.1\"\nport = " << port_
         << "\napi_key = \"test-key\"\n"
         << "[log]\nlevel = \"DEBUG\"\n"
@@ -199,6 +223,8 @@ public:
       int fd = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(fd, 1);
       ::dup2(fd, 2);
+      if (!raw_config_.empty())
+        ::setenv("OPENSANDBOX_INSECURE_SERVER", "YES", 1);
       ::execl(OSB_SERVER_BINARY, OSB_SERVER_BINARY, "--config",
               config_path().c_str(), nullptr);
       ::_exit(127);
@@ -295,6 +321,7 @@ private:
   std::string node_;
   std::string extra_;
   std::string cluster_keys_;
+  std::string raw_config_;
   std::filesystem::path dir_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
