@@ -161,7 +161,8 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
   return f(caf::meta::type_name("sandbox_view"), x.id, x.image, x.snapshot_id,
            x.platform_os, x.platform_arch, x.state, x.reason, x.message,
            x.last_transition_us, x.metadata, x.entrypoint, x.expires_us,
-           x.created_us, x.node, x.ports, x.egress_token, x.endpoint_host,
+           x.created_us, x.node, x.ports, x.egress_token, x.access_token,
+           x.endpoint_host,
            x.runtime_host, x.renew_extend_s);
 }
 

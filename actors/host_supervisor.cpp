@@ -83,6 +83,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   result.probe_sidecars = in.probe_sidecars;
   result.endpoint_host = in.endpoint_host;
   result.local_fs = in.local_fs;
+  result.publish_address = in.publish_address;
   return result;
 }
 
@@ -500,6 +501,7 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
         }
         row.egress_token = codec::make_token();
       }
+      row.access_token = codec::make_token();
       auto hdl = spawn_sandbox(self, make_init(self, std::move(row),
                                                std::move(spec)));
       return self->delegate(hdl, atom::create_v, std::move(rid));

@@ -30,6 +30,8 @@ struct supervisor_init {
   std::string endpoint_host;
   /// See sandbox_init::local_fs.
   bool local_fs = true;
+  /// See sandbox_init::publish_address.
+  std::string publish_address = "127.0.0.1";
   node_actor node;
   runtime_actor runtime;
   store_actor store;

@@ -382,7 +382,7 @@ void await_sidecar(self_ptr self) {
 void create_sidecar(self_ptr self) {
   auto& st = self->state;
   st.step_in_flight = true;
-  auto spec = make_sidecar_spec(*st.cfg, st.row, st.spec);
+  auto spec = make_sidecar_spec(*st.cfg, st.row, st.spec, st.publish_address);
   self->request(st.runtime, create_timeout, atom::create_v, std::move(spec))
     .then(
       [self](std::string&) {
@@ -522,7 +522,8 @@ void prepare_volumes(self_ptr self, std::function<void()> next) {
 void create_container(self_ptr self) {
   auto& st = self->state;
   st.step_in_flight = true;
-  auto spec = make_container_spec(*st.cfg, st.row, st.spec);
+  auto spec = make_container_spec(*st.cfg, st.row, st.spec,
+                                  st.publish_address);
   spec.binds.insert(spec.binds.end(), st.volume_binds.begin(),
                     st.volume_binds.end());
   spec.on_pull_progress = [hdl = caf::actor_cast<sandbox_actor>(self)](
@@ -824,6 +825,7 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.ports.http = row.http_port;
   v.ports.egress = row.egress_port;
   v.egress_token = row.egress_token;
+  v.access_token = row.access_token;
   v.runtime_host = row.runtime_host;
   if (auto i = spec.extensions.find("access.renew.extend.seconds");
       i != spec.extensions.end())
@@ -843,7 +845,8 @@ std::string sidecar_name(const std::string& id) {
 
 runtimes::container_spec make_sidecar_spec(const node_config& cfg,
                                            const store::sandbox_row& row,
-                                           const sandbox_spec& spec) {
+                                           const sandbox_spec& spec,
+                                           const std::string& publish_address) {
   runtimes::container_spec c;
   c.name = sidecar_name(row.id);
   c.image = cfg.egress.image;
@@ -854,9 +857,9 @@ runtimes::container_spec make_sidecar_spec(const node_config& cfg,
                                                      : cfg.docker.network_mode;
   c.cap_add = {"NET_ADMIN"};
   c.exposed_ports = {44772, 8080, 18080};
-  c.ports.push_back({44772, row.execd_port, "0.0.0.0"});
-  c.ports.push_back({8080, row.http_port, "0.0.0.0"});
-  c.ports.push_back({18080, row.egress_port, "0.0.0.0"});
+  c.ports.push_back({44772, row.execd_port, publish_address});
+  c.ports.push_back({8080, row.http_port, publish_address});
+  c.ports.push_back({18080, row.egress_port, publish_address});
   c.env.push_back("OPENSANDBOX_EGRESS_RULES=" + spec.network_policy_json);
   c.env.push_back("OPENSANDBOX_EGRESS_MODE=" + cfg.egress.mode);
   c.env.push_back("OPENSANDBOX_EGRESS_TOKEN=" + row.egress_token);
@@ -872,9 +875,9 @@ runtimes::container_spec make_sidecar_spec(const node_config& cfg,
   return c;
 }
 
-runtimes::container_spec make_container_spec(const node_config& cfg,
-                                             const store::sandbox_row& row,
-                                             const sandbox_spec& spec) {
+runtimes::container_spec make_container_spec(
+  const node_config& cfg, const store::sandbox_row& row,
+  const sandbox_spec& spec, const std::string& publish_address) {
   runtimes::container_spec c;
   c.name = container_name(row.id);
   c.image = spec.image;
@@ -892,7 +895,12 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
                         + ":ro");
   }
   for (auto& [k, v] : spec.env)
-    c.env.push_back(k + "=" + v);
+    if (k != "EXECD_ACCESS_TOKEN")
+      c.env.push_back(k + "=" + v);
+  // execd reads (and then drops from its environment) the token it
+  // requires; it never reaches the user's processes.
+  if (cfg.runtime.execd_inject != "none" && !row.access_token.empty())
+    c.env.push_back("EXECD_ACCESS_TOKEN=" + row.access_token);
   // User metadata first, so that system labels always win.
   c.labels = spec.metadata;
   c.labels["opensandbox.io/id"] = row.id;
@@ -930,8 +938,8 @@ runtimes::container_spec make_container_spec(const node_config& cfg,
       = std::to_string(row.execd_port);
     c.labels["opensandbox.io/http-port"] = std::to_string(row.http_port);
     c.exposed_ports = {44772, 8080};
-    c.ports.push_back({44772, row.execd_port, "0.0.0.0"});
-    c.ports.push_back({8080, row.http_port, "0.0.0.0"});
+    c.ports.push_back({44772, row.execd_port, publish_address});
+    c.ports.push_back({8080, row.http_port, publish_address});
   }
   auto& limits = spec.resource_limits;
   if (auto i = limits.find("cpu"); i != limits.end())
@@ -969,6 +977,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.execd_tar = std::move(init.execd_tar);
   st.probe_sidecars = init.probe_sidecars;
   st.local_fs = init.local_fs;
+  st.publish_address = std::move(init.publish_address);
   st.view = make_view(*st.cfg, st.row, st.spec);
   st.view.endpoint_host = init.endpoint_host;
   st.local_transition_us = codec::now_us();

@@ -55,6 +55,8 @@ struct sandbox_init {
   /// False when the Docker host is another machine: host volume paths are
   /// then checked lexically only (runtimes::prepare_host_path).
   bool local_fs = true;
+  /// Host address the published ports bind to (net::resolve_publish_address).
+  std::string publish_address = "127.0.0.1";
   /// True when brought back after a restart (the row is already stored).
   bool recovered = false;
   /// Container status observed at recovery ("" = no container).
@@ -98,6 +100,8 @@ struct sandbox_actor_state {
   bool probe_sidecars = true;
   /// See sandbox_init::local_fs.
   bool local_fs = true;
+  /// See sandbox_init::publish_address.
+  std::string publish_address;
   /// Endpoint lookups waiting for the container to start.
   std::vector<caf::typed_response_promise<sandbox_view>> start_waiters;
   /// Generation of the `started` release timers.
@@ -133,16 +137,18 @@ std::string sidecar_name(const std::string& id);
 
 /// Builds the egress sidecar of a sandbox with a network policy: it owns the
 /// network namespace (NET_ADMIN), the published ports and the policy.
+/// @param publish_address host address its published ports bind to.
 runtimes::container_spec make_sidecar_spec(const node_config& cfg,
                                            const store::sandbox_row& row,
-                                           const sandbox_spec& spec);
+                                           const sandbox_spec& spec,
+                                           const std::string& publish_address);
 
 /// Where execd lives inside every sandbox.
 constexpr const char* execd_container_path = "/opt/opensandbox/execd";
 
 /// Builds the container of a sandbox from its spec and reserved ports.
-runtimes::container_spec make_container_spec(const node_config& cfg,
-                                             const store::sandbox_row& row,
-                                             const sandbox_spec& spec);
+runtimes::container_spec make_container_spec(
+  const node_config& cfg, const store::sandbox_row& row,
+  const sandbox_spec& spec, const std::string& publish_address);
 
 } // namespace osb

@@ -336,6 +336,22 @@ int main(int argc, char** argv) {
       sup_init.runtime_host = hosts.size() == 1 ? "default" : host;
       sup_init.endpoint_host = endpoint_host_of(host);
       sup_init.local_fs = shares_filesystem(host);
+      sup_init.publish_address = osb::net::resolve_publish_address(
+        *cfg, !sup_init.local_fs, node_init.public_host);
+      if (osb::net::is_wildcard_address(sup_init.publish_address))
+        OSB_WARN(component, "", "",
+                 "sandbox ports on Docker host '"
+                   << sup_init.runtime_host << "' are published on "
+                   << sup_init.publish_address
+                   << " (every address, the bridge gateway included): "
+                      "sandboxes can reach each other's published ports "
+                      "(execd still needs each sandbox's token); set "
+                      "docker.publish_address to restrict them");
+      else
+        OSB_INFO(component, "", "",
+                 "sandbox ports on Docker host '"
+                   << sup_init.runtime_host << "' are published on "
+                   << sup_init.publish_address);
       auto sup = sys.spawn(osb::host_supervisor, sup_init);
       caf::anon_send(node, osb::atom::put_v, sup, sup_init.runtime_host);
       snap_init.runtimes.emplace(sup_init.runtime_host, runtime);

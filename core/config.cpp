@@ -1,5 +1,8 @@
 #include "core/config.hpp"
 
+#include "core/base64.hpp"
+#include "core/strings.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -335,6 +338,20 @@ void read_docker(reader& r, const toml::table& t, node_config& cfg) {
       r.get(n, p, out);
     };
   };
+  // "auto" or a numeric IPv4/IPv6 address.
+  auto auto_or_ip = [&](std::string& out) {
+    return [&r, &out](const toml::node& n, const std::string& p) {
+      std::string x;
+      if (!r.get(n, p, x))
+        return;
+      in6_addr buf;
+      if (x != "auto" && ::inet_pton(AF_INET, x.c_str(), &buf) != 1
+          && ::inet_pton(AF_INET6, x.c_str(), &buf) != 1)
+        r.fail(n, p + " must be \"auto\" or a numeric IP address");
+      else
+        out = x;
+    };
+  };
   r.keys(t, "docker",
          {
            {"host", str(d.host)},
@@ -390,27 +407,113 @@ void read_docker(reader& r, const toml::table& t, node_config& cfg) {
             [&](const toml::node& n, const std::string& p) {
               r.get(n, p, d.pids_limit, 0, INT64_MAX);
             }},
-           {"proxy_host",
-            [&](const toml::node& n, const std::string& p) {
-              std::string x;
-              if (!r.get(n, p, x))
-                return;
-              in6_addr buf;
-              if (x != "auto" && ::inet_pton(AF_INET, x.c_str(), &buf) != 1
-                  && ::inet_pton(AF_INET6, x.c_str(), &buf) != 1)
-                r.fail(n, p + " must be \"auto\" or a numeric IP address");
-              else
-                d.proxy_host = x;
-            }},
+           {"publish_address", auto_or_ip(d.publish_address)},
+           {"proxy_host", auto_or_ip(d.proxy_host)},
          });
 }
 
-/// Checks the gateway/secure_access sub-keys of §4.5 structurally; none of
-/// them can be used with the docker runtime, which `read_config` rejects.
+bool is_key_id(const std::string& x) {
+  return x.size() == 1
+         && ((x[0] >= '0' && x[0] <= '9') || (x[0] >= 'a' && x[0] <= 'z'));
+}
+
+/// `[ingress.secure_access]` (§4.5, OSEP-0011), validated like the
+/// original: one-character key ids [0-9a-z], unique, base64 keys (padded or
+/// not) of at least one byte, an active key that exists.
+void read_secure_access(reader& r, const toml::node& where,
+                        const toml::table& t, const std::string& path,
+                        node_config::ingress_section::secure_access_section&
+                          out) {
+  std::string active;
+  const toml::node* active_node = nullptr;
+  r.keys(t, path,
+         {
+           {"active_key",
+            [&](const toml::node& a, const std::string& ap) {
+              if (!r.get(a, ap, active))
+                return;
+              active_node = &a;
+              if (!is_key_id(active))
+                r.fail(a, ap + " must be exactly one character [0-9a-z], got '"
+                            + active + "'");
+            }},
+           {"keys",
+            [&](const toml::node& a, const std::string& ap) {
+              auto arr = a.as_array();
+              if (arr == nullptr || arr->empty()) {
+                r.fail(a, ap + " must be a non-empty array of tables");
+                return;
+              }
+              for (auto& e : *arr) {
+                auto et = r.table(e, ap + "[]");
+                if (et == nullptr)
+                  return;
+                std::string id;
+                std::string key;
+                const toml::node* id_node = nullptr;
+                const toml::node* key_node = nullptr;
+                r.keys(*et, ap,
+                       {{"key_id",
+                         [&](const toml::node& x, const std::string& xp) {
+                           if (r.get(x, xp, id))
+                             id_node = &x;
+                         }},
+                        {"key",
+                         [&](const toml::node& x, const std::string& xp) {
+                           if (r.get(x, xp, key))
+                             key_node = &x;
+                         }}});
+                if (r.failed())
+                  return;
+                if (id_node == nullptr || key_node == nullptr) {
+                  r.fail(e, ap + " entries need key_id and key");
+                  return;
+                }
+                if (!is_key_id(id)) {
+                  r.fail(*id_node, ap + ".key_id must be exactly one character "
+                                        "[0-9a-z], got '" + id + "'");
+                  return;
+                }
+                auto secret = base64_decode(trim(key));
+                if (!secret) {
+                  r.fail(*key_node, ap + ".key is not valid base64");
+                  return;
+                }
+                if (secret->empty()) {
+                  r.fail(*key_node, ap + ".key must decode to at least 1 byte");
+                  return;
+                }
+                for (auto& k : out.keys)
+                  if (k.id == id[0]) {
+                    r.fail(*id_node, "duplicate secure_access key_id '" + id
+                                       + "'; each key_id must be unique");
+                    return;
+                  }
+                out.keys.push_back({id[0], std::move(*secret)});
+              }
+            }},
+         });
+  if (r.failed())
+    return;
+  if (active_node == nullptr || out.keys.empty()) {
+    r.fail(where, path + " needs active_key and at least one of keys");
+    return;
+  }
+  for (auto& k : out.keys)
+    if (k.id == active[0]) {
+      out.active_key = active[0];
+      return;
+    }
+  r.fail(*active_node, "active_key '" + active
+                         + "' not found in secure_access.keys");
+}
+
+/// Checks the gateway sub-keys of §4.5 structurally (none of them can be
+/// used with the docker runtime, which this function rejects) and reads
+/// secure_access, whose keys sign the server proxy's URLs here.
 void read_ingress(reader& r, const toml::table& t, node_config& cfg) {
   const toml::node* mode_node = nullptr;
   const toml::node* gateway_node = nullptr;
-  const toml::node* secure_node = nullptr;
   r.keys(
     t, "ingress",
     {
@@ -454,34 +557,7 @@ void read_ingress(reader& r, const toml::table& t, node_config& cfg) {
          auto s = r.table(n, p);
          if (s == nullptr)
            return;
-         secure_node = &n;
-         r.keys(*s, p,
-                {
-                  {"active_key",
-                   [&](const toml::node& a, const std::string& ap) {
-                     std::string x;
-                     r.get(a, ap, x);
-                   }},
-                  {"keys",
-                   [&](const toml::node& a, const std::string& ap) {
-                     auto arr = a.as_array();
-                     if (arr == nullptr) {
-                       r.fail(a, ap + " must be an array of tables");
-                       return;
-                     }
-                     for (auto& e : *arr) {
-                       auto et = r.table(e, ap + "[]");
-                       if (et == nullptr)
-                         return;
-                       auto str = [&](const toml::node& x,
-                                      const std::string& xp) {
-                         std::string s;
-                         r.get(x, xp, s);
-                       };
-                       r.keys(*et, ap, {{"key_id", str}, {"key", str}});
-                     }
-                   }},
-                });
+         read_secure_access(r, n, *s, p, cfg.ingress.secure_access);
        }},
     });
   if (r.failed())
@@ -489,9 +565,6 @@ void read_ingress(reader& r, const toml::table& t, node_config& cfg) {
   if (cfg.ingress.mode == "direct" && gateway_node != nullptr)
     r.fail(*gateway_node,
            "ingress.gateway must be omitted when ingress.mode = 'direct'");
-  else if (cfg.ingress.mode != "gateway" && secure_node != nullptr)
-    r.fail(*secure_node,
-           "ingress.secure_access is only valid with ingress.mode = 'gateway'");
   else if (cfg.ingress.mode != "direct")
     r.fail(*mode_node, "ingress.mode must be 'direct' when runtime.type = "
                        "'docker' (got '"

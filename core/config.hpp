@@ -72,10 +72,27 @@ struct node_config {
     /// that Docker's NAT rules forward straight to the container (127.0.0.1
     /// would go through docker-proxy); or a numeric IP, e.g. "127.0.0.1".
     std::string proxy_host = "auto";
+    /// Host address the sandboxes' published ports bind to (ours): "auto"
+    /// = the address endpoints advertise when it is loopback or an address
+    /// of this machine, else 0.0.0.0; or a numeric IP ("0.0.0.0" publishes
+    /// on every address, bridge gateway included). Remote Docker hosts use
+    /// 0.0.0.0 under "auto".
+    std::string publish_address = "auto";
   } docker;
 
   struct ingress_section {
     std::string mode = "direct";
+    /// OSEP-0011 signing keys (`[ingress.secure_access]`): with Docker they
+    /// sign the server proxy's signed URLs (ours; the original accepts them
+    /// only with a gateway).
+    struct signing_key {
+      char id = 0;          ///< one of [0-9a-z]
+      std::string secret;   ///< decoded bytes
+    };
+    struct secure_access_section {
+      char active_key = 0;  ///< 0 = no secure_access block
+      std::vector<signing_key> keys;
+    } secure_access;
   } ingress;
 
   struct egress_section {

@@ -94,6 +94,10 @@ ec_info describe(ec x) {
       return {409, "SNAPSHOT::INVALID_RESTORE_CONFIG"};
     case ec::snapshot_image_remove_failed:
       return {500, "DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED"};
+    case ec::proxy_unauthorized:
+      return {401, "SANDBOX::UNAUTHORIZED"};
+    case ec::outcome_unknown:
+      return {504, "SANDBOX::OUTCOME_UNKNOWN"};
     case ec::unspecified:
     case ec::internal:
       break;

@@ -63,6 +63,9 @@ enum class ec : uint8_t {
   snapshot_not_ready,            ///< SNAPSHOT::NOT_READY (409)
   snapshot_invalid_restore_config, ///< SNAPSHOT::INVALID_RESTORE_CONFIG (409)
   snapshot_image_remove_failed,  ///< DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED (500)
+  // -- access and outcomes (issue 11; appended: codes cross nodes) -----------
+  proxy_unauthorized,            ///< SANDBOX::UNAUTHORIZED (401)
+  outcome_unknown,               ///< SANDBOX::OUTCOME_UNKNOWN (504)
 };
 
 /// HTTP status and wire code of an error code.

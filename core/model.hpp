@@ -94,6 +94,11 @@ struct sandbox_view {
   port_map ports;
   /// Token of the egress sidecar (issue 4), empty without one.
   std::string egress_token;
+  /// The sandbox's own access token: execd requires it in
+  /// `X-EXECD-ACCESS-TOKEN`, the server proxy accepts it in
+  /// `OpenSandbox-Secure-Access`. Empty for sandboxes created before
+  /// tokens existed.
+  std::string access_token;
   /// Public host of the owning node for endpoints; empty = this node's.
   std::string endpoint_host;
   /// Docker host (of the owning node) that runs the sandbox.

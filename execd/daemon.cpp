@@ -277,6 +277,9 @@ int execd_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string err;
   auto opts = parse_options(args, &err);
+  // The token is a credential for callers outside the sandbox: neither the
+  // user's entrypoint nor the commands the daemon runs inherit it.
+  ::unsetenv("EXECD_ACCESS_TOKEN");
   if (!opts) {
     std::fprintf(stderr, "opensandbox-execd: %s\n%s", err.c_str(), usage_text);
     return 2;

@@ -3,6 +3,8 @@
 
 #include "execd/server.hpp"
 
+#include "base/secure_compare.hpp"
+
 #include "execd/log.hpp"
 #include "execd/util.hpp"
 
@@ -438,7 +440,11 @@ private:
   bool dispatch(request_parser& p, http_request& req, bool& keep_alive,
                 int& status) {
     auto& token = srv_->opts.access_token;
-    if (!token.empty() && req.header("x-execd-access-token") != token) {
+    // The health ping stays open (readiness probes carry no credential);
+    // everything else needs the sandbox's token.
+    bool open_ping = req.path == "/ping" && req.method == "GET";
+    if (!token.empty() && !open_ping
+        && !constant_time_equal(req.header("x-execd-access-token"), token)) {
       status = 401;
       keep_alive = keep_alive && p.is_done();
       beast_writer w{ts_, keep_alive, false};

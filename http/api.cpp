@@ -8,6 +8,9 @@
 #include "http/router.hpp"
 #include "net/endpoints.hpp"
 #include "net/proxy.hpp"
+#include "net/signed_route.hpp"
+
+#include "base/secure_compare.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -249,6 +252,23 @@ constexpr std::string_view int_parsing_msg
 
 // -- routes -------------------------------------------------------------------
 
+/// Strict decimal uint64 (OSEP-0011's `expires`): digits only.
+std::optional<uint64_t> parse_uint64(std::string_view str) {
+  str = trim(str);
+  if (str.empty() || str.size() > 20)
+    return std::nullopt;
+  uint64_t value = 0;
+  for (auto c : str) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10)
+      return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
 void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
                   const request& req) {
   int64_t port = 0;
@@ -261,23 +281,32 @@ void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
     return reject_detail(
       *x, "bool_parsing", R"(["query","use_server_proxy"])",
       "Input should be a valid boolean, unable to interpret input");
-  int64_t expires = 0;
   auto expires_str = query_param(req.query, "expires");
-  if (expires_str && !parse_int(*expires_str, expires))
-    return reject_detail(*x, "int_parsing", R"(["query","expires"])",
-                         int_parsing_msg);
-  if (use_server_proxy && expires_str)
-    return fail(*x, ec::invalid_parameter,
-                "use_server_proxy cannot be combined with expires; signed "
-                "endpoints require the gateway route.");
-  if (expires_str)
-    return fail(*x, ec::api_not_supported,
-                "Signed routes (expires parameter) are not supported when "
-                "runtime.type='docker'.");
+  std::optional<uint64_t> expires;
+  if (expires_str) {
+    int64_t ignored = 0;
+    if (!parse_int(*expires_str, ignored))
+      return reject_detail(*x, "int_parsing", R"(["query","expires"])",
+                           int_parsing_msg);
+    // Signed URLs are served by our proxy, with or without
+    // use_server_proxy (a deviation: the original mints them only for a
+    // gateway and refuses use_server_proxy with expires). The SDKs'
+    // getSignedEndpoint sends expires alone.
+    if (st.cfg->ingress.secure_access.active_key == 0)
+      return fail(*x, ec::api_not_supported,
+                  "Signed routes (expires parameter) need signing keys in "
+                  "[ingress.secure_access] when runtime.type='docker'.");
+    expires = parse_uint64(*expires_str);
+    auto now_s = static_cast<uint64_t>(codec::now_us() / 1000000);
+    if (!expires || *expires <= now_s)
+      return fail(*x, ec::invalid_parameter,
+                  "expires must be a Unix time in seconds in the future "
+                  "(at most 18446744073709551615).");
+  }
   if (port < 1 || port > 65535)
     return fail(*x, ec::invalid_port, "Port must be between 1 and 65535.");
   std::string proxy_base;
-  if (use_server_proxy) {
+  if (use_server_proxy || expires) {
     if (!st.cfg->server.eip.empty()) {
       proxy_base = st.cfg->server.eip;
     } else {
@@ -294,30 +323,69 @@ void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
   st.backend->get_started(
     x->ctx(), id,
     on_success<sandbox_view>(
-      x, [cfg, public_host, port, use_server_proxy,
+      x, [cfg, public_host, port, use_server_proxy, expires,
           proxy_base = std::move(proxy_base)](exchange& x, sandbox_view sbx) {
-        auto ep = net::resolve_endpoint(sbx, static_cast<int>(port), *cfg,
-                                        public_host);
+        auto p = static_cast<int>(port);
+        auto ep = net::resolve_endpoint(sbx, p, *cfg, public_host);
         if (!ep.has_value())
           return fail(x, ep.error);
-        if (use_server_proxy)
-          ep.value->endpoint = net::server_proxy_endpoint(
-            proxy_base, x.sandbox_id, static_cast<int>(port));
+        if (expires) {
+          // The URL is the credential: the proxy adds execd's token.
+          ep.value->endpoint = net::signed_proxy_endpoint(
+            proxy_base,
+            net::mint_route_token(cfg->ingress.secure_access, sbx.id, p,
+                                  *expires));
+          ep.value->headers.erase(net::execd_token_header);
+        } else if (use_server_proxy) {
+          ep.value->endpoint
+            = net::server_proxy_endpoint(proxy_base, x.sandbox_id, p);
+          if (!sbx.access_token.empty())
+            ep.value->headers.emplace(net::secure_access_header,
+                                      sbx.access_token);
+        }
         finish(x, json_response(200, codec::encode_endpoint(*ep.value)));
       }));
 }
 
 // -- server proxy (§1.13) -----------------------------------------------------
 
+/// How a proxy request proved that it may reach the sandbox.
+enum class proxy_grant {
+  open,       ///< no API key is configured (the proxy is as open as the API)
+  api_key,    ///< the server's API key
+  token,      ///< claims the sandbox's token (checked against its record)
+  signed_url, ///< a valid signed URL for this sandbox and port
+};
+
+constexpr std::string_view missing_proxy_credentials
+  = "Access to a sandbox through the server proxy needs the API key "
+    "(OPEN-SANDBOX-API-KEY), the sandbox's access token "
+    "(OpenSandbox-Secure-Access) or a signed URL.";
+
+constexpr std::string_view invalid_proxy_credentials
+  = "The credentials for this sandbox endpoint are invalid.";
+
 /// Completes `spec` (whose target holds the path and query so far) for the
-/// internal endpoint of `port` of `sbx` and hands it to the server.
+/// internal endpoint of `port` of `sbx` and hands it to the server. A caller
+/// that proved its right to the sandbox gets execd's token added when the
+/// upstream is execd (signed URLs cannot carry headers).
 void forward_to(const api_state& st, const exchange_ptr& x,
                 const std::shared_ptr<forward_spec>& spec, int port,
-                const sandbox_view& sbx) {
+                const sandbox_view& sbx, proxy_grant grant) {
   auto ep = net::resolve_internal(sbx, port, *st.cfg, st.public_host,
                                   st.proxy_address);
   if (!ep.has_value())
     return fail(*x, ep.error);
+  bool to_execd = port == net::execd_port || !ep.value->prefix.empty();
+  if (to_execd && grant != proxy_grant::open && !sbx.access_token.empty()) {
+    auto& hs = spec->headers;
+    hs.erase(std::remove_if(hs.begin(), hs.end(),
+                            [](auto& h) {
+                              return h.first == "x-execd-access-token";
+                            }),
+             hs.end());
+    hs.emplace_back("x-execd-access-token", sbx.access_token);
+  }
   spec->host = ep.value->host;
   spec->port = ep.value->port;
   spec->bind_source = st.proxy_address_local
@@ -378,22 +446,71 @@ void renew_on_access(const api_state& st, const exchange& x,
     });
 }
 
+/// Whether the request carries a header named `lower_name` (any value).
+bool has_header(const request& req, std::string_view lower_name) {
+  for (const auto& field : req.headers)
+    if (field.first == lower_name)
+      return true;
+  return false;
+}
+
 /// Forwards a proxy request to the sandbox port it names. The upstream's
 /// address and port come from the configuration and the sandbox record
 /// (never from the request), and the path may not leave the addressed
 /// port's root; the server streams both bodies (see forward_spec). The
 /// record comes from the proxy cache when it was looked up within the last
-/// second.
+/// second. The caller needs a credential (see proxy_grant); one without a
+/// valid credential gets the same 401 whether or not the sandbox exists.
 void proxy(const api_state& st, exchange_ptr x, const route& rt,
            const request& req) {
+  bool is_signed = rt.id == route_id::signed_proxy;
   auto pp = net::parse_proxy_path(req.path);
-  if (!pp || pp->sandbox_id != rt.sandbox_id)
+  if (!pp || (!is_signed && pp->sandbox_id != rt.sandbox_id))
     return finish(*x, json_response(404, R"({"detail":"Not Found"})"),
                   "not_found", "ambiguous proxy path");
+  auto grant = proxy_grant::open;
+  std::string claimed_token;
+  std::string sandbox_id = rt.sandbox_id;
   int64_t port = 0;
-  if (!parse_int(rt.param, port))
-    return reject_detail(*x, "int_parsing", R"(["path","port"])",
-                         int_parsing_msg);
+  if (is_signed) {
+    auto t = net::parse_route_token(pp->signed_token);
+    if (!t)
+      return fail(*x, ec::invalid_parameter,
+                  "Malformed signed route: expected "
+                  "{sandbox_id}-{port}-{expires_b36}-{signature}.");
+    auto& keys = st.cfg->ingress.secure_access;
+    auto check = keys.active_key == 0
+                   ? net::route_check::bad_signature
+                   : net::verify_route_token(
+                     *t, keys,
+                     static_cast<uint64_t>(codec::now_us() / 1000000));
+    if (check == net::route_check::expired)
+      return fail(*x, ec::proxy_unauthorized, "The signed URL has expired.");
+    if (check != net::route_check::ok)
+      return fail(*x, ec::proxy_unauthorized,
+                  std::string{invalid_proxy_credentials});
+    grant = proxy_grant::signed_url;
+    sandbox_id = t->sandbox_id;
+    x->sandbox_id = sandbox_id;
+    port = t->port;
+  } else {
+    if (!parse_int(rt.param, port))
+      return reject_detail(*x, "int_parsing", R"(["path","port"])",
+                           int_parsing_msg);
+    auto& key = req.header("open-sandbox-api-key");
+    if (st.key_required && !key.empty()) {
+      if (!constant_time_equal(key, st.cfg->server.api_key))
+        return fail(*x, ec::invalid_api_key, std::string{invalid_key_message});
+      grant = proxy_grant::api_key;
+    } else if (has_header(req, "opensandbox-secure-access")) {
+      // Present but wrong fails at once (OSEP-0011): no fallback.
+      grant = proxy_grant::token;
+      claimed_token = req.header("opensandbox-secure-access");
+    } else if (st.key_required) {
+      return fail(*x, ec::proxy_unauthorized,
+                  std::string{missing_proxy_credentials});
+    }
+  }
   auto path = net::normalize_proxy_rest(pp->rest);
   if (!path)
     return fail(*x, ec::invalid_parameter,
@@ -422,18 +539,37 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
     tail += req.query;
   }
   spec->target = std::move(tail); // the prefix comes with the endpoint
-  if (auto hit = st.cache->find(rt.sandbox_id)) {
-    renew_on_access(st, *x, *hit);
-    return forward_to(st, x, spec, static_cast<int>(port), *hit);
-  }
+  auto go = [x, spec, port, grant,
+             claimed = std::move(claimed_token)](const api_state& st,
+                                                 const sandbox_view& sbx) {
+    if (grant == proxy_grant::token
+        && (sbx.access_token.empty()
+            || !constant_time_equal(claimed, sbx.access_token)))
+      return fail(*x, ec::proxy_unauthorized,
+                  std::string{invalid_proxy_credentials});
+    renew_on_access(st, *x, sbx);
+    forward_to(st, x, spec, static_cast<int>(port), sbx, grant);
+  };
+  if (auto hit = st.cache->find(sandbox_id))
+    return go(st, *hit);
   st.backend->get(
-    x->ctx(), rt.sandbox_id,
-    on_success<sandbox_view>(x, [x, st = st.shared_from_this(), spec, port](
-                                  exchange&, sandbox_view sbx) {
-      st->cache->put(sbx);
-      renew_on_access(*st, *x, sbx);
-      forward_to(*st, x, spec, static_cast<int>(port), sbx);
-    }));
+    x->ctx(), sandbox_id,
+    [x, st = st.shared_from_this(), go, grant](result<sandbox_view> r) {
+      try {
+        if (r.has_value()) {
+          st->cache->put(*r.value);
+          return go(*st, *r.value);
+        }
+        // Only a caller with a credential for the server learns whether
+        // the sandbox exists.
+        if (grant == proxy_grant::token && r.error.status == 404)
+          return fail(*x, ec::proxy_unauthorized,
+                      std::string{invalid_proxy_credentials});
+        fail(*x, r.error);
+      } catch (...) {
+        fail(*x, ec::internal, "An unexpected error occurred.");
+      }
+    });
 }
 
 // -- diagnostics (§1.14) ------------------------------------------------------
@@ -680,6 +816,7 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
                                        finish(x, empty_response(204));
                                      }));
     case route_id::proxy:
+    case route_id::signed_proxy:
       return proxy(st, std::move(x), rt, req);
     case route_id::diagnostics_logs:
     case route_id::diagnostics_events:
@@ -766,7 +903,7 @@ void handle(const api_state& st, request& req, responder& respond) {
       auto& key = req.header("open-sandbox-api-key");
       if (key.empty())
         return fail(*x, ec::missing_api_key, std::string{missing_key_message});
-      if (key != st.cfg->server.api_key)
+      if (!constant_time_equal(key, st.cfg->server.api_key))
         return fail(*x, ec::invalid_api_key, std::string{invalid_key_message});
     }
     dispatch_route(st, x, rt, req);
@@ -787,8 +924,9 @@ handler make_api_handler(std::shared_ptr<const node_config> cfg,
     std::ifstream in{"/proc/net/route"};
     std::stringstream routes;
     routes << in.rdbuf();
-    auto proxy = net::detect_proxy_address(*cfg, net::docker_bridge_here(),
-                                           routes.str());
+    auto proxy = net::detect_proxy_address(
+      *cfg, net::docker_bridge_here(), routes.str(),
+      net::resolve_publish_address(*cfg, false, st->public_host));
     st->proxy_address = proxy.host;
     st->proxy_address_local = proxy.local;
   }

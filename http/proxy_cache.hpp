@@ -48,6 +48,7 @@ public:
     v->id = x.id;
     v->ports = x.ports;
     v->egress_token = x.egress_token;
+    v->access_token = x.access_token;
     v->node = x.node;
     v->endpoint_host = x.endpoint_host;
     // What renew-on-access decides on.

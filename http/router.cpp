@@ -63,6 +63,14 @@ constexpr entry table[] = {
   {"route/{}/{}", "PATCH", route_id::proxy, false, true},
   {"route/{}/{}", "HEAD", route_id::proxy, false, true},
   {"route/{}/{}", "OPTIONS", route_id::proxy, false, true},
+  // Signed URLs (ours): the token names sandbox and port.
+  {"signed/{}", "GET", route_id::signed_proxy, false, true},
+  {"signed/{}", "POST", route_id::signed_proxy, false, true},
+  {"signed/{}", "PUT", route_id::signed_proxy, false, true},
+  {"signed/{}", "DELETE", route_id::signed_proxy, false, true},
+  {"signed/{}", "PATCH", route_id::signed_proxy, false, true},
+  {"signed/{}", "HEAD", route_id::signed_proxy, false, true},
+  {"signed/{}", "OPTIONS", route_id::signed_proxy, false, true},
   {"metrics/events", "POST", route_id::metrics_events},
   {"cluster/nodes", "GET", route_id::cluster_nodes},
 };
@@ -244,6 +252,8 @@ const char* to_string(route_id x) {
       return "update_pool";
     case route_id::delete_pool:
       return "delete_pool";
+    case route_id::signed_proxy:
+      return "signed_proxy";
     case route_id::metrics_events:
       return "metrics_events";
     case route_id::cluster_nodes:
@@ -298,6 +308,8 @@ bool auth_exempt(std::string_view path) {
   auto p = path;
   if (starts_with(p, "/v1/"))
     p.remove_prefix(3);
+  if (starts_with(p, "/signed/"))
+    return p.size() > 8 && p[8] != '/';
   bool route_shape = starts_with(p, "/route/");
   if (route_shape)
     p.remove_prefix(7);

@@ -38,6 +38,8 @@ enum class route_id : uint8_t {
   get_pool,           ///< GET /pools/{pool_name}
   update_pool,        ///< PUT /pools/{pool_name}
   delete_pool,        ///< DELETE /pools/{pool_name}
+  signed_proxy,       ///< the proxy's methods on /signed/{token}[/{path}]
+                      ///< (a signed URL, ours; `param` is the token)
   metrics_events,     ///< POST /metrics/events (JS SDK telemetry)
   cluster_nodes,      ///< GET /cluster/nodes (membership, ours)
 };
@@ -77,7 +79,8 @@ std::string decode_path(std::string_view raw);
 /// Returns whether a (decoded) path skips the API-key check (§1.2): the
 /// prefixes `/health`, `/docs`, `/redoc`, `/openapi.json`, and server-proxy
 /// paths `^(/v1)?/sandboxes/[^/]+/proxy/\d+(/|$)` and
-/// `^(/v1)?/route/[^/]+/\d+(/|$)` without `..`.
+/// `^(/v1)?/route/[^/]+/\d+(/|$)` without `..`, and signed proxy paths
+/// `^(/v1)?/signed/[^/]+(/|$)`: the proxy checks its own credentials.
 bool auth_exempt(std::string_view path);
 
 } // namespace osb::http

@@ -112,10 +112,33 @@ bool docker_bridge_here() {
   return ::if_nametoindex("docker0") != 0;
 }
 
+bool is_wildcard_address(const std::string& address) {
+  return address == "0.0.0.0" || address == "::" || address == "[::]";
+}
+
+std::string resolve_publish_address(const node_config& cfg, bool remote,
+                                    const std::string& public_host) {
+  auto& x = cfg.docker.publish_address;
+  if (x != "auto")
+    return x;
+  if (remote)
+    return "0.0.0.0";
+  if (public_host == "localhost" || public_host == "::1"
+      || public_host.rfind("127.", 0) == 0)
+    return "127.0.0.1";
+  if (is_local_address(public_host))
+    return public_host;
+  return "0.0.0.0";
+}
+
 proxy_address detect_proxy_address(const node_config& cfg, bool docker_here,
-                                   const std::string& routes) {
+                                   const std::string& routes,
+                                   const std::string& publish_address) {
   if (cfg.docker.proxy_host != "auto")
     return {cfg.docker.proxy_host, is_local_address(cfg.docker.proxy_host)};
+  // Ports bound to one address answer only there.
+  if (!is_wildcard_address(publish_address))
+    return {publish_address, is_local_address(publish_address)};
   if (!docker_here)
     if (auto gw = default_gateway(routes); !gw.empty())
       return {gw, false};
@@ -176,23 +199,39 @@ result<endpoint_view> resolve_endpoint(const sandbox_view& sbx, int port,
   }
   if (port == egress_port && !sbx.egress_token.empty())
     x.headers.emplace(egress_auth_header, sbx.egress_token);
+  bool via_execd = cfg.docker.network_mode == "host" ? port == execd_port
+                                                      : port != http_port;
+  if (via_execd && !sbx.access_token.empty())
+    x.headers.emplace(execd_token_header, sbx.access_token);
   return res::ok(std::move(x));
 }
 
-std::string server_proxy_endpoint(const std::string& base,
-                                  const std::string& id, int port) {
+namespace {
+
+/// `base` + `path` with trailing slashes of `base` trimmed and every scheme
+/// removed: a plain substring removal, as the original does (the SDK
+/// prepends its own protocol to every endpoint).
+std::string proxy_url(const std::string& base, const std::string& path) {
   std::string result = base;
   while (!result.empty() && result.back() == '/')
     result.pop_back();
-  result += "/sandboxes/";
-  result += id;
-  result += "/proxy/";
-  result += std::to_string(port);
-  // A plain substring removal, as the original does: the SDK prepends its own
-  // protocol to every endpoint.
+  result += path;
   erase_all(result, "https://");
   erase_all(result, "http://");
   return result;
+}
+
+} // namespace
+
+std::string server_proxy_endpoint(const std::string& base,
+                                  const std::string& id, int port) {
+  return proxy_url(base, "/sandboxes/" + id + "/proxy/"
+                           + std::to_string(port));
+}
+
+std::string signed_proxy_endpoint(const std::string& base,
+                                  const std::string& token) {
+  return proxy_url(base, "/signed/" + token);
 }
 
 } // namespace osb::net

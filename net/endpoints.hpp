@@ -22,6 +22,13 @@ constexpr int http_port = 8080;
 /// Name of the header that authenticates calls to the egress sidecar.
 constexpr const char* egress_auth_header = "OPENSANDBOX-EGRESS-AUTH";
 
+/// Name of the header that carries a sandbox's access token to execd.
+constexpr const char* execd_token_header = "X-EXECD-ACCESS-TOKEN";
+
+/// Name of the header that carries a sandbox's access token to the server
+/// proxy (OSEP-0011's static header).
+constexpr const char* secure_access_header = "OpenSandbox-Secure-Access";
+
 /// Returns the host advertised in public endpoints (§3.7): `server.eip`
 /// verbatim if set; else `server.host` unless it is a wildcard; else
 /// `docker.host_ip` when running inside a container (`/.dockerenv`); else the
@@ -55,15 +62,32 @@ struct proxy_address {
   bool local = false;
 };
 
-/// `auto`: this machine's outward IPv4 (local) when Docker publishes ports
-/// here (`docker_here`: its `docker0` bridge is one of our interfaces);
+/// `auto`: the address published ports bind to, when it is a specific one
+/// (`publish_address`, see resolve_publish_address); for a wildcard, this
+/// machine's outward IPv4 (local) when Docker publishes ports here
+/// (`docker_here`: its `docker0` bridge is one of our interfaces);
 /// otherwise — the server runs in a container of its own network, like the
 /// compose cluster — the default gateway, i.e. the Docker host that
 /// publishes the sandboxes' ports (not local). A configured value is used
 /// as is, local if this machine has it now. `routes` is the text of
 /// /proc/net/route (tests pass their own).
 proxy_address detect_proxy_address(const node_config& cfg, bool docker_here,
-                                   const std::string& routes);
+                                   const std::string& routes,
+                                   const std::string& publish_address
+                                   = "0.0.0.0");
+
+/// The host address the published ports of a Docker host's sandboxes bind
+/// to (`docker.publish_address`): a configured address as is; for "auto",
+/// 0.0.0.0 on a remote Docker host (`remote`), else 127.0.0.1 when the
+/// endpoints advertise a loopback host, the advertised host itself when it
+/// is an address of this machine, and 0.0.0.0 otherwise (e.g. an `eip`
+/// behind NAT). Only a wildcard publishes on the bridge gateway, where
+/// other sandboxes can reach the ports.
+std::string resolve_publish_address(const node_config& cfg, bool remote,
+                                    const std::string& public_host);
+
+/// Whether `address` binds every interface (0.0.0.0 or ::).
+bool is_wildcard_address(const std::string& address);
 
 /// Whether Docker's default bridge (`docker0`) is an interface of this
 /// network namespace, i.e. Docker publishes ports on this machine.
@@ -79,7 +103,9 @@ std::string default_gateway(const std::string& routes);
 /// Host network mode: `<host>:<port>`. Any other mode: port 8080 maps to the
 /// reserved host port for 8080, every other port goes through execd's proxy
 /// (`<host>:<execd host port>/proxy/<port>`). Port 18080 of a sandbox with an
-/// egress sidecar carries the `OPENSANDBOX-EGRESS-AUTH` header.
+/// egress sidecar carries the `OPENSANDBOX-EGRESS-AUTH` header; every
+/// endpoint served by execd (44772 itself, and in bridge mode every port but
+/// 8080) carries `X-EXECD-ACCESS-TOKEN` when the sandbox has a token.
 /// @param public_host the result of `detect_public_host`.
 /// @returns `ec::invalid_port` outside 1..65535, `ec::endpoint_unavailable`
 ///          when the needed host port is unknown.
@@ -93,5 +119,10 @@ result<endpoint_view> resolve_endpoint(const sandbox_view& sbx, int port,
 /// @param base `server.eip` if set, else the request's `scheme://host`.
 std::string server_proxy_endpoint(const std::string& base,
                                   const std::string& id, int port);
+
+/// Returns the endpoint of a signed proxy URL: `<base>/signed/<token>`, with
+/// `base` treated as in `server_proxy_endpoint`.
+std::string signed_proxy_endpoint(const std::string& base,
+                                  const std::string& token);
 
 } // namespace osb::net

@@ -3,6 +3,7 @@
 #include "core/strings.hpp"
 
 #include "net/endpoints.hpp"
+#include "net/signed_route.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -67,9 +68,9 @@ bool has_escape(std::string_view path) {
 /// Fields that never cross the proxy towards a sandbox, whatever the
 /// `Connection` header says: the inbound host, credentials meant for this
 /// server, and framing/expectations the server handles itself.
-constexpr std::array<std::string_view, 6> dropped_request_fields = {
-  "host", "authorization", "cookie", "open-sandbox-api-key", "expect",
-  "content-length",
+constexpr std::array<std::string_view, 7> dropped_request_fields = {
+  "host",   "authorization",  "cookie", "open-sandbox-api-key",
+  "expect", "content-length", "opensandbox-secure-access",
 };
 
 constexpr std::array<std::string_view, 9> hop_by_hop_fields = {
@@ -124,6 +125,16 @@ std::optional<proxy_path> parse_proxy_path(std::string_view raw_path) {
       return std::nullopt;
     result.sandbox_id = percent_decode(id);
     result.port = percent_decode(port);
+  } else if (head == "signed") {
+    // signed/{sandbox_id}-{port}-{expires_b36}-{signature}[/rest]
+    std::string_view token;
+    if (!more || !next_segment(p, token, more) || token.empty())
+      return std::nullopt;
+    result.signed_token = percent_decode(token);
+    if (auto t = parse_route_token(result.signed_token)) {
+      result.sandbox_id = t->sandbox_id;
+      result.port = std::to_string(t->port);
+    }
   } else {
     return std::nullopt;
   }
@@ -138,7 +149,7 @@ bool is_proxy_path(std::string_view raw_path) {
   if (starts_with(p, "/v1/"))
     p.remove_prefix(3);
   if (!starts_with(p, "/sandboxes/") && !starts_with(p, "/route/")
-      && p.find('%') == std::string_view::npos)
+      && !starts_with(p, "/signed/") && p.find('%') == std::string_view::npos)
     return false;
   return parse_proxy_path(raw_path).has_value();
 }

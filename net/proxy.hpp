@@ -21,8 +21,9 @@ namespace osb::net {
 /// Header fields as (name, value) pairs; request names are lower-case.
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-/// The parts of a server-proxy path: `(/v1)?/sandboxes/{id}/proxy/{port}[/…]`
-/// or `(/v1)?/route/{id}/{port}[/…]`.
+/// The parts of a server-proxy path: `(/v1)?/sandboxes/{id}/proxy/{port}[/…]`,
+/// `(/v1)?/route/{id}/{port}[/…]` or the signed `(/v1)?/signed/{token}[/…]`
+/// (see net/signed_route.hpp).
 struct proxy_path {
   /// Percent-decoded sandbox id.
   std::string sandbox_id;
@@ -31,6 +32,9 @@ struct proxy_path {
   /// What follows `{port}/`, raw (not decoded); empty for `…/{port}` and
   /// `…/{port}/`.
   std::string rest;
+  /// The percent-decoded route token of a signed path (then `sandbox_id`
+  /// and `port` come from it, empty when it is malformed); empty otherwise.
+  std::string signed_token;
 };
 
 /// Splits a raw request path (no query) into a proxy_path; nullopt when the
@@ -121,7 +125,8 @@ struct forward_context {
 
 /// The request header fields sent upstream (§1.13 step 4): the inbound ones
 /// minus `host`, hop-by-hop fields, `authorization`, `cookie`,
-/// `open-sandbox-api-key`, `expect` (the server answers 100-continue itself),
+/// `open-sandbox-api-key`, `opensandbox-secure-access` (credentials meant for
+/// this server), `expect` (the server answers 100-continue itself),
 /// `content-length` (framing is the server's) and every field named in
 /// `Connection`; plus `X-Forwarded-Proto/Host/For` and `X-Request-ID` when
 /// absent. For a WebSocket handshake `Upgrade: websocket` and

@@ -85,6 +85,8 @@ sqlite_store::open(const std::string& path) {
                nullptr, nullptr, nullptr);
   sqlite3_exec(db, "ALTER TABLE sandboxes ADD COLUMN runtime_host TEXT",
                nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "ALTER TABLE sandboxes ADD COLUMN access_token TEXT",
+               nullptr, nullptr, nullptr);
   return result;
 }
 
@@ -103,8 +105,8 @@ expected<unit> sqlite_store::put(const sandbox_row& row) {
   const char* sql
     = "INSERT OR REPLACE INTO sandboxes (id, node, spec, metadata, phase,"
       " reason, message, created_us, expires_us, last_transition_us,"
-      " execd_port, http_port, egress_port, egress_token, runtime_host)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " execd_port, http_port, egress_port, egress_token, runtime_host,"
+      " access_token) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
     return db_failure(db_, "store put");
   bind_text(st.ptr, 1, row.id);
@@ -122,6 +124,7 @@ expected<unit> sqlite_store::put(const sandbox_row& row) {
   sqlite3_bind_int(st.ptr, 13, row.egress_port);
   bind_text(st.ptr, 14, row.egress_token);
   bind_text(st.ptr, 15, row.runtime_host);
+  bind_text(st.ptr, 16, row.access_token);
   if (sqlite3_step(st.ptr) != SQLITE_DONE)
     return db_failure(db_, "store put " + row.id);
   return unit{};
@@ -150,7 +153,8 @@ sqlite_store::load(const std::string& node) {
   const char* sql
     = "SELECT id, node, spec, metadata, phase, reason, message, created_us,"
       " expires_us, last_transition_us, execd_port, http_port, egress_port,"
-      " egress_token, runtime_host FROM sandboxes WHERE node = ?";
+      " egress_token, runtime_host, access_token FROM sandboxes"
+      " WHERE node = ?";
   if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
     return db_failure(db_, "store load");
   bind_text(st.ptr, 1, node);
@@ -173,6 +177,7 @@ sqlite_store::load(const std::string& node) {
     row.egress_port = static_cast<uint16_t>(sqlite3_column_int(st.ptr, 12));
     row.egress_token = column_text(st.ptr, 13);
     row.runtime_host = column_text(st.ptr, 14);
+    row.access_token = column_text(st.ptr, 15);
     result.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE)

@@ -32,6 +32,9 @@ struct sandbox_row {
   uint16_t egress_port = 0;
   /// Token of the egress sidecar; empty without a network policy.
   std::string egress_token;
+  /// The sandbox's access token (execd, server proxy); empty for rows from
+  /// before tokens existed.
+  std::string access_token;
   /// Docker host (of this node) that runs the sandbox.
   std::string runtime_host;
 };

@@ -1,5 +1,7 @@
 #include "runtimes/docker/docker_api.hpp"
 
+#include "core/base64.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -863,33 +865,6 @@ std::string url_encode(std::string_view x) {
       result += hex[c >> 4];
       result += hex[c & 0xF];
     }
-  }
-  return result;
-}
-
-std::string base64url_encode(std::string_view x) {
-  static constexpr char alphabet[]
-    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string result;
-  result.reserve((x.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto byte = [&](size_t j) { return static_cast<uint32_t>(
-                                static_cast<unsigned char>(x[j])); };
-  for (; i + 2 < x.size(); i += 3) {
-    auto n = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    result += alphabet[(n >> 18) & 63];
-    result += alphabet[(n >> 12) & 63];
-    result += alphabet[(n >> 6) & 63];
-    result += alphabet[n & 63];
-  }
-  if (auto rest = x.size() - i; rest > 0) {
-    auto n = byte(i) << 16;
-    if (rest == 2)
-      n |= byte(i + 1) << 8;
-    result += alphabet[(n >> 18) & 63];
-    result += alphabet[(n >> 12) & 63];
-    result += rest == 2 ? alphabet[(n >> 6) & 63] : '=';
-    result += '=';
   }
   return result;
 }

@@ -193,9 +193,6 @@ failure http_failure(std::string_view what, unsigned status,
 /// Percent-encodes everything except RFC 3986 unreserved characters.
 std::string url_encode(std::string_view x);
 
-/// Base64 with the URL-safe alphabet, padded (what Docker decodes).
-std::string base64url_encode(std::string_view x);
-
 /// RFC 3339 with up to 9 fraction digits and any offset → microseconds
 /// since the epoch. Docker's zero time "0001-01-01T00:00:00Z" and garbage
 /// map to 0.

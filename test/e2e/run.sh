@@ -113,6 +113,13 @@ node_name = "$node_name"
 [egress]
 image = "opensandbox/egress:latest"
 upstream_dns = "$gateway:$dns_port"
+
+# Signed URLs (tests/access.test.mjs): key "e" = base64("e2e-signing-secret").
+[ingress.secure_access]
+active_key = "e"
+[[ingress.secure_access.keys]]
+key_id = "e"
+key = "ZTJlLXNpZ25pbmctc2VjcmV0"
 ${OSB_E2E_EXTRA_TOML:-}
 TOML
 

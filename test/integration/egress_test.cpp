@@ -664,19 +664,22 @@ TEST_F(egress_integration, ServerCreatesAndRemovesTheSidecar) {
   // An IP literal no allowed name resolved to stays unreachable.
   r = in_sandbox(box, fetch("http://" + env.web_ip + ":8080/"));
   EXPECT_NE(r.status, 0) << r.out;
-  // The SDK's way to the policy API: endpoint 18080 plus its header.
+  // The SDK's way to the policy API: endpoint 18080 plus its headers (the
+  // sidecar's token, and execd's, which relays the bridge-mode endpoint).
   auto ep = srv.call("GET", "/v1/sandboxes/" + kept + "/endpoints/18080");
   ASSERT_EQ(ep.status, 200) << ep.body;
   auto epd = ep.json();
   std::string endpoint = epd["endpoint"].GetString();
   ASSERT_TRUE(epd.HasMember("headers")) << ep.body;
-  std::string auth = epd["headers"]["OPENSANDBOX-EGRESS-AUTH"].GetString();
+  std::map<std::string, std::string> hdrs;
+  for (auto& m : epd["headers"].GetObject())
+    hdrs[m.name.GetString()] = m.value.GetString();
+  EXPECT_EQ(hdrs.count("OPENSANDBOX-EGRESS-AUTH"), 1u) << ep.body;
   auto colon = endpoint.find(':');
   auto slash = endpoint.find('/');
   auto port = static_cast<uint16_t>(
     std::stoi(endpoint.substr(colon + 1, slash - colon - 1)));
   auto path = endpoint.substr(slash);
-  std::map<std::string, std::string> hdrs{{"OPENSANDBOX-EGRESS-AUTH", auth}};
   auto pol = osb::test::http_call(port, "GET", path + "/policy", {}, hdrs);
   EXPECT_EQ(pol.status, 200) << pol.body;
   EXPECT_NE(pol.body.find("allowed.test"), std::string::npos) << pol.body;

@@ -68,8 +68,20 @@ protected:
 
   static std::string get(const std::string& target,
                          const std::string& extra = {}) {
-    return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra
-           + "\r\n";
+    return "GET " + target
+           + " HTTP/1.1\r\nHost: 127.0.0.1\r\nOPEN-SANDBOX-API-KEY: "
+             "test-key\r\n"
+           + extra + "\r\n";
+  }
+
+  /// A one-shot request with the API key (the proxy's credential here).
+  static osb::test::http_reply call(const std::string& method,
+                                    const std::string& target,
+                                    const std::string& body = {},
+                                    std::map<std::string, std::string> hdrs
+                                    = {}) {
+    hdrs["OPEN-SANDBOX-API-KEY"] = "test-key";
+    return osb::test::http_call(srv_->port(), method, target, body, hdrs);
   }
 
   /// The pid of the server child (found by its config path).
@@ -112,13 +124,15 @@ server_process* Proxy::srv_ = nullptr;
 test_backend* Proxy::upstream_ = nullptr;
 std::string Proxy::id_;
 
-TEST_F(Proxy, ForwardsWithoutApiKey) {
-  // No OPEN-SANDBOX-API-KEY: the proxy is exempt (the id is the capability).
-  auto r = osb::test::http_call(srv_->port(), "GET",
-                                proxy("/headers/a?x=1&path=%2Fworkspace"), {},
-                                {{"X-Request-ID", "it-proxy-rid"},
-                                 {"Authorization", "Bearer s3cret"},
-                                 {"X-Trace", "t1"}});
+TEST_F(Proxy, ForwardsWithTheApiKeyAndKeepsItHere) {
+  // Without a credential nothing is forwarded (docs/security.md).
+  EXPECT_EQ(osb::test::http_call(srv_->port(), "GET", proxy("/headers/a"))
+              .status,
+            401);
+  auto r = call("GET", proxy("/headers/a?x=1&path=%2Fworkspace"), {},
+                {{"X-Request-ID", "it-proxy-rid"},
+                 {"Authorization", "Bearer s3cret"},
+                 {"X-Trace", "t1"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.headers["x-request-id"], "it-proxy-rid");
   EXPECT_EQ(r.headers["x-backend"], "yes");
@@ -128,16 +142,14 @@ TEST_F(Proxy, ForwardsWithoutApiKey) {
   EXPECT_NE(r.body.find("x-trace: t1\n"), std::string::npos);
   EXPECT_NE(r.body.find("x-request-id: it-proxy-rid\n"), std::string::npos);
   EXPECT_EQ(r.body.find("s3cret"), std::string::npos);
+  EXPECT_EQ(r.body.find("test-key"), std::string::npos);
   // Same under /v1 and in the /route shape.
-  r = osb::test::http_call(srv_->port(), "POST",
-                           "/v1" + proxy("/headers/b"), "{}");
+  r = call("POST", "/v1" + proxy("/headers/b"), "{}");
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("POST /headers/b\n"), std::string::npos);
   EXPECT_NE(r.body.find("body: {}\n"), std::string::npos);
-  r = osb::test::http_call(srv_->port(), "DELETE",
-                           "/route/" + id_ + "/"
-                             + std::to_string(upstream_->port())
-                             + "/headers/c");
+  r = call("DELETE", "/route/" + id_ + "/"
+                       + std::to_string(upstream_->port()) + "/headers/c");
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("DELETE /headers/c\n"), std::string::npos);
   // One DEBUG line per proxied request, with request and sandbox id.
@@ -154,10 +166,19 @@ TEST_F(Proxy, EndpointWithServerProxyIsServed) {
   std::string endpoint = ep.json()["endpoint"].GetString();
   auto expected = "127.0.0.1:" + std::to_string(srv_->port()) + proxy("");
   EXPECT_EQ(endpoint, expected);
-  // The SDK prepends its scheme and appends the API path.
+  // The SDK prepends its scheme, appends the API path and sends the
+  // endpoint's headers: the sandbox's token is enough, no API key.
+  auto doc = ep.json();
+  ASSERT_TRUE(doc.HasMember("headers")) << ep.body;
+  std::map<std::string, std::string> hdrs;
+  for (auto& m : doc["headers"].GetObject())
+    hdrs[m.name.GetString()] = m.value.GetString();
+  EXPECT_EQ(hdrs.count("OpenSandbox-Secure-Access"), 1u) << ep.body;
   auto path = endpoint.substr(endpoint.find('/')) + "/headers/sdk";
-  auto r = osb::test::http_call(srv_->port(), "GET", path);
+  auto r = osb::test::http_call(srv_->port(), "GET", path, {}, hdrs);
   EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.find(hdrs["OpenSandbox-Secure-Access"]),
+            std::string::npos);
   EXPECT_NE(r.body.find("GET /headers/sdk\n"), std::string::npos);
 }
 
@@ -169,7 +190,9 @@ TEST_F(Proxy, LargeBodiesStreamWithoutBuffering) {
   // Upload 50 MB, generated and hashed on the fly.
   stream_client c{srv_->port(), 60};
   ASSERT_TRUE(c.connected());
-  c.send("PUT " + proxy("/upload") + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+  c.send("PUT " + proxy("/upload")
+         + " HTTP/1.1\r\nHost: x\r\nOPEN-SANDBOX-API-KEY: test-key\r\n"
+           "Content-Length: "
          + std::to_string(size) + "\r\n\r\n");
   osb::test::fnv1a h;
   std::string piece(1024 * 1024, '\0');
@@ -265,7 +288,7 @@ TEST_F(Proxy, Errors) {
     test_backend gone;
     dead_port = gone.port();
   }
-  auto r = osb::test::http_call(srv_->port(), "GET",
+  auto r = call("GET",
                                 proxy("/x", dead_port));
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(r.body, R"({"code":"GENERAL::UNKNOWN_ERROR","message":"Could not )"
@@ -273,13 +296,13 @@ TEST_F(Proxy, Errors) {
                       + std::to_string(dead_port)
                       + R"(: Connection refused"})");
   // Unknown sandbox.
-  r = osb::test::http_call(srv_->port(), "GET",
+  r = call("GET",
                            "/sandboxes/no-such-sandbox/proxy/"
                              + std::to_string(upstream_->port()) + "/x");
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.body.find("DOCKER::SANDBOX_NOT_FOUND"), std::string::npos);
   // The backend's own errors pass through untouched.
-  r = osb::test::http_call(srv_->port(), "GET", proxy("/status/403"));
+  r = call("GET", proxy("/status/403"));
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.body, "status 403");
 }
@@ -331,9 +354,22 @@ TEST_F(Proxy, KeepAliveAcrossManyRequests) {
 class ProxyBridge : public testing::Test {
 protected:
   static void SetUpTestSuite() {
-    srv_ = new server_process{"[renew_intent]\nenabled = true\n"
-                              "min_interval_seconds = 1\n"};
+    // Ports published on this machine's outward address, as with the
+    // default `server.host = "0.0.0.0"`: the proxy reaches them through
+    // Docker's NAT.
+    auto outward = osb::net::outward_ipv4();
+    srv_ = new server_process{
+      "[renew_intent]\nenabled = true\nmin_interval_seconds = 1\n"
+      "[docker]\npublish_address = \""
+      + (outward.empty() ? std::string{"0.0.0.0"} : outward) + "\"\n"};
     srv_->start();
+  }
+
+  /// A one-shot request with the API key.
+  static osb::test::http_reply call(const std::string& method,
+                                    const std::string& target) {
+    return osb::test::http_call(srv_->port(), method, target, {},
+                                {{"OPEN-SANDBOX-API-KEY", "test-key"}});
   }
 
   static void TearDownTestSuite() {
@@ -412,11 +448,11 @@ TEST_F(ProxyBridge, PublishedPortsAreReachedThroughDockersNat) {
   ASSERT_FALSE(port.empty());
   auto address = osb::net::detect_proxy_address(osb::node_config{});
   // 8080 and, through execd, any other port.
-  auto r = osb::test::http_call(srv_->port(), "GET",
+  auto r = call("GET",
                                 "/sandboxes/" + id + "/proxy/8080/");
   ASSERT_EQ(r.status, 200) << r.body << srv_->read_log();
   EXPECT_EQ(r.body, "hello nat\n");
-  r = osb::test::http_call(srv_->port(), "GET",
+  r = call("GET",
                            "/sandboxes/" + id + "/proxy/9000/index.html");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, "hello nat\n");
@@ -425,21 +461,23 @@ TEST_F(ProxyBridge, PublishedPortsAreReachedThroughDockersNat) {
             std::string::npos)
     << log;
   // The upstream's own errors pass through.
-  r = osb::test::http_call(srv_->port(), "GET",
+  r = call("GET",
                            "/sandboxes/" + id + "/proxy/8080/x");
   EXPECT_EQ(r.status, 404);
   if (address != "127.0.0.1") {
     // While a proxied keep-alive connection is open, docker-proxy holds no
     // connection on the published port: the kernel forwards it.
     stream_client c{srv_->port()};
-    c.send("GET /sandboxes/" + id + "/proxy/8080/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.send("GET /sandboxes/" + id
+           + "/proxy/8080/ HTTP/1.1\r\nHost: x\r\nOPEN-SANDBOX-API-KEY: "
+             "test-key\r\n\r\n");
     EXPECT_EQ(c.read_response().status, 200);
     auto held = osb::test::shell("ss -tnpH state established '( sport = :"
                                  + port + " )'");
     EXPECT_EQ(held.find("docker-proxy"), std::string::npos) << held;
   }
   ASSERT_EQ(srv_->call("DELETE", "/v1/sandboxes/" + id).status, 204);
-  r = osb::test::http_call(srv_->port(), "GET",
+  r = call("GET",
                            "/sandboxes/" + id + "/proxy/8080/");
   EXPECT_EQ(r.status, 404);
 }
@@ -458,10 +496,10 @@ TEST_F(ProxyBridge, RenewOnAccessKeepsOnlySandboxesWithTheExtensionAlive) {
   auto start = std::chrono::steady_clock::now();
   int ok_with = 0;
   while (std::chrono::steady_clock::now() - start < 7s) {
-    auto r = osb::test::http_call(srv_->port(), "GET",
+    auto r = call("GET",
                                   "/sandboxes/" + with + "/proxy/8080/");
     ok_with += r.status == 200 ? 1 : 0;
-    osb::test::http_call(srv_->port(), "GET",
+    call("GET",
                          "/sandboxes/" + without + "/proxy/8080/");
     std::this_thread::sleep_for(250ms);
   }

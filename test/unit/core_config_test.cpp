@@ -365,12 +365,40 @@ TEST(ConfigIngress, UnknownGatewayKeyIsRejected) {
               HasSubstr("unknown key 'ingress.gateway.adress'"));
 }
 
-TEST(ConfigIngress, SecureAccessRequiresGateway) {
-  EXPECT_THAT(parse_err("[ingress]\n[ingress.secure_access]\n"
-                        "active_key = \"a\"\n"
-                        "[[ingress.secure_access.keys]]\nkey_id = \"a\"\n"
-                        "key = \"c2VjcmV0\"\n"),
-              HasSubstr("only valid with ingress.mode = 'gateway'"));
+// With Docker the keys sign the server proxy's URLs (the original accepts
+// them with a gateway only); they are validated like the original's.
+TEST(ConfigIngress, SecureAccessKeysSignProxyUrlsAndAreValidated) {
+  auto c = parse_ok("[ingress]\n[ingress.secure_access]\n"
+                    "active_key = \"b\"\n"
+                    "[[ingress.secure_access.keys]]\nkey_id = \"a\"\n"
+                    "key = \"c2VjcmV0\"\n"
+                    "[[ingress.secure_access.keys]]\nkey_id = \"b\"\n"
+                    "key = \"b3RoZXI\"\n");
+  ASSERT_EQ(c.ingress.secure_access.keys.size(), 2u);
+  EXPECT_EQ(c.ingress.secure_access.active_key, 'b');
+  EXPECT_EQ(c.ingress.secure_access.keys[0].secret, "secret");
+  EXPECT_EQ(c.ingress.secure_access.keys[1].secret, "other");
+  EXPECT_EQ(parse_ok("").ingress.secure_access.active_key, 0);
+  auto block = [](std::string active, std::string keys) {
+    return "[ingress.secure_access]\nactive_key = \"" + active + "\"\n"
+           + keys;
+  };
+  auto key = [](std::string id, std::string k) {
+    return "[[ingress.secure_access.keys]]\nkey_id = \"" + id
+           + "\"\nkey = \"" + k + "\"\n";
+  };
+  EXPECT_THAT(parse_err(block("A", key("A", "c2VjcmV0"))),
+              HasSubstr("exactly one character [0-9a-z]"));
+  EXPECT_THAT(parse_err(block("a", key("a", "c2VjcmV0") + key("a", "eA"))),
+              HasSubstr("duplicate secure_access key_id 'a'"));
+  EXPECT_THAT(parse_err(block("z", key("a", "c2VjcmV0"))),
+              HasSubstr("active_key 'z' not found"));
+  EXPECT_THAT(parse_err(block("a", key("a", "not base64!"))),
+              HasSubstr("not valid base64"));
+  EXPECT_THAT(parse_err(block("a", key("a", "=="))),
+              HasSubstr("at least 1 byte"));
+  EXPECT_THAT(parse_err("[ingress.secure_access]\nactive_key = \"a\"\n"),
+              HasSubstr("needs active_key and at least one of keys"));
 }
 
 TEST(ConfigIgnored, LegacyPauseSectionIsIgnored) {

@@ -748,14 +748,22 @@ TEST_F(ExecdHttp, ProxyRelaysWebSocketUpgrade) {
 
 TEST_F(ExecdHttp, AccessToken) {
   start_server("s3cret");
+  // The health ping stays open; everything else needs the token.
   auto r = request(port, "GET", "/ping");
+  EXPECT_EQ(r.status, 200);
+  r = request(port, "POST", "/command", R"({"command":"echo hi"})");
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(r.body, R"({"error":"Unauthorized: invalid or missing header X-EXECD-ACCESS-TOKEN"})");
   r = request(port, "GET", "/proxy/1/x");
   EXPECT_EQ(r.status, 401);
-  r = request(port, "GET", "/ping", "", "X-EXECD-ACCESS-TOKEN: wrong\r\n");
+  r = request(port, "GET", "/files/info?path=%2F", "",
+              "X-EXECD-ACCESS-TOKEN: wrong\r\n");
   EXPECT_EQ(r.status, 401);
-  r = request(port, "GET", "/ping", "", "X-EXECD-ACCESS-TOKEN: s3cret\r\n");
+  r = request(port, "GET", "/files/info?path=%2F", "",
+              "X-EXECD-ACCESS-TOKEN: s3crex\r\n");
+  EXPECT_EQ(r.status, 401);
+  r = request(port, "GET", "/files/info?path=%2F", "",
+              "X-EXECD-ACCESS-TOKEN: s3cret\r\n");
   EXPECT_EQ(r.status, 200);
   r = request(port, "GET", "/proxy/" + std::to_string(port) + "/ping", "",
               "x-execd-access-token: s3cret\r\n");

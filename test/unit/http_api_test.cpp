@@ -403,11 +403,18 @@ TEST_F(Api, ExemptPathsNeedNoKey) {
   auto res = call_nokey("GET", "/health");
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.body, R"({"status":"healthy"})");
-  // The proxy is exempt (404: no such sandbox); a non-numeric port is not.
-  EXPECT_EQ(call_nokey("GET", "/sandboxes/abc-123/proxy/8080/foo/bar").status,
-            404);
-  EXPECT_EQ(call_nokey("GET", "/v1/sandboxes/sid/proxy/443/").status, 404);
-  EXPECT_EQ(call_nokey("GET", "/sandboxes/s1/proxy/not-a-port/x").status, 401);
+  // The proxy is exempt from the API's key check but checks credentials of
+  // its own (SANDBOX::UNAUTHORIZED); a non-numeric port is no proxy path.
+  for (auto path : {"/sandboxes/abc-123/proxy/8080/foo/bar",
+                    "/v1/sandboxes/sid/proxy/443/", "/signed/x-1-1-0123abcda"}) {
+    res = call_nokey("GET", path);
+    EXPECT_EQ(res.status, 401) << path;
+    EXPECT_NE(res.body.find("SANDBOX::UNAUTHORIZED"), std::string::npos)
+      << path << " " << res.body;
+  }
+  res = call_nokey("GET", "/sandboxes/s1/proxy/not-a-port/x");
+  EXPECT_EQ(res.status, 401);
+  EXPECT_NE(res.body.find("MISSING_API_KEY"), std::string::npos);
   EXPECT_EQ(call_nokey("GET", "/proxy/sandboxes/anything").status, 401);
 }
 
@@ -638,20 +645,46 @@ TEST_F(Api, EndpointServerProxyWithEip) {
 }
 
 TEST_F(Api, EndpointExpiresRules) {
-  auto res = call("GET", "/v1/sandboxes/sbx-001/endpoints/44772"
-                         "?use_server_proxy=true&expires=2000000000");
-  EXPECT_EQ(res.status, 400);
-  EXPECT_EQ(
-    res.body,
-    R"({"code":"SANDBOX::INVALID_PARAMETER","message":"use_server_proxy cannot be combined with expires; signed endpoints require the gateway route."})");
-  res = call("GET", "/v1/sandboxes/sbx-001/endpoints/44772?expires=2000000000");
-  EXPECT_EQ(res.status, 400);
-  EXPECT_EQ(
-    res.body,
-    R"({"code":"SANDBOX::API_NOT_SUPPORTED","message":"Signed routes (expires parameter) are not supported when runtime.type='docker'."})");
+  // Signed URLs are served by the proxy (a documented deviation: the
+  // original answers 400 to use_server_proxy with expires) and need keys.
+  for (auto q : {"?use_server_proxy=true&expires=2000000000",
+                 "?expires=2000000000"}) {
+    auto res = call("GET",
+                    std::string{"/v1/sandboxes/sbx-001/endpoints/44772"} + q);
+    EXPECT_EQ(res.status, 400);
+    EXPECT_EQ(
+      res.body,
+      R"({"code":"SANDBOX::API_NOT_SUPPORTED","message":"Signed routes (expires parameter) need signing keys in [ingress.secure_access] when runtime.type='docker'."})");
+  }
+  response res;
   res = call("GET", "/v1/sandboxes/sbx-001/endpoints/44772?expires=soon");
   EXPECT_EQ(res.status, 422);
+  cfg->ingress.secure_access.active_key = 'k';
+  cfg->ingress.secure_access.keys.push_back({'k', "secret"});
+  rebuild();
+  for (auto bad : {"1", "18446744073709551616", "-5"}) {
+    res = call("GET", std::string{"/v1/sandboxes/sbx-001/endpoints/44772"
+                                  "?expires="}
+                        + bad);
+    EXPECT_EQ(res.status, 400) << bad;
+    EXPECT_NE(res.body.find("expires must be a Unix time in seconds in the "
+                            "future"),
+              std::string::npos)
+      << res.body;
+  }
   EXPECT_EQ(backend->num_calls, 0);
+  // Minted with the active key, with or without use_server_proxy.
+  for (auto q : {"?expires=2000000000",
+                 "?use_server_proxy=true&expires=2000000000"}) {
+    res = call("GET",
+               std::string{"/v1/sandboxes/sbx-001/endpoints/44772"} + q);
+    EXPECT_EQ(res.status, 200) << res.body;
+    EXPECT_NE(res.body.find("/signed/sbx-001-44772-x2qxvk-"),
+              std::string::npos)
+      << res.body;
+    EXPECT_EQ(res.body.find("X-EXECD-ACCESS-TOKEN"), std::string::npos)
+      << res.body;
+  }
 }
 
 TEST_F(Api, EndpointPortValidation) {

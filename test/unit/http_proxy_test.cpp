@@ -9,6 +9,7 @@
 #include "http/server.hpp"
 #include "net/endpoints.hpp"
 #include "net/proxy.hpp"
+#include "net/signed_route.hpp"
 
 #include "test/unit/http_lookup_backend.hpp"
 #include "test/unit/http_proxy_backend.hpp"
@@ -18,6 +19,7 @@
 #include <arpa/inet.h>
 
 #include <chrono>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <string>
@@ -132,14 +134,14 @@ TEST(ProxyHeaders, RequestFiltering) {
     EXPECT_EQ(got.count(key), 0u) << "duplicate " << k;
     got[key] = v;
   }
+  // Credentials meant for this server never reach the sandbox.
   for (auto gone : {"host", "connection", "keep-alive", "upgrade", "trailer",
                     "te", "transfer-encoding", "content-length", "expect",
                     "authorization", "cookie", "open-sandbox-api-key",
-                    "x-hop-temp"})
+                    "opensandbox-secure-access", "x-hop-temp"})
     EXPECT_EQ(got.count(gone), 0u) << gone;
   EXPECT_EQ(got["x-trace"], "t1");
   EXPECT_EQ(got["x-request-id"], "client-rid"); // the client's wins
-  EXPECT_EQ(got["opensandbox-secure-access"], "client-token");
   EXPECT_EQ(got["opensandbox-egress-auth"], "egress-token");
   EXPECT_EQ(got["content-type"], "application/json");
   EXPECT_EQ(got["x-forwarded-proto"], "http");
@@ -414,9 +416,18 @@ protected:
     api = make_api_handler(cfg, backend);
   }
 
+  /// A request with the API key (most tests are about forwarding).
   response call(std::string method, std::string target,
                 std::vector<std::pair<std::string, std::string>> headers
                 = {}) {
+    headers.emplace_back("open-sandbox-api-key", "key");
+    return call_as(std::move(method), std::move(target), std::move(headers));
+  }
+
+  /// A request with exactly these headers (plus Host).
+  response call_as(std::string method, std::string target,
+                   std::vector<std::pair<std::string, std::string>> headers
+                   = {}) {
     request req;
     req.method = std::move(method);
     req.target = target;
@@ -619,13 +630,136 @@ TEST(ProxyCache, Expires) {
   EXPECT_FALSE(cache.find("a"));
 }
 
-TEST_F(ProxyApi, NoKeyNeededButTraversalIsNotExempt) {
-  auto res = call("GET", "/sandboxes/sbx-1/proxy/8080/x");
-  EXPECT_TRUE(res.forward);
-  res = call("GET", "/sandboxes/sbx-1/proxy/8080/../x");
+TEST_F(ProxyApi, WithoutCredentialsNothingIsForwardedOrRevealed) {
+  // Known and unknown sandboxes get the same answer, without a lookup.
+  auto known = call_as("GET", "/sandboxes/sbx-1/proxy/8080/x");
+  auto unknown = call_as("GET", "/sandboxes/nope/proxy/8080/x");
+  EXPECT_FALSE(known.forward);
+  EXPECT_EQ(known.status, 401);
+  EXPECT_EQ(known.body, unknown.body);
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_NE(known.body.find("SANDBOX::UNAUTHORIZED"), std::string::npos);
+  EXPECT_EQ(call_as("GET", "/route/sbx-1/8080/x").status, 401);
+  EXPECT_EQ(backend->num_gets, 0);
+  // A wrong API key is refused like the API refuses it.
+  auto res = call_as("GET", "/sandboxes/sbx-1/proxy/8080/x",
+                     {{"open-sandbox-api-key", "wrong"}});
   EXPECT_EQ(res.status, 401);
-  res = call("GET", "/route/sbx-1/8080/x");
-  EXPECT_TRUE(res.forward);
+  EXPECT_NE(res.body.find("INVALID_API_KEY"), std::string::npos);
+  // Traversal is not a proxy path at all (the API's own check).
+  EXPECT_EQ(call_as("GET", "/sandboxes/sbx-1/proxy/8080/../x").status, 401);
+}
+
+TEST_F(ProxyApi, TheSandboxTokenOpensItsOwnSandboxOnly) {
+  backend->sandboxes["sbx-1"].access_token = "tok-1";
+  sandbox_view other;
+  other.id = "sbx-2";
+  other.ports.execd = 40110;
+  other.access_token = "tok-2";
+  backend->sandboxes[other.id] = other;
+  auto res = call_as("GET", "/sandboxes/sbx-1/proxy/44772/command",
+                     {{"opensandbox-secure-access", "tok-1"}});
+  ASSERT_TRUE(res.forward);
+  // execd gets its token; the proxy's credential stays here.
+  EXPECT_EQ(field(res.forward->headers, "x-execd-access-token"), "tok-1");
+  EXPECT_EQ(field(res.forward->headers, "opensandbox-secure-access"), "");
+  // Through execd's /proxy too, but not to 8080 (the user's app).
+  res = call_as("GET", "/sandboxes/sbx-1/proxy/6000/x",
+                {{"opensandbox-secure-access", "tok-1"}});
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(field(res.forward->headers, "x-execd-access-token"), "tok-1");
+  res = call_as("GET", "/sandboxes/sbx-1/proxy/8080/x",
+                {{"opensandbox-secure-access", "tok-1"}});
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(field(res.forward->headers, "x-execd-access-token"), "");
+  // Another sandbox's token, a wrong one, an empty one, and any token for
+  // an unknown sandbox: one answer.
+  auto wrong = call_as("GET", "/sandboxes/sbx-1/proxy/44772/command",
+                       {{"opensandbox-secure-access", "tok-2"}});
+  EXPECT_FALSE(wrong.forward);
+  EXPECT_EQ(wrong.status, 401);
+  for (auto [id, tok] : {std::pair{"sbx-1", ""}, std::pair{"sbx-1", "x"},
+                         std::pair{"nope", "tok-1"}}) {
+    res = call_as("GET", std::string{"/sandboxes/"} + id + "/proxy/44772/c",
+                  {{"opensandbox-secure-access", tok}});
+    EXPECT_EQ(res.status, 401) << id << " " << tok;
+    EXPECT_EQ(res.body, wrong.body) << id << " " << tok;
+  }
+  // The API key opens every sandbox; execd gets the sandbox's token.
+  res = call("GET", "/sandboxes/sbx-2/proxy/44772/command");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(field(res.forward->headers, "x-execd-access-token"), "tok-2");
+}
+
+TEST_F(ProxyApi, WithoutAnApiKeyTheProxyIsOpenButExecdIsNot) {
+  cfg->server.api_key.clear();
+  api = make_api_handler(cfg, backend);
+  backend->sandboxes["sbx-1"].access_token = "tok-1";
+  auto res = call_as("GET", "/sandboxes/sbx-1/proxy/44772/command");
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(field(res.forward->headers, "x-execd-access-token"), "");
+  // The token, when sent, is still checked and then adds execd's.
+  res = call_as("GET", "/sandboxes/sbx-1/proxy/44772/command",
+                {{"opensandbox-secure-access", "tok-1"}});
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(field(res.forward->headers, "x-execd-access-token"), "tok-1");
+  EXPECT_EQ(call_as("GET", "/sandboxes/sbx-1/proxy/44772/command",
+                    {{"opensandbox-secure-access", "nope"}})
+              .status,
+            401);
+}
+
+TEST_F(ProxyApi, SignedUrlsGrantOnePortUntilTheyExpire) {
+  cfg->ingress.secure_access.active_key = 'b';
+  cfg->ingress.secure_access.keys = {{'a', "old-secret"}, {'b', "secret"}};
+  api = make_api_handler(cfg, backend);
+  backend->sandboxes["sbx-1"].access_token = "tok-1";
+  auto later = static_cast<uint64_t>(std::time(nullptr)) + 3600;
+  auto token = net::mint_route_token(cfg->ingress.secure_access, "sbx-1",
+                                     44772, later);
+  auto res = call_as("GET", "/signed/" + token + "/files/info?path=%2Fa");
+  ASSERT_TRUE(res.forward) << res.body;
+  EXPECT_EQ(res.forward->port, 40109);
+  EXPECT_EQ(res.forward->target, "/files/info?path=%2Fa");
+  EXPECT_EQ(field(res.forward->headers, "x-execd-access-token"), "tok-1");
+  EXPECT_EQ(res.forward->sandbox_id, "sbx-1");
+  // Under /v1 and for WebSocket handshakes too (browsers set no headers).
+  res = call_as("GET", "/v1/signed/" + token + "/pty/1/ws",
+                {{"upgrade", "websocket"},
+                 {"connection", "Upgrade"},
+                 {"sec-websocket-key", "k"},
+                 {"sec-websocket-version", "13"}});
+  ASSERT_TRUE(res.forward);
+  EXPECT_TRUE(res.forward->upgrade);
+  // A key that is still configured keeps its URLs working.
+  auto old = cfg->ingress.secure_access;
+  old.active_key = 'a';
+  res = call_as("GET", "/signed/"
+                         + net::mint_route_token(old, "sbx-1", 8080, later));
+  ASSERT_TRUE(res.forward);
+  EXPECT_EQ(res.forward->port, 50001);
+  // Expired, tampered (other port, other sandbox), unknown key: 401.
+  auto expired = net::mint_route_token(cfg->ingress.secure_access, "sbx-1",
+                                       44772, 1000);
+  res = call_as("GET", "/signed/" + expired + "/x");
+  EXPECT_EQ(res.status, 401);
+  EXPECT_NE(res.body.find("expired"), std::string::npos);
+  auto t = *net::parse_route_token(token);
+  for (auto bad : {"sbx-1-8080-" + t.expires_b36 + "-" + t.signature,
+                   "sbx-2-44772-" + t.expires_b36 + "-" + t.signature,
+                   token.substr(0, token.size() - 1) + "z"}) {
+    res = call_as("GET", "/signed/" + bad + "/x");
+    EXPECT_FALSE(res.forward) << bad;
+    EXPECT_EQ(res.status, 401) << bad;
+  }
+  // Malformed: 400.
+  for (auto bad : {"sbx-1", "sbx-1-44772-x2qxvk-zz", "sbx-1-0-x2qxvk-0123abcdb"})
+    EXPECT_EQ(call_as("GET", std::string{"/signed/"} + bad + "/x").status, 400)
+      << bad;
+  // Without configured keys no signed URL is valid.
+  cfg->ingress.secure_access = {};
+  api = make_api_handler(cfg, backend);
+  EXPECT_EQ(call_as("GET", "/signed/" + token + "/x").status, 401);
 }
 
 // -- the streaming server end to end ---------------------------------------------

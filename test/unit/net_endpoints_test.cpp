@@ -197,3 +197,67 @@ TEST(ServerProxyEndpoint, RemovesSchemesEverywhere) {
   EXPECT_EQ(net::server_proxy_endpoint("http://a/http://b", "id", 80),
             "a/b/sandboxes/id/proxy/80");
 }
+
+TEST(ResolveEndpoint, EndpointsServedByExecdCarryTheSandboxToken) {
+  auto sbx = bridged_sandbox();
+  sbx.access_token = "sbx-tok";
+  sbx.egress_token = "egress-tok";
+  auto cfg = bridge_config();
+  for (int port : {44772, 6000, 18080}) {
+    auto r = net::resolve_endpoint(sbx, port, cfg, "10.0.0.1");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r.value->headers.at("X-EXECD-ACCESS-TOKEN"), "sbx-tok") << port;
+  }
+  // 8080 is the user's app on its own port: no token for it.
+  auto r = net::resolve_endpoint(sbx, 8080, cfg, "10.0.0.1");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r.value->headers.empty());
+  // Host mode: only execd's own port.
+  cfg.docker.network_mode = "host";
+  sbx.egress_token.clear();
+  r = net::resolve_endpoint(sbx, 44772, cfg, "10.0.0.1");
+  EXPECT_EQ(r.value->headers.at("X-EXECD-ACCESS-TOKEN"), "sbx-tok");
+  r = net::resolve_endpoint(sbx, 6000, cfg, "10.0.0.1");
+  EXPECT_TRUE(r.value->headers.empty());
+  // Sandboxes from before tokens existed get none.
+  sbx.access_token.clear();
+  r = net::resolve_endpoint(sbx, 44772, cfg, "10.0.0.1");
+  EXPECT_TRUE(r.value->headers.empty());
+}
+
+TEST(SignedProxyEndpoint, LikeTheServerProxyEndpoint) {
+  EXPECT_EQ(net::signed_proxy_endpoint("http://srv:8080/", "id-1-x-sig"),
+            "srv:8080/signed/id-1-x-sig");
+}
+
+TEST(PublishAddress, FollowsTheAdvertisedHostUnlessConfigured) {
+  node_config cfg;
+  EXPECT_EQ(net::resolve_publish_address(cfg, false, "127.0.0.1"),
+            "127.0.0.1");
+  EXPECT_EQ(net::resolve_publish_address(cfg, false, "localhost"),
+            "127.0.0.1");
+  // Not an address of this machine (an eip behind NAT): every address.
+  EXPECT_EQ(net::resolve_publish_address(cfg, false, "192.0.2.77"),
+            "0.0.0.0");
+  EXPECT_EQ(net::resolve_publish_address(cfg, false, "sandbox.example.com"),
+            "0.0.0.0");
+  if (auto ip = net::outward_ipv4(); !ip.empty())
+    EXPECT_EQ(net::resolve_publish_address(cfg, false, ip), ip);
+  // A remote Docker host publishes on its own machine.
+  EXPECT_EQ(net::resolve_publish_address(cfg, true, "127.0.0.1"), "0.0.0.0");
+  cfg.docker.publish_address = "10.9.8.7";
+  EXPECT_EQ(net::resolve_publish_address(cfg, true, "127.0.0.1"), "10.9.8.7");
+  EXPECT_TRUE(net::is_wildcard_address("0.0.0.0"));
+  EXPECT_FALSE(net::is_wildcard_address("127.0.0.1"));
+}
+
+TEST(ProxyAddress, AutoFollowsASpecificPublishAddress) {
+  node_config cfg;
+  auto x = net::detect_proxy_address(cfg, true, "", "127.0.0.1");
+  EXPECT_EQ(x.host, "127.0.0.1");
+  // A wildcard leaves the choice to the other rules; a configured
+  // proxy_host always wins.
+  cfg.docker.proxy_host = "192.0.2.1";
+  EXPECT_EQ(net::detect_proxy_address(cfg, true, "", "127.0.0.1").host,
+            "192.0.2.1");
+}

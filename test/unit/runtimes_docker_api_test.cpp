@@ -74,11 +74,6 @@ TEST(DockerApi, PullTarget) {
 }
 
 TEST(DockerApi, RegistryAuthIsBase64UrlJson) {
-  EXPECT_EQ(base64url_encode(""), "");
-  EXPECT_EQ(base64url_encode("f"), "Zg==");
-  EXPECT_EQ(base64url_encode("fo"), "Zm8=");
-  EXPECT_EQ(base64url_encode("foo"), "Zm9v");
-  EXPECT_EQ(base64url_encode("\xfb\xff"), "-_8=");
   // {"username":"u","password":"p"}
   EXPECT_EQ(registry_auth("u", "p"),
             "eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ==");
