@@ -357,7 +357,8 @@ const createOpts = (extra = {}) => ({
 // host port without the loop back, (c) the container's IP (no docker-proxy);
 // every (runs / execRuns)-th round also one `docker exec`.
 async function roundTrip(sbx, container) {
-  const ep = (await sbx.getEndpoint(44772)).endpoint; // host:port/proxy/44772
+  const endpoint = await sbx.getEndpoint(44772);
+  const ep = endpoint.endpoint; // host:port/proxy/44772
   const hostPort = ep.split("/")[0];
   const ip = (await docker("GET", `/containers/${container}/json`)).json.NetworkSettings.IPAddress;
   const paths = { via_loopback: `http://${ep}/command`, host_port: `http://${hostPort}/command` };
@@ -365,7 +366,8 @@ async function roundTrip(sbx, container) {
   const plain = async (url) => {
     const r = await realFetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      // The endpoint's headers carry execd's access token.
+      headers: { "content-type": "application/json", accept: "text/event-stream", ...endpoint.headers },
       body: JSON.stringify({ command: "echo hi", background: false }),
     });
     const body = await r.text();

@@ -132,6 +132,9 @@ type = "docker"
 
 [docker]
 network_mode = "$NETWORK_MODE"
+# Ports on the outward address (what server.host = "0.0.0.0" gives by
+# default), so that the floor and the proxy take Docker's NAT.
+publish_address = "$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("192.0.2.1", 9)); print(s.getsockname()[0])')"
 
 [storage]
 allowed_host_paths = ["$DIR"]
@@ -192,7 +195,7 @@ else
   done
 fi
 PROXY_URL="$BASE/sandboxes/$SID/proxy/$UP/"
-curl -fsS "$PROXY_URL" | grep -q 'hello, world' \
+curl -fsS -H "OPEN-SANDBOX-API-KEY: $KEY" "$PROXY_URL" | grep -q 'hello, world' \
   || { echo "the proxy does not reach the backend" >&2; exit 1; }
 
 # Reference proxies: NAME:URL pairs in REF_URLS.
@@ -296,8 +299,9 @@ server_ticks() {
 run_wrk() { # name url [threads conns duration] -> sets RPS P50 P99 CPU_US
   local t0
   t0="$(server_ticks)"
+  # The proxy's credential; the other targets ignore it.
   wrk -t"${3:-$WRK_THREADS}" -c"${4:-$WRK_CONNS}" -d"${5:-$DURATION}" \
-    --latency "$2" >"$DIR/wrk.out" &
+    -H "OPEN-SANDBOX-API-KEY: $KEY" --latency "$2" >"$DIR/wrk.out" &
   WRK_PID=$!
   wait "$WRK_PID"
   WRK_PID=""
