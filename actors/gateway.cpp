@@ -54,9 +54,9 @@ public:
   }
 
   void remove(const http::call_context& ctx, const std::string& id,
-              http::reply<unit> done) override {
+              http::reply<std::string> done) override {
     caf::anon_send(gw_, atom::remove_v, id, ctx.request_id,
-                   unit_reply{std::move(done)});
+                   text_reply{std::move(done)});
   }
 
   void pause(const http::call_context& ctx, const std::string& id,
@@ -157,9 +157,10 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
                                        std::move(q)),
                          std::move(cb), std::string{});
     },
-    [=](atom::remove, std::string& id, std::string& rid, unit_reply& cb) {
-      forward_unit<bool>(self->request(node, timeout, atom::remove_v, id, rid),
-                   std::move(cb), id);
+    [=](atom::remove, std::string& id, std::string& rid, text_reply& cb) {
+      forward<std::string>(self->request(node, timeout, atom::remove_v, id,
+                                         rid),
+                           std::move(cb), id);
     },
     [=](atom::pause, std::string& id, std::string& rid, unit_reply& cb) {
       forward_unit<sandbox_view>(self->request(node, timeout, atom::pause_v, id, rid),

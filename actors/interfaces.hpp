@@ -88,8 +88,10 @@ using sandbox_actor = caf::typed_actor<
   caf::replies_to<atom::pause, std::string>::with<sandbox_view>,
   // Thaws the sandbox (Paused -> Running).
   caf::replies_to<atom::resume, std::string>::with<sandbox_view>,
-  // Deletes the sandbox and its container.
-  caf::replies_to<atom::remove, std::string>::with<bool>,
+  // Deletes the sandbox; answers "" once its containers are gone, else why
+  // their removal is still pending (recorded durably and retried until it
+  // succeeds: the deletion happens either way).
+  caf::replies_to<atom::remove, std::string>::with<std::string>,
   // Moves the expiry to the given time (µs since epoch).
   caf::replies_to<atom::renew, int64_t, std::string>::with<int64_t>,
   // Renew-on-access: moves the expiry to at least the given time, only if
@@ -167,8 +169,8 @@ using node_actor = caf::typed_actor<
   caf::replies_to<atom::started, std::string>::with<sandbox_view>,
   // Returns a filtered page of sandboxes.
   caf::replies_to<atom::list, list_query>::with<list_page>,
-  // Deletes a sandbox.
-  caf::replies_to<atom::remove, std::string, std::string>::with<bool>,
+  // Deletes a sandbox ("" = done, else why the cleanup is still pending).
+  caf::replies_to<atom::remove, std::string, std::string>::with<std::string>,
   // Pauses a sandbox.
   caf::replies_to<atom::pause, std::string, std::string>::with<sandbox_view>,
   // Resumes a sandbox.
@@ -228,7 +230,23 @@ using node_actor = caf::typed_actor<
   // Lists the members of the cluster.
   caf::replies_to<atom::members>::with<member_infos>,
   // INTERNAL: retries connections to unreachable members.
-  caf::reacts_to<atom::tick>>;
+  caf::reacts_to<atom::tick>,
+  // INTERNAL: the mutations themselves; their public handlers above run
+  // each at most once per request id (actors/replay.hpp).
+  caf::replies_to<atom::internal, atom::create, sandbox_spec,
+                  std::string>::with<sandbox_view>,
+  caf::replies_to<atom::internal, atom::remove, std::string,
+                  std::string>::with<std::string>,
+  caf::replies_to<atom::internal, atom::pause, std::string,
+                  std::string>::with<sandbox_view>,
+  caf::replies_to<atom::internal, atom::resume, std::string,
+                  std::string>::with<sandbox_view>,
+  caf::replies_to<atom::internal, atom::renew, std::string, int64_t,
+                  std::string>::with<int64_t>,
+  caf::replies_to<atom::internal, atom::patch, std::string, metadata_patch,
+                  std::string>::with<sandbox_view>,
+  caf::replies_to<atom::internal, atom::snapshot, std::string, std::string,
+                  std::string>::with<snapshot_view>>;
 
 /// The CONNECTOR actor: opens middleman connections to peers. Connecting
 /// blocks in CAF 0.17, so it runs detached.
@@ -242,7 +260,7 @@ using gateway_actor = caf::typed_actor<
   caf::reacts_to<atom::create, sandbox_spec, std::string, view_reply>,
   caf::reacts_to<atom::get, std::string, std::string, view_reply>,
   caf::reacts_to<atom::list, list_query, std::string, page_reply>,
-  caf::reacts_to<atom::remove, std::string, std::string, unit_reply>,
+  caf::reacts_to<atom::remove, std::string, std::string, text_reply>,
   caf::reacts_to<atom::pause, std::string, std::string, unit_reply>,
   caf::reacts_to<atom::resume, std::string, std::string, unit_reply>,
   caf::reacts_to<atom::renew, std::string, int64_t, std::string, time_reply>,

@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include <caf/make_message.hpp>
+
 #include <caf/actor_cast.hpp>
 #include <caf/system_messages.hpp>
 
@@ -209,22 +211,86 @@ caf::result<Result> route(self_ptr self, const std::string& id, Local local,
   return remote(*m);
 }
 
+/// A mutation reached `owner`, whose answer never came: it may have been
+/// applied there.
+caf::error outcome_unknown(const std::string& owner, const std::string& id,
+                           const caf::error& err) {
+  auto what = id.empty() ? std::string{"the request"} : "sandbox " + id;
+  return make_error(
+    ec::outcome_unknown,
+    "Node '" + owner + "' did not answer ("
+      + (err == caf::sec::request_timeout ? "timed out" : "connection lost")
+      + "); the request may still be applied there. GET " + what
+      + " to see its current state; a retry with the same X-Request-ID is "
+        "applied at most once.");
+}
+
 /// Forwards to a peer with a bounded wait; a timeout means the peer froze.
+/// A read that got no answer is a 503 (`unavailable`); a mutation that got
+/// none may have happened: 504 `outcome_unknown`.
 template <class Result, class... Ts>
 caf::result<Result> forward(self_ptr self, node_state::member& m,
                             caf::timespan timeout, const std::string& id,
-                            Ts... xs) {
+                            bool mutation, Ts... xs) {
   auto rp = self->make_response_promise<Result>();
   auto owner = m.info.name;
   self->request(m.hdl, timeout, xs...)
     .then([rp](Result& x) mutable { rp.deliver(std::move(x)); },
-          [rp, owner, id](caf::error& err) mutable {
-            if (err == caf::sec::request_timeout
-                || err == caf::sec::request_receiver_down)
-              rp.deliver(unavailable(owner, id));
-            else
+          [rp, owner, id, mutation](caf::error& err) mutable {
+            if (err != caf::sec::request_timeout
+                && err != caf::sec::request_receiver_down)
               rp.deliver(std::move(err));
+            else if (mutation)
+              rp.deliver(outcome_unknown(owner, id, err));
+            else
+              rp.deliver(unavailable(owner, id));
           });
+  return rp;
+}
+
+/// The NODE actor's own handle (for self-requests).
+node_actor me(self_ptr self) {
+  return caf::actor_cast<node_actor>(self);
+}
+
+/// Identifies one request: its operation, sandbox, request id and content
+/// (so that a client that sends one X-Request-ID with different requests
+/// does not get one request's answer for another).
+template <class... Ts>
+std::string replay_key(const char* op, const std::string& id,
+                       const std::string& rid, const Ts&... args) {
+  auto content = caf::to_string(caf::make_message(args...));
+  return std::string{op} + '\n' + id + '\n' + rid + '\n'
+         + std::to_string(std::hash<std::string>{}(content));
+}
+
+/// Runs the mutation `run()` (a request to this actor's INTERNAL handler)
+/// at most once per request (see replay_key): a retry joins the attempt in
+/// flight, or gets its answer while it is the sandbox's last change.
+template <class T, class Run>
+caf::result<T> once(self_ptr self, replay_table<T>& table, std::string key,
+                    const std::string& id, Run run) {
+  auto& last = self->state.last_mutation;
+  if (auto x = table.find(key)) {
+    auto i = last.find(id);
+    if (id.empty() || (i != last.end() && i->second == key))
+      return *x;
+  }
+  auto rp = self->make_response_promise<T>();
+  if (!table.wait(key, rp))
+    return rp;
+  run().then(
+    [self, &table, key, id](T& x) {
+      if (!id.empty()) {
+        auto& last = self->state.last_mutation;
+        // Bounded without bookkeeping: deleted sandboxes leave entries.
+        if (last.size() > 65536)
+          last.clear();
+        last[id] = key;
+      }
+      table.succeed(key, x);
+    },
+    [&table, key](caf::error& err) { table.fail(key, err); });
   return rp;
 }
 
@@ -454,6 +520,14 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
   return {
     [=](atom::create, sandbox_spec& spec,
         std::string& rid) -> caf::result<sandbox_view> {
+      auto key = replay_key("create", {}, rid, spec);
+      return once(self, self->state.view_replays, key, {}, [=] {
+        return self->request(me(self), caf::infinite, atom::internal_v,
+                             atom::create_v, spec, rid);
+      });
+    },
+    [=](atom::internal, atom::create, sandbox_spec& spec,
+        std::string& rid) -> caf::result<sandbox_view> {
       // Placement: the node owning the fewest sandboxes, but a create stays
       // on the receiving node unless it is ahead by more than one: a hop
       // costs more than a small imbalance (measured in bench/).
@@ -479,7 +553,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       if (best == nullptr)
         return create_here(self, std::move(spec), std::move(rid));
       return forward<sandbox_view>(self, *best, remote_create_timeout,
-                                   std::string{}, atom::place_v,
+                                   std::string{}, true, atom::place_v,
                                    std::move(spec), std::move(rid));
     },
     [=](atom::place, sandbox_spec& spec,
@@ -489,6 +563,14 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       return create_here(self, std::move(spec), std::move(rid));
     },
     [=](atom::snapshot, std::string& id, std::string& name,
+        std::string& rid) -> caf::result<snapshot_view> {
+      auto key = replay_key("snapshot", id, rid, name);
+      return once(self, self->state.snapshot_replays, key, id, [=] {
+        return self->request(me(self), caf::infinite, atom::internal_v,
+                             atom::snapshot_v, id, name, rid);
+      });
+    },
+    [=](atom::internal, atom::snapshot, std::string& id, std::string& name,
         std::string& rid) -> caf::result<snapshot_view> {
       return route<snapshot_view>(
         self, id,
@@ -505,7 +587,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         },
         [=](node_state::member& m) {
           return forward<snapshot_view>(self, m, remote_write_timeout, id,
-                                        atom::snapshot_v, id, name, rid);
+                                        true, atom::snapshot_v, id, name,
+                                        rid);
         });
     },
     [=](atom::snap_get, std::string& id) -> caf::result<snapshot_view> {
@@ -619,7 +702,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         },
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, remote_read_timeout, id,
-                                       atom::get_v, id);
+                                       false, atom::get_v, id);
         },
         true);
     },
@@ -634,7 +717,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         },
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, std::chrono::seconds(20), id,
-                                       atom::started_v, id);
+                                       false, atom::started_v, id);
         },
         true);
     },
@@ -647,18 +730,34 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       return paginate(std::move(xs), q);
     },
     [=](atom::remove, std::string& id,
-        std::string& rid) -> caf::result<bool> {
-      return route<bool>(
+        std::string& rid) -> caf::result<std::string> {
+      auto key = replay_key("remove", id, rid);
+      return once(self, self->state.removal_replays, key, id, [=] {
+        return self->request(me(self), caf::infinite, atom::internal_v,
+                             atom::remove_v, id, rid);
+      });
+    },
+    [=](atom::internal, atom::remove, std::string& id,
+        std::string& rid) -> caf::result<std::string> {
+      return route<std::string>(
         self, id,
-        [=](node_state::entry& e) -> caf::result<bool> {
+        [=](node_state::entry& e) -> caf::result<std::string> {
           return self->delegate(e.hdl, atom::remove_v, rid);
         },
         [=](node_state::member& m) {
-          return forward<bool>(self, m, remote_write_timeout, id,
-                               atom::remove_v, id, rid);
+          return forward<std::string>(self, m, remote_write_timeout, id,
+                                      true, atom::remove_v, id, rid);
         });
     },
     [=](atom::pause, std::string& id,
+        std::string& rid) -> caf::result<sandbox_view> {
+      auto key = replay_key("pause", id, rid);
+      return once(self, self->state.view_replays, key, id, [=] {
+        return self->request(me(self), caf::infinite, atom::internal_v,
+                             atom::pause_v, id, rid);
+      });
+    },
+    [=](atom::internal, atom::pause, std::string& id,
         std::string& rid) -> caf::result<sandbox_view> {
       return route<sandbox_view>(
         self, id,
@@ -667,10 +766,18 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         },
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, remote_write_timeout, id,
-                                       atom::pause_v, id, rid);
+                                       true, atom::pause_v, id, rid);
         });
     },
     [=](atom::resume, std::string& id,
+        std::string& rid) -> caf::result<sandbox_view> {
+      auto key = replay_key("resume", id, rid);
+      return once(self, self->state.view_replays, key, id, [=] {
+        return self->request(me(self), caf::infinite, atom::internal_v,
+                             atom::resume_v, id, rid);
+      });
+    },
+    [=](atom::internal, atom::resume, std::string& id,
         std::string& rid) -> caf::result<sandbox_view> {
       return route<sandbox_view>(
         self, id,
@@ -679,10 +786,18 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         },
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, remote_write_timeout, id,
-                                       atom::resume_v, id, rid);
+                                       true, atom::resume_v, id, rid);
         });
     },
     [=](atom::renew, std::string& id, int64_t expires_us,
+        std::string& rid) -> caf::result<int64_t> {
+      auto key = replay_key("renew", id, rid, expires_us);
+      return once(self, self->state.time_replays, key, id, [=] {
+        return self->request(me(self), caf::infinite, atom::internal_v,
+                             atom::renew_v, id, expires_us, rid);
+      });
+    },
+    [=](atom::internal, atom::renew, std::string& id, int64_t expires_us,
         std::string& rid) -> caf::result<int64_t> {
       return route<int64_t>(
         self, id,
@@ -690,7 +805,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
           return self->delegate(e.hdl, atom::renew_v, expires_us, rid);
         },
         [=](node_state::member& m) {
-          return forward<int64_t>(self, m, remote_write_timeout, id,
+          return forward<int64_t>(self, m, remote_write_timeout, id, true,
                                   atom::renew_v, id, expires_us, rid);
         });
     },
@@ -702,11 +817,19 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
           return self->delegate(e.hdl, atom::renew_v, at_least_us, tag, rid);
         },
         [=](node_state::member& m) {
-          return forward<int64_t>(self, m, remote_write_timeout, id,
+          return forward<int64_t>(self, m, remote_write_timeout, id, true,
                                   atom::renew_v, id, at_least_us, tag, rid);
         });
     },
     [=](atom::patch, std::string& id, metadata_patch& p,
+        std::string& rid) -> caf::result<sandbox_view> {
+      auto key = replay_key("patch", id, rid, p);
+      return once(self, self->state.view_replays, key, id, [=] {
+        return self->request(me(self), caf::infinite, atom::internal_v,
+                             atom::patch_v, id, p, rid);
+      });
+    },
+    [=](atom::internal, atom::patch, std::string& id, metadata_patch& p,
         std::string& rid) -> caf::result<sandbox_view> {
       return route<sandbox_view>(
         self, id,
@@ -715,7 +838,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         },
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, remote_write_timeout, id,
-                                       atom::patch_v, id, p, rid);
+                                       true, atom::patch_v, id, p, rid);
         });
     },
     [=](atom::diagnose, std::string& id, diagnostics_query& q,
@@ -728,7 +851,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         [=](node_state::member& m) {
           // Logs can take a while to read on the owner.
           return forward<std::string>(self, m, remote_write_timeout, id,
-                                      atom::diagnose_v, id, q, rid);
+                                      false, atom::diagnose_v, id, q, rid);
         });
     },
     [=](atom::put, sandbox_actor& hdl, sandbox_view& view) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "actors/interfaces.hpp"
+#include "actors/replay.hpp"
 
 namespace osb {
 
@@ -63,6 +64,16 @@ struct node_state {
   std::unordered_map<std::string, int64_t> num_on_host;
   /// The SNAPSHOTS actor of this node (invalid: snapshots answer 501).
   snapshots_actor snapshots;
+  /// Answers of recent mutations by operation, sandbox and request id: a
+  /// retry with the same X-Request-ID is applied at most once.
+  replay_table<sandbox_view> view_replays;
+  replay_table<int64_t> time_replays;
+  replay_table<std::string> removal_replays;
+  replay_table<snapshot_view> snapshot_replays;
+  /// Per sandbox, the key of its last successful mutation: only that one is
+  /// replayed (another request that reuses an id after a different change
+  /// of the sandbox is applied).
+  std::unordered_map<std::string, std::string> last_mutation;
 };
 
 /// Implements the NODE actor: the directory of the fleet, placement of

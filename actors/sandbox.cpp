@@ -96,6 +96,21 @@ void persist(self_ptr self) {
           });
 }
 
+/// A write to the store that did not confirm in time may still land: the
+/// caller must not be told that it did not happen.
+caf::error store_error(self_ptr self, const caf::error& err,
+                       const char* what) {
+  if (err == caf::sec::request_timeout)
+    return make_error(ec::outcome_unknown,
+                      std::string{"The store did not confirm "} + what
+                        + " in time; it may still be applied. GET sandbox "
+                        + sid(self)
+                        + " to see its current state; a retry with the same "
+                          "X-Request-ID is applied at most once.");
+  return make_error(ec::store_failed, std::string{"Failed to persist "} + what
+                                        + ": " + to_api_error(err).message);
+}
+
 /// Arms the expiry timer for the current `expiresAt`; a new epoch voids any
 /// pending timer (CAF 0.17 cannot cancel delayed messages).
 void arm_expiry(self_ptr self) {
@@ -108,12 +123,16 @@ void arm_expiry(self_ptr self) {
                      st.epoch);
 }
 
-void deliver_delete(self_ptr self, const caf::error& err) {
+/// Answers the DELETE requests: an error (nothing happened), or "" (the
+/// sandbox is gone) or why the removal of its containers is still pending
+/// (the deletion is durable and happens anyway).
+void deliver_delete(self_ptr self, const caf::error& err,
+                    const std::string& pending = {}) {
   for (auto& rp : self->state.delete_waiters) {
     if (err)
       rp.deliver(err);
     else
-      rp.deliver(true);
+      rp.deliver(pending);
   }
   self->state.delete_waiters.clear();
 }
@@ -169,11 +188,11 @@ void remove_container(self_ptr self) {
               "sandbox failed to remove its " << what
                                               << ", retrying in 10s: "
                                               << f.message);
-    deliver_delete(self, make_error(f.kind == failure_kind::unavailable
-                                      ? ec::runtime_unavailable
-                                      : ec::delete_failed,
-                                    std::string{"Failed to delete sandbox "}
-                                      + what + ": " + f.message));
+    // The deletion is durable (the row says "deleting"): tell the caller it
+    // will happen, not that it failed.
+    deliver_delete(self, caf::none,
+                   std::string{"removing its "} + what + " failed ("
+                     + f.message + ")");
     self->delayed_send(self, delete_retry, atom::expire_v, self->state.epoch);
   };
   remove_containers(self, [self, on_error](caf::error err) {
@@ -222,9 +241,7 @@ void begin_delete(self_ptr self, const std::string& why) {
         auto& st = self->state;
         std::tie(st.phase, st.row.phase) = previous;
         arm_expiry(self);
-        deliver_delete(self, make_error(ec::store_failed,
-                                        "Failed to record the deletion: "
-                                          + to_api_error(err).message));
+        deliver_delete(self, store_error(self, err, "the deletion"));
       });
 }
 
@@ -595,6 +612,7 @@ caf::error not_found(self_ptr self) {
                     "Sandbox " + sid(self) + " not found.");
 }
 
+
 /// Moves the expiry to `expires_us` (durable before the answer).
 caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
                               const std::string& rid) {
@@ -629,10 +647,8 @@ caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
                    << codec::format_time(row.expires_us));
         rp.deliver(row.expires_us);
       },
-      [rp](caf::error& err) mutable {
-        rp.deliver(make_error(ec::store_failed,
-                              "Failed to persist the new expiration: "
-                                + to_api_error(err).message));
+      [self, rp](caf::error& err) mutable {
+        rp.deliver(store_error(self, err, "the new expiration"));
       });
   return rp;
 }
@@ -688,6 +704,15 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
       if (self->state.phase == via)
         back();
       auto f = to_failure(err);
+      if (f.kind == failure_kind::timeout) {
+        // Docker may still carry it out; reconciliation reports the state.
+        rp.deliver(make_error(
+          ec::outcome_unknown,
+          std::string{"Docker did not answer the "} + (on ? "pause" : "resume")
+            + " in time; it may still happen. GET sandbox " + sid(self)
+            + " to see its current state."));
+        return;
+      }
       auto code = f.kind == failure_kind::unavailable ? ec::runtime_unavailable
                   : f.kind == failure_kind::conflict
                     ? (on ? ec::sandbox_not_running : ec::sandbox_not_paused)
@@ -1063,9 +1088,9 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     [=](atom::resume, std::string& rid) -> caf::result<sandbox_view> {
       return freeze(self, false, rid);
     },
-    [=](atom::remove, std::string& rid) -> caf::result<bool> {
+    [=](atom::remove, std::string& rid) -> caf::result<std::string> {
       auto& st = self->state;
-      auto rp = self->make_response_promise<bool>();
+      auto rp = self->make_response_promise<std::string>();
       if (st.phase == sandbox_phase::deleting) {
         // A deletion is under way (e.g. expiry); the caller sees it through.
         st.delete_waiters.push_back(rp);
@@ -1119,10 +1144,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
             OSB_INFO(component, rid, sid(self), "sandbox metadata patched");
             rp.deliver(st.view);
           },
-          [rp](caf::error& err) mutable {
-            rp.deliver(make_error(ec::store_failed,
-                                  "Failed to persist the metadata: "
-                                    + to_api_error(err).message));
+          [self, rp](caf::error& err) mutable {
+            rp.deliver(store_error(self, err, "the metadata"));
           });
       return rp;
     },

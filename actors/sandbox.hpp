@@ -113,7 +113,7 @@ struct sandbox_actor_state {
   /// still show the commit's pause.
   int64_t last_snapshot_end_us = 0;
   /// DELETE requests waiting for the removal.
-  std::vector<caf::typed_response_promise<bool>> delete_waiters;
+  std::vector<caf::typed_response_promise<std::string>> delete_waiters;
   node_actor node;
   runtime_actor runtime;
   store_actor store;

@@ -2166,6 +2166,20 @@ std::string encode_error(const api_error& x) {
   return o.release();
 }
 
+std::string encode_deletion_pending(const std::string& id,
+                                    const std::string& why) {
+  out o;
+  o.begin_object();
+  o.key("id").str(id);
+  o.key("code").str("SANDBOX::DELETION_PENDING");
+  o.key("message").str("Sandbox " + id
+                       + " is deleted; removing its containers is pending "
+                         "and retried until it succeeds: "
+                       + why);
+  o.end_object();
+  return o.release();
+}
+
 std::string encode_detail(std::string_view type, std::string_view loc_json,
                           std::string_view msg) {
   return encode_detail(type, loc_json, msg, "null");

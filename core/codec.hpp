@@ -101,6 +101,11 @@ std::string encode_members(const std::vector<member_info>& xs);
 /// Error envelope `{"code":..., "message":...}`.
 std::string encode_error(const api_error& x);
 
+/// Body of a 202 answer to DELETE: the deletion is durable, the removal of
+/// the containers is pending (`why`) and retried until it succeeds.
+std::string encode_deletion_pending(const std::string& id,
+                                    const std::string& why);
+
 /// 422 body in FastAPI's shape for one problem.
 std::string encode_detail(std::string_view type, std::string_view loc_json,
                           std::string_view msg);

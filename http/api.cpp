@@ -733,12 +733,17 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
     case route_id::delete_sandbox:
       // The proxy must not reach a deleted sandbox's ports.
       st.cache->erase(rt.sandbox_id);
-      return backend.remove(x->ctx(), rt.sandbox_id,
-                            on_success<unit>(x, [cache = st.cache](
-                                                  exchange& x, unit) {
-                              cache->erase(x.sandbox_id);
-                              finish(x, empty_response(204));
-                            }));
+      return backend.remove(
+        x->ctx(), rt.sandbox_id,
+        on_success<std::string>(x, [cache = st.cache](exchange& x,
+                                                      std::string pending) {
+          cache->erase(x.sandbox_id);
+          if (pending.empty())
+            return finish(x, empty_response(204));
+          // Deleted durably; the containers go once the runtime allows.
+          finish(x, json_response(202, codec::encode_deletion_pending(
+                                         x.sandbox_id, pending)));
+        }));
     case route_id::patch_metadata: {
       auto patch = codec::decode_patch(req.body);
       if (auto r = std::get_if<codec::rejection>(&patch))

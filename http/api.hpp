@@ -35,8 +35,10 @@ public:
   virtual void list(const call_context& ctx, list_query q,
                     reply<list_page> done)
     = 0;
+  /// Deletes a sandbox: "" once it is gone, else why the removal of its
+  /// containers is still pending (it happens once the runtime allows).
   virtual void remove(const call_context& ctx, const std::string& id,
-                      reply<unit> done)
+                      reply<std::string> done)
     = 0;
   virtual void pause(const call_context& ctx, const std::string& id,
                      reply<unit> done)

@@ -49,9 +49,9 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
       return v;
     },
     [=](atom::resume, std::string&) -> sandbox_view { return view; },
-    [=](atom::remove, std::string&) -> bool {
+    [=](atom::remove, std::string&) -> std::string {
       self->quit();
-      return true;
+      return {};
     },
     [=](atom::renew, int64_t t, std::string&) -> int64_t { return t; },
     [=](atom::renew, int64_t t, bool, std::string&) -> int64_t { return t; },
@@ -298,7 +298,7 @@ CAF_TEST(join replicate route and fail over the network) {
   CAF_CHECK(!created);
   CAF_CHECK_EQUAL(to_api_error(e8).status, 503);
   CAF_MESSAGE("deleting on mars drops the replica on earth");
-  auto [removed, e9] = ask<bool>(earth, earth_node, atom::remove_v,
+  auto [removed, e9] = ask<std::string>(earth, earth_node, atom::remove_v,
                                  std::string{"sbx-1"}, std::string{"rid"});
   CAF_REQUIRE(removed);
   caf::anon_send(mars_node, atom::forget_v, std::string{"sbx-1"});

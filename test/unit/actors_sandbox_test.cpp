@@ -136,9 +136,17 @@ protected:
     return s;
   }
 
+  /// A fresh request id: each request of a client has its own (a repeated
+  /// one is a retry, applied at most once).
+  std::string rid() {
+    return "rid-" + std::to_string(++num_requests);
+  }
+
+  int num_requests = 0;
+
   sandbox_view create(process& p, sandbox_spec s) {
     auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, std::move(s),
-                                         std::string{"rid-1"});
+                                         rid());
     EXPECT_TRUE(view) << err.message;
     return view ? *view : sandbox_view{};
   }
@@ -207,7 +215,7 @@ TEST_F(SandboxActors, ManualCleanupNeverExpires) {
   EXPECT_TRUE(get(p, v.id));
   auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id,
                                codec::now_us() + 600'000'000,
-                               std::string{"r"});
+                               rid());
   EXPECT_FALSE(t);
   EXPECT_EQ(err.status, 409);
   EXPECT_EQ(err.code, "DOCKER::INVALID_EXPIRATION");
@@ -218,7 +226,7 @@ TEST_F(SandboxActors, RenewVoidsTheOldTimer) {
   auto v = create(p, spec(60));
   auto target = codec::now_us() + 600'000'000;
   auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id, target,
-                               std::string{"r"});
+                               rid());
   ASSERT_TRUE(t) << err.message;
   EXPECT_EQ(*t, target);
   advance(61s); // the original timer fires and must be ignored
@@ -233,7 +241,7 @@ TEST_F(SandboxActors, RenewInThePastIsRejected) {
   auto& p = boot();
   auto v = create(p, spec(60));
   auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id,
-                               codec::now_us() - 1000, std::string{"r"});
+                               codec::now_us() - 1000, rid());
   EXPECT_FALSE(t);
   EXPECT_EQ(err.status, 400);
 }
@@ -242,21 +250,21 @@ TEST_F(SandboxActors, PauseAndResumeFollowTheStateMachine) {
   auto& p = boot();
   auto v = create(p, spec());
   auto [r1, e1] = ask<sandbox_view>(p.node, atom::resume_v, v.id,
-                                    std::string{"r"});
+                                    rid());
   EXPECT_FALSE(r1);
   EXPECT_EQ(e1.code, "DOCKER::SANDBOX_NOT_PAUSED");
   auto [p1, e2] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                    std::string{"r"});
+                                    rid());
   ASSERT_TRUE(p1) << e2.message;
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::paused);
   EXPECT_EQ(rt->containers().at(0).status, "paused");
   auto [p2, e3] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                    std::string{"r"});
+                                    rid());
   EXPECT_FALSE(p2);
   EXPECT_EQ(e3.status, 409);
   EXPECT_EQ(e3.code, "DOCKER::SANDBOX_NOT_RUNNING");
   auto [r2, e4] = ask<sandbox_view>(p.node, atom::resume_v, v.id,
-                                    std::string{"r"});
+                                    rid());
   ASSERT_TRUE(r2) << e4.message;
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
 }
@@ -266,7 +274,7 @@ TEST_F(SandboxActors, PauseFailureIsReportedAndStateRestored) {
   auto v = create(p, spec());
   rt->fail_next("pause", failure{failure_kind::failed, "cgroup frozen"});
   auto [p1, err] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                     std::string{"r"});
+                                     rid());
   EXPECT_FALSE(p1);
   EXPECT_EQ(err.code, "DOCKER::SANDBOX_PAUSE_FAILED");
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
@@ -275,21 +283,101 @@ TEST_F(SandboxActors, PauseFailureIsReportedAndStateRestored) {
 TEST_F(SandboxActors, DeleteRemovesContainerAndRecord) {
   auto& p = boot();
   auto v = create(p, spec());
-  auto [ok, err] = ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"});
+  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_FALSE(get(p, v.id));
   EXPECT_TRUE(rt->containers().empty());
-  auto [again, err2] = ask<bool>(p.node, atom::remove_v, v.id,
-                                 std::string{"r"});
+  auto [again, err2] = ask<std::string>(p.node, atom::remove_v, v.id,
+                                 rid());
   EXPECT_FALSE(again);
   EXPECT_EQ(err2.status, 404);
+}
+
+TEST_F(SandboxActors, DeleteWhileDockerIsDownIsAcceptedAndCarriedOut) {
+  auto& p = boot();
+  auto v = create(p, spec());
+  rt->fail_next("remove", failure{failure_kind::unavailable,
+                                  "Docker is unreachable"});
+  auto [pending, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
+  // Not an error: the deletion is durable and will happen.
+  ASSERT_TRUE(pending) << err.message;
+  EXPECT_NE(pending->find("Docker is unreachable"), std::string::npos)
+    << *pending;
+  EXPECT_FALSE(get(p, v.id));
+  EXPECT_EQ(rt->containers().size(), 1u);
+  advance(10s);
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, RetriesWithTheSameRequestIdAreAppliedOnce) {
+  auto& p = boot();
+  auto s = spec();
+  // A create sent twice makes one sandbox.
+  auto [a, e1] = ask<sandbox_view>(p.node, atom::create_v, s,
+                                   std::string{"create-1"});
+  auto [b, e2] = ask<sandbox_view>(p.node, atom::create_v, s,
+                                   std::string{"create-1"});
+  ASSERT_TRUE(a && b) << e1.message << e2.message;
+  EXPECT_EQ(a->id, b->id);
+  EXPECT_EQ(rt->calls("create"), 1u);
+  // A pause sent twice gets the first answer, not a 409.
+  auto id = a->id;
+  auto [p1, e3] = ask<sandbox_view>(p.node, atom::pause_v, id,
+                                    std::string{"pause-1"});
+  auto [p2, e4] = ask<sandbox_view>(p.node, atom::pause_v, id,
+                                    std::string{"pause-1"});
+  ASSERT_TRUE(p1 && p2) << e3.message << e4.message;
+  EXPECT_EQ(rt->calls("pause"), 1u);
+  // Another change of the sandbox ends the replay: a client that reuses
+  // its request id is not answered from the past.
+  ASSERT_TRUE(ask<sandbox_view>(p.node, atom::resume_v, id,
+                                std::string{"pause-1"})
+                .first);
+  auto [p3, e5] = ask<sandbox_view>(p.node, atom::pause_v, id,
+                                    std::string{"pause-1"});
+  ASSERT_TRUE(p3) << e5.message;
+  EXPECT_EQ(rt->calls("pause"), 2u);
+  EXPECT_EQ(get(p, id)->state, sandbox_state::paused);
+  // Concurrent duplicates join the one in flight.
+  auto unpauses = rt->calls("unpause");
+  rt->hold("unpause");
+  auto h1 = self->request(p.node, caf::infinite, atom::resume_v, id,
+                          std::string{"resume-2"});
+  auto h2 = self->request(p.node, caf::infinite, atom::resume_v, id,
+                          std::string{"resume-2"});
+  sched.run();
+  rt->release("unpause");
+  sched.run();
+  int answers = 0;
+  for (auto* h : {&h1, &h2})
+    h->receive([&](sandbox_view&) { ++answers; },
+               [&](caf::error& e) { ADD_FAILURE() << to_string(e); });
+  EXPECT_EQ(answers, 2);
+  EXPECT_EQ(rt->calls("unpause") - unpauses, 1u);
+  // A delete sent twice: the second is no 404.
+  auto [d1, e6] = ask<std::string>(p.node, atom::remove_v, id,
+                                   std::string{"delete-1"});
+  auto [d2, e7] = ask<std::string>(p.node, atom::remove_v, id,
+                                   std::string{"delete-1"});
+  ASSERT_TRUE(d1 && d2) << e6.message << e7.message;
+  EXPECT_EQ(*d2, "");
+}
+
+TEST_F(SandboxActors, APauseDockerDoesNotConfirmHasAnUnknownOutcome) {
+  auto& p = boot();
+  auto v = create(p, spec());
+  rt->fail_next("pause", failure{failure_kind::timeout, "timed out"});
+  auto [x, err] = ask<sandbox_view>(p.node, atom::pause_v, v.id, rid());
+  EXPECT_FALSE(x);
+  EXPECT_EQ(err.status, 504);
+  EXPECT_EQ(err.code, "SANDBOX::OUTCOME_UNKNOWN");
 }
 
 TEST_F(SandboxActors, DeleteDuringProvisioningLeavesNothing) {
   auto& p = boot();
   rt->hold("create");
   auto v = create(p, spec());
-  auto [ok, err] = ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"});
+  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_FALSE(get(p, v.id));
   rt->release("create");
@@ -327,14 +415,14 @@ TEST_F(SandboxActors, PatchMergesAndDeletesKeys) {
   mp.set = {{"project", "alpha"}};
   mp.remove = {"team"};
   auto [r, err] = ask<sandbox_view>(p.node, atom::patch_v, v.id, mp,
-                                    std::string{"r"});
+                                    rid());
   ASSERT_TRUE(r) << err.message;
   EXPECT_EQ(r->metadata, (string_map{{"project", "alpha"}}));
   // A second patch must not resurrect the deleted create-time key.
   metadata_patch mp2;
   mp2.set = {{"x", "1"}};
   auto [r2, err2] = ask<sandbox_view>(p.node, atom::patch_v, v.id, mp2,
-                                      std::string{"r"});
+                                      rid());
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->metadata, (string_map{{"project", "alpha"}, {"x", "1"}}));
 }
@@ -381,16 +469,16 @@ TEST_F(SandboxActors, RestartRecoversRenewalsPatchesAndPauses) {
   auto b = create(p1, spec(60));
   auto target = codec::now_us() + 3600'000'000LL;
   ASSERT_TRUE(ask<int64_t>(p1.node, atom::renew_v, a.id, target,
-                           std::string{"r"})
+                           rid())
                 .first);
   metadata_patch mp;
   mp.set = {{"k", "v"}};
   mp.remove = {"team"};
   ASSERT_TRUE(ask<sandbox_view>(p1.node, atom::patch_v, a.id, mp,
-                                std::string{"r"})
+                                rid())
                 .first);
   ASSERT_TRUE(ask<sandbox_view>(p1.node, atom::pause_v, b.id,
-                                std::string{"r"})
+                                rid())
                 .first);
   crash(p1);
   procs.clear();
@@ -460,7 +548,7 @@ TEST_F(SandboxActors, CreateFailsFastWhenTheRuntimeIsDown) {
   rt->fail_next("list", failure{failure_kind::unavailable, "no daemon"});
   auto& p = boot();
   auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, spec(),
-                                       std::string{"r"});
+                                       rid());
   EXPECT_FALSE(view);
   EXPECT_EQ(err.status, 503);
   EXPECT_NE(err.message.find("no daemon"), std::string::npos);
@@ -479,7 +567,7 @@ TEST_F(SandboxActors, RestartWhileDockerIsDownShowsUnknownNot404) {
   EXPECT_NE(g->message.find("no daemon"), std::string::npos) << g->message;
   EXPECT_EQ(g->metadata.at("team"), "infra");
   auto [paused, err] = ask<sandbox_view>(q.node, atom::pause_v, v.id,
-                                         std::string{"r"});
+                                         rid());
   EXPECT_FALSE(paused);
   EXPECT_EQ(err.status, 503);
   // Docker answers again: the sandbox is back with its real state.
@@ -488,7 +576,7 @@ TEST_F(SandboxActors, RestartWhileDockerIsDownShowsUnknownNot404) {
   ASSERT_TRUE(g);
   EXPECT_EQ(g->state, sandbox_state::running);
   EXPECT_TRUE(ask<sandbox_view>(q.node, atom::pause_v, v.id,
-                                std::string{"r"})
+                                rid())
                 .first);
 }
 
@@ -562,7 +650,7 @@ TEST_F(SandboxActors, NetworkPolicyPutsTheSandboxBehindASidecar) {
   EXPECT_NE(std::find(main.cap_drop.begin(), main.cap_drop.end(), "NET_ADMIN"),
             main.cap_drop.end());
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
-  ASSERT_TRUE(ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"}).first);
+  ASSERT_TRUE(ask<std::string>(p.node, atom::remove_v, v.id, rid()).first);
   EXPECT_TRUE(rt->containers().empty());
 }
 
@@ -637,7 +725,7 @@ TEST_F(SandboxActors, NamedVolumeIsCreatedBoundAndRemovedOnDelete) {
   EXPECT_EQ(vols["cache"].labels.at("opensandbox.io/volume-for"), v.id);
   EXPECT_TRUE(has_bind(rt->spec_of(rt->containers().at(0).id),
                        "cache:/data:rw"));
-  auto [ok, err] = ask<bool>(p.node, atom::remove_v, v.id, std::string{"r"});
+  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_TRUE(rt->containers().empty());
   EXPECT_TRUE(rt->volumes().empty());
@@ -668,7 +756,7 @@ TEST_F(SandboxActors, VolumesWithoutTheFlagOrNotOursStay) {
   s.volumes_json = pvc_volumes(false, true);
   auto b = create(p, s);
   ASSERT_EQ(get(p, b.id)->state, sandbox_state::running);
-  auto [ok, err] = ask<bool>(p.node, atom::remove_v, b.id, std::string{"r"});
+  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, b.id, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_EQ(rt->volumes().count("cache"), 1u);
 }
@@ -706,7 +794,7 @@ TEST_F(SandboxActors, VolumeInUseByAnotherSandboxStays) {
   s.volumes_json = pvc_volumes(true, true);
   auto a = create(p, s);
   auto b = create(p, s); // shares the volume a created
-  auto [ok, err] = ask<bool>(p.node, atom::remove_v, a.id, std::string{"r"});
+  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, a.id, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_EQ(rt->volumes().count("cache"), 1u);
   EXPECT_EQ(get(p, b.id)->state, sandbox_state::running);
@@ -719,7 +807,7 @@ TEST_F(SandboxActors, VolumeInUseByAnotherSandboxStays) {
   };
   minute();
   EXPECT_EQ(rt->volumes().count("cache"), 1u);
-  ask<bool>(p.node, atom::remove_v, b.id, std::string{"r"});
+  ask<std::string>(p.node, atom::remove_v, b.id, rid());
   minute();
   EXPECT_EQ(rt->volumes().count("cache"), 0u);
 }
@@ -731,7 +819,7 @@ TEST_F(SandboxActors, InterruptedDeleteRemovesVolumesAtRecovery) {
   auto v = create(p1, s);
   rt->hold("remove");
   // The answer never comes: the process dies with the removal in flight.
-  caf::anon_send(p1.node, atom::remove_v, v.id, std::string{"r"});
+  caf::anon_send(p1.node, atom::remove_v, v.id, rid());
   sched.run();
   crash(p1);
   procs.clear();
@@ -798,7 +886,7 @@ TEST_F(SandboxActors, DiagnosticsAreRenderedByTheOwner) {
     diagnostics_query q;
     q.kind = std::move(kind);
     return ask<std::string>(p.node, atom::diagnose_v, v.id, q,
-                            std::string{"r"});
+                            rid());
   };
   EXPECT_EQ(diag("logs").first.value_or(""),
             "2026-01-01T00:00:00Z hello\n");
@@ -826,7 +914,7 @@ TEST_F(SandboxActors, DiagnosticsAreRenderedByTheOwner) {
   q.kind = "logs";
   auto [none, err] = ask<std::string>(p.node, atom::diagnose_v,
                                       std::string{"nope"}, q,
-                                      std::string{"r"});
+                                      rid());
   EXPECT_FALSE(none);
   EXPECT_EQ(err.status, 404);
 }
@@ -838,13 +926,13 @@ TEST_F(SandboxActors, DiagnosticsOfAFailedCreateExplainIt) {
   diagnostics_query q;
   q.kind = "inspect";
   auto text = ask<std::string>(p.node, atom::diagnose_v, v.id, q,
-                               std::string{"r"})
+                               rid())
                 .first.value_or("");
   EXPECT_NE(text.find("(no container)"), std::string::npos) << text;
   EXPECT_NE(text.find("IMAGE_PULL_FAILED"), std::string::npos) << text;
   q.kind = "logs";
   EXPECT_EQ(ask<std::string>(p.node, atom::diagnose_v, v.id, q,
-                             std::string{"r"})
+                             rid())
               .first.value_or(""),
             "(no logs)");
 }
@@ -924,7 +1012,7 @@ TEST_F(SandboxActors, SnapshotIsAcceptedThenReadyAndRestoresOnItsHost) {
   rt->hold("commit");
   auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
                                         std::string{"before-upgrade"},
-                                        std::string{"r"});
+                                        rid());
   ASSERT_TRUE(snap) << err.message;
   EXPECT_EQ(snap->state, "Creating");
   EXPECT_EQ(snap->reason, "snapshot_accepted");
@@ -933,20 +1021,20 @@ TEST_F(SandboxActors, SnapshotIsAcceptedThenReadyAndRestoresOnItsHost) {
   EXPECT_EQ(snap->image, "opensandbox-snapshots:" + snap->id);
   // Creating: neither deletable nor restorable yet.
   auto [gone, del_err] = ask<bool>(p.node, atom::snap_del_v, snap->id,
-                                   std::string{"r"});
+                                   rid());
   EXPECT_FALSE(gone);
   EXPECT_EQ(del_err.code, "SNAPSHOT::INVALID_STATE");
   auto restore = spec(3600);
   restore.image.clear();
   restore.snapshot_id = snap->id;
   auto [early, early_err] = ask<sandbox_view>(p.node, atom::create_v, restore,
-                                              std::string{"r"});
+                                              rid());
   EXPECT_FALSE(early);
   EXPECT_EQ(early_err.code, "SNAPSHOT::NOT_READY");
   // Pausing while Docker pauses for the commit is refused, and the
   // reconciliation does not mistake the commit's pause for a user's.
   auto [paused, pause_err] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                               std::string{"r"});
+                                               rid());
   EXPECT_FALSE(paused);
   EXPECT_EQ(pause_err.status, 409);
   rt->release("commit");
@@ -957,7 +1045,7 @@ TEST_F(SandboxActors, SnapshotIsAcceptedThenReadyAndRestoresOnItsHost) {
   EXPECT_EQ(ready->reason, "snapshot_runtime_ready");
   EXPECT_EQ(rt->committed_images().count(ready->image), 1u);
   auto [restored, e3] = ask<sandbox_view>(p.node, atom::create_v, restore,
-                                          std::string{"r"});
+                                          rid());
   ASSERT_TRUE(restored) << e3.message;
   EXPECT_EQ(restored->snapshot_id, snap->id);
   EXPECT_TRUE(restored->image.empty());
@@ -978,13 +1066,13 @@ TEST_F(SandboxActors, SnapshotNeedsARunningSandbox) {
   auto& p = boot();
   auto [none, e1] = ask<snapshot_view>(p.node, atom::snapshot_v,
                                        std::string{"nope"}, std::string{},
-                                       std::string{"r"});
+                                       rid());
   EXPECT_FALSE(none);
   EXPECT_EQ(e1.code, "DOCKER::SANDBOX_NOT_FOUND");
   auto v = create(p, spec(3600));
-  ask<sandbox_view>(p.node, atom::pause_v, v.id, std::string{"r"});
+  ask<sandbox_view>(p.node, atom::pause_v, v.id, rid());
   auto [snap, e2] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                       std::string{}, std::string{"r"});
+                                       std::string{}, rid());
   EXPECT_FALSE(snap);
   EXPECT_EQ(e2.status, 409);
   EXPECT_EQ(e2.code, "SNAPSHOT::INVALID_SOURCE_STATE");
@@ -998,7 +1086,7 @@ TEST_F(SandboxActors, SnapshotNeedsARunningSandbox) {
   auto restore = spec(60);
   restore.snapshot_id = "s-1";
   auto [r, e4] = ask<sandbox_view>(p.node, atom::create_v, restore,
-                                   std::string{"r"});
+                                   rid());
   EXPECT_FALSE(r);
   EXPECT_EQ(e4.code, "SNAPSHOT::NOT_FOUND");
 }
@@ -1008,7 +1096,7 @@ TEST_F(SandboxActors, FailedCommitMarksTheSnapshotFailed) {
   auto v = create(p, spec(3600));
   rt->fail_next("commit", failure{failure_kind::failed, "disk full"});
   auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                        std::string{}, std::string{"r"});
+                                        std::string{}, rid());
   ASSERT_TRUE(snap) << err.message;
   auto [x, e2] = ask<snapshot_view>(p.node, atom::snap_get_v, snap->id);
   ASSERT_TRUE(x);
@@ -1017,11 +1105,11 @@ TEST_F(SandboxActors, FailedCommitMarksTheSnapshotFailed) {
   EXPECT_NE(x->message.find("disk full"), std::string::npos);
   // The sandbox can be paused again once the commit is over.
   auto [paused, e3] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                        std::string{"r"});
+                                        rid());
   EXPECT_TRUE(paused) << e3.message;
   // A failed snapshot can be deleted (nothing to remove).
   auto [gone, e4] = ask<bool>(p.node, atom::snap_del_v, snap->id,
-                              std::string{"r"});
+                              rid());
   EXPECT_TRUE(gone) << e4.message;
 }
 
@@ -1032,7 +1120,7 @@ TEST_F(SandboxActors, SnapshotsListFilteredAndPaginated) {
   std::vector<std::string> ids;
   for (auto* src : {&a, &a, &b}) {
     auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, src->id,
-                                          std::string{}, std::string{"r"});
+                                          std::string{}, rid());
     ASSERT_TRUE(snap) << err.message;
     ids.push_back(snap->id);
   }
@@ -1066,25 +1154,25 @@ TEST_F(SandboxActors, DeletingASnapshotInUseConflictsThenRetries) {
   auto& p = boot();
   auto v = create(p, spec(3600));
   auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                        std::string{}, std::string{"r"});
+                                        std::string{}, rid());
   ASSERT_TRUE(snap) << err.message;
   auto restore = spec(3600);
   restore.image.clear();
   restore.snapshot_id = snap->id;
   auto restored = create(p, restore);
   auto [gone, e1] = ask<bool>(p.node, atom::snap_del_v, snap->id,
-                              std::string{"r"});
+                              rid());
   EXPECT_FALSE(gone);
   EXPECT_EQ(e1.code, "SNAPSHOT::DELETE_CONFLICT");
   EXPECT_EQ(ask<snapshot_view>(p.node, atom::snap_get_v, snap->id).first->state,
             "Deleting");
   // Restoring from a snapshot being deleted is refused.
   auto [r2, e2] = ask<sandbox_view>(p.node, atom::create_v, restore,
-                                    std::string{"r"});
+                                    rid());
   EXPECT_FALSE(r2);
   EXPECT_EQ(e2.code, "SNAPSHOT::NOT_READY");
   // Once the restored sandbox is gone, the retry removes image and record.
-  ask<bool>(p.node, atom::remove_v, restored.id, std::string{"r"});
+  ask<std::string>(p.node, atom::remove_v, restored.id, rid());
   advance(11s);
   EXPECT_FALSE(ask<snapshot_view>(p.node, atom::snap_get_v, snap->id).first);
   EXPECT_TRUE(rt->committed_images().empty());
@@ -1094,24 +1182,24 @@ TEST_F(SandboxActors, SnapshotRecordsSurviveACrashAndUnfinishedOnesSettle) {
   auto& p = boot();
   auto v = create(p, spec(3600));
   auto [ready, e1] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                        std::string{"keep"}, std::string{"r"});
+                                        std::string{"keep"}, rid());
   ASSERT_TRUE(ready) << e1.message;
   // The second commit is under way when the process dies; the daemon
   // finishes it (the image exists at the restart).
   rt->hold("commit");
   auto [creating, e2] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                           std::string{}, std::string{"r"});
+                                           std::string{}, rid());
   ASSERT_TRUE(creating) << e2.message;
   // The third is being deleted when the process dies.
   rt->release("commit");
   rt->hold("commit");
   auto [third, e3] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                        std::string{}, std::string{"r"});
+                                        std::string{}, rid());
   ASSERT_TRUE(third);
   rt->release("commit");
   sched.run();
   rt->hold("remove_image");
-  caf::anon_send(p.node, atom::snap_del_v, third->id, std::string{"r"});
+  caf::anon_send(p.node, atom::snap_del_v, third->id, rid());
   sched.run();
   crash(p);
   rt->release("remove_image");
@@ -1159,7 +1247,7 @@ TEST_F(SandboxActors, ConcurrentDeletesOfASnapshotShareOneRemoval) {
   auto& p = boot();
   auto v = create(p, spec(3600));
   auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                        std::string{}, std::string{"r"});
+                                        std::string{}, rid());
   ASSERT_TRUE(snap) << err.message;
   rt->hold("remove_image");
   auto h1 = self->request(p.node, caf::infinite, atom::snap_del_v, snap->id,
@@ -1183,7 +1271,7 @@ TEST_F(SandboxActors, RestoreFromAVanishedImageFailsClearly) {
   auto& p = boot();
   auto v = create(p, spec(3600));
   auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                        std::string{}, std::string{"r"});
+                                        std::string{}, rid());
   ASSERT_TRUE(snap) << err.message;
   // Someone removed the image behind the server's back.
   rt->remove_image(snap->image, [](expected<unit>) {});
@@ -1191,7 +1279,7 @@ TEST_F(SandboxActors, RestoreFromAVanishedImageFailsClearly) {
   restore.image.clear();
   restore.snapshot_id = snap->id;
   auto [r, e] = ask<sandbox_view>(p.node, atom::create_v, restore,
-                                  std::string{"r"});
+                                  rid());
   EXPECT_FALSE(r);
   EXPECT_EQ(e.code, "SNAPSHOT::INVALID_RESTORE_CONFIG");
   EXPECT_EQ(rt->calls("create"), 1u); // no pull attempt, no container
@@ -1205,7 +1293,7 @@ TEST_F(SandboxActors, SnapshotImagesWithoutARecordAreSwept) {
   auto& p = boot();
   auto v = create(p, spec(3600));
   auto [snap, err] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
-                                        std::string{}, std::string{"r"});
+                                        std::string{}, rid());
   ASSERT_TRUE(snap) << err.message;
   // A commit that finished after its timeout left an image behind; other
   // nodes' images are not ours.
@@ -1270,7 +1358,7 @@ TEST_F(SandboxActors, RenewOnAccessNeverShortensAnExpiry) {
                .first,
             further);
   // A paused sandbox is not renewed by access.
-  ask<sandbox_view>(p.node, atom::pause_v, v.id, std::string{"r"});
+  ask<sandbox_view>(p.node, atom::pause_v, v.id, rid());
   EXPECT_EQ(*ask<int64_t>(p.node, atom::renew_v, v.id,
                           further + 3600LL * 1000000, true,
                           std::string{"proxy"})

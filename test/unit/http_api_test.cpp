@@ -64,13 +64,16 @@ public:
   }
 
   void remove(const call_context& ctx, const std::string& id,
-              reply<unit> done) override {
+              reply<std::string> done) override {
     record(ctx, id);
     if (auto err = lookup(id))
-      return done(result<unit>::fail(*err));
+      return done(result<std::string>::fail(*err));
     sandboxes.erase(id);
-    done(result<unit>::ok(unit{}));
+    done(result<std::string>::ok(pending_removal));
   }
+
+  /// What `remove` answers: "" = removed, else why the cleanup is pending.
+  std::string pending_removal;
 
   void pause(const call_context& ctx, const std::string& id,
              reply<unit> done) override {
@@ -530,6 +533,17 @@ TEST_F(Api, DeleteIsEmpty204) {
   EXPECT_EQ(call("DELETE", "/v1/sandboxes/sbx-001").status, 404);
   EXPECT_EQ(call_nokey("DELETE", "/v1/sandboxes/sbx-001").body,
             missing_key_body);
+}
+
+TEST_F(Api, DeleteWhoseCleanupIsPendingIs202) {
+  backend->pending_removal = "removing its container failed (Docker is down)";
+  auto res = call("DELETE", "/v1/sandboxes/sbx-001");
+  EXPECT_EQ(res.status, 202);
+  EXPECT_EQ(res.body,
+            R"({"id":"sbx-001","code":"SANDBOX::DELETION_PENDING","message":)"
+            R"("Sandbox sbx-001 is deleted; removing its containers is )"
+            R"(pending and retried until it succeeds: removing its container )"
+            R"x(failed (Docker is down)"})x");
 }
 
 TEST_F(Api, PauseResumeAre202Empty) {

@@ -42,7 +42,7 @@ public:
     unsupported(done);
   }
   void remove(const call_context&, const std::string&,
-              reply<unit> done) override {
+              reply<std::string> done) override {
     unsupported(done);
   }
   void pause(const call_context&, const std::string&,
