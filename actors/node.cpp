@@ -234,17 +234,34 @@ caf::result<Result> forward(self_ptr self, node_state::member& m,
                             bool mutation, Ts... xs) {
   auto rp = self->make_response_promise<Result>();
   auto owner = m.info.name;
+  auto fail = [rp, owner, id, mutation](const caf::error& err) mutable {
+    if (err != caf::sec::request_timeout
+        && err != caf::sec::request_receiver_down)
+      rp.deliver(err);
+    else if (mutation)
+      rp.deliver(outcome_unknown(owner, id, err));
+    else
+      rp.deliver(unavailable(owner, id));
+  };
+  auto n = ++self->state.num_forwarded;
+  m.in_flight.emplace(n, fail);
+  // Whichever comes first answers: the peer, its loss, or the timeout.
+  auto done = [self, owner, n] {
+    auto i = self->state.members.find(owner);
+    if (i == self->state.members.end())
+      return false;
+    return i->second.in_flight.erase(n) > 0;
+  };
   self->request(m.hdl, timeout, xs...)
-    .then([rp](Result& x) mutable { rp.deliver(std::move(x)); },
-          [rp, owner, id, mutation](caf::error& err) mutable {
-            if (err != caf::sec::request_timeout
-                && err != caf::sec::request_receiver_down)
-              rp.deliver(std::move(err));
-            else if (mutation)
-              rp.deliver(outcome_unknown(owner, id, err));
-            else
-              rp.deliver(unavailable(owner, id));
-          });
+    .then(
+      [rp, done](Result& x) mutable {
+        if (done())
+          rp.deliver(std::move(x));
+      },
+      [fail, done](caf::error& err) mutable {
+        if (done())
+          fail(err);
+      });
   return rp;
 }
 
@@ -505,6 +522,10 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       if (m.hdl && m.hdl.address() == msg.source && m.up) {
         m.up = false;
         m.since_us = codec::now_us();
+        auto in_flight = std::move(m.in_flight);
+        m.in_flight.clear();
+        for (auto& [n, fail] : in_flight)
+          fail(caf::sec::request_receiver_down);
         OSB_WARN(component, "", "",
                  "node " << self_name(self) << " lost peer " << name
                          << " at " << m.info.address << " ("

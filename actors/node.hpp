@@ -42,7 +42,14 @@ struct node_state {
     node_actor hdl;
     bool up = false;
     int64_t since_us = 0;
+    /// Requests forwarded to the member and not answered yet, by number:
+    /// each fails at once when the member is lost (CAF 0.17 leaves them to
+    /// their timeout).
+    std::unordered_map<uint64_t, std::function<void(const caf::error&)>>
+      in_flight;
   };
+  /// Numbers the entries of member::in_flight.
+  uint64_t num_forwarded = 0;
   node_init init;
   /// Directory of the fleet's sandboxes with their last reported views:
   /// local ones from their actors, remote ones replicated by their owners.

@@ -240,7 +240,15 @@ void begin_delete(self_ptr self, const std::string& why) {
       [self, previous](caf::error& err) {
         auto& st = self->state;
         std::tie(st.phase, st.row.phase) = previous;
-        arm_expiry(self);
+        // An overdue expiry would retry at once and forever (e.g. a full
+        // disk): wait before the next attempt.
+        if (st.view.expires_us != 0
+            && st.view.expires_us <= codec::now_us()) {
+          ++st.epoch;
+          self->delayed_send(self, delete_retry, atom::expire_v, st.epoch);
+        } else {
+          arm_expiry(self);
+        }
         deliver_delete(self, store_error(self, err, "the deletion"));
       });
 }
@@ -1009,6 +1017,18 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   if (init.recovered) {
     // Bring the state machine back from the row and the container.
     auto& obs = init.observed_status;
+    // A container that ran means provisioning got to its last step; only
+    // recording that may have failed (e.g. a full disk): adopt it rather
+    // than replace a running sandbox.
+    bool ran = obs == "running" || obs == "paused" || obs == "exited"
+               || obs == "dead";
+    if (st.row.phase == "provisioning" && ran) {
+      OSB_WARN(component, "", sid(self),
+               "sandbox adopts its container, which ran although its start "
+               "was not recorded");
+      st.row.phase = "provisioned";
+      persist(self);
+    }
     st.never_ran = st.row.phase != "provisioned";
     if (st.row.phase == "provisioning") {
       st.phase = sandbox_phase::provisioning;

@@ -500,12 +500,13 @@ TEST_F(SandboxActors, RestartRecoversRenewalsPatchesAndPauses) {
 
 TEST_F(SandboxActors, RestartReprovisionsInterruptedCreatesAndRemovesOrphans) {
   auto& p1 = boot();
-  rt->hold("start");
+  rt->hold("create");
   auto a = create(p1, spec());
-  ASSERT_EQ(rt->containers().size(), 1u); // created, not started
+  ASSERT_EQ(rt->containers().size(), 1u); // created, never started
+  auto stale = rt->containers().at(0).id;
   crash(p1);
   procs.clear();
-  rt->release("start"); // the old process is gone; nobody listens
+  rt->release("create"); // the old process is gone; nobody listens
   // An orphan of this node without a record, e.g. from a lost row.
   runtimes::container_spec orphan;
   orphan.name = "sandbox-orphan";
@@ -522,6 +523,34 @@ TEST_F(SandboxActors, RestartReprovisionsInterruptedCreatesAndRemovesOrphans) {
   ASSERT_EQ(cs.size(), 1u);
   EXPECT_EQ(cs[0].labels.at("opensandbox.io/id"), a.id);
   EXPECT_EQ(cs[0].status, "running");
+  EXPECT_NE(cs[0].id, stale); // provisioned again
+}
+
+// The start happened but recording it did not (a crash, a full disk): the
+// running container is adopted, not replaced.
+TEST_F(SandboxActors, RestartAdoptsAContainerThatRanBeforeItsStartWasRecorded) {
+  auto& p1 = boot();
+  rt->hold("start");
+  auto a = create(p1, spec());
+  ASSERT_EQ(rt->containers().size(), 1u);
+  auto id = rt->containers().at(0).id;
+  ASSERT_EQ(rt->containers().at(0).status, "running");
+  crash(p1);
+  procs.clear();
+  rt->release("start");
+  auto& p2 = boot();
+  auto g = get(p2, a.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running);
+  auto cs = rt->containers();
+  ASSERT_EQ(cs.size(), 1u);
+  EXPECT_EQ(cs[0].id, id);
+  EXPECT_EQ(rt->calls("create"), 1u);
+  // Recorded now: a second restart finds it provisioned.
+  crash(p2);
+  procs.clear();
+  auto db = store::sqlite_store::open(db_path.string());
+  EXPECT_EQ((*db)->load("n1")->at(0).phase, "provisioned");
 }
 
 TEST_F(SandboxActors, OverdueSandboxesExpireAtRecovery) {
