@@ -84,6 +84,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   result.endpoint_host = in.endpoint_host;
   result.local_fs = in.local_fs;
   result.publish_address = in.publish_address;
+  result.supervisor = caf::actor_cast<supervisor_actor>(self);
   return result;
 }
 
@@ -505,6 +506,32 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
       auto hdl = spawn_sandbox(self, make_init(self, std::move(row),
                                                std::move(spec)));
       return self->delegate(hdl, atom::create_v, std::move(rid));
+    },
+    [=](atom::update, port_map& old) -> caf::result<port_map> {
+      auto& st = self->state;
+      auto i = st.by_addr.find(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (i == st.by_addr.end())
+        return make_error(ec::start_failed, "Unknown sandbox actor.");
+      port_map fresh;
+      for (auto [from, to] : {std::pair{old.execd, &fresh.execd},
+                              std::pair{old.http, &fresh.http},
+                              std::pair{old.egress, &fresh.egress}}) {
+        if (from == 0)
+          continue;
+        auto p = st.ports.allocate();
+        if (!p) {
+          for (auto x : {fresh.execd, fresh.http, fresh.egress})
+            st.ports.release(x);
+          return make_error(ec::start_failed, "Failed to allocate host ports "
+                                              "for sandbox container.");
+        }
+        *to = *p;
+      }
+      for (auto x : {old.execd, old.http, old.egress})
+        st.ports.release(x);
+      i->second.second = fresh;
+      return fresh;
     },
     [=](atom::recover) { start_recovery(self); },
     [=](atom::tick) { reconcile(self); },

@@ -131,6 +131,9 @@ using supervisor_actor = caf::typed_actor<
   // Creates a sandbox actor for a validated spec under the given id.
   caf::replies_to<atom::create, std::string, sandbox_spec, std::string>::with<
     sandbox_view>,
+  // From a sandbox actor: replaces its host ports (another program took
+  // one before its container started); answers the new ones.
+  caf::replies_to<atom::update, port_map>::with<port_map>,
   // INTERNAL: recovers sandboxes from the store and the runtime.
   caf::reacts_to<atom::recover>,
   // INTERNAL: periodic reconciliation with the runtime.

@@ -293,6 +293,59 @@ void fail_with(self_ptr self, std::string reason, std::string msg) {
 
 /// Handles a failed provisioning step: removes what was created and reports
 /// Failed with a reason a person can act on.
+void provision(self_ptr self);
+
+/// A start failed because another program holds one of the sandbox's host
+/// ports (reserved ports are probed, but the kernel hands out ephemeral
+/// ports from the same range, and nodes in containers cannot see each
+/// other's): takes new ports and provisions again. Returns false when the
+/// failure is another one or the retries are used up.
+bool retry_with_new_ports(self_ptr self, const failure& f) {
+  auto& st = self->state;
+  bool taken = f.message.find("address already in use") != std::string::npos
+               || f.message.find("port is already allocated")
+                    != std::string::npos;
+  if (!taken || st.port_retries >= 3 || !st.supervisor)
+    return false;
+  ++st.port_retries;
+  OSB_WARN(component, st.origin_rid, sid(self),
+           "sandbox retries with new host ports, one was taken: "
+             << f.message);
+  st.step_in_flight = true;
+  remove_containers(self, [self](caf::error err) {
+    auto& st = self->state;
+    if (err) {
+      st.step_in_flight = false;
+      fail_with(self, "CONTAINER_START_FAILED",
+                "Failed to start sandbox container: "
+                  + to_failure(err).message);
+      return;
+    }
+    port_map old{st.row.execd_port, st.row.http_port, st.row.egress_port};
+    self->request(st.supervisor, std::chrono::seconds(10), atom::update_v, old)
+      .then(
+        [self](port_map& fresh) {
+          auto& st = self->state;
+          st.row.execd_port = fresh.execd;
+          st.row.http_port = fresh.http;
+          st.row.egress_port = fresh.egress;
+          st.view.ports = fresh;
+          persist(self);
+          self->send(st.node, atom::update_v, st.view);
+          if (!finish_step(self))
+            provision(self);
+        },
+        [self](caf::error& err) {
+          self->state.step_in_flight = false;
+          fail_with(self, "CONTAINER_START_FAILED",
+                    "Failed to start sandbox container: no free host "
+                    "ports: "
+                      + to_api_error(err).message);
+        });
+  });
+  return true;
+}
+
 void fail_provisioning(self_ptr self, const caf::error& err,
                        const char* step) {
   auto& st = self->state;
@@ -302,6 +355,10 @@ void fail_provisioning(self_ptr self, const caf::error& err,
     remove_container(self);
     return;
   }
+  if ((std::string_view{step} == "start"
+       || std::string_view{step} == "start the egress sidecar of")
+      && retry_with_new_ports(self, f))
+    return;
   std::string reason = "PROVISIONING_FAILED";
   if (f.kind == failure_kind::unavailable)
     reason = "DOCKER_UNAVAILABLE";
@@ -1007,6 +1064,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.node = std::move(init.node);
   st.runtime = std::move(init.runtime);
   st.store = std::move(init.store);
+  st.supervisor = std::move(init.supervisor);
   st.execd_tar = std::move(init.execd_tar);
   st.probe_sidecars = init.probe_sidecars;
   st.local_fs = init.local_fs;

@@ -44,6 +44,8 @@ struct sandbox_init {
   node_actor node;
   runtime_actor runtime;
   store_actor store;
+  /// The HOST SUPERVISOR that reserves the sandbox's host ports.
+  supervisor_actor supervisor;
   /// The execd archive to upload into each container before its start
   /// (`runtime.execd_inject = "archive"`), null otherwise.
   shared_bytes execd_tar;
@@ -114,6 +116,9 @@ struct sandbox_actor_state {
   int64_t last_snapshot_end_us = 0;
   /// DELETE requests waiting for the removal.
   std::vector<caf::typed_response_promise<std::string>> delete_waiters;
+  /// Starts retried with new host ports (another program held one).
+  int port_retries = 0;
+  supervisor_actor supervisor;
   node_actor node;
   runtime_actor runtime;
   store_actor store;

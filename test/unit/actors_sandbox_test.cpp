@@ -373,6 +373,33 @@ TEST_F(SandboxActors, APauseDockerDoesNotConfirmHasAnUnknownOutcome) {
   EXPECT_EQ(err.code, "SANDBOX::OUTCOME_UNKNOWN");
 }
 
+TEST_F(SandboxActors, AHostPortTakenByAnotherProgramIsReplaced) {
+  auto& p = boot();
+  auto taken = failure{failure_kind::failed,
+                       "driver failed programming external connectivity: "
+                       "listen tcp4 0.0.0.0:45678: bind: address already in "
+                       "use"};
+  rt->fail_next("start", taken);
+  auto v = create(p, spec());
+  auto g = get(p, v.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running) << g->message;
+  EXPECT_NE(g->ports.execd, v.ports.execd);
+  EXPECT_NE(g->ports.execd, 0);
+  ASSERT_EQ(rt->containers().size(), 1u);
+  // The new ports are durable.
+  auto db = store::sqlite_store::open(db_path.string());
+  auto rows = (*db)->load("n1");
+  EXPECT_EQ(rows->at(0).execd_port, g->ports.execd);
+  // Three times in a row: the sandbox fails with the reason.
+  for (int i = 0; i < 4; ++i)
+    rt->fail_next("start", taken);
+  auto w = create(p, spec());
+  EXPECT_EQ(get(p, w.id)->state, sandbox_state::failed);
+  EXPECT_EQ(get(p, w.id)->reason, "CONTAINER_START_FAILED");
+  EXPECT_EQ(rt->containers().size(), 1u);
+}
+
 TEST_F(SandboxActors, DeleteDuringProvisioningLeavesNothing) {
   auto& p = boot();
   rt->hold("create");
