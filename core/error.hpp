@@ -63,6 +63,9 @@ enum class ec : uint8_t {
   snapshot_not_ready,            ///< SNAPSHOT::NOT_READY (409)
   snapshot_invalid_restore_config, ///< SNAPSHOT::INVALID_RESTORE_CONFIG (409)
   snapshot_image_remove_failed,  ///< DOCKER::SNAPSHOT_IMAGE_REMOVE_FAILED (500)
+  // -- cluster membership (issue 11; appended: codes cross nodes) ------------
+  cluster_membership_incomplete, ///< CLUSTER::MEMBERSHIP_INCOMPLETE (503)
+  cluster_name_taken,            ///< CLUSTER::NODE_NAME_TAKEN (409)
 };
 
 /// HTTP status and wire code of an error code.
