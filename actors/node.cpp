@@ -382,7 +382,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     for (auto& a : st.init.seeds)
       st.seeds.insert(a);
     if (st.init.clustered) {
-      self->delayed_send(self, st.init.reconnect_interval, atom::tick_v);
+      if (st.init.reconnect_interval.count() > 0)
+        self->delayed_send(self, st.init.reconnect_interval, atom::tick_v);
       check_membership(self);
       if (!st.settled)
         self->delayed_send(self, st.init.seed_timeout, atom::settle_v);
