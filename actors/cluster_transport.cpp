@@ -94,6 +94,19 @@ public:
     // nop
   }
 
+  ~guarded_scribe() override {
+    // The peer never got as far as BASP: with TLS its handshake failed
+    // (most likely a certificate not of the cluster's CA, or none).
+    if (num_frames_ == 0 && refusal_.empty())
+      OSB_WARN(component, "", "",
+               "cluster port: the connection "
+                 << (accepted_ ? "from " : "to ") << addr() << ":" << port()
+                 << " closed before a BASP handshake"
+                 << (tls_ ? " (TLS handshake failed or not a cluster node; "
+                            "peers need a certificate of the cluster's CA)"
+                          : " (not a cluster node?)"));
+  }
+
   void configure_read(caf::io::receive_policy::config cfg) override {
     // BASP asks for exactly one header or one payload at a time; the guard
     // has checked the payload's length before the broker asks for it.
@@ -133,6 +146,7 @@ public:
       refusal_ = std::move(why);
       return refuse(ctx);
     }
+    ++num_frames_;
     // scribe::consume hands rd_buf() (the frame) to the broker.
     auto result = caf::io::scribe::consume(ctx, frame_.data(), frame_.size());
     frame_.clear();
@@ -212,6 +226,8 @@ private:
   std::vector<char> frame_;
   /// Why the connection closes; empty while it is fine.
   std::string refusal_;
+  /// Frames handed to the broker.
+  size_t num_frames_ = 0;
 };
 
 /// Makes the scribe of a connected socket; closes the socket on failure.
@@ -375,7 +391,8 @@ std::string check_tls_files(const std::string& ca_file,
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), key_file.c_str(),
                                   SSL_FILETYPE_PEM)
       != 1)
-    return "cannot load the private key " + key_file + ": " + ssl_errors();
+    return "cannot load the private key " + key_file
+           + " (of the certificate " + cert_file + "?): " + ssl_errors();
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
     return "the private key " + key_file + " does not match the certificate "
            + cert_file;
