@@ -361,6 +361,17 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                node_init init) {
   self->state.init = std::move(init);
   self->set_down_handler([self](const caf::down_msg& msg) {
+    // A connection lost during a join (e.g. two nodes that dialed each
+    // other at once: CAF closes both as redundant) leaves the join request
+    // unanswered; retry at the next tick instead of at its timeout.
+    if (auto i = self->state.joining.find(msg.source);
+        i != self->state.joining.end()) {
+      OSB_DEBUG(component, "", "",
+                "node " << self_name(self) << " lost the connection to "
+                        << i->second << " while joining; retrying");
+      self->state.connecting.erase(i->second);
+      self->state.joining.erase(i);
+    }
     for (auto& [name, m] : self->state.members) {
       if (m.hdl && m.hdl.address() == msg.source && m.up) {
         m.up = false;

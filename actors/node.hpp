@@ -67,6 +67,8 @@ struct node_state {
   std::unordered_map<std::string, member> members;
   /// Addresses with a connection attempt under way.
   std::unordered_map<std::string, bool> connecting;
+  /// Peers with a join under way (their NODE actor) and their address.
+  std::unordered_map<caf::actor_addr, std::string> joining;
   /// Seed addresses from the configuration, retried until reached.
   std::set<std::string> seeds;
   /// Which member answered at an address.

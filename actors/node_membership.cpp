@@ -16,7 +16,7 @@ namespace osb::node_detail {
 namespace {
 
 constexpr const char* component = "node";
-constexpr auto join_timeout = std::chrono::seconds(10);
+constexpr auto join_timeout = std::chrono::seconds(5);
 constexpr auto connect_timeout = std::chrono::seconds(15);
 
 /// Enough of an incarnation to tell two apart in a log line.
@@ -96,12 +96,21 @@ void add_member(self_ptr self, const node_info& info, node_actor hdl,
 
 void join_peer(self_ptr self, const std::string& address, node_actor peer) {
   auto& st = self->state;
+  // Watch the connection while the join is under way (see the down
+  // handler): the answer of a lost join never comes.
+  st.joining[peer.address()] = address;
+  self->monitor(peer);
+  /// False when the down handler gave up on this join already.
+  auto current = [self, peer] {
+    return self->state.joining.erase(peer.address()) > 0;
+  };
   self->request(peer, join_timeout, atom::join_v, st.init.self,
                 local_views(self))
     .then(
-      [self, address, peer](node_info& info, sandbox_views& views,
-                            node_infos& known) {
-        self->state.connecting.erase(address);
+      [self, address, peer, current](node_info& info, sandbox_views& views,
+                                     node_infos& known) {
+        if (current())
+          self->state.connecting.erase(address);
         // The answer comes from whoever listens at the address: never let
         // it replace a live member of the same name.
         if (auto err = name_conflict(self, info)) {
@@ -126,7 +135,9 @@ void join_peer(self_ptr self, const std::string& address, node_actor peer) {
           }
         check_membership(self);
       },
-      [self, address](caf::error& err) {
+      [self, address, current](caf::error& err) {
+        if (!current())
+          return; // lost the connection meanwhile, retried already
         self->state.connecting.erase(address);
         OSB_ERROR(component, "", "",
                   "node " << self_name(self) << " cannot join the peer at "
