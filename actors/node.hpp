@@ -27,8 +27,9 @@ struct node_init {
   bool clustered = false;
   /// Sandboxes this node accepts; 0 = unlimited.
   int64_t max_sandboxes = 0;
-  /// Interval of reconnect attempts to unreachable members; 0 = none (the
-  /// protocol tests dial through their simulated network themselves).
+  /// Interval of reconnect attempts to unreachable members; 0 = the node
+  /// never dials by itself (the protocol tests connect their simulated
+  /// network themselves and send `join` with the peer's handle).
   std::chrono::milliseconds reconnect_interval{2000};
   /// Cluster addresses to join at start (`cluster.seeds`); the node waits
   /// for them (and the members they name) before it calls a sandbox it

@@ -118,22 +118,25 @@ void join_peer(self_ptr self, const std::string& address, node_actor peer) {
           return;
         }
         self->state.reached[address] = info.name;
+        // Peers of the peer: kept as addresses to reach, also those that
+        // are down right now (they are retried on every tick, and this
+        // node waits for them before it calls a sandbox missing, so they
+        // count before add_member checks the membership).
+        std::vector<std::string> others;
+        for (auto& other : known)
+          if (other.name != self_name(self)
+              && self->state.members.count(other.name) == 0) {
+            self->state.seeds.insert(other.address);
+            others.push_back(other.address);
+          }
         add_member(self, info, peer, std::move(views));
         // Sandboxes registered while the join was under way (e.g. recovered
         // right after a restart) missed both the snapshot and the
         // broadcasts: send the peer everything once more.
         for (auto& v : local_views(self))
           self->send(peer, atom::replicate_v, v);
-        // Peers of the peer: kept as addresses to reach, also those that
-        // are down right now (they are retried on every tick, and this
-        // node waits for them before it calls a sandbox missing).
-        for (auto& other : known)
-          if (other.name != self_name(self)
-              && self->state.members.count(other.name) == 0) {
-            self->state.seeds.insert(other.address);
-            connect_to(self, other.address);
-          }
-        check_membership(self);
+        for (auto& a : others)
+          connect_to(self, a);
       },
       [self, address, current](caf::error& err) {
         if (!current())
@@ -147,9 +150,9 @@ void join_peer(self_ptr self, const std::string& address, node_actor peer) {
 
 void connect_to(self_ptr self, const std::string& address) {
   auto& st = self->state;
-  if (!st.init.clustered || address.empty()
-      || address == st.init.self.address || st.connecting.count(address)
-      || st.self_addresses.count(address))
+  if (!st.init.clustered || st.init.reconnect_interval.count() == 0
+      || address.empty() || address == st.init.self.address
+      || st.connecting.count(address) || st.self_addresses.count(address))
     return;
   st.connecting[address] = true;
   auto attempt = self->spawn<caf::detached>(connector, st.init.transport);

@@ -144,8 +144,13 @@ struct two_nodes : fixture_base {
 
   explicit two_nodes(node_init earth_init) {
     ++num_fixtures;
-    earth_node = earth.sys.spawn(node, std::move(earth_init));
     mars_node = mars.sys.spawn(node, make_node("mars"));
+    // The network first: connecting runs every timer of the simulation,
+    // which must not fire earth's (e.g. its seed timeout).
+    prepare_connection(mars, earth, "mars", 4242);
+    mars.publish(mars_node, 4242);
+    remote_mars = earth.remote_actor<node_actor>("mars", 4242);
+    earth_node = earth.sys.spawn(node, std::move(earth_init));
     // Runs the network without firing timers (see drain).
     drain();
   }
@@ -170,11 +175,8 @@ struct two_nodes : fixture_base {
     v.created_us = 1;
     caf::anon_send(mars_node, atom::put_v, mars.sys.spawn(fake_sandbox, v), v);
     drain();
-    prepare_connection(mars, earth, "mars", 4242);
-    mars.publish(mars_node, 4242);
-    auto remote = earth.remote_actor<node_actor>("mars", 4242);
     caf::anon_send(earth_node, atom::join_v, std::string{"mars:4242"},
-                   caf::actor_cast<caf::actor>(remote));
+                   caf::actor_cast<caf::actor>(remote_mars));
     drain();
     return v;
   }
@@ -220,6 +222,8 @@ struct two_nodes : fixture_base {
 
   node_actor earth_node;
   node_actor mars_node;
+  /// Mars's NODE actor as earth reaches it over the simulated network.
+  node_actor remote_mars;
   snapshots_actor mars_snapshots;
   node_actor impostor;
 };
@@ -252,11 +256,8 @@ CAF_TEST(join replicate route and fail over the network) {
   caf::anon_send(mars_node, atom::put_v, sbx, v);
   drain();
   CAF_MESSAGE("earth connects to mars and joins");
-  prepare_connection(mars, earth, "mars", 4242);
-  mars.publish(mars_node, 4242);
-  auto remote = earth.remote_actor<node_actor>("mars", 4242);
   caf::anon_send(earth_node, atom::join_v, std::string{"mars:4242"},
-                 caf::actor_cast<caf::actor>(remote));
+                 caf::actor_cast<caf::actor>(remote_mars));
   drain();
   CAF_MESSAGE("both sides see each other up");
   auto [em, e1] = ask<member_infos>(earth, earth_node, atom::members_v);
@@ -451,6 +452,29 @@ CAF_TEST(a node waits for its seeds before it calls a sandbox missing) {
   CAF_CHECK_EQUAL(full->total_items, 1);
 }
 
+CAF_TEST(a node also waits for the members its seeds name) {
+  CAF_MESSAGE("mars knows jupiter, which earth has never heard of");
+  node_info jupiter{"jupiter", cluster_protocol_version, "jupiter:4242", 0,
+                    "jupiter-1"};
+  auto h = mars.self->request(mars_node, caf::infinite, atom::join_v, jupiter,
+                              sandbox_views{});
+  drain();
+  h.receive([](node_info&, sandbox_views&, node_infos&) {},
+            [](caf::error& e) { CAF_FAIL("jupiter cannot join: " << e); });
+  join_mars();
+  CAF_MESSAGE("earth joined its seed but not jupiter: still incomplete");
+  auto [got, e1] = ask<sandbox_view>(earth, earth_node, atom::get_v,
+                                     std::string{"nope"});
+  CAF_CHECK_EQUAL(to_api_error(e1).status, 503);
+  CAF_CHECK(to_api_error(e1).message.find("waiting for jupiter:4242")
+            != std::string::npos);
+  auto [page, e2] = ask<list_page>(earth, earth_node, atom::list_v,
+                                   list_query{});
+  CAF_REQUIRE(page);
+  CAF_CHECK_EQUAL(page->missing_peers,
+                  std::vector<std::string>{"jupiter:4242"});
+}
+
 CAF_TEST(a node knows its sandboxes only once its supervisors recovered) {
   join_mars();
   caf::anon_send(earth_node, atom::put_v, supervisor_actor{},
@@ -519,6 +543,11 @@ TEST(ClusterProtocol, SecondProcessUnderAMembersNameIsRefused) {
 TEST(ClusterProtocol, UnknownSandboxIs503UntilTheSeedsJoined) {
   EXPECT_TRUE(run_caf_tests("a node waits for its seeds before it calls a "
                             "sandbox missing"));
+}
+
+TEST(ClusterProtocol, UnknownSandboxIs503UntilThePeersOfSeedsJoined) {
+  EXPECT_TRUE(run_caf_tests("a node also waits for the members its seeds "
+                            "name"));
 }
 
 TEST(ClusterProtocol, UnknownSandboxIs503UntilSupervisorsRecovered) {
