@@ -111,6 +111,8 @@ using img_remove = caf::atom_constant<caf::atom("imgremove")>;
 constexpr auto img_remove_v = img_remove{};
 using img_list = caf::atom_constant<caf::atom("imglist")>;
 constexpr auto img_list_v = img_list{};
+using settle = caf::atom_constant<caf::atom("settle")>;
+constexpr auto settle_v = settle{};
 
 } // namespace osb::atom
 
@@ -169,13 +171,13 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("node_info"), x.name, x.version, x.address,
-           x.max_sandboxes);
+           x.max_sandboxes, x.incarnation);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
   return f(caf::meta::type_name("member_info"), x.name, x.address, x.state,
-           x.sandboxes, x.since_us, x.version);
+           x.sandboxes, x.since_us, x.version, x.incarnation);
 }
 
 template <class Inspector>
@@ -187,7 +189,7 @@ typename Inspector::result_type inspect(Inspector& f, list_query& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, list_page& x) {
   return f(caf::meta::type_name("list_page"), x.items, x.page, x.page_size,
-           x.total_items);
+           x.total_items, x.partial, x.partial_reason, x.missing_peers);
 }
 
 template <class Inspector>

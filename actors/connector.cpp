@@ -3,11 +3,20 @@
 #include <caf/io/middleman.hpp>
 #include <caf/sec.hpp>
 
+#include "actors/cluster_transport.hpp"
 #include "actors/error.hpp"
 
 namespace osb {
 
-connector_actor::behavior_type connector(connector_actor::pointer self) {
+namespace {
+
+/// Bounds the TCP connect plus the TLS and BASP handshakes.
+constexpr auto handshake_timeout = std::chrono::seconds(10);
+
+} // namespace
+
+connector_actor::behavior_type connector(connector_actor::pointer self,
+                                         caf::io::middleman_actor transport) {
   return {
     [=](atom::connect, std::string& address) -> caf::result<node_actor> {
       self->quit();
@@ -18,8 +27,11 @@ connector_actor::behavior_type connector(connector_actor::pointer self) {
                             + "' is not host:port");
       auto host = address.substr(0, colon);
       auto port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
-      auto peer = self->system().middleman().remote_actor<node_actor>(host,
-                                                                      port);
+      auto& sys = self->system();
+      auto peer = transport
+                    ? connect_node(sys, transport, host, port,
+                                   handshake_timeout)
+                    : sys.middleman().remote_actor<node_actor>(host, port);
       if (peer)
         return *peer;
       if (peer.error() == caf::sec::unexpected_actor_messaging_interface)
@@ -29,7 +41,7 @@ connector_actor::behavior_type connector(connector_actor::pointer self) {
                               "interface differs from ours)");
       return make_error(ec::node_unavailable,
                         "cannot connect to " + address + ": "
-                          + self->system().render(peer.error()));
+                          + sys.render(peer.error()));
     },
   };
 }

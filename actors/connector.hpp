@@ -1,5 +1,6 @@
 #pragma once
 
+#include <caf/io/middleman_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/interfaces.hpp"
@@ -7,9 +8,12 @@
 namespace osb {
 
 /// Implements the CONNECTOR actor: one middleman connection attempt to a
-/// peer's NODE actor, then it quits. `remote_actor` blocks in CAF 0.17
-/// (a frozen peer can stall it), so spawn one per attempt with
+/// peer's NODE actor, then it quits. Connecting blocks in CAF 0.17 (a
+/// frozen peer can stall it), so spawn one per attempt with
 /// `caf::detached`.
-connector_actor::behavior_type connector(connector_actor::pointer self);
+/// @param transport The cluster's MIDDLEMAN actor (spawn_transport);
+///        invalid = CAF's default middleman (plain TCP).
+connector_actor::behavior_type connector(connector_actor::pointer self,
+                                         caf::io::middleman_actor transport);
 
 } // namespace osb

@@ -3,9 +3,11 @@
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "actors/error.hpp"
+#include "actors/runtime_bridge.hpp"
 #include "actors/sandbox.hpp"
 #include "actors/volume_cleanup.hpp"
 #include "core/codec.hpp"
@@ -29,6 +31,27 @@ caf::timespan runtime_timeout(self_ptr self) {
 string_map node_labels(self_ptr self) {
   return {{"opensandbox.io/node", self->state.init.node_name},
           {"opensandbox.io/runtime-host", self->state.init.runtime_host}};
+}
+
+/// Whether this node's store recorded the incarnation that created the
+/// object carrying `labels`; `why` says otherwise. Without that evidence nothing is removed:
+/// it may belong to another live process started under the same name.
+bool created_here(self_ptr self, const string_map& labels, std::string& why) {
+  auto& known = self->state.init.incarnations;
+  if (known.empty())
+    return true;
+  auto i = labels.find(incarnation_label);
+  if (i == labels.end()) {
+    why = "it has no incarnation label (made by a server before "
+          "incarnations), so nothing proves this process's store made it";
+    return false;
+  }
+  if (std::find(known.begin(), known.end(), i->second) != known.end())
+    return true;
+  why = "its incarnation " + i->second + " is not recorded in this node's "
+        + "store: another process named '" + self->state.init.node_name
+        + "' (with another store) created it";
+  return false;
 }
 
 /// Rows written before hosts were labelled belong to the default host.
@@ -178,28 +201,36 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
     spawn_sandbox(self, std::move(init));
     ++num_restored;
   }
+  // Containers of this node without a row were never acknowledged to a
+  // user (the row is written before the container is created): orphans,
+  // removed when this node's store recorded the incarnation that made them.
+  size_t num_kept = 0;
+  auto remove_orphan = [&](const runtimes::container_info& c,
+                           const std::string& id, const char* what) {
+    std::string why;
+    if (!created_here(self, c.labels, why)) {
+      ++num_kept;
+      OSB_WARN(component, "", id,
+               "supervisor keeps " << what << " " << c.name
+                                   << " without a row: " << why);
+      return;
+    }
+    OSB_WARN(component, "", id,
+             "supervisor removes an orphan " << what << " " << c.name);
+    self->request(st.init.runtime, runtime_timeout(self), atom::remove_v, c.id)
+      .then([](bool) {}, [](caf::error&) {});
+  };
   // Sidecars whose sandbox has no row are orphans too.
   for (auto& c : containers) {
     auto i = c.labels.find("opensandbox.io/egress-sidecar-for");
     if (i == c.labels.end() || known.count(i->second) != 0
         || st.sandboxes.count(i->second) != 0)
       continue;
-    OSB_WARN(component, "", i->second,
-             "supervisor removes an orphan egress sidecar " << c.name);
-    self->request(st.init.runtime, runtime_timeout(self), atom::remove_v, c.id)
-      .then([](bool) {}, [](caf::error&) {});
+    remove_orphan(c, i->second, "egress sidecar");
   }
-  // Containers of this node without a row were never acknowledged to a
-  // user (the row is written before the container is created): remove them.
-  for (auto& [id, c] : by_id) {
-    if (known.count(id) == 0 && st.sandboxes.count(id) == 0) {
-      OSB_WARN(component, "", id, "supervisor removes an orphan container "
-                                    << c->name);
-      self->request(st.init.runtime, runtime_timeout(self), atom::remove_v,
-                    c->id)
-        .then([](bool) {}, [](caf::error&) {});
-    }
-  }
+  for (auto& [id, c] : by_id)
+    if (known.count(id) == 0 && st.sandboxes.count(id) == 0)
+      remove_orphan(*c, id, "container");
   // Placeholders that recovery did not bring back (e.g. their container
   // is gone) leave the directory; the others were replaced by their actors.
   for (auto& id : st.placeholders)
@@ -210,7 +241,14 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
   OSB_INFO(component, "", "",
            "supervisor recovered " << num_restored << " sandboxes from "
                                    << rows.size() << " stored rows and "
-                                   << containers.size() << " containers");
+                                   << containers.size() << " containers"
+                                   << (num_kept > 0 ? ", kept " : "")
+                                   << (num_kept > 0 ? std::to_string(num_kept)
+                                                    : std::string{})
+                                   << (num_kept > 0 ? " of other processes"
+                                                    : ""));
+  // The node knows this host's sandboxes from now on.
+  self->send(st.init.node, atom::recover_v, st.init.runtime_host);
   self->delayed_send(self, st.init.reconcile_interval, atom::tick_v);
 }
 
@@ -323,9 +361,15 @@ void sweep_volumes(self_ptr self) {
           mounted.insert(names.begin(), names.end());
         for (auto& v : xs) {
           auto owner = runtimes::volume_owner(v);
+          std::string why;
           if (owner.empty() || self->state.sandboxes.count(owner) > 0
               || mounted.count(v.name) > 0)
             continue;
+          if (!created_here(self, v.labels, why)) {
+            OSB_DEBUG(component, "", owner,
+                      "supervisor keeps volume " << v.name << ": " << why);
+            continue;
+          }
           self
             ->request(self->state.init.runtime, runtime_timeout(self),
                       atom::vol_remove_v, v.name)

@@ -44,6 +44,12 @@ struct supervisor_init {
   /// Every this many reconciliations, volumes flagged to go with their
   /// sandbox whose sandbox is gone (they were in use then) are removed.
   int volume_sweep_every = 12;
+  /// Incarnations of this node recorded in its store (store::node_ledger),
+  /// the current one included. A container or volume of this node without
+  /// a row is removed only when its incarnation label is one of them:
+  /// another process of the same name (with another store) keeps its own.
+  /// Empty = no evidence needed (unit tests without a ledger).
+  std::vector<std::string> incarnations;
 };
 
 struct supervisor_state {

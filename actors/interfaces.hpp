@@ -232,8 +232,13 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<atom::join, std::string, caf::actor>,
   // Lists the members of the cluster.
   caf::replies_to<atom::members>::with<member_infos>,
+  // A host supervisor recovered its sandboxes (its runtime host).
+  caf::reacts_to<atom::recover, std::string>,
   // INTERNAL: retries connections to unreachable members.
   caf::reacts_to<atom::tick>,
+  // INTERNAL: stops waiting for seeds that have not joined.
+  caf::reacts_to<atom::settle>,
+
   // INTERNAL: the mutations themselves; their public handlers above run
   // each at most once per request id (actors/replay.hpp).
   caf::replies_to<atom::internal, atom::create, sandbox_spec,

@@ -5,56 +5,16 @@
 #include <caf/actor_cast.hpp>
 #include <caf/system_messages.hpp>
 
-#include "actors/connector.hpp"
 #include "actors/error.hpp"
+#include "actors/node_detail.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
 
 namespace osb {
 
-namespace {
+namespace node_detail {
 
-using self_ptr = node_actor::stateful_pointer<node_state>;
-
-constexpr const char* component = "node";
-/// Reads routed to a peer; a frozen peer answers 503 after this.
-constexpr auto remote_read_timeout = std::chrono::seconds(5);
-/// Mutations routed to a peer (they wait for Docker there).
-constexpr auto remote_write_timeout = std::chrono::seconds(60);
-/// Creates routed to a peer (image pulls can be slow).
-constexpr auto remote_create_timeout = std::chrono::minutes(30);
-constexpr auto join_timeout = std::chrono::seconds(10);
-constexpr auto connect_timeout = std::chrono::seconds(15);
-
-const std::string& self_name(self_ptr self) {
-  return self->state.init.self.name;
-}
-
-caf::error not_found(const std::string& id) {
-  return make_error(ec::sandbox_not_found, "Sandbox " + id + " not found.");
-}
-
-caf::error unavailable(const std::string& node, const std::string& id) {
-  return make_error(ec::node_unavailable,
-                    "Sandbox " + id + " lives on node '" + node
-                      + "', which is unavailable.");
-}
-
-node_state::entry* find(self_ptr self, const std::string& id) {
-  auto i = self->state.directory.find(id);
-  return i == self->state.directory.end() ? nullptr : &i->second;
-}
-
-/// Returns the peer that owns `e`, or nullptr when it is this node.
-node_state::member* owner_of(self_ptr self, const node_state::entry& e) {
-  if (e.view.node == self_name(self))
-    return nullptr;
-  auto i = self->state.members.find(e.view.node);
-  return i == self->state.members.end() ? nullptr : &i->second;
-}
-
-/// Stores a view and keeps the per-node counts right.
-void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl = {}) {
+void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl) {
   auto& st = self->state;
   auto id = view.id;
   auto i = st.directory.find(id);
@@ -73,6 +33,62 @@ void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl = {}) {
   if (hdl)
     i->second.hdl = std::move(hdl);
   i->second.view = std::move(view);
+}
+
+sandbox_views local_views(self_ptr self) {
+  sandbox_views result;
+  for (auto& [id, e] : self->state.directory)
+    if (e.view.node == self_name(self))
+      result.push_back(e.view);
+  return result;
+}
+
+void replace_owned(self_ptr self, const std::string& owner,
+                   sandbox_views views) {
+  auto& dir = self->state.directory;
+  for (auto i = dir.begin(); i != dir.end();) {
+    if (i->second.view.node == owner) {
+      --self->state.num_owned[owner];
+      i = dir.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  for (auto& v : views)
+    store_view(self, std::move(v));
+}
+
+} // namespace node_detail
+
+namespace {
+
+using namespace node_detail;
+
+constexpr const char* component = "node";
+/// Reads routed to a peer; a frozen peer answers 503 after this.
+constexpr auto remote_read_timeout = std::chrono::seconds(5);
+/// Mutations routed to a peer (they wait for Docker there).
+constexpr auto remote_write_timeout = std::chrono::seconds(60);
+/// Creates routed to a peer (image pulls can be slow).
+constexpr auto remote_create_timeout = std::chrono::minutes(30);
+
+caf::error unavailable(const std::string& node, const std::string& id) {
+  return make_error(ec::node_unavailable,
+                    "Sandbox " + id + " lives on node '" + node
+                      + "', which is unavailable.");
+}
+
+node_state::entry* find(self_ptr self, const std::string& id) {
+  auto i = self->state.directory.find(id);
+  return i == self->state.directory.end() ? nullptr : &i->second;
+}
+
+/// Returns the peer that owns `e`, or nullptr when it is this node.
+node_state::member* owner_of(self_ptr self, const node_state::entry& e) {
+  if (e.view.node == self_name(self))
+    return nullptr;
+  auto i = self->state.members.find(e.view.node);
+  return i == self->state.members.end() ? nullptr : &i->second;
 }
 
 void erase_view(self_ptr self, const std::string& id) {
@@ -94,103 +110,6 @@ void broadcast(self_ptr self, Ts&&... xs) {
       self->send(m.hdl, xs...);
 }
 
-sandbox_views local_views(self_ptr self) {
-  sandbox_views result;
-  for (auto& [id, e] : self->state.directory)
-    if (e.view.node == self_name(self))
-      result.push_back(e.view);
-  return result;
-}
-
-/// Replaces everything known about `owner`'s sandboxes with a snapshot:
-/// heals the directory after a partition or a restart of that node.
-void replace_owned(self_ptr self, const std::string& owner,
-                   sandbox_views views) {
-  auto& dir = self->state.directory;
-  for (auto i = dir.begin(); i != dir.end();) {
-    if (i->second.view.node == owner) {
-      --self->state.num_owned[owner];
-      i = dir.erase(i);
-    } else {
-      ++i;
-    }
-  }
-  for (auto& v : views)
-    store_view(self, std::move(v));
-}
-
-void add_member(self_ptr self, const node_info& info, node_actor hdl,
-                sandbox_views views) {
-  auto& st = self->state;
-  auto& m = st.members[info.name];
-  auto was_up = m.up;
-  m.info = info;
-  m.hdl = std::move(hdl);
-  m.up = true;
-  m.since_us = codec::now_us();
-  self->monitor(m.hdl);
-  replace_owned(self, info.name, std::move(views));
-  OSB_INFO(component, "", "",
-           "node " << self_name(self) << (was_up ? " refreshed" : " joined")
-                   << " peer " << info.name << " at " << info.address
-                   << " (" << st.num_owned[info.name] << " sandboxes)");
-}
-
-void connect_to(self_ptr self, const std::string& address);
-
-/// Introduces this node to a freshly connected peer.
-void join_peer(self_ptr self, const std::string& address, node_actor peer) {
-  auto& st = self->state;
-  self->request(peer, join_timeout, atom::join_v, st.init.self,
-                local_views(self))
-    .then(
-      [self, address, peer](node_info& info, sandbox_views& views,
-                            node_infos& known) {
-        self->state.connecting.erase(address);
-        self->state.reached[address] = info.name;
-        add_member(self, info, peer, std::move(views));
-        // Sandboxes registered while the join was under way (e.g. recovered
-        // right after a restart) missed both the snapshot and the
-        // broadcasts: send the peer everything once more.
-        for (auto& v : local_views(self))
-          self->send(peer, atom::replicate_v, v);
-        // Peers of the peer: kept as addresses to reach, also those that
-        // are down right now (they are retried on every tick).
-        for (auto& other : known)
-          if (other.name != self_name(self)
-              && self->state.members.count(other.name) == 0) {
-            self->state.seeds.insert(other.address);
-            connect_to(self, other.address);
-          }
-      },
-      [self, address](caf::error& err) {
-        self->state.connecting.erase(address);
-        OSB_ERROR(component, "", "",
-                  "node " << self_name(self) << " cannot join the peer at "
-                          << address << ": " << to_api_error(err).message);
-      });
-}
-
-void connect_to(self_ptr self, const std::string& address) {
-  auto& st = self->state;
-  if (!st.init.clustered || address.empty()
-      || address == st.init.self.address || st.connecting.count(address))
-    return;
-  st.connecting[address] = true;
-  auto attempt = self->spawn<caf::detached>(connector);
-  self->request(attempt, connect_timeout, atom::connect_v, address)
-    .then([self, address](node_actor& peer) { join_peer(self, address, peer); },
-          [self, address](caf::error& err) {
-            self->state.connecting.erase(address);
-            auto e = to_api_error(err);
-            if (e.code == "CLUSTER::INCOMPATIBLE_NODE")
-              OSB_ERROR(component, "", "", "node refuses " << e.message);
-            else
-              OSB_DEBUG(component, "", "",
-                        "node cannot reach " << address << ": " << e.message);
-          });
-}
-
 /// Routes a request for one sandbox to its owner: the local SANDBOX actor,
 /// or the owning peer's NODE actor (one hop), or 503 when that peer is down.
 /// `view_only`: the local part needs only the directory's view, no actor.
@@ -199,7 +118,7 @@ caf::result<Result> route(self_ptr self, const std::string& id, Local local,
                           Remote remote, bool view_only = false) {
   auto e = find(self, id);
   if (e == nullptr)
-    return not_found(id);
+    return unknown_sandbox(self, id);
   if (e->view.node == self_name(self)) {
     if (!e->hdl && !view_only) // shown from the store, Docker host down
       return make_error(ec::runtime_unavailable, e->view.message);
@@ -373,7 +292,7 @@ caf::error snapshot_unavailable(const std::string& node,
 /// Asks every peer in parallel (`ask(peer)` makes the request) for one
 /// snapshot. Delivers the first success at once; otherwise, once all
 /// answered: the first real error, else 503 naming a peer that could not
-/// answer, else 404.
+/// answer, else 503 while this node may not know every peer, else 404.
 template <class T, class Ask>
 void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
                const std::string& id, Ask ask) {
@@ -383,10 +302,12 @@ void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
     bool done = false;
     caf::error failed;
     std::string down;
+    std::string incomplete;
   };
   auto f = std::make_shared<fanout>();
   f->rp = std::move(rp);
-  auto finish = [f, id] {
+  f->incomplete = incomplete_reason(self);
+  auto finish = [f, id, name = self_name(self)] {
     if (--f->pending > 0 || f->done)
       return;
     f->done = true;
@@ -394,6 +315,11 @@ void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
       f->rp.deliver(f->failed);
     else if (!f->down.empty())
       f->rp.deliver(snapshot_unavailable(f->down, id));
+    else if (!f->incomplete.empty())
+      f->rp.deliver(make_error(ec::cluster_membership_incomplete,
+                               "Snapshot " + id + " is not known to node '"
+                                 + name + "' yet (" + f->incomplete
+                                 + "); retry shortly."));
     else
       f->rp.deliver(snapshot_not_found(id));
   };
@@ -518,6 +444,17 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                node_init init) {
   self->state.init = std::move(init);
   self->set_down_handler([self](const caf::down_msg& msg) {
+    // A connection lost during a join (e.g. two nodes that dialed each
+    // other at once: CAF closes both as redundant) leaves the join request
+    // unanswered; retry at the next tick instead of at its timeout.
+    if (auto i = self->state.joining.find(msg.source);
+        i != self->state.joining.end()) {
+      OSB_DEBUG(component, "", "",
+                "node " << self_name(self) << " lost the connection to "
+                        << i->second << " while joining; retrying");
+      self->state.connecting.erase(i->second);
+      self->state.joining.erase(i);
+    }
     for (auto& [name, m] : self->state.members) {
       if (m.hdl && m.hdl.address() == msg.source && m.up) {
         m.up = false;
@@ -535,9 +472,21 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       }
     }
   });
-  if (self->state.init.clustered)
-    self->delayed_send(self, self->state.init.reconnect_interval,
-                       atom::tick_v);
+  {
+    // Without a cluster there is no peer to wait for; with one, the seeds
+    // (and whom they name) must join first, for at most the seed timeout.
+    auto& st = self->state;
+    st.settled = !st.init.clustered;
+    for (auto& a : st.init.seeds)
+      st.seeds.insert(a);
+    if (st.init.clustered) {
+      if (st.init.reconnect_interval.count() > 0)
+        self->delayed_send(self, st.init.reconnect_interval, atom::tick_v);
+      check_membership(self);
+      if (!st.settled)
+        self->delayed_send(self, st.init.seed_timeout, atom::settle_v);
+    }
+  }
   return {
     [=](atom::create, sandbox_spec& spec,
         std::string& rid) -> caf::result<sandbox_view> {
@@ -748,7 +697,14 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       for (auto& [id, e] : self->state.directory)
         if (matches(e.view, q))
           xs.push_back(&e.view);
-      return paginate(std::move(xs), q);
+      auto result = paginate(std::move(xs), q);
+      result.partial_reason = incomplete_reason(self);
+      if (!result.partial_reason.empty()) {
+        result.partial = true;
+        if (!self->state.settled)
+          result.missing_peers = missing_peers(self);
+      }
+      return result;
     },
     [=](atom::remove, std::string& id,
         std::string& rid) -> caf::result<std::string> {
@@ -898,35 +854,20 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       broadcast(self, atom::drop_v, id);
     },
     [=](atom::put, supervisor_actor& sup, std::string& host) {
+      // Its sandboxes are unknown until it reports its recovery (which may
+      // arrive first: it comes from the supervisor, this from main).
+      if (self->state.recovered.count(host) == 0)
+        self->state.recovering.insert(host);
       self->state.supervisors.emplace_back(std::move(sup), std::move(host));
+    },
+    [=](atom::recover, std::string& host) {
+      self->state.recovered.insert(host);
+      self->state.recovering.erase(host);
     },
     [=](atom::join, node_info& info,
         sandbox_views& views) -> caf::result<node_info, sandbox_views,
                                              node_infos> {
-      auto& st = self->state;
-      if (info.version != st.init.self.version) {
-        OSB_ERROR(component, "", "",
-                  "node " << self_name(self) << " refuses peer " << info.name
-                          << " at " << info.address << ": it speaks "
-                          << info.version << ", this node speaks "
-                          << st.init.self.version);
-        return make_error(ec::cluster_incompatible,
-                          "Node '" + self_name(self) + "' speaks "
-                            + st.init.self.version + ", node '" + info.name
-                            + "' speaks " + info.version
-                            + "; incompatible versions do not join.");
-      }
-      if (info.name == self_name(self))
-        return make_error(ec::cluster_incompatible,
-                          "Two nodes are named '" + info.name
-                            + "'; node names must be unique.");
-      auto peer = caf::actor_cast<node_actor>(self->current_sender());
-      add_member(self, info, peer, std::move(views));
-      node_infos known;
-      for (auto& [name, m] : st.members)
-        if (name != info.name)
-          known.push_back(m.info);
-      return {st.init.self, local_views(self), std::move(known)};
+      return accept_join(self, info, views);
     },
     [=](atom::replicate, sandbox_view& view) {
       if (view.node != self_name(self))
@@ -946,32 +887,28 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         self->state.seeds.insert(a);
         connect_to(self, a);
       }
+      check_membership(self);
     },
     [=](atom::members) -> member_infos {
       auto& st = self->state;
       member_infos result;
       result.push_back(member_info{self_name(self), st.init.self.address,
                                    "self", st.num_owned[self_name(self)], 0,
-                                   st.init.self.version});
+                                   st.init.self.version,
+                                   st.init.self.incarnation});
       for (auto& [name, m] : st.members)
         result.push_back(member_info{name, m.info.address,
                                      m.up ? "up" : "down",
                                      st.num_owned[name], m.since_us,
-                                     m.info.version});
+                                     m.info.version, m.info.incarnation});
       return result;
     },
     [=](atom::tick) {
-      auto& st = self->state;
-      for (auto& [name, m] : st.members)
-        if (!m.up)
-          connect_to(self, m.info.address);
-      for (auto& a : st.seeds) {
-        auto i = st.reached.find(a);
-        if (i == st.reached.end() || !st.members[i->second].up)
-          connect_to(self, a);
-      }
-      self->delayed_send(self, st.init.reconnect_interval, atom::tick_v);
+      reconnect(self);
+      self->delayed_send(self, self->state.init.reconnect_interval,
+                         atom::tick_v);
     },
+    [=](atom::settle) { give_up(self); },
   };
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <caf/io/middleman_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <chrono>
@@ -14,7 +15,8 @@
 namespace osb {
 
 /// Cluster protocol version; peers with another version are refused.
-constexpr const char* cluster_protocol_version = "osb-cluster/3";
+/// 4: node incarnations, partial lists, TLS between nodes.
+constexpr const char* cluster_protocol_version = "osb-cluster/4";
 
 /// How a NODE actor starts.
 struct node_init {
@@ -26,8 +28,19 @@ struct node_init {
   bool clustered = false;
   /// Sandboxes this node accepts; 0 = unlimited.
   int64_t max_sandboxes = 0;
-  /// Interval of reconnect attempts to unreachable members.
+  /// Interval of reconnect attempts to unreachable members; 0 = the node
+  /// never dials by itself (the protocol tests connect their simulated
+  /// network themselves and send `join` with the peer's handle).
   std::chrono::milliseconds reconnect_interval{2000};
+  /// Cluster addresses to join at start (`cluster.seeds`); the node waits
+  /// for them (and the members they name) before it calls a sandbox it
+  /// does not know missing.
+  std::vector<std::string> seeds;
+  /// How long it waits for them at most (`cluster.seed_timeout_seconds`).
+  std::chrono::milliseconds seed_timeout{30000};
+  /// The cluster's MIDDLEMAN actor (spawn_transport) through which
+  /// connectors reach peers; invalid = CAF's default middleman.
+  caf::io::middleman_actor transport;
 };
 
 struct node_state {
@@ -42,6 +55,8 @@ struct node_state {
     node_actor hdl;
     bool up = false;
     int64_t since_us = 0;
+    /// True once it joined during this process's life.
+    bool joined = false;
     /// Requests forwarded to the member and not answered yet, by number:
     /// each fails at once when the member is lost (CAF 0.17 leaves them to
     /// their timeout).
@@ -61,6 +76,8 @@ struct node_state {
   std::unordered_map<std::string, member> members;
   /// Addresses with a connection attempt under way.
   std::unordered_map<std::string, bool> connecting;
+  /// Peers with a join under way (their NODE actor) and their address.
+  std::unordered_map<caf::actor_addr, std::string> joining;
   /// Seed addresses from the configuration, retried until reached.
   std::set<std::string> seeds;
   /// Which member answered at an address.
@@ -71,6 +88,20 @@ struct node_state {
   std::unordered_map<std::string, int64_t> num_on_host;
   /// The SNAPSHOTS actor of this node (invalid: snapshots answer 501).
   snapshots_actor snapshots;
+  /// True once every seed (and every member they named) joined, or the
+  /// seed timeout passed: from then on an unknown sandbox is missing
+  /// (404); before, it may live on a peer not joined yet (503).
+  bool settled = false;
+  /// Addresses of seeds that turned out to be this node.
+  std::set<std::string> self_addresses;
+  /// Runtime hosts whose supervisors have not recovered their sandboxes
+  /// yet (their sandboxes are not in the directory yet).
+  std::set<std::string> recovering;
+  /// Runtime hosts whose supervisors have recovered.
+  std::set<std::string> recovered;
+  /// Incarnations of other processes refused under a member's name (by
+  /// "name/incarnation"), logged once each.
+  std::set<std::string> refused;
   /// Answers of recent mutations by operation, sandbox and request id: a
   /// retry with the same X-Request-ID is applied at most once.
   replay_table<sandbox_view> view_replays;
@@ -85,7 +116,8 @@ struct node_state {
 
 /// Implements the NODE actor: the directory of the fleet, placement of
 /// creates, one-hop routing of requests to the owning node, membership
-/// (join, replication, node loss via monitoring, reconnects).
+/// (join, replication, node loss via monitoring, reconnects; see
+/// node_membership.cpp).
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                node_init init);
 

@@ -41,10 +41,18 @@ bool done(unit&) {
 
 runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
                                             runtimes::runtime_ptr rt) {
+  return stamping_runtime_bridge(self, std::move(rt), {});
+}
+
+runtime_actor::behavior_type
+stamping_runtime_bridge(runtime_actor::pointer self, runtimes::runtime_ptr rt,
+                        string_map stamp) {
   return {
     [=](atom::create, runtimes::container_spec& spec)
       -> caf::result<std::string> {
       auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
+      for (auto& [k, v] : stamp)
+        spec.labels[k] = v;
       rt->create(spec, std::move(cb));
       return rp;
     },
@@ -111,6 +119,8 @@ runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
         string_map& labels) -> caf::result<runtimes::volume_info> {
       auto [rp, cb] = bridge<runtimes::volume_info, runtimes::volume_info>(
         self, same<runtimes::volume_info>);
+      for (auto& [k, v] : stamp)
+        labels[k] = v;
       rt->create_volume(name, labels, std::move(cb));
       return rp;
     },

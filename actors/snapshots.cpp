@@ -3,6 +3,7 @@
 #include <caf/actor_cast.hpp>
 
 #include "actors/error.hpp"
+#include "actors/runtime_bridge.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
 
@@ -201,13 +202,24 @@ void recover_creating(self_ptr self, const std::string& id) {
 
 /// Removes images of this node's snapshots that have no record: a commit
 /// that finished after its timeout (the record Failed, maybe deleted since).
-/// One labelled listing per Docker host.
+/// One labelled listing per Docker host (and recorded incarnation: images
+/// keep the labels of the container they were committed from).
 void sweep_images(self_ptr self) {
   auto& st = self->state;
   const std::string prefix = std::string{snapshot_repository} + ":";
+  std::vector<string_map> filters;
   for (auto& [host, rt] : st.init.runtimes) {
     string_map labels{{"opensandbox.io/node", st.init.node_name},
                       {"opensandbox.io/runtime-host", host}};
+    if (st.init.incarnations.empty())
+      filters.push_back(std::move(labels));
+    for (auto& x : st.init.incarnations) {
+      filters.push_back(labels);
+      filters.back()[incarnation_label] = x;
+    }
+  }
+  for (auto& labels : filters) {
+    auto rt = st.init.runtimes.at(labels["opensandbox.io/runtime-host"]);
     self
       ->request(rt, caf::infinite, atom::img_list_v,
                 std::string{snapshot_repository}, std::move(labels))

@@ -30,6 +30,11 @@ struct snapshots_init {
   /// Interval of retries of unsettled records (Deleting, or Creating after a
   /// restart while the runtime was down).
   std::chrono::milliseconds retry_interval{10000};
+  /// Incarnations of this node recorded in its store: the image sweep only
+  /// removes images committed from their containers (label
+  /// opensandbox.io/incarnation), never another process's of the same
+  /// name. Empty = every image of the node (unit tests without a ledger).
+  std::vector<std::string> incarnations;
 };
 
 struct snapshots_state {

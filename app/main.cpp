@@ -3,6 +3,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -18,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "actors/cluster_transport.hpp"
 #include "actors/gateway.hpp"
 #include "actors/host_supervisor.hpp"
 #include "actors/node.hpp"
@@ -25,6 +27,7 @@
 #include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
+#include "core/codec.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "http/api.hpp"
@@ -33,6 +36,7 @@
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/fake_runtime.hpp"
 #include "runtimes/tar.hpp"
+#include "store/node_ledger.hpp"
 
 namespace {
 
@@ -179,9 +183,55 @@ bool shares_filesystem(const std::string& docker_host) {
          || host.rfind("127.", 0) == 0;
 }
 
-/// Publishes the NODE actor on `cluster.listen` and asks it to connect to
-/// the seeds (asynchronously, retried until they answer).
+/// Configures the middleman for the cluster port: TLS with mutual
+/// certificate authentication through CAF's OpenSSL module, or plain TCP
+/// when `cluster.plaintext` asks for it. False when the TLS files are
+/// unusable.
+bool configure_cluster(osb::system_config& sys_cfg,
+                       const osb::node_config& cfg) {
+  auto& c = cfg.cluster;
+  sys_cfg.load<caf::io::middleman>();
+  // Without heartbeats a frozen peer is never noticed (CAF 0.17).
+  sys_cfg.set("middleman.heartbeat-interval",
+              caf::timespan{std::chrono::seconds(1)});
+  sys_cfg.set("middleman.connection-timeout",
+              caf::timespan{std::chrono::seconds(3)});
+  // Only our nodes: CAF applications of another kind fail the handshake.
+  sys_cfg.set("middleman.app-identifiers",
+              std::vector<std::string>{"opensandbox-cluster"});
+  if (c.plaintext) {
+    OSB_WARN(component, "", "",
+             "cluster.plaintext = true: the cluster port "
+               << c.listen
+               << " speaks plain TCP without authentication; anyone who "
+                  "reaches it can join and act as a node. Use "
+                  "cluster.tls_ca_file, tls_cert_file and tls_key_file "
+                  "outside of tests.");
+    return true;
+  }
+  if (auto err = osb::check_tls_files(c.tls_ca_file, c.tls_cert_file,
+                                      c.tls_key_file);
+      !err.empty()) {
+    OSB_ERROR(component, "", "", "cluster TLS: " << err);
+    return false;
+  }
+  // CAF's OpenSSL module requires and verifies a certificate of this CA
+  // on both sides (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
+  sys_cfg.openssl_cafile = c.tls_ca_file;
+  sys_cfg.openssl_certificate = c.tls_cert_file;
+  sys_cfg.openssl_key = c.tls_key_file;
+  sys_cfg.load<caf::openssl::manager>();
+  OSB_INFO(component, "", "",
+           "cluster port speaks TLS; peers need a certificate of "
+             << c.tls_ca_file);
+  return true;
+}
+
+/// Publishes the NODE actor on `cluster.listen` through the cluster's
+/// transport and asks it to connect to the seeds (asynchronously, retried
+/// until they answer).
 bool join_cluster(caf::actor_system& sys, const osb::node_actor& node,
+                  const caf::io::middleman_actor& transport,
                   const osb::node_config& cfg) {
   auto& listen = cfg.cluster.listen;
   auto colon = listen.rfind(':');
@@ -197,7 +247,7 @@ bool join_cluster(caf::actor_system& sys, const osb::node_actor& node,
                                   "address to reconnect, so give a "
                                   "reachable host instead");
   auto port = static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)));
-  auto bound = sys.middleman().publish(node, port, host.c_str(), true);
+  auto bound = osb::publish_node(sys, transport, node, host, port);
   if (!bound) {
     OSB_ERROR(component, "", "",
               "cannot listen for cluster peers on "
@@ -272,6 +322,21 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  auto name = node_name(*cfg);
+  // This process's identity: its containers carry it, and recovery removes
+  // an orphan only if this store recorded the incarnation that made it.
+  auto incarnation = osb::codec::make_uuid();
+  auto ledger = osb::store::node_ledger::open(cfg->store.path, name,
+                                              incarnation);
+  if (!ledger) {
+    OSB_ERROR(component, "", "", "cannot claim the store: "
+                                   << ledger.error().message);
+    return 1;
+  }
+  OSB_INFO(component, "", "",
+           "node " << name << " runs as incarnation " << incarnation << " ("
+                   << (*ledger)->incarnations().size()
+                   << " recorded in its store)");
   auto store = osb::store::sqlite_store::open(cfg->store.path);
   if (!store) {
     OSB_ERROR(component, "", "", "cannot open the store: "
@@ -279,19 +344,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<osb::store::sqlite_store> db = std::move(*store);
-  auto name = node_name(*cfg);
+  bool clustered = !cfg->cluster.listen.empty();
   int exit_code = 0;
   {
     osb::system_config sys_cfg;
-    if (!cfg->cluster.listen.empty()) {
-      sys_cfg.load<caf::io::middleman>();
-      // Without heartbeats a frozen peer is never noticed (CAF 0.17).
-      sys_cfg.set("middleman.heartbeat-interval",
-                  caf::timespan{std::chrono::seconds(1)});
-      sys_cfg.set("middleman.connection-timeout",
-                  caf::timespan{std::chrono::seconds(3)});
-    }
+    if (clustered && !configure_cluster(sys_cfg, *cfg))
+      return 2;
     caf::actor_system sys{sys_cfg};
+    caf::io::middleman_actor transport;
+    if (clustered)
+      transport = osb::spawn_transport(
+        sys, osb::transport_options{
+               !cfg->cluster.plaintext,
+               static_cast<uint32_t>(cfg->cluster.max_message_bytes)});
     auto store_hdl = sys.spawn<caf::detached>(osb::store_actor_impl, db);
     osb::node_init node_init;
     node_init.self = osb::node_info{name,
@@ -301,8 +366,13 @@ int main(int argc, char** argv) {
                                     cfg->cluster.listen};
     node_init.max_sandboxes = cfg->cluster.max_sandboxes;
     node_init.self.max_sandboxes = cfg->cluster.max_sandboxes;
+    node_init.self.incarnation = incarnation;
     node_init.public_host = osb::net::detect_public_host(*cfg);
-    node_init.clustered = !cfg->cluster.listen.empty();
+    node_init.clustered = clustered;
+    node_init.seeds = cfg->cluster.seeds;
+    node_init.seed_timeout
+      = std::chrono::seconds(cfg->cluster.seed_timeout_seconds);
+    node_init.transport = transport;
     auto node = sys.spawn(osb::node, node_init);
     // One RUNTIME actor and one HOST SUPERVISOR per Docker host.
     std::vector<std::string> hosts = cfg->docker.hosts;
@@ -315,6 +385,7 @@ int main(int argc, char** argv) {
     snap_init.store = store_hdl;
     snap_init.commit_timeout
       = std::chrono::seconds(cfg->docker.api_timeout + 10);
+    snap_init.incarnations = (*ledger)->incarnations();
     for (auto& host : hosts) {
       osb::runtimes::runtime_ptr rt;
       if (cfg->runtime.type == "fake")
@@ -323,7 +394,9 @@ int main(int argc, char** argv) {
         rt = osb::runtimes::make_docker_runtime(
           host, std::chrono::seconds(cfg->docker.api_timeout), 1);
       runtimes.push_back(rt);
-      auto runtime = sys.spawn(osb::runtime_bridge, rt);
+      auto runtime = sys.spawn(osb::stamping_runtime_bridge, rt,
+                               osb::string_map{{osb::incarnation_label,
+                                                incarnation}});
       osb::supervisor_init sup_init;
       sup_init.cfg = cfg;
       sup_init.node_name = name;
@@ -352,6 +425,7 @@ int main(int argc, char** argv) {
                  "sandbox ports on Docker host '"
                    << sup_init.runtime_host << "' are published on "
                    << sup_init.publish_address);
+      sup_init.incarnations = (*ledger)->incarnations();
       auto sup = sys.spawn(osb::host_supervisor, sup_init);
       caf::anon_send(node, osb::atom::put_v, sup, sup_init.runtime_host);
       snap_init.runtimes.emplace(sup_init.runtime_host, runtime);
@@ -361,7 +435,7 @@ int main(int argc, char** argv) {
     auto snaps = sys.spawn(osb::snapshots, snap_init);
     caf::anon_send(node, osb::atom::put_v, snaps);
     roots.push_back(caf::actor_cast<caf::actor>(snaps));
-    if (!cfg->cluster.listen.empty() && !join_cluster(sys, node, *cfg))
+    if (clustered && !join_cluster(sys, node, transport, *cfg))
       exit_code = 2;
     auto gw = sys.spawn(osb::gateway, node);
     osb::http::server_options opts;
@@ -404,6 +478,8 @@ int main(int argc, char** argv) {
     roots.push_back(caf::actor_cast<caf::actor>(gw));
     roots.push_back(caf::actor_cast<caf::actor>(node));
     roots.push_back(caf::actor_cast<caf::actor>(store_hdl));
+    if (transport)
+      roots.push_back(caf::actor_cast<caf::actor>(transport));
     for (auto& hdl : roots)
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
     for (auto& rt : runtimes)

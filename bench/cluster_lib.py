@@ -38,6 +38,23 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
+_certs = None
+
+
+def cluster_certs():
+    """The certificates of the benchmark clusters (TLS between the nodes, as
+    deployed): one CA and one certificate all nodes share, made once per
+    run by deploy/make-cluster-certs.sh; removed at exit."""
+    global _certs
+    if _certs is None:
+        _certs = tempfile.mkdtemp(prefix="osb-cluster-bench-certs-")
+        subprocess.run([os.path.join(REPO, "deploy", "make-cluster-certs.sh"),
+                        _certs, "node"], check=True, stdout=subprocess.DEVNULL)
+        import atexit
+        atexit.register(shutil.rmtree, _certs, True)
+    return _certs
+
+
 def install_sigterm_handler():
     """SIGTERM/SIGHUP unwind like Ctrl-C so that `finally` blocks clean up."""
     def handler(signum, frame):
@@ -171,6 +188,7 @@ class Node:
         self.dir = tempfile.mkdtemp(prefix=f"osb-cluster-bench-{name}-")
         self.log_path = os.path.join(self.dir, "server.log")
         seeds_toml = ", ".join(f'"{s}"' for s in seeds)
+        certs = cluster_certs()
         threads = f"io_threads = {io_threads}\n" if io_threads else ""
         with open(os.path.join(self.dir, "config.toml"), "w") as f:
             f.write(f"""[server]
@@ -191,6 +209,9 @@ path = "{self.dir}/store.db"
 node_name = "{name}"
 listen = "{self.address}"
 seeds = [{seeds_toml}]
+tls_ca_file = "{certs}/ca.pem"
+tls_cert_file = "{certs}/node.pem"
+tls_key_file = "{certs}/node.key"
 """)
         self.proc = None
         self._log = None

@@ -2090,6 +2090,16 @@ std::string encode_list(const list_page& x) {
     write_sandbox(o, s);
   o.end_array();
   write_pagination(o, x);
+  if (x.partial) {
+    // Extra fields the SDKs ignore (docs/cluster.md): the node may not
+    // know every sandbox yet.
+    o.key("partial").boolean(true);
+    o.key("partialReason").str(x.partial_reason);
+    o.key("missingPeers").begin_array();
+    for (auto& p : x.missing_peers)
+      o.str(p);
+    o.end_array();
+  }
   o.end_object();
   return o.release();
 }
@@ -2151,6 +2161,8 @@ std::string encode_members(const std::vector<member_info>& xs) {
     if (m.since_us != 0)
       o.key("since").str(format_time(m.since_us));
     o.key("version").str(m.version);
+    if (!m.incarnation.empty())
+      o.key("incarnation").str(m.incarnation);
     o.end_object();
   }
   o.end_array().end_object();

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -632,8 +634,38 @@ void read_store(reader& r, const toml::table& t, node_config& cfg) {
          });
 }
 
+bool readable(const std::string& path, std::string& why) {
+  std::ifstream in{path, std::ios::binary};
+  if (in)
+    return true;
+  why = std::strerror(errno);
+  return false;
+}
+
 void read_cluster(reader& r, const toml::table& t, node_config& cfg) {
   auto& c = cfg.cluster;
+  const toml::node* listen_node = nullptr;
+  const toml::node* plaintext_node = nullptr;
+  // The TLS keys in the order they are documented, with their nodes.
+  const char* tls_keys[] = {"tls_ca_file", "tls_cert_file", "tls_key_file"};
+  std::map<std::string, const toml::node*> tls_nodes;
+  auto tls_file = [&](std::string& out) {
+    return [&r, &out, &tls_nodes](const toml::node& n, const std::string& p) {
+      if (!r.get(n, p, out))
+        return;
+      if (out.empty()) {
+        r.fail(n, p + " must not be empty");
+        return;
+      }
+      out = expand_home(out);
+      std::string why;
+      if (!readable(out, why)) {
+        r.fail(n, p + ": cannot read '" + out + "' (" + why + ")");
+        return;
+      }
+      tls_nodes[p.substr(p.find('.') + 1)] = &n;
+    };
+  };
   r.keys(t, "cluster",
          {
            {"node_name",
@@ -642,7 +674,8 @@ void read_cluster(reader& r, const toml::table& t, node_config& cfg) {
             }},
            {"listen",
             [&](const toml::node& n, const std::string& p) {
-              r.get(n, p, c.listen);
+              if (r.get(n, p, c.listen))
+                listen_node = &n;
             }},
            {"seeds",
             [&](const toml::node& n, const std::string& p) {
@@ -656,7 +689,60 @@ void read_cluster(reader& r, const toml::table& t, node_config& cfg) {
             [&](const toml::node& n, const std::string& p) {
               r.get(n, p, c.protocol);
             }},
+           {"tls_ca_file", tls_file(c.tls_ca_file)},
+           {"tls_cert_file", tls_file(c.tls_cert_file)},
+           {"tls_key_file", tls_file(c.tls_key_file)},
+           {"plaintext",
+            [&](const toml::node& n, const std::string& p) {
+              if (r.get(n, p, c.plaintext))
+                plaintext_node = &n;
+            }},
+           {"max_message_bytes",
+            [&](const toml::node& n, const std::string& p) {
+              // BASP announces payloads with 32 bits.
+              r.get(n, p, c.max_message_bytes, 65536, UINT32_MAX);
+            }},
+           {"seed_timeout_seconds",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, c.seed_timeout_seconds, 0, 86400);
+            }},
          });
+  if (r.failed())
+    return;
+  // TLS needs all three files; plain TCP must be asked for, and not both.
+  std::string missing;
+  const toml::node* first_tls = nullptr;
+  auto before = [](const toml::node* a, const toml::node* b) {
+    auto& x = a->source().begin;
+    auto& y = b->source().begin;
+    return x.line < y.line || (x.line == y.line && x.column < y.column);
+  };
+  for (auto key : tls_keys) {
+    if (auto i = tls_nodes.find(key); i != tls_nodes.end()) {
+      // Errors point at the first of them in the file.
+      if (first_tls == nullptr || before(i->second, first_tls))
+        first_tls = i->second;
+    } else {
+      missing += missing.empty() ? "" : ", ";
+      missing += std::string{"cluster."} + key;
+    }
+  }
+  bool tls = first_tls != nullptr && missing.empty();
+  if (first_tls != nullptr && !tls)
+    r.fail(*first_tls, "cluster.tls_ca_file, cluster.tls_cert_file and "
+                       "cluster.tls_key_file go together (missing: "
+                         + missing + ")");
+  else if (c.plaintext && first_tls != nullptr)
+    r.fail(*plaintext_node, "cluster.plaintext = true cannot be combined "
+                            "with the cluster.tls_* keys");
+  else if (listen_node != nullptr && !c.listen.empty() && !tls
+           && !c.plaintext)
+    r.fail(*listen_node,
+           "cluster.listen needs TLS between the nodes: set "
+           "cluster.tls_ca_file, cluster.tls_cert_file and "
+           "cluster.tls_key_file (deploy/make-cluster-certs.sh makes them), "
+           "or cluster.plaintext = true to let anyone who reaches this "
+           "address join");
 }
 
 /// Validated like the original, then ignored: this server runs containers

@@ -142,6 +142,23 @@ struct node_config {
     /// Overrides the cluster protocol version (tests of incompatible
     /// peers); empty = this build's version.
     std::string protocol;
+    /// PEM certificate of the cluster's CA: a peer joins only with a
+    /// certificate it signed (TLS with mutual authentication).
+    std::string tls_ca_file;
+    /// PEM certificate (chain) this node presents to its peers.
+    std::string tls_cert_file;
+    /// PEM private key of `tls_cert_file` (unencrypted).
+    std::string tls_key_file;
+    /// Plain TCP between nodes instead of TLS; only when set explicitly
+    /// (anyone who reaches `listen` can then join; warned at start).
+    bool plaintext = false;
+    /// Largest cluster message (BASP payload bytes) a peer may send; a
+    /// larger one closes its connection before it is read.
+    int64_t max_message_bytes = 64 << 20;
+    /// How long a starting node waits for its seeds (and the members they
+    /// name) to join: until then it answers 503 for sandboxes it does not
+    /// know and marks lists partial; after it, 404 and complete lists.
+    int64_t seed_timeout_seconds = 30;
   } cluster;
 };
 

@@ -54,6 +54,10 @@ ec_info describe(ec x) {
       return {503, "CLUSTER::NODE_UNAVAILABLE"};
     case ec::cluster_incompatible:
       return {409, "CLUSTER::INCOMPATIBLE_NODE"};
+    case ec::cluster_membership_incomplete:
+      return {503, "CLUSTER::MEMBERSHIP_INCOMPLETE"};
+    case ec::cluster_name_taken:
+      return {409, "CLUSTER::NODE_NAME_TAKEN"};
     case ec::capacity_exhausted:
       return {503, "CLUSTER::NO_CAPACITY"};
     case ec::request_timeout:

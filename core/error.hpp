@@ -66,6 +66,9 @@ enum class ec : uint8_t {
   // -- access and outcomes (issue 11; appended: codes cross nodes) -----------
   proxy_unauthorized,            ///< SANDBOX::UNAUTHORIZED (401)
   outcome_unknown,               ///< SANDBOX::OUTCOME_UNKNOWN (504)
+  // -- cluster membership (issue 11; appended: codes cross nodes) ------------
+  cluster_membership_incomplete, ///< CLUSTER::MEMBERSHIP_INCOMPLETE (503)
+  cluster_name_taken,            ///< CLUSTER::NODE_NAME_TAKEN (409)
 };
 
 /// HTTP status and wire code of an error code.

@@ -117,6 +117,9 @@ struct node_info {
   std::string address;
   /// Sandboxes the node accepts; 0 = unlimited (placement respects it).
   int64_t max_sandboxes = 0;
+  /// Identity of this process of the node (a new one per start); its
+  /// containers carry it (label opensandbox.io/incarnation).
+  std::string incarnation;
 };
 
 /// One member of the cluster as the membership API shows it.
@@ -130,6 +133,8 @@ struct member_info {
   /// Microseconds since the epoch of the last state change.
   int64_t since_us = 0;
   std::string version;
+  /// The member's process (node_info::incarnation).
+  std::string incarnation;
 };
 
 /// Filters and page of `GET /sandboxes`.
@@ -150,6 +155,13 @@ struct list_page {
   int32_t page = 1;
   int32_t page_size = 20;
   int64_t total_items = 0;
+  /// True while the node may not know every sandbox of the fleet (cluster
+  /// membership or its own recovery not complete).
+  bool partial = false;
+  /// Why the page is partial.
+  std::string partial_reason;
+  /// Peers not joined yet ("address (name)").
+  std::vector<std::string> missing_peers;
 };
 
 /// What a diagnostics route asks for (`/sandboxes/{id}/diagnostics/...`).

@@ -721,7 +721,11 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
       return backend.list(
         x->ctx(), std::move(std::get<list_query>(q)),
         on_success<list_page>(x, [](exchange& x, list_page page) {
-          finish(x, json_response(200, codec::encode_list(page)));
+          auto res = json_response(200, codec::encode_list(page));
+          // The node may not know every sandbox yet (docs/cluster.md).
+          if (page.partial)
+            res.headers.emplace_back("OpenSandbox-List-Partial", "true");
+          finish(x, std::move(res));
         }));
     }
     case route_id::get_sandbox:

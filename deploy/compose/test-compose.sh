@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end check of the compose cluster on this machine's Docker:
-#   builds opensandbox/server:latest (deploy/build-node-image.sh), starts the
-#   3 nodes (docker-compose up -d), waits until every node sees the other two,
+#   makes the cluster's certificates (deploy/make-cluster-certs.sh, in a
+#   temporary directory), checks that the node image is up to date, starts
+#   the 3 nodes (docker-compose up -d), waits until every node sees the other
+#   two over TLS, checks that a node without a certificate of the cluster's
+#   CA cannot join,
 #   creates one sandbox through each node's API, checks that a GET through
 #   every node finds every sandbox and that the list on node3 shows all of
 #   them, checks their endpoints (directly and through every node's server
@@ -12,6 +15,7 @@
 #
 # Usage: deploy/compose/test-compose.sh
 # Env:   OSB_BUILD_DIR (binaries for the image, default build),
+#        OSB_NODE_IMAGE (default opensandbox/server:latest),
 #        OSB_API_KEY (default: a random key), OSB_COMPOSE_PROJECT
 #        (default osb-compose-test), OSB_NODE{1,2,3}_PORT (default 8081..8083).
 # Needs: docker, docker-compose (v1.29, Debian package), curl, jq, the image
@@ -30,6 +34,11 @@ declare -A port=([node1]=$OSB_NODE1_PORT [node2]=$OSB_NODE2_PORT [node3]=$OSB_NO
 image=opensandbox/busybox:latest
 logs=$(mktemp -d /tmp/osb-compose-test.XXXXXX)
 compose=(docker-compose -f "$here/docker-compose.yml" -p "$project")
+node_image=${OSB_NODE_IMAGE:-opensandbox/server:latest}
+rogue=$project-rogue
+# The cluster's CA and one certificate per node, for this run only.
+export OSB_CLUSTER_CERTS=$logs/certs
+"$repo/deploy/make-cluster-certs.sh" "$OSB_CLUSTER_CERTS" node1 node2 node3 >"$logs/certs.log"
 
 for tool in docker docker-compose curl jq; do
   command -v "$tool" >/dev/null || { echo "test-compose: $tool is required" >&2; exit 1; }
@@ -65,6 +74,7 @@ cleanup() {
     echo "---- last lines of the node logs ($logs/compose.log) ----" >&2
     tail -n 60 "$logs/compose.log" >&2 || true
   fi
+  docker rm -f "$rogue" >/dev/null 2>&1 || true
   "${compose[@]}" down -v --remove-orphans >"$logs/down.log" 2>&1 || true
   remove_sandbox_containers
   if [ "$rc" -eq 0 ]; then
@@ -99,7 +109,8 @@ for n in "${nodes[@]}"; do
 done
 
 # deploy/setup.sh --tests builds the node image from the current binaries.
-"$repo/deploy/build-node-image.sh" --check >/dev/null || fail "the node image is not up to date"
+OSB_NODE_IMAGE=$node_image "$repo/deploy/build-node-image.sh" --check >/dev/null \
+  || fail "the node image $node_image is not up to date"
 
 say "starting ${nodes[*]} (project $project)"
 "${compose[@]}" up -d >"$logs/up.log" 2>&1 || { cat "$logs/up.log" >&2; fail "docker-compose up"; }
@@ -119,6 +130,34 @@ for n in "${nodes[@]}"; do
   say "$n: $(jq -c '[.nodes[] | "\(.name)=\(.state)"]' <<<"$out")"
 done
 say "cluster formed in $(($(date +%s) - start)) s"
+# (grep reads whole logs: grep -q would end a pipe early, which pipefail
+# counts as a failure.)
+node_log() { "${compose[@]}" logs --no-color "$1" 2>/dev/null || true; }
+for n in "${nodes[@]}"; do
+  grep -c "cluster port speaks TLS" <<<"$(node_log "$n")" >/dev/null \
+    || fail "$n does not speak TLS on its cluster port"
+done
+
+say "a node without a certificate of the cluster's CA cannot join"
+printf '%s\n' '[server]' 'host = "0.0.0.0"' 'port = 8080' '[runtime]' 'type = "fake"' \
+  '[store]' 'path = "/tmp/rogue.db"' '[cluster]' 'node_name = "rogue"' \
+  'listen = "rogue:7000"' 'seeds = ["node1:7000"]' 'plaintext = true' >"$logs/rogue.toml"
+docker run -d --name "$rogue" --network "${project}_cluster" --network-alias rogue \
+  -e OPENSANDBOX_SERVER_API_KEY=rogue -v "$logs/rogue.toml:/etc/opensandbox/config.toml:ro" \
+  "$node_image" >/dev/null || fail "cannot start the rogue node"
+start=$(date +%s)
+until grep -c "closed before a BASP handshake" <<<"$(node_log node1)" >/dev/null; do
+  (($(date +%s) - start < 20)) || fail "node1 saw no connection attempt of the rogue node"
+  sleep 0.5
+done
+out=$(api GET node1 /cluster/nodes)
+jq -e '[.nodes[].name] | index("rogue") == null' <<<"$out" >/dev/null \
+  || fail "the rogue node joined: $out"
+if grep -c "joined peer" <<<"$(docker logs "$rogue" 2>&1)" >/dev/null; then
+  fail "the rogue node joined a peer"
+fi
+docker rm -f "$rogue" >/dev/null
+say "node1 refused it: $(jq -c '[.nodes[] | "\(.name)=\(.state)"]' <<<"$out")"
 
 declare -A created_via=()
 declare -A owner_of=()

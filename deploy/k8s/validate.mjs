@@ -8,12 +8,16 @@
 //  3. cross references: kustomization lists every file, namespaces, the
 //     DaemonSet selector against its pod labels, Service selectors and
 //     target ports, volumes, the ConfigMap and Secret keys in use, the peers
-//     Service name the entrypoint resolves;
+//     Service name the entrypoint resolves, the cluster's TLS: the template
+//     names the certificate files of the Secret the kustomization generates
+//     from tls/ (what deploy/make-cluster-certs.sh makes) where the
+//     DaemonSet mounts it, and never plain TCP;
 //  4. the entrypoint: its shell script renders the ConfigMap template (with
 //     sample node name, address and a resolvable peers name) and, when the
 //     server binary is built (${OSB_BUILD_DIR:-build}/opensandbox-server),
 //     the rendered TOML starts a real server (runtime switched to "fake",
-//     ports and store made local) whose /v1/cluster/nodes names the node.
+//     ports and store made local, certificates made by the script) whose
+//     /v1/cluster/nodes names the node.
 // Usage: node validate.mjs   (deploy/k8s/validate.sh runs npm ci first)
 
 import { execFileSync, spawn } from "node:child_process";
@@ -202,6 +206,26 @@ check(volumes.get(byPath(configDir)?.name)?.emptyDir, "DaemonSet",
 for (const marker of ["@NODE_NAME@", "@POD_IP@", "@SEEDS@"])
   check(template?.includes(marker), "ConfigMap", `template has ${marker}`);
 
+// TLS between the nodes: the template's files are keys of the generated
+// Secret, mounted where the template looks for them.
+const tlsGen = (kustomization.secretGenerator ?? [])
+  .find((g) => volumes.get("cluster-tls")?.secret?.secretName === g.name);
+check(tlsGen && tlsGen.namespace === ns?.metadata.name
+        && kustomization.generatorOptions?.disableNameSuffixHash === true,
+      "kustomization.yaml",
+      "generates the Secret the DaemonSet mounts (fixed name, our namespace)");
+const tlsMount = byPath("/etc/opensandbox/tls");
+check(tlsMount?.name === "cluster-tls" && tlsMount.readOnly === true,
+      "DaemonSet", "mounts the cluster's TLS Secret read-only at /etc/opensandbox/tls");
+const genFiles = new Map((tlsGen?.files ?? []).map((f) => f.split("=")));
+for (const key of ["tls_ca_file", "tls_cert_file", "tls_key_file"]) {
+  const file = template?.match(new RegExp(`^${key} = "(.*)"$`, "m"))?.[1] ?? "";
+  check(path.dirname(file) === tlsMount?.mountPath && genFiles.has(path.basename(file)),
+        "ConfigMap", `${key} names key ${path.basename(file)} of the generated Secret`);
+}
+check(!/^plaintext\s*=\s*true/m.test(template ?? ""), "ConfigMap",
+      "the cluster port never speaks plain TCP");
+
 // ---- 4: the entrypoint renders a config the server accepts -------------------
 
 const freePort = () =>
@@ -250,7 +274,16 @@ async function checkEntrypoint() {
       console.log(`skip the rendered config was not started: no ${server}`);
       return;
     }
-    // The rendered file, made local: fake runtime, free ports, temp store.
+    // The certificates the kustomization expects in tls/, made by the
+    // script into a temporary directory.
+    const tls = path.join(tmp, "tls");
+    execFileSync(path.join(repo, "deploy/make-cluster-certs.sh"), [tls, "node"],
+                 { stdio: ["ignore", "ignore", "pipe"] });
+    check([...genFiles.values()].every((f) => fs.existsSync(path.join(tmp, f))),
+          "make-cluster-certs.sh", `makes the files the kustomization reads (${
+            [...genFiles.values()].join(", ")})`);
+    // The rendered file, made local: fake runtime, free ports, temp store,
+    // the certificates just made.
     const http = await freePort();
     const cluster = await freePort();
     const local = rendered
@@ -259,7 +292,8 @@ async function checkEntrypoint() {
       .replace(/^host = "0\.0\.0\.0"$/m, 'host = "127.0.0.1"')
       .replace(/^path = ".*"$/m, `path = "${tmp}/store.db"`)
       .replace(/^listen = ".*"$/m, `listen = "127.0.0.1:${cluster}"`)
-      .replace(/^seeds = .*$/m, "seeds = []");
+      .replace(/^seeds = .*$/m, "seeds = []")
+      .replaceAll(`${tlsMount.mountPath}/`, `${tls}/`);
     fs.writeFileSync(path.join(tmp, "local.toml"), local);
     const proc = spawn(server, ["--config", path.join(tmp, "local.toml")], {
       env: { ...process.env, OPENSANDBOX_SERVER_API_KEY: "validate" },

@@ -44,6 +44,8 @@ done
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+# The certificates node1.toml names, made where the copies look for them.
+"$repo/deploy/make-cluster-certs.sh" "$tmp/tls" node1 >/dev/null
 for example in config.toml node1.toml; do
   http=$(free_port)
   peer=$(free_port)
@@ -53,6 +55,7 @@ for example in config.toml node1.toml; do
     -e "s|^path = .*|path = \"$tmp/$example.db\"|" \
     -e "s/^listen = .*/listen = \"127.0.0.1:$peer\"/" \
     -e 's/^seeds = .*/seeds = []/' \
+    -e "s|/etc/opensandbox/tls/|$tmp/tls/|" \
     "$here/$example" >"$tmp/$example"
   OPENSANDBOX_SERVER_API_KEY=verify "$bin" --config "$tmp/$example" >"$tmp/$example.log" 2>&1 &
   pid=$!

@@ -1,8 +1,8 @@
 // Three real server processes on 127.0.0.1 sharing this machine's Docker
-// daemon form a cluster: any node serves any sandbox, a lost node's
-// sandboxes answer 503 naming it, creates go elsewhere, a frozen node is
-// detected, a restarted node heals the fleet; nothing lost, duplicated or
-// leaked.
+// daemon form a cluster (TLS between them): any node serves any sandbox, a
+// lost node's sandboxes answer 503 naming it, creates go elsewhere, a
+// frozen node is detected, a restarted node heals the fleet; nothing lost,
+// duplicated or leaked. Hostile peers: cluster_security_test.cpp.
 
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "cluster_support.hpp"
 #include "server_process.hpp"
 
 using namespace std::chrono_literals;
@@ -18,12 +19,15 @@ using osb::test::free_port;
 using osb::test::random_suffix;
 using osb::test::server_process;
 using osb::test::shell;
+using osb::test::test_certs;
+using osb::test::tls_keys;
 
 namespace {
 
 class Cluster : public testing::Test {
 protected:
   void SetUp() override {
+    ASSERT_TRUE(test_certs::get().ok);
     auto run = random_suffix();
     for (int i = 0; i < 3; ++i)
       ports.push_back(free_port());
@@ -32,7 +36,7 @@ protected:
     for (int i = 0; i < 3; ++i) {
       auto name = "it-" + run + "-n" + std::to_string(i + 1);
       auto keys = "listen = \"127.0.0.1:" + std::to_string(ports[i]) + "\"\n"
-                  + seeds;
+                  + seeds + tls_keys("n" + std::to_string(i + 1));
       nodes.push_back(std::make_unique<server_process>("", name, keys));
     }
     for (auto& n : nodes)
@@ -179,15 +183,17 @@ TEST(ClusterJoin, IncompatibleVersionsRefuseToJoinAndCapacityIsHonoured) {
   auto p2 = free_port();
   auto p3 = free_port();
   auto seeds = "seeds = [\"127.0.0.1:" + std::to_string(p1) + "\"]\n";
+  ASSERT_TRUE(test_certs::get().ok);
   server_process n1("", "it-" + run + "-a",
                     "listen = \"127.0.0.1:" + std::to_string(p1)
-                      + "\"\nmax_sandboxes = 1\n");
+                      + "\"\nmax_sandboxes = 1\n" + tls_keys("n1"));
   server_process n2("", "it-" + run + "-b",
                     "listen = \"127.0.0.1:" + std::to_string(p2) + "\"\n"
-                      + seeds);
+                      + seeds + tls_keys("n2"));
   server_process odd("", "it-" + run + "-odd",
                      "listen = \"127.0.0.1:" + std::to_string(p3) + "\"\n"
-                       + seeds + "protocol = \"osb-cluster/999\"\n");
+                       + seeds + "protocol = \"osb-cluster/999\"\n"
+                       + tls_keys("n3"));
   ASSERT_TRUE(n1.start()) << n1.read_log();
   ASSERT_TRUE(n2.start()) << n2.read_log();
   ASSERT_TRUE(odd.start()) << odd.read_log();

@@ -15,6 +15,7 @@
 
 #include "server_process.hpp"
 #include "socket_relay.hpp"
+#include "cluster_support.hpp"
 
 using namespace std::chrono_literals;
 using osb::test::free_port;
@@ -204,9 +205,11 @@ TEST(Outcomes, AFrozenOwnerMakesTheOutcomeUnknownAndARetryAppliesItOnce) {
   auto run = random_suffix();
   auto p1 = free_port();
   auto p2 = free_port();
+  ASSERT_TRUE(osb::test::test_certs::get().ok);
   auto keys = [&](uint16_t port) {
     return "listen = \"127.0.0.1:" + std::to_string(port)
-           + "\"\nseeds = [\"127.0.0.1:" + std::to_string(p1) + "\"]\n";
+           + "\"\nseeds = [\"127.0.0.1:" + std::to_string(p1) + "\"]\n"
+           + osb::test::tls_keys(port == p1 ? "n1" : "n2");
   };
   server_process n1{"", "it-" + run + "-a", keys(p1)};
   server_process n2{"", "it-" + run + "-b", keys(p2)};

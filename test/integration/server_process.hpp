@@ -160,13 +160,17 @@ public:
   /// @param extra_toml appended to the config (whole sections).
   /// @param node the node name (scopes its containers).
   /// @param cluster_keys extra keys of the [cluster] section.
+  /// @param instance tells apart the directories (config, store, log) of
+  ///        two processes with the same node name.
   explicit server_process(std::string extra_toml = {},
                           std::string node = "it-" + random_suffix(),
-                          std::string cluster_keys = {})
+                          std::string cluster_keys = {},
+                          const std::string& instance = {})
     : node_(std::move(node)),
       extra_(std::move(extra_toml)),
       cluster_keys_(std::move(cluster_keys)) {
-    dir_ = std::filesystem::temp_directory_path() / ("osb-" + node_);
+    dir_ = std::filesystem::temp_directory_path()
+           / ("osb-" + node_ + (instance.empty() ? "" : "-" + instance));
     std::filesystem::create_directories(dir_);
     port_ = free_port();
     write_config();
@@ -216,8 +220,8 @@ public:
     return (dir_ / "server.log").string();
   }
 
-  /// Starts the server and waits until /health answers.
-  bool start() {
+  /// Starts the server process without waiting for it.
+  void spawn() {
     pid_ = ::fork();
     if (pid_ == 0) {
       int fd = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -229,6 +233,33 @@ public:
               config_path().c_str(), nullptr);
       ::_exit(127);
     }
+  }
+
+  /// Waits up to `timeout` for the process to exit; its exit code, or -1
+  /// while it still runs (or died from a signal).
+  int wait_exit(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      if (std::chrono::steady_clock::now() >= deadline)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  /// The process id while it runs, else -1.
+  pid_t pid() const {
+    return pid_;
+  }
+
+  /// Starts the server and waits until /health answers.
+  bool start() {
+    spawn();
     for (int i = 0; i < 200; ++i) {
       if (http_call(port_, "GET", "/health").status == 200)
         return true;

@@ -161,6 +161,9 @@ path = "/var/lib/osb/state.db"
 node_name = "node-a"
 listen = "0.0.0.0:7000"
 seeds = ["node-b:7000", "node-c:7000"]
+plaintext = true
+max_message_bytes = 1048576
+seed_timeout_seconds = 5
 )");
   EXPECT_EQ(cfg.server.host, "127.0.0.1");
   EXPECT_EQ(cfg.server.port, 9000);
@@ -202,6 +205,9 @@ seeds = ["node-b:7000", "node-c:7000"]
   EXPECT_EQ(cfg.cluster.listen, "0.0.0.0:7000");
   EXPECT_EQ(cfg.cluster.seeds,
             (std::vector<std::string>{"node-b:7000", "node-c:7000"}));
+  EXPECT_TRUE(cfg.cluster.plaintext);
+  EXPECT_EQ(cfg.cluster.max_message_bytes, 1048576);
+  EXPECT_EQ(cfg.cluster.seed_timeout_seconds, 5);
 }
 
 TEST(ConfigErrors, UnknownKeyNamesLineAndColumn) {
@@ -498,6 +504,68 @@ TEST(ConfigLoad, ApiKeyEnvOverridesEvenWhenEmpty) {
     scoped_env key{"OPENSANDBOX_SERVER_API_KEY", nullptr};
     EXPECT_EQ(load_config(f.path())->server.api_key, "from-file");
   }
+}
+
+// -- [cluster] transport (issue 11) ---------------------------------------------
+
+TEST(ConfigCluster, ListenWithoutTlsOrPlaintextIsRejected) {
+  EXPECT_THAT(parse_err("[cluster]\nlisten = \"10.0.0.1:7000\"\n"),
+              StartsWith("config.toml:2:10: cluster.listen needs TLS between "
+                         "the nodes: set cluster.tls_ca_file"));
+  // No cluster, nothing to secure.
+  auto cfg = parse_ok("[cluster]\nnode_name = \"a\"\n");
+  EXPECT_FALSE(cfg.cluster.plaintext);
+  EXPECT_EQ(cfg.cluster.max_message_bytes, 64 << 20);
+  EXPECT_EQ(cfg.cluster.seed_timeout_seconds, 30);
+}
+
+TEST(ConfigCluster, PlaintextIsExplicit) {
+  auto cfg = parse_ok("[cluster]\nlisten = \"10.0.0.1:7000\"\n"
+                      "plaintext = true\n");
+  EXPECT_TRUE(cfg.cluster.plaintext);
+  EXPECT_EQ(parse_err("[cluster]\nlisten = \"10.0.0.1:7000\"\n"
+                      "plaintext = \"yes\"\n"),
+            "config.toml:3:13: cluster.plaintext must be a boolean (true or "
+            "false)");
+}
+
+TEST(ConfigCluster, TlsFilesGoTogetherAndMustBeReadable) {
+  temp_file ca{"ca"};
+  temp_file cert{"cert"};
+  temp_file key{"key"};
+  auto tls = "tls_ca_file = \"" + ca.path() + "\"\ntls_cert_file = \""
+             + cert.path() + "\"\ntls_key_file = \"" + key.path() + "\"\n";
+  auto cfg = parse_ok("[cluster]\nlisten = \"10.0.0.1:7000\"\n" + tls);
+  EXPECT_EQ(cfg.cluster.tls_ca_file, ca.path());
+  EXPECT_EQ(cfg.cluster.tls_cert_file, cert.path());
+  EXPECT_EQ(cfg.cluster.tls_key_file, key.path());
+  EXPECT_FALSE(cfg.cluster.plaintext);
+  // A missing key names the first TLS key's position and what is missing.
+  EXPECT_EQ(parse_err("[cluster]\nlisten = \"10.0.0.1:7000\"\n"
+                      "tls_cert_file = \""
+                      + cert.path() + "\"\ntls_ca_file = \"" + ca.path()
+                      + "\"\n"),
+            "config.toml:3:17: cluster.tls_ca_file, cluster.tls_cert_file "
+            "and cluster.tls_key_file go together (missing: "
+            "cluster.tls_key_file)");
+  // TLS and plaintext contradict each other.
+  EXPECT_EQ(parse_err("[cluster]\nlisten = \"10.0.0.1:7000\"\n" + tls
+                      + "plaintext = true\n"),
+            "config.toml:6:13: cluster.plaintext = true cannot be combined "
+            "with the cluster.tls_* keys");
+  // An unreadable file fails where it is named.
+  EXPECT_EQ(parse_err("[cluster]\ntls_key_file = \"/nonexistent/k.pem\"\n"),
+            "config.toml:2:16: cluster.tls_key_file: cannot read "
+            "'/nonexistent/k.pem' (No such file or directory)");
+}
+
+TEST(ConfigCluster, BoundsAreChecked) {
+  EXPECT_EQ(parse_err("[cluster]\nmax_message_bytes = 1000\n"),
+            "config.toml:2:21: cluster.max_message_bytes must be between "
+            "65536 and 4294967295 (got 1000)");
+  EXPECT_EQ(parse_err("[cluster]\nseed_timeout_seconds = -1\n"),
+            "config.toml:2:24: cluster.seed_timeout_seconds must be between "
+            "0 and 86400 (got -1)");
 }
 
 } // namespace

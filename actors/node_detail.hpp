@@ -1,0 +1,70 @@
+#pragma once
+
+// Internals of the NODE actor shared by node.cpp (directory, routing) and
+// node_membership.cpp (joins, reconnects, completeness).
+
+#include <string>
+#include <vector>
+
+#include "actors/node.hpp"
+
+namespace osb::node_detail {
+
+using self_ptr = node_actor::stateful_pointer<node_state>;
+
+inline const std::string& self_name(self_ptr self) {
+  return self->state.init.self.name;
+}
+
+// -- directory (node.cpp) -----------------------------------------------------
+
+/// Stores a view and keeps the per-node counts right.
+void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl = {});
+
+/// This node's sandboxes.
+sandbox_views local_views(self_ptr self);
+
+/// Replaces everything known about `owner`'s sandboxes with a snapshot:
+/// heals the directory after a partition or a restart of that node.
+void replace_owned(self_ptr self, const std::string& owner,
+                   sandbox_views views);
+
+// -- membership (node_membership.cpp) ----------------------------------------
+
+/// Connects to a cluster address (one attempt at a time), then joins the
+/// peer found there.
+void connect_to(self_ptr self, const std::string& address);
+
+/// Connects to the members that are down and to the seeds where no member
+/// is up (never to a live member: a second connection to a node is
+/// redundant and CAF closes one of them).
+void reconnect(self_ptr self);
+
+/// Introduces this node to a connected peer and adds it as a member.
+void join_peer(self_ptr self, const std::string& address, node_actor peer);
+
+/// Answers a peer's join: refuses another protocol version and a second
+/// live process under a member's name, else adds the peer and replies this
+/// node's info, its sandboxes and the members it knows.
+caf::result<node_info, sandbox_views, node_infos>
+accept_join(self_ptr self, node_info& info, sandbox_views& views);
+
+/// Peers this node has not joined yet: seed addresses where no joined
+/// member answers, as "address (name)" when the name is known.
+std::vector<std::string> missing_peers(self_ptr self);
+
+/// Settles the membership once no peer is missing (logs it once).
+void check_membership(self_ptr self);
+
+/// Stops waiting for missing peers (the seed timeout passed).
+void give_up(self_ptr self);
+
+/// Why this node may not know every sandbox of the fleet; empty when it
+/// knows them all (membership settled, local recovery done).
+std::string incomplete_reason(self_ptr self);
+
+/// The answer for a sandbox this node does not know: 503 naming what it
+/// still waits for while incomplete, else 404.
+caf::error unknown_sandbox(self_ptr self, const std::string& id);
+
+} // namespace osb::node_detail
