@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t offset = 12;
   std::string name;
   if (size > 12)
-    (void) dns::read_name(data, size, offset, name);
+    (void) dns::read_name(data, size, offset, &name);
   for (uint8_t rcode : {0, 3, 5}) {
     auto reply = dns::make_reply(data, size, rcode);
     // A reply is never longer than what it answers plus a header.

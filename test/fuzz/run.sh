@@ -22,6 +22,10 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 cmake --build "$build" --target fuzzers -j 2 >/dev/null
 
+# RapidJSON's known pointer arithmetic is suppressed; anything else halts.
+export UBSAN_OPTIONS="suppressions=$here/test/fuzz/ubsan.supp:halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+
 harnesses=${OSB_FUZZ_ONLY:-$(cd "$here/test/fuzz" && ls fuzz_*.cpp | sed 's/\.cpp$//')}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -64,7 +68,7 @@ for name in $harnesses; do
   total=$((total + 1))
   rc=$(cat "$scratch/$name.rc")
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/$name.log")
-  cov=$(grep -o 'cov: [0-9]*' "$scratch/$name.log" | tail -1 | cut -d' ' -f2)
+  cov=$(grep -o 'cov: [0-9]*' "$scratch/$name.log" | tail -1 | cut -d' ' -f2 || true)
   if [ "$rc" -eq 0 ]; then
     echo "fuzz: $name: ${execs:-?} executions, coverage ${cov:-?}, no crash"
   else
