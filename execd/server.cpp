@@ -695,6 +695,14 @@ private:
       break;
     }
     auto& res = rp->get();
+    // The body is re-framed towards the client: a length in doubt, or
+    // codings that would be dropped, make the response unusable.
+    if (auto v = base::check_response_framing(res, res.version()); !v) {
+      EXECD_WARN("proxy: upstream 127.0.0.1:" << port
+                                              << " sent a response with "
+                                              << v.reason);
+      return bad_gateway();
+    }
     status = static_cast<int>(res.result_int());
     if (status == 101) {
       bhttp::response_serializer<bhttp::buffer_body> rs{res};

@@ -219,3 +219,31 @@ TEST_F(ExecdHardening, KeepAlivePauseMayExceedTheHeaderTimeout) {
   EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
   ::close(fd);
 }
+
+TEST_F(ExecdHardening, ProxiedResponseWithAmbiguousFramingIs502) {
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ::listen(lfd, 4);
+  socklen_t len = sizeof(addr);
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto up_port = ntohs(addr.sin_port);
+  std::thread up{[lfd] {
+    int c = ::accept(lfd, nullptr, nullptr);
+    if (c < 0)
+      return;
+    bool closed = false;
+    read_until_close(c, 300ms, closed); // the request
+    // Beast would take the Content-Length: the coding is unknown to it.
+    send_all(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n"
+                "Content-Length: 5\r\n\r\nhello");
+    read_until_close(c, 3000ms, closed);
+    ::close(c);
+  }};
+  auto r = exchange("GET", "/proxy/" + std::to_string(up_port) + "/x", "");
+  EXPECT_EQ(r.rfind("HTTP/1.1 502", 0), 0u) << r;
+  up.join();
+  ::close(lfd);
+}
