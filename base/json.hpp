@@ -11,6 +11,7 @@
 // built.
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include <rapidjson/document.h>
@@ -65,6 +66,76 @@ inline size_t json_too_deep(std::string_view text,
   return std::string_view::npos;
 }
 
+namespace detail {
+
+/// Finds, outside strings, the exponents of numbers whose digits are all
+/// zero (`0e-30`, `-0.00E+400`) and calls `f(begin, end, fraction)` for
+/// each exponent (offsets of `e` and past its last digit; whether the
+/// number has a fraction part). Tokens follow RapidJSON's
+/// number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+template <class F>
+void for_each_zero_exponent(std::string_view text, F&& f) {
+  auto digit = [&](size_t i) {
+    return i < text.size() && text[i] >= '0' && text[i] <= '9';
+  };
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '-' && !digit(i))
+      continue;
+    // A number token starts here; walk it as RapidJSON does.
+    auto j = i;
+    bool zero = true;
+    bool fraction = false;
+    if (text[j] == '-')
+      ++j;
+    if (!digit(j)) {
+      i = j;
+      continue;
+    }
+    if (text[j] == '0') {
+      ++j;
+    } else {
+      zero = false;
+      while (digit(j))
+        ++j;
+    }
+    if (j < text.size() && text[j] == '.' && digit(j + 1)) {
+      fraction = true;
+      ++j;
+      while (digit(j)) {
+        zero = zero && text[j] == '0';
+        ++j;
+      }
+    }
+    if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
+      auto e = j++;
+      if (j < text.size() && (text[j] == '+' || text[j] == '-'))
+        ++j;
+      if (digit(j)) {
+        while (digit(j))
+          ++j;
+        if (zero)
+          f(e, j, fraction);
+      }
+    }
+    i = j - 1;
+  }
+}
+
+} // namespace detail
+
 /// Outcome of parse_json().
 enum class json_status {
   ok,       ///< parsed; the Document holds the value
@@ -84,6 +155,30 @@ json_status parse_json(Document& doc, std::string_view text,
     if (offset != nullptr)
       *offset = at;
     return json_status::too_deep;
+  }
+  if constexpr ((Flags & rapidjson::kParseFullPrecisionFlag) != 0) {
+    // RapidJSON 1.1's full-precision strtod passes a zero significand to
+    // __builtin_clzll (undefined for 0): `0e-30` parses as 9.6e-240 and
+    // `-0e-99` as -1.6e32 (found by fuzz_codec). Such a number is zero
+    // whatever its exponent, so the exponent becomes spaces (every offset
+    // stays where it was); without a fraction it becomes `.0`, so that the
+    // value stays a double (-0.0 included), as in Python.
+    std::string fixed;
+    detail::for_each_zero_exponent(text, [&](size_t from, size_t to,
+                                             bool fraction) {
+      if (fixed.empty())
+        fixed.assign(text.data(), text.size());
+      fixed.replace(from, to - from, to - from, ' ');
+      if (!fraction) {
+        // An exponent has at least two characters (`e5`).
+        fixed[from] = '.';
+        fixed[from + 1] = '0';
+      }
+    });
+    if (!fixed.empty()) {
+      doc.template Parse<Flags>(fixed.data(), fixed.size());
+      return doc.HasParseError() ? json_status::invalid : json_status::ok;
+    }
   }
   doc.template Parse<Flags>(text.data(), text.size());
   return doc.HasParseError() ? json_status::invalid : json_status::ok;

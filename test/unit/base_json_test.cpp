@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 using namespace osb::base;
@@ -62,4 +63,43 @@ TEST(JsonParse, ValidAndInvalid) {
   // Flags pass through.
   EXPECT_EQ(parse_json<rapidjson::kParseStopWhenDoneFlag>(doc, "[1] tail"),
             json_status::ok);
+}
+
+TEST(JsonParse, ZeroWithAnExponentIsZeroInFullPrecision) {
+  // Regression (fuzz_codec): RapidJSON 1.1 gave 9.6e-240 for `0e-30` and
+  // -1.6e32 for `-0e-99` (clz of a zero significand).
+  rapidjson::Document doc;
+  std::string text
+    = R"([0e-30, -0e-99, 0.000e400, 0E+5, 1e-30, 10e-30, "0e-30", -0.0e-7])";
+  ASSERT_EQ(parse_json<rapidjson::kParseFullPrecisionFlag>(doc, text),
+            json_status::ok);
+  EXPECT_EQ(doc[0].GetDouble(), 0.0);
+  EXPECT_EQ(doc[1].GetDouble(), 0.0);
+  EXPECT_TRUE(std::signbit(doc[1].GetDouble()));
+  EXPECT_EQ(doc[2].GetDouble(), 0.0);
+  EXPECT_EQ(doc[3].GetDouble(), 0.0);
+  EXPECT_DOUBLE_EQ(doc[4].GetDouble(), 1e-30);
+  EXPECT_DOUBLE_EQ(doc[5].GetDouble(), 1e-29);
+  EXPECT_STREQ(doc[6].GetString(), "0e-30");
+  EXPECT_EQ(doc[7].GetDouble(), 0.0);
+}
+
+TEST(JsonParse, BlankedExponentsKeepErrorOffsets) {
+  rapidjson::Document plain;
+  rapidjson::Document fixed;
+  for (std::string text : {"[0e-30 x]", "0e-30e5", "[0e-30,", "{\"a\":0e-9}}"}) {
+    plain.Parse(text.c_str(), text.size());
+    EXPECT_EQ(parse_json<rapidjson::kParseFullPrecisionFlag>(fixed, text),
+              json_status::invalid)
+      << text;
+    EXPECT_EQ(fixed.GetErrorOffset(), plain.GetErrorOffset()) << text;
+  }
+}
+
+TEST(JsonParse, ZeroWithAnExponentStaysADouble) {
+  rapidjson::Document doc;
+  ASSERT_EQ(parse_json<rapidjson::kParseFullPrecisionFlag>(doc, "[0e5,0]"),
+            json_status::ok);
+  EXPECT_TRUE(doc[0].IsDouble());
+  EXPECT_TRUE(doc[1].IsInt());
 }
