@@ -68,13 +68,13 @@ inline size_t json_too_deep(std::string_view text,
 
 namespace detail {
 
-/// Finds, outside strings, the exponents of numbers whose digits are all
-/// zero (`0e-30`, `-0.00E+400`) and calls `f(begin, end, fraction)` for
-/// each exponent (offsets of `e` and past its last digit; whether the
-/// number has a fraction part). Tokens follow RapidJSON's
-/// number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+/// Finds, outside strings, the numbers whose digits are all zero and that
+/// have a fraction or an exponent (`0e-30`, `-0.00E+400`, `0.000…`), and
+/// calls `f(begin, end)` with the offsets of each such token. Tokens follow
+/// RapidJSON's number grammar:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 template <class F>
-void for_each_zero_exponent(std::string_view text, F&& f) {
+void for_each_zero_number(std::string_view text, F&& f) {
   auto digit = [&](size_t i) {
     return i < text.size() && text[i] >= '0' && text[i] <= '9';
   };
@@ -97,7 +97,7 @@ void for_each_zero_exponent(std::string_view text, F&& f) {
     // A number token starts here; walk it as RapidJSON does.
     auto j = i;
     bool zero = true;
-    bool fraction = false;
+    bool decorated = false; // a fraction or an exponent
     if (text[j] == '-')
       ++j;
     if (!digit(j)) {
@@ -112,7 +112,7 @@ void for_each_zero_exponent(std::string_view text, F&& f) {
         ++j;
     }
     if (j < text.size() && text[j] == '.' && digit(j + 1)) {
-      fraction = true;
+      decorated = true;
       ++j;
       while (digit(j)) {
         zero = zero && text[j] == '0';
@@ -120,16 +120,18 @@ void for_each_zero_exponent(std::string_view text, F&& f) {
       }
     }
     if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
-      auto e = j++;
-      if (j < text.size() && (text[j] == '+' || text[j] == '-'))
-        ++j;
-      if (digit(j)) {
-        while (digit(j))
-          ++j;
-        if (zero)
-          f(e, j, fraction);
+      auto k = j + 1;
+      if (k < text.size() && (text[k] == '+' || text[k] == '-'))
+        ++k;
+      if (digit(k)) {
+        decorated = true;
+        while (digit(k))
+          ++k;
+        j = k;
       }
     }
+    if (zero && decorated)
+      f(i, j);
     i = j - 1;
   }
 }
@@ -158,22 +160,23 @@ json_status parse_json(Document& doc, std::string_view text,
   }
   if constexpr ((Flags & rapidjson::kParseFullPrecisionFlag) != 0) {
     // RapidJSON 1.1's full-precision strtod passes a zero significand to
-    // __builtin_clzll (undefined for 0): `0e-30` parses as 9.6e-240 and
-    // `-0e-99` as -1.6e32 (found by fuzz_codec). Such a number is zero
-    // whatever its exponent, so the exponent becomes spaces (every offset
-    // stays where it was); without a fraction it becomes `.0`, so that the
-    // value stays a double (-0.0 included), as in Python.
+    // __builtin_clzll (undefined for 0) whenever the decimal exponent is
+    // beyond ±22: `0e-30` parsed as 9.6e-240, `-0e-99` as -1.6e32, and
+    // `0.` with 30 zeros likewise (found by fuzz_codec). Such a number is
+    // ±0.0 whatever its digits, so it is rewritten as `0.0` or `-0.0`
+    // padded with spaces: every offset stays where it was, and the value
+    // stays a double, as in Python.
     std::string fixed;
-    detail::for_each_zero_exponent(text, [&](size_t from, size_t to,
-                                             bool fraction) {
+    detail::for_each_zero_number(text, [&](size_t from, size_t to) {
+      auto neg = text[from] == '-';
+      std::string_view canonical = neg ? "-0.0" : "0.0";
+      // Shortest forms (`0e5`, `0.0`) are as long as `0.0`.
+      if (text.substr(from, to - from) == canonical)
+        return;
       if (fixed.empty())
         fixed.assign(text.data(), text.size());
       fixed.replace(from, to - from, to - from, ' ');
-      if (!fraction) {
-        // An exponent has at least two characters (`e5`).
-        fixed[from] = '.';
-        fixed[from + 1] = '0';
-      }
+      fixed.replace(from, canonical.size(), canonical);
     });
     if (!fixed.empty()) {
       doc.template Parse<Flags>(fixed.data(), fixed.size());

@@ -69,8 +69,9 @@ TEST(JsonParse, ZeroWithAnExponentIsZeroInFullPrecision) {
   // Regression (fuzz_codec): RapidJSON 1.1 gave 9.6e-240 for `0e-30` and
   // -1.6e32 for `-0e-99` (clz of a zero significand).
   rapidjson::Document doc;
-  std::string text
-    = R"([0e-30, -0e-99, 0.000e400, 0E+5, 1e-30, 10e-30, "0e-30", -0.0e-7])";
+  std::string text = R"([0e-30, -0e-99, 0.000e400, 0E+5, 1e-30, 10e-30, )"
+                     R"("0e-30", -0.0e-7, 0.000000000000000000000000000000,)"
+                     R"( -0.00000000000000000000000000000000000000001])";
   ASSERT_EQ(parse_json<rapidjson::kParseFullPrecisionFlag>(doc, text),
             json_status::ok);
   EXPECT_EQ(doc[0].GetDouble(), 0.0);
@@ -82,12 +83,17 @@ TEST(JsonParse, ZeroWithAnExponentIsZeroInFullPrecision) {
   EXPECT_DOUBLE_EQ(doc[5].GetDouble(), 1e-29);
   EXPECT_STREQ(doc[6].GetString(), "0e-30");
   EXPECT_EQ(doc[7].GetDouble(), 0.0);
+  // Thirty zeros after the point: also beyond the fast path.
+  EXPECT_EQ(doc[8].GetDouble(), 0.0);
+  EXPECT_TRUE(doc[8].IsDouble());
+  EXPECT_DOUBLE_EQ(doc[9].GetDouble(), -1e-41);
 }
 
 TEST(JsonParse, BlankedExponentsKeepErrorOffsets) {
   rapidjson::Document plain;
   rapidjson::Document fixed;
-  for (std::string text : {"[0e-30 x]", "0e-30e5", "[0e-30,", "{\"a\":0e-9}}"}) {
+  for (std::string text : {"[0e-30 x]", "0e-30e5", "[0e-30,", "{\"a\":0e-9}}",
+                           "[0.0000000000000000000000000x]", "-0e-5-"}) {
     plain.Parse(text.c_str(), text.size());
     EXPECT_EQ(parse_json<rapidjson::kParseFullPrecisionFlag>(fixed, text),
               json_status::invalid)

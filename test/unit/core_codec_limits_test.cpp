@@ -105,7 +105,8 @@ namespace osb::codec {
 TEST(CodecLimits, ZeroWithAnExponentIsZero) {
   // Regression (fuzz_codec): `-0e-99` parsed as -1.6e32 seconds.
   for (auto body : {R"({"expiresAt":-0e-99})", R"({"expiresAt":0e-30})",
-                    R"({"expiresAt":0.0e400})"}) {
+                    R"({"expiresAt":0.0e400})",
+                    R"({"expiresAt":0.000000000000000000000000000000})"}) {
     auto r = decode_renew(body);
     ASSERT_TRUE(std::holds_alternative<int64_t>(r)) << body;
     EXPECT_EQ(std::get<int64_t>(r), 0) << body;
