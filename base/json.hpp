@@ -10,11 +10,19 @@
 // depth is therefore refused by a scan of the text *before* any Document is
 // built.
 
+#include <charconv>
 #include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/reader.h>
 
 namespace osb::base {
 
@@ -68,73 +76,95 @@ inline size_t json_too_deep(std::string_view text,
 
 namespace detail {
 
-/// Finds, outside strings, the numbers whose digits are all zero and that
-/// have a fraction or an exponent (`0e-30`, `-0.00E+400`, `0.000…`), and
-/// calls `f(begin, end)` with the offsets of each such token. Tokens follow
-/// RapidJSON's number grammar:
-/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-template <class F>
-void for_each_zero_number(std::string_view text, F&& f) {
-  auto digit = [&](size_t i) {
-    return i < text.size() && text[i] >= '0' && text[i] <= '9';
-  };
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-      continue;
-    }
-    if (c != '-' && !digit(i))
-      continue;
-    // A number token starts here; walk it as RapidJSON does.
-    auto j = i;
-    bool zero = true;
-    bool decorated = false; // a fraction or an exponent
-    if (text[j] == '-')
-      ++j;
-    if (!digit(j)) {
-      i = j;
-      continue;
-    }
-    if (text[j] == '0') {
-      ++j;
-    } else {
-      zero = false;
-      while (digit(j))
-        ++j;
-    }
-    if (j < text.size() && text[j] == '.' && digit(j + 1)) {
-      decorated = true;
-      ++j;
-      while (digit(j)) {
-        zero = zero && text[j] == '0';
-        ++j;
-      }
-    }
-    if (j < text.size() && (text[j] == 'e' || text[j] == 'E')) {
-      auto k = j + 1;
-      if (k < text.size() && (text[k] == '+' || text[k] == '-'))
-        ++k;
-      if (digit(k)) {
-        decorated = true;
-        while (digit(k))
-          ++k;
-        j = k;
-      }
-    }
-    if (zero && decorated)
-      f(i, j);
-    i = j - 1;
+/// Forwards a RapidJSON reader's events to a Document, converting numbers
+/// itself (kParseNumbersAsStringsFlag) with std::from_chars, which rounds
+/// correctly, like Python. RapidJSON 1.1's own full-precision conversion
+/// must never run on outside input: `0.` followed by 400 zeros and a digit
+/// indexes its power table out of bounds (a segfault), 330 zeros give
+/// -4.3e301, and `0e-30` passes 0 to clzll (9.6e-240); found by fuzz_codec.
+template <class Document>
+struct exact_numbers {
+  Document& doc;
+
+  bool Null() {
+    return doc.Null();
   }
-}
+  bool Bool(bool x) {
+    return doc.Bool(x);
+  }
+  bool Int(int x) {
+    return doc.Int(x);
+  }
+  bool Uint(unsigned x) {
+    return doc.Uint(x);
+  }
+  bool Int64(int64_t x) {
+    return doc.Int64(x);
+  }
+  bool Uint64(uint64_t x) {
+    return doc.Uint64(x);
+  }
+  bool Double(double x) {
+    return doc.Double(x);
+  }
+  bool String(const char* x, rapidjson::SizeType n, bool copy) {
+    return doc.String(x, n, copy);
+  }
+  bool Key(const char* x, rapidjson::SizeType n, bool copy) {
+    return doc.Key(x, n, copy);
+  }
+  bool StartObject() {
+    return doc.StartObject();
+  }
+  bool EndObject(rapidjson::SizeType n) {
+    return doc.EndObject(n);
+  }
+  bool StartArray() {
+    return doc.StartArray();
+  }
+  bool EndArray(rapidjson::SizeType n) {
+    return doc.EndArray(n);
+  }
+
+  /// `x` matches the JSON number grammar (the reader checked it), or is
+  /// NaN / [-]Inf[inity] with kParseNanAndInfFlag.
+  bool RawNumber(const char* x, rapidjson::SizeType n, bool) {
+    std::string_view text{x, n};
+    bool neg = !text.empty() && text.front() == '-';
+    auto body = neg ? text.substr(1) : text;
+    if (body == "NaN")
+      return doc.Double(std::numeric_limits<double>::quiet_NaN());
+    if (body == "Inf" || body == "Infinity")
+      return doc.Double(neg ? -std::numeric_limits<double>::infinity()
+                            : std::numeric_limits<double>::infinity());
+    // Integers as RapidJSON types them: int64 when negative, uint64
+    // otherwise, a double beyond.
+    if (text.find_first_of(".eE") == std::string_view::npos) {
+      if (neg) {
+        int64_t v = 0;
+        auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (r.ec == std::errc{} && r.ptr == text.data() + text.size())
+          return doc.Int64(v);
+      } else {
+        uint64_t v = 0;
+        auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (r.ec == std::errc{} && r.ptr == text.data() + text.size())
+          return doc.Uint64(v);
+      }
+    }
+    double d = 0;
+    auto r = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (r.ec == std::errc::result_out_of_range) {
+      // Too small for a denormal is ±0 (too large was refused by the
+      // reader, kParseErrorNumberTooBig); strtod tells which, with sign.
+      std::string copy{text};
+      d = std::strtod(copy.c_str(), nullptr);
+    } else if (r.ec != std::errc{}) {
+      return false;
+    }
+    return doc.Double(d);
+  }
+};
 
 } // namespace detail
 
@@ -142,49 +172,55 @@ void for_each_zero_number(std::string_view text, F&& f) {
 enum class json_status {
   ok,       ///< parsed; the Document holds the value
   too_deep, ///< refused before parsing; the Document is untouched
-  invalid,  ///< RapidJSON's parse error (GetParseError/GetErrorOffset)
+  invalid,  ///< a syntax error (see json_error)
+};
+
+/// Where and why parse_json() failed.
+struct json_error {
+  /// RapidJSON's code; kParseErrorTermination when too deep.
+  rapidjson::ParseErrorCode code = rapidjson::kParseErrorNone;
+  /// Offset of the error, or of the bracket that crossed the depth limit.
+  size_t offset = 0;
 };
 
 /// Parses `text` into `doc` with `Flags` unless it nests deeper than
-/// `max_depth`. On `too_deep`, `*offset` (when given) is the offset of the
-/// bracket that crossed the limit.
+/// `max_depth`. With kParseFullPrecisionFlag, numbers are converted by
+/// std::from_chars instead of RapidJSON (see exact_numbers), and a failure
+/// is reported only through `error` (the Document's own parse result is
+/// not set then).
 template <unsigned Flags = rapidjson::kParseDefaultFlags, class Document>
 json_status parse_json(Document& doc, std::string_view text,
                        size_t max_depth = json_max_depth,
-                       size_t* offset = nullptr) {
+                       json_error* error = nullptr) {
   if (auto at = json_too_deep(text, max_depth);
       at != std::string_view::npos) {
-    if (offset != nullptr)
-      *offset = at;
+    if (error != nullptr)
+      *error = json_error{rapidjson::kParseErrorTermination, at};
     return json_status::too_deep;
   }
+  rapidjson::ParseResult result;
   if constexpr ((Flags & rapidjson::kParseFullPrecisionFlag) != 0) {
-    // RapidJSON 1.1's full-precision strtod passes a zero significand to
-    // __builtin_clzll (undefined for 0) whenever the decimal exponent is
-    // beyond ±22: `0e-30` parsed as 9.6e-240, `-0e-99` as -1.6e32, and
-    // `0.` with 30 zeros likewise (found by fuzz_codec). Such a number is
-    // ±0.0 whatever its digits, so it is rewritten as `0.0` or `-0.0`
-    // padded with spaces: every offset stays where it was, and the value
-    // stays a double, as in Python.
-    std::string fixed;
-    detail::for_each_zero_number(text, [&](size_t from, size_t to) {
-      auto neg = text[from] == '-';
-      std::string_view canonical = neg ? "-0.0" : "0.0";
-      // Shortest forms (`0e5`, `0.0`) are as long as `0.0`.
-      if (text.substr(from, to - from) == canonical)
-        return;
-      if (fixed.empty())
-        fixed.assign(text.data(), text.size());
-      fixed.replace(from, to - from, to - from, ' ');
-      fixed.replace(from, canonical.size(), canonical);
-    });
-    if (!fixed.empty()) {
-      doc.template Parse<Flags>(fixed.data(), fixed.size());
-      return doc.HasParseError() ? json_status::invalid : json_status::ok;
-    }
+    constexpr unsigned flags = (Flags & ~rapidjson::kParseFullPrecisionFlag)
+                               | rapidjson::kParseNumbersAsStringsFlag;
+    auto generate = [&](Document& target) {
+      detail::exact_numbers<Document> handler{target};
+      rapidjson::MemoryStream ms{text.data(), text.size()};
+      rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>
+        is{ms};
+      rapidjson::Reader reader;
+      result = reader.template Parse<flags>(is, handler);
+      return !result.IsError();
+    };
+    doc.Populate(generate);
+  } else {
+    doc.template Parse<Flags>(text.data(), text.size());
+    result = rapidjson::ParseResult{doc.GetParseError(), doc.GetErrorOffset()};
   }
-  doc.template Parse<Flags>(text.data(), text.size());
-  return doc.HasParseError() ? json_status::invalid : json_status::ok;
+  if (!result.IsError())
+    return json_status::ok;
+  if (error != nullptr)
+    *error = json_error{result.Code(), result.Offset()};
+  return json_status::invalid;
 }
 
 } // namespace osb::base

@@ -817,7 +817,9 @@ std::optional<rejection> parse_body(std::string_view body,
     chk.add(loc{"body"}, "missing", "Field required", std::string{"null"});
     return reject_422(chk.problems);
   }
-  auto status = base::parse_json<parse_flags>(doc, body);
+  base::json_error error;
+  auto status = base::parse_json<parse_flags>(doc, body, base::json_max_depth,
+                                              &error);
   if (status == base::json_status::too_deep)
     return reject(api_error{
       400, "GENERAL::UNKNOWN_ERROR",
@@ -825,7 +827,7 @@ std::optional<rejection> parse_body(std::string_view body,
         + std::to_string(base::json_max_depth) + " levels"});
   if (status == base::json_status::invalid) {
     const char* why = "Expecting value";
-    switch (doc.GetParseError()) {
+    switch (error.code) {
       case rapidjson::kParseErrorDocumentRootNotSingular:
         why = "Extra data";
         break;
@@ -856,7 +858,7 @@ std::optional<rejection> parse_body(std::string_view body,
         break;
     }
     checker chk;
-    chk.add(loc{"body"} / static_cast<size_t>(doc.GetErrorOffset()),
+    chk.add(loc{"body"} / error.offset,
             "json_invalid", "JSON decode error", std::string{"{}"},
             ctx_str("error", why));
     return reject_422(chk.problems);

@@ -104,12 +104,12 @@ bool parse_document(std::string_view json, rapidjson::Document& doc,
   // Trailing data after the value is an error here, as in Go. Go's
   // decoder refuses nesting beyond 10000; we refuse it far earlier, before
   // RapidJSON recurses.
-  size_t at = 0;
+  base::json_error at;
   auto status = base::parse_json(doc, json, base::json_max_depth, &at);
   if (status == base::json_status::too_deep) {
     set_error(error, "invalid JSON: exceeded max depth of "
                        + std::to_string(base::json_max_depth) + " at offset "
-                       + std::to_string(at));
+                       + std::to_string(at.offset));
     return false;
   }
   if (status == base::json_status::invalid) {

@@ -102,15 +102,23 @@ TEST(CodecLimits, HugeIntegersAreRangeErrorsNotWraps) {
 
 namespace osb::codec {
 
-TEST(CodecLimits, ZeroWithAnExponentIsZero) {
-  // Regression (fuzz_codec): `-0e-99` parsed as -1.6e32 seconds.
-  for (auto body : {R"({"expiresAt":-0e-99})", R"({"expiresAt":0e-30})",
-                    R"({"expiresAt":0.0e400})",
-                    R"({"expiresAt":0.000000000000000000000000000000})"}) {
+TEST(CodecLimits, NumbersRapidJsonMisconvertsAreExact) {
+  // Regressions (fuzz_codec): RapidJSON 1.1's full-precision conversion
+  // read `-0e-99` as -1.6e32 seconds, and segfaulted on `0.` followed by
+  // 400 zeros and a digit (the server died on any JSON body with it).
+  auto many_zeros = "0." + std::string(400, '0') + "25563";
+  for (auto body :
+       {std::string{R"({"expiresAt":-0e-99})"}, std::string{R"({"expiresAt":0e-30})"},
+        std::string{R"({"expiresAt":0.000000000000000000000000000000})"},
+        R"({"expiresAt":)" + many_zeros + "}"}) {
     auto r = decode_renew(body);
     ASSERT_TRUE(std::holds_alternative<int64_t>(r)) << body;
     EXPECT_EQ(std::get<int64_t>(r), 0) << body;
   }
+  auto p = decode_patch(R"({"a":)" + many_zeros + "}");
+  ASSERT_TRUE(std::holds_alternative<rejection>(p));
+  EXPECT_EQ(std::get<rejection>(p).status, 422);
+  EXPECT_THAT(std::get<rejection>(p).body, HasSubstr("string_type"));
 }
 
 } // namespace osb::codec
