@@ -137,6 +137,24 @@ TEST_F(Hardening, DeepJsonIs400OnCreatePatchAndRenew) {
   EXPECT_TRUE(server_alive()) << srv_->read_log();
 }
 
+TEST_F(Hardening, NumbersThatCrashedRapidJsonAreAnsweredAndTheServerStaysUp) {
+  // Found by fuzz_codec: RapidJSON 1.1's full-precision conversion of
+  // `0.` + 400 zeros + digits read out of bounds (a segfault).
+  auto tiny = "0." + std::string(400, '0') + "25563";
+  auto p = srv_->call("PATCH", "/v1/sandboxes/" + id_ + "/metadata",
+                      R"({"a":)" + tiny + "}");
+  EXPECT_EQ(p.status, 422) << p.body;
+  auto r = srv_->call("POST", "/v1/sandboxes/" + id_ + "/renew-expiration",
+                      R"({"expiresAt":)" + tiny + "}");
+  EXPECT_EQ(r.status, 400) << r.body; // 1970 is in the past
+  auto c = srv_->call("POST", "/v1/sandboxes",
+                      R"({"image":{"uri":"x"},"entrypoint":["sh"],)"
+                      R"("resourceLimits":{},"timeout":)"
+                        + tiny + "}");
+  EXPECT_EQ(c.status, 422) << c.body;
+  EXPECT_TRUE(server_alive()) << srv_->read_log();
+}
+
 TEST_F(Hardening, DeepJsonThroughTheProxyIs400AndExecdStaysUp) {
   // 1,000,000 levels killed execd, after which every call got a 502.
   auto r = srv_->call("POST", execd("/command"), nested(1000000));
