@@ -446,6 +446,7 @@ int main(int argc, char** argv) {
                      : static_cast<int>(
                        std::max(2u, std::thread::hardware_concurrency()));
     opts.keep_alive_s = cfg->server.timeout_keep_alive;
+    opts.header_timeout_s = cfg->server.timeout_header;
     opts.limit_concurrency = cfg->server.limit_concurrency;
     opts.backlog = static_cast<int>(cfg->server.backlog);
     auto handler = osb::http::make_api_handler(cfg,

@@ -1,4 +1,5 @@
 #include "core/codec.hpp"
+#include "base/json.hpp"
 #include "core/strings.hpp"
 
 #include <algorithm>
@@ -807,7 +808,8 @@ bool parse_time_detail(std::string_view s, int64_t& us, std::string& err) {
 // -- request parsing ----------------------------------------------------------
 
 /// The body as FastAPI sees it: empty/null → missing, bad JSON →
-/// json_invalid.
+/// json_invalid, JSON nested too deep → FastAPI's answer to Python's
+/// RecursionError (400 "There was an error parsing the body").
 std::optional<rejection> parse_body(std::string_view body,
                                     rapidjson::Document& doc) {
   if (body.empty()) {
@@ -815,10 +817,17 @@ std::optional<rejection> parse_body(std::string_view body,
     chk.add(loc{"body"}, "missing", "Field required", std::string{"null"});
     return reject_422(chk.problems);
   }
-  doc.Parse<parse_flags>(body.data(), body.size());
-  if (doc.HasParseError()) {
+  base::json_error error;
+  auto status = base::parse_json<parse_flags>(doc, body, base::json_max_depth,
+                                              &error);
+  if (status == base::json_status::too_deep)
+    return reject(api_error{
+      400, "GENERAL::UNKNOWN_ERROR",
+      "There was an error parsing the body: JSON nested deeper than "
+        + std::to_string(base::json_max_depth) + " levels"});
+  if (status == base::json_status::invalid) {
     const char* why = "Expecting value";
-    switch (doc.GetParseError()) {
+    switch (error.code) {
       case rapidjson::kParseErrorDocumentRootNotSingular:
         why = "Extra data";
         break;
@@ -849,7 +858,7 @@ std::optional<rejection> parse_body(std::string_view body,
         break;
     }
     checker chk;
-    chk.add(loc{"body"} / static_cast<size_t>(doc.GetErrorOffset()),
+    chk.add(loc{"body"} / error.offset,
             "json_invalid", "JSON decode error", std::string{"{}"},
             ctx_str("error", why));
     return reject_422(chk.problems);
@@ -2251,8 +2260,8 @@ bool read_map(const Value& v, string_map& out) {
 
 bool spec_from_json(std::string_view json, sandbox_spec& x) {
   rapidjson::Document doc;
-  doc.Parse<parse_flags>(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  if (base::parse_json<parse_flags>(doc, json) != base::json_status::ok
+      || !doc.IsObject())
     return false;
   sandbox_spec r;
   auto str = [&](const char* name, std::string& out) {
@@ -2305,8 +2314,7 @@ std::string map_to_json(const string_map& x) {
 
 bool map_from_json(std::string_view json, string_map& x) {
   rapidjson::Document doc;
-  doc.Parse<parse_flags>(json.data(), json.size());
-  if (doc.HasParseError())
+  if (base::parse_json<parse_flags>(doc, json) != base::json_status::ok)
     return false;
   return read_map(doc, x);
 }

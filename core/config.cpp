@@ -239,6 +239,7 @@ void read_server(reader& r, const toml::table& t, node_config& cfg) {
            {"max_sandbox_timeout_seconds",
             num(s.max_sandbox_timeout_seconds, 60, INT64_MAX)},
            {"timeout_keep_alive", num(s.timeout_keep_alive, 1, INT64_MAX)},
+           {"timeout_header", num(s.timeout_header, 1, 3600)},
            {"limit_concurrency", num(s.limit_concurrency, 0, INT64_MAX)},
            {"backlog", num(s.backlog, 1, INT64_MAX)},
            {"thread_pool_size", num(s.thread_pool_size, 1, INT64_MAX)},

@@ -20,6 +20,8 @@ struct node_config {
     std::string eip;                 ///< public host for endpoints, optional
     int64_t max_sandbox_timeout_seconds = 0; ///< 0 = no cap
     int64_t timeout_keep_alive = 30;
+    /// Seconds for a request's header to arrive (ours).
+    int64_t timeout_header = 5;
     int64_t limit_concurrency = 1024; ///< 0 = unlimited
     int64_t backlog = 2048;
     int64_t thread_pool_size = 200;  ///< accepted for compatibility

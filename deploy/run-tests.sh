@@ -10,6 +10,10 @@ build_dir=${OSB_BUILD_DIR:-$here/build}
 "$here/deploy/setup.sh" --tests
 cd "$build_dir"
 ctest --output-on-failure --timeout 600 -j 2 -L unit
+# Every parser of outside input under libFuzzer (ASan+UBSan), briefly: the
+# harnesses of test/fuzz/ build in their own dir (clang-14) and run 15 s
+# each, two at a time, on their seed corpora (bench/fuzz.sh: 10 minutes).
+"$here/test/fuzz/run.sh" "${OSB_FUZZ_SECONDS:-15}" 2
 ctest --output-on-failure --timeout 900 -L integration
 # End-to-end: the official JS SDK against the real server and execd
 # (test/e2e, needs Node >= 20 and npm; Debian 12's own nodejs is 18).

@@ -1,5 +1,6 @@
 #include "execd/routes.hpp"
 
+#include "base/json.hpp"
 #include "execd/files.hpp"
 #include "execd/json.hpp"
 #include "execd/log.hpp"
@@ -80,6 +81,12 @@ using json_value = rapidjson::Value;
 /// Limit for JSON request bodies.
 constexpr size_t max_json_body = 32 * 1024 * 1024;
 
+/// Command timeouts (ms) beyond a year are refused: a deadline of
+/// `now + timeout` must not overflow the clock.
+constexpr int64_t max_timeout_ms = 365LL * 24 * 3600 * 1000;
+constexpr const char* bad_timeout
+  = "timeout must be between 0 and 31536000000 ms";
+
 constexpr std::string_view bad_body
   = "error parsing request, MAYBE invalid body format";
 
@@ -145,12 +152,19 @@ bool read_json(body_reader& body, response_writer& w,
   auto blank = text.find_first_not_of(" \t\r\n") == std::string::npos;
   if (blank && empty_as != nullptr)
     text = empty_as;
-  doc.Parse<rapidjson::kParseStopWhenDoneFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    send_error(w, 400, "INVALID_REQUEST_BODY", bad_body);
-    return false;
+  switch (base::parse_json<rapidjson::kParseStopWhenDoneFlag>(doc, text)) {
+    case base::json_status::ok:
+      return true;
+    case base::json_status::too_deep:
+      send_error(w, 400, "INVALID_REQUEST_BODY",
+                 "request body nests deeper than "
+                   + std::to_string(base::json_max_depth) + " levels");
+      return false;
+    case base::json_status::invalid:
+      break;
   }
-  return true;
+  send_error(w, 400, "INVALID_REQUEST_BODY", bad_body);
+  return false;
 }
 
 /// Reads an optional string member; null counts as "". False if the member
@@ -177,18 +191,20 @@ bool get_int(const json_value& obj, const char* key,
   auto i = obj.FindMember(key);
   if (i == obj.MemberEnd() || i->value.IsNull())
     return true;
+  // Values outside int64 are refused, never wrapped: a uid of 2^32 must
+  // not become root, a huge timeout not a negative one.
   auto& v = i->value;
   if (v.IsInt64()) {
     out = v.GetInt64();
     return true;
   }
-  if (v.IsUint64()) {
-    out = static_cast<int64_t>(v.GetUint64());
-    return true;
-  }
+  if (v.IsUint64())
+    return false; // above INT64_MAX
   if (v.IsDouble()) {
     auto d = v.GetDouble();
-    if (d != static_cast<double>(static_cast<int64_t>(d)))
+    // [-2^63, 2^63): the cast below is defined only in range.
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+        || d != static_cast<double>(static_cast<int64_t>(d)))
       return false;
     out = static_cast<int64_t>(d);
     return true;
@@ -197,7 +213,7 @@ bool get_int(const json_value& obj, const char* key,
     std::string_view s{v.GetString(), v.GetStringLength()};
     bool neg = !s.empty() && s[0] == '-';
     auto n = parse_u64(neg ? s.substr(1) : s);
-    if (!n)
+    if (!n || *n > static_cast<uint64_t>(INT64_MAX))
       return false;
     out = neg ? -static_cast<int64_t>(*n) : static_cast<int64_t>(*n);
     return true;
@@ -470,11 +486,11 @@ void router::run_command(const http_request&, body_reader& body,
   if (cr.command.empty())
     return send_error(w, 400, "INVALID_REQUEST_BODY",
                       "command must not be empty");
-  if (timeout && *timeout < 0)
-    return send_error(w, 400, "INVALID_REQUEST_BODY",
-                      "timeout must not be negative");
-  if ((uid && (*uid < 0 || *uid > 0xFFFFFFFFLL))
-      || (gid && (*gid < 0 || *gid > 0xFFFFFFFFLL)))
+  if (timeout && (*timeout < 0 || *timeout > max_timeout_ms))
+    return send_error(w, 400, "INVALID_REQUEST_BODY", bad_timeout);
+  // (uid_t)-1 means "unchanged" to setresuid: not a valid id.
+  if ((uid && (*uid < 0 || *uid >= 0xFFFFFFFFLL))
+      || (gid && (*gid < 0 || *gid >= 0xFFFFFFFFLL)))
     return send_error(w, 400, "INVALID_REQUEST_BODY", "invalid uid or gid");
   if (gid && !uid)
     return send_error(w, 400, "INVALID_REQUEST_BODY", "gid requires uid");
@@ -611,9 +627,8 @@ void router::run_in_session(const std::string& id, body_reader& body,
   if (sr.command.empty())
     return send_error(w, 400, "INVALID_REQUEST_BODY",
                       "command must not be empty");
-  if (timeout && *timeout < 0)
-    return send_error(w, 400, "INVALID_REQUEST_BODY",
-                      "timeout must not be negative");
+  if (timeout && (*timeout < 0 || *timeout > max_timeout_ms))
+    return send_error(w, 400, "INVALID_REQUEST_BODY", bad_timeout);
   sr.timeout_ms = timeout.value_or(0);
   if (!cwd.empty()) {
     if (!resolve(cwd, w, sr.cwd))
@@ -904,12 +919,12 @@ struct upload_state {
     if (current == part::metadata) {
       current = part::none;
       rapidjson::Document doc;
-      doc.Parse<rapidjson::kParseStopWhenDoneFlag>(meta_text.data(),
-                                                   meta_text.size());
+      auto parsed = base::parse_json<rapidjson::kParseStopWhenDoneFlag>(
+        doc, meta_text);
       meta m;
       std::optional<int64_t> mode;
       std::string raw;
-      if (doc.HasParseError() || !doc.IsObject()
+      if (parsed != base::json_status::ok || !doc.IsObject()
           || !get_string(doc, "path", raw) || !get_string(doc, "owner", m.owner)
           || !get_string(doc, "group", m.group) || !get_int(doc, "mode", mode))
         return fail({400, "INVALID_FILE_METADATA",

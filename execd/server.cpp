@@ -3,6 +3,7 @@
 
 #include "execd/server.hpp"
 
+#include "base/http_framing.hpp"
 #include "base/secure_compare.hpp"
 
 #include "execd/log.hpp"
@@ -69,6 +70,51 @@ public:
   /// When >= 0: fail reads once this descriptor's peer closed.
   int watch_fd = -1;
 
+  /// When set: reads fail with timed_out once it has passed (a bound on a
+  /// whole header, however slowly its bytes trickle in).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+
+  /// Waits until a byte (or EOF) can be read, within `timeout_ms`.
+  bool wait_readable(error_code& ec) {
+    if (timeout_ms < 0 && watch_fd < 0 && !deadline)
+      return true;
+    pollfd p[2] = {{fd(), POLLIN, 0}, {watch_fd, POLLRDHUP, 0}};
+    nfds_t n = watch_fd >= 0 ? 2 : 1;
+    for (;;) {
+      auto wait_ms = timeout_ms;
+      if (deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      *deadline - std::chrono::steady_clock::now())
+                      .count();
+        if (left <= 0) {
+          ec = asio::error::timed_out;
+          return false;
+        }
+        if (wait_ms < 0 || left < wait_ms)
+          wait_ms = static_cast<int>(left);
+      }
+      auto rc = ::poll(p, n, wait_ms);
+      if (rc < 0) {
+        if (errno == EINTR)
+          continue;
+        ec = error_code{errno, boost::system::system_category()};
+        return false;
+      }
+      if (rc == 0) {
+        if (deadline && std::chrono::steady_clock::now() < *deadline)
+          continue; // woke early for the deadline's rounding
+        ec = asio::error::timed_out;
+        return false;
+      }
+      if (p[0].revents != 0)
+        return true;
+      if (n == 2 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+        ec = asio::error::connection_aborted;
+        return false;
+      }
+    }
+  }
+
   template <class MutableBufferSequence>
   size_t read_some(const MutableBufferSequence& b, error_code& ec) {
     if (!wait_readable(ec))
@@ -96,32 +142,6 @@ public:
   }
 
 private:
-  bool wait_readable(error_code& ec) {
-    if (timeout_ms < 0 && watch_fd < 0)
-      return true;
-    pollfd p[2] = {{fd(), POLLIN, 0}, {watch_fd, POLLRDHUP, 0}};
-    nfds_t n = watch_fd >= 0 ? 2 : 1;
-    for (;;) {
-      auto rc = ::poll(p, n, timeout_ms);
-      if (rc < 0) {
-        if (errno == EINTR)
-          continue;
-        ec = error_code{errno, boost::system::system_category()};
-        return false;
-      }
-      if (rc == 0) {
-        ec = asio::error::timed_out;
-        return false;
-      }
-      if (p[0].revents != 0)
-        return true;
-      if (n == 2 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
-        ec = asio::error::connection_aborted;
-        return false;
-      }
-    }
-  }
-
   tcp::socket& s_;
 };
 
@@ -388,13 +408,25 @@ public:
   }
 
   void run() {
-    for (;;) {
+    for (bool first = true;; first = false) {
       request_parser p;
       p.header_limit(header_limit);
       p.body_limit(boost::none);
-      ts_.timeout_ms = static_cast<int>(srv_->opts.idle_timeout.count() * 1000);
       error_code ec;
+      // Between requests the idle timeout applies until the next request's
+      // first byte; from then on (and on a new connection from the start)
+      // its header must arrive within the header timeout.
+      if (!first && buf_.size() == 0) {
+        ts_.timeout_ms
+          = static_cast<int>(srv_->opts.idle_timeout.count() * 1000);
+        if (!ts_.wait_readable(ec))
+          break;
+      }
+      ts_.timeout_ms = -1;
+      ts_.deadline
+        = std::chrono::steady_clock::now() + srv_->opts.header_timeout;
       bhttp::read_header(ts_, buf_, p, ec);
+      ts_.deadline.reset();
       if (ec) {
         if (ec.category()
               == bhttp::make_error_code(bhttp::error::end_of_stream).category()
@@ -402,7 +434,18 @@ public:
             && ec != bhttp::error::partial_message) {
           beast_writer w{ts_, false, false};
           w.send(400, "text/plain; charset=utf-8", "Bad Request", {});
+          linger();
         }
+        break;
+      }
+      // RFC 9112 §6.3: a body whose length is in doubt ends the connection.
+      if (auto v = base::check_request_framing(p.get(), p.get().version());
+          !v) {
+        EXECD_WARN("request from " << peer_ << " rejected: " << v.reason);
+        beast_writer w{ts_, false, false};
+        w.send(v.status, "text/plain; charset=utf-8",
+               v.status == 501 ? "Not Implemented" : "Bad Request", {});
+        linger();
         break;
       }
       ts_.timeout_ms = body_timeout_ms;
@@ -436,6 +479,26 @@ public:
   }
 
 private:
+  /// Half-closes, then discards what the client still sends (a rejected
+  /// body) for a moment: closing with unread data would send a RST, which
+  /// can destroy the error response before the client has read it.
+  void linger() {
+    error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_send, ec);
+    ts_.timeout_ms = 1000;
+    ts_.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::vector<char> sink(16 * 1024);
+    size_t left = 4 * 1024 * 1024;
+    buf_.clear();
+    while (left > 0) {
+      auto n = ts_.read_some(asio::buffer(sink), ec);
+      if (ec || n == 0)
+        break;
+      left -= std::min(left, n);
+    }
+    ts_.deadline.reset();
+  }
+
   /// Handles one request; returns false when the connection must close.
   bool dispatch(request_parser& p, http_request& req, bool& keep_alive,
                 int& status) {
@@ -638,6 +701,14 @@ private:
       break;
     }
     auto& res = rp->get();
+    // The body is re-framed towards the client: a length in doubt, or
+    // codings that would be dropped, make the response unusable.
+    if (auto v = base::check_response_framing(res, res.version()); !v) {
+      EXECD_WARN("proxy: upstream 127.0.0.1:" << port
+                                              << " sent a response with "
+                                              << v.reason);
+      return bad_gateway();
+    }
     status = static_cast<int>(res.result_int());
     if (status == 101) {
       bhttp::response_serializer<bhttp::buffer_body> rs{res};

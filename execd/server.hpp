@@ -18,6 +18,9 @@ struct server_options {
   std::string access_token;
   /// How long an idle keep-alive connection stays open.
   std::chrono::seconds idle_timeout{600};
+  /// A request's header must arrive within this time of the connection's
+  /// start, or of its first byte after a keep-alive pause.
+  std::chrono::seconds header_timeout{5};
   size_t max_connections = 1024;
 };
 

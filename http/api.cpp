@@ -497,6 +497,9 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
     if (!parse_int(rt.param, port))
       return reject_detail(*x, "int_parsing", R"(["path","port"])",
                            int_parsing_msg);
+    // Range-checked before any narrowing: 4294975376 must not become 8080.
+    if (port < 1 || port > 65535)
+      return fail(*x, ec::invalid_port, "Port must be between 1 and 65535.");
     auto& key = req.header("open-sandbox-api-key");
     if (st.key_required && !key.empty()) {
       if (!constant_time_equal(key, st.cfg->server.api_key))

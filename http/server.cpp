@@ -4,9 +4,11 @@
 
 #include "http/server.hpp"
 
+#include "base/http_framing.hpp"
 #include "core/log.hpp"
 #include "net/proxy.hpp"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <boost/asio/dispatch.hpp>
@@ -17,12 +19,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -117,6 +121,8 @@ struct shared_state {
     guards;
   /// Open connections (for limit_concurrency).
   std::atomic<int64_t> num_open{0};
+  /// Connections closed to make room for new ones (for tests and logs).
+  std::atomic<int64_t> num_evicted{0};
   /// Guards `stopped`: a responder that saw `stopped == false` finishes its
   /// post before stop() drains the io_context, so no handler stays queued.
   std::shared_mutex stop_mtx;
@@ -225,6 +231,18 @@ size_t pull_buffered(Parser& p, beast::flat_buffer& in, char* out, size_t cap,
   return cap - body.size;
 }
 
+/// Where a connection is, as seen by eviction (limit_concurrency).
+enum class conn_phase : int {
+  /// Not waiting for a request: with the application, writing, relaying a
+  /// proxied stream or a WebSocket tunnel, closing. Never evicted.
+  busy,
+  /// Waiting for a complete request (header, or a buffered body): may be
+  /// closed to make room for a new connection.
+  waiting,
+  /// Chosen for eviction; its close is queued on its I/O thread.
+  evicted,
+};
+
 /// Handles an HTTP connection: reads one request at a time, hands it to the
 /// application and writes its response before reading the next one. Pipelined
 /// requests simply wait in `buffer_` until then, which keeps responses in
@@ -264,6 +282,33 @@ public:
                                              shared_from_this()));
   }
 
+  /// Since when the connection waits for its current request (steady clock
+  /// ticks); meaningful while phase() is `waiting`.
+  int64_t waiting_since() const {
+    return waiting_since_.load(std::memory_order_relaxed);
+  }
+
+  conn_phase phase() const {
+    return phase_.load(std::memory_order_acquire);
+  }
+
+  /// Claims a waiting connection for eviction (from any thread) and queues
+  /// its close on its I/O thread. False if it stopped waiting meanwhile:
+  /// the race with a request that just completed is decided here, once.
+  bool evict() {
+    auto expected = conn_phase::waiting;
+    if (!phase_.compare_exchange_strong(expected, conn_phase::evicted,
+                                        std::memory_order_acq_rel))
+      return false;
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      // Pending reads complete with operation_aborted and end the session.
+      error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+    return true;
+  }
+
   /// Closes the socket; pending operations complete with operation_aborted.
   /// Only called by stop() after the I/O threads have been joined.
   void close_now() {
@@ -289,9 +334,59 @@ public:
   }
 
 private:
+  /// Marks the connection as waiting for a request (evictable). False if it
+  /// was evicted (then its close is already queued).
+  bool start_waiting() {
+    waiting_since_.store(
+      std::chrono::steady_clock::now().time_since_epoch().count(),
+      std::memory_order_relaxed);
+    auto expected = conn_phase::busy;
+    return phase_.compare_exchange_strong(expected, conn_phase::waiting,
+                                          std::memory_order_acq_rel)
+           || expected == conn_phase::waiting;
+  }
+
+  /// Takes a complete request off the eviction candidates. False if the
+  /// connection was evicted first: the request is dropped with it.
+  bool claim() {
+    auto expected = conn_phase::waiting;
+    return phase_.compare_exchange_strong(expected, conn_phase::busy,
+                                          std::memory_order_acq_rel)
+           || expected == conn_phase::busy;
+  }
+
+  std::chrono::seconds header_timeout() const {
+    return std::chrono::seconds(
+      std::max<int64_t>(state_->opts.header_timeout_s, 1));
+  }
+
   void do_read() {
     streamed_ = false;
     sparser_.reset();
+    if (!start_waiting())
+      return;
+    // Between requests the keep-alive timeout applies until the next
+    // request's first byte; from then on (and on a new connection from the
+    // start) its header must arrive within the header timeout.
+    if (served_ && buffer_.size() == 0) {
+      stream_.expires_after(std::chrono::seconds(
+        std::max<int64_t>(state_->opts.keep_alive_s, 1)));
+      stream_.async_read_some(buffer_.prepare(4096),
+                              beast::bind_front_handler(&session::on_idle_read,
+                                                        shared_from_this()));
+      return;
+    }
+    read_header();
+  }
+
+  void on_idle_read(error_code ec, size_t n) {
+    if (ec)
+      return do_close();
+    buffer_.commit(n);
+    read_header();
+  }
+
+  void read_header() {
     // A fresh parser per request: the body limit and header state must not
     // carry over from the previous message.
     parser_.emplace();
@@ -300,16 +395,41 @@ private:
     // (unlimited); on_header() applies it to buffered requests.
     parser_->body_limit(boost::none);
     parser_->header_limit(header_limit);
-    stream_.expires_after(std::chrono::seconds(
-      std::max<int64_t>(state_->opts.keep_alive_s, 1)));
+    stream_.expires_after(header_timeout());
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&session::on_header,
                                                        shared_from_this()));
   }
 
+  /// Answers a request whose framing RFC 9112 forbids, and closes: its body
+  /// length is unknown, so nothing after its header can be trusted.
+  void reject_framing(const base::framing_verdict& v) {
+    OSB_DEBUG("http", "", "", "request from " << remote_addr_
+                                              << " rejected: " << v.reason);
+    keep_alive_ = false;
+    head_request_ = false;
+    version_ = 11;
+    if (v.status == 501)
+      return reply_now(plain_response(501, "Not Implemented"));
+    reply_now(plain_response(400, "Invalid HTTP request received."));
+  }
+
   void on_header(error_code ec, size_t) {
     if (ec)
       return on_read(ec, 0);
+    if (phase() == conn_phase::evicted)
+      return;
+    if (auto v = base::check_request_framing(parser_->get(),
+                                             parser_->get().version());
+        !v) {
+      if (!claim())
+        return;
+      return reject_framing(v);
+    }
+    // A buffered body gets its own window (the connection stays evictable
+    // until it is complete).
+    stream_.expires_after(std::chrono::seconds(std::max<int64_t>(
+      {state_->opts.keep_alive_s, state_->opts.header_timeout_s, 1})));
     if (state_->opts.streamed
         && state_->opts.streamed(path_of(parser_->get().target())))
       return on_stream_header();
@@ -352,6 +472,8 @@ private:
     if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout
         || ec == asio::error::operation_aborted)
       return do_close();
+    if (!claim())
+      return;
     if (ec) {
       keep_alive_ = false;
       head_request_ = false;
@@ -378,6 +500,8 @@ private:
   /// Streamed request (the server proxy): hands the header to the
   /// application; the body stays in the socket until it decides.
   void on_stream_header() {
+    if (!claim())
+      return;
     // Same header, other body type: no body octet has been parsed yet.
     sparser_.emplace(std::move(*parser_));
     sparser_->body_limit(boost::none);
@@ -535,6 +659,7 @@ private:
     }
     res_.body.clear();
     res_.headers.clear();
+    served_ = true;
     do_read();
   }
 
@@ -823,6 +948,16 @@ private:
                             "timed out waiting for the response");
       return fail_forward(forward_error::other, ec.message());
     }
+    // The response is re-framed towards the client: a length we cannot
+    // know, or codings we would have to drop, make it unusable.
+    if (auto v = base::check_response_framing(rparser_->get(),
+                                              rparser_->get().version());
+        !v) {
+      upstream_write_failed_ = true; // never reuse this connection
+      return fail_forward(forward_error::other,
+                          "invalid response framing: "
+                            + std::string{v.reason});
+    }
     auto status = rparser_->get().result_int();
     if (status == 101) {
       if (fwd_->upgrade)
@@ -1000,6 +1135,7 @@ private:
       close_upstream();
     if (close_after_)
       return do_linger();
+    served_ = true;
     do_read();
   }
 
@@ -1176,6 +1312,13 @@ private:
   bool registered_ = false;
   /// Bytes still to discard while lingering.
   size_t linger_left_ = 0;
+  /// At least one response went out (then the keep-alive timeout applies
+  /// before the next request's first byte).
+  bool served_ = false;
+  /// See conn_phase; written by this connection's I/O thread, and by
+  /// evict() from the accepting thread.
+  std::atomic<conn_phase> phase_{conn_phase::busy};
+  std::atomic<int64_t> waiting_since_{0};
   std::list<std::weak_ptr<session>>::iterator self_pos_;
 
   // Server proxy state; see start_forward().
@@ -1293,9 +1436,43 @@ private:
     }
     auto num_open = ++state_->num_open;
     auto limit = state_->opts.limit_concurrency;
-    bool reject = limit > 0 && num_open > limit;
+    // At the limit, idle sockets must not lock everybody out: the
+    // connection waiting longest for a request makes room. Only when all
+    // are busy does the newcomer get uvicorn's 503.
+    bool reject = limit > 0 && num_open > limit && !evict_one();
     std::make_shared<session>(std::move(socket), state_, reject)->run();
     do_accept();
+  }
+
+  /// Evicts the connection that has waited longest without sending a
+  /// complete request; false if no connection waits.
+  bool evict_one() {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::shared_ptr<session> victim;
+      {
+        std::lock_guard<std::mutex> guard{state_->sessions_mtx};
+        auto oldest = std::numeric_limits<int64_t>::max();
+        for (auto& weak : state_->sessions) {
+          auto s = weak.lock();
+          if (!s || s->phase() != conn_phase::waiting)
+            continue;
+          if (auto t = s->waiting_since(); t < oldest) {
+            oldest = t;
+            victim = std::move(s);
+          }
+        }
+      }
+      if (!victim)
+        return false;
+      // It may have completed a request meanwhile: then try the next one.
+      if (victim->evict()) {
+        ++state_->num_evicted;
+        OSB_DEBUG("http", "", "", "connection limit reached: closing an "
+                                  "idle connection");
+        return true;
+      }
+    }
+    return false;
   }
 
   std::shared_ptr<shared_state> state_;
@@ -1381,8 +1558,32 @@ server_options::server_options() : streamed(&net::is_proxy_path) {
   // nop
 }
 
+namespace {
+
+/// Raises the soft limit on open files to the hard limit: every connection
+/// up to limit_concurrency takes a descriptor, a proxied one two, and the
+/// usual soft limit of 1024 would turn accept() into EMFILE first.
+void raise_nofile_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+    return;
+  auto want = rl.rlim_max;
+  // An "unlimited" hard limit still has the kernel's nr_open as ceiling.
+  if (want == RLIM_INFINITY || want > (1u << 20))
+    want = 1u << 20;
+  if (want <= rl.rlim_cur)
+    return;
+  rl.rlim_cur = want;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    OSB_WARN("http", "", "", "cannot raise the open files limit to "
+                               << want);
+}
+
+} // namespace
+
 expected<std::unique_ptr<server>> server::start(server_options opts,
                                                 handler h) {
+  raise_nofile_limit();
   auto threads = std::max(opts.threads, 1);
   auto host = opts.host.empty() ? std::string{"0.0.0.0"} : opts.host;
   auto port = opts.port;

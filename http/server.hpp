@@ -96,8 +96,17 @@ struct server_options {
   uint16_t port = 8080;       ///< 0 = pick a free port
   int threads = 2;            ///< I/O threads
   int64_t keep_alive_s = 30;  ///< idle keep-alive timeout
+  /// A request's header must arrive within this many seconds of the
+  /// connection's start, or of its first byte after a keep-alive pause; a
+  /// buffered body then gets max(this, keep_alive_s) more.
+  int64_t header_timeout_s = 5;
   size_t body_limit = 16 * 1024 * 1024;
-  int64_t limit_concurrency = 1024; ///< open connections, 0 = unlimited
+  /// Open connections, 0 = unlimited. At the limit a new connection evicts
+  /// the connection that has waited longest without sending a complete
+  /// request; only when every connection is busy (a request with the
+  /// application, a streamed proxy body, a WebSocket tunnel) does it get a
+  /// 503.
+  int64_t limit_concurrency = 1024;
   int backlog = 2048;
   /// Whether a request, by its raw path, is streamed: the application sees
   /// it right after the header (`request::streamed`), before its body is

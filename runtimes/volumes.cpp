@@ -1,5 +1,7 @@
 #include "runtimes/volumes.hpp"
 
+#include "base/json.hpp"
+
 #include <rapidjson/document.h>
 
 #include <filesystem>
@@ -84,7 +86,7 @@ volume_result<std::vector<volume_mount>> parse_volumes(std::string_view json) {
   if (json.empty())
     return result;
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  base::parse_json(doc, json); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsArray())
     return volume_error{ec::internal, "The stored volumes are malformed."};
   for (auto& x : doc.GetArray()) {

@@ -1,5 +1,6 @@
 #include "net/egress/http_server.hpp"
 
+#include "base/http_framing.hpp"
 #include "net/egress/log.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -21,7 +22,11 @@ using error_code = boost::system::error_code;
 namespace {
 
 constexpr size_t body_limit = 1 << 20;
+/// Between requests: how long a kept-alive connection may stay silent.
 constexpr auto idle_timeout = std::chrono::seconds{30};
+/// A request (header and body) must arrive within this time of the
+/// connection's start, or of its first byte after a keep-alive pause.
+constexpr auto request_timeout = std::chrono::seconds{5};
 constexpr size_t max_connections = 128;
 
 } // namespace
@@ -59,16 +64,36 @@ public:
   }
 
 private:
-  void read() {
-    parser_.emplace();
-    parser_->body_limit(body_limit);
-    timer_.expires_after(idle_timeout);
+  /// Closes the socket when the timer fires (pending operations abort).
+  void arm_timer(std::chrono::seconds after) {
+    timer_.expires_after(after);
     timer_.async_wait([weak = weak_from_this()](error_code ec) {
       if (auto self = weak.lock(); self && !ec) {
         error_code ignored;
         self->socket_.close(ignored);
       }
     });
+  }
+
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(body_limit);
+    if (served_ && buffer_.size() == 0) {
+      // Keep-alive: the idle timeout until the next request's first byte.
+      arm_timer(idle_timeout);
+      socket_.async_wait(tcp::socket::wait_read,
+                         [self = shared_from_this()](error_code ec) {
+                           if (ec)
+                             return self->on_read(ec);
+                           self->read_header();
+                         });
+      return;
+    }
+    read_header();
+  }
+
+  void read_header() {
+    arm_timer(request_timeout);
     http::async_read_header(socket_, buffer_, *parser_,
                             [self = shared_from_this()](error_code ec, size_t) {
                               if (ec)
@@ -81,6 +106,14 @@ private:
   // a second for the interim response.
   void on_header() {
     auto& req = parser_->get();
+    // RFC 9112 §6.3: a body whose length is in doubt ends the connection.
+    if (auto v = boost_framing(req); !v) {
+      EGRESS_WARN("request rejected: " << v.reason);
+      error_code ignored;
+      timer_.cancel(ignored);
+      respond(text_error(v.status, std::string{v.reason}), false);
+      return;
+    }
     auto expect = req[http::field::expect];
     if (expect.size() == 12 && boost::beast::iequals(expect, "100-continue")
         && !parser_->is_done()) {
@@ -110,6 +143,15 @@ private:
       respond(text_error(400, "failed to read body: http: request body too "
                               "large"),
               false);
+      return;
+    }
+    // Malformed requests (Beast's parser errors) get a 400, like Go's
+    // net/http; socket errors and timeouts just close.
+    if (ec.category() == http::make_error_code(http::error::bad_method)
+                           .category()
+        && ec != http::error::end_of_stream
+        && ec != http::error::partial_message) {
+      respond(text_error(400, "Bad Request"), false);
       return;
     }
     if (ec) {
@@ -151,14 +193,47 @@ private:
                           error_code ignored;
                           self->socket_.shutdown(tcp::socket::shutdown_send,
                                                  ignored);
+                          if (!ec)
+                            return self->linger();
                           self->socket_.close(ignored);
                           return;
                         }
+                        self->served_ = true;
                         self->read();
                       });
   }
 
+  template <class Request>
+  static base::framing_verdict boost_framing(const Request& req) {
+    return base::check_request_framing(req, req.version());
+  }
+
+  /// After a response with `Connection: close`: discards what the client
+  /// still sends (a rejected body) until it closes or a moment passes, so
+  /// that closing with unread data does not reset the connection before
+  /// the client has read the response.
+  void linger() {
+    arm_timer(std::chrono::seconds{2});
+    linger_more();
+  }
+
+  void linger_more() {
+    socket_.async_read_some(
+      asio::buffer(sink_),
+      [self = shared_from_this()](error_code ec, size_t) {
+        if (ec) {
+          error_code ignored;
+          self->timer_.cancel(ignored);
+          self->socket_.close(ignored);
+          return;
+        }
+        self->linger_more();
+      });
+  }
+
   std::shared_ptr<http_server::impl> server_;
+  bool served_ = false;
+  char sink_[4096];
   tcp::socket socket_;
   asio::steady_timer timer_;
   boost::beast::flat_buffer buffer_{8192};

@@ -1,5 +1,7 @@
 #include "net/egress/policy.hpp"
 
+#include "base/json.hpp"
+
 #include <arpa/inet.h>
 
 #include <rapidjson/document.h>
@@ -99,9 +101,18 @@ bool string_member(const rapidjson::Value& obj, std::string_view key,
 
 bool parse_document(std::string_view json, rapidjson::Document& doc,
                     std::string* error) {
-  // Trailing data after the value is an error here, as in Go.
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError()) {
+  // Trailing data after the value is an error here, as in Go. Go's
+  // decoder refuses nesting beyond 10000; we refuse it far earlier, before
+  // RapidJSON recurses.
+  base::json_error at;
+  auto status = base::parse_json(doc, json, base::json_max_depth, &at);
+  if (status == base::json_status::too_deep) {
+    set_error(error, "invalid JSON: exceeded max depth of "
+                       + std::to_string(base::json_max_depth) + " at offset "
+                       + std::to_string(at.offset));
+    return false;
+  }
+  if (status == base::json_status::invalid) {
     set_error(error, std::string{"invalid JSON: "}
                        + rapidjson::GetParseError_En(doc.GetParseError())
                        + " at offset " + std::to_string(doc.GetErrorOffset()));

@@ -1,5 +1,6 @@
 #include "runtimes/docker/docker_api.hpp"
 
+#include "base/json.hpp"
 #include "core/base64.hpp"
 
 #include <rapidjson/document.h>
@@ -276,6 +277,10 @@ std::string registry_auth(std::string_view username,
 std::optional<std::string> pull_stream_error(std::string_view body) {
   // Docker writes one JSON object per line; parsing value after value also
   // copes with objects that are not newline-separated.
+  // Docker's progress objects are flat; a deep one is garbage we refuse
+  // before RapidJSON recurses into it.
+  if (base::json_too_deep(body) != std::string_view::npos)
+    return std::nullopt;
   std::string copy{body};
   rapidjson::StringStream ss{copy.c_str()};
   for (;;) {
@@ -310,7 +315,7 @@ void pull_tracker::feed(std::string_view chunk) {
 
 void pull_tracker::line(std::string_view x) {
   rapidjson::Document doc;
-  doc.Parse(x.data(), x.size());
+  base::parse_json(doc, x); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsObject())
     return;
   if (!error_) {
@@ -393,7 +398,7 @@ std::string normalize_arch(std::string_view arch) {
 
 expected<daemon_info> parse_info(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsObject())
     return failure{failure_kind::failed, "malformed info response"};
   daemon_info info;
@@ -552,7 +557,7 @@ std::string image_list_target(std::string_view repository,
 
 expected<std::vector<std::string>> parse_image_tags(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsArray())
     return failure{failure_kind::failed, "image list is not a JSON array"};
   std::vector<std::string> result;
@@ -582,7 +587,7 @@ std::string image_target(std::string_view ref, std::string_view suffix) {
 
 std::optional<std::string> parse_created_id(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError())
     return std::nullopt;
   auto id = string_of(doc, "Id");
@@ -593,7 +598,7 @@ std::optional<std::string> parse_created_id(std::string_view body) {
 
 expected<container_info> parse_inspect(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsObject())
     return failure{failure_kind::failed, "malformed inspect response"};
   container_info info;
@@ -616,7 +621,7 @@ expected<container_info> parse_inspect(std::string_view body) {
 
 expected<container_details> parse_details(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsObject())
     return failure{failure_kind::failed, "malformed inspect response"};
   container_details d;
@@ -719,7 +724,7 @@ std::string demux_logs(std::string_view body) {
 
 expected<std::vector<container_info>> parse_list(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsArray())
     return failure{failure_kind::failed, "malformed list response"};
   std::vector<container_info> result;
@@ -792,7 +797,7 @@ volume_create_body(std::string_view name,
 
 expected<volume_info> parse_volume(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsObject())
     return failure{failure_kind::failed, "malformed volume response"};
   auto v = volume_of(doc);
@@ -803,7 +808,7 @@ expected<volume_info> parse_volume(std::string_view body) {
 
 expected<std::vector<volume_info>> parse_volume_list(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (doc.HasParseError() || !doc.IsObject())
     return failure{failure_kind::failed, "malformed volume list response"};
   std::vector<volume_info> result;
@@ -830,7 +835,7 @@ failure_kind kind_of_status(unsigned status) {
 
 std::string error_message(unsigned status, std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  base::parse_json(doc, body); // a refused depth leaves doc null
   if (!doc.HasParseError())
     if (auto msg = string_of(doc, "message"); !msg.empty())
       return msg;

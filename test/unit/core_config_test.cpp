@@ -77,6 +77,7 @@ TEST(ConfigDefaults, EmptyDocumentYieldsDefaults) {
   EXPECT_EQ(cfg.server.api_key, "");
   EXPECT_EQ(cfg.server.max_sandbox_timeout_seconds, 0);
   EXPECT_EQ(cfg.server.timeout_keep_alive, 30);
+  EXPECT_EQ(cfg.server.timeout_header, 5);
   EXPECT_EQ(cfg.server.limit_concurrency, 1024);
   EXPECT_EQ(cfg.server.backlog, 2048);
   EXPECT_EQ(cfg.server.thread_pool_size, 200);
@@ -110,6 +111,7 @@ api_key = "secret"
 eip = "sandbox.example.com"
 max_sandbox_timeout_seconds = 86400
 timeout_keep_alive = 5
+timeout_header = 2
 limit_concurrency = 0
 backlog = 10
 thread_pool_size = 4
@@ -171,6 +173,7 @@ seed_timeout_seconds = 5
   EXPECT_EQ(cfg.server.eip, "sandbox.example.com");
   EXPECT_EQ(cfg.server.max_sandbox_timeout_seconds, 86400);
   EXPECT_EQ(cfg.server.timeout_keep_alive, 5);
+  EXPECT_EQ(cfg.server.timeout_header, 2);
   EXPECT_EQ(cfg.server.limit_concurrency, 0);
   EXPECT_EQ(cfg.server.backlog, 10);
   EXPECT_EQ(cfg.server.thread_pool_size, 4);
@@ -262,6 +265,10 @@ TEST(ConfigErrors, RangeChecks) {
               HasSubstr("server.limit_concurrency must be >= 0"));
   EXPECT_THAT(parse_err("[server]\ntimeout_keep_alive = 0\n"),
               HasSubstr("server.timeout_keep_alive must be >= 1"));
+  EXPECT_THAT(parse_err("[server]\ntimeout_header = 0\n"),
+              HasSubstr("server.timeout_header must be between 1 and 3600"));
+  EXPECT_THAT(parse_err("[server]\ntimeout_header = 3601\n"),
+              HasSubstr("server.timeout_header must be between 1 and 3600"));
   EXPECT_THAT(parse_err("[docker]\napi_timeout = 0\n"),
               HasSubstr("docker.api_timeout must be >= 1"));
   EXPECT_THAT(parse_err("[docker]\npids_limit = -1\n"),

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <thread>
 
 using namespace osb::egress;
@@ -165,5 +166,79 @@ TEST_F(egress_http, body_limit) {
   auto res = read_response(fd);
   EXPECT_EQ(res.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u)
     << res.substr(0, 200);
+  ::close(fd);
+}
+
+namespace {
+
+/// Reads until the peer closes (or 10 s pass); returns what arrived.
+std::string read_to_close(int fd, bool* closed = nullptr) {
+  std::string raw;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1)
+      break;
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      if (closed != nullptr)
+        *closed = true;
+      break;
+    }
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  return raw;
+}
+
+} // namespace
+
+TEST_F(egress_http, DeepJsonIs400AndTheServerStaysUp) {
+  int fd = connect_to(port);
+  std::string body(1000000, '[');
+  send_all(fd, "PATCH /policy HTTP/1.1\r\nHost: x\r\nOPENSANDBOX-EGRESS-AUTH: "
+               "t\r\nContent-Length: "
+                 + std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto res = read_response(fd);
+  EXPECT_EQ(res.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u)
+    << res.substr(0, 200);
+  EXPECT_NE(res.find("exceeded max depth of 128"), std::string::npos) << res;
+  send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  res = read_response(fd);
+  EXPECT_EQ(res.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << res;
+  ::close(fd);
+}
+
+TEST_F(egress_http, AmbiguousFramingIs400AndCloses) {
+  for (std::string framing :
+       {"Transfer-Encoding: chunked, identity\r\n",
+        "Transfer-Encoding: xchunked\r\nContent-Length: 5\r\n",
+        "Content-Length: 5\r\nContent-Length: 6\r\n"}) {
+    int fd = connect_to(port);
+    send_all(fd, "PATCH /policy HTTP/1.1\r\nHost: x\r\nOPENSANDBOX-EGRESS-AUTH: "
+                 "t\r\n"
+                   + framing
+                   + "\r\n5\r\n[]   \r\n0\r\n\r\nGET /healthz HTTP/1.1\r\n"
+                     "Host: x\r\n\r\n");
+    bool closed = false;
+    auto res = read_to_close(fd, &closed);
+    EXPECT_EQ(res.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u)
+      << framing << res;
+    // Nothing after the header was taken for a request.
+    EXPECT_EQ(res.find("HTTP/1.1 200"), std::string::npos) << framing << res;
+    EXPECT_TRUE(closed) << framing;
+    ::close(fd);
+  }
+}
+
+TEST_F(egress_http, SilentConnectionClosesAfterTheRequestTimeout) {
+  int fd = connect_to(port);
+  auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  auto res = read_to_close(fd, &closed);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(res, "");
+  EXPECT_GE(waited, std::chrono::milliseconds(4500));
+  EXPECT_LT(waited, std::chrono::milliseconds(8000));
   ::close(fd);
 }

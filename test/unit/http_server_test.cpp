@@ -283,19 +283,7 @@ TEST_F(Server, MalformedRequestIs400) {
   EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
 }
 
-TEST_F(Server, LimitConcurrencyAnswers503) {
-  server_options opts;
-  opts.limit_concurrency = 1;
-  start(opts);
-  raw_client a{srv_->port()};
-  a.send("GET /first HTTP/1.1\r\nHost: t\r\n\r\n");
-  EXPECT_NE(a.read_response().find("GET /first"), std::string::npos);
-  raw_client b{srv_->port()};
-  b.send("GET /second HTTP/1.1\r\nHost: t\r\n\r\n");
-  auto r = b.read_response();
-  EXPECT_EQ(r.rfind("HTTP/1.1 503 ", 0), 0u) << r;
-  EXPECT_TRUE(b.closed_by_peer());
-}
+// The connection limit (503, eviction): http_server_limits_test.cpp.
 
 TEST_F(Server, ExpectContinue) {
   start();
