@@ -20,7 +20,12 @@ if [ ! -f "$build/build.ninja" ]; then
     -DCMAKE_CXX_COMPILER="$cxx" -DOSB_BUILD_FUZZERS=ON \
     -DOSB_BUILD_TESTS=OFF >/dev/null
 fi
-cmake --build "$build" --target fuzzers -j 2 >/dev/null
+# Quiet unless the build fails: then its output says why.
+if ! out=$(cmake --build "$build" --target fuzzers -j 2 2>&1); then
+  echo "$out" | tail -n 40 >&2
+  echo "fuzz: building the harnesses failed" >&2
+  exit 1
+fi
 
 # RapidJSON's known pointer arithmetic is suppressed; anything else halts.
 export UBSAN_OPTIONS="suppressions=$here/test/fuzz/ubsan.supp:halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
