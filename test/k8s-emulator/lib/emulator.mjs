@@ -180,10 +180,8 @@ export class Emulator {
       status: { phase: "Terminating" },
     });
     const sweep = () => {
-      let left = 0;
       for (const r of this.resources.filter((x) => x.namespaced)) {
         for (const obj of [...this.store.objects(r, name)]) {
-          ++left;
           if (!obj.metadata.deletionTimestamp) {
             if (r.kind === "Pod")
               this.lifecycle.delete(obj);
@@ -197,6 +195,10 @@ export class Emulator {
           }
         }
       }
+      let left = 0;
+      for (const r of this.resources.filter((x) => x.namespaced))
+        for (const _ of this.store.objects(r, name))
+          ++left;
       const current = this.store.get(nsr, null, name);
       if (!current || current.metadata.uid !== ns.metadata.uid)
         return;
