@@ -369,8 +369,19 @@ class Watch {
       this.emu.whenThawed(() => this.write(line));
       return;
     }
-    if (!this.closed)
-      this.res.write(line);
+    if (this.closed)
+      return;
+    // Lines written in one turn of the event loop go out in one write.
+    if (this.pending === undefined) {
+      this.pending = [];
+      setImmediate(() => {
+        const lines = this.pending;
+        this.pending = undefined;
+        if (!this.closed)
+          this.res.write(lines.join(""));
+      });
+    }
+    this.pending.push(line);
   }
 
   bookmark(annotations) {
@@ -396,7 +407,8 @@ class Watch {
   /// Ends the stream as the server does at the watch's timeout.
   end() {
     if (!this.closed)
-      this.res.end();
+      this.res.end(this.pending?.join("") ?? "");
+    this.pending = undefined;
     this.close();
   }
 

@@ -13,6 +13,7 @@
 
 import { matchLabels } from "./selectors.mjs";
 import { timestamp } from "./objects.mjs";
+import { copyOf } from "./store.mjs";
 
 /// The default delays (ms) of each step.
 export const defaultDelays = {
@@ -92,7 +93,7 @@ export class Lifecycle {
     const old = this.current(ns, name, uid);
     if (!old)
       return null;
-    const pod = structuredClone(old);
+    const pod = copyOf(old);
     if (mutate(pod) === false)
       return old;
     return this.store.replace(this.pods, old, pod);
