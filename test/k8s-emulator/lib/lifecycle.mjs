@@ -50,6 +50,8 @@ export class Lifecycle {
     this.nextIp = 2;
     this.freeIps = [];
     this.waitingForNode = new Set();
+    if (docker)
+      docker.onExit = (ns, name, code) => this.exit(ns, name, null, code);
   }
 
   get pods() {
@@ -276,7 +278,6 @@ export class Lifecycle {
       const started = timestamp();
       this.change(ns, name, uid, (p) => {
         if (ip) {
-          this.releaseIp(p.status.podIP);
           p.status.podIP = ip;
           p.status.podIPs = [{ ip }];
         }
@@ -324,6 +325,8 @@ export class Lifecycle {
     });
     if (restart)
       this.later(uid, this.delays.restartMs, () => this.change(ns, name, uid, (p) => {
+        if (index === 0)
+          this.docker?.restart(uid);
         const st = p.status.containerStatuses[index];
         p.status.containerStatuses[index] = { ...st, ready: true, started: true, state: { running: { startedAt: timestamp() } } };
         if (p.status.containerStatuses.every((s) => s.ready)) {
@@ -398,9 +401,7 @@ export class Lifecycle {
         clearTimeout(t);
     this.state.delete(uid);
     this.waitingForNode.delete(uid);
-    if (ip && !this.docker)
-      this.releaseIp(ip);
-    else if (s?.ip)
+    if (s?.ip)
       this.releaseIp(s.ip);
     this.docker?.remove(uid);
   }
