@@ -196,8 +196,10 @@ export class Objects {
       return { obj, warnings };
     if (obj.metadata.deletionTimestamp && !(obj.metadata.finalizers ?? []).length
         && !this.emu.lifecycle?.owns(r, obj)) {
-      this.store.replace(r, old, obj);
-      return { obj: this.store.remove(r, obj), warnings };
+      const last = this.store.replace(r, old, obj);
+      const gone = this.store.remove(r, last);
+      this.emu.onUpdate(r, old, last);
+      return { obj: gone, warnings };
     }
     const stored = this.store.replace(r, old, obj);
     this.emu.onUpdate(r, old, stored);

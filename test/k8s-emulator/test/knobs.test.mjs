@@ -130,3 +130,13 @@ test("HTTPS: the emulator's CA, client certificates and bearer tokens; 401 witho
     await tls.stop();
   }
 });
+
+test("bulk creation of pods (benchmark setup), validated like POST", async () => {
+  const template = { apiVersion: "v1", kind: "Pod", metadata: { labels: { app: "bulk" } }, spec: { containers: [{ name: "main", image: "busybox:1.36" }] } };
+  const r = await admin("POST", "/pods/bulk", { count: 50, prefix: "bulk-", labelIndex: "idx", template });
+  assert.equal(r.created, 50);
+  const list = await api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dbulk,idx%3D7");
+  assert.deepEqual(list.body.items.map((p) => p.metadata.name), ["bulk-7"]);
+  const bad = await request(emu.adminUrl, "POST", "/_emulator/pods/bulk", { count: 1, template: { spec: { containers: [{ name: "x" }] } } });
+  assert.equal(bad.status, 422);
+});

@@ -174,3 +174,17 @@ test("delays can be changed through the admin API", async () => {
   const bad = await fetch(`${emu.adminUrl}/_emulator/delays`, { method: "POST", body: JSON.stringify({ nope: 1 }) });
   assert.equal(bad.status, 400);
 });
+
+test("a pod with a finalizer stays Terminating until the finalizer goes", async () => {
+  await api("POST", pods, { ...pod("held"), metadata: { name: "held", finalizers: ["example.com/hold"] } });
+  await waitForPod(emu, "default", "held", (p) => p.status.phase === "Running");
+  await api("DELETE", `${pods}/held`, { gracePeriodSeconds: 0 });
+  const held = await waitForPod(emu, "default", "held", (p) => p.status.containerStatuses[0].state.terminated);
+  assert.ok(held.metadata.deletionTimestamp);
+  const w = watch(emu.url, `${pods}?watch=1&fieldSelector=metadata.name%3Dheld`);
+  await api("PATCH", `${pods}/held`, { metadata: { finalizers: null } }, { contentType: "application/merge-patch+json" });
+  await w.next((e) => e.type === "DELETED");
+  w.close();
+  assert.equal((await api("GET", `${pods}/held`)).status, 404);
+  assert.equal(emu.lifecycle.state.has(held.metadata.uid), false, "the lifecycle forgot it");
+});
