@@ -2,17 +2,20 @@
 // A Kubernetes API-server emulator for tests (see docs/k8s-emulator.md).
 // Prints one JSON line first ({url, admin, kubeconfig, ...}), then serves
 // until SIGTERM or SIGINT (or stdin closing, with --exit-on-stdin-close).
+// --crd FILE: CustomResourceDefinition manifests (YAML/JSON) or JSON
+// descriptions (lib/resources.mjs customResource()).
 //
 // Usage: node emulator.mjs [--port N] [--admin-port N] [--host H] [--tls]
 //          [--token T] [--require-auth] [--kubeconfig-auth cert|token|none]
 //          [--state-dir DIR] [--history N] [--bookmark-interval-ms N]
 //          [--watch-timeout-seconds N] [--field-validation Strict|Warn|Ignore]
 //          [--no-events] [--delays scheduleMs=50,startMs=50,...]
-//          [--crd FILE.json]... [--docker] [--node-name NAME]
+//          [--crd FILE]... [--docker] [--node-name NAME]
 //          [--k8s-version vX.Y.Z] [--exit-on-stdin-close]
 
 import fs from "node:fs";
 import { startEmulator } from "./lib/emulator.mjs";
+import { customResourcesFromFile } from "./lib/resources.mjs";
 
 function parseArgs(argv) {
   const o = { customResources: [], delays: {} };
@@ -50,7 +53,7 @@ function parseArgs(argv) {
           o.delays[k.trim()] = Number(v);
         }
         break;
-      case "--crd": o.customResources.push(JSON.parse(fs.readFileSync(take(i++), "utf8"))); break;
+      case "--crd": o.customResources.push(...customResourcesFromFile(fs.readFileSync(take(i++), "utf8"))); break;
       case "--docker": o.docker = true; break;
       case "--node-name": o.nodeName = take(i++); break;
       case "--k8s-version": o.version = take(i++); break;

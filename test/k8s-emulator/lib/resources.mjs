@@ -5,6 +5,7 @@
 // CRD-like kind from a JSON schema (e.g. agents.x-k8s.io Sandbox).
 
 import Ajv from "ajv";
+import YAML from "yaml";
 import { Lease } from "kubernetes-models/coordination.k8s.io/v1";
 import {
   ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
@@ -258,7 +259,7 @@ let ajv = null;
 /// Unknown fields are those the schema does not name (as a structural CRD
 /// prunes them) unless it says x-kubernetes-preserve-unknown-fields.
 export function customResource(d) {
-  ajv ??= new Ajv({ allErrors: true, strict: false });
+  ajv ??= new Ajv({ allErrors: true, strict: false, validateFormats: false });
   const schema = d.schema ?? { type: "object", "x-kubernetes-preserve-unknown-fields": true };
   const check = ajv.compile(schema);
   return {
@@ -270,7 +271,7 @@ export function customResource(d) {
     model: {
       validate(obj) {
         // The recording proxy needs every key read: walk the schema.
-        readAll(obj, schema);
+        readAll(obj, schema, true);
         if (!check(obj))
           throw Object.assign(new Error("invalid"), { errors: check.errors });
       },
@@ -280,7 +281,7 @@ export function customResource(d) {
 
 /// Reads the keys of `value` that `schema` names (so that the recording
 /// proxy in validate.mjs sees them; keys never read are unknown fields).
-function readAll(value, schema) {
+function readAll(value, schema, top = false) {
   if (value === null || typeof value !== "object" || !schema)
     return;
   if (schema["x-kubernetes-preserve-unknown-fields"]) {
@@ -293,7 +294,10 @@ function readAll(value, schema) {
       readAll(v, schema.items);
     return;
   }
-  const props = { apiVersion: {}, kind: {}, metadata: { "x-kubernetes-preserve-unknown-fields": true }, ...schema.properties };
+  // The object's own metadata is ObjectMeta (checked elsewhere).
+  const props = top
+    ? { ...schema.properties, apiVersion: {}, kind: {}, metadata: { "x-kubernetes-preserve-unknown-fields": true } }
+    : schema.properties ?? {};
   for (const k of Object.keys(value)) {
     if (k in props)
       readAll(value[k], props[k]);
@@ -301,6 +305,34 @@ function readAll(value, schema) {
       readAll(value[k], schema.additionalProperties === true
         ? { "x-kubernetes-preserve-unknown-fields": true } : schema.additionalProperties);
   }
+}
+
+/// The custom resources a file describes: CustomResourceDefinition
+/// manifests (YAML or JSON, several documents; every served version) or
+/// customResource() descriptions (JSON).
+export function customResourcesFromFile(text) {
+  const out = [];
+  for (const doc of YAML.parseAllDocuments(text)) {
+    if (doc.errors.length)
+      throw new Error(`CRD file: ${doc.errors.map((e) => e.message).join("; ")}`);
+    const d = doc.toJS();
+    if (d == null)
+      continue;
+    if (d.kind !== "CustomResourceDefinition") {
+      out.push(d);
+      continue;
+    }
+    const n = d.spec.names;
+    for (const v of d.spec.versions ?? [])
+      if (v.served !== false)
+        out.push({
+          group: d.spec.group, version: v.name, kind: n.kind, plural: n.plural,
+          singular: n.singular, shortNames: n.shortNames, categories: n.categories,
+          namespaced: d.spec.scope !== "Cluster", schema: v.schema?.openAPIV3Schema,
+          statusSubresource: Boolean(v.subresources?.status),
+        });
+  }
+  return out;
 }
 
 /// apiVersion as written in objects: "v1" or "group/version".

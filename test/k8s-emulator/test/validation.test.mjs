@@ -137,3 +137,61 @@ test("custom resources are validated against their JSON schema", async () => {
   const groups = await api("GET", "/apis");
   assert.ok(groups.body.groups.some((g) => g.name === "agents.x-k8s.io"));
 });
+
+test("a CustomResourceDefinition manifest (YAML) adds its served versions", async () => {
+  const { customResourcesFromFile } = await import("../lib/resources.mjs");
+  const crd = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          apiVersion: {type: string}
+          kind: {type: string}
+          metadata: {type: object}
+          spec:
+            type: object
+            properties:
+              size: {type: integer, format: int32}
+              template:
+                type: object
+                properties:
+                  metadata: {type: object, properties: {labels: {type: object, additionalProperties: {type: string}}}}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  - name: v0
+    served: false
+    storage: false
+`;
+  const ds = customResourcesFromFile(crd);
+  assert.deepEqual(ds.map((d) => `${d.group}/${d.version} ${d.kind}`), ["example.com/v1 Widget"]);
+  const small = await start({ customResources: ds });
+  try {
+    const c = client(small);
+    const base = "/apis/example.com/v1/namespaces/default/widgets";
+    const w = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w1", labels: { a: "b" } },
+                spec: { size: 3, template: { metadata: { labels: { x: "y" } } } } };
+    assert.equal((await c.api("POST", base, w)).status, 201);
+    const bad = await c.api("POST", base, { ...w, metadata: { name: "w2" }, spec: { size: "3", template: { metadata: { name: "n" } } } });
+    assert.equal(bad.status, 422);
+    assert.deepEqual(bad.body.details.causes.map((x) => x.field), ["spec.size"]);
+    const unknown = await c.api("POST", base, { ...w, metadata: { name: "w3" }, spec: { template: { metadata: { name: "n" } } } });
+    assert.deepEqual(unknown.body.details.causes.map((x) => x.field), ["spec.template.metadata.name"]);
+    const st = await c.api("PUT", `${base}/w1/status`, { ...w, status: { ready: true } });
+    assert.equal(st.status, 200);
+    assert.deepEqual(st.body.status, { ready: true });
+  } finally {
+    await small.stop();
+  }
+});
