@@ -34,7 +34,6 @@ export const defaultOptions = {
   version: "v1.30.0",
   customResources: [], // customResource() descriptions
   docker: false, // back pods with Docker containers (lib/docker.mjs)
-  quiet: false,
 };
 
 export class Emulator {

@@ -10,7 +10,7 @@ import { startEmulator } from "../lib/emulator.mjs";
 export const fastDelays = { scheduleMs: 5, startMs: 5, pullMs: 2, initMs: 5, terminateMs: 10, backoffMs: 30, restartMs: 10 };
 
 export async function start(options = {}) {
-  return startEmulator({ quiet: true, delays: fastDelays, bookmarkIntervalMs: 0, ...options });
+  return startEmulator({ delays: fastDelays, bookmarkIntervalMs: 0, ...options });
 }
 
 /// A request to `base` + `path`; resolves {status, headers, body} (body
