@@ -29,6 +29,9 @@ fi
 OSB_BUILD_DIR="$build_dir" "$here/deploy/compose/test-compose.sh"
 OSB_BUILD_DIR="$build_dir" "$here/deploy/k8s/validate.sh"
 OSB_BUILD_DIR="$build_dir" "$here/deploy/systemd/verify.sh"
+# The Kubernetes API-server emulator the Kubernetes runtime is tested
+# against: Debian's kubectl 1.20 against it, then its own unit tests.
+"$here/test/k8s-emulator/selftest.sh"
 # Nothing may be left behind by the suites.
 # (Test servers use node names starting with "it-".)
 leftover=$(docker ps -a --filter label=opensandbox.io/id \

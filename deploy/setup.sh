@@ -39,6 +39,13 @@ if ((${#missing[@]})); then
   fi
 fi
 
+# Debian's kubectl 1.20 (package kubernetes-client) for the Kubernetes
+# API-server emulator's selftest: installed, or unpacked beside an image's
+# own /usr/bin/kubectl of another package (see the script).
+if [ "$with_tests" = ON ]; then
+  "$here/test/k8s-emulator/find-kubectl.sh" --install >/dev/null
+fi
+
 ensure_dockerd
 
 # The images that need none of our binaries (debootstrap: network-bound)
