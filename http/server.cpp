@@ -1449,16 +1449,24 @@ private:
   bool evict_one() {
     for (int attempt = 0; attempt < 3; ++attempt) {
       std::shared_ptr<session> victim;
+      // A session whose last owner let go during the scan must not be
+      // destroyed under the lock (its destructor takes it): the scan keeps
+      // every session it touched alive until the lock is released.
+      std::vector<std::shared_ptr<session>> touched;
       {
         std::lock_guard<std::mutex> guard{state_->sessions_mtx};
+        touched.reserve(state_->sessions.size());
         auto oldest = std::numeric_limits<int64_t>::max();
         for (auto& weak : state_->sessions) {
           auto s = weak.lock();
-          if (!s || s->phase() != conn_phase::waiting)
+          if (!s)
+            continue;
+          touched.push_back(s);
+          if (s->phase() != conn_phase::waiting)
             continue;
           if (auto t = s->waiting_since(); t < oldest) {
             oldest = t;
-            victim = std::move(s);
+            victim = s;
           }
         }
       }
