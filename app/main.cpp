@@ -409,8 +409,11 @@ int main(int argc, char** argv) {
       sup_init.runtime_host = hosts.size() == 1 ? "default" : host;
       sup_init.endpoint_host = endpoint_host_of(host);
       sup_init.local_fs = shares_filesystem(host);
+      // Ports published outside this network namespace (a remote Docker
+      // host, or this server runs in a container of its own network).
       sup_init.publish_address = osb::net::resolve_publish_address(
-        *cfg, !sup_init.local_fs, node_init.public_host);
+        *cfg, !sup_init.local_fs || !osb::net::docker_bridge_here(),
+        node_init.public_host);
       if (osb::net::is_wildcard_address(sup_init.publish_address))
         OSB_WARN(component, "", "",
                  "sandbox ports on Docker host '"

@@ -938,7 +938,8 @@ handler make_api_handler(std::shared_ptr<const node_config> cfg,
     routes << in.rdbuf();
     auto proxy = net::detect_proxy_address(
       *cfg, net::docker_bridge_here(), routes.str(),
-      net::resolve_publish_address(*cfg, false, st->public_host));
+      net::resolve_publish_address(*cfg, !net::docker_bridge_here(),
+                                   st->public_host));
     st->proxy_address = proxy.host;
     st->proxy_address_local = proxy.local;
   }

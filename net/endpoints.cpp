@@ -136,12 +136,12 @@ proxy_address detect_proxy_address(const node_config& cfg, bool docker_here,
                                    const std::string& publish_address) {
   if (cfg.docker.proxy_host != "auto")
     return {cfg.docker.proxy_host, is_local_address(cfg.docker.proxy_host)};
-  // Ports bound to one address answer only there.
-  if (!is_wildcard_address(publish_address))
-    return {publish_address, is_local_address(publish_address)};
   if (!docker_here)
     if (auto gw = default_gateway(routes); !gw.empty())
       return {gw, false};
+  // Ports bound to one address answer only there.
+  if (!is_wildcard_address(publish_address))
+    return {publish_address, is_local_address(publish_address)};
   return {detect_proxy_address(cfg), true};
 }
 

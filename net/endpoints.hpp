@@ -62,13 +62,13 @@ struct proxy_address {
   bool local = false;
 };
 
-/// `auto`: the address published ports bind to, when it is a specific one
-/// (`publish_address`, see resolve_publish_address); for a wildcard, this
-/// machine's outward IPv4 (local) when Docker publishes ports here
-/// (`docker_here`: its `docker0` bridge is one of our interfaces);
-/// otherwise — the server runs in a container of its own network, like the
-/// compose cluster — the default gateway, i.e. the Docker host that
-/// publishes the sandboxes' ports (not local). A configured value is used
+/// `auto`: when Docker does not publish ports here (`docker_here` false: its
+/// `docker0` bridge is not one of our interfaces; the server runs in a
+/// container of its own network, like the compose cluster), the default
+/// gateway, i.e. the Docker host that publishes the sandboxes' ports (not
+/// local); else the address published ports bind to when it is a specific
+/// one (`publish_address`, see resolve_publish_address), else this
+/// machine's outward IPv4 (local). A configured value is used
 /// as is, local if this machine has it now. `routes` is the text of
 /// /proc/net/route (tests pass their own).
 proxy_address detect_proxy_address(const node_config& cfg, bool docker_here,
@@ -78,7 +78,9 @@ proxy_address detect_proxy_address(const node_config& cfg, bool docker_here,
 
 /// The host address the published ports of a Docker host's sandboxes bind
 /// to (`docker.publish_address`): a configured address as is; for "auto",
-/// 0.0.0.0 on a remote Docker host (`remote`), else 127.0.0.1 when the
+/// 0.0.0.0 when the ports are published outside this network namespace
+/// (`remote`: a remote Docker host, or this server runs in a container),
+/// else 127.0.0.1 when the
 /// endpoints advertise a loopback host, the advertised host itself when it
 /// is an address of this machine, and 0.0.0.0 otherwise (e.g. an `eip`
 /// behind NAT). Only a wildcard publishes on the bridge gateway, where

@@ -232,11 +232,16 @@ for id in "${ids[@]}"; do
     sleep 0.2
   done
   # The server proxy of every node reaches it too (the nodes run in
-  # containers: the ports are published on their Docker host, the gateway).
+  # containers: the ports are published on their Docker host, the gateway),
+  # for a caller with the API key; without a credential it answers 401.
   for n in "${nodes[@]}"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+      -H "OPEN-SANDBOX-API-KEY: $OSB_API_KEY" \
       "http://127.0.0.1:${port[$n]}/sandboxes/$id/proxy/44772/ping")
     [ "$code" = 200 ] || fail "server proxy of $n to execd of $id: HTTP $code"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+      "http://127.0.0.1:${port[$n]}/sandboxes/$id/proxy/44772/ping")
+    [ "$code" = 401 ] || fail "server proxy of $n without a credential: HTTP $code"
   done
   say "$id: endpoint $ep, execd $execd answers, created via ${created_via[$id]}, owned by $owner"
 done

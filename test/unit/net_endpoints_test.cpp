@@ -255,6 +255,12 @@ TEST(ProxyAddress, AutoFollowsASpecificPublishAddress) {
   node_config cfg;
   auto x = net::detect_proxy_address(cfg, true, "", "127.0.0.1");
   EXPECT_EQ(x.host, "127.0.0.1");
+  // In a container of its own network the Docker host (the gateway)
+  // publishes the ports, whatever address they bind to there.
+  std::string routes = "Iface\tDestination\tGateway \tFlags\n"
+                       "eth0\t00000000\t0100A8C0\t0003\n";
+  EXPECT_EQ(net::detect_proxy_address(cfg, false, routes, "127.0.0.1").host,
+            "192.168.0.1");
   // A wildcard leaves the choice to the other rules; a configured
   // proxy_host always wins.
   cfg.docker.proxy_host = "192.0.2.1";
