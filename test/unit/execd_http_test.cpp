@@ -1,3 +1,4 @@
+#include "base/strings.hpp"
 #include "execd/routes.hpp"
 #include "execd/server.hpp"
 #include "execd/util.hpp"
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -95,14 +97,14 @@ response read_response(int fd, std::string& buf, bool head = false) {
     auto value = line.substr(colon + 1);
     while (!value.empty() && value[0] == ' ')
       value.erase(0, 1);
-    r.headers[ascii_lower(line.substr(0, colon))] = value;
+    r.headers[osb::lower(line.substr(0, colon))] = value;
     if (next == std::string::npos)
       break;
     pos = next + 2;
   }
   if (head || r.status == 101 || r.status == 204 || r.status == 304)
     return r;
-  if (ascii_lower(r.header("transfer-encoding")) == "chunked") {
+  if (osb::lower(r.header("transfer-encoding")) == "chunked") {
     r.chunked = true;
     for (;;) {
       size_t le;
@@ -193,6 +195,11 @@ public:
   uint16_t port = 0;
   std::atomic<int> requests{0};
 
+  /// Lets /stream send its second event.
+  void release_stream() {
+    release_.set_value();
+  }
+
 private:
   void loop() {
     while (!stop_) {
@@ -217,7 +224,7 @@ private:
     ++requests;
     auto head = buf.substr(0, end);
     buf.erase(0, end + 4);
-    auto lower = ascii_lower(head);
+    auto lower = osb::lower(head);
     auto target = head.substr(head.find(' ') + 1);
     target = target.substr(0, target.find(' '));
     auto header = [&](const std::string& name) {
@@ -231,7 +238,7 @@ private:
       return v;
     };
     std::string body;
-    if (ascii_lower(header("transfer-encoding")) == "chunked") {
+    if (osb::lower(header("transfer-encoding")) == "chunked") {
       for (;;) {
         size_t le;
         while ((le = buf.find("\r\n")) == std::string::npos)
@@ -251,10 +258,11 @@ private:
       body = buf.substr(0, len);
     }
     if (target.rfind("/stream", 0) == 0) {
-      // Close-delimited SSE-like body with a pause between events.
+      // Close-delimited SSE-like body; the second event only once the test
+      // has seen the first (or after 10 s).
       send_all(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
                   "data: 1\n\n");
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      stream_release.wait_for(std::chrono::seconds(10));
       send_all(c, "data: 2\n\n");
     } else if (target.rfind("/ws", 0) == 0) {
       send_all(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -285,6 +293,8 @@ private:
   int fd_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::promise<void> release_;
+  std::shared_future<void> stream_release = release_.get_future().share();
 };
 
 class ExecdHttp : public ::testing::Test {
@@ -355,7 +365,7 @@ TEST_F(ExecdHttp, ProxyToOwnPortLoopsBack) {
   // Nested and with a query.
   auto p = std::to_string(port);
   r = request(port, "GET", "/proxy/" + p + "/proxy/" + p + "/files/info?path="
-                             + url_decode("%2Fetc", false));
+                             + osb::percent_decode("%2Fetc"));
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"/etc\":{\"path\":\"/etc\""), std::string::npos)
     << r.body;
@@ -718,8 +728,9 @@ TEST_F(ExecdHttp, ProxyFlushesStreamsPromptly) {
   EXPECT_LT(std::chrono::steady_clock::now() - start,
             std::chrono::milliseconds(400));
   EXPECT_EQ(buf.find("data: 2"), std::string::npos);
-  EXPECT_NE(ascii_lower(buf).find("transfer-encoding: chunked"),
+  EXPECT_NE(osb::lower(buf).find("transfer-encoding: chunked"),
             std::string::npos);
+  up.release_stream();
   while (buf.find("0\r\n\r\n") == std::string::npos)
     ASSERT_TRUE(fill(fd, buf));
   EXPECT_NE(buf.find("data: 2"), std::string::npos);
@@ -736,7 +747,7 @@ TEST_F(ExecdHttp, ProxyRelaysWebSocketUpgrade) {
   std::string buf;
   auto r = read_response(fd, buf);
   EXPECT_EQ(r.status, 101);
-  EXPECT_EQ(ascii_lower(r.header("upgrade")), "websocket");
+  EXPECT_EQ(osb::lower(r.header("upgrade")), "websocket");
   send_all(fd, "ping-frame");
   while (buf.find("ping-frame") == std::string::npos)
     ASSERT_TRUE(fill(fd, buf));
