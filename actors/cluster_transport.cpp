@@ -25,7 +25,7 @@
 
 #include "actors/basp_guard.hpp"
 #include "actors/error.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 
 namespace osb {
 

@@ -11,7 +11,7 @@
 #include "actors/sandbox.hpp"
 #include "actors/volume_cleanup.hpp"
 #include "core/codec.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "runtimes/volumes.hpp"
 
 namespace osb {

@@ -9,7 +9,7 @@
 #include "actors/error.hpp"
 #include "actors/node_detail.hpp"
 #include "core/codec.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 
 namespace osb::node_detail {
 

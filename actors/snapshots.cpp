@@ -5,7 +5,7 @@
 #include "actors/error.hpp"
 #include "actors/runtime_bridge.hpp"
 #include "core/codec.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 
 namespace osb {
 

@@ -1,7 +1,7 @@
 #include "actors/store_actor.hpp"
 
 #include "actors/error.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 
 namespace osb {
 

@@ -9,7 +9,7 @@
 
 #include "actors/error.hpp"
 #include "actors/interfaces.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "runtimes/volumes.hpp"
 
 namespace osb {

@@ -29,7 +29,7 @@
 #include "actors/system_config.hpp"
 #include "core/codec.hpp"
 #include "core/config.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "net/endpoints.hpp"

@@ -1,6 +1,6 @@
 #include "core/codec.hpp"
 #include "base/json.hpp"
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,7 +1,7 @@
 #include "core/config.hpp"
 
 #include "core/base64.hpp"
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

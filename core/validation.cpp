@@ -1,5 +1,7 @@
 #include "core/validation.hpp"
 
+#include "base/strings.hpp"
+
 #include <cctype>
 #include <climits>
 #include <string_view>
@@ -69,14 +71,6 @@ bool is_valid_key(std::string_view key) {
 
 bool is_valid_value(std::string_view value) {
   return value.size() <= 63 && (value.empty() || is_label_name(value));
-}
-
-std::string_view trim(std::string_view x) {
-  while (!x.empty() && std::isspace(static_cast<unsigned char>(x.front())))
-    x.remove_prefix(1);
-  while (!x.empty() && std::isspace(static_cast<unsigned char>(x.back())))
-    x.remove_suffix(1);
-  return x;
 }
 
 /// A non-negative decimal `digits[.digits]` scaled by `scale` and floored:

@@ -1,7 +1,7 @@
 #include "execd/commands.hpp"
 
 #include "execd/json.hpp"
-#include "execd/log.hpp"
+#include "base/log.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -283,8 +283,9 @@ std::string command_manager::run(const command_request& req,
       sink.write(out);
       return {};
     }
-    EXECD_INFO("command " << rec->id << " started in background, pid "
-                          << rec->child->pid());
+    OSB_INFO("execd", "", "",
+             "command " << rec->id << " started in background, pid "
+                        << rec->child->pid());
     out += encode_complete(elapsed_ms(start), now_ms());
     sink.write(out);
     if (req.timeout_ms > 0)
@@ -348,7 +349,7 @@ command_manager::interrupt(const std::string& id,
     return interrupt_result::unknown;
   if (!rec->running())
     return interrupt_result::not_running;
-  EXECD_INFO("interrupting command " << id);
+  OSB_INFO("execd", "", "", "interrupting command " << id);
   rec->child->terminate_group(grace);
   return interrupt_result::done;
 }

@@ -1,7 +1,7 @@
 #include "execd/daemon.hpp"
 
 #include "execd/commands.hpp"
-#include "execd/log.hpp"
+#include "base/log.hpp"
 #include "execd/metrics.hpp"
 #include "execd/process.hpp"
 #include "execd/routes.hpp"
@@ -38,7 +38,9 @@ constexpr const char* usage_text
     "  --graceful-shutdown-timeout D    accepted, unused "
     "(env EXECD_API_GRACE_SHUTDOWN)\n"
     "  --jupyter-idle-poll-interval D   accepted, unused\n"
-    "  --log-level N                    accepted, unused\n"
+    "  --log-level N                    0-7 as syslog: 7 debug, 6 info "
+    "(default),\n"
+    "                                   4-5 warning, 0-3 error\n"
     "  --bootstrap [--] [command...]    container entrypoint mode: start the\n"
     "                                   daemon in the background, then exec\n"
     "                                   the command (default /bin/sh;\n"
@@ -177,8 +179,24 @@ std::optional<daemon_options> parse_options(const std::vector<std::string>& args
   return o;
 }
 
+namespace {
+
+/// Logs to EXECD_LOG_FILE (stderr when unset or not writable), at the level
+/// of `--log-level` (the Go execd's syslog-style numbers).
+void init_log(const daemon_options& opts) {
+  auto level = opts.log_level >= 7   ? log::level::debug
+               : opts.log_level == 6 ? log::level::info
+               : opts.log_level >= 4 ? log::level::warning
+                                     : log::level::error;
+  log::set_level(level);
+  if (auto path = env_or("EXECD_LOG_FILE", ""); !path.empty())
+    log::to_file(path);
+}
+
+} // namespace
+
 int run_daemon(const daemon_options& opts) {
-  log::init(env_or("EXECD_LOG_FILE", ""));
+  init_log(opts);
   // Block the termination signals before any thread exists, so that only
   // the sigwait below sees them (children get a clean mask at spawn).
   sigset_t set;
@@ -202,10 +220,11 @@ int run_daemon(const daemon_options& opts) {
   std::string err;
   auto srv = http_server::start(so, router{commands, sessions, metrics}, &err);
   if (!srv) {
-    EXECD_ERROR(err);
+    OSB_ERROR("execd", "", "", err);
     return 1;
   }
-  EXECD_INFO("opensandbox-execd listening on 0.0.0.0:"
+  OSB_INFO("execd", "", "",
+           "opensandbox-execd listening on 0.0.0.0:"
              << srv->port() << " (pid " << ::getpid() << ", access token "
              << (opts.access_token.empty() ? "off" : "on") << ")");
   int sig = 0;
@@ -216,7 +235,8 @@ int run_daemon(const daemon_options& opts) {
       continue;
     break;
   }
-  EXECD_INFO("received signal " << sig << ", stopping commands");
+  OSB_INFO("execd", "", "",
+           "received signal " << sig << ", stopping commands");
   // Leave no strays: every process group we created gets SIGTERM, then
   // SIGKILL after a short grace period.
   signal_all_groups(SIGTERM);
@@ -224,7 +244,7 @@ int run_daemon(const daemon_options& opts) {
   while (any_group_alive() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   signal_all_groups(SIGKILL);
-  EXECD_INFO("exiting");
+  OSB_INFO("execd", "", "", "exiting");
   // _exit: other threads are still running; static destructors must not.
   ::_exit(0);
 }

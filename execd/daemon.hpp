@@ -16,6 +16,8 @@ struct daemon_options {
   std::string jupyter_token;
   std::string graceful_shutdown_timeout;
   std::string jupyter_idle_poll_interval;
+  /// The Go execd's syslog-style level: 7 debug, 6 info, 4-5 warning,
+  /// 0-3 error.
   int log_level = 6;
   /// `--bootstrap`: start the daemon in the background and exec the user
   /// command (the container entrypoint mode).

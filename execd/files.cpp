@@ -1,5 +1,6 @@
 #include "execd/files.hpp"
 
+#include "base/strings.hpp"
 #include "execd/json.hpp"
 #include "execd/users.hpp"
 #include "execd/util.hpp"
@@ -453,25 +454,18 @@ bool glob_match(std::string_view pattern, std::string_view name) {
 
 range_parse parse_range(std::string_view header, uint64_t size,
                         byte_range& out) {
-  auto trim = [](std::string_view x) {
-    while (!x.empty() && (x.front() == ' ' || x.front() == '\t'))
-      x.remove_prefix(1);
-    while (!x.empty() && (x.back() == ' ' || x.back() == '\t'))
-      x.remove_suffix(1);
-    return x;
-  };
-  header = trim(header);
+  header = trim_ows(header);
   if (header.empty())
     return range_parse::none;
   if (header.substr(0, 6) != "bytes=")
     return range_parse::none;
   auto spec = header.substr(6);
-  spec = trim(spec.substr(0, spec.find(',')));
+  spec = trim_ows(spec.substr(0, spec.find(',')));
   auto dash = spec.find('-');
   if (dash == std::string_view::npos)
     return range_parse::unsatisfiable;
-  auto a = trim(spec.substr(0, dash));
-  auto b = trim(spec.substr(dash + 1));
+  auto a = trim_ows(spec.substr(0, dash));
+  auto b = trim_ows(spec.substr(dash + 1));
   if (a.empty()) {
     auto n = parse_u64(b);
     if (!n || *n == 0 || size == 0)

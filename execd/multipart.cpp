@@ -1,5 +1,6 @@
 #include "execd/multipart.hpp"
 
+#include "base/strings.hpp"
 #include "execd/util.hpp"
 
 namespace osb::execd {
@@ -8,14 +9,6 @@ namespace {
 
 /// Limit for the header block of one part.
 constexpr size_t max_header_bytes = 16 * 1024;
-
-std::string_view trim(std::string_view x) {
-  while (!x.empty() && (x.front() == ' ' || x.front() == '\t'))
-    x.remove_prefix(1);
-  while (!x.empty() && (x.back() == ' ' || x.back() == '\t'))
-    x.remove_suffix(1);
-  return x;
-}
 
 /// Returns parameter `key` of a header value like `form-data; name="x"`.
 std::string header_param(std::string_view value, std::string_view key) {
@@ -32,14 +25,14 @@ std::string header_param(std::string_view value, std::string_view key) {
       else if (value[j] == ';' && !quoted)
         break;
     }
-    auto item = trim(value.substr(i, j - i));
+    auto item = trim_ows(value.substr(i, j - i));
     i = j + 1;
     auto eq = item.find('=');
     if (eq == std::string_view::npos)
       continue;
-    if (ascii_lower(trim(item.substr(0, eq))) != key)
+    if (lower(trim_ows(item.substr(0, eq))) != key)
       continue;
-    auto v = trim(item.substr(eq + 1));
+    auto v = trim_ows(item.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
       std::string out;
       for (size_t k = 1; k + 1 < v.size(); ++k) {
@@ -85,8 +78,8 @@ bool multipart_parser::parse_headers(std::string_view block) {
     auto colon = line.find(':');
     if (colon == std::string_view::npos)
       continue;
-    auto name = ascii_lower(trim(line.substr(0, colon)));
-    auto value = trim(line.substr(colon + 1));
+    auto name = lower(trim_ows(line.substr(0, colon)));
+    auto value = trim_ows(line.substr(colon + 1));
     if (name == "content-disposition") {
       h.name = header_param(value, "name");
       h.filename = header_param(value, "filename");

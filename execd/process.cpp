@@ -1,5 +1,6 @@
 #include "execd/process.hpp"
 
+#include "base/strings.hpp"
 #include "execd/users.hpp"
 
 #include <fcntl.h>
@@ -427,15 +428,6 @@ std::string find_shell(const env_list& env) {
 }
 
 namespace {
-
-std::string_view trim(std::string_view x) {
-  while (!x.empty() && (x.front() == ' ' || x.front() == '\t'))
-    x.remove_prefix(1);
-  while (!x.empty()
-         && (x.back() == ' ' || x.back() == '\t' || x.back() == '\r'))
-    x.remove_suffix(1);
-  return x;
-}
 
 bool valid_name(std::string_view x) {
   if (x.empty() || (x[0] >= '0' && x[0] <= '9'))

@@ -1,14 +1,23 @@
 #pragma once
 
+#include "base/http_io.hpp"
 #include "execd/commands.hpp"
-#include "execd/http.hpp"
 #include "execd/metrics.hpp"
 #include "execd/sessions.hpp"
 
 namespace osb::execd {
 
+// execd speaks the request model of the shared server (base/http_io.hpp).
+using base::body_reader;
+using base::header_list;
+using base::http_handler;
+using base::http_request;
+using base::response_writer;
+
 /// The execd API (everything but `/proxy`, which needs the raw connection
-/// and lives in the server). Stateless apart from the services it uses.
+/// and lives in the server's front, execd/server.cpp). Stateless apart from
+/// the services it uses. The handlers live with their concern:
+/// execd/routes_{commands,sessions,files,upload,metrics}.cpp.
 class router {
 public:
   router(command_manager& commands, session_manager& sessions,

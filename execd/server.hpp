@@ -1,6 +1,6 @@
 #pragma once
 
-#include "execd/http.hpp"
+#include "base/http_io.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -13,8 +13,8 @@ struct server_options {
   std::string host = "0.0.0.0";
   /// 0 = pick a free port.
   uint16_t port = 44772;
-  /// When set, every request (including /ping and /proxy) must carry it in
-  /// `X-EXECD-ACCESS-TOKEN`.
+  /// When set, every request (including /proxy, but not `GET /ping`) must
+  /// carry it in `X-EXECD-ACCESS-TOKEN`.
   std::string access_token;
   /// How long an idle keep-alive connection stays open.
   std::chrono::seconds idle_timeout{600};
@@ -24,18 +24,13 @@ struct server_options {
   size_t max_connections = 1024;
 };
 
-/// The execd HTTP server (Boost.Beast, synchronous).
+/// The execd HTTP server: the shared synchronous server
+/// (base/http_server.hpp, one thread per connection) in front of the API.
 ///
-/// One thread per connection: a sandbox sees a handful of connections, and
-/// blocking I/O makes backpressure trivial (a command's pipe is read only
-/// when the previous event was written to the client) as well as streaming
-/// proxying and WebSocket relaying. A slow client blocks only its own
-/// thread.
-///
-/// `/proxy/{port}/{rest}` is served here: to the server's own port it is
-/// dispatched in-process (the SDKs reach execd through
-/// `/proxy/44772/...` in bridge mode), otherwise it is relayed to
-/// 127.0.0.1:{port}.
+/// In front of `handler` it checks the access token and serves
+/// `/proxy/{port}/{rest}`: to the server's own port it is dispatched
+/// in-process (the SDKs reach execd through `/proxy/44772/...` in bridge
+/// mode), otherwise it is relayed to 127.0.0.1:{port} (execd/proxy.hpp).
 class http_server {
 public:
   virtual ~http_server() = default;
@@ -50,7 +45,7 @@ public:
   /// Binds and starts accepting on a background thread. Returns null and
   /// sets `*err` if binding fails.
   static std::unique_ptr<http_server> start(server_options opts,
-                                            http_handler handler,
+                                            base::http_handler handler,
                                             std::string* err);
 };
 

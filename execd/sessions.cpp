@@ -1,7 +1,7 @@
 #include "execd/sessions.hpp"
 
 #include "execd/commands.hpp"
-#include "execd/log.hpp"
+#include "base/log.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -192,7 +192,7 @@ bool session_manager::remove(const std::string& id) {
   }
   std::error_code ec;
   std::filesystem::remove_all(s->dir, ec);
-  EXECD_INFO("session " << id << " deleted");
+  OSB_INFO("execd", "", "", "session " << id << " deleted");
   return true;
 }
 

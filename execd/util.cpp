@@ -1,6 +1,6 @@
 #include "execd/util.hpp"
 
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -84,38 +84,6 @@ std::string new_uuid() {
   h[16] = variant[std::strtoul(h.substr(16, 1).c_str(), nullptr, 16) & 3];
   return h.substr(0, 8) + '-' + h.substr(8, 4) + '-' + h.substr(12, 4) + '-'
          + h.substr(16, 4) + '-' + h.substr(20);
-}
-
-std::string ascii_lower(std::string_view x) {
-  std::string out{x};
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-std::string url_decode(std::string_view x, bool plus_is_space) {
-  return osb::percent_decode(x, plus_is_space);
-}
-
-std::vector<std::pair<std::string, std::string>>
-parse_query(std::string_view query) {
-  std::vector<std::pair<std::string, std::string>> out;
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto item = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{}
-                                          : query.substr(amp + 1);
-    if (item.empty())
-      continue;
-    auto eq = item.find('=');
-    if (eq == std::string_view::npos)
-      out.emplace_back(url_decode(item, true), std::string{});
-    else
-      out.emplace_back(url_decode(item.substr(0, eq), true),
-                       url_decode(item.substr(eq + 1), true));
-  }
-  return out;
 }
 
 env_list current_env() {

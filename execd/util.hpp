@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 
 namespace osb::execd {
 
@@ -32,16 +32,6 @@ std::string random_hex(size_t n);
 
 /// Returns a random (version 4) UUID with dashes.
 std::string new_uuid();
-
-/// Lower-cases ASCII letters.
-std::string ascii_lower(std::string_view x);
-
-/// Decodes %XX escapes; `+` becomes a space when `plus_is_space`.
-std::string url_decode(std::string_view x, bool plus_is_space);
-
-/// Splits a query string into decoded key/value pairs, in order.
-std::vector<std::pair<std::string, std::string>>
-parse_query(std::string_view query);
 
 /// Returns a snapshot of this process' environment.
 env_list current_env();

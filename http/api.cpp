@@ -1,8 +1,8 @@
 #include "http/api.hpp"
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 
 #include "core/codec.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "http/proxy_cache.hpp"
 #include "http/renew_intent.hpp"
 #include "http/router.hpp"

@@ -1,6 +1,6 @@
 #include "http/router.hpp"
 
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 
 #include <initializer_list>
 

@@ -5,7 +5,7 @@
 #include "http/server.hpp"
 
 #include "base/http_framing.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "net/proxy.hpp"
 
 #include <sys/resource.h>

@@ -1,6 +1,6 @@
 #include "net/proxy.hpp"
 
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 
 #include "net/endpoints.hpp"
 #include "net/signed_route.hpp"

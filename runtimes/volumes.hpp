@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 #include "runtimes/runtime.hpp"
 
 /// Volumes of a sandbox on a Docker host (reference/server-behavior.md
@@ -67,7 +67,7 @@ bool has_named_volumes(const std::vector<volume_mount>& xs);
 /// True if some `pvc` volume asks for removal with the sandbox.
 bool has_volumes_to_delete(const std::vector<volume_mount>& xs);
 
-/// Lexically normalized absolute path (core/strings.hpp).
+/// Lexically normalized absolute path (base/strings.hpp).
 using osb::normalize_path;
 
 /// The Docker-side checks of a host volume: joins `subPath`, re-checks the

@@ -61,8 +61,8 @@ public:
     : opts_(std::move(opts)), store_(store) {
   }
 
-  /// Answers one request. Mutations run one at a time by construction: the
-  /// server calls this from a single thread.
+  /// Answers one request. Not thread-safe: the server calls it under the
+  /// sidecar's state lock, so mutations run one at a time.
   api_response handle(const api_request& req);
 
   /// Constant-time comparison against the configured token.

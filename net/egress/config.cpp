@@ -1,5 +1,7 @@
 #include "net/egress/config.hpp"
 
+#include "base/strings.hpp"
+
 #include <sys/random.h>
 
 #include <algorithm>
@@ -8,24 +10,6 @@
 namespace osb::egress {
 
 namespace {
-
-std::string_view trim(std::string_view x) {
-  while (!x.empty() && (x.front() == ' ' || x.front() == '\t'
-                        || x.front() == '\r' || x.front() == '\n'))
-    x.remove_prefix(1);
-  while (!x.empty() && (x.back() == ' ' || x.back() == '\t'
-                        || x.back() == '\r' || x.back() == '\n'))
-    x.remove_suffix(1);
-  return x;
-}
-
-std::string lower(std::string_view x) {
-  std::string result{x};
-  for (auto& c : result)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return result;
-}
 
 bool parse_unsigned(std::string_view x, uint64_t max, uint64_t& out,
                     int base = 10) {

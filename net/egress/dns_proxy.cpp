@@ -1,6 +1,6 @@
 #include "net/egress/dns_proxy.hpp"
 
-#include "net/egress/log.hpp"
+#include "base/log.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -105,8 +105,9 @@ struct dns_proxy::impl : std::enable_shared_from_this<impl> {
           != 0
         && !mark_warned) {
       mark_warned = true;
-      EGRESS_WARN("cannot set SO_MARK on upstream sockets: "
-                  << std::strerror(errno));
+      OSB_WARN("egress", "", "",
+               "cannot set SO_MARK on upstream sockets: "
+                 << std::strerror(errno));
     }
   }
 
@@ -581,7 +582,7 @@ void dns_proxy::impl::serve(const uint8_t* data, size_t size, bool over_tcp,
       if (dns::parse_header(v.answer.data(), v.answer.size())->rcode()
           == dns::rcode_nxdomain) {
         ++stats.denied;
-        EGRESS_DEBUG("denied " << v.name);
+        OSB_DEBUG("egress", "", "", "denied " << v.name);
       }
       reply(std::move(v.answer));
       return;
@@ -648,7 +649,7 @@ bool dns_proxy::start(std::string* error) {
     return false;
   std::string ignored;
   if (!bind_pair(asio::ip::make_address("::1"), &ignored))
-    EGRESS_DEBUG("DNS proxy not on ::1 (" << ignored << ")");
+    OSB_DEBUG("egress", "", "", "DNS proxy not on ::1 (" << ignored << ")");
   return true;
 }
 

@@ -1,6 +1,6 @@
 #include "net/egress/sidecar.hpp"
 
-#include "net/egress/log.hpp"
+#include "base/log.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -39,11 +39,12 @@ std::optional<policy> initial_policy(const config& cfg, std::string* error) {
     if (auto text = slurp(cfg.policy_file)) {
       std::string err;
       if (auto p = parse_policy(*text, &err)) {
-        EGRESS_INFO("policy loaded from " << cfg.policy_file);
+        OSB_INFO("egress", "", "", "policy loaded from " << cfg.policy_file);
         return p;
       }
-      EGRESS_WARN("ignoring unparseable policy file " << cfg.policy_file
-                                                      << ": " << err);
+      OSB_WARN("egress", "", "",
+               "ignoring unparseable policy file " << cfg.policy_file << ": "
+                                                   << err);
     }
   }
   std::string err;
@@ -92,8 +93,9 @@ sidecar::sidecar(config cfg, policy initial, bool firewall_enabled)
       auto ok = add ? netlink_.add(nft_table, set, xs, &err)
                     : netlink_.remove(nft_table, set, xs, &err);
       if (!ok)
-        EGRESS_WARN("cannot " << (add ? "add to " : "remove from ") << set
-                              << ": " << err);
+        OSB_WARN("egress", "", "",
+                 "cannot " << (add ? "add to " : "remove from ") << set
+                           << ": " << err);
       return ok;
     }) {
   auto read_always = [&](const char* file, action act) {
@@ -145,9 +147,10 @@ std::optional<std::string> sidecar::commit(policy next) {
   effective_ = std::move(effective);
   // Addresses learned for names that are denied now stop working at once.
   if (auto n = learned_.revoke(effective_); n > 0)
-    EGRESS_INFO("revoked " << n << " learned address(es)");
-  EGRESS_INFO("policy updated: mode=" << mode_of(user_) << " rules="
-                                      << user_.egress.size());
+    OSB_INFO("egress", "", "", "revoked " << n << " learned address(es)");
+  OSB_INFO("egress", "", "",
+           "policy updated: mode=" << mode_of(user_)
+                                   << " rules=" << user_.egress.size());
   return std::nullopt;
 }
 
@@ -174,16 +177,16 @@ void sidecar::reload_always_rules() {
   auto effective = effective_policy(user_, deny, allow);
   std::string err;
   if (!enforce(effective, false, &err)) {
-    EGRESS_WARN("cannot apply reloaded always-rules: " << err);
+    OSB_WARN("egress", "", "", "cannot apply reloaded always-rules: " << err);
     return;
   }
   always_deny_ = std::move(deny);
   always_allow_ = std::move(allow);
   effective_ = std::move(effective);
   learned_.revoke(effective_);
-  EGRESS_INFO("always-rules reloaded: deny=" << always_deny_.size()
-                                             << " allow="
-                                             << always_allow_.size());
+  OSB_INFO("egress", "", "",
+           "always-rules reloaded: deny=" << always_deny_.size() << " allow="
+                                          << always_allow_.size());
 }
 
 } // namespace osb::egress

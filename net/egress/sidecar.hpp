@@ -15,8 +15,10 @@
 namespace osb::egress {
 
 /// The sidecar's state: the user policy, the always-rules, the effective
-/// policy the DNS proxy evaluates, and the firewall that mirrors it. Lives on
-/// the io_context's thread; the API commits through it.
+/// policy the DNS proxy evaluates, and the firewall that mirrors it. Not
+/// thread-safe: the DNS proxy and the timers (on the io_context's thread) and
+/// the API (which commits through it, on its connections' threads) share it
+/// under one lock (app/egress_main.cpp).
 class sidecar : public policy_store {
 public:
   /// Whether to touch nftables at all (off only for tests of the binary

@@ -1,6 +1,6 @@
 #include "runtimes/docker/docker_runtime.hpp"
 
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "runtimes/docker/docker_api.hpp"
 #include "runtimes/docker/ssh_tunnel.hpp"
 

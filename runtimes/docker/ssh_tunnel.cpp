@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <random>
 
-#include "core/log.hpp"
+#include "base/log.hpp"
 
 namespace osb::runtimes::docker {
 

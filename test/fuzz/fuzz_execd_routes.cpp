@@ -4,16 +4,25 @@
 // dispatch for every request that does not act on the system.
 //
 // The router runs commands and writes, moves and deletes files: a fuzzer
-// must never reach those handlers. This TU therefore includes routes.cpp
-// itself, to call its internal decoders directly (the parts of those
+// must never reach those handlers. This harness therefore calls the
+// handlers' decoders (execd/route_util.hpp) directly (the parts of those
 // handlers that see outside input), and dispatches through the router only
 // requests that the allow-list below proves harmless, decided on the very
 // segments() the router uses.
 
-#include "../../execd/routes.cpp"
+#include "base/http_request.hpp"
+#include "base/strings.hpp"
+#include "execd/files.hpp"
+#include "execd/route_util.hpp"
+#include "execd/routes.hpp"
+#include "execd/util.hpp"
 
+#include <rapidjson/document.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace {
 
@@ -184,9 +193,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     default: {
       (void) parse_u64(in);
-      (void) url_decode(in, true);
-      (void) url_decode(in, false);
-      (void) parse_query(in);
+      (void) osb::percent_decode(in, true);
+      (void) osb::percent_decode(in, false);
+      (void) osb::base::parse_query(in);
       break;
     }
   }

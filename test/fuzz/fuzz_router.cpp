@@ -1,8 +1,8 @@
 // libFuzzer harness: the lifecycle API's router (http/router), the path
-// helpers of core/strings.hpp and the server proxy's path parsing
+// helpers of base/strings.hpp and the server proxy's path parsing
 // (net/proxy). Input: method byte, then the raw path.
 
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 #include "http/router.hpp"
 #include "net/proxy.hpp"
 

@@ -1,4 +1,4 @@
-// The policy API over real HTTP on loopback (Beast server).
+// The policy API over real HTTP on loopback (the shared synchronous server).
 
 #include "net/egress/http_server.hpp"
 
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <thread>
+#include <mutex>
 
 using namespace osb::egress;
 
@@ -30,18 +30,6 @@ public:
 
   policy current_;
 };
-
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 int connect_to(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -81,16 +69,10 @@ std::string read_response(int fd) {
 }
 
 struct egress_http : ::testing::Test {
-  egress_http() : api(make_options(), store), server(io, api) {
-    port = free_port();
+  egress_http() : api(make_options(), store), server(api, state_mutex) {
     std::string error;
-    EXPECT_TRUE(server.start("127.0.0.1", port, &error)) << error;
-    thread = std::thread{[this] { io.run(); }};
-  }
-
-  ~egress_http() override {
-    io.stop();
-    thread.join();
+    EXPECT_TRUE(server.start("127.0.0.1", 0, &error)) << error;
+    port = server.port();
   }
 
   static policy_api::options make_options() {
@@ -99,11 +81,10 @@ struct egress_http : ::testing::Test {
     return opts;
   }
 
-  boost::asio::io_context io;
+  std::mutex state_mutex;
   memory_store store;
   policy_api api;
   http_server server;
-  std::thread thread;
   uint16_t port = 0;
 };
 
@@ -149,7 +130,7 @@ TEST_F(egress_http, expect_100_continue) {
   auto res = read_response(fd);
   EXPECT_EQ(res.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << res;
   ::close(fd);
-  // The change went through the store on the server's thread.
+  // The change went through the store (under the state lock).
   int fd2 = connect_to(port);
   send_all(fd2, "GET /policy HTTP/1.1\r\nHost: x\r\nOPENSANDBOX-EGRESS-AUTH: "
                 "t\r\nConnection: close\r\n\r\n");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,12 +24,23 @@ namespace {
 class capture_sink : public event_sink {
 public:
   bool write(std::string_view bytes) override {
-    std::lock_guard<std::mutex> guard{mtx};
-    data.append(bytes.data(), bytes.size());
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      data.append(bytes.data(), bytes.size());
+    }
+    cv.notify_all();
     return true;
   }
 
+  /// Waits until something was written (the first events go out once the
+  /// process runs); false after `timeout`.
+  bool wait_for_data(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> guard{mtx};
+    return cv.wait_for(guard, timeout, [&] { return !data.empty(); });
+  }
+
   std::mutex mtx;
+  std::condition_variable cv;
   std::string data;
 };
 
@@ -212,15 +224,17 @@ TEST_F(ExecdCommands, InterruptKillsTheWholeGroup) {
   // A child that ignores SIGTERM must still go (SIGKILL after the grace).
   req.command = "sh -c 'trap \"\" TERM; sleep 30' & sleep 30 & wait";
   std::thread runner{[&] { mgr.run(req, sink); }};
+  // The init event (with the id) goes out once the command runs.
+  ASSERT_TRUE(sink.wait_for_data(std::chrono::seconds(2)));
   std::string id;
-  for (int i = 0; i < 100 && id.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
     std::lock_guard<std::mutex> guard{sink.mtx};
     auto evs = parse(sink.data);
     if (!evs.empty())
       id = evs.front().text;
   }
   ASSERT_FALSE(id.empty());
+  // Time for the inner shell to install its trap (a timing, not an event).
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto rec = mgr.find(id);
   ASSERT_TRUE(rec);

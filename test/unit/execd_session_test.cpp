@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 using namespace osb::execd;
@@ -14,12 +17,23 @@ namespace {
 class capture_sink : public event_sink {
 public:
   bool write(std::string_view bytes) override {
-    std::lock_guard<std::mutex> guard{mtx};
-    data.append(bytes.data(), bytes.size());
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      data.append(bytes.data(), bytes.size());
+    }
+    cv.notify_all();
     return true;
   }
 
+  /// Waits until something was written (the first events go out once the
+  /// process runs); false after `timeout`.
+  bool wait_for_data(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> guard{mtx};
+    return cv.wait_for(guard, timeout, [&] { return !data.empty(); });
+  }
+
   std::mutex mtx;
+  std::condition_variable cv;
   std::string data;
 };
 
@@ -159,7 +173,8 @@ TEST_F(ExecdSession, DeleteKillsRunningCommand) {
     req.command = "sleep 30";
     mgr.run(id, req, sink);
   }};
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The init event goes out once the command runs.
+  ASSERT_TRUE(sink.wait_for_data(std::chrono::seconds(10)));
   auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(mgr.remove(id));
   t.join();

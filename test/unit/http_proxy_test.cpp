@@ -5,7 +5,7 @@
 #include "http/api.hpp"
 #include "http/proxy_cache.hpp"
 #include "http/router.hpp"
-#include "core/strings.hpp"
+#include "base/strings.hpp"
 #include "http/server.hpp"
 #include "net/endpoints.hpp"
 #include "net/proxy.hpp"

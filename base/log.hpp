@@ -1,5 +1,11 @@
 #pragma once
 
+// The one logger of the server, execd and the egress sidecar. A line reads
+// `<LEVEL> <time> [<request id>] [<sandbox id>] <component>: <message>`,
+// to stderr by default, or to a file (the server's rotated files, execd's
+// EXECD_LOG_FILE). No I/O library below it, so the static binaries use it.
+
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -8,8 +14,12 @@ namespace osb::log {
 
 enum class level : int { debug = 10, info = 20, warning = 30, error = 40 };
 
-/// Sets the threshold ("DEBUG", "INFO", "WARNING"/"WARN", "ERROR").
+/// Sets the threshold ("DEBUG"/"TRACE", "INFO", "WARNING"/"WARN",
+/// "ERROR"/"CRITICAL", any case; anything else is INFO).
 void set_level(std::string_view name);
+
+/// Sets the threshold.
+void set_level(level x);
 
 /// Returns whether messages at `x` are emitted.
 bool enabled(level x);
@@ -26,6 +36,12 @@ void write(level x, std::string_view component, std::string_view request_id,
 /// directories. Returns an error message, empty on success.
 std::string to_files(const std::string& path, const std::string& access_path,
                      int64_t max_bytes, int64_t backups);
+
+/// Sends log lines to `path` (appended, never rotated, parent directories
+/// created) instead of stderr. The descriptor is close-on-exec, so that
+/// processes the program starts do not inherit it. Returns an error message,
+/// empty on success (lines then keep going to stderr).
+std::string to_file(const std::string& path);
 
 /// True when access lines are written (file logging is on).
 bool access_enabled();

@@ -1,44 +1,20 @@
 #pragma once
 
+// How a handler of the synchronous server (base/http_server.hpp) reads a
+// request body and writes its response: socket-free interfaces, so that
+// request handling is testable with fakes and free of Beast types.
+
+#include "base/http_request.hpp"
+
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
-namespace osb::execd {
+namespace osb::base {
 
-/// Header fields as (name, value) pairs.
-using header_list = std::vector<std::pair<std::string, std::string>>;
-
-/// An HTTP request head, independent of Beast (so that the routing can be
-/// tested without sockets).
-struct http_request {
-  std::string method;
-  /// Raw target: path + "?" + query.
-  std::string target;
-  /// Target before '?', not decoded.
-  std::string path;
-  /// Target after '?', not decoded.
-  std::string query;
-  /// Header fields, names lower-cased.
-  header_list headers;
-  std::string remote_addr;
-
-  /// The first header named `lower_name`, or "".
-  std::string header(std::string_view lower_name) const;
-
-  /// All decoded values of query parameter `key`.
-  std::vector<std::string> query_all(std::string_view key) const;
-
-  /// The first decoded value of query parameter `key`.
-  std::optional<std::string> query_get(std::string_view key) const;
-
-  /// Sets target, path and query from a raw target.
-  void set_target(std::string t);
-};
+class raw_connection;
 
 /// The request body, read incrementally.
 class body_reader {
@@ -47,6 +23,12 @@ public:
 
   /// Reads up to `n` bytes; returns 0 at the end of the body, -1 on error.
   virtual long read(char* buf, size_t n) = 0;
+
+  /// Whether the whole body has been read (at once for a request without
+  /// one). A fake without a connection may leave it false.
+  virtual bool done() const {
+    return false;
+  }
 };
 
 /// Writes one response: either complete (`send`) or streamed (`begin`,
@@ -79,10 +61,25 @@ public:
 
   /// The status sent (0 before).
   virtual int status() const = 0;
+
+  /// Closes the connection after this response (`Connection: close`), e.g.
+  /// rather than reading an unwanted body to its end. Call it before the
+  /// response starts.
+  virtual void close_connection() {
+    // nop
+  }
+
+  /// The connection below this response, for a relay that speaks HTTP to
+  /// another server itself (execd's /proxy; see base/http_socket.hpp).
+  /// Null where there is no connection (fakes).
+  virtual raw_connection* raw() {
+    return nullptr;
+  }
 };
 
-/// Handles one request.
+/// Handles one request. Runs on the connection's own thread: it may block
+/// (a slow client then throttles only its own handler).
 using http_handler
   = std::function<void(const http_request&, body_reader&, response_writer&)>;
 
-} // namespace osb::execd
+} // namespace osb::base

@@ -1,6 +1,7 @@
-#include "core/log.hpp"
+#include "base/log.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -29,7 +30,8 @@ struct rotating_file {
     auto parent = std::filesystem::path{path}.parent_path();
     if (!parent.empty())
       std::filesystem::create_directories(parent, err);
-    fp = std::fopen(path.c_str(), "a");
+    // "e": O_CLOEXEC, so that children (execd's commands) do not inherit it.
+    fp = std::fopen(path.c_str(), "ae");
     if (fp == nullptr)
       return "cannot open log file " + path;
     size = static_cast<int64_t>(std::filesystem::file_size(path, err));
@@ -47,9 +49,9 @@ struct rotating_file {
                                   err);
       }
       std::filesystem::rename(path, path + ".1", err);
-      fp = std::fopen(path.c_str(), "a");
+      fp = std::fopen(path.c_str(), "ae");
     } else {
-      fp = std::fopen(path.c_str(), "w");
+      fp = std::fopen(path.c_str(), "we");
     }
     size = 0;
   }
@@ -57,7 +59,9 @@ struct rotating_file {
   void write(const char* line, size_t len) {
     if (fp == nullptr)
       return;
-    if (size > 0 && size + static_cast<int64_t>(len) > max_bytes)
+    // max_bytes 0: never rotated (execd's single log file).
+    if (max_bytes > 0 && size > 0
+        && size + static_cast<int64_t>(len) > max_bytes)
       rotate();
     if (fp == nullptr)
       return;
@@ -109,7 +113,11 @@ void set_level(std::string_view x) {
     lvl = level::warning;
   else if (up == "ERROR" || up == "CRITICAL")
     lvl = level::error;
-  threshold = static_cast<int>(lvl);
+  set_level(lvl);
+}
+
+void set_level(level x) {
+  threshold = static_cast<int>(x);
 }
 
 bool enabled(level x) {
@@ -155,6 +163,17 @@ std::string to_files(const std::string& path, const std::string& access_path,
   main_file = main.release();
   access_file = acc.release();
   access_on = true;
+  return {};
+}
+
+std::string to_file(const std::string& path) {
+  auto main = std::make_unique<rotating_file>();
+  main->path = path;
+  if (auto err = main->open(); !err.empty())
+    return err;
+  std::lock_guard<std::mutex> guard{out_mtx};
+  // Set once at start; never freed (lines may be written until exit).
+  main_file = main.release();
   return {};
 }
 

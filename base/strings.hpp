@@ -1,5 +1,10 @@
 #pragma once
 
+// String helpers shared by the server, execd and the egress sidecar: ASCII
+// whitespace and case, percent decoding, path normalisation. Header-only and
+// locale-free, so that the static binaries use the same rules as the server.
+// Namespace `osb` (not `osb::base`): these are the project's vocabulary.
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,13 +26,37 @@ inline std::string_view trim(std::string_view x) {
   return x;
 }
 
+/// Strips leading and trailing spaces and tabs only (HTTP's optional
+/// whitespace, RFC 9110 §5.6.3), e.g. around header parameters.
+inline std::string_view trim_ows(std::string_view x) {
+  while (!x.empty() && (x.front() == ' ' || x.front() == '\t'))
+    x.remove_prefix(1);
+  while (!x.empty() && (x.back() == ' ' || x.back() == '\t'))
+    x.remove_suffix(1);
+  return x;
+}
+
+/// ASCII lower case of one character.
+inline char lower_char(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 /// ASCII lower case.
 inline std::string lower(std::string_view x) {
   std::string result{x};
   for (auto& c : result)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
+    c = lower_char(c);
   return result;
+}
+
+/// ASCII case-insensitive equality.
+inline bool iequals(std::string_view x, std::string_view y) {
+  if (x.size() != y.size())
+    return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (lower_char(x[i]) != lower_char(y[i]))
+      return false;
+  return true;
 }
 
 /// Value of a hex digit, -1 if `c` is none.
