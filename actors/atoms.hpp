@@ -12,7 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/model.hpp"
-#include "runtimes/runtime.hpp"
+#include "runtimes/docker/engine.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace osb::atom {
@@ -137,8 +137,8 @@ using sandbox_views = std::vector<sandbox_view>;
 using node_infos = std::vector<node_info>;
 using member_infos = std::vector<member_info>;
 
-using container_infos = std::vector<runtimes::container_info>;
-using volume_infos = std::vector<runtimes::volume_info>;
+using container_infos = std::vector<runtimes::docker::container_info>;
+using volume_infos = std::vector<runtimes::docker::volume_info>;
 /// Immutable bytes shared between actors without copies (local only).
 using shared_bytes = std::shared_ptr<const std::string>;
 using sandbox_rows = std::vector<store::sandbox_row>;
@@ -234,13 +234,13 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::members_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::text_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_page_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::volume_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::docker::volume_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::volume_infos)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::log_query)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_details)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::daemon_info)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_spec)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::docker::log_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::docker::container_details)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::docker::daemon_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::docker::container_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::docker::container_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::container_infos)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::store::sandbox_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::sandbox_rows)

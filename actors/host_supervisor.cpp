@@ -115,7 +115,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
 /// runtime listing.
 void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
   auto& st = self->state;
-  std::unordered_map<std::string, const runtimes::container_info*> by_id;
+  std::unordered_map<std::string, const runtimes::docker::container_info*> by_id;
   for (auto& c : containers) {
     auto i = c.labels.find("opensandbox.io/id");
     if (i != c.labels.end())
@@ -205,7 +205,7 @@ void recover(self_ptr self, sandbox_rows rows, container_infos containers) {
   // user (the row is written before the container is created): orphans,
   // removed when this node's store recorded the incarnation that made them.
   size_t num_kept = 0;
-  auto remove_orphan = [&](const runtimes::container_info& c,
+  auto remove_orphan = [&](const runtimes::docker::container_info& c,
                            const std::string& id, const char* what) {
     std::string why;
     if (!created_here(self, c.labels, why)) {
@@ -260,7 +260,7 @@ void learn_platform(self_ptr self) {
     return;
   self->request(st.init.runtime, runtime_timeout(self), atom::info_v)
     .then(
-      [self](runtimes::daemon_info& info) {
+      [self](runtimes::docker::daemon_info& info) {
         OSB_INFO(component, "", "",
                  "supervisor runs on a " << info.os << "/" << info.arch
                                          << " Docker host (Docker "
@@ -409,7 +409,7 @@ void reconcile(self_ptr self) {
         auto& st = self->state;
         mark_runtime(self, true);
         learn_platform(self);
-        std::unordered_map<std::string, const runtimes::container_info*> seen;
+        std::unordered_map<std::string, const runtimes::docker::container_info*> seen;
         for (auto& c : cs) {
           auto i = c.labels.find("opensandbox.io/id");
           if (i != c.labels.end())
@@ -479,7 +479,7 @@ host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
         auto rp = self->make_response_promise<sandbox_view>();
         self->request(st.init.runtime, runtime_timeout(self), atom::info_v)
           .then(
-            [=](runtimes::daemon_info& info) mutable {
+            [=](runtimes::docker::daemon_info& info) mutable {
               self->state.platform = std::move(info);
               rp.delegate(caf::actor_cast<supervisor_actor>(self),
                           atom::create_v, id, spec, rid);

@@ -78,7 +78,7 @@ struct supervisor_state {
   std::unordered_set<std::string> placeholders;
   /// The runtime host's platform (`GET /info`), once known; creates for
   /// another platform are refused before the 202.
-  std::optional<runtimes::daemon_info> platform;
+  std::optional<runtimes::docker::daemon_info> platform;
 
   /// Sandboxes do not outlive their supervisor (e.g. at shutdown); their
   /// containers keep running and are recovered by the next start.

@@ -14,7 +14,7 @@ namespace osb {
 /// runtimes::runtime; I/O completions re-enter the actor as `completion`s.
 using runtime_actor = caf::typed_actor<
   // Creates a container (pulling the image if needed); returns its id.
-  caf::replies_to<atom::create, runtimes::container_spec>::with<std::string>,
+  caf::replies_to<atom::create, runtimes::docker::container_spec>::with<std::string>,
   // Starts a created container.
   caf::replies_to<atom::start, std::string>::with<bool>,
   // Freezes a running container.
@@ -29,18 +29,18 @@ using runtime_actor = caf::typed_actor<
   // Lists containers carrying all given labels.
   caf::replies_to<atom::list, string_map>::with<container_infos>,
   // Reports the host's platform.
-  caf::replies_to<atom::info>::with<runtimes::daemon_info>,
+  caf::replies_to<atom::info>::with<runtimes::docker::daemon_info>,
   // Reports one container in detail (diagnostics).
   caf::replies_to<atom::details, std::string>::with<
-    runtimes::container_details>,
+    runtimes::docker::container_details>,
   // Returns a container's output (stdout and stderr, demultiplexed).
-  caf::replies_to<atom::logs, std::string, runtimes::log_query>::with<
+  caf::replies_to<atom::logs, std::string, runtimes::docker::log_query>::with<
     std::string>,
   // Reports a named volume.
-  caf::replies_to<atom::vol_inspect, std::string>::with<runtimes::volume_info>,
+  caf::replies_to<atom::vol_inspect, std::string>::with<runtimes::docker::volume_info>,
   // Creates a named volume with labels (existing: returned unchanged).
   caf::replies_to<atom::vol_create, std::string, string_map>::with<
-    runtimes::volume_info>,
+    runtimes::docker::volume_info>,
   // Removes a named volume (missing = success, in use = conflict).
   caf::replies_to<atom::vol_remove, std::string>::with<bool>,
   // Lists the named volumes carrying all given labels.

@@ -40,15 +40,15 @@ bool done(unit&) {
 } // namespace
 
 runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
-                                            runtimes::runtime_ptr rt) {
+                                            runtimes::docker::engine_ptr rt) {
   return stamping_runtime_bridge(self, std::move(rt), {});
 }
 
 runtime_actor::behavior_type
-stamping_runtime_bridge(runtime_actor::pointer self, runtimes::runtime_ptr rt,
+stamping_runtime_bridge(runtime_actor::pointer self, runtimes::docker::engine_ptr rt,
                         string_map stamp) {
   return {
-    [=](atom::create, runtimes::container_spec& spec)
+    [=](atom::create, runtimes::docker::container_spec& spec)
       -> caf::result<std::string> {
       auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
       for (auto& [k, v] : stamp)
@@ -88,37 +88,37 @@ stamping_runtime_bridge(runtime_actor::pointer self, runtimes::runtime_ptr rt,
       rt->list(labels, std::move(cb));
       return rp;
     },
-    [=](atom::info) -> caf::result<runtimes::daemon_info> {
-      auto [rp, cb] = bridge<runtimes::daemon_info, runtimes::daemon_info>(
-        self, same<runtimes::daemon_info>);
+    [=](atom::info) -> caf::result<runtimes::docker::daemon_info> {
+      auto [rp, cb] = bridge<runtimes::docker::daemon_info, runtimes::docker::daemon_info>(
+        self, same<runtimes::docker::daemon_info>);
       rt->info(std::move(cb));
       return rp;
     },
     [=](atom::details,
-        std::string& id) -> caf::result<runtimes::container_details> {
+        std::string& id) -> caf::result<runtimes::docker::container_details> {
       auto [rp, cb]
-        = bridge<runtimes::container_details, runtimes::container_details>(
-          self, same<runtimes::container_details>);
+        = bridge<runtimes::docker::container_details, runtimes::docker::container_details>(
+          self, same<runtimes::docker::container_details>);
       rt->details(id, std::move(cb));
       return rp;
     },
     [=](atom::logs, std::string& id,
-        runtimes::log_query& q) -> caf::result<std::string> {
+        runtimes::docker::log_query& q) -> caf::result<std::string> {
       auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
       rt->logs(id, q, std::move(cb));
       return rp;
     },
     [=](atom::vol_inspect,
-        std::string& name) -> caf::result<runtimes::volume_info> {
-      auto [rp, cb] = bridge<runtimes::volume_info, runtimes::volume_info>(
-        self, same<runtimes::volume_info>);
+        std::string& name) -> caf::result<runtimes::docker::volume_info> {
+      auto [rp, cb] = bridge<runtimes::docker::volume_info, runtimes::docker::volume_info>(
+        self, same<runtimes::docker::volume_info>);
       rt->inspect_volume(name, std::move(cb));
       return rp;
     },
     [=](atom::vol_create, std::string& name,
-        string_map& labels) -> caf::result<runtimes::volume_info> {
-      auto [rp, cb] = bridge<runtimes::volume_info, runtimes::volume_info>(
-        self, same<runtimes::volume_info>);
+        string_map& labels) -> caf::result<runtimes::docker::volume_info> {
+      auto [rp, cb] = bridge<runtimes::docker::volume_info, runtimes::docker::volume_info>(
+        self, same<runtimes::docker::volume_info>);
       for (auto& [k, v] : stamp)
         labels[k] = v;
       rt->create_volume(name, labels, std::move(cb));

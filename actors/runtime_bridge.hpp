@@ -3,7 +3,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/interfaces.hpp"
-#include "runtimes/runtime.hpp"
+#include "runtimes/docker/engine.hpp"
 
 namespace osb {
 
@@ -17,12 +17,12 @@ constexpr const char* incarnation_label = "opensandbox.io/incarnation";
 /// the actor's own thread.
 /// @param rt The runtime of one host.
 runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
-                                            runtimes::runtime_ptr rt);
+                                            runtimes::docker::engine_ptr rt);
 
 /// The same, adding `stamp` to the labels of every container and volume it
 /// creates (the server passes {incarnation_label: its incarnation}).
 runtime_actor::behavior_type
-stamping_runtime_bridge(runtime_actor::pointer self, runtimes::runtime_ptr rt,
+stamping_runtime_bridge(runtime_actor::pointer self, runtimes::docker::engine_ptr rt,
                         string_map stamp);
 
 } // namespace osb

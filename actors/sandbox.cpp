@@ -15,7 +15,7 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "core/validation.hpp"
-#include "runtimes/diagnostics.hpp"
+#include "runtimes/docker/diagnostics.hpp"
 #include "runtimes/volumes.hpp"
 
 namespace osb {
@@ -496,7 +496,7 @@ void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
                            std::function<void()> next);
 
 void bind_named_volume(self_ptr self, mounts_ptr xs, size_t i,
-                       const runtimes::volume_info& info,
+                       const runtimes::docker::volume_info& info,
                        std::function<void()> next) {
   auto& v = (*xs)[i];
   auto src = runtimes::named_volume_source(v, info, self->state.local_fs);
@@ -526,7 +526,7 @@ void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
   self->request(st.runtime, runtime_timeout(self), atom::vol_inspect_v,
                 v.claim_name)
     .then(
-      [self, xs, i, next](runtimes::volume_info& info) {
+      [self, xs, i, next](runtimes::docker::volume_info& info) {
         if (!finish_step(self))
           bind_named_volume(self, xs, i, info, next);
       },
@@ -554,7 +554,7 @@ void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
                                                     st.row.node,
                                                     st.row.runtime_host))
           .then(
-            [self, xs, i, next](runtimes::volume_info& info) {
+            [self, xs, i, next](runtimes::docker::volume_info& info) {
               if (finish_step(self))
                 return;
               OSB_INFO(component, self->state.origin_rid, sid(self),
@@ -815,20 +815,20 @@ void diagnose(self_ptr self, diagnostics_query q, std::string rid,
   auto missing = [](const caf::error& err) {
     return to_failure(err).kind == failure_kind::not_found;
   };
-  runtimes::log_query lq;
+  runtimes::docker::log_query lq;
   lq.tail = q.tail;
   if (!q.since.empty())
     lq.since_s = codec::now_us() / 1000000
-                 - runtimes::parse_since_seconds(q.since);
+                 - runtimes::docker::parse_since_seconds(q.since);
   if (q.kind == "logs") {
     self->request(st.runtime, timeout, atom::logs_v, name, lq)
       .then(
         [rp](std::string& text) mutable {
-          rp.deliver(runtimes::render_logs(std::move(text)));
+          rp.deliver(runtimes::docker::render_logs(std::move(text)));
         },
         [rp, fail, missing](caf::error& err) mutable {
           if (missing(err))
-            rp.deliver(runtimes::render_logs({}));
+            rp.deliver(runtimes::docker::render_logs({}));
           else
             fail(err);
         });
@@ -837,9 +837,9 @@ void diagnose(self_ptr self, diagnostics_query q, std::string rid,
   if (q.kind != "summary") {
     self->request(st.runtime, timeout, atom::details_v, name)
       .then(
-        [rp, q](runtimes::container_details& d) mutable {
-          rp.deliver(q.kind == "events" ? runtimes::render_events(d, q.limit)
-                                        : runtimes::render_inspect(d));
+        [rp, q](runtimes::docker::container_details& d) mutable {
+          rp.deliver(q.kind == "events" ? runtimes::docker::render_events(d, q.limit)
+                                        : runtimes::docker::render_inspect(d));
         },
         [self, rp, fail, missing](caf::error& err) mutable {
           if (missing(err))
@@ -862,26 +862,26 @@ void diagnose(self_ptr self, diagnostics_query q, std::string rid,
     self->request(self->state.runtime, timeout, atom::logs_v, name, lq)
       .then(
         [self, rp, q, inspect, events](std::string& logs) mutable {
-          rp.deliver(runtimes::render_summary(
+          rp.deliver(runtimes::docker::render_summary(
             sid(self), q.tail, inspect, events,
-            runtimes::render_logs(std::move(logs))));
+            runtimes::docker::render_logs(std::move(logs))));
         },
         [self, rp, q, inspect, events, section_failed,
          missing](caf::error& err) mutable {
           text logs;
           if (missing(err))
-            logs = runtimes::render_logs({});
+            logs = runtimes::docker::render_logs({});
           else
             section_failed(err, "log");
-          rp.deliver(runtimes::render_summary(sid(self), q.tail, inspect,
+          rp.deliver(runtimes::docker::render_summary(sid(self), q.tail, inspect,
                                               events, logs));
         });
   };
   self->request(st.runtime, timeout, atom::details_v, name)
     .then(
-      [q, with_logs](runtimes::container_details& d) mutable {
-        with_logs(runtimes::render_inspect(d),
-                  runtimes::render_events(d, q.limit));
+      [q, with_logs](runtimes::docker::container_details& d) mutable {
+        with_logs(runtimes::docker::render_inspect(d),
+                  runtimes::docker::render_events(d, q.limit));
       },
       [self, with_logs, section_failed,
        missing](caf::error& err) mutable {
@@ -933,11 +933,11 @@ std::string sidecar_name(const std::string& id) {
   return "sandbox-egress-" + id;
 }
 
-runtimes::container_spec make_sidecar_spec(const node_config& cfg,
+runtimes::docker::container_spec make_sidecar_spec(const node_config& cfg,
                                            const store::sandbox_row& row,
                                            const sandbox_spec& spec,
                                            const std::string& publish_address) {
-  runtimes::container_spec c;
+  runtimes::docker::container_spec c;
   c.name = sidecar_name(row.id);
   c.image = cfg.egress.image;
   c.labels["opensandbox.io/egress-sidecar-for"] = row.id;
@@ -965,10 +965,10 @@ runtimes::container_spec make_sidecar_spec(const node_config& cfg,
   return c;
 }
 
-runtimes::container_spec make_container_spec(
+runtimes::docker::container_spec make_container_spec(
   const node_config& cfg, const store::sandbox_row& row,
   const sandbox_spec& spec, const std::string& publish_address) {
-  runtimes::container_spec c;
+  runtimes::docker::container_spec c;
   c.name = container_name(row.id);
   c.image = spec.image;
   c.registry_username = spec.image_username;

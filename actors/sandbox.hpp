@@ -143,7 +143,7 @@ std::string sidecar_name(const std::string& id);
 /// Builds the egress sidecar of a sandbox with a network policy: it owns the
 /// network namespace (NET_ADMIN), the published ports and the policy.
 /// @param publish_address host address its published ports bind to.
-runtimes::container_spec make_sidecar_spec(const node_config& cfg,
+runtimes::docker::container_spec make_sidecar_spec(const node_config& cfg,
                                            const store::sandbox_row& row,
                                            const sandbox_spec& spec,
                                            const std::string& publish_address);
@@ -152,7 +152,7 @@ runtimes::container_spec make_sidecar_spec(const node_config& cfg,
 constexpr const char* execd_container_path = "/opt/opensandbox/execd";
 
 /// Builds the container of a sandbox from its spec and reserved ports.
-runtimes::container_spec make_container_spec(
+runtimes::docker::container_spec make_container_spec(
   const node_config& cfg, const store::sandbox_row& row,
   const sandbox_spec& spec, const std::string& publish_address);
 

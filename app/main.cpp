@@ -33,9 +33,9 @@
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "net/endpoints.hpp"
-#include "runtimes/docker/docker_runtime.hpp"
-#include "runtimes/fake_runtime.hpp"
-#include "runtimes/tar.hpp"
+#include "runtimes/docker/docker_engine.hpp"
+#include "runtimes/docker/fake_engine.hpp"
+#include "runtimes/docker/tar.hpp"
 #include "store/node_ledger.hpp"
 
 namespace {
@@ -143,7 +143,7 @@ bool resolve_execd(osb::node_config& cfg, osb::shared_bytes& tar) {
   if (rt.execd_inject == "archive") {
     std::ifstream in{path, std::ios::binary};
     std::string bytes((std::istreambuf_iterator<char>(in)), {});
-    tar = std::make_shared<const std::string>(osb::runtimes::make_tar(
+    tar = std::make_shared<const std::string>(osb::runtimes::docker::make_tar(
       {{"opt", 0755, true, {}},
        {"opt/opensandbox", 0755, true, {}},
        {"opt/opensandbox/execd", 0755, false, std::move(bytes)}}));
@@ -378,7 +378,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> hosts = cfg->docker.hosts;
     if (hosts.empty())
       hosts.push_back(cfg->docker.host);
-    std::vector<osb::runtimes::runtime_ptr> runtimes;
+    std::vector<osb::runtimes::docker::engine_ptr> runtimes;
     std::vector<caf::actor> roots;
     osb::snapshots_init snap_init;
     snap_init.node_name = name;
@@ -387,11 +387,11 @@ int main(int argc, char** argv) {
       = std::chrono::seconds(cfg->docker.api_timeout + 10);
     snap_init.incarnations = (*ledger)->incarnations();
     for (auto& host : hosts) {
-      osb::runtimes::runtime_ptr rt;
+      osb::runtimes::docker::engine_ptr rt;
       if (cfg->runtime.type == "fake")
-        rt = std::make_shared<osb::runtimes::fake_runtime>();
+        rt = std::make_shared<osb::runtimes::docker::fake_engine>();
       else
-        rt = osb::runtimes::make_docker_runtime(
+        rt = osb::runtimes::docker::make_docker_engine(
           host, std::chrono::seconds(cfg->docker.api_timeout), 1);
       runtimes.push_back(rt);
       auto runtime = sys.spawn(osb::stamping_runtime_bridge, rt,

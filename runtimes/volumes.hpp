@@ -9,7 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
-#include "runtimes/runtime.hpp"
+#include "runtimes/docker/engine.hpp"
 
 /// Volumes of a sandbox on a Docker host (reference/server-behavior.md
 /// §3.10): host bind mounts restricted to an allowlist and Docker named
@@ -18,6 +18,8 @@
 /// that need the host's filesystem or the volume's Docker metadata, and the
 /// bind strings handed to the container.
 namespace osb::runtimes {
+
+using docker::volume_info;
 
 /// One entry of `sandbox_spec::volumes_json`.
 struct volume_mount {

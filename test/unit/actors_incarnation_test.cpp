@@ -21,7 +21,7 @@
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/codec.hpp"
-#include "runtimes/fake_runtime.hpp"
+#include "runtimes/docker/fake_engine.hpp"
 
 using namespace osb;
 
@@ -48,7 +48,7 @@ protected:
     : sys(cfg_),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
-    rt = std::make_shared<runtimes::fake_runtime>();
+    rt = std::make_shared<runtimes::docker::fake_engine>();
     node_cfg = std::make_shared<node_config>();
   }
 
@@ -101,7 +101,7 @@ protected:
 
   /// Puts a container of n1 on the fake host, as another process left it.
   void leave(const std::string& name, string_map labels) {
-    runtimes::container_spec c;
+    runtimes::docker::container_spec c;
     c.name = name;
     c.image = "x";
     c.labels = std::move(labels);
@@ -145,7 +145,7 @@ protected:
   caf::actor_system sys;
   caf::scheduler::test_coordinator& sched;
   caf::scoped_actor self;
-  std::shared_ptr<runtimes::fake_runtime> rt;
+  std::shared_ptr<runtimes::docker::fake_engine> rt;
   std::shared_ptr<node_config> node_cfg;
   std::vector<std::string> dbs;
   std::vector<process> procs;

@@ -18,7 +18,7 @@
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/codec.hpp"
-#include "runtimes/fake_runtime.hpp"
+#include "runtimes/docker/fake_engine.hpp"
 
 using namespace std::chrono_literals;
 using namespace osb;
@@ -49,7 +49,7 @@ protected:
       self(sys, true) {
     db_path = std::filesystem::temp_directory_path()
               / ("osb-actors-" + codec::make_uuid() + ".db");
-    rt = std::make_shared<runtimes::fake_runtime>();
+    rt = std::make_shared<runtimes::docker::fake_engine>();
     node_cfg = std::make_shared<node_config>();
   }
 
@@ -165,7 +165,7 @@ protected:
   caf::scheduler::test_coordinator& sched;
   caf::scoped_actor self;
   std::filesystem::path db_path;
-  std::shared_ptr<runtimes::fake_runtime> rt;
+  std::shared_ptr<runtimes::docker::fake_engine> rt;
   std::shared_ptr<node_config> node_cfg;
   std::vector<process> procs;
 };
@@ -535,7 +535,7 @@ TEST_F(SandboxActors, RestartReprovisionsInterruptedCreatesAndRemovesOrphans) {
   procs.clear();
   rt->release("create"); // the old process is gone; nobody listens
   // An orphan of this node without a record, e.g. from a lost row.
-  runtimes::container_spec orphan;
+  runtimes::docker::container_spec orphan;
   orphan.name = "sandbox-orphan";
   orphan.image = "x";
   orphan.labels = {{"opensandbox.io/id", "orphan"},
@@ -728,7 +728,7 @@ TEST_F(SandboxActors, SidecarIsRemovedOnExpiryAndFailedStart) {
 }
 
 TEST_F(SandboxActors, RecoveryRemovesOrphanSidecars) {
-  runtimes::container_spec orphan;
+  runtimes::docker::container_spec orphan;
   orphan.name = "sandbox-egress-gone";
   orphan.image = "x";
   orphan.labels = {{"opensandbox.io/egress-sidecar-for", "gone"},
@@ -752,7 +752,7 @@ TEST_F(SandboxActors, RecoveryRemovesOrphanSidecars) {
 
 namespace {
 
-bool has_bind(const runtimes::container_spec& c, const std::string& bind) {
+bool has_bind(const runtimes::docker::container_spec& c, const std::string& bind) {
   return std::find(c.binds.begin(), c.binds.end(), bind) != c.binds.end();
 }
 

@@ -10,6 +10,7 @@
 
 using namespace osb;
 using namespace osb::runtimes;
+using namespace osb::runtimes::docker;
 
 namespace fs = std::filesystem;
 

@@ -1,8 +1,8 @@
-// Drives docker_runtime against a scripted fake daemon on a unix socket, so
+// Drives docker_engine against a scripted fake daemon on a unix socket, so
 // that connection reuse, retries, timeouts, chunking and the pull path are
 // covered without Docker.
 
-#include "runtimes/docker/docker_runtime.hpp"
+#include "runtimes/docker/docker_engine.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,6 +26,7 @@
 
 using namespace osb;
 using namespace osb::runtimes;
+using namespace osb::runtimes::docker;
 using namespace std::chrono_literals;
 
 namespace {
@@ -240,9 +241,9 @@ bool starts_with(const std::string& x, const std::string& prefix) {
 
 } // namespace
 
-TEST(DockerRuntime, CallbacksRunOnRuntimeThread) {
+TEST(DockerEngine, CallbacksRunOnRuntimeThread) {
   fake_daemon daemon{[](const seen_request&) { return respond(200, "OK"); }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   auto caller = std::this_thread::get_id();
   std::promise<std::thread::id> where;
   rt->ping([&](expected<unit> x) {
@@ -258,10 +259,10 @@ TEST(DockerRuntime, CallbacksRunOnRuntimeThread) {
   EXPECT_EQ(reqs[0].target, "/v1.41/_ping");
 }
 
-TEST(DockerRuntime, SpeaksTcp) {
+TEST(DockerEngine, SpeaksTcp) {
   fake_daemon daemon{[](const seen_request&) { return respond(200, "OK"); },
                      true};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   for (int i = 0; i < 3; ++i) {
     auto r = await<unit>([&](auto cb) { rt->ping(cb); });
     ASSERT_TRUE(r) << r.error().message;
@@ -273,15 +274,15 @@ TEST(DockerRuntime, SpeaksTcp) {
     << reqs[0].head;
 }
 
-TEST(DockerRuntime, ReusesKeepAliveConnections) {
+TEST(DockerEngine, ReusesKeepAliveConnections) {
   fake_daemon daemon{[](const seen_request&) { return respond(200, "OK"); }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   for (int i = 0; i < 20; ++i)
     ASSERT_TRUE(await<unit>([&](auto cb) { rt->ping(cb); }));
   EXPECT_EQ(daemon.connections(), 1);
 }
 
-TEST(DockerRuntime, RetriesStalePooledConnection) {
+TEST(DockerEngine, RetriesStalePooledConnection) {
   // The daemon advertises keep-alive but drops every connection after one
   // answer, as a restarted daemon would.
   fake_daemon daemon{[](const seen_request&) {
@@ -289,7 +290,7 @@ TEST(DockerRuntime, RetriesStalePooledConnection) {
     r.close_after = true;
     return r;
   }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   ASSERT_TRUE(await<unit>([&](auto cb) { rt->ping(cb); }));
   // Give the close time to arrive so the pooled socket is really stale.
   std::this_thread::sleep_for(50ms);
@@ -300,13 +301,13 @@ TEST(DockerRuntime, RetriesStalePooledConnection) {
   EXPECT_EQ(daemon.connections(), 4);
 }
 
-TEST(DockerRuntime, TimeoutIsReported) {
+TEST(DockerEngine, TimeoutIsReported) {
   fake_daemon daemon{[](const seen_request&) {
     reply r;
     r.hang = true;
     return r;
   }};
-  auto rt = make_docker_runtime(daemon.url(), 1s);
+  auto rt = make_docker_engine(daemon.url(), 1s);
   auto begin = std::chrono::steady_clock::now();
   auto r = await<container_info>([&](auto cb) { rt->inspect("x", cb); });
   auto elapsed = std::chrono::steady_clock::now() - begin;
@@ -318,7 +319,7 @@ TEST(DockerRuntime, TimeoutIsReported) {
   EXPECT_LT(elapsed, 5s);
 }
 
-TEST(DockerRuntime, ParsesChunkedList) {
+TEST(DockerEngine, ParsesChunkedList) {
   fake_daemon daemon{[](const seen_request&) {
     std::string body = R"([{"Id":"a","Names":["/n"],"Labels":{"k":"v"},)"
                        R"("State":"running","Status":"Up","Created":5}])";
@@ -335,7 +336,7 @@ TEST(DockerRuntime, ParsesChunkedList) {
              + "0\r\n\r\n";
     return r;
   }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   auto xs = await<std::vector<container_info>>([&](auto cb) {
     rt->list({{"k", "v"}}, cb);
   });
@@ -352,7 +353,7 @@ TEST(DockerRuntime, ParsesChunkedList) {
   EXPECT_EQ(daemon.connections(), 1);
 }
 
-TEST(DockerRuntime, PullsMissingImageThenCreates) {
+TEST(DockerEngine, PullsMissingImageThenCreates) {
   std::atomic<int> creates{0};
   fake_daemon daemon{[&](const seen_request& req) {
     if (starts_with(req.target, "/v1.41/containers/create")) {
@@ -365,7 +366,7 @@ TEST(DockerRuntime, PullsMissingImageThenCreates) {
                           "{\"status\":\"Digest: sha256:x\"}\r\n");
     return respond(500, R"({"message":"unexpected"})");
   }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   container_spec spec;
   spec.name = "c1";
   spec.image = "reg:5000/a/b:1";
@@ -388,7 +389,7 @@ TEST(DockerRuntime, PullsMissingImageThenCreates) {
   EXPECT_EQ(reqs[2].body, reqs[0].body);
 }
 
-TEST(DockerRuntime, PullErrorInStreamFails) {
+TEST(DockerEngine, PullErrorInStreamFails) {
   fake_daemon daemon{[&](const seen_request& req) {
     if (starts_with(req.target, "/v1.41/containers/create"))
       return respond(404, R"({"message":"No such image: x:1"})");
@@ -396,7 +397,7 @@ TEST(DockerRuntime, PullErrorInStreamFails) {
                         "{\"errorDetail\":{\"message\":\"denied\"},"
                         "\"error\":\"denied\"}\n");
   }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   container_spec spec;
   spec.image = "x:1";
   auto id = await<std::string>([&](auto cb) { rt->create(spec, cb); });
@@ -409,11 +410,11 @@ TEST(DockerRuntime, PullErrorInStreamFails) {
   EXPECT_EQ(reqs[1].head.find("X-Registry-Auth"), std::string::npos);
 }
 
-TEST(DockerRuntime, MissingNetworkIsNotPulled) {
+TEST(DockerEngine, MissingNetworkIsNotPulled) {
   fake_daemon daemon{[&](const seen_request&) {
     return respond(404, R"({"message":"network mynet not found"})");
   }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   container_spec spec;
   spec.image = "x:1";
   auto id = await<std::string>([&](auto cb) { rt->create(spec, cb); });
@@ -423,7 +424,7 @@ TEST(DockerRuntime, MissingNetworkIsNotPulled) {
   EXPECT_EQ(daemon.requests().size(), 1u);
 }
 
-TEST(DockerRuntime, StatusMapping) {
+TEST(DockerEngine, StatusMapping) {
   fake_daemon daemon{[&](const seen_request& req) {
     if (req.target.find("/start") != std::string::npos)
       return respond(304, "");
@@ -435,7 +436,7 @@ TEST(DockerRuntime, StatusMapping) {
       return respond(404, R"({"message":"No such container: x"})");
     return respond(400, R"({"message":"bad"})");
   }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
+  auto rt = make_docker_engine(daemon.url(), 5s);
   EXPECT_TRUE(await<unit>([&](auto cb) { rt->start("x", cb); }));
   EXPECT_TRUE(await<unit>([&](auto cb) { rt->remove("x", cb); }));
   auto p = await<unit>([&](auto cb) { rt->pause("x", cb); });
@@ -454,7 +455,7 @@ TEST(DockerRuntime, StatusMapping) {
   EXPECT_EQ(reqs[1].target, "/v1.41/containers/x?force=true");
 }
 
-TEST(DockerRuntime, ConcurrentCallsUseParallelConnections) {
+TEST(DockerEngine, ConcurrentCallsUseParallelConnections) {
   constexpr int n = 10;
   std::atomic<int> met{0};
   fake_daemon* self = nullptr;
@@ -466,7 +467,7 @@ TEST(DockerRuntime, ConcurrentCallsUseParallelConnections) {
     return respond(201, R"({"Id":"x"})");
   }};
   self = &daemon;
-  auto rt = make_docker_runtime(daemon.url(), 10s, 1);
+  auto rt = make_docker_engine(daemon.url(), 10s, 1);
   std::vector<std::promise<expected<std::string>>> ps(n);
   for (int i = 0; i < n; ++i) {
     container_spec spec;
@@ -484,13 +485,13 @@ TEST(DockerRuntime, ConcurrentCallsUseParallelConnections) {
   EXPECT_EQ(daemon.connections(), n);
 }
 
-TEST(DockerRuntime, ShutdownFailsPendingCalls) {
+TEST(DockerEngine, ShutdownFailsPendingCalls) {
   fake_daemon daemon{[](const seen_request&) {
     reply r;
     r.hang = true;
     return r;
   }};
-  auto rt = make_docker_runtime(daemon.url(), 30s, 2);
+  auto rt = make_docker_engine(daemon.url(), 30s, 2);
   std::promise<expected<unit>> p;
   rt->ping([&](expected<unit> x) { p.set_value(std::move(x)); });
   // Let the request reach the daemon.

@@ -1,4 +1,4 @@
-#include "runtimes/docker/docker_runtime.hpp"
+#include "runtimes/docker/docker_engine.hpp"
 
 #include "core/log.hpp"
 #include "runtimes/docker/docker_api.hpp"
@@ -32,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-namespace osb::runtimes {
+namespace osb::runtimes::docker {
 
 namespace detail {
 
@@ -728,9 +728,9 @@ void docker_client::list(const std::map<std::string, std::string>& labels,
 
 } // namespace detail
 
-// -- docker_runtime -----------------------------------------------------------
+// -- docker_engine -----------------------------------------------------------
 
-docker_runtime::docker_runtime(const std::string& docker_host,
+docker_engine::docker_engine(const std::string& docker_host,
                                std::chrono::seconds api_timeout,
                                int io_threads) {
   auto host = docker_host;
@@ -756,46 +756,46 @@ docker_runtime::docker_runtime(const std::string& docker_host,
   impl_->launch();
 }
 
-docker_runtime::~docker_runtime() {
+docker_engine::~docker_engine() {
   shutdown();
 }
 
-void docker_runtime::ping(callback<unit> cb) {
+void docker_engine::ping(callback<unit> cb) {
   impl_->ping(std::move(cb));
 }
 
-void docker_runtime::create(const container_spec& spec,
+void docker_engine::create(const container_spec& spec,
                             callback<std::string> cb) {
   impl_->create(spec, std::move(cb));
 }
 
-void docker_runtime::start(const std::string& id, callback<unit> cb) {
+void docker_engine::start(const std::string& id, callback<unit> cb) {
   // 304: already running.
   impl_->unit_call(detail::http::verb::post,
                    docker::container_target(id, "/start"),
                    "start container", {204, 304}, std::move(cb));
 }
 
-void docker_runtime::pause(const std::string& id, callback<unit> cb) {
+void docker_engine::pause(const std::string& id, callback<unit> cb) {
   impl_->unit_call(detail::http::verb::post,
                    docker::container_target(id, "/pause"),
                    "pause container", {204}, std::move(cb));
 }
 
-void docker_runtime::unpause(const std::string& id, callback<unit> cb) {
+void docker_engine::unpause(const std::string& id, callback<unit> cb) {
   impl_->unit_call(detail::http::verb::post,
                    docker::container_target(id, "/unpause"),
                    "unpause container", {204}, std::move(cb));
 }
 
-void docker_runtime::remove(const std::string& id, callback<unit> cb) {
+void docker_engine::remove(const std::string& id, callback<unit> cb) {
   // 404: already gone, which is what the caller wants.
   impl_->unit_call(detail::http::verb::delete_,
                    docker::container_target(id, "?force=true"),
                    "remove container", {200, 204, 404}, std::move(cb));
 }
 
-void docker_runtime::put_archive(const std::string& id,
+void docker_engine::put_archive(const std::string& id,
                                  const std::string& path,
                                  std::shared_ptr<const std::string> tar,
                                  callback<unit> cb) {
@@ -806,24 +806,24 @@ void docker_runtime::put_archive(const std::string& id,
                    "application/x-tar");
 }
 
-void docker_runtime::inspect(const std::string& id,
+void docker_engine::inspect(const std::string& id,
                              callback<container_info> cb) {
   impl_->inspect(id, std::move(cb));
 }
 
-void docker_runtime::list(const std::map<std::string, std::string>& labels,
+void docker_engine::list(const std::map<std::string, std::string>& labels,
                           callback<std::vector<container_info>> cb) {
   impl_->list(labels, std::move(cb));
 }
 
-void docker_runtime::info(callback<daemon_info> cb) {
+void docker_engine::info(callback<daemon_info> cb) {
   impl_->value_call<daemon_info>(
     detail::http::verb::get, std::string{docker::api_prefix} + "/info", {},
     "daemon info", 200, [](std::string_view b) { return docker::parse_info(b); },
     std::move(cb));
 }
 
-void docker_runtime::details(const std::string& id,
+void docker_engine::details(const std::string& id,
                              callback<container_details> cb) {
   impl_->value_call<container_details>(
     detail::http::verb::get, docker::container_target(id, "/json"), {},
@@ -832,7 +832,7 @@ void docker_runtime::details(const std::string& id,
     std::move(cb));
 }
 
-void docker_runtime::logs(const std::string& id, const log_query& q,
+void docker_engine::logs(const std::string& id, const log_query& q,
                           callback<std::string> cb) {
   impl_->value_call<std::string>(
     detail::http::verb::get, docker::logs_target(id, q), {},
@@ -843,7 +843,7 @@ void docker_runtime::logs(const std::string& id, const log_query& q,
     std::move(cb));
 }
 
-void docker_runtime::inspect_volume(const std::string& name,
+void docker_engine::inspect_volume(const std::string& name,
                                     callback<volume_info> cb) {
   impl_->value_call<volume_info>(
     detail::http::verb::get, docker::volume_target(name), {},
@@ -852,7 +852,7 @@ void docker_runtime::inspect_volume(const std::string& name,
     std::move(cb));
 }
 
-void docker_runtime::create_volume(
+void docker_engine::create_volume(
   const std::string& name, const std::map<std::string, std::string>& labels,
   callback<volume_info> cb) {
   impl_->value_call<volume_info>(
@@ -863,14 +863,14 @@ void docker_runtime::create_volume(
     std::move(cb));
 }
 
-void docker_runtime::remove_volume(const std::string& name,
+void docker_engine::remove_volume(const std::string& name,
                                    callback<unit> cb) {
   // 404: already gone; 409 (in use) stays a conflict for the caller.
   impl_->unit_call(detail::http::verb::delete_, docker::volume_target(name),
                    "remove volume " + name, {204, 404}, std::move(cb));
 }
 
-void docker_runtime::list_volumes(
+void docker_engine::list_volumes(
   const std::map<std::string, std::string>& labels,
   callback<std::vector<volume_info>> cb) {
   impl_->value_call<std::vector<volume_info>>(
@@ -880,7 +880,7 @@ void docker_runtime::list_volumes(
     std::move(cb));
 }
 
-void docker_runtime::commit(const std::string& id, const std::string& repo,
+void docker_engine::commit(const std::string& id, const std::string& repo,
                             const std::string& tag, callback<std::string> cb) {
   impl_->value_call<std::string>(
     detail::http::verb::post, docker::commit_target(id, repo, tag), "{}",
@@ -893,7 +893,7 @@ void docker_runtime::commit(const std::string& id, const std::string& repo,
     std::move(cb));
 }
 
-void docker_runtime::image_exists(const std::string& ref, callback<bool> cb) {
+void docker_engine::image_exists(const std::string& ref, callback<bool> cb) {
   auto p = std::make_shared<callback<bool>>(std::move(cb));
   impl_->value_call<bool>(
     detail::http::verb::get, docker::image_target(ref, "/json"), {},
@@ -906,13 +906,13 @@ void docker_runtime::image_exists(const std::string& ref, callback<bool> cb) {
     });
 }
 
-void docker_runtime::remove_image(const std::string& ref, callback<unit> cb) {
+void docker_engine::remove_image(const std::string& ref, callback<unit> cb) {
   // 404: already gone; 409 (used by a container) stays a conflict.
   impl_->unit_call(detail::http::verb::delete_, docker::image_target(ref, ""),
                    "remove image " + ref, {200, 404}, std::move(cb));
 }
 
-void docker_runtime::list_images(
+void docker_engine::list_images(
   const std::string& repository,
   const std::map<std::string, std::string>& labels,
   callback<std::vector<std::string>> cb) {
@@ -923,20 +923,20 @@ void docker_runtime::list_images(
     std::move(cb));
 }
 
-void docker_runtime::shutdown() {
+void docker_engine::shutdown() {
   impl_->shutdown();
   tunnel_.reset();
 }
 
-const std::string& docker_runtime::host() const {
+const std::string& docker_engine::host() const {
   return impl_->address().display;
 }
 
-std::shared_ptr<runtime> make_docker_runtime(const std::string& docker_host,
+engine_ptr make_docker_engine(const std::string& docker_host,
                                              std::chrono::seconds api_timeout,
                                              int io_threads) {
-  return std::make_shared<docker_runtime>(docker_host, api_timeout,
+  return std::make_shared<docker_engine>(docker_host, api_timeout,
                                           io_threads);
 }
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker

@@ -4,27 +4,25 @@
 #include <memory>
 #include <string>
 
-#include "runtimes/runtime.hpp"
+#include "runtimes/docker/engine.hpp"
 
 namespace osb::runtimes::docker {
-class ssh_tunnel;
-} // namespace osb::runtimes::docker
 
-namespace osb::runtimes {
+class ssh_tunnel;
 
 namespace detail {
 class docker_client;
 } // namespace detail
 
-/// A runtime speaking the Docker Engine API (v1.41) over a unix socket or
-/// TCP. It owns an I/O context run by its own threads; every public method
+/// A container engine speaking the Docker Engine API (v1.41) over a unix
+/// socket or TCP. It owns an I/O context run by its own threads; every public method
 /// only posts work there and returns at once. Connections to the daemon are
 /// pooled and kept alive; concurrent calls use concurrent connections.
 ///
 /// Callbacks run exactly once on a runtime I/O thread. After `shutdown`
 /// (or during it, for calls still in flight) they run with `unavailable`
 /// on the calling thread.
-class docker_runtime : public runtime {
+class docker_engine : public container_engine {
 public:
   /// @param docker_host "unix:///path" or "tcp://host:port"; empty means
   ///        $DOCKER_HOST, else unix:///var/run/docker.sock. Unsupported
@@ -32,14 +30,14 @@ public:
   /// @param api_timeout deadline of one API call; image pulls instead fail
   ///        when no data arrives for this long.
   /// @param io_threads number of threads running the I/O context (≥ 1).
-  docker_runtime(const std::string& docker_host,
+  docker_engine(const std::string& docker_host,
                  std::chrono::seconds api_timeout, int io_threads);
 
   /// Calls `shutdown`.
-  ~docker_runtime() override;
+  ~docker_engine() override;
 
-  docker_runtime(const docker_runtime&) = delete;
-  docker_runtime& operator=(const docker_runtime&) = delete;
+  docker_engine(const docker_engine&) = delete;
+  docker_engine& operator=(const docker_engine&) = delete;
 
   void ping(callback<unit> cb) override;
   void create(const container_spec& spec, callback<std::string> cb) override;
@@ -87,12 +85,12 @@ private:
   /// inside one of its own callbacks.
   std::shared_ptr<detail::docker_client> impl_;
   /// Forwards a local socket to the daemon for ssh:// hosts.
-  std::unique_ptr<docker::ssh_tunnel> tunnel_;
+  std::unique_ptr<ssh_tunnel> tunnel_;
 };
 
-/// Creates a Docker runtime; see `docker_runtime::docker_runtime`.
-std::shared_ptr<runtime> make_docker_runtime(const std::string& docker_host,
+/// Creates a Docker engine client; see `docker_engine::docker_engine`.
+engine_ptr make_docker_engine(const std::string& docker_host,
                                              std::chrono::seconds api_timeout,
                                              int io_threads = 1);
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker

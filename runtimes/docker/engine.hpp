@@ -11,6 +11,19 @@
 
 namespace osb::runtimes {
 
+/// Callback of an asynchronous runtime operation. Invoked exactly once, on a
+/// runtime I/O thread (never on the caller's stack for real runtimes).
+template <class T>
+using callback = std::function<void(expected<T>)>;
+
+} // namespace osb::runtimes
+
+/// The container level of the Docker runtime: one host's containers,
+/// volumes and images behind an asynchronous interface, implemented by the
+/// Engine API client (docker_engine) and by an in-memory fake (fake_engine).
+/// Nothing above runtimes/docker/ sees these types.
+namespace osb::runtimes::docker {
+
 /// One published container port.
 struct port_binding {
   uint16_t container_port = 0;
@@ -124,16 +137,11 @@ struct daemon_info {
   std::string version;
 };
 
-/// Callback of an asynchronous runtime operation. Invoked exactly once, on a
-/// runtime I/O thread (never on the caller's stack for real runtimes).
-template <class T>
-using callback = std::function<void(expected<T>)>;
-
-/// A container runtime on one host. All operations are asynchronous and
+/// A container engine on one host. All operations are asynchronous and
 /// thread-safe; none blocks the calling thread.
-class runtime {
+class container_engine {
 public:
-  virtual ~runtime() = default;
+  virtual ~container_engine() = default;
 
   /// Checks that the daemon answers.
   virtual void ping(callback<unit> cb) = 0;
@@ -229,6 +237,6 @@ public:
   virtual void shutdown() = 0;
 };
 
-using runtime_ptr = std::shared_ptr<runtime>;
+using engine_ptr = std::shared_ptr<container_engine>;
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker
