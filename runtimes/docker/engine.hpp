@@ -8,15 +8,7 @@
 #include <vector>
 
 #include "core/expected.hpp"
-
-namespace osb::runtimes {
-
-/// Callback of an asynchronous runtime operation. Invoked exactly once, on a
-/// runtime I/O thread (never on the caller's stack for real runtimes).
-template <class T>
-using callback = std::function<void(expected<T>)>;
-
-} // namespace osb::runtimes
+#include "runtimes/runtime.hpp"
 
 /// The container level of the Docker runtime: one host's containers,
 /// volumes and images behind an asynchronous interface, implemented by the

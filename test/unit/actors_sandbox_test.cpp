@@ -1,5 +1,6 @@
 // Unit tests of the sandbox state machine, timers, recovery and the node
-// directory on CAF's deterministic scheduler with the fake runtime.
+// directory on CAF's deterministic scheduler, with the Docker runtime over
+// the fake engine.
 
 #include <caf/actor_system.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -18,6 +19,7 @@
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/codec.hpp"
+#include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/fake_engine.hpp"
 
 using namespace std::chrono_literals;
@@ -32,7 +34,7 @@ struct test_config : system_config {
 };
 
 /// One "server process": node, supervisor, runtime bridge and store over a
-/// shared fake runtime and database file, so a test can "restart" it.
+/// shared fake engine and database file, so a test can "restart" it.
 struct process {
   node_actor node;
   supervisor_actor sup;
@@ -72,11 +74,18 @@ protected:
   }
 
   /// Starts (or restarts) the server actors and runs recovery.
-  process& boot(shared_bytes execd_tar = nullptr) {
+  process& boot(std::shared_ptr<const std::string> execd_tar = nullptr) {
     auto db = store::sqlite_store::open(db_path.string());
     EXPECT_TRUE(db.has_value());
     process p;
-    p.runtime = sys.spawn(runtime_bridge, rt);
+    runtimes::docker::docker_options opts;
+    opts.cfg = node_cfg;
+    opts.node = "n1";
+    opts.execd_tar = std::move(execd_tar);
+    opts.probe_sidecars = false; // no sidecar answers in the fake engine
+    p.runtime = sys.spawn(runtime_bridge,
+                          std::make_shared<runtimes::docker::docker_runtime>(
+                            rt, std::move(opts)));
     p.store = sys.spawn(store_actor_impl,
                         std::shared_ptr<store::sqlite_store>(std::move(*db)));
     node_init ni;
@@ -88,8 +97,6 @@ protected:
     init.node = p.node;
     init.runtime = p.runtime;
     init.store = p.store;
-    init.execd_tar = std::move(execd_tar);
-    init.probe_sidecars = false; // no sidecar answers in the fake runtime
     p.sup = sys.spawn(host_supervisor, init);
     caf::anon_send(p.node, atom::put_v, p.sup, std::string{"default"});
     snapshots_init si;

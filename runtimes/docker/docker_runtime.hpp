@@ -1,0 +1,109 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "runtimes/docker/engine.hpp"
+#include "runtimes/runtime.hpp"
+
+namespace osb::runtimes::docker {
+
+/// How the Docker runtime of one host runs its sandboxes.
+struct docker_options {
+  std::shared_ptr<const node_config> cfg;
+  /// This node, and the name of this runtime host among the node's hosts:
+  /// what the runtime makes carries both, and its listings see nothing else.
+  std::string node;
+  std::string host = "default";
+  /// This process's incarnation, stamped on every container and volume the
+  /// runtime makes (the evidence orphan removal needs); empty = none.
+  std::string incarnation;
+  /// Host address the sandboxes' published ports bind to
+  /// (net::resolve_publish_address).
+  std::string publish_address = "127.0.0.1";
+  /// False when the Docker host is another machine: host volume paths are
+  /// then checked lexically only (runtimes::prepare_host_path).
+  bool local_fs = true;
+  /// The execd archive uploaded into each container before its start
+  /// (`runtime.execd_inject = "archive"`), null otherwise.
+  std::shared_ptr<const std::string> execd_tar;
+  /// Wait for the egress sidecar's health before starting the sandbox (off
+  /// in deterministic tests, where no sidecar answers).
+  bool probe_sidecars = true;
+};
+
+/// The Docker runtime of one host, built on a container engine (the Engine
+/// API client, or the fake for tests and benchmarks). A sandbox is a
+/// container (`sandbox-<id>`) labelled with everything recovery needs, plus
+/// an egress sidecar (`sandbox-egress-<id>`) that owns its network
+/// namespace when it has a network policy; `pvc` volumes are Docker named
+/// volumes; snapshots are commits (`opensandbox-snapshots:<id>`).
+///
+/// Like the engine, it never blocks: every operation is a chain of engine
+/// calls, each continuing in the previous one's callback, and ends on an
+/// engine thread (on the caller's stack with the fake engine).
+class docker_runtime : public sandbox_runtime,
+                       public std::enable_shared_from_this<docker_runtime> {
+public:
+  docker_runtime(engine_ptr engine, docker_options opts);
+
+  void admit(const sandbox_spec& spec, callback<admission> cb) override;
+  void provision(const sandbox_instance& x, provision_options opts,
+                 std::function<void(provision_result)> cb) override;
+  void pause(const sandbox_instance& x, callback<unit> cb) override;
+  void resume(const sandbox_instance& x, callback<unit> cb) override;
+  void remove(const sandbox_instance& x, bool never_ran,
+              callback<unit> cb) override;
+  void observe(callback<observation> cb) override;
+  void leftover_volumes(callback<std::vector<runtime_object>> cb) override;
+  void remove_object(const runtime_object& x, callback<unit> cb) override;
+  void diagnose(const sandbox_instance& x, const sandbox_view& now,
+                const diagnostics_query& q, callback<std::string> cb) override;
+  std::string image_of(const std::string& snapshot_id) const override;
+  void snapshot(const std::string& sandbox_id, const std::string& snapshot_id,
+                callback<std::string> cb) override;
+  void image_exists(const std::string& ref, callback<bool> cb) override;
+  void remove_image(const std::string& ref, callback<unit> cb) override;
+  void snapshot_images(const std::vector<std::string>& incarnations,
+                       callback<std::vector<snapshot_image>> cb) override;
+  void shutdown() override;
+
+  /// The engine underneath.
+  const engine_ptr& engine() const {
+    return engine_;
+  }
+
+  const docker_options& options() const {
+    return opts_;
+  }
+
+  /// Adds this process's incarnation to the labels of something it makes.
+  void stamp(std::map<std::string, std::string>& labels) const;
+
+private:
+  /// Answers `admit` once the platform is known (or not needed).
+  void admit_known(const sandbox_spec& spec, callback<admission> cb);
+
+  /// Learns the host's platform (once), then runs `then` with it (nullopt
+  /// when the daemon could not tell; `why` says why).
+  void learn_platform(
+    std::function<void(std::optional<daemon_info>, std::string why)> then);
+
+  /// Removes the server-created volumes of a sandbox (see `remove`).
+  void remove_volumes(const sandbox_instance& x, bool all, callback<unit> cb);
+
+  engine_ptr engine_;
+  docker_options opts_;
+  mutable std::mutex mtx_;
+  /// The host's platform (`GET /info`), once known.
+  std::optional<daemon_info> platform_;
+};
+
+/// Repository of the images of snapshots (`opensandbox-snapshots:<id>`).
+constexpr const char* snapshot_repository = "opensandbox-snapshots";
+
+} // namespace osb::runtimes::docker
