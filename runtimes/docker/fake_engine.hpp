@@ -9,29 +9,30 @@
 #include <string>
 #include <vector>
 
-#include "runtimes/runtime.hpp"
+#include "runtimes/docker/engine.hpp"
 
-namespace osb::runtimes {
+namespace osb::runtimes::docker {
 
-/// An in-memory runtime for deterministic tests of everything above the
-/// runtime layer. Mirrors Docker's state machine closely enough for the
-/// actors: create → created, start → running, pause/unpause, exit, remove.
+/// An in-memory container engine for deterministic tests of everything
+/// above it (the Docker runtime, the actors) and for benchmarks of the
+/// control plane. Mirrors Docker's state machine closely enough for them:
+/// create → created, start → running, pause/unpause, exit, remove.
 ///
-/// Unlike real runtimes, every callback runs synchronously on the caller's
-/// stack before the method returns (unless its operation is held, see
-/// `hold`). The object is thread-safe; its mutex is never held while a
-/// callback runs, so callbacks may call back into the runtime.
+/// Unlike the real engine, every callback runs synchronously on the
+/// caller's stack before the method returns (unless its operation is held,
+/// see `hold`). The object is thread-safe; its mutex is never held while a
+/// callback runs, so callbacks may call back into the engine.
 ///
 /// Operation names used by the test hooks: "ping", "create", "start",
 /// "pause", "unpause", "remove", "inspect", "list", "info", "details",
 /// "logs", "inspect_volume", "create_volume", "remove_volume",
 /// "list_volumes", "commit", "image_exists", "remove_image", "list_images".
-class fake_runtime : public runtime {
+class fake_engine : public container_engine {
 public:
-  fake_runtime() = default;
-  ~fake_runtime() override = default;
+  fake_engine() = default;
+  ~fake_engine() override = default;
 
-  // -- runtime interface ------------------------------------------------------
+  // -- container_engine interface ------------------------------------------------------
 
   void ping(callback<unit> cb) override;
 
@@ -206,4 +207,4 @@ private:
   std::map<std::string, std::map<std::string, std::string>> image_labels_;
 };
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-namespace osb::runtimes {
+namespace osb::runtimes::docker {
 
 /// One member of a tar archive.
 struct tar_entry {
@@ -16,4 +16,4 @@ struct tar_entry {
 /// Builds a POSIX ustar archive (what Docker's archive API accepts).
 std::string make_tar(const std::vector<tar_entry>& entries);
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker

@@ -1,4 +1,4 @@
-#include "runtimes/fake_runtime.hpp"
+#include "runtimes/docker/fake_engine.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 
 using namespace osb;
 using namespace osb::runtimes;
+using namespace osb::runtimes::docker;
 
 namespace {
 
@@ -40,7 +41,7 @@ container_spec make_spec(std::string name,
   return spec;
 }
 
-class FakeRuntime : public testing::Test {
+class FakeEngine : public testing::Test {
 protected:
   std::string create(const std::string& name,
                      std::map<std::string, std::string> labels = {}) {
@@ -57,7 +58,7 @@ protected:
     return c.ok() ? c.result->value() : container_info{};
   }
 
-  expected<unit> run(void (fake_runtime::*fn)(const std::string&,
+  expected<unit> run(void (fake_engine::*fn)(const std::string&,
                                               callback<unit>),
                      const std::string& id) {
     capture<unit> c;
@@ -66,12 +67,12 @@ protected:
     return *c.result;
   }
 
-  fake_runtime rt;
+  fake_engine rt;
 };
 
 } // namespace
 
-TEST_F(FakeRuntime, CreateAssignsSequentialIds) {
+TEST_F(FakeEngine, CreateAssignsSequentialIds) {
   EXPECT_EQ(create("a"), "fake-1");
   EXPECT_EQ(create("b"), "fake-2");
   auto info = inspect("fake-1");
@@ -81,14 +82,14 @@ TEST_F(FakeRuntime, CreateAssignsSequentialIds) {
   EXPECT_GT(info.created_us, 0);
 }
 
-TEST_F(FakeRuntime, CallbacksRunBeforeReturn) {
+TEST_F(FakeEngine, CallbacksRunBeforeReturn) {
   capture<unit> c;
   rt.ping(c.cb());
   EXPECT_EQ(c.calls, 1);
   EXPECT_TRUE(c.ok());
 }
 
-TEST_F(FakeRuntime, DuplicateNameConflicts) {
+TEST_F(FakeEngine, DuplicateNameConflicts) {
   create("a");
   capture<std::string> c;
   rt.create(make_spec("a"), c.cb());
@@ -98,64 +99,64 @@ TEST_F(FakeRuntime, DuplicateNameConflicts) {
   EXPECT_EQ(rt.containers().size(), 1u);
 }
 
-TEST_F(FakeRuntime, StartMissingIsNotFound) {
-  auto r = run(&fake_runtime::start, "nope");
+TEST_F(FakeEngine, StartMissingIsNotFound) {
+  auto r = run(&fake_engine::start, "nope");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::not_found);
 }
 
-TEST_F(FakeRuntime, LifecycleTransitions) {
+TEST_F(FakeEngine, LifecycleTransitions) {
   auto id = create("a");
-  EXPECT_TRUE(run(&fake_runtime::start, id));
+  EXPECT_TRUE(run(&fake_engine::start, id));
   auto info = inspect(id);
   EXPECT_EQ(info.status, "running");
   EXPECT_FALSE(info.ip.empty());
-  EXPECT_TRUE(run(&fake_runtime::pause, id));
+  EXPECT_TRUE(run(&fake_engine::pause, id));
   EXPECT_EQ(inspect(id).status, "paused");
-  EXPECT_TRUE(run(&fake_runtime::unpause, id));
+  EXPECT_TRUE(run(&fake_engine::unpause, id));
   EXPECT_EQ(inspect(id).status, "running");
-  EXPECT_TRUE(run(&fake_runtime::remove, id));
+  EXPECT_TRUE(run(&fake_engine::remove, id));
   EXPECT_TRUE(rt.containers().empty());
 }
 
-TEST_F(FakeRuntime, PauseRequiresRunning) {
+TEST_F(FakeEngine, PauseRequiresRunning) {
   auto id = create("a");
-  auto r = run(&fake_runtime::pause, id);
+  auto r = run(&fake_engine::pause, id);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::conflict);
   EXPECT_EQ(inspect(id).status, "created");
-  auto missing = run(&fake_runtime::pause, "nope");
+  auto missing = run(&fake_engine::pause, "nope");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().kind, failure_kind::not_found);
 }
 
-TEST_F(FakeRuntime, UnpauseRequiresPaused) {
+TEST_F(FakeEngine, UnpauseRequiresPaused) {
   auto id = create("a");
-  run(&fake_runtime::start, id);
-  auto r = run(&fake_runtime::unpause, id);
+  run(&fake_engine::start, id);
+  auto r = run(&fake_engine::unpause, id);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::conflict);
   EXPECT_EQ(inspect(id).status, "running");
 }
 
-TEST_F(FakeRuntime, StartPausedConflicts) {
+TEST_F(FakeEngine, StartPausedConflicts) {
   auto id = create("a");
-  run(&fake_runtime::start, id);
-  run(&fake_runtime::pause, id);
-  auto r = run(&fake_runtime::start, id);
+  run(&fake_engine::start, id);
+  run(&fake_engine::pause, id);
+  auto r = run(&fake_engine::start, id);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::conflict);
   // Starting a running container is a no-op success (Docker's 304).
-  run(&fake_runtime::unpause, id);
-  EXPECT_TRUE(run(&fake_runtime::start, id));
+  run(&fake_engine::unpause, id);
+  EXPECT_TRUE(run(&fake_engine::start, id));
 }
 
-TEST_F(FakeRuntime, RemoveMissingSucceeds) {
-  EXPECT_TRUE(run(&fake_runtime::remove, "nope"));
+TEST_F(FakeEngine, RemoveMissingSucceeds) {
+  EXPECT_TRUE(run(&fake_engine::remove, "nope"));
   EXPECT_EQ(rt.calls("remove"), 1u);
 }
 
-TEST_F(FakeRuntime, InspectByName) {
+TEST_F(FakeEngine, InspectByName) {
   auto id = create("sandbox-x");
   EXPECT_EQ(inspect("sandbox-x").id, id);
   capture<container_info> c;
@@ -164,7 +165,7 @@ TEST_F(FakeRuntime, InspectByName) {
   EXPECT_EQ(c.kind(), failure_kind::not_found);
 }
 
-TEST_F(FakeRuntime, ListFiltersByLabels) {
+TEST_F(FakeEngine, ListFiltersByLabels) {
   create("a", {{"opensandbox.io/id", "1"}, {"team", "x"}});
   create("b", {{"opensandbox.io/id", "2"}});
   create("c", {{"other", "y"}});
@@ -185,7 +186,7 @@ TEST_F(FakeRuntime, ListFiltersByLabels) {
   EXPECT_EQ(list({{"missing", ""}}), names{});
 }
 
-TEST_F(FakeRuntime, FailNextIsOneShot) {
+TEST_F(FakeEngine, FailNextIsOneShot) {
   rt.fail_next("create", failure{failure_kind::timeout, "slow"});
   capture<std::string> c;
   rt.create(make_spec("a"), c.cb());
@@ -197,20 +198,20 @@ TEST_F(FakeRuntime, FailNextIsOneShot) {
   EXPECT_EQ(rt.calls("create"), 2u);
 }
 
-TEST_F(FakeRuntime, FailNextQueues) {
+TEST_F(FakeEngine, FailNextQueues) {
   auto id = create("a");
   rt.fail_next("start", failure{failure_kind::failed, "one"});
   rt.fail_next("start", failure{failure_kind::failed, "two"});
-  auto r1 = run(&fake_runtime::start, id);
-  auto r2 = run(&fake_runtime::start, id);
+  auto r1 = run(&fake_engine::start, id);
+  auto r2 = run(&fake_engine::start, id);
   ASSERT_FALSE(r1);
   ASSERT_FALSE(r2);
   EXPECT_EQ(r1.error().message, "one");
   EXPECT_EQ(r2.error().message, "two");
-  EXPECT_TRUE(run(&fake_runtime::start, id));
+  EXPECT_TRUE(run(&fake_engine::start, id));
 }
 
-TEST_F(FakeRuntime, UnknownImageFailsPull) {
+TEST_F(FakeEngine, UnknownImageFailsPull) {
   rt.set_known_images({"opensandbox/busybox:latest"});
   create("a");
   auto spec = make_spec("b");
@@ -223,20 +224,20 @@ TEST_F(FakeRuntime, UnknownImageFailsPull) {
                                        "not found");
 }
 
-TEST_F(FakeRuntime, ExitContainer) {
+TEST_F(FakeEngine, ExitContainer) {
   auto id = create("a");
-  run(&fake_runtime::start, id);
+  run(&fake_engine::start, id);
   rt.exit_container(id, 137);
   auto info = inspect(id);
   EXPECT_EQ(info.status, "exited");
   EXPECT_EQ(info.exit_code, 137);
   EXPECT_GT(info.finished_us, 0);
   // An exited container can be started again.
-  EXPECT_TRUE(run(&fake_runtime::start, id));
+  EXPECT_TRUE(run(&fake_engine::start, id));
   EXPECT_EQ(inspect(id).status, "running");
 }
 
-TEST_F(FakeRuntime, SpecOfReturnsCreateSpec) {
+TEST_F(FakeEngine, SpecOfReturnsCreateSpec) {
   auto spec = make_spec("a", {{"k", "v"}});
   spec.memory_bytes = 1 << 20;
   spec.cmd = {"sleep", "1"};
@@ -249,7 +250,7 @@ TEST_F(FakeRuntime, SpecOfReturnsCreateSpec) {
   EXPECT_EQ(rt.spec_of("nope").name, "");
 }
 
-TEST_F(FakeRuntime, HoldDefersCallbacksUntilRelease) {
+TEST_F(FakeEngine, HoldDefersCallbacksUntilRelease) {
   rt.hold("create");
   capture<std::string> c;
   rt.create(make_spec("a"), c.cb());
@@ -257,7 +258,7 @@ TEST_F(FakeRuntime, HoldDefersCallbacksUntilRelease) {
   EXPECT_EQ(rt.held("create"), 1u);
   // The container already exists: a delete can race the provisioning.
   ASSERT_EQ(rt.containers().size(), 1u);
-  EXPECT_TRUE(run(&fake_runtime::remove, "fake-1"));
+  EXPECT_TRUE(run(&fake_engine::remove, "fake-1"));
   rt.release("create");
   EXPECT_EQ(c.calls, 1);
   ASSERT_TRUE(c.ok());
@@ -269,7 +270,7 @@ TEST_F(FakeRuntime, HoldDefersCallbacksUntilRelease) {
   EXPECT_EQ(d.calls, 1);
 }
 
-TEST_F(FakeRuntime, CallbackMayReenter) {
+TEST_F(FakeEngine, CallbackMayReenter) {
   capture<unit> started;
   rt.create(make_spec("a"), [&](expected<std::string> id) {
     ASSERT_TRUE(id);
@@ -278,7 +279,7 @@ TEST_F(FakeRuntime, CallbackMayReenter) {
   EXPECT_TRUE(started.ok());
 }
 
-TEST_F(FakeRuntime, ShutdownFlushesHeldAndFailsLaterCalls) {
+TEST_F(FakeEngine, ShutdownFlushesHeldAndFailsLaterCalls) {
   rt.hold("start");
   auto id = create("a");
   capture<unit> c;
@@ -292,7 +293,7 @@ TEST_F(FakeRuntime, ShutdownFlushesHeldAndFailsLaterCalls) {
   EXPECT_EQ(p.kind(), failure_kind::unavailable);
 }
 
-TEST_F(FakeRuntime, ThreadSafe) {
+TEST_F(FakeEngine, ThreadSafe) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([this, t] {

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtimes/runtime.hpp"
+#include "runtimes/docker/engine.hpp"
 
 /// The plain-text diagnostics reports of `/sandboxes/{id}/diagnostics/...`
 /// (reference/server-behavior.md §1.14), rendered from what the runtime
@@ -12,7 +12,7 @@
 /// so that people and scripts reading them see what they know; secrets are
 /// masked in environment *and* labels (the original printed the egress auth
 /// token label in clear, §9 bug 18).
-namespace osb::runtimes {
+namespace osb::runtimes::docker {
 
 /// True for names of secrets: the upper-cased key contains SECRET, TOKEN,
 /// PASSWORD or KEY.
@@ -40,4 +40,4 @@ std::string render_summary(std::string_view sandbox_id, int tail,
 /// means 10 minutes (600), as in the original.
 int64_t parse_since_seconds(std::string_view since);
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker

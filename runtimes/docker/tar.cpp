@@ -1,9 +1,9 @@
-#include "runtimes/tar.hpp"
+#include "runtimes/docker/tar.hpp"
 
 #include <cstdio>
 #include <cstring>
 
-namespace osb::runtimes {
+namespace osb::runtimes::docker {
 
 namespace {
 
@@ -48,4 +48,4 @@ std::string make_tar(const std::vector<tar_entry>& entries) {
   return out;
 }
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker

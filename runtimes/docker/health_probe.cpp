@@ -1,4 +1,4 @@
-#include "actors/http_probe.hpp"
+#include "runtimes/docker/health_probe.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,12 +9,11 @@
 #include <cstdlib>
 #include <thread>
 
-#include "actors/error.hpp"
-
-namespace osb {
+namespace osb::runtimes::docker {
 
 int http_get_status(const std::string& host, uint16_t port,
-                    const std::string& path, const string_map& headers,
+                    const std::string& path,
+                    const std::map<std::string, std::string>& headers,
                     int timeout_ms) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
@@ -46,29 +45,27 @@ int http_get_status(const std::string& host, uint16_t port,
   return std::atoi(buf + 9);
 }
 
-probe_actor::behavior_type http_probe(probe_actor::pointer self) {
-  return {
-    [=](atom::ping, std::string& host, uint16_t port, std::string& path,
-        string_map& headers, int64_t deadline_ms) -> caf::result<bool> {
-      using clock = std::chrono::steady_clock;
-      auto deadline = clock::now() + std::chrono::milliseconds(deadline_ms);
-      int status = 0;
-      while (clock::now() < deadline) {
-        status = http_get_status(host, port, path, headers, 500);
-        if (status >= 200 && status < 300) {
-          self->quit();
-          return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+void await_healthy(std::string host, uint16_t port, std::string path,
+                   std::map<std::string, std::string> headers,
+                   int64_t deadline_ms,
+                   std::function<void(expected<unit>)> done) {
+  std::thread{[=, done = std::move(done)] {
+    using clock = std::chrono::steady_clock;
+    auto deadline = clock::now() + std::chrono::milliseconds(deadline_ms);
+    int status = 0;
+    while (clock::now() < deadline) {
+      status = http_get_status(host, port, path, headers, 500);
+      if (status >= 200 && status < 300) {
+        done(unit{});
+        return;
       }
-      self->quit();
-      return make_error(ec::start_failed,
-                        "no healthy answer from " + host + ":"
-                          + std::to_string(port) + path + " within "
-                          + std::to_string(deadline_ms / 1000)
-                          + "s (last status " + std::to_string(status) + ")");
-    },
-  };
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    done(failure{failure_kind::failed,
+                 "no healthy answer from " + host + ":" + std::to_string(port)
+                   + path + " within " + std::to_string(deadline_ms / 1000)
+                   + "s (last status " + std::to_string(status) + ")"});
+  }}.detach();
 }
 
-} // namespace osb
+} // namespace osb::runtimes::docker

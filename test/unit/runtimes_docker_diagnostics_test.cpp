@@ -1,11 +1,12 @@
 // Unit tests of the plain-text diagnostics reports (runtimes/diagnostics).
 
-#include "runtimes/diagnostics.hpp"
+#include "runtimes/docker/diagnostics.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 using namespace osb::runtimes;
+using namespace osb::runtimes::docker;
 using testing::HasSubstr;
 using testing::Not;
 

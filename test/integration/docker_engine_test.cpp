@@ -1,7 +1,7 @@
-// Runs the Docker runtime against the real daemon. Requires Docker and the
+// Runs the Docker engine client against the real daemon. Requires Docker and the
 // image opensandbox/busybox:latest (deploy/build-images.sh builds it).
 
-#include "runtimes/docker/docker_runtime.hpp"
+#include "runtimes/docker/docker_engine.hpp"
 
 #include <gtest/gtest.h>
 #include <cstdlib>
@@ -21,6 +21,7 @@
 
 using namespace osb;
 using namespace osb::runtimes;
+using namespace osb::runtimes::docker;
 using namespace std::chrono_literals;
 
 namespace {
@@ -70,11 +71,11 @@ std::string sh(const std::string& cmd) {
   return out;
 }
 
-class DockerRuntime : public testing::Test {
+class DockerEngine : public testing::Test {
 protected:
   void SetUp() override {
     run_label_ = random_token();
-    rt_ = make_docker_runtime("unix:///var/run/docker.sock", 30s, 2);
+    rt_ = make_docker_engine("unix:///var/run/docker.sock", 30s, 2);
   }
 
   void TearDown() override {
@@ -105,17 +106,17 @@ protected:
   }
 
   std::string run_label_;
-  runtime_ptr rt_;
+  engine_ptr rt_;
 };
 
 } // namespace
 
-TEST_F(DockerRuntime, Ping) {
+TEST_F(DockerEngine, Ping) {
   auto r = await<unit>([&](auto cb) { rt_->ping(cb); });
   EXPECT_TRUE(r) << describe(r.error());
 }
 
-TEST_F(DockerRuntime, FullLifecycle) {
+TEST_F(DockerEngine, FullLifecycle) {
   auto spec = make_spec("life");
   spec.env = {"FOO=bar"};
   spec.network_mode = "bridge";
@@ -208,7 +209,7 @@ TEST_F(DockerRuntime, FullLifecycle) {
   EXPECT_TRUE(twice_removed) << describe(twice_removed.error());
 }
 
-TEST_F(DockerRuntime, ExitedContainerReportsExitCode) {
+TEST_F(DockerEngine, ExitedContainerReportsExitCode) {
   auto spec = make_spec("exit");
   spec.cmd = {"sh", "-c", "exit 7"};
   auto id = create(spec);
@@ -233,7 +234,7 @@ TEST_F(DockerRuntime, ExitedContainerReportsExitCode) {
   EXPECT_EQ(listed->front().exit_code, 7);
 }
 
-TEST_F(DockerRuntime, DuplicateNameConflicts) {
+TEST_F(DockerEngine, DuplicateNameConflicts) {
   auto spec = make_spec("dup");
   ASSERT_TRUE(create(spec));
   auto second = create(spec);
@@ -243,7 +244,7 @@ TEST_F(DockerRuntime, DuplicateNameConflicts) {
   EXPECT_EQ(second.error().message.rfind("create container: ", 0), 0u);
 }
 
-TEST_F(DockerRuntime, MissingContainerIsNotFound) {
+TEST_F(DockerEngine, MissingContainerIsNotFound) {
   auto r = await<unit>([&](auto cb) { rt_->start("osb-no-such-ctr", cb); });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::not_found);
@@ -251,7 +252,7 @@ TEST_F(DockerRuntime, MissingContainerIsNotFound) {
     << r.error().message;
 }
 
-TEST_F(DockerRuntime, InvalidSpecIsRejected) {
+TEST_F(DockerEngine, InvalidSpecIsRejected) {
   auto spec = make_spec("bad");
   spec.cap_add = {"NOT_A_CAPABILITY"};
   auto id = create(spec);
@@ -264,7 +265,7 @@ TEST_F(DockerRuntime, InvalidSpecIsRejected) {
     << id.error().message;
 }
 
-TEST_F(DockerRuntime, MissingImageFailsPull) {
+TEST_F(DockerEngine, MissingImageFailsPull) {
   auto spec = make_spec("noimg");
   spec.image = "opensandbox/does-not-exist:1";
   spec.registry_username = "user";
@@ -278,8 +279,8 @@ TEST_F(DockerRuntime, MissingImageFailsPull) {
     << id.error().message;
 }
 
-TEST_F(DockerRuntime, UnreachableDaemonIsUnavailable) {
-  auto rt = make_docker_runtime("unix:///tmp/osb-nonexistent.sock", 5s);
+TEST_F(DockerEngine, UnreachableDaemonIsUnavailable) {
+  auto rt = make_docker_engine("unix:///tmp/osb-nonexistent.sock", 5s);
   auto r = await<unit>([&](auto cb) { rt->ping(cb); });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::unavailable);
@@ -293,19 +294,19 @@ TEST_F(DockerRuntime, UnreachableDaemonIsUnavailable) {
   EXPECT_EQ(c.error().kind, failure_kind::unavailable);
 }
 
-TEST_F(DockerRuntime, UnreachableTcpDaemonIsUnavailable) {
+TEST_F(DockerEngine, UnreachableTcpDaemonIsUnavailable) {
   // Port 1 on loopback refuses connections.
-  auto rt = make_docker_runtime("tcp://127.0.0.1:1", 5s);
+  auto rt = make_docker_engine("tcp://127.0.0.1:1", 5s);
   auto r = await<unit>([&](auto cb) { rt->ping(cb); });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::unavailable)
     << describe(r.error());
 }
 
-TEST_F(DockerRuntime, UnreachableSshHostIsUnavailable) {
+TEST_F(DockerEngine, UnreachableSshHostIsUnavailable) {
   // Port 1 on loopback refuses at once: ssh exits, the socket never appears.
   ::setenv("OPENSANDBOX_SSH_COMMAND", "ssh -o ConnectTimeout=2", 1);
-  auto rt = make_docker_runtime("ssh://nobody@127.0.0.1:1", 5s);
+  auto rt = make_docker_engine("ssh://nobody@127.0.0.1:1", 5s);
   auto r = await<unit>([&](auto cb) { rt->ping(cb); });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, failure_kind::unavailable);
@@ -371,11 +372,11 @@ private:
   bool ok_ = false;
 };
 
-TEST_F(DockerRuntime, SshHostIsReachedThroughAForwardedSocket) {
+TEST_F(DockerEngine, SshHostIsReachedThroughAForwardedSocket) {
   LocalSshd sshd;
   ASSERT_TRUE(sshd.ok()) << "cannot start sshd";
   ::setenv("OPENSANDBOX_SSH_COMMAND", sshd.ssh_command().c_str(), 1);
-  auto rt = make_docker_runtime(sshd.url(), 10s);
+  auto rt = make_docker_engine(sshd.url(), 10s);
   ::unsetenv("OPENSANDBOX_SSH_COMMAND");
   // ssh needs a moment to connect and create the local socket.
   expected<unit> r = failure{failure_kind::unavailable, "not tried"};
@@ -392,7 +393,7 @@ TEST_F(DockerRuntime, SshHostIsReachedThroughAForwardedSocket) {
   rt->shutdown();
 }
 
-TEST_F(DockerRuntime, ConcurrentCreatesRunInParallel) {
+TEST_F(DockerEngine, ConcurrentCreatesRunInParallel) {
   constexpr int n = 10;
   std::vector<std::promise<expected<std::string>>> promises(n);
   std::vector<std::future<expected<std::string>>> futures;
@@ -426,11 +427,11 @@ TEST_F(DockerRuntime, ConcurrentCreatesRunInParallel) {
   ASSERT_TRUE(listed);
   EXPECT_EQ(listed->size(), static_cast<size_t>(n));
   // Parallel connections are proven hermetically in the unit test
-  // (runtimes_docker_runtime_test); here the time is a sanity bound only.
+  // (runtimes_docker_engine_test); here the time is a sanity bound only.
   EXPECT_LT(elapsed, 30s);
 }
 
-TEST_F(DockerRuntime, ConnectionsAreReused) {
+TEST_F(DockerEngine, ConnectionsAreReused) {
   // Many sequential calls must not exhaust anything and stay fast.
   for (int i = 0; i < 200; ++i) {
     auto r = await<unit>([&](auto cb) { rt_->ping(cb); });
@@ -438,8 +439,8 @@ TEST_F(DockerRuntime, ConnectionsAreReused) {
   }
 }
 
-TEST_F(DockerRuntime, ShutdownFailsLaterCalls) {
-  auto rt = make_docker_runtime("", 5s, 1);
+TEST_F(DockerEngine, ShutdownFailsLaterCalls) {
+  auto rt = make_docker_engine("", 5s, 1);
   ASSERT_TRUE(await<unit>([&](auto cb) { rt->ping(cb); }));
   rt->shutdown();
   auto r = await<unit>([&](auto cb) { rt->ping(cb); });
@@ -447,8 +448,8 @@ TEST_F(DockerRuntime, ShutdownFailsLaterCalls) {
   EXPECT_EQ(r.error().kind, failure_kind::unavailable);
 }
 
-TEST_F(DockerRuntime, ShutdownWithCallsInFlightNeverHangs) {
-  auto rt = make_docker_runtime("", 5s, 2);
+TEST_F(DockerEngine, ShutdownWithCallsInFlightNeverHangs) {
+  auto rt = make_docker_engine("", 5s, 2);
   constexpr int n = 20;
   std::atomic<int> answered{0};
   for (int i = 0; i < n; ++i)
@@ -460,11 +461,11 @@ TEST_F(DockerRuntime, ShutdownWithCallsInFlightNeverHangs) {
   rt.reset();
 }
 
-TEST_F(DockerRuntime, DestroyFromInsideCallback) {
-  auto rt = make_docker_runtime("", 5s, 1);
+TEST_F(DockerEngine, DestroyFromInsideCallback) {
+  auto rt = make_docker_engine("", 5s, 1);
   std::promise<void> done;
   auto raw = rt.get();
-  auto holder = std::make_shared<runtime_ptr>(std::move(rt));
+  auto holder = std::make_shared<engine_ptr>(std::move(rt));
   raw->ping([holder, &done](expected<unit>) {
     holder->reset(); // Last reference dies on the runtime's own thread.
     done.set_value();

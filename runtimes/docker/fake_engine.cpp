@@ -1,10 +1,10 @@
-#include "runtimes/fake_runtime.hpp"
+#include "runtimes/docker/fake_engine.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <utility>
 
-namespace osb::runtimes {
+namespace osb::runtimes::docker {
 
 namespace {
 
@@ -15,7 +15,7 @@ int64_t now_us() {
 }
 
 failure shut_down() {
-  return failure{failure_kind::unavailable, "fake runtime is shut down"};
+  return failure{failure_kind::unavailable, "fake engine is shut down"};
 }
 
 bool matches(const container_info& info,
@@ -32,9 +32,9 @@ bool matches(const container_info& info,
 
 } // namespace
 
-// -- runtime interface --------------------------------------------------------
+// -- container_engine interface --------------------------------------------------------
 
-void fake_runtime::ping(callback<unit> cb) {
+void fake_engine::ping(callback<unit> cb) {
   std::unique_lock guard{mtx_};
   auto err = enter("ping");
   guard.unlock();
@@ -44,7 +44,7 @@ void fake_runtime::ping(callback<unit> cb) {
     deliver("ping", [cb] { cb(unit{}); });
 }
 
-void fake_runtime::create(const container_spec& spec,
+void fake_engine::create(const container_spec& spec,
                           callback<std::string> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<std::string> {
@@ -80,7 +80,7 @@ void fake_runtime::create(const container_spec& spec,
   deliver("create", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::start(const std::string& id, callback<unit> cb) {
+void fake_engine::start(const std::string& id, callback<unit> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<unit> {
     if (auto err = enter("start"))
@@ -106,7 +106,7 @@ void fake_runtime::start(const std::string& id, callback<unit> cb) {
   deliver("start", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::pause(const std::string& id, callback<unit> cb) {
+void fake_engine::pause(const std::string& id, callback<unit> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<unit> {
     if (auto err = enter("pause"))
@@ -125,7 +125,7 @@ void fake_runtime::pause(const std::string& id, callback<unit> cb) {
   deliver("pause", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::unpause(const std::string& id, callback<unit> cb) {
+void fake_engine::unpause(const std::string& id, callback<unit> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<unit> {
     if (auto err = enter("unpause"))
@@ -144,7 +144,7 @@ void fake_runtime::unpause(const std::string& id, callback<unit> cb) {
   deliver("unpause", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::remove(const std::string& id, callback<unit> cb) {
+void fake_engine::remove(const std::string& id, callback<unit> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<unit> {
     if (auto err = enter("remove"))
@@ -157,7 +157,7 @@ void fake_runtime::remove(const std::string& id, callback<unit> cb) {
   deliver("remove", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::put_archive(const std::string& id, const std::string& path,
+void fake_engine::put_archive(const std::string& id, const std::string& path,
                                std::shared_ptr<const std::string> tar,
                                callback<unit> cb) {
   std::unique_lock guard{mtx_};
@@ -176,15 +176,15 @@ void fake_runtime::put_archive(const std::string& id, const std::string& path,
 }
 
 std::vector<std::pair<std::string, size_t>>
-fake_runtime::archives(const std::string& id) const {
+fake_engine::archives(const std::string& id) const {
   std::lock_guard guard{mtx_};
-  auto self = const_cast<fake_runtime*>(this);
+  auto self = const_cast<fake_engine*>(this);
   if (auto e = self->find(id))
     return e->archives;
   return {};
 }
 
-void fake_runtime::inspect(const std::string& id,
+void fake_engine::inspect(const std::string& id,
                            callback<container_info> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<container_info> {
@@ -200,7 +200,7 @@ void fake_runtime::inspect(const std::string& id,
   deliver("inspect", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::list(const std::map<std::string, std::string>& labels,
+void fake_engine::list(const std::map<std::string, std::string>& labels,
                         callback<std::vector<container_info>> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<std::vector<container_info>> {
@@ -225,7 +225,7 @@ void fake_runtime::list(const std::map<std::string, std::string>& labels,
   deliver("list", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::info(callback<daemon_info> cb) {
+void fake_engine::info(callback<daemon_info> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<daemon_info> {
     if (auto err = enter("info"))
@@ -236,7 +236,7 @@ void fake_runtime::info(callback<daemon_info> cb) {
   deliver("info", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::details(const std::string& id,
+void fake_engine::details(const std::string& id,
                            callback<container_details> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<container_details> {
@@ -271,7 +271,7 @@ void fake_runtime::details(const std::string& id,
   deliver("details", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::logs(const std::string& id, const log_query&,
+void fake_engine::logs(const std::string& id, const log_query&,
                         callback<std::string> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<std::string> {
@@ -287,7 +287,7 @@ void fake_runtime::logs(const std::string& id, const log_query&,
   deliver("logs", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::inspect_volume(const std::string& name,
+void fake_engine::inspect_volume(const std::string& name,
                                   callback<volume_info> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<volume_info> {
@@ -304,7 +304,7 @@ void fake_runtime::inspect_volume(const std::string& name,
   deliver("inspect_volume", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::create_volume(
+void fake_engine::create_volume(
   const std::string& name, const std::map<std::string, std::string>& labels,
   callback<volume_info> cb) {
   std::unique_lock guard{mtx_};
@@ -323,7 +323,7 @@ void fake_runtime::create_volume(
   deliver("create_volume", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::remove_volume(const std::string& name, callback<unit> cb) {
+void fake_engine::remove_volume(const std::string& name, callback<unit> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<unit> {
     if (auto err = enter("remove_volume"))
@@ -341,7 +341,7 @@ void fake_runtime::remove_volume(const std::string& name, callback<unit> cb) {
   deliver("remove_volume", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::commit(const std::string& id, const std::string& repo,
+void fake_engine::commit(const std::string& id, const std::string& repo,
                           const std::string& tag, callback<std::string> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<std::string> {
@@ -359,7 +359,7 @@ void fake_runtime::commit(const std::string& id, const std::string& repo,
   deliver("commit", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::image_exists(const std::string& ref, callback<bool> cb) {
+void fake_engine::image_exists(const std::string& ref, callback<bool> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<bool> {
     if (auto err = enter("image_exists"))
@@ -371,7 +371,7 @@ void fake_runtime::image_exists(const std::string& ref, callback<bool> cb) {
   deliver("image_exists", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::remove_image(const std::string& ref, callback<unit> cb) {
+void fake_engine::remove_image(const std::string& ref, callback<unit> cb) {
   std::unique_lock guard{mtx_};
   auto result = [&]() -> expected<unit> {
     if (auto err = enter("remove_image"))
@@ -390,7 +390,7 @@ void fake_runtime::remove_image(const std::string& ref, callback<unit> cb) {
   deliver("remove_image", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::list_images(const std::string& repository,
+void fake_engine::list_images(const std::string& repository,
                                const std::map<std::string, std::string>& labels,
                                callback<std::vector<std::string>> cb) {
   std::unique_lock guard{mtx_};
@@ -417,19 +417,19 @@ void fake_runtime::list_images(const std::string& repository,
   deliver("list_images", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::add_image(const std::string& ref,
+void fake_engine::add_image(const std::string& ref,
                              std::map<std::string, std::string> labels) {
   std::lock_guard guard{mtx_};
   committed_.insert(ref);
   image_labels_[ref] = std::move(labels);
 }
 
-std::set<std::string> fake_runtime::committed_images() const {
+std::set<std::string> fake_engine::committed_images() const {
   std::lock_guard guard{mtx_};
   return committed_;
 }
 
-void fake_runtime::list_volumes(
+void fake_engine::list_volumes(
   const std::map<std::string, std::string>& labels,
   callback<std::vector<volume_info>> cb) {
   std::unique_lock guard{mtx_};
@@ -449,7 +449,7 @@ void fake_runtime::list_volumes(
   deliver("list_volumes", [cb, r = std::move(result)] { cb(r); });
 }
 
-void fake_runtime::shutdown() {
+void fake_engine::shutdown() {
   std::map<std::string, std::vector<std::function<void()>>> pending;
   {
     std::lock_guard guard{mtx_};
@@ -465,17 +465,17 @@ void fake_runtime::shutdown() {
 
 // -- test hooks ---------------------------------------------------------------
 
-void fake_runtime::fail_next(const std::string& op, failure f) {
+void fake_engine::fail_next(const std::string& op, failure f) {
   std::lock_guard guard{mtx_};
   injected_[op].push_back(std::move(f));
 }
 
-void fake_runtime::set_known_images(std::set<std::string> images) {
+void fake_engine::set_known_images(std::set<std::string> images) {
   std::lock_guard guard{mtx_};
   known_images_ = std::move(images);
 }
 
-void fake_runtime::exit_container(const std::string& id, int code) {
+void fake_engine::exit_container(const std::string& id, int code) {
   std::lock_guard guard{mtx_};
   if (auto e = find(id)) {
     e->info.status = "exited";
@@ -485,7 +485,7 @@ void fake_runtime::exit_container(const std::string& id, int code) {
   }
 }
 
-std::vector<container_info> fake_runtime::containers() const {
+std::vector<container_info> fake_engine::containers() const {
   std::lock_guard guard{mtx_};
   std::vector<const entry*> xs;
   for (auto& [id, e] : containers_)
@@ -499,24 +499,24 @@ std::vector<container_info> fake_runtime::containers() const {
   return result;
 }
 
-size_t fake_runtime::calls(const std::string& op) const {
+size_t fake_engine::calls(const std::string& op) const {
   std::lock_guard guard{mtx_};
   auto i = calls_.find(op);
   return i == calls_.end() ? 0 : i->second;
 }
 
-container_spec fake_runtime::spec_of(const std::string& id) const {
+container_spec fake_engine::spec_of(const std::string& id) const {
   std::lock_guard guard{mtx_};
   auto i = containers_.find(id);
   return i == containers_.end() ? container_spec{} : i->second.spec;
 }
 
-void fake_runtime::hold(const std::string& op) {
+void fake_engine::hold(const std::string& op) {
   std::lock_guard guard{mtx_};
   held_ops_.insert(op);
 }
 
-void fake_runtime::release(const std::string& op) {
+void fake_engine::release(const std::string& op) {
   std::vector<std::function<void()>> fns;
   {
     std::lock_guard guard{mtx_};
@@ -531,36 +531,36 @@ void fake_runtime::release(const std::string& op) {
     fn();
 }
 
-size_t fake_runtime::held(const std::string& op) const {
+size_t fake_engine::held(const std::string& op) const {
   std::lock_guard guard{mtx_};
   auto i = deferred_.find(op);
   return i == deferred_.end() ? 0 : i->second.size();
 }
 
-void fake_runtime::set_logs(const std::string& id, std::string text) {
+void fake_engine::set_logs(const std::string& id, std::string text) {
   std::lock_guard guard{mtx_};
   if (auto e = find(id))
     e->logs = std::move(text);
 }
 
-void fake_runtime::set_daemon_info(daemon_info x) {
+void fake_engine::set_daemon_info(daemon_info x) {
   std::lock_guard guard{mtx_};
   daemon_ = std::move(x);
 }
 
-std::map<std::string, volume_info> fake_runtime::volumes() const {
+std::map<std::string, volume_info> fake_engine::volumes() const {
   std::lock_guard guard{mtx_};
   return volumes_;
 }
 
-void fake_runtime::set_pull_progress(std::vector<std::string> messages) {
+void fake_engine::set_pull_progress(std::vector<std::string> messages) {
   std::lock_guard guard{mtx_};
   pull_progress_ = std::move(messages);
 }
 
 // -- private ------------------------------------------------------------------
 
-std::optional<failure> fake_runtime::enter(const std::string& op) {
+std::optional<failure> fake_engine::enter(const std::string& op) {
   ++calls_[op];
   if (stopped_)
     return shut_down();
@@ -572,7 +572,7 @@ std::optional<failure> fake_runtime::enter(const std::string& op) {
   return f;
 }
 
-void fake_runtime::deliver(const std::string& op, std::function<void()> fn) {
+void fake_engine::deliver(const std::string& op, std::function<void()> fn) {
   {
     std::lock_guard guard{mtx_};
     if (held_ops_.count(op) > 0) {
@@ -583,7 +583,7 @@ void fake_runtime::deliver(const std::string& op, std::function<void()> fn) {
   fn();
 }
 
-fake_runtime::entry* fake_runtime::find(const std::string& id_or_name) {
+fake_engine::entry* fake_engine::find(const std::string& id_or_name) {
   auto i = containers_.find(id_or_name);
   if (i != containers_.end())
     return &i->second;
@@ -593,4 +593,4 @@ fake_runtime::entry* fake_runtime::find(const std::string& id_or_name) {
   return nullptr;
 }
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker

@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtimes/tar.hpp"
+#include "runtimes/docker/tar.hpp"
 
-using osb::runtimes::make_tar;
+using osb::runtimes::docker::make_tar;
 
 TEST(Tar, SystemTarExtractsFilesWithModes) {
   auto tar = make_tar({{"opt", 0755, true, {}},

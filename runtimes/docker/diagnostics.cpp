@@ -1,10 +1,10 @@
-#include "runtimes/diagnostics.hpp"
+#include "runtimes/docker/diagnostics.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <vector>
 
-namespace osb::runtimes {
+namespace osb::runtimes::docker {
 
 namespace {
 
@@ -213,4 +213,4 @@ int64_t parse_since_seconds(std::string_view since) {
   }
 }
 
-} // namespace osb::runtimes
+} // namespace osb::runtimes::docker
