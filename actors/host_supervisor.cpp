@@ -10,8 +10,10 @@
 #include "actors/runtime_bridge.hpp"
 #include "actors/sandbox.hpp"
 #include "actors/volume_cleanup.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "runtimes/volumes.hpp"
 
 namespace osb {

@@ -7,8 +7,9 @@
 
 #include "actors/error.hpp"
 #include "actors/node_detail.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace osb {
 

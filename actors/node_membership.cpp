@@ -8,8 +8,8 @@
 #include "actors/connector.hpp"
 #include "actors/error.hpp"
 #include "actors/node_detail.hpp"
-#include "core/codec.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace osb::node_detail {
 

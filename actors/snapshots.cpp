@@ -4,8 +4,9 @@
 
 #include "actors/error.hpp"
 #include "actors/runtime_bridge.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace osb {
 

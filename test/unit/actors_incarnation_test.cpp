@@ -20,7 +20,7 @@
 #include "actors/runtime_bridge.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
 #include "runtimes/fake_runtime.hpp"
 
 using namespace osb;

@@ -17,7 +17,8 @@
 #include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/time.hpp"
 #include "runtimes/fake_runtime.hpp"
 
 using namespace std::chrono_literals;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/codec.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
 
 namespace fs = std::filesystem;
