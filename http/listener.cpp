@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 
 #include <limits>
+#include <vector>
 
 namespace osb::http::detail {
 
@@ -92,17 +93,23 @@ void listener::on_accept(error_code ec, socket_type socket) {
 bool listener::evict_one() {
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::shared_ptr<session> victim;
+    // Every session locked here is released after the lock: the last
+    // reference to a session may be ours, and its destructor takes the lock.
+    std::vector<std::shared_ptr<session>> live;
     {
       std::lock_guard<std::mutex> guard{state_->sessions_mtx};
       auto oldest = std::numeric_limits<int64_t>::max();
       for (auto& weak : state_->sessions) {
         auto s = weak.lock();
-        if (!s || s->phase() != conn_phase::waiting)
+        if (!s)
           continue;
-        if (auto t = s->waiting_since(); t < oldest) {
-          oldest = t;
-          victim = std::move(s);
+        if (s->phase() == conn_phase::waiting) {
+          if (auto t = s->waiting_since(); t < oldest) {
+            oldest = t;
+            victim = s;
+          }
         }
+        live.push_back(std::move(s));
       }
     }
     if (!victim)
