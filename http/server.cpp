@@ -37,6 +37,25 @@ public:
     return port_;
   }
 
+  server_stats stats() const override {
+    server_stats result;
+    result.open = state_->num_open.load();
+    result.evicted = state_->num_evicted.load();
+    // Counted outside the lock: the last reference to a session may be
+    // ours, and its destructor takes the lock.
+    std::vector<std::shared_ptr<session>> live;
+    {
+      std::lock_guard<std::mutex> guard{state_->sessions_mtx};
+      for (auto& weak : state_->sessions)
+        if (auto s = weak.lock())
+          live.push_back(std::move(s));
+    }
+    for (auto& s : live)
+      if (s->phase() == conn_phase::waiting)
+        ++result.waiting;
+    return result;
+  }
+
   void start_threads() {
     threads_.reserve(state_->iocs.size());
     for (auto& ioc : state_->iocs)

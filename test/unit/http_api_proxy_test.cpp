@@ -16,7 +16,6 @@
 #include <ctime>
 #include <optional>
 #include <string>
-#include <thread>
 
 using namespace osb;
 using namespace osb::http;
@@ -248,21 +247,23 @@ TEST(ProxyCache, KeepsWhatResolutionAndRenewalsNeed) {
 
 TEST(ProxyCache, Expires) {
   proxy_cache cache{std::chrono::milliseconds(30), 2};
+  // An explicit clock: 40 ms pass between the put and the last lookups.
+  auto t0 = proxy_cache::clock::now();
+  auto later = t0 + std::chrono::milliseconds(40);
   sandbox_view x;
   x.id = "a";
   x.ports.execd = 4000;
   x.metadata["big"] = "not kept";
-  cache.put(x);
-  auto hit = cache.find("a");
+  cache.put(x, t0);
+  auto hit = cache.find("a", t0);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->ports.execd, 4000);
   EXPECT_TRUE(hit->metadata.empty());
-  EXPECT_FALSE(cache.find("b"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(40));
-  EXPECT_FALSE(cache.find("a"));
-  cache.put(x);
+  EXPECT_FALSE(cache.find("b", t0));
+  EXPECT_FALSE(cache.find("a", later));
+  cache.put(x, later);
   cache.erase("a");
-  EXPECT_FALSE(cache.find("a"));
+  EXPECT_FALSE(cache.find("a", later));
 }
 
 TEST_F(ProxyApi, WithoutCredentialsNothingIsForwardedOrRevealed) {

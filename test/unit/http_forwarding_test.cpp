@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <string>
-#include <thread>
 
 using namespace osb;
 using namespace osb::http;
@@ -175,7 +174,9 @@ TEST_F(ProxyServer, StaleUpstreamConnectionsAreReplaced) {
     c.send(get(proxy_target("/then-close")));
     r = c.read_response();
     ASSERT_EQ(r.status, 200) << i;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // The request with a body relies on the peek, which sees the close
+    // once the upstream has closed.
+    ASSERT_TRUE(upstream.wait_all_closed(std::chrono::seconds(5))) << i;
     c.send("POST " + proxy_target("/upload")
            + " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
     r = c.read_response();
