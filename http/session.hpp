@@ -190,6 +190,7 @@ public:
     return waiting_since_.load(std::memory_order_relaxed);
   }
 
+  /// Where the connection is, as seen by eviction.
   conn_phase phase() const {
     return phase_.load(std::memory_order_acquire);
   }
@@ -215,12 +216,12 @@ private:
   /// connection was evicted first: the request is dropped with it.
   bool claim();
 
+  // Reading: do_read → [on_idle_read →] read_header → on_header →
+  // [on_continue → read_body →] on_read → deliver; a streamed request:
+  // on_header → on_stream_header → deliver. Writing: send → on_write.
   std::chrono::seconds header_timeout() const;
-
   void do_read();
-
   void on_idle_read(error_code ec, size_t n);
-
   void read_header();
 
   /// Answers a request whose framing RFC 9112 forbids, and closes: its body
@@ -228,11 +229,8 @@ private:
   void reject_framing(const base::framing_verdict& v);
 
   void on_header(error_code ec, size_t);
-
   void on_continue(error_code ec, size_t);
-
   void read_body();
-
   void on_read(error_code ec, size_t);
 
   /// Streamed request (the server proxy): hands the header to the
@@ -259,9 +257,7 @@ private:
   void do_linger();
 
   void do_drain();
-
   void on_drain(error_code ec, size_t n);
-
   void do_close();
 
   // -- server proxy: forwarding a streamed request ---------------------------
@@ -270,10 +266,14 @@ private:
   static response error_response(forward_spec& fwd, forward_error kind,
                                  const std::string& detail);
 
+  // Forwarding: start_forward → [do_connect → on_connect →]
+  // on_upstream_ready → [100 Continue →] do_write_request_head → body up
+  // (on_upstream_write, do_read_request_body, on_request_body) →
+  // do_read_response_header → on_response_header → do_write_response_head
+  // → body down (on_client_write, do_read_response_body, on_response_body)
+  // → finish_forward or fail_forward.
   void start_forward(std::shared_ptr<forward_spec> fwd);
-
   void do_connect();
-
   void on_connect(error_code ec);
 
   /// Whether a kept upstream connection is still usable: no EOF, reset or
@@ -288,7 +288,6 @@ private:
   bool bodyless_request();
 
   void on_upstream_ready();
-
   void on_forward_continue(error_code ec, size_t);
 
   /// Sends the request line, the header fields and whatever part of the
@@ -299,16 +298,13 @@ private:
   void write_upstream(std::string_view head, size_t n);
 
   void on_upstream_write(error_code ec, size_t);
-
   void do_read_request_body();
-
   void on_request_body(error_code ec, size_t);
 
   /// Reconnects once after a kept connection turned out to be dead.
   void retry_fresh();
 
   void do_read_response_header();
-
   void on_response_header(error_code ec, size_t);
 
   /// Relays the status line and the filtered header fields, with our own
@@ -319,9 +315,7 @@ private:
   void write_client(std::string_view head, size_t n);
 
   void on_client_write(error_code ec, size_t);
-
   void do_read_response_body();
-
   void on_response_body(error_code ec, size_t);
 
   /// The response is complete: keep both connections for the next request
@@ -340,21 +334,13 @@ private:
   void do_write_tunnel_head();
 
   void on_tunnel_head(error_code ec, size_t);
-
   socket_type& tunnel_source(bool up);
-
   socket_type& tunnel_sink(bool up);
-
   void tunnel_flush(bool up);
-
   void do_tunnel_read(bool up);
-
   void on_tunnel_read(bool up, error_code ec, size_t n);
-
   void on_tunnel_write(bool up, error_code ec, size_t);
-
   void arm_tunnel_timer(std::chrono::steady_clock::duration after);
-
   void close_tunnel();
 
   /// Declared first: destroyed last, after the socket.
