@@ -32,9 +32,12 @@ void renew_expiration(const api_state& st, exchange_ptr x, const route& rt,
 
 // -- endpoints, signed URLs and the server proxy (api_endpoints.cpp) ----------
 
+/// A port's endpoint: the sandbox's own address, this server's proxy
+/// (`use_server_proxy`), or a signed URL of it (`expires`).
 void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
                   const request& req);
-/// Both `proxy` and `signed_proxy`.
+/// The server proxy (`proxy` and `signed_proxy`): a forward_spec for the
+/// server, or an error.
 void proxy(const api_state& st, exchange_ptr x, const route& rt,
            const request& req);
 
