@@ -44,6 +44,19 @@ struct sandbox_instance {
   /// Microseconds since the epoch; `expires_us` 0 = manual cleanup.
   int64_t created_us = 0;
   int64_t expires_us = 0;
+  /// The pool of a pre-provisioned member (docs/pools.md), empty for other
+  /// sandboxes: `provision` then starts the sandbox with its entrypoint
+  /// held back until `claim`, and answers once the sandbox can take it.
+  std::string member_of;
+};
+
+/// What a claim of a pre-provisioned member starts (`claim`).
+struct claim_request {
+  /// The entrypoint to start now.
+  std::vector<std::string> entrypoint;
+  /// Environment added at claim time, for the entrypoint and for every
+  /// command run in the sandbox later.
+  string_map env;
 };
 
 /// A runtime's answer to a create request before anything exists.
@@ -180,6 +193,18 @@ public:
   virtual void provision(const sandbox_instance& x, provision_options opts,
                          std::function<void(provision_result)> cb)
     = 0;
+
+  /// Starts the held-back entrypoint of a provisioned pool member with the
+  /// claim's environment (`sandbox_instance::member_of`). Answers once it
+  /// started; a repeated claim with the same content succeeds again (a
+  /// restart may resend it), another one is a `conflict`.
+  virtual void claim(const sandbox_instance& x, const claim_request& c,
+                     callback<unit> cb) {
+    (void) x;
+    (void) c;
+    cb(failure{failure_kind::invalid,
+               "this runtime has no pre-provisioned sandboxes"});
+  }
 
   /// Freezes / thaws all processes of a running sandbox.
   virtual void pause(const sandbox_instance& x, callback<unit> cb) = 0;

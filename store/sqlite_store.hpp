@@ -7,6 +7,7 @@
 
 #include "core/expected.hpp"
 #include "core/model.hpp"
+#include "core/pool.hpp"
 
 struct sqlite3;
 
@@ -37,6 +38,10 @@ struct sandbox_row {
   std::string access_token;
   /// Docker host (of this node) that runs the sandbox.
   std::string runtime_host;
+  /// The pool the sandbox belongs to (docs/pools.md), empty for others: a
+  /// member while `phase` is "provisioning" (warming) or "idle", a claimed
+  /// member from "claiming" on.
+  std::string pool;
 };
 
 /// A SQLite database in WAL mode. Not thread-safe: one owner (the STORE
@@ -65,6 +70,13 @@ public:
 
   /// Returns all snapshot records of `node`.
   expected<std::vector<snapshot_view>> load_snapshots(const std::string& node);
+
+  /// Inserts or replaces a pool record (table `pools`, one row per name;
+  /// deleted pools stay as tombstones).
+  expected<unit> put_pool(const pool_record& x);
+
+  /// Returns every pool record, tombstones included.
+  expected<std::vector<pool_record>> load_pools();
 
 private:
   explicit sqlite_store(sqlite3* db);
