@@ -133,6 +133,14 @@ std::string pool_ref(const sandbox_spec& req) {
   return std::string{trim(i->second)};
 }
 
+std::string pool_note(const sandbox_spec& spec) {
+  auto i = spec.extensions.find(pool_cold_extension);
+  if (i == spec.extensions.end())
+    return {};
+  return " Pool '" + i->second
+         + "' had no idle member: served by a cold create of its template.";
+}
+
 std::string pool_to_json(const pool_record& x) {
   json::writer o;
   o.begin_object();

@@ -132,6 +132,14 @@ bool pool_serves(const sandbox_spec& tmpl, const sandbox_spec& req);
 /// none.
 std::string pool_ref(const sandbox_spec& req);
 
+/// The extension the node sets on a create it serves from a pool's
+/// template because no member was idle (its value is the pool's name).
+inline constexpr const char* pool_cold_extension = "opensandbox.io/pool-cold";
+
+/// What a sandbox's status message adds when it was served cold from a
+/// pool (`pool_cold_extension`): "" for other sandboxes.
+std::string pool_note(const sandbox_spec& spec);
+
 /// Stored JSON of a record (the store's `pools` table).
 std::string pool_to_json(const pool_record& x);
 bool pool_from_json(std::string_view json, pool_record& x);

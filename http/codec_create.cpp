@@ -396,12 +396,6 @@ decoded<sandbox_spec> decode_create(std::string_view body,
   if (req.extensions) {
     if (auto e = check_extensions(*req.extensions))
       return reject(*e);
-    if (auto i = req.extensions->find("poolRef");
-        i != req.extensions->end() && !i->second.empty())
-      return reject(make_api_error(
-        ec::unsupported_pool_ref,
-        "poolRef is not supported by the Docker provider. Use Kubernetes "
-        "BatchSandbox provider instead."));
     spec.extensions = *req.extensions;
   }
   if (req.image_uri) {
