@@ -410,7 +410,11 @@ decoded<sandbox_spec> decode_create(std::string_view body,
     if (!req.entrypoint)
       spec.entrypoint = snapshot_default_entrypoint();
   }
-  if (spec.entrypoint.empty())
+  // A claim of a pool may leave the entrypoint to the pool's template
+  // (docs/pools.md); an explicit empty one is still refused.
+  bool pool_claim = spec.extensions.count("poolRef") > 0
+                    && !trim(spec.extensions.at("poolRef")).empty();
+  if (spec.entrypoint.empty() && !(pool_claim && !req.entrypoint))
     return reject(make_api_error(ec::invalid_entrypoint,
                                  "Entrypoint must contain at least one "
                                  "command."));

@@ -153,8 +153,12 @@ std::string from_create_shape(const Value& tmpl) {
   rapidjson::Document doc;
   doc.CopyFrom(tmpl, doc.GetAllocator());
   auto& a = doc.GetAllocator();
-  if (member(doc, "entrypoint") == nullptr)
-    doc.AddMember("entrypoint", rapidjson::Value{rapidjson::kArrayType}, a);
+  if (member(doc, "entrypoint") == nullptr) {
+    rapidjson::Value xs{rapidjson::kArrayType};
+    for (auto& x : default_entrypoint())
+      xs.PushBack(rapidjson::Value{x.c_str(), a}, a);
+    doc.AddMember("entrypoint", xs, a);
+  }
   if (member(doc, "resourceLimits") == nullptr)
     doc.AddMember("resourceLimits", rapidjson::Value{rapidjson::kObjectType},
                   a);

@@ -320,7 +320,8 @@ TEST(CreateService, PoolRefIsAClaim) {
   // The template supplies image, entrypoint and limits (docs/pools.md).
   auto spec = codec::decode_create(R"({"extensions":{"poolRef":"pool-a"}})",
                                    node_config{});
-  ASSERT_TRUE(std::holds_alternative<sandbox_spec>(spec));
+  ASSERT_TRUE(std::holds_alternative<sandbox_spec>(spec))
+    << std::get<rejection>(spec).body;
   EXPECT_EQ(pool_ref(std::get<sandbox_spec>(spec)), "pool-a");
 }
 
