@@ -176,6 +176,13 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       });
     },
     [=](atom::pool_get, std::string& name) -> caf::result<pool_view> {
+      // Answered synchronously once loaded (a promise delivered inside its
+      // own handler crashed CAF 0.17 here; see docs/pools.md).
+      if (self->state.loaded) {
+        if (auto r = live(self, name))
+          return view_of(self, *r);
+        return not_found(name);
+      }
       auto rp = self->make_response_promise<pool_view>();
       when_loaded(self, [=]() mutable {
         if (auto r = live(self, name))
@@ -186,14 +193,17 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       return rp;
     },
     [=](atom::pool_list) -> caf::result<pool_views> {
-      auto rp = self->make_response_promise<pool_views>();
-      when_loaded(self, [=]() mutable {
+      auto list = [=] {
         pool_views result;
         for (auto& [name, r] : self->state.records)
           if (!r.deleted)
             result.push_back(view_of(self, r));
-        rp.deliver(std::move(result));
-      });
+        return result;
+      };
+      if (self->state.loaded)
+        return list();
+      auto rp = self->make_response_promise<pool_views>();
+      when_loaded(self, [=]() mutable { rp.deliver(list()); });
       return rp;
     },
     [=](atom::pool_put, std::string& name, pool_capacity& cap,
@@ -248,20 +258,19 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
         });
       });
     },
-    [=](atom::claim, std::string& name) -> caf::result<pool_record> {
-      auto rp = self->make_response_promise<pool_record>();
-      when_loaded(self, [=]() mutable {
-        auto r = live(self, name);
-        if (r == nullptr)
-          return rp.deliver(not_found(name));
-        // No member is pre-provisioned yet: the create runs the template
-        // cold (docs/pools.md).
-        auto& c = self->state.counts[name];
-        ++c.num_claims;
-        ++c.num_cold;
-        rp.deliver(*r);
-      });
-      return rp;
+    [=](atom::claim, const std::string& name) -> caf::result<pool_record> {
+      if (!self->state.loaded)
+        return make_error(ec::runtime_unavailable,
+                          "The pools of this node are still loading.");
+      auto r = live(self, name);
+      if (r == nullptr)
+        return not_found(name);
+      // No member is pre-provisioned yet: the create runs the template
+      // cold (docs/pools.md).
+      auto& c = self->state.counts[name];
+      ++c.num_claims;
+      ++c.num_cold;
+      return *r;
     },
   };
 }

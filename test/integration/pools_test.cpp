@@ -90,7 +90,7 @@ TEST(Pools, ApiAndClaimsOverHttp) {
   r = srv.call("POST", "/v1/sandboxes",
                R"({"extensions":{"poolRef":"it-pool"},"timeout":600,)"
                R"("env":{"SHARED":"c","FROM_CLAIM":"c"},"metadata":{"run":"7"}})");
-  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_EQ(r.status, 202) << r.body << srv.read_log();
   std::string id = r.json()["id"].GetString();
   ASSERT_EQ(srv.wait_state(id, "Running"), "Running") << srv.read_log();
   auto g = srv.call("GET", "/v1/sandboxes/" + id).json();
