@@ -178,6 +178,8 @@ TEST_F(Faults, DockerdKilledMidWorkloadGivesClearAnswersThenRecovers) {
   for (size_t i = 1; i < running.size(); ++i) {
     auto s = settled_state(srv, running[i]);
     EXPECT_NE(s, "404") << running[i];
+    std::cout << "a sandbox that ran before the daemon's restart: " << s
+              << std::endl;
   }
   // Everything goes, and nothing stays behind in the daemon.
   auto all = created;
@@ -391,6 +393,8 @@ TEST_F(Faults, ASlowDockerDaemonDoesNotStallReads) {
   // Three local requests; generous for a loaded CI machine, far below the
   // daemon's 3 s.
   EXPECT_LT(worst.count(), 1000) << "a read waited on the slow daemon";
+  std::cout << "slowest GET+list+health with a 3 s daemon: " << worst.count()
+            << " ms" << std::endl;
   slow.set_delay(0ms);
   auto c = create.get();
   EXPECT_EQ(c.status, 202) << c.body;
