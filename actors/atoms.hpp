@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/model.hpp"
+#include "core/pool.hpp"
 #include "core/runtime_types.hpp"
 #include "core/sandbox_row.hpp"
 
@@ -100,6 +101,18 @@ constexpr auto admit_v = admit{};
 using image = caf::atom_constant<caf::atom("image")>;
 constexpr auto image_v = image{};
 
+using pool_new = caf::atom_constant<caf::atom("poolnew")>;
+constexpr auto pool_new_v = pool_new{};
+using pool_get = caf::atom_constant<caf::atom("poolget")>;
+constexpr auto pool_get_v = pool_get{};
+using pool_list = caf::atom_constant<caf::atom("poollist")>;
+constexpr auto pool_list_v = pool_list{};
+using pool_put = caf::atom_constant<caf::atom("poolput")>;
+constexpr auto pool_put_v = pool_put{};
+using pool_del = caf::atom_constant<caf::atom("pooldel")>;
+constexpr auto pool_del_v = pool_del{};
+using claim = caf::atom_constant<caf::atom("claim")>;
+constexpr auto claim_v = claim{};
 } // namespace osb::atom
 
 namespace osb {
@@ -117,6 +130,8 @@ using member_infos = std::vector<member_info>;
 using runtime_objects = std::vector<runtimes::runtime_object>;
 using snapshot_images = std::vector<runtimes::snapshot_image>;
 using sandbox_rows = std::vector<store::sandbox_row>;
+using pool_views = std::vector<pool_view>;
+using pool_records = std::vector<pool_record>;
 
 // -- inspectors (CAF 0.17 style) ----------------------------------------------
 
@@ -190,6 +205,30 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_page& x) {
   return f(caf::meta::type_name("snapshot_page"), x.items, x.page,
            x.page_size, x.total_items);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_capacity& x) {
+  return f(caf::meta::type_name("pool_capacity"), x.buffer_max, x.buffer_min,
+           x.pool_max, x.pool_min);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_record& x) {
+  return f(caf::meta::type_name("pool_record"), x.name, x.tmpl, x.capacity,
+           x.created_us, x.generation, x.updated_us, x.origin, x.deleted);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_counts& x) {
+  return f(caf::meta::type_name("pool_counts"), x.warming, x.available,
+           x.allocated, x.num_claims, x.num_cold, x.num_warmed,
+           x.num_warm_failures, x.num_removed, x.last_error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_view& x) {
+  return f(caf::meta::type_name("pool_view"), x.record, x.status);
 }
 
 template <class Inspector>

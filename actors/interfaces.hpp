@@ -65,7 +65,11 @@ using store_actor = caf::typed_actor<
   // Deletes a snapshot record.
   caf::replies_to<atom::snap_del, std::string>::with<bool>,
   // Loads all snapshot records of a node.
-  caf::replies_to<atom::snap_list, std::string>::with<snapshot_views>>;
+  caf::replies_to<atom::snap_list, std::string>::with<snapshot_views>,
+  // Inserts or replaces a pool record (tombstones too).
+  caf::replies_to<atom::put, pool_record>::with<bool>,
+  // Loads every pool record.
+  caf::replies_to<atom::pool_list>::with<pool_records>>;
 
 /// The SANDBOX actor: owns one sandbox's state machine and expiry timer, and
 /// asks its runtime for the rest. The trailing string of each request is
@@ -150,6 +154,27 @@ using snapshots_actor = caf::typed_actor<
   // INTERNAL: retries settling records (runtime was down, image in use).
   caf::reacts_to<atom::tick>>;
 
+/// The POOLS actor: one per node; owns the node's pool definitions
+/// (durable in the store) and their counters (docs/pools.md). The trailing
+/// string of each mutation is the request id.
+using pools_actor = caf::typed_actor<
+  // Creates a pool (name, template, capacity of the record).
+  caf::replies_to<atom::pool_new, pool_record, std::string>::with<pool_view>,
+  // Returns one pool.
+  caf::replies_to<atom::pool_get, std::string>::with<pool_view>,
+  // Returns every pool, by name.
+  caf::replies_to<atom::pool_list>::with<pool_views>,
+  // Replaces a pool's capacity.
+  caf::replies_to<atom::pool_put, std::string, pool_capacity,
+                  std::string>::with<pool_view>,
+  // Deletes a pool (its claimed sandboxes stay).
+  caf::replies_to<atom::pool_del, std::string, std::string>::with<bool>,
+  // A create names the pool: answers its record, whose template the create
+  // runs (counted as a claim served cold while no member is idle).
+  caf::replies_to<atom::claim, std::string>::with<pool_record>,
+  // INTERNAL: loads the records.
+  caf::reacts_to<atom::recover>>;
+
 /// The NODE actor: this process's directory of sandboxes (id -> actor and
 /// last reported view); answers lists and gets from it, routes the rest.
 using node_actor = caf::typed_actor<
@@ -194,6 +219,15 @@ using node_actor = caf::typed_actor<
     snapshot_views>,
   caf::replies_to<atom::local, atom::snap_del, std::string,
                   std::string>::with<bool>,
+  // Pools (routed to the POOLS actor of this node).
+  caf::replies_to<atom::pool_new, pool_record, std::string>::with<pool_view>,
+  caf::replies_to<atom::pool_get, std::string>::with<pool_view>,
+  caf::replies_to<atom::pool_list>::with<pool_views>,
+  caf::replies_to<atom::pool_put, std::string, pool_capacity,
+                  std::string>::with<pool_view>,
+  caf::replies_to<atom::pool_del, std::string, std::string>::with<bool>,
+  // Adds the POOLS actor of this node (wiring at start).
+  caf::reacts_to<atom::put, pools_actor>,
   // Adds the SNAPSHOTS actor of this node (wiring at start).
   caf::reacts_to<atom::put, snapshots_actor>,
   // A sandbox registers itself (create, recovery).

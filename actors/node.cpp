@@ -272,6 +272,35 @@ caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
                         std::move(spec), std::move(rid));
 }
 
+// -- pools --------------------------------------------------------------------
+
+caf::error pools_unavailable() {
+  return make_error(ec::not_implemented,
+                    "Pools are not available on this server.");
+}
+
+/// A create that names a pool (`extensions.poolRef`): the POOLS actor
+/// hands out the pool's record; the create goes on with the template and
+/// the claim's own fields (core/pool.hpp `merge_claim`), marked so that its
+/// sandbox says it was served cold.
+caf::result<sandbox_view> claim(self_ptr self, const std::string& pool,
+                                sandbox_spec spec, std::string rid) {
+  if (!self->state.pools)
+    return pools_unavailable();
+  auto rp = self->make_response_promise<sandbox_view>();
+  self->request(self->state.pools, caf::infinite, atom::claim_v, pool)
+    .then(
+      [=](pool_record& r) mutable {
+        auto merged = merge_claim(r.tmpl, spec);
+        merged.extensions.erase("poolRef");
+        merged.extensions[pool_cold_extension] = r.name;
+        rp.delegate(me(self), atom::internal_v, atom::create_v,
+                    std::move(merged), rid);
+      },
+      [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 } // namespace
 
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
@@ -352,6 +381,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       }
       if (!spec.snapshot_id.empty())
         return restore(self, std::move(spec), std::move(rid), true);
+      if (auto pool = pool_ref(spec); !pool.empty())
+        return claim(self, pool, std::move(spec), std::move(rid));
       if (local_ok && (best == nullptr || local_load <= best_load + 1))
         best = nullptr;
       if (best == nullptr)
@@ -497,6 +528,42 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     },
     [=](atom::put, snapshots_actor& hdl) {
       self->state.snapshots = std::move(hdl);
+    },
+    [=](atom::put, pools_actor& hdl) {
+      self->state.pools = std::move(hdl);
+    },
+    // Pools: the POOLS actor of this node owns them (docs/pools.md).
+    [=](atom::pool_new, pool_record& x,
+        std::string& rid) -> caf::result<pool_view> {
+      if (!self->state.pools)
+        return pools_unavailable();
+      return self->delegate(self->state.pools, atom::pool_new_v, std::move(x),
+                            std::move(rid));
+    },
+    [=](atom::pool_get, std::string& name) -> caf::result<pool_view> {
+      if (!self->state.pools)
+        return pools_unavailable();
+      return self->delegate(self->state.pools, atom::pool_get_v,
+                            std::move(name));
+    },
+    [=](atom::pool_list) -> caf::result<pool_views> {
+      if (!self->state.pools)
+        return pools_unavailable();
+      return self->delegate(self->state.pools, atom::pool_list_v);
+    },
+    [=](atom::pool_put, std::string& name, pool_capacity& cap,
+        std::string& rid) -> caf::result<pool_view> {
+      if (!self->state.pools)
+        return pools_unavailable();
+      return self->delegate(self->state.pools, atom::pool_put_v,
+                            std::move(name), cap, std::move(rid));
+    },
+    [=](atom::pool_del, std::string& name,
+        std::string& rid) -> caf::result<bool> {
+      if (!self->state.pools)
+        return pools_unavailable();
+      return self->delegate(self->state.pools, atom::pool_del_v,
+                            std::move(name), std::move(rid));
     },
     [=](atom::get, std::string& id) -> caf::result<sandbox_view> {
       return route<sandbox_view>(

@@ -88,6 +88,8 @@ struct node_state {
   std::unordered_map<std::string, int64_t> num_on_host;
   /// The SNAPSHOTS actor of this node (invalid: snapshots answer 501).
   snapshots_actor snapshots;
+  /// The POOLS actor of this node (invalid until wired: pools 501).
+  pools_actor pools;
   /// True once every seed (and every member they named) joined, or the
   /// seed timeout passed: from then on an unknown sandbox is missing
   /// (404); before, it may live on a peer not joined yet (503).

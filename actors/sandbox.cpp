@@ -74,7 +74,8 @@ void transition(self_ptr self, sandbox_phase phase, sandbox_state api_state,
 
 void set_running(self_ptr self) {
   transition(self, sandbox_phase::running, sandbox_state::running,
-             "CONTAINER_RUNNING", "Sandbox container is running.");
+             "CONTAINER_RUNNING",
+             "Sandbox container is running." + pool_note(self->state.spec));
 }
 
 void set_paused(self_ptr self) {
@@ -622,7 +623,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     st.phase = sandbox_phase::provisioning;
     st.view.state = sandbox_state::pending;
     st.view.reason = "PROVISIONING";
-    st.view.message = "Sandbox is being provisioned.";
+    st.view.message = "Sandbox is being provisioned." + pool_note(st.spec);
     st.view.last_transition_us = st.row.created_us;
   }
   return {

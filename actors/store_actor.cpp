@@ -53,6 +53,21 @@ store_actor_impl(store_actor::stateful_pointer<store_state> self,
         return make_error(ec::store_failed, r.error().message);
       return std::move(r.value());
     },
+    [=](atom::put, pool_record& x) -> caf::result<bool> {
+      auto r = self->state.db->put_pool(x);
+      if (!r) {
+        OSB_ERROR("store", "", "", "store failed to write pool "
+                                     << x.name << ": " << r.error().message);
+        return make_error(ec::store_failed, r.error().message);
+      }
+      return true;
+    },
+    [=](atom::pool_list) -> caf::result<pool_records> {
+      auto r = self->state.db->load_pools();
+      if (!r)
+        return make_error(ec::store_failed, r.error().message);
+      return std::move(r.value());
+    },
     [=](atom::load, std::string& node) -> caf::result<sandbox_rows> {
       auto x = self->state.db->load(node);
       if (!x)

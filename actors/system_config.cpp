@@ -27,6 +27,9 @@ system_config::system_config() {
   add_message_type<snapshot_page>("osb::snapshot_page");
   add_message_type<node_info>("osb::node_info");
   add_message_type<member_info>("osb::member_info");
+  add_message_type<pool_capacity>("osb::pool_capacity");
+  add_message_type<pool_record>("osb::pool_record");
+  add_message_type<pool_view>("osb::pool_view");
   add_message_type<sandbox_actor>("osb::sandbox_actor");
   add_message_type<supervisor_actor>("osb::supervisor_actor");
   add_message_type<node_actor>("osb::node_actor");

@@ -22,6 +22,7 @@
 #include "actors/host_supervisor.hpp"
 #include "actors/node.hpp"
 #include "actors/runtime_bridge.hpp"
+#include "actors/pools.hpp"
 #include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
@@ -333,6 +334,12 @@ int main(int argc, char** argv) {
     auto snaps = sys.spawn(osb::snapshots, snap_init);
     caf::anon_send(node, osb::atom::put_v, snaps);
     roots.push_back(caf::actor_cast<caf::actor>(snaps));
+    osb::pools_init pools_init;
+    pools_init.node_name = name;
+    pools_init.store = store_hdl;
+    auto pools = sys.spawn(osb::pools, pools_init);
+    caf::anon_send(node, osb::atom::put_v, pools);
+    roots.push_back(caf::actor_cast<caf::actor>(pools));
     if (clustered && !join_cluster(sys, node, transport, *cfg))
       exit_code = 2;
     auto gw = osb::gateway::start(sys, node);

@@ -507,6 +507,20 @@ void read_renew_intent(reader& r, const toml::table& t, node_config& cfg) {
                         "renew_intent.redis.enabled is true");
 }
 
+void read_pool(reader& r, const toml::table& t, node_config& cfg) {
+  r.keys(t, "pool",
+         {
+           {"match_creates",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, cfg.pool.match_creates);
+            }},
+           {"warm_concurrency",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, cfg.pool.warm_concurrency, 1, 64);
+            }},
+         });
+}
+
 void read_document(reader& r, const toml::table& doc, node_config& cfg) {
   using section_reader = std::function<void(const toml::table&)>;
   std::map<std::string, section_reader> sections = {
@@ -523,6 +537,7 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
      [&](const toml::table& t) { read_secure_runtime(r, t); }},
     {"renew_intent",
      [&](const toml::table& t) { read_renew_intent(r, t, cfg); }},
+    {"pool", [&](const toml::table& t) { read_pool(r, t, cfg); }},
     // Legacy section the original silently ignores.
     {"pause", [](const toml::table&) {}},
   };

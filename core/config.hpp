@@ -132,6 +132,16 @@ struct node_config {
     bool redis_requested = false;
   } renew_intent;
 
+  /// Warm pools (docs/pools.md).
+  struct pool_section {
+    /// Serve a create without `extensions.poolRef` from a pool whose
+    /// template matches it (same image, limits, policy, platform, volumes).
+    bool match_creates = false;
+    /// Members this node makes at once, all pools together (>= 1): refills
+    /// must not crowd out the creates and requests of users.
+    int64_t warm_concurrency = 2;
+  } pool;
+
   struct cluster_section {
     std::string node_name;           ///< empty = hostname
     /// Middleman listen address "host:port"; empty = no cluster. Also

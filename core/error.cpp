@@ -86,6 +86,10 @@ ec_info describe(ec x) {
       return {501, "DIAGNOSTICS_NOT_IMPLEMENTED"};
     case ec::snapshot_invalid_source_state:
       return {409, "SNAPSHOT::INVALID_SOURCE_STATE"};
+    case ec::pool_not_found:
+      return {404, "KUBERNETES::POOL_NOT_FOUND"};
+    case ec::pool_already_exists:
+      return {409, "KUBERNETES::POOL_ALREADY_EXISTS"};
     case ec::snapshot_not_found:
       return {404, "SNAPSHOT::NOT_FOUND"};
     case ec::snapshot_invalid_state:

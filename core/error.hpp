@@ -69,6 +69,9 @@ enum class ec : uint8_t {
   // -- cluster membership (issue 11; appended: codes cross nodes) ------------
   cluster_membership_incomplete, ///< CLUSTER::MEMBERSHIP_INCOMPLETE (503)
   cluster_name_taken,            ///< CLUSTER::NODE_NAME_TAKEN (409)
+  // -- pools (issue 13; appended: codes cross nodes; the seed's wire codes) ---
+  pool_not_found,                ///< KUBERNETES::POOL_NOT_FOUND (404)
+  pool_already_exists,           ///< KUBERNETES::POOL_ALREADY_EXISTS (409)
 };
 
 /// HTTP status and wire code of an error code.

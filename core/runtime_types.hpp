@@ -36,6 +36,19 @@ struct sandbox_instance {
   /// Microseconds since the epoch; `expires_us` 0 = manual cleanup.
   int64_t created_us = 0;
   int64_t expires_us = 0;
+  /// The pool of a pre-provisioned member (docs/pools.md), empty for other
+  /// sandboxes: `provision` then starts the sandbox with its entrypoint
+  /// held back until `claim`, and answers once the sandbox can take it.
+  std::string member_of;
+};
+
+/// What a claim of a pre-provisioned member starts (`claim`).
+struct claim_request {
+  /// The entrypoint to start now.
+  std::vector<std::string> entrypoint;
+  /// Environment added at claim time, for the entrypoint and for every
+  /// command run in the sandbox later.
+  string_map env;
 };
 
 /// A runtime's answer to a create request before anything exists.

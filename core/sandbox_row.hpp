@@ -33,6 +33,10 @@ struct sandbox_row {
   std::string access_token;
   /// Docker host (of this node) that runs the sandbox.
   std::string runtime_host;
+  /// The pool the sandbox belongs to (docs/pools.md), empty for others: a
+  /// member while `phase` is "provisioning" (warming) or "idle", a claimed
+  /// member from "claiming" on.
+  std::string pool;
 };
 
 } // namespace osb::store

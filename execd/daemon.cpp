@@ -1,5 +1,7 @@
 #include "execd/daemon.hpp"
 
+#include "execd/claim.hpp"
+
 #include "execd/commands.hpp"
 #include "base/log.hpp"
 #include "execd/metrics.hpp"
@@ -41,6 +43,8 @@ constexpr const char* usage_text
     "  --log-level N                    0-7 as syslog: 7 debug, 6 info "
     "(default),\n"
     "                                   4-5 warning, 0-3 error\n"
+    "  --await-claim                    with --bootstrap: start the command\n"
+    "                                   once POST /bootstrap/claim arrives\n"
     "  --bootstrap [--] [command...]    container entrypoint mode: start the\n"
     "                                   daemon in the background, then exec\n"
     "                                   the command (default /bin/sh;\n"
@@ -119,6 +123,10 @@ std::optional<daemon_options> parse_options(const std::vector<std::string>& args
         ++k;
       o.user_argv.assign(args.begin() + static_cast<long>(k), args.end());
       break;
+    }
+    if (arg == "--await-claim") {
+      o.await_claim = true;
+      continue;
     }
     if (arg == "-h" || arg == "--help" || arg == "-help") {
       o.help = true;
@@ -315,8 +323,13 @@ int execd_main(int argc, char** argv) {
   if (!opts->bootstrap)
     return run_daemon(*opts);
   prepare_envs_file();
+  auto& gate = the_claim_gate();
+  if (opts->await_claim && !gate.open())
+    std::fprintf(stderr, "opensandbox-execd: cannot wait for a claim: %s\n",
+                 std::strerror(errno));
   auto pid = ::fork();
   if (pid == 0) {
+    gate.daemon_side();
     // The daemon: its own session, detached from the user's terminal.
     ::setsid();
     auto null_fd = ::open("/dev/null", O_RDONLY);
@@ -330,6 +343,20 @@ int execd_main(int argc, char** argv) {
   if (pid < 0)
     std::fprintf(stderr, "opensandbox-execd: cannot start the daemon: %s\n",
                  std::strerror(errno));
+  // A pool member waits for its claim (execd/claim.hpp): its env, then its
+  // entrypoint (the command line's when it names none).
+  if (opts->await_claim && pid > 0) {
+    auto c = gate.wait();
+    if (!c) {
+      std::fprintf(stderr, "opensandbox-execd: the daemon ended before the "
+                           "sandbox was claimed\n");
+      ::_exit(1);
+    }
+    for (auto& [k, v] : c->env)
+      ::setenv(k.c_str(), v.c_str(), 1);
+    if (!c->entrypoint.empty())
+      exec_user(c->entrypoint);
+  }
   // The user command replaces this process (PID 1 of the container): its
   // exit ends the container, as with the original bootstrap.sh.
   exec_user(opts->user_argv);

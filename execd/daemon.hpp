@@ -22,6 +22,9 @@ struct daemon_options {
   /// `--bootstrap`: start the daemon in the background and exec the user
   /// command (the container entrypoint mode).
   bool bootstrap = false;
+  /// `--await-claim` (before `--bootstrap`): a pool member; the user
+  /// command starts once the server claims the sandbox (execd/claim.hpp).
+  bool await_claim = false;
   std::vector<std::string> user_argv;
   bool help = false;
   bool version = false;

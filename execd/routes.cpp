@@ -2,6 +2,7 @@
 
 #include "execd/routes.hpp"
 
+#include "execd/claim.hpp"
 #include "execd/route_util.hpp"
 
 namespace osb::execd {
@@ -38,6 +39,11 @@ void router::operator()(const http_request& req, body_reader& body,
   if (is({"ping"})) {
     if (m == "GET" || m == "HEAD")
       return send_ok(w);
+    return not_allowed();
+  }
+  if (is({"bootstrap", "claim"})) {
+    if (m == "POST")
+      return handle_claim(body, w);
     return not_allowed();
   }
   if (head == "command") {

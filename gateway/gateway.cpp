@@ -145,6 +145,35 @@ public:
     ask<bool>(std::move(done), {}, atom::snap_del_v, id, ctx.request_id);
   }
 
+  // Pool names are not sandbox ids: no id for the error translation.
+
+  void create_pool(const http::call_context& ctx, pool_record x,
+                   http::reply<pool_view> done) override {
+    ask<pool_view>(std::move(done), {}, atom::pool_new_v, std::move(x),
+                   ctx.request_id);
+  }
+
+  void get_pool(const http::call_context&, const std::string& name,
+                http::reply<pool_view> done) override {
+    ask<pool_view>(std::move(done), {}, atom::pool_get_v, name);
+  }
+
+  void list_pools(const http::call_context&,
+                  http::reply<std::vector<pool_view>> done) override {
+    ask<pool_views>(std::move(done), {}, atom::pool_list_v);
+  }
+
+  void update_pool(const http::call_context& ctx, const std::string& name,
+                   pool_capacity cap, http::reply<pool_view> done) override {
+    ask<pool_view>(std::move(done), {}, atom::pool_put_v, name, cap,
+                   ctx.request_id);
+  }
+
+  void delete_pool(const http::call_context& ctx, const std::string& name,
+                   http::reply<unit> done) override {
+    ask<bool>(std::move(done), {}, atom::pool_del_v, name, ctx.request_id);
+  }
+
 private:
   /// The one forwarder: sends `xs...` to the NODE actor from inside the
   /// GATEWAY actor and completes `done` with the answer (`In`, the node's

@@ -100,13 +100,15 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
     case route_id::diagnostics_summary:
       return diagnostics(st, std::move(x), rt, req);
     case route_id::create_pool:
+      return create_pool(st, std::move(x), rt, req);
     case route_id::list_pools:
+      return list_pools(st, std::move(x), rt, req);
     case route_id::get_pool:
+      return get_pool(st, std::move(x), rt, req);
     case route_id::update_pool:
+      return update_pool(st, std::move(x), rt, req);
     case route_id::delete_pool:
-      return fail(*x, api_error{501, "KUBERNETES::POOL_NOT_SUPPORTED",
-                                "Pool management is only available when "
-                                "runtime.type is 'kubernetes'."});
+      return delete_pool(st, std::move(x), rt, req);
     case route_id::metrics_events:
       return metrics_events(st, std::move(x), rt, req);
     case route_id::cluster_nodes:

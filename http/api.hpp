@@ -8,6 +8,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/model.hpp"
+#include "core/pool.hpp"
 #include "http/server.hpp"
 
 namespace osb::http {
@@ -99,7 +100,35 @@ public:
     done(result<unit>::fail(snapshots_unavailable()));
   }
 
+  /// Pools (`POST/GET /pools`, `GET/PUT/DELETE /pools/{name}`,
+  /// docs/pools.md); the string is the pool's name.
+  virtual void create_pool(const call_context&, pool_record,
+                           reply<pool_view> done) {
+    done(result<pool_view>::fail(pools_unavailable()));
+  }
+  virtual void get_pool(const call_context&, const std::string&,
+                        reply<pool_view> done) {
+    done(result<pool_view>::fail(pools_unavailable()));
+  }
+  virtual void list_pools(const call_context&,
+                          reply<std::vector<pool_view>> done) {
+    done(result<std::vector<pool_view>>::fail(pools_unavailable()));
+  }
+  virtual void update_pool(const call_context&, const std::string&,
+                           pool_capacity, reply<pool_view> done) {
+    done(result<pool_view>::fail(pools_unavailable()));
+  }
+  virtual void delete_pool(const call_context&, const std::string&,
+                           reply<unit> done) {
+    done(result<unit>::fail(pools_unavailable()));
+  }
+
 private:
+  static api_error pools_unavailable() {
+    return api_error{501, "KUBERNETES::POOL_NOT_SUPPORTED",
+                     "Pool management is not available on this server."};
+  }
+
   static api_error snapshots_unavailable() {
     return make_api_error(ec::not_implemented,
                           "Snapshots are not available on this server.");

@@ -65,4 +65,17 @@ void cluster_nodes(const api_state& st, exchange_ptr x, const route& rt,
 void metrics_events(const api_state& st, exchange_ptr x, const route& rt,
                     const request& req);
 
+// -- pools (api_pools.cpp) ----------------------------------------------------
+
+void create_pool(const api_state& st, exchange_ptr x, const route& rt,
+                 const request& req);
+void list_pools(const api_state& st, exchange_ptr x, const route& rt,
+                const request& req);
+void get_pool(const api_state& st, exchange_ptr x, const route& rt,
+              const request& req);
+void update_pool(const api_state& st, exchange_ptr x, const route& rt,
+                 const request& req);
+void delete_pool(const api_state& st, exchange_ptr x, const route& rt,
+                 const request& req);
+
 } // namespace osb::http::detail

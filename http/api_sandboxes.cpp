@@ -3,6 +3,7 @@
 
 #include "http/api_routes.hpp"
 
+#include "http/codec_pools.hpp"
 #include "http/codec_request.hpp"
 #include "http/codec_response.hpp"
 
@@ -15,6 +16,8 @@ void create_sandbox(const api_state& st, exchange_ptr x, const route&,
   auto spec = codec::decode_create(req.body, *st.cfg);
   if (auto r = std::get_if<codec::rejection>(&spec))
     return reject(*x, *r);
+  if (auto e = codec::check_pool_claim(std::get<sandbox_spec>(spec)))
+    return fail(*x, *e);
   st.backend->create(
     x->ctx(), std::move(std::get<sandbox_spec>(spec)),
     on_success<sandbox_view>(x, [](exchange& x, sandbox_view sbx) {

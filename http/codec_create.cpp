@@ -396,12 +396,6 @@ decoded<sandbox_spec> decode_create(std::string_view body,
   if (req.extensions) {
     if (auto e = check_extensions(*req.extensions))
       return reject(*e);
-    if (auto i = req.extensions->find("poolRef");
-        i != req.extensions->end() && !i->second.empty())
-      return reject(make_api_error(
-        ec::unsupported_pool_ref,
-        "poolRef is not supported by the Docker provider. Use Kubernetes "
-        "BatchSandbox provider instead."));
     spec.extensions = *req.extensions;
   }
   if (req.image_uri) {
@@ -416,7 +410,11 @@ decoded<sandbox_spec> decode_create(std::string_view body,
     if (!req.entrypoint)
       spec.entrypoint = snapshot_default_entrypoint();
   }
-  if (spec.entrypoint.empty())
+  // A claim of a pool may leave the entrypoint to the pool's template
+  // (docs/pools.md); an explicit empty one is still refused.
+  bool pool_claim = spec.extensions.count("poolRef") > 0
+                    && !trim(spec.extensions.at("poolRef")).empty();
+  if (spec.entrypoint.empty() && !(pool_claim && !req.entrypoint))
     return reject(make_api_error(ec::invalid_entrypoint,
                                  "Entrypoint must contain at least one "
                                  "command."));

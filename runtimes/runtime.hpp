@@ -44,6 +44,18 @@ public:
                          std::function<void(provision_result)> cb)
     = 0;
 
+  /// Starts the held-back entrypoint of a provisioned pool member with the
+  /// claim's environment (`sandbox_instance::member_of`). Answers once it
+  /// started; a repeated claim with the same content succeeds again (a
+  /// restart may resend it), another one is a `conflict`.
+  virtual void claim(const sandbox_instance& x, const claim_request& c,
+                     callback<unit> cb) {
+    (void) x;
+    (void) c;
+    cb(failure{failure_kind::invalid,
+               "this runtime has no pre-provisioned sandboxes"});
+  }
+
   /// Freezes / thaws all processes of a running sandbox.
   virtual void pause(const sandbox_instance& x, callback<unit> cb) = 0;
   virtual void resume(const sandbox_instance& x, callback<unit> cb) = 0;

@@ -76,7 +76,9 @@ sqlite_store::open(const std::string& path) {
                          " reason TEXT, message TEXT, created_us INTEGER,"
                          " last_transition_us INTEGER);"
                          "CREATE INDEX IF NOT EXISTS snapshots_node"
-                         " ON snapshots(node);");
+                         " ON snapshots(node);"
+                         "CREATE TABLE IF NOT EXISTS pools ("
+                         " name TEXT PRIMARY KEY, record TEXT NOT NULL);");
   if (!ok)
     return failure{ok.error().kind,
                    "cannot open store " + path + ": " + ok.error().message};
@@ -88,6 +90,8 @@ sqlite_store::open(const std::string& path) {
                nullptr, nullptr, nullptr);
   sqlite3_exec(db, "ALTER TABLE sandboxes ADD COLUMN access_token TEXT",
                nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "ALTER TABLE sandboxes ADD COLUMN pool TEXT", nullptr,
+               nullptr, nullptr);
   return result;
 }
 
@@ -107,7 +111,7 @@ expected<unit> sqlite_store::put(const sandbox_row& row) {
     = "INSERT OR REPLACE INTO sandboxes (id, node, spec, metadata, phase,"
       " reason, message, created_us, expires_us, last_transition_us,"
       " execd_port, http_port, egress_port, egress_token, runtime_host,"
-      " access_token) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " access_token, pool) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
     return db_failure(db_, "store put");
   bind_text(st.ptr, 1, row.id);
@@ -126,6 +130,7 @@ expected<unit> sqlite_store::put(const sandbox_row& row) {
   bind_text(st.ptr, 14, row.egress_token);
   bind_text(st.ptr, 15, row.runtime_host);
   bind_text(st.ptr, 16, row.access_token);
+  bind_text(st.ptr, 17, row.pool);
   if (sqlite3_step(st.ptr) != SQLITE_DONE)
     return db_failure(db_, "store put " + row.id);
   return unit{};
@@ -154,7 +159,7 @@ sqlite_store::load(const std::string& node) {
   const char* sql
     = "SELECT id, node, spec, metadata, phase, reason, message, created_us,"
       " expires_us, last_transition_us, execd_port, http_port, egress_port,"
-      " egress_token, runtime_host, access_token FROM sandboxes"
+      " egress_token, runtime_host, access_token, pool FROM sandboxes"
       " WHERE node = ?";
   if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
     return db_failure(db_, "store load");
@@ -179,6 +184,7 @@ sqlite_store::load(const std::string& node) {
     row.egress_token = column_text(st.ptr, 13);
     row.runtime_host = column_text(st.ptr, 14);
     row.access_token = column_text(st.ptr, 15);
+    row.pool = column_text(st.ptr, 16);
     result.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE)
@@ -244,6 +250,37 @@ sqlite_store::load_snapshots(const std::string& node) {
   }
   if (rc != SQLITE_DONE)
     return db_failure(db_, "store load snapshots");
+  return result;
+}
+
+expected<unit> sqlite_store::put_pool(const pool_record& x) {
+  statement st;
+  const char* sql = "INSERT OR REPLACE INTO pools (name, record) VALUES (?,?)";
+  if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
+    return db_failure(db_, "store put pool");
+  bind_text(st.ptr, 1, x.name);
+  bind_text(st.ptr, 2, pool_to_json(x));
+  if (sqlite3_step(st.ptr) != SQLITE_DONE)
+    return db_failure(db_, "store put pool " + x.name);
+  return unit{};
+}
+
+expected<std::vector<pool_record>> sqlite_store::load_pools() {
+  statement st;
+  const char* sql = "SELECT name, record FROM pools";
+  if (sqlite3_prepare_v2(db_, sql, -1, &st.ptr, nullptr) != SQLITE_OK)
+    return db_failure(db_, "store load pools");
+  std::vector<pool_record> result;
+  int rc;
+  while ((rc = sqlite3_step(st.ptr)) == SQLITE_ROW) {
+    pool_record x;
+    // A record this build cannot read is skipped rather than failing
+    // every pool.
+    if (pool_from_json(column_text(st.ptr, 1), x))
+      result.push_back(std::move(x));
+  }
+  if (rc != SQLITE_DONE)
+    return db_failure(db_, "store load pools");
   return result;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/expected.hpp"
 #include "core/model.hpp"
+#include "core/pool.hpp"
 #include "core/sandbox_row.hpp"
 
 struct sqlite3;
@@ -39,6 +40,13 @@ public:
 
   /// Returns all snapshot records of `node`.
   expected<std::vector<snapshot_view>> load_snapshots(const std::string& node);
+
+  /// Inserts or replaces a pool record (table `pools`, one row per name;
+  /// deleted pools stay as tombstones).
+  expected<unit> put_pool(const pool_record& x);
+
+  /// Returns every pool record, tombstones included.
+  expected<std::vector<pool_record>> load_pools();
 
 private:
   explicit sqlite_store(sqlite3* db);

@@ -6,6 +6,7 @@
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
 #include "base/log.hpp"
+#include "runtimes/docker/claim.hpp"
 #include "runtimes/docker/diagnostics.hpp"
 #include "runtimes/docker/labels.hpp"
 #include "runtimes/docker/provisioning.hpp"
@@ -147,6 +148,22 @@ void docker_runtime::provision(const sandbox_instance& x,
                                provision_options opts,
                                std::function<void(provision_result)> cb) {
   provision_sandbox(shared_from_this(), x, std::move(opts), std::move(cb));
+}
+
+void docker_runtime::claim(const sandbox_instance& x, const claim_request& c,
+                           callback<unit> cb) {
+  if (opts_.claimer)
+    return opts_.claimer(x, c, std::move(cb));
+  http_claimer(execd_host())(x, c, std::move(cb));
+}
+
+std::string docker_runtime::execd_host() const {
+  if (!opts_.execd_host.empty())
+    return opts_.execd_host;
+  auto& a = opts_.publish_address;
+  if (a.empty() || a == "0.0.0.0" || a == "::" || a == "[::]")
+    return "127.0.0.1";
+  return a;
 }
 
 void docker_runtime::pause(const sandbox_instance& x, callback<unit> cb) {

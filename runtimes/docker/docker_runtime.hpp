@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +35,18 @@ struct docker_options {
   /// Wait for the egress sidecar's health before starting the sandbox (off
   /// in deterministic tests, where no sidecar answers).
   bool probe_sidecars = true;
+  /// Wait for a pool member's execd to answer before its provisioning
+  /// ends (off in deterministic tests, where no execd answers).
+  bool probe_members = true;
+  /// Address at which this machine reaches the host's published ports
+  /// (execd of pool members); empty = `publish_address`, or 127.0.0.1
+  /// when that is a wildcard.
+  std::string execd_host;
+  /// Delivers the claims of pool members (claim.hpp); empty = over HTTP to
+  /// their execd at `execd_host`.
+  std::function<void(const sandbox_instance&, const claim_request&,
+                     callback<unit>)>
+    claimer;
 };
 
 /// The Docker runtime of one host, built on a container engine (the Engine
@@ -54,6 +67,8 @@ public:
   void admit(const sandbox_spec& spec, callback<admission> cb) override;
   void provision(const sandbox_instance& x, provision_options opts,
                  std::function<void(provision_result)> cb) override;
+  void claim(const sandbox_instance& x, const claim_request& c,
+             callback<unit> cb) override;
   void pause(const sandbox_instance& x, callback<unit> cb) override;
   void resume(const sandbox_instance& x, callback<unit> cb) override;
   void remove(const sandbox_instance& x, bool never_ran,
@@ -83,6 +98,10 @@ public:
 
   /// Adds this process's incarnation to the labels of something it makes.
   void stamp(std::map<std::string, std::string>& labels) const;
+
+  /// Where this machine reaches the host's published ports (see
+  /// `docker_options::execd_host`).
+  std::string execd_host() const;
 
 private:
   /// Answers `admit` once the platform is known (or not needed).

@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "base/log.hpp"
+#include "runtimes/docker/claim.hpp"
 #include "runtimes/docker/docker_engine.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/fake_engine.hpp"
@@ -73,8 +74,15 @@ std::vector<host_runtime> make_all(const runtime_context& ctx,
                "sandbox ports on Docker host '"
                  << opts.host << "' are published on "
                  << opts.publish_address);
+    // Remote hosts publish on their own address; this machine reaches
+    // their members' execd there.
+    if (!opts.local_fs)
+      opts.execd_host = endpoint_host_of(host);
     auto name = opts.host;
-    auto rt = std::make_shared<docker_runtime>(make_engine(host),
+    auto engine = make_engine(host);
+    if (auto fake = std::dynamic_pointer_cast<fake_engine>(engine))
+      opts.claimer = fake_claimer(fake);
+    auto rt = std::make_shared<docker_runtime>(std::move(engine),
                                                std::move(opts));
     result.push_back(host_runtime{name, endpoint_host_of(host), rt});
   }

@@ -37,6 +37,9 @@ inline constexpr const char* http_port_label = "opensandbox.io/http-port";
 /// The sandbox an egress sidecar serves.
 inline constexpr const char* sidecar_for_label
   = "opensandbox.io/egress-sidecar-for";
+/// The pool whose member a container was made as (docs/pools.md); it keeps
+/// the label once claimed.
+inline constexpr const char* pool_label = "opensandbox.io/pool";
 /// The node incarnation (process) that created a container or a volume:
 /// recovery removes an orphan only when its store recorded it.
 inline constexpr const char* incarnation_label = "opensandbox.io/incarnation";

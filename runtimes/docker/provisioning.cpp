@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/log.hpp"
+#include "runtimes/docker/claim.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/health_probe.hpp"
 #include "runtimes/docker/specs.hpp"
@@ -77,6 +78,17 @@ public:
   }
 
   void run() {
+    auto& cfg = *options().cfg;
+    if (!x_.member_of.empty() && !options().claimer
+        && cfg.runtime.execd_inject == "none") {
+      provision_result r;
+      r.status = outcome::failed;
+      r.reason = "EXECD_DISTRIBUTION_FAILED";
+      r.message = "Pool members need execd in the sandbox to hold their "
+                  "entrypoint until a claim, but runtime.execd_inject is "
+                  "'none' (no execd binary found).";
+      return finish(std::move(r));
+    }
     if (opts_.fresh)
       return prepare_volumes();
     // A crash (or a create that outlived its answer) may have left
@@ -318,8 +330,24 @@ private:
     engine()->start(container_name(x_.id), [self](expected<unit> r) {
       if (!r)
         return self->fail(start_step, r.error());
+      if (!self->x_.member_of.empty() && self->options().probe_members)
+        return self->await_execd();
       self->finish(provision_result{});
     });
+  }
+
+  /// A pool member is ready once its execd answers: a claim goes there
+  /// right away (docs/pools.md).
+  void await_execd() {
+    if (cancelled())
+      return;
+    auto self = shared_from_this();
+    await_healthy(rt_->execd_host(), execd_port_of(x_), "/ping", {}, 30000,
+                  [self](expected<unit> r) {
+                    if (!r)
+                      return self->fail(start_step, r.error());
+                    self->finish(provision_result{});
+                  });
   }
 
   std::shared_ptr<const docker_runtime> rt_;

@@ -67,8 +67,13 @@ container_spec make_container_spec(const node_config& cfg,
     c.entrypoint = x.spec.entrypoint;
   } else {
     // execd's bootstrap mode starts the daemon, then execs the user's
-    // command, which stays PID 1 of the container.
-    c.entrypoint = {execd_container_path, "--bootstrap", "--"};
+    // command, which stays PID 1 of the container. A pool member's
+    // bootstrap holds the command back until the claim (execd/claim.hpp).
+    if (x.member_of.empty())
+      c.entrypoint = {execd_container_path, "--bootstrap", "--"};
+    else
+      c.entrypoint = {execd_container_path, "--await-claim", "--bootstrap",
+                      "--"};
     c.cmd = x.spec.entrypoint;
     if (cfg.runtime.execd_inject == "bind")
       c.binds.push_back(cfg.runtime.execd_path + ":" + execd_container_path
@@ -86,6 +91,8 @@ container_spec make_container_spec(const node_config& cfg,
   c.labels[id_label] = x.id;
   if (!x.spec.snapshot_id.empty())
     c.labels[snapshot_label] = x.spec.snapshot_id;
+  if (!x.member_of.empty())
+    c.labels[pool_label] = x.member_of;
   c.labels[node_label] = x.node;
   c.labels[host_label] = x.runtime_host;
   if (x.expires_us != 0) {

@@ -575,5 +575,17 @@ TEST(ConfigCluster, BoundsAreChecked) {
             "0 and 86400 (got -1)");
 }
 
+TEST(ConfigPool, KeysAreReadAndBounded) {
+  auto d = parse_ok("");
+  EXPECT_FALSE(d.pool.match_creates);
+  EXPECT_EQ(d.pool.warm_concurrency, 2);
+  auto c = parse_ok("[pool]\nmatch_creates = true\nwarm_concurrency = 4\n");
+  EXPECT_TRUE(c.pool.match_creates);
+  EXPECT_EQ(c.pool.warm_concurrency, 4);
+  EXPECT_THAT(parse_err("[pool]\nwarm_concurrency = 0\n"),
+              HasSubstr("warm_concurrency"));
+  EXPECT_THAT(parse_err("[pool]\nbuffer = 1\n"), HasSubstr("buffer"));
+}
+
 } // namespace
 } // namespace osb

@@ -137,11 +137,12 @@ TEST_F(Api, RootAndV1BothWork) {
 // -- not implemented yet ------------------------------------------------------
 
 TEST_F(Api, NotImplementedRoutes) {
-  auto res = call("POST", "/v1/pools", {}, "{}");
+  // A backend without pools (the actors have them: docs/pools.md).
+  auto res = call("GET", "/v1/pools");
   EXPECT_EQ(res.status, 501);
   EXPECT_EQ(
     res.body,
-    R"({"code":"KUBERNETES::POOL_NOT_SUPPORTED","message":"Pool management is only available when runtime.type is 'kubernetes'."})");
+    R"({"code":"KUBERNETES::POOL_NOT_SUPPORTED","message":"Pool management is not available on this server."})");
   res = call("GET", "/v1/sandboxes/sbx-001/diagnostics/logs?scope=all");
   EXPECT_EQ(res.status, 501);
   EXPECT_NE(res.body.find("DIAGNOSTICS_NOT_IMPLEMENTED"), std::string::npos);

@@ -1,6 +1,7 @@
 // The decoder of `POST /sandboxes`: schema (422) and service (400) rules
 // (http/codec_request, codec_create, codec_volumes).
 
+#include "core/pool.hpp"
 #include "http/codec_request.hpp"
 
 #include "test/unit/http/codec_checks.hpp"
@@ -315,11 +316,13 @@ TEST(CreateService, RenewExtendSecondsExtension) {
     400);
 }
 
-TEST(CreateService, PoolRefIsUnsupported) {
-  expect_envelope(create_err(R"({"extensions":{"poolRef":"pool-a"}})"), 400,
-                  "SANDBOX::UNSUPPORTED_POOL_REF",
-                  "poolRef is not supported by the Docker provider. Use "
-                  "Kubernetes BatchSandbox provider instead.");
+TEST(CreateService, PoolRefIsAClaim) {
+  // The template supplies image, entrypoint and limits (docs/pools.md).
+  auto spec = codec::decode_create(R"({"extensions":{"poolRef":"pool-a"}})",
+                                   node_config{});
+  ASSERT_TRUE(std::holds_alternative<sandbox_spec>(spec))
+    << std::get<rejection>(spec).body;
+  EXPECT_EQ(pool_ref(std::get<sandbox_spec>(spec)), "pool-a");
 }
 
 TEST(CreateService, MetadataLabels) {
