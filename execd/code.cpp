@@ -59,6 +59,13 @@ stream_error error_of(const rapidjson::Value& content) {
   stream_error e;
   e.ename = string_member(content, "ename");
   e.evalue = string_member(content, "evalue");
+  if (e.ename.empty()) {
+    // Some kernels (tslab) fail without naming the error; its text went
+    // to stderr.
+    e.ename = "ExecutionError";
+    if (e.evalue.empty())
+      e.evalue = "the code raised an error (see stderr)";
+  }
   if (auto tb = content.FindMember("traceback");
       tb != content.MemberEnd() && tb->value.IsArray())
     for (auto& line : tb->value.GetArray())

@@ -444,8 +444,12 @@ bool kernel::wait_ready(std::chrono::steady_clock::time_point deadline,
     if (r != wait_result::message)
       continue;
     if (m.from == kernel_message::channel::shell
-        && m.msg_type == "kernel_info_reply")
+        && m.msg_type == "kernel_info_reply" && !replied) {
       replied = true;
+      // The kernel is up; only iopub may be missing: ask again soon.
+      resend_at = std::min(resend_at, std::chrono::steady_clock::now()
+                                        + std::chrono::milliseconds(20));
+    }
     if (m.from == kernel_message::channel::iopub && !m.parent_id.empty()
         && m.msg_type == "status") {
       // Any status for one of our requests: the subscription is live.

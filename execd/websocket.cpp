@@ -153,7 +153,7 @@ bool connection::send(uint8_t opcode, std::string_view payload) {
   std::string out;
   out.reserve(payload.size() + 10);
   append_frame(out, opcode, payload);
-  std::lock_guard<std::mutex> guard{write_mtx_};
+  std::lock_guard<std::timed_mutex> guard{write_mtx_};
   if (failed_ || closed_)
     return false;
   return write_raw(out);
@@ -161,7 +161,8 @@ bool connection::send(uint8_t opcode, std::string_view payload) {
 
 void connection::close(uint16_t code, std::string_view reason) {
   {
-    std::unique_lock<std::mutex> lock{write_mtx_, std::try_to_lock};
+    std::unique_lock<std::timed_mutex> lock{write_mtx_,
+                                            std::chrono::milliseconds(200)};
     if (lock.owns_lock()) {
       if (!closed_ && !failed_) {
         std::string out;
@@ -181,7 +182,6 @@ void connection::close(uint16_t code, std::string_view reason) {
 }
 
 bool connection::closed() const {
-  std::lock_guard<std::mutex> guard{write_mtx_};
   return closed_ || failed_;
 }
 
@@ -205,7 +205,7 @@ connection::read_result connection::read_message(std::string& payload,
         case op_ping: {
           std::string out;
           append_frame(out, op_pong, f.payload);
-          std::lock_guard<std::mutex> guard{write_mtx_};
+          std::lock_guard<std::timed_mutex> guard{write_mtx_};
           if (!closed_ && !failed_)
             write_raw(out);
           continue;
@@ -278,7 +278,6 @@ connection::read_result connection::read_message(std::string& payload,
     if (n <= 0) {
       if (n < 0 && errno == EINTR)
         continue;
-      std::lock_guard<std::mutex> guard{write_mtx_};
       failed_ = true;
       return read_result::closed;
     }

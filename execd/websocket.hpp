@@ -6,6 +6,7 @@
 
 #include "base/http_io.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -83,8 +84,8 @@ public:
   /// Sends a text or binary message; false once the connection failed.
   bool send(uint8_t opcode, std::string_view payload);
 
-  /// Sends a close frame (best effort: skipped if a writer is stuck) and
-  /// shuts the socket down, which also ends a blocked read_message.
+  /// Sends a close frame (skipped if a writer is stuck for more than
+  /// 200 ms) and half-closes the socket.
   void close(uint16_t code, std::string_view reason);
 
   /// Outcome of read_message().
@@ -103,9 +104,11 @@ private:
 
   int fd_;
   frame_parser parser_;
-  mutable std::mutex write_mtx_;
-  bool failed_ = false;
-  bool closed_ = false;
+  /// Timed: close() waits briefly for a writer, not for a stuck one.
+  mutable std::timed_mutex write_mtx_;
+  /// Atomic: read without the write lock, which a stuck writer holds.
+  std::atomic<bool> failed_{false};
+  std::atomic<bool> closed_{false};
   std::string partial_;
   uint8_t partial_op_ = 0;
 };
