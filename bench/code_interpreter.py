@@ -46,6 +46,11 @@ BODY = {
 }
 
 
+def call(client, method, path, body=None):
+    status, payload = client.call(method, path, body)
+    return status, (json.loads(payload) if payload else None)
+
+
 def sh(*cmd):
     return subprocess.run(cmd, check=True, capture_output=True,
                           text=True).stdout
@@ -55,19 +60,20 @@ class Sandbox:
     def __init__(self, client):
         self.client = client
         t0 = time.monotonic()
-        s, r = client.call("POST", "/v1/sandboxes", BODY)
+        s, r = call(client, "POST", "/v1/sandboxes", BODY)
         if s != 202:
             raise RuntimeError(f"create: {s} {r}")
         self.id = r["id"]
         while True:
-            s, r = client.call("GET", f"/v1/sandboxes/{self.id}")
+            s, r = call(client, "GET", f"/v1/sandboxes/{self.id}")
             if s == 200 and r["status"]["state"] == "Running":
                 break
             if time.monotonic() - t0 > 60:
                 raise RuntimeError(f"not running: {r}")
             time.sleep(0.005)
         self.running_s = time.monotonic() - t0
-        s, r = client.call("GET", f"/v1/sandboxes/{self.id}/endpoints/44772")
+        s, r = call(client, "GET",
+                    f"/v1/sandboxes/{self.id}/endpoints/44772")
         self.port = int(r["endpoint"].split(":")[1].split("/")[0])
         self.token = r["headers"]["X-EXECD-ACCESS-TOKEN"]
         import http.client

@@ -428,10 +428,20 @@ code_error code_manager::run(const std::string& id,
     if (!c)
       return {404, "CONTEXT_NOT_FOUND", "context " + id + " not found"};
   } else {
-    if (auto e = check_language(language, nullptr); !e.ok())
-      return e;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (auto d = defaults_.find(language); d != defaults_.end()) {
+        auto i = contexts_.find(d->second);
+        if (i != contexts_.end())
+          c = i->second;
+      }
+    }
+    // Only a new default context looks the language up.
+    if (!c)
+      if (auto e = check_language(language, nullptr); !e.ok())
+        return e;
     std::lock_guard<std::mutex> guard{mtx_};
-    if (auto d = defaults_.find(language); d != defaults_.end()) {
+    if (auto d = defaults_.find(language); !c && d != defaults_.end()) {
       auto i = contexts_.find(d->second);
       if (i != contexts_.end())
         c = i->second;
@@ -481,8 +491,8 @@ void code_manager::execute(context& c, kernel& k, std::string_view code,
       s.client_gone = true;
     last_write = clock::now();
   };
-  emit(encode_init(c.id, now_ms()));
-  emit(encode_ping(now_ms()));
+  // One write for both: the client sees the stream start at once.
+  emit(encode_init(c.id, now_ms()) + encode_ping(now_ms()));
   if (restarted)
     emit(encode_output("stderr",
                        "[execd] the kernel of this context had exited; this "
@@ -501,8 +511,12 @@ void code_manager::execute(context& c, kernel& k, std::string_view code,
     .end_object()
     .key("allow_stdin")
     .boolean(false)
+    // One execution at a time per kernel, so there is never a queue to
+    // abort; with `true`, ipykernel also aborts a request that arrives just
+    // after an error (before it stopped aborting), which made the run after
+    // an interrupt fail now and then.
     .key("stop_on_error")
-    .boolean(true)
+    .boolean(false)
     .end_object();
   auto msg_id = k.request("execute_request", req.take());
   bool replied = false;

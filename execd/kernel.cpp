@@ -228,10 +228,13 @@ bool kernel_codec::decode(std::vector<std::string>& parts, kernel_message& out,
   out.parent_id.clear();
   if (base::parse_json(p, parent) == base::json_status::ok && p.IsObject())
     out.parent_id = member(p, "msg_id");
-  out.content.SetObject();
-  if (base::parse_json(out.content, content) != base::json_status::ok
-      || !out.content.IsObject())
+  // A fresh Document per message: RapidJSON's pool allocator keeps what
+  // every Parse() into the same Document took, so reusing one would grow
+  // with the whole output of a run.
+  rapidjson::Document c;
+  if (base::parse_json(c, content) != base::json_status::ok || !c.IsObject())
     return fail("a kernel message with malformed content");
+  out.content.Swap(c);
   return true;
 }
 
