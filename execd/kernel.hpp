@@ -10,6 +10,7 @@
 
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -183,7 +184,8 @@ private:
   zmtp_socket iopub_;
   std::mutex control_mtx_;
   zmtp_socket control_;
-  bool broken_ = false;
+  /// Set by the run's thread, read by listings.
+  std::atomic<bool> broken_{false};
 };
 
 /// Picks `n` distinct free TCP ports on 127.0.0.1 (bound, read, released:

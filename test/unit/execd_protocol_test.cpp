@@ -127,6 +127,25 @@ TEST(ExecdKernelCodec, SignsAndVerifies) {
   EXPECT_FALSE(a.decode(short_msg, m, &err));
 }
 
+TEST(ExecdKernelCodec, DecodingManyMessagesKeepsMemoryFlat) {
+  // A run decodes every message into the same kernel_message: what one
+  // message took must be released by the next (100 MB of output once grew
+  // execd to 103 MiB).
+  kernel_codec codec{"k", "s"};
+  std::string h = R"({"msg_id":"x","msg_type":"stream"})";
+  std::string content
+    = R"({"name":"stdout","text":")" + std::string(64 * 1024, 'x') + "\"}";
+  kernel_message m;
+  std::string err;
+  for (int i = 0; i < 100; ++i) {
+    std::vector<std::string> parts{
+      "<IDS|MSG>", hmac_sha256{"k"}.hex(h, "{}", "{}", content), h, "{}",
+      "{}", content};
+    ASSERT_TRUE(codec.decode(parts, m, &err)) << err;
+  }
+  EXPECT_LT(m.content.GetAllocator().Capacity(), 1024u * 1024u);
+}
+
 TEST(ExecdKernelSpec, ParseAndPick) {
   auto s = parse_kernel_spec(
     R"({"argv":["python3","-m","ipykernel_launcher","-f","{connection_file}"],)"
