@@ -12,8 +12,8 @@
 
 #include "core/error.hpp"
 #include "core/model.hpp"
-#include "runtimes/runtime.hpp"
-#include "store/sqlite_store.hpp"
+#include "core/runtime_types.hpp"
+#include "core/sandbox_row.hpp"
 
 namespace osb::atom {
 
@@ -33,8 +33,6 @@ using renew = caf::atom_constant<caf::atom("renew")>;
 constexpr auto renew_v = renew{};
 using patch = caf::atom_constant<caf::atom("patch")>;
 constexpr auto patch_v = patch{};
-using start = caf::atom_constant<caf::atom("start")>;
-constexpr auto start_v = start{};
 using expire = caf::atom_constant<caf::atom("expire")>;
 constexpr auto expire_v = expire{};
 using provision = caf::atom_constant<caf::atom("provision")>;
@@ -55,10 +53,6 @@ using tick = caf::atom_constant<caf::atom("tick")>;
 constexpr auto tick_v = tick{};
 using internal = caf::atom_constant<caf::atom("internal")>;
 constexpr auto internal_v = internal{};
-using ping = caf::atom_constant<caf::atom("ping")>;
-constexpr auto ping_v = ping{};
-using upload = caf::atom_constant<caf::atom("upload")>;
-constexpr auto upload_v = upload{};
 using join = caf::atom_constant<caf::atom("join")>;
 constexpr auto join_v = join{};
 using replicate = caf::atom_constant<caf::atom("replicate")>;
@@ -73,20 +67,8 @@ using members = caf::atom_constant<caf::atom("members")>;
 constexpr auto members_v = members{};
 using started = caf::atom_constant<caf::atom("started")>;
 constexpr auto started_v = started{};
-using vol_inspect = caf::atom_constant<caf::atom("volinspect")>;
-constexpr auto vol_inspect_v = vol_inspect{};
-using vol_create = caf::atom_constant<caf::atom("volcreate")>;
-constexpr auto vol_create_v = vol_create{};
-using vol_remove = caf::atom_constant<caf::atom("volremove")>;
-constexpr auto vol_remove_v = vol_remove{};
 using vol_list = caf::atom_constant<caf::atom("vollist")>;
 constexpr auto vol_list_v = vol_list{};
-using info = caf::atom_constant<caf::atom("info")>;
-constexpr auto info_v = info{};
-using details = caf::atom_constant<caf::atom("details")>;
-constexpr auto details_v = details{};
-using logs = caf::atom_constant<caf::atom("logs")>;
-constexpr auto logs_v = logs{};
 using diagnose = caf::atom_constant<caf::atom("diagnose")>;
 constexpr auto diagnose_v = diagnose{};
 using progress = caf::atom_constant<caf::atom("progress")>;
@@ -113,6 +95,10 @@ using img_list = caf::atom_constant<caf::atom("imglist")>;
 constexpr auto img_list_v = img_list{};
 using settle = caf::atom_constant<caf::atom("settle")>;
 constexpr auto settle_v = settle{};
+using admit = caf::atom_constant<caf::atom("admit")>;
+constexpr auto admit_v = admit{};
+using image = caf::atom_constant<caf::atom("image")>;
+constexpr auto image_v = image{};
 
 } // namespace osb::atom
 
@@ -123,24 +109,13 @@ struct completion {
   std::function<void()> fn;
 };
 
-/// Callbacks into the HTTP layer (local only).
-using view_reply = std::function<void(result<sandbox_view>)>;
-using page_reply = std::function<void(result<list_page>)>;
-using unit_reply = std::function<void(result<unit>)>;
-using time_reply = std::function<void(result<int64_t>)>;
-using members_reply = std::function<void(result<std::vector<member_info>>)>;
-using text_reply = std::function<void(result<std::string>)>;
-using snapshot_reply = std::function<void(result<snapshot_view>)>;
-using snapshot_page_reply = std::function<void(result<snapshot_page>)>;
 using snapshot_views = std::vector<snapshot_view>;
 using sandbox_views = std::vector<sandbox_view>;
 using node_infos = std::vector<node_info>;
 using member_infos = std::vector<member_info>;
 
-using container_infos = std::vector<runtimes::container_info>;
-using volume_infos = std::vector<runtimes::volume_info>;
-/// Immutable bytes shared between actors without copies (local only).
-using shared_bytes = std::shared_ptr<const std::string>;
+using runtime_objects = std::vector<runtimes::runtime_object>;
+using snapshot_images = std::vector<runtimes::snapshot_image>;
 using sandbox_rows = std::vector<store::sandbox_row>;
 
 // -- inspectors (CAF 0.17 style) ----------------------------------------------
@@ -225,22 +200,13 @@ typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
 } // namespace osb
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::completion)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::shared_bytes)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::view_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::page_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::unit_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::time_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::members_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::text_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_page_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::volume_info)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::volume_infos)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::log_query)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_details)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::daemon_info)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_spec)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::container_info)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::container_infos)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::sandbox_instance)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::admission)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::provision_options)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::provision_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::observation)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::runtime_object)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtime_objects)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_images)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::store::sandbox_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::sandbox_rows)

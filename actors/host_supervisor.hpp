@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,34 +18,27 @@ namespace osb {
 /// How a HOST SUPERVISOR starts.
 struct supervisor_init {
   std::shared_ptr<const node_config> cfg;
-  /// Name of this node; containers are labelled with it.
+  /// Name of this node; its rows carry it.
   std::string node_name;
   /// The runtime host this supervisor owns ("default" for the node's only
-  /// host); containers and rows are labelled with it, so that supervisors
-  /// of one node never touch each other's containers.
+  /// host); rows carry it, and the host's runtime only shows this host's
+  /// objects, so that supervisors of one node never touch each other's.
   std::string runtime_host = "default";
   /// Host that reaches this runtime host's published ports; empty = the
   /// node's public host.
   std::string endpoint_host;
-  /// See sandbox_init::local_fs.
-  bool local_fs = true;
-  /// See sandbox_init::publish_address.
-  std::string publish_address = "127.0.0.1";
   node_actor node;
+  /// The RUNTIME actor of this host.
   runtime_actor runtime;
   store_actor store;
-  /// execd archive for `runtime.execd_inject = "archive"`, else null.
-  shared_bytes execd_tar;
-  /// See sandbox_init::probe_sidecars.
-  bool probe_sidecars = true;
   /// Interval of the reconciliation with the runtime.
   std::chrono::milliseconds reconcile_interval{5000};
   /// Every this many reconciliations, volumes flagged to go with their
   /// sandbox whose sandbox is gone (they were in use then) are removed.
   int volume_sweep_every = 12;
   /// Incarnations of this node recorded in its store (store::node_ledger),
-  /// the current one included. A container or volume of this node without
-  /// a row is removed only when its incarnation label is one of them:
+  /// the current one included. A runtime object of this node without a row
+  /// is removed only when the incarnation that made it is one of them:
   /// another process of the same name (with another store) keeps its own.
   /// Empty = no evidence needed (unit tests without a ledger).
   std::vector<std::string> incarnations;
@@ -76,9 +68,6 @@ struct supervisor_state {
   /// Sandboxes shown as Unknown while the runtime could not be listed at
   /// start (no actor yet; the node answers 503 for them).
   std::unordered_set<std::string> placeholders;
-  /// The runtime host's platform (`GET /info`), once known; creates for
-  /// another platform are refused before the 202.
-  std::optional<runtimes::daemon_info> platform;
 
   /// Sandboxes do not outlive their supervisor (e.g. at shutdown); their
   /// containers keep running and are recovered by the next start.
@@ -88,7 +77,7 @@ struct supervisor_state {
 /// Implements the HOST SUPERVISOR actor: spawns and monitors sandbox actors,
 /// reserves host ports, recovers sandboxes at start (store + one runtime
 /// listing; orphans removed, overdue ones expired) and reconciles
-/// periodically with one listing (never one call per container).
+/// periodically with one listing (never one call per sandbox).
 supervisor_actor::behavior_type
 host_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
                 supervisor_init init);

@@ -10,51 +10,45 @@
 
 namespace osb {
 
-/// The RUNTIME actor: asynchronous container operations on one host. Wraps a
-/// runtimes::runtime; I/O completions re-enter the actor as `completion`s.
+/// The RUNTIME actor: the runtime of one host (runtimes/runtime.hpp), spoken
+/// to in runtime-neutral requests. Its I/O completes on runtime threads and
+/// re-enters the actor as `completion`s.
 using runtime_actor = caf::typed_actor<
-  // Creates a container (pulling the image if needed); returns its id.
-  caf::replies_to<atom::create, runtimes::container_spec>::with<std::string>,
-  // Starts a created container.
-  caf::replies_to<atom::start, std::string>::with<bool>,
-  // Freezes a running container.
-  caf::replies_to<atom::pause, std::string>::with<bool>,
-  // Thaws a paused container.
-  caf::replies_to<atom::resume, std::string>::with<bool>,
-  // Kills and removes a container (missing = success).
-  caf::replies_to<atom::remove, std::string>::with<bool>,
-  // Extracts a tar archive into a container at a path.
-  caf::replies_to<atom::upload, std::string, std::string, shared_bytes>::with<
-    bool>,
-  // Lists containers carrying all given labels.
-  caf::replies_to<atom::list, string_map>::with<container_infos>,
-  // Reports the host's platform.
-  caf::replies_to<atom::info>::with<runtimes::daemon_info>,
-  // Reports one container in detail (diagnostics).
-  caf::replies_to<atom::details, std::string>::with<
-    runtimes::container_details>,
-  // Returns a container's output (stdout and stderr, demultiplexed).
-  caf::replies_to<atom::logs, std::string, runtimes::log_query>::with<
-    std::string>,
-  // Reports a named volume.
-  caf::replies_to<atom::vol_inspect, std::string>::with<runtimes::volume_info>,
-  // Creates a named volume with labels (existing: returned unchanged).
-  caf::replies_to<atom::vol_create, std::string, string_map>::with<
-    runtimes::volume_info>,
-  // Removes a named volume (missing = success, in use = conflict).
-  caf::replies_to<atom::vol_remove, std::string>::with<bool>,
-  // Lists the named volumes carrying all given labels.
-  caf::replies_to<atom::vol_list, string_map>::with<volume_infos>,
-  // Commits a container's filesystem as image repo:tag; returns its id.
-  caf::replies_to<atom::commit, std::string, std::string, std::string>::with<
-    std::string>,
+  // Checks a create request against the host; answers which host ports the
+  // sandbox needs, or refuses it with the API error.
+  caf::replies_to<atom::admit, sandbox_spec>::with<runtimes::admission>,
+  // Provisions a sandbox until it runs (or fails, or is cancelled); pull
+  // progress goes to the options' callback.
+  caf::replies_to<atom::provision, runtimes::sandbox_instance,
+                  runtimes::provision_options>::with<runtimes::provision_result>,
+  // Freezes a running sandbox.
+  caf::replies_to<atom::pause, runtimes::sandbox_instance>::with<bool>,
+  // Thaws a paused sandbox.
+  caf::replies_to<atom::resume, runtimes::sandbox_instance>::with<bool>,
+  // Removes a sandbox's objects; the bool says it never ran (then every
+  // volume the server made for it goes too).
+  caf::replies_to<atom::remove, runtimes::sandbox_instance, bool>::with<bool>,
+  // Lists this node's sandboxes and their objects on the host (one call).
+  caf::replies_to<atom::observe>::with<runtimes::observation>,
+  // Lists the volumes that should have gone with their sandbox.
+  caf::replies_to<atom::vol_list>::with<runtime_objects>,
+  // Removes one object (an orphan, a leftover volume).
+  caf::replies_to<atom::remove, runtimes::runtime_object>::with<bool>,
+  // Renders a diagnostics report of a sandbox in its current state.
+  caf::replies_to<atom::diagnose, runtimes::sandbox_instance, sandbox_view,
+                  diagnostics_query>::with<std::string>,
+  // Answers the image reference of a snapshot (id).
+  caf::replies_to<atom::image, std::string>::with<std::string>,
+  // Snapshots a sandbox (id) as a snapshot (id); answers the image id.
+  caf::replies_to<atom::commit, std::string, std::string>::with<std::string>,
   // Reports whether an image exists on the host.
   caf::replies_to<atom::img_exists, std::string>::with<bool>,
   // Removes an image (missing = success, in use = conflict).
   caf::replies_to<atom::img_remove, std::string>::with<bool>,
-  // Lists the "repo:tag" of a repository's images carrying all labels.
-  caf::replies_to<atom::img_list, std::string, string_map>::with<
-    std::vector<std::string>>,
+  // Lists this node's snapshot images made by one of the incarnations
+  // (none = any).
+  caf::replies_to<atom::img_list, std::vector<std::string>>::with<
+    snapshot_images>,
   // INTERNAL: runs an I/O completion on the actor thread.
   caf::reacts_to<atom::internal, completion>>;
 
@@ -73,14 +67,9 @@ using store_actor = caf::typed_actor<
   // Loads all snapshot records of a node.
   caf::replies_to<atom::snap_list, std::string>::with<snapshot_views>>;
 
-/// The PROBE actor: waits until an HTTP endpoint of this host is healthy.
-using probe_actor = caf::typed_actor<
-  // (host, port, path, headers, deadline in ms): true once it answers 2xx.
-  caf::replies_to<atom::ping, std::string, uint16_t, std::string, string_map,
-                  int64_t>::with<bool>>;
-
-/// The SANDBOX actor: owns one sandbox's state machine, expiry timer and
-/// container. The trailing string of each request is the request id.
+/// The SANDBOX actor: owns one sandbox's state machine and expiry timer, and
+/// asks its runtime for the rest. The trailing string of each request is
+/// the request id.
 using sandbox_actor = caf::typed_actor<
   // Persists the new sandbox, registers it, replies Pending, provisions.
   caf::replies_to<atom::create, std::string>::with<sandbox_view>,
@@ -104,15 +93,15 @@ using sandbox_actor = caf::typed_actor<
     std::string>,
   // INTERNAL: image pull progress while provisioning.
   caf::reacts_to<atom::progress, std::string>,
-  // Snapshot (id) of the sandbox begins: answers the container to commit
-  // if the sandbox is Running; the runtime pauses it meanwhile.
+  // Snapshot (id) of the sandbox begins: answers the sandbox id to snapshot
+  // if the sandbox is Running; the runtime may pause it meanwhile.
   caf::replies_to<atom::snapshot, std::string, std::string>::with<
     std::string>,
   // The snapshot (id) is over (committed, failed or abandoned).
   caf::reacts_to<atom::snap_end, std::string>,
-  // Reports the container as seen by the supervisor's reconciliation
-  // (status "" = container is gone).
-  // (status, exit code, when the runtime was asked in µs).
+  // Reports the sandbox's workload as the supervisor's reconciliation saw it
+  // (status, runtimes::workload; "" = gone), its exit code, and when the
+  // runtime was asked (µs).
   caf::reacts_to<atom::observe, std::string, int32_t, int64_t>,
   // Answers once the container has started (or provisioning ended, or
   // the given milliseconds passed): endpoint lookups wait on this.
@@ -140,8 +129,8 @@ using supervisor_actor = caf::typed_actor<
   caf::reacts_to<atom::tick>>;
 
 /// The SNAPSHOTS actor: one per node; owns the snapshot records of the
-/// node's Docker hosts (durable in the store), takes snapshots by
-/// committing sandbox containers and removes their images on delete.
+/// node's runtime hosts (durable in the store), has their runtimes take
+/// snapshots of sandboxes and removes their images on delete.
 using snapshots_actor = caf::typed_actor<
   // Snapshots a sandbox of this node (its actor and last view) under a name
   // ("" = none); replies the record in state Creating.
@@ -262,29 +251,5 @@ using connector_actor = caf::typed_actor<
   // Connects to a peer's NODE actor at "host:port".
   caf::replies_to<atom::connect, std::string>::with<node_actor>>;
 
-/// The GATEWAY actor: turns HTTP calls (with reply callbacks) into requests
-/// to the NODE actor and completes them.
-using gateway_actor = caf::typed_actor<
-  caf::reacts_to<atom::create, sandbox_spec, std::string, view_reply>,
-  caf::reacts_to<atom::get, std::string, std::string, view_reply>,
-  caf::reacts_to<atom::list, list_query, std::string, page_reply>,
-  caf::reacts_to<atom::remove, std::string, std::string, text_reply>,
-  caf::reacts_to<atom::pause, std::string, std::string, unit_reply>,
-  caf::reacts_to<atom::resume, std::string, std::string, unit_reply>,
-  caf::reacts_to<atom::renew, std::string, int64_t, std::string, time_reply>,
-  caf::reacts_to<atom::renew, std::string, int64_t, bool, std::string,
-                 time_reply>,
-  caf::reacts_to<atom::patch, std::string, metadata_patch, std::string,
-                 view_reply>,
-  caf::reacts_to<atom::members, std::string, members_reply>,
-  caf::reacts_to<atom::diagnose, std::string, diagnostics_query, std::string,
-                 text_reply>,
-  caf::reacts_to<atom::started, std::string, std::string, view_reply>,
-  caf::reacts_to<atom::snapshot, std::string, std::string, std::string,
-                 snapshot_reply>,
-  caf::reacts_to<atom::snap_get, std::string, std::string, snapshot_reply>,
-  caf::reacts_to<atom::snap_list, snapshot_query, std::string,
-                 snapshot_page_reply>,
-  caf::reacts_to<atom::snap_del, std::string, std::string, unit_reply>>;
 
 } // namespace osb

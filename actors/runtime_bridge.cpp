@@ -9,6 +9,11 @@ namespace osb {
 
 namespace {
 
+/// Posts `fn` to the actor: it runs there as a `completion`.
+void post(const runtime_actor& hdl, std::function<void()> fn) {
+  caf::anon_send(hdl, atom::internal_v, completion{std::move(fn)});
+}
+
 /// Returns a promise for the current request and a runtime callback that
 /// fulfils it on the actor thread, converting the value with `f`.
 template <class Out, class In, class F>
@@ -17,13 +22,12 @@ bridge(runtime_actor::pointer self, F f) {
   auto rp = self->make_response_promise<Out>();
   auto hdl = caf::actor_cast<runtime_actor>(self);
   runtimes::callback<In> cb = [hdl, rp, f](expected<In> x) mutable {
-    auto fn = [rp, x = std::move(x), f]() mutable {
+    post(hdl, [rp, x = std::move(x), f]() mutable {
       if (x)
         rp.deliver(f(x.value()));
       else
         rp.deliver(make_error(x.error()));
-    };
-    caf::anon_send(hdl, atom::internal_v, completion{std::move(fn)});
+    });
   };
   return {rp, std::move(cb)};
 }
@@ -41,104 +45,82 @@ bool done(unit&) {
 
 runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
                                             runtimes::runtime_ptr rt) {
-  return stamping_runtime_bridge(self, std::move(rt), {});
-}
-
-runtime_actor::behavior_type
-stamping_runtime_bridge(runtime_actor::pointer self, runtimes::runtime_ptr rt,
-                        string_map stamp) {
   return {
-    [=](atom::create, runtimes::container_spec& spec)
-      -> caf::result<std::string> {
+    [=](atom::admit,
+        sandbox_spec& spec) -> caf::result<runtimes::admission> {
+      auto rp = self->make_response_promise<runtimes::admission>();
+      auto hdl = caf::actor_cast<runtime_actor>(self);
+      rt->admit(spec, [hdl, rp](expected<runtimes::admission> x) mutable {
+        post(hdl, [rp, x = std::move(x)]() mutable {
+          if (!x)
+            rp.deliver(make_error(x.error()));
+          else if (x->refused)
+            rp.deliver(make_error(x->refused->code, x->refused->message));
+          else
+            rp.deliver(std::move(x.value()));
+        });
+      });
+      return rp;
+    },
+    [=](atom::provision, runtimes::sandbox_instance& x,
+        runtimes::provision_options& opts)
+      -> caf::result<runtimes::provision_result> {
+      auto rp = self->make_response_promise<runtimes::provision_result>();
+      auto hdl = caf::actor_cast<runtime_actor>(self);
+      rt->provision(x, std::move(opts),
+                    [hdl, rp](runtimes::provision_result r) mutable {
+                      post(hdl, [rp, r = std::move(r)]() mutable {
+                        rp.deliver(std::move(r));
+                      });
+                    });
+      return rp;
+    },
+    [=](atom::pause, runtimes::sandbox_instance& x) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->pause(x, std::move(cb));
+      return rp;
+    },
+    [=](atom::resume, runtimes::sandbox_instance& x) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->resume(x, std::move(cb));
+      return rp;
+    },
+    [=](atom::remove, runtimes::sandbox_instance& x,
+        bool never_ran) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->remove(x, never_ran, std::move(cb));
+      return rp;
+    },
+    [=](atom::observe) -> caf::result<runtimes::observation> {
+      using obs = runtimes::observation;
+      auto [rp, cb] = bridge<obs, obs>(self, same<obs>);
+      rt->observe(std::move(cb));
+      return rp;
+    },
+    [=](atom::vol_list) -> caf::result<runtime_objects> {
+      auto [rp, cb] = bridge<runtime_objects, runtime_objects>(
+        self, same<runtime_objects>);
+      rt->leftover_volumes(std::move(cb));
+      return rp;
+    },
+    [=](atom::remove, runtimes::runtime_object& x) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->remove_object(x, std::move(cb));
+      return rp;
+    },
+    [=](atom::diagnose, runtimes::sandbox_instance& x, sandbox_view& now,
+        diagnostics_query& q) -> caf::result<std::string> {
       auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
-      for (auto& [k, v] : stamp)
-        spec.labels[k] = v;
-      rt->create(spec, std::move(cb));
+      rt->diagnose(x, now, q, std::move(cb));
       return rp;
     },
-    [=](atom::start, std::string& id) -> caf::result<bool> {
-      auto [rp, cb] = bridge<bool, unit>(self, done);
-      rt->start(id, std::move(cb));
-      return rp;
+    [=](atom::image, std::string& snapshot_id) -> std::string {
+      return rt->image_of(snapshot_id);
     },
-    [=](atom::pause, std::string& id) -> caf::result<bool> {
-      auto [rp, cb] = bridge<bool, unit>(self, done);
-      rt->pause(id, std::move(cb));
-      return rp;
-    },
-    [=](atom::resume, std::string& id) -> caf::result<bool> {
-      auto [rp, cb] = bridge<bool, unit>(self, done);
-      rt->unpause(id, std::move(cb));
-      return rp;
-    },
-    [=](atom::remove, std::string& id) -> caf::result<bool> {
-      auto [rp, cb] = bridge<bool, unit>(self, done);
-      rt->remove(id, std::move(cb));
-      return rp;
-    },
-    [=](atom::upload, std::string& id, std::string& path,
-        shared_bytes& tar) -> caf::result<bool> {
-      auto [rp, cb] = bridge<bool, unit>(self, done);
-      rt->put_archive(id, path, tar, std::move(cb));
-      return rp;
-    },
-    [=](atom::list, string_map& labels) -> caf::result<container_infos> {
-      auto [rp, cb] = bridge<container_infos, container_infos>(
-        self, same<container_infos>);
-      rt->list(labels, std::move(cb));
-      return rp;
-    },
-    [=](atom::info) -> caf::result<runtimes::daemon_info> {
-      auto [rp, cb] = bridge<runtimes::daemon_info, runtimes::daemon_info>(
-        self, same<runtimes::daemon_info>);
-      rt->info(std::move(cb));
-      return rp;
-    },
-    [=](atom::details,
-        std::string& id) -> caf::result<runtimes::container_details> {
-      auto [rp, cb]
-        = bridge<runtimes::container_details, runtimes::container_details>(
-          self, same<runtimes::container_details>);
-      rt->details(id, std::move(cb));
-      return rp;
-    },
-    [=](atom::logs, std::string& id,
-        runtimes::log_query& q) -> caf::result<std::string> {
+    [=](atom::commit, std::string& sandbox_id,
+        std::string& snapshot_id) -> caf::result<std::string> {
       auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
-      rt->logs(id, q, std::move(cb));
-      return rp;
-    },
-    [=](atom::vol_inspect,
-        std::string& name) -> caf::result<runtimes::volume_info> {
-      auto [rp, cb] = bridge<runtimes::volume_info, runtimes::volume_info>(
-        self, same<runtimes::volume_info>);
-      rt->inspect_volume(name, std::move(cb));
-      return rp;
-    },
-    [=](atom::vol_create, std::string& name,
-        string_map& labels) -> caf::result<runtimes::volume_info> {
-      auto [rp, cb] = bridge<runtimes::volume_info, runtimes::volume_info>(
-        self, same<runtimes::volume_info>);
-      for (auto& [k, v] : stamp)
-        labels[k] = v;
-      rt->create_volume(name, labels, std::move(cb));
-      return rp;
-    },
-    [=](atom::vol_remove, std::string& name) -> caf::result<bool> {
-      auto [rp, cb] = bridge<bool, unit>(self, done);
-      rt->remove_volume(name, std::move(cb));
-      return rp;
-    },
-    [=](atom::vol_list, string_map& labels) -> caf::result<volume_infos> {
-      auto [rp, cb] = bridge<volume_infos, volume_infos>(self,
-                                                          same<volume_infos>);
-      rt->list_volumes(labels, std::move(cb));
-      return rp;
-    },
-    [=](atom::commit, std::string& id, std::string& repo,
-        std::string& tag) -> caf::result<std::string> {
-      auto [rp, cb] = bridge<std::string, std::string>(self, same<std::string>);
-      rt->commit(id, repo, tag, std::move(cb));
+      rt->snapshot(sandbox_id, snapshot_id, std::move(cb));
       return rp;
     },
     [=](atom::img_exists, std::string& ref) -> caf::result<bool> {
@@ -151,11 +133,11 @@ stamping_runtime_bridge(runtime_actor::pointer self, runtimes::runtime_ptr rt,
       rt->remove_image(ref, std::move(cb));
       return rp;
     },
-    [=](atom::img_list, std::string& repo,
-        string_map& labels) -> caf::result<std::vector<std::string>> {
-      using refs = std::vector<std::string>;
-      auto [rp, cb] = bridge<refs, refs>(self, same<refs>);
-      rt->list_images(repo, labels, std::move(cb));
+    [=](atom::img_list,
+        std::vector<std::string>& incarnations) -> caf::result<snapshot_images> {
+      auto [rp, cb] = bridge<snapshot_images, snapshot_images>(
+        self, same<snapshot_images>);
+      rt->snapshot_images(incarnations, std::move(cb));
       return rp;
     },
     [=](atom::internal, completion& c) { c.fn(); },

@@ -7,22 +7,12 @@
 
 namespace osb {
 
-/// Label of the node incarnation (process) that created a container or a
-/// volume: recovery removes an orphan only when its store recorded it.
-constexpr const char* incarnation_label = "opensandbox.io/incarnation";
-
-/// Implements the RUNTIME actor on top of an asynchronous runtime. I/O
-/// completions arrive on runtime threads and re-enter this actor as
+/// Implements the RUNTIME actor on top of the runtime of one host. Runtime
+/// callbacks arrive on runtime threads and re-enter this actor as
 /// `completion` messages, so response promises are only ever delivered from
 /// the actor's own thread.
-/// @param rt The runtime of one host.
+/// @param rt The runtime of one host (runtimes::make_runtimes).
 runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
                                             runtimes::runtime_ptr rt);
-
-/// The same, adding `stamp` to the labels of every container and volume it
-/// creates (the server passes {incarnation_label: its incarnation}).
-runtime_actor::behavior_type
-stamping_runtime_bridge(runtime_actor::pointer self, runtimes::runtime_ptr rt,
-                        string_map stamp);
 
 } // namespace osb

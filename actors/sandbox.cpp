@@ -9,14 +9,11 @@
 #include <functional>
 
 #include "actors/error.hpp"
-#include "actors/http_probe.hpp"
-#include "actors/volume_cleanup.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/log.hpp"
 #include "base/strings.hpp"
-#include "core/validation.hpp"
-#include "runtimes/diagnostics.hpp"
-#include "runtimes/volumes.hpp"
 
 namespace osb {
 
@@ -26,16 +23,28 @@ using self_ptr = sandbox_actor::stateful_pointer<sandbox_actor_state>;
 
 constexpr auto store_timeout = std::chrono::seconds(30);
 constexpr auto delete_retry = std::chrono::seconds(10);
-constexpr auto create_timeout = std::chrono::minutes(30);
+/// Bound of a whole provisioning (image pulls included); the runtime
+/// bounds each of its calls much earlier.
+constexpr auto provision_timeout = std::chrono::minutes(30);
 constexpr const char* component = "sandbox";
 
-/// Runtime calls get the configured Docker API timeout plus slack.
+/// Runtime calls get the configured runtime API timeout plus slack.
 caf::timespan runtime_timeout(self_ptr self) {
   return std::chrono::seconds(self->state.cfg->docker.api_timeout + 10);
 }
 
+/// Removals and diagnostics take a few runtime calls in a row.
+caf::timespan chain_timeout(self_ptr self) {
+  return std::chrono::seconds(3 * self->state.cfg->docker.api_timeout + 10);
+}
+
 const std::string& sid(self_ptr self) {
   return self->state.row.id;
+}
+
+/// The sandbox as its runtime sees it (ports may change before the start).
+runtimes::sandbox_instance instance(self_ptr self) {
+  return make_instance(self->state.row, self->state.spec);
 }
 
 /// Answers endpoint lookups that waited for the start: the container runs
@@ -137,81 +146,36 @@ void deliver_delete(self_ptr self, const caf::error& err,
   self->state.delete_waiters.clear();
 }
 
-bool has_sidecar(self_ptr self) {
-  return !self->state.row.egress_token.empty();
-}
-
-/// Removes the sandbox container, then its egress sidecar (which owns the
-/// network namespace the sandbox uses); `done` gets the first error.
-void remove_containers(self_ptr self, std::function<void(caf::error)> done) {
-  auto& st = self->state;
-  self->request(st.runtime, runtime_timeout(self), atom::remove_v,
-                container_name(sid(self)))
-    .then(
-      [self, done](bool) {
-        if (!has_sidecar(self)) {
-          done(caf::none);
-          return;
-        }
-        self->request(self->state.runtime, runtime_timeout(self),
-                      atom::remove_v, sidecar_name(sid(self)))
-          .then([done](bool) { done(caf::none); },
-                [done](caf::error& err) { done(err); });
-      },
-      [done](caf::error& err) { done(err); });
-}
-
-/// Removes the named volumes the server created for this sandbox (see
-/// remove_sandbox_volumes); skips the runtime when no volume can qualify.
-void remove_volumes(self_ptr self, bool all,
-                    std::function<void(caf::error)> done) {
-  auto& st = self->state;
-  auto xs = runtimes::parse_volumes(st.spec.volumes_json);
-  auto* mounts = std::get_if<std::vector<runtimes::volume_mount>>(&xs);
-  if (mounts != nullptr
-      && !(all ? runtimes::has_named_volumes(*mounts)
-               : runtimes::has_volumes_to_delete(*mounts))) {
-    done(caf::none);
-    return;
-  }
-  remove_sandbox_volumes(self, st.runtime, runtime_timeout(self), sid(self),
-                         all, st.origin_rid, std::move(done));
-}
-
-/// Removes the containers and the server's volumes, then the row, then
+/// Removes what the runtime made for the sandbox, then the row, then
 /// quits. Retries while the runtime fails: the row stays in `deleting`, so a
 /// restart finishes the job.
 void remove_container(self_ptr self) {
-  auto on_error = [self](const caf::error& err, const char* what) {
-    auto f = to_failure(err);
-    OSB_ERROR(component, self->state.origin_rid, sid(self),
-              "sandbox failed to remove its " << what
-                                              << ", retrying in 10s: "
-                                              << f.message);
-    // The deletion is durable (the row says "deleting"): tell the caller it
-    // will happen, not that it failed.
-    deliver_delete(self, caf::none,
-                   std::string{"removing its "} + what + " failed ("
-                     + f.message + ")");
-    self->delayed_send(self, delete_retry, atom::expire_v, self->state.epoch);
-  };
-  remove_containers(self, [self, on_error](caf::error err) {
-    if (err)
-      return on_error(err, "container");
-    remove_volumes(self, self->state.never_ran,
-                   [self, on_error](caf::error err) {
-                     if (err)
-                       return on_error(err, "volumes");
-                     self
-                       ->request(self->state.store, store_timeout,
-                                 atom::remove_v, sid(self))
-                       .then([](bool) {}, [](caf::error&) {});
-                     OSB_INFO(component, self->state.origin_rid, sid(self),
-                              "sandbox removed its containers");
-                     deliver_delete(self, caf::none);
-                     self->quit();
-                   });
-  });
+  auto& st = self->state;
+  self
+    ->request(st.runtime, chain_timeout(self), atom::remove_v, instance(self),
+              st.never_ran)
+    .then(
+      [self](bool) {
+        self
+          ->request(self->state.store, store_timeout, atom::remove_v,
+                    sid(self))
+          .then([](bool) {}, [](caf::error&) {});
+        OSB_INFO(component, self->state.origin_rid, sid(self),
+                 "sandbox removed its containers");
+        deliver_delete(self, caf::none);
+        self->quit();
+      },
+      [self](caf::error& err) {
+        auto f = to_failure(err);
+        OSB_ERROR(component, self->state.origin_rid, sid(self),
+                  "sandbox failed to clean up, retrying in 10s: "
+                    << f.message);
+        // The deletion is durable (the row says "deleting"): tell the caller
+        // it will happen, not that it failed.
+        deliver_delete(self, caf::none, f.message);
+        self->delayed_send(self, delete_retry, atom::expire_v,
+                           self->state.epoch);
+      });
 }
 
 /// Starts deleting: the intent is made durable first, so that a crash from
@@ -231,7 +195,10 @@ void begin_delete(self_ptr self, const std::string& why) {
         // From now on GET answers 404.
         self->send(st.node, atom::forget_v, sid(self));
         if (st.step_in_flight) {
-          // Provisioning finishes the removal when its step returns.
+          // Provisioning finishes the removal when its step returns; the
+          // runtime stops at its next step.
+          if (st.cancel)
+            st.cancel->store(true);
           deliver_delete(self, caf::none);
           return;
         }
@@ -265,23 +232,21 @@ bool finish_step(self_ptr self) {
 }
 
 /// Moves to Failed with `reason` and `msg` and removes what provisioning
-/// made: containers, and the volumes the server created for the sandbox
-/// (it never ran, so none of them holds anything of value).
+/// made, with every volume the server created for the sandbox (it never
+/// ran, so none of them holds anything of value).
 void fail_with(self_ptr self, std::string reason, std::string msg) {
   auto& st = self->state;
   OSB_ERROR(component, st.origin_rid, sid(self),
             "sandbox failed to provision: " << msg);
-  remove_containers(self, [self](caf::error err) {
-    if (err)
-      return;
-    remove_volumes(self, true, [self](caf::error err) {
-      if (err)
-        OSB_WARN(component, self->state.origin_rid, sid(self),
-                 "sandbox could not remove its volumes after a failed "
-                 "create (retried on delete): "
-                   << to_failure(err).message);
-    });
-  });
+  self->request(st.runtime, chain_timeout(self), atom::remove_v,
+                instance(self), true)
+    .then([](bool) {},
+          [self](caf::error& err) {
+            OSB_WARN(component, self->state.origin_rid, sid(self),
+                     "sandbox could not clean up after a failed create "
+                     "(retried on delete): "
+                       << to_failure(err).message);
+          });
   transition(self, sandbox_phase::failed, sandbox_state::failed,
              std::move(reason), std::move(msg));
   st.row.phase = "failed";
@@ -291,385 +256,108 @@ void fail_with(self_ptr self, std::string reason, std::string msg) {
   persist(self);
 }
 
-/// Handles a failed provisioning step: removes what was created and reports
-/// Failed with a reason a person can act on.
 void provision(self_ptr self);
 
 /// A start failed because another program holds one of the sandbox's host
 /// ports (reserved ports are probed, but the kernel hands out ephemeral
 /// ports from the same range, and nodes in containers cannot see each
 /// other's): takes new ports and provisions again. Returns false when the
-/// failure is another one or the retries are used up.
-bool retry_with_new_ports(self_ptr self, const failure& f) {
+/// retries are used up.
+bool retry_with_new_ports(self_ptr self, const std::string& why) {
   auto& st = self->state;
-  bool taken = f.message.find("address already in use") != std::string::npos
-               || f.message.find("port is already allocated")
-                    != std::string::npos;
-  if (!taken || st.port_retries >= 3 || !st.supervisor)
+  if (st.port_retries >= 3 || !st.supervisor)
     return false;
   ++st.port_retries;
   OSB_WARN(component, st.origin_rid, sid(self),
-           "sandbox retries with new host ports, one was taken: "
-             << f.message);
+           "sandbox retries with new host ports, one was taken: " << why);
   st.step_in_flight = true;
-  remove_containers(self, [self](caf::error err) {
-    auto& st = self->state;
-    if (err) {
-      st.step_in_flight = false;
-      fail_with(self, "CONTAINER_START_FAILED",
-                "Failed to start sandbox container: "
-                  + to_failure(err).message);
-      return;
-    }
-    port_map old{st.row.execd_port, st.row.http_port, st.row.egress_port};
-    self->request(st.supervisor, std::chrono::seconds(10), atom::update_v, old)
-      .then(
-        [self](port_map& fresh) {
-          auto& st = self->state;
-          st.row.execd_port = fresh.execd;
-          st.row.http_port = fresh.http;
-          st.row.egress_port = fresh.egress;
-          st.view.ports = fresh;
-          persist(self);
-          self->send(st.node, atom::update_v, st.view);
-          if (!finish_step(self))
-            provision(self);
-        },
-        [self](caf::error& err) {
-          self->state.step_in_flight = false;
-          fail_with(self, "CONTAINER_START_FAILED",
-                    "Failed to start sandbox container: no free host "
-                    "ports: "
-                      + to_api_error(err).message);
-        });
-  });
+  port_map old{st.row.execd_port, st.row.http_port, st.row.egress_port};
+  self->request(st.supervisor, std::chrono::seconds(10), atom::update_v, old)
+    .then(
+      [self](port_map& fresh) {
+        auto& st = self->state;
+        st.row.execd_port = fresh.execd;
+        st.row.http_port = fresh.http;
+        st.row.egress_port = fresh.egress;
+        st.view.ports = fresh;
+        persist(self);
+        self->send(st.node, atom::update_v, st.view);
+        if (!finish_step(self))
+          provision(self);
+      },
+      [self](caf::error& err) {
+        self->state.step_in_flight = false;
+        fail_with(self, "CONTAINER_START_FAILED",
+                  "Failed to start sandbox container: no free host "
+                  "ports: "
+                    + to_api_error(err).message);
+      });
   return true;
 }
 
-void fail_provisioning(self_ptr self, const caf::error& err,
-                       const char* step) {
+/// Takes the outcome of a provisioning: Running, a retry, or Failed with a
+/// reason a person can act on.
+void provisioned(self_ptr self, runtimes::provision_result& r) {
+  using outcome = runtimes::provision_result::outcome;
+  using remedy = runtimes::provision_result::remedy;
   auto& st = self->state;
-  st.step_in_flight = false;
-  auto f = to_failure(err);
-  if (st.phase == sandbox_phase::deleting) {
-    remove_container(self);
+  if (finish_step(self) || r.status == outcome::cancelled)
+    return;
+  if (r.status == outcome::running) {
+    st.never_ran = false;
+    set_running(self);
+    st.row.phase = "provisioned";
+    st.row.last_transition_us = st.view.last_transition_us;
+    persist(self);
+    OSB_INFO(component, st.origin_rid, sid(self),
+             "sandbox is running after "
+               << (codec::now_us() - st.view.created_us) / 1000 << " ms");
     return;
   }
-  if ((std::string_view{step} == "start"
-       || std::string_view{step} == "start the egress sidecar of")
-      && retry_with_new_ports(self, f))
-    return;
-  std::string reason = "PROVISIONING_FAILED";
-  if (f.kind == failure_kind::unavailable)
-    reason = "DOCKER_UNAVAILABLE";
-  else if (f.message.find("pull image") != std::string::npos)
-    reason = "IMAGE_PULL_FAILED";
-  else if (f.message.find("could not select device driver")
-           != std::string::npos)
-    reason = "GPU_UNAVAILABLE";
-  else if (std::string{step} == "start")
-    reason = "CONTAINER_START_FAILED";
-  else if (std::string{step} == "inject execd into")
-    reason = "EXECD_DISTRIBUTION_FAILED";
-  else if (std::string{step}.find("egress sidecar") != std::string::npos)
-    reason = "EGRESS_SIDECAR_FAILED";
-  else
-    reason = "CONTAINER_CREATE_FAILED";
-  auto msg = std::string{"Failed to "} + step + " sandbox container: "
-             + f.message;
-  if (reason == "GPU_UNAVAILABLE")
-    msg += " (resourceLimits.gpu needs a GPU and the NVIDIA container "
-           "runtime on the Docker host)";
-  fail_with(self, std::move(reason), std::move(msg));
-}
-
-/// Fails provisioning because a volume cannot be provided.
-void fail_volume(self_ptr self, const runtimes::volume_error& e) {
-  auto& st = self->state;
-  st.step_in_flight = false;
-  if (st.phase == sandbox_phase::deleting) {
-    remove_container(self);
+  // An earlier create still holds the name (the runtime lists it only
+  // later): give it a moment, clear it and try again.
+  if (r.fix == remedy::retry_later && st.conflict_retries < 20) {
+    ++st.conflict_retries;
+    st.remove_before_create = true;
+    self->delayed_send(self, std::chrono::milliseconds(250),
+                       atom::provision_v);
     return;
   }
-  fail_with(self, "VOLUME_PREPARATION_FAILED",
-            std::string{describe(e.code).code} + ": " + e.message);
-}
-
-void start_container(self_ptr self) {
-  auto& st = self->state;
-  st.step_in_flight = true;
-  self->request(st.runtime, runtime_timeout(self), atom::start_v,
-                container_name(sid(self)))
-    .then(
-      [self](bool) {
-        auto& st = self->state;
-        if (finish_step(self))
-          return;
-        st.never_ran = false;
-        set_running(self);
-        st.row.phase = "provisioned";
-        st.row.last_transition_us = st.view.last_transition_us;
-        persist(self);
-        OSB_INFO(component, st.origin_rid, sid(self),
-                 "sandbox is running after "
-                   << (codec::now_us() - st.view.created_us) / 1000 << " ms");
-      },
-      [self](caf::error& err) { fail_provisioning(self, err, "start"); });
-}
-
-void provision(self_ptr self);
-void create_container(self_ptr self);
-
-/// Copies execd into the created container (remote Docker hosts, where the
-/// server's files cannot be bind-mounted).
-void upload_execd(self_ptr self) {
-  auto& st = self->state;
-  st.step_in_flight = true;
-  self->request(st.runtime, runtime_timeout(self), atom::upload_v,
-                container_name(sid(self)), std::string{"/"}, st.execd_tar)
-    .then(
-      [self](bool) {
-        if (!finish_step(self))
-          start_container(self);
-      },
-      [self](caf::error& err) {
-        fail_provisioning(self, err, "inject execd into");
-      });
-}
-
-/// Waits until the sidecar's policy API answers: its firewall is in place
-/// before the sandbox's first process runs.
-void await_sidecar(self_ptr self) {
-  auto& st = self->state;
-  if (!st.probe_sidecars) {
-    create_container(self);
+  if (r.fix == remedy::new_ports && retry_with_new_ports(self, r.message))
     return;
-  }
-  st.step_in_flight = true;
-  auto probe = self->spawn<caf::detached>(http_probe);
-  string_map headers{{"OPENSANDBOX-EGRESS-AUTH", st.row.egress_token}};
-  self->request(probe, std::chrono::seconds(40), atom::ping_v,
-                std::string{"127.0.0.1"}, st.row.egress_port,
-                std::string{"/healthz"}, std::move(headers), int64_t{30000})
-    .then(
-      [self](bool) {
-        if (!finish_step(self))
-          create_container(self);
-      },
-      [self](caf::error& err) {
-        fail_provisioning(self, err, "start the egress sidecar of");
-      });
+  fail_with(self, std::move(r.reason), std::move(r.message));
 }
 
-void create_sidecar(self_ptr self) {
-  auto& st = self->state;
-  st.step_in_flight = true;
-  auto spec = make_sidecar_spec(*st.cfg, st.row, st.spec, st.publish_address);
-  self->request(st.runtime, create_timeout, atom::create_v, std::move(spec))
-    .then(
-      [self](std::string&) {
-        if (finish_step(self))
-          return;
-        auto& st = self->state;
-        st.step_in_flight = true;
-        self->request(st.runtime, runtime_timeout(self), atom::start_v,
-                      sidecar_name(sid(self)))
-          .then(
-            [self](bool) {
-              if (!finish_step(self))
-                await_sidecar(self);
-            },
-            [self](caf::error& err) {
-              fail_provisioning(self, err, "start the egress sidecar of");
-            });
-      },
-      [self](caf::error& err) {
-        fail_provisioning(self, err, "create the egress sidecar of");
-      });
-}
-
-using mounts_ptr = std::shared_ptr<const std::vector<runtimes::volume_mount>>;
-
-/// Binds named volume `i` from its Docker metadata, then goes on with the
-/// next one.
-void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
-                           std::function<void()> next);
-
-void bind_named_volume(self_ptr self, mounts_ptr xs, size_t i,
-                       const runtimes::volume_info& info,
-                       std::function<void()> next) {
-  auto& v = (*xs)[i];
-  auto src = runtimes::named_volume_source(v, info, self->state.local_fs);
-  if (auto e = std::get_if<runtimes::volume_error>(&src))
-    return fail_volume(self, *e);
-  self->state.volume_binds[i] = runtimes::make_bind(std::get<std::string>(src),
-                                                    v);
-  prepare_named_volumes(self, std::move(xs), i + 1, std::move(next));
-}
-
-void prepare_named_volumes(self_ptr self, mounts_ptr xs, size_t i,
-                           std::function<void()> next) {
-  auto& st = self->state;
-  while (i < xs->size()
-         && (*xs)[i].backend != runtimes::volume_mount::backend_kind::pvc)
-    ++i;
-  if (i == xs->size()) {
-    // Keep the request's order; host volumes were filled in already.
-    next();
-    return;
-  }
-  auto quoted = [](const std::string& x) { return "'" + x + "'"; };
-  auto& v = (*xs)[i];
-  auto what = "Volume " + quoted(v.name) + ": Docker volume "
-              + quoted(v.claim_name);
-  st.step_in_flight = true;
-  self->request(st.runtime, runtime_timeout(self), atom::vol_inspect_v,
-                v.claim_name)
-    .then(
-      [self, xs, i, next](runtimes::volume_info& info) {
-        if (!finish_step(self))
-          bind_named_volume(self, xs, i, info, next);
-      },
-      [self, xs, i, next, what](caf::error& err) {
-        if (finish_step(self))
-          return;
-        auto f = to_failure(err);
-        auto& v = (*xs)[i];
-        if (f.kind != failure_kind::not_found)
-          return fail_volume(self, {ec::volume_pvc_inspect_failed,
-                                    what + " cannot be inspected: "
-                                      + f.message});
-        if (!v.create_if_not_exists)
-          return fail_volume(self,
-                             {ec::volume_pvc_not_found,
-                              what
-                                + " does not exist and createIfNotExists is "
-                                  "false."});
-        auto& st = self->state;
-        st.step_in_flight = true;
-        self
-          ->request(st.runtime, runtime_timeout(self), atom::vol_create_v,
-                    v.claim_name,
-                    runtimes::managed_volume_labels(v, sid(self),
-                                                    st.row.node,
-                                                    st.row.runtime_host))
-          .then(
-            [self, xs, i, next](runtimes::volume_info& info) {
-              if (finish_step(self))
-                return;
-              OSB_INFO(component, self->state.origin_rid, sid(self),
-                       "sandbox created volume " << info.name);
-              bind_named_volume(self, xs, i, info, next);
-            },
-            [self, what](caf::error& err) {
-              if (!finish_step(self))
-                fail_volume(self, {ec::volume_pvc_inspect_failed,
-                                   what + " cannot be created: "
-                                     + to_failure(err).message});
-            });
-      });
-}
-
-/// Provides the sandbox's volumes before its container exists: host
-/// directories (checked and created on this host) and Docker named volumes
-/// (created when missing and allowed); their binds go to `volume_binds`.
-void prepare_volumes(self_ptr self, std::function<void()> next) {
-  auto& st = self->state;
-  st.volume_binds.clear();
-  auto parsed = runtimes::parse_volumes(st.spec.volumes_json);
-  if (auto e = std::get_if<runtimes::volume_error>(&parsed))
-    return fail_volume(self, *e);
-  auto xs = std::make_shared<const std::vector<runtimes::volume_mount>>(
-    std::move(std::get<std::vector<runtimes::volume_mount>>(parsed)));
-  if (xs->empty()) {
-    next();
-    return;
-  }
-  st.volume_binds.resize(xs->size());
-  for (size_t i = 0; i < xs->size(); ++i) {
-    auto& v = (*xs)[i];
-    if (v.backend == runtimes::volume_mount::backend_kind::ossfs)
-      return fail_volume(self, *runtimes::precheck_volumes({v}, {}));
-    if (v.backend != runtimes::volume_mount::backend_kind::host)
-      continue;
-    auto path = runtimes::prepare_host_path(
-      v, st.cfg->storage.allowed_host_paths, st.local_fs);
-    if (auto e = std::get_if<runtimes::volume_error>(&path))
-      return fail_volume(self, *e);
-    st.volume_binds[i] = runtimes::make_bind(std::get<std::string>(path), v);
-  }
-  prepare_named_volumes(self, std::move(xs), 0, std::move(next));
-}
-
-void create_container(self_ptr self) {
-  auto& st = self->state;
-  st.step_in_flight = true;
-  auto spec = make_container_spec(*st.cfg, st.row, st.spec,
-                                  st.publish_address);
-  spec.binds.insert(spec.binds.end(), st.volume_binds.begin(),
-                    st.volume_binds.end());
-  spec.on_pull_progress = [hdl = caf::actor_cast<sandbox_actor>(self)](
-                            const std::string& msg) {
-    caf::anon_send(hdl, atom::progress_v, msg);
-  };
-  self->request(st.runtime, create_timeout, atom::create_v, std::move(spec))
-    .then(
-      [self](std::string&) {
-        auto& st = self->state;
-        if (finish_step(self))
-          return;
-        if (st.execd_tar)
-          upload_execd(self);
-        else
-          start_container(self);
-      },
-      [self](caf::error& err) {
-        auto& st = self->state;
-        // A create from before a crash may still land after our cleanup:
-        // clear the stale container and try again.
-        // The daemon reserves the name before the container is listed, so
-        // give the earlier create a moment to finish.
-        if (to_failure(err).kind == failure_kind::conflict
-            && st.phase == sandbox_phase::provisioning
-            && st.conflict_retries < 20) {
-          ++st.conflict_retries;
-          st.step_in_flight = false;
-          st.remove_before_create = true;
-          self->delayed_send(self, std::chrono::milliseconds(250),
-                             atom::provision_v);
-          return;
-        }
-        fail_provisioning(self, err, "create");
-      });
-}
-
+/// Starts (or restarts) provisioning: one request to the runtime, which
+/// reports its pull progress and how it ended.
 void provision(self_ptr self) {
   auto& st = self->state;
   if (st.phase != sandbox_phase::provisioning || st.step_in_flight)
     return;
-  auto next = [self] {
-    prepare_volumes(self, [self] {
-      if (has_sidecar(self))
-        create_sidecar(self);
-      else
-        create_container(self);
-    });
-  };
-  if (!st.remove_before_create) {
-    next();
-    return;
-  }
-  // A crash interrupted an earlier provisioning: clear its leftovers first.
   st.step_in_flight = true;
-  st.remove_before_create = false;
-  remove_containers(self, [self, next](caf::error err) {
-    if (err) {
-      fail_provisioning(self, err, "create");
-      return;
-    }
-    if (!finish_step(self))
-      next();
-  });
+  st.cancel = std::make_shared<std::atomic<bool>>(false);
+  runtimes::provision_options opts;
+  // A crash interrupted an earlier provisioning: its leftovers go first.
+  opts.fresh = !std::exchange(st.remove_before_create, false);
+  opts.cancel = st.cancel;
+  opts.progress = [hdl = caf::actor_cast<sandbox_actor>(self)](
+                    const std::string& msg) {
+    caf::anon_send(hdl, atom::progress_v, msg);
+  };
+  self
+    ->request(st.runtime, provision_timeout, atom::provision_v,
+              instance(self), std::move(opts))
+    .then([self](runtimes::provision_result& r) { provisioned(self, r); },
+          [self, cancel = st.cancel](caf::error& err) {
+            // No answer in time: stop the runtime where it is.
+            cancel->store(true);
+            runtimes::provision_result r;
+            r.status = runtimes::provision_result::outcome::failed;
+            r.reason = "PROVISIONING_FAILED";
+            r.message = "Failed to provision sandbox: "
+                        + to_failure(err).message;
+            provisioned(self, r);
+          });
 }
 
 caf::error not_found(self_ptr self) {
@@ -718,7 +406,7 @@ caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
   return rp;
 }
 
-/// Pauses (`on`) or resumes a sandbox with `docker pause`/`unpause`.
+/// Pauses (`on`) or resumes a sandbox through its runtime.
 caf::result<sandbox_view> freeze(self_ptr self, bool on,
                                  const std::string& rid) {
   auto& st = self->state;
@@ -731,7 +419,8 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
                            "Sandbox is not in a running state.")
               : make_error(ec::sandbox_not_paused,
                            "Sandbox is not in a paused state.");
-  // Docker pauses the container during a commit and refuses a second pause.
+  // The runtime may pause the sandbox during a snapshot (Docker's commit
+  // does) and refuse a second pause.
   if (on && !st.snapshots_in_flight.empty())
     return make_error(ec::sandbox_not_running,
                       "Sandbox is being snapshotted; pause it once the "
@@ -750,9 +439,9 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
       set_paused(self);
   };
   auto req = on ? self->request(st.runtime, runtime_timeout(self),
-                                atom::pause_v, container_name(sid(self)))
+                                atom::pause_v, instance(self))
                 : self->request(st.runtime, runtime_timeout(self),
-                                atom::resume_v, container_name(sid(self)));
+                                atom::resume_v, instance(self));
   req.then(
     [self, rp, rid, on, via](bool) mutable {
       if (self->state.phase == via) {
@@ -770,7 +459,8 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
         back();
       auto f = to_failure(err);
       if (f.kind == failure_kind::timeout) {
-        // Docker may still carry it out; reconciliation reports the state.
+        // The runtime may still carry it out; reconciliation reports the
+        // state.
         rp.deliver(make_error(
           ec::outcome_unknown,
           std::string{"Docker did not answer the "} + (on ? "pause" : "resume")
@@ -789,111 +479,24 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
   return rp;
 }
 
-/// What diagnostics say about a sandbox without a container (still
-/// provisioning, or a create that failed).
-std::string no_container_text(self_ptr self) {
-  auto& v = self->state.view;
-  return "(no container) Sandbox " + sid(self) + " is "
-         + to_string(v.state) + " (" + v.reason + "): " + v.message;
-}
-
-/// Collects a diagnostics report from the runtime and renders it. A missing
-/// container is reported in the text; other runtime failures fail the
-/// request (single reports) or their section (summary).
-void diagnose(self_ptr self, diagnostics_query q, std::string rid,
+/// Has the runtime render a diagnostics report. Runtime failures fail the
+/// request (a missing workload is explained in the text).
+void diagnose(self_ptr self, diagnostics_query q,
               caf::typed_response_promise<std::string> rp) {
   auto& st = self->state;
-  auto name = container_name(sid(self));
-  auto timeout = runtime_timeout(self);
-  auto fail = [rp](const caf::error& err) mutable {
-    auto f = to_failure(err);
-    rp.deliver(make_error(f.kind == failure_kind::unavailable
-                            ? ec::runtime_unavailable
-                            : ec::query_failed,
-                          "Failed to collect diagnostics: " + f.message));
-  };
-  auto missing = [](const caf::error& err) {
-    return to_failure(err).kind == failure_kind::not_found;
-  };
-  runtimes::log_query lq;
-  lq.tail = q.tail;
-  if (!q.since.empty())
-    lq.since_s = codec::now_us() / 1000000
-                 - runtimes::parse_since_seconds(q.since);
-  if (q.kind == "logs") {
-    self->request(st.runtime, timeout, atom::logs_v, name, lq)
-      .then(
-        [rp](std::string& text) mutable {
-          rp.deliver(runtimes::render_logs(std::move(text)));
-        },
-        [rp, fail, missing](caf::error& err) mutable {
-          if (missing(err))
-            rp.deliver(runtimes::render_logs({}));
-          else
-            fail(err);
-        });
-    return;
-  }
-  if (q.kind != "summary") {
-    self->request(st.runtime, timeout, atom::details_v, name)
-      .then(
-        [rp, q](runtimes::container_details& d) mutable {
-          rp.deliver(q.kind == "events" ? runtimes::render_events(d, q.limit)
-                                        : runtimes::render_inspect(d));
-        },
-        [self, rp, fail, missing](caf::error& err) mutable {
-          if (missing(err))
-            rp.deliver(no_container_text(self));
-          else
-            fail(err);
-        });
-    return;
-  }
-  // Summary: one inspect for two sections, then the logs; a section that
-  // fails is replaced by a line without details (logged here once).
-  using text = std::optional<std::string>;
-  auto section_failed = [self, rid](const caf::error& err, const char* what) {
-    OSB_ERROR(component, rid, sid(self),
-              "sandbox failed to collect " << what << " diagnostics: "
-                                           << to_failure(err).message);
-  };
-  auto with_logs = [self, rp, q, lq, name, timeout, section_failed,
-                    missing](text inspect, text events) mutable {
-    self->request(self->state.runtime, timeout, atom::logs_v, name, lq)
-      .then(
-        [self, rp, q, inspect, events](std::string& logs) mutable {
-          rp.deliver(runtimes::render_summary(
-            sid(self), q.tail, inspect, events,
-            runtimes::render_logs(std::move(logs))));
-        },
-        [self, rp, q, inspect, events, section_failed,
-         missing](caf::error& err) mutable {
-          text logs;
-          if (missing(err))
-            logs = runtimes::render_logs({});
-          else
-            section_failed(err, "log");
-          rp.deliver(runtimes::render_summary(sid(self), q.tail, inspect,
-                                              events, logs));
-        });
-  };
-  self->request(st.runtime, timeout, atom::details_v, name)
-    .then(
-      [q, with_logs](runtimes::container_details& d) mutable {
-        with_logs(runtimes::render_inspect(d),
-                  runtimes::render_events(d, q.limit));
-      },
-      [self, with_logs, section_failed,
-       missing](caf::error& err) mutable {
-        if (missing(err)) {
-          auto x = no_container_text(self);
-          return with_logs(x, x);
-        }
-        section_failed(err, "inspect");
-        with_logs(std::nullopt, std::nullopt);
-      });
+  self
+    ->request(st.runtime, chain_timeout(self), atom::diagnose_v,
+              instance(self), st.view, std::move(q))
+    .then([rp](std::string& text) mutable { rp.deliver(std::move(text)); },
+          [rp](caf::error& err) mutable {
+            auto f = to_failure(err);
+            rp.deliver(make_error(f.kind == failure_kind::unavailable
+                                    ? ec::runtime_unavailable
+                                    : ec::query_failed,
+                                  "Failed to collect diagnostics: "
+                                    + f.message));
+          });
 }
-
 
 } // namespace
 
@@ -925,133 +528,24 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   return v;
 }
 
-std::string container_name(const std::string& id) {
-  return "sandbox-" + id;
+runtimes::sandbox_instance make_instance(const store::sandbox_row& row,
+                                         const sandbox_spec& spec) {
+  runtimes::sandbox_instance x;
+  x.id = row.id;
+  x.node = row.node;
+  x.runtime_host = row.runtime_host;
+  x.spec = spec;
+  x.ports = port_map{row.execd_port, row.http_port, row.egress_port};
+  x.egress_token = row.egress_token;
+  x.access_token = row.access_token;
+  x.created_us = row.created_us;
+  x.expires_us = row.expires_us;
+  return x;
 }
 
-std::string sidecar_name(const std::string& id) {
-  return "sandbox-egress-" + id;
-}
-
-runtimes::container_spec make_sidecar_spec(const node_config& cfg,
-                                           const store::sandbox_row& row,
-                                           const sandbox_spec& spec,
-                                           const std::string& publish_address) {
-  runtimes::container_spec c;
-  c.name = sidecar_name(row.id);
-  c.image = cfg.egress.image;
-  c.labels["opensandbox.io/egress-sidecar-for"] = row.id;
-  c.labels["opensandbox.io/node"] = row.node;
-  c.labels["opensandbox.io/runtime-host"] = row.runtime_host;
-  c.network_mode = cfg.docker.network_mode == "host" ? "bridge"
-                                                     : cfg.docker.network_mode;
-  c.cap_add = {"NET_ADMIN"};
-  c.exposed_ports = {44772, 8080, 18080};
-  c.ports.push_back({44772, row.execd_port, publish_address});
-  c.ports.push_back({8080, row.http_port, publish_address});
-  c.ports.push_back({18080, row.egress_port, publish_address});
-  c.env.push_back("OPENSANDBOX_EGRESS_RULES=" + spec.network_policy_json);
-  c.env.push_back("OPENSANDBOX_EGRESS_MODE=" + cfg.egress.mode);
-  c.env.push_back("OPENSANDBOX_EGRESS_TOKEN=" + row.egress_token);
-  if (!cfg.egress.upstream_dns.empty())
-    c.env.push_back("OPENSANDBOX_EGRESS_UPSTREAM_DNS="
-                    + cfg.egress.upstream_dns);
-  if (cfg.egress.disable_ipv6)
-    c.sysctls = {{"net.ipv6.conf.all.disable_ipv6", "1"},
-                 {"net.ipv6.conf.default.disable_ipv6", "1"},
-                 {"net.ipv6.conf.lo.disable_ipv6", "1"}};
-  c.pids_limit = 256;
-  c.security_opt.push_back("no-new-privileges:true");
-  return c;
-}
-
-runtimes::container_spec make_container_spec(
-  const node_config& cfg, const store::sandbox_row& row,
-  const sandbox_spec& spec, const std::string& publish_address) {
-  runtimes::container_spec c;
-  c.name = container_name(row.id);
-  c.image = spec.image;
-  c.registry_username = spec.image_username;
-  c.registry_password = spec.image_password;
-  if (cfg.runtime.execd_inject == "none") {
-    c.entrypoint = spec.entrypoint;
-  } else {
-    // execd's bootstrap mode starts the daemon, then execs the user's
-    // command, which stays PID 1 of the container.
-    c.entrypoint = {execd_container_path, "--bootstrap", "--"};
-    c.cmd = spec.entrypoint;
-    if (cfg.runtime.execd_inject == "bind")
-      c.binds.push_back(cfg.runtime.execd_path + ":" + execd_container_path
-                        + ":ro");
-  }
-  for (auto& [k, v] : spec.env)
-    if (k != "EXECD_ACCESS_TOKEN")
-      c.env.push_back(k + "=" + v);
-  // execd reads (and then drops from its environment) the token it
-  // requires; it never reaches the user's processes.
-  if (cfg.runtime.execd_inject != "none" && !row.access_token.empty())
-    c.env.push_back("EXECD_ACCESS_TOKEN=" + row.access_token);
-  // User metadata first, so that system labels always win.
-  c.labels = spec.metadata;
-  c.labels["opensandbox.io/id"] = row.id;
-  if (!spec.snapshot_id.empty())
-    c.labels["opensandbox.io/snapshot-id"] = spec.snapshot_id;
-  c.labels["opensandbox.io/node"] = row.node;
-  c.labels["opensandbox.io/runtime-host"] = row.runtime_host;
-  if (row.expires_us != 0) {
-    auto ts = codec::format_time(row.expires_us);
-    if (!ts.empty() && ts.back() == 'Z')
-      ts.replace(ts.size() - 1, 1, "+00:00");
-    c.labels["opensandbox.io/expires-at"] = ts;
-  } else {
-    c.labels["opensandbox.io/manual-cleanup"] = "true";
-  }
-  if (!spec.platform_os.empty()) {
-    c.labels["opensandbox.io/platform-os"] = spec.platform_os;
-    c.labels["opensandbox.io/platform-arch"] = spec.platform_arch;
-    c.platform = spec.platform_os + "/" + spec.platform_arch;
-  }
-  if (auto i = spec.extensions.find("access.renew.extend.seconds");
-      i != spec.extensions.end())
-    c.labels["opensandbox.io/access-renew-extend-seconds"]
-      = std::string{trim(i->second)};
-  c.network_mode = cfg.docker.network_mode;
-  if (!row.egress_token.empty()) {
-    // The sidecar owns the network namespace and its published ports.
-    c.network_mode = "container:" + sidecar_name(row.id);
-    c.labels["opensandbox.io/egress-auth-token"] = row.egress_token;
-    c.labels["opensandbox.io/embedding-proxy-port"]
-      = std::to_string(row.execd_port);
-    c.labels["opensandbox.io/http-port"] = std::to_string(row.http_port);
-  } else if (cfg.docker.network_mode != "host") {
-    c.labels["opensandbox.io/embedding-proxy-port"]
-      = std::to_string(row.execd_port);
-    c.labels["opensandbox.io/http-port"] = std::to_string(row.http_port);
-    c.exposed_ports = {44772, 8080};
-    c.ports.push_back({44772, row.execd_port, publish_address});
-    c.ports.push_back({8080, row.http_port, publish_address});
-  }
-  auto& limits = spec.resource_limits;
-  if (auto i = limits.find("cpu"); i != limits.end())
-    c.nano_cpus = validation::parse_cpu(i->second).value_or(0);
-  if (auto i = limits.find("memory"); i != limits.end())
-    c.memory_bytes = validation::parse_memory(i->second).value_or(0);
-  if (auto i = limits.find("gpu"); i != limits.end())
-    c.gpu_count = validation::parse_gpu(i->second).value_or(0);
-  c.pids_limit = cfg.docker.pids_limit;
-  c.cap_drop = cfg.docker.drop_capabilities;
-  // Only the sidecar may change the shared network namespace.
-  if (!row.egress_token.empty()
-      && std::find(c.cap_drop.begin(), c.cap_drop.end(), "NET_ADMIN")
-           == c.cap_drop.end())
-    c.cap_drop.push_back("NET_ADMIN");
-  if (cfg.docker.no_new_privileges)
-    c.security_opt.push_back("no-new-privileges:true");
-  if (!cfg.docker.apparmor_profile.empty())
-    c.security_opt.push_back("apparmor=" + cfg.docker.apparmor_profile);
-  if (!cfg.docker.seccomp_profile.empty())
-    c.security_opt.push_back("seccomp=" + cfg.docker.seccomp_profile);
-  return c;
+sandbox_actor_state::~sandbox_actor_state() {
+  if (cancel)
+    cancel->store(true);
 }
 
 sandbox_actor::behavior_type
@@ -1065,21 +559,18 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.runtime = std::move(init.runtime);
   st.store = std::move(init.store);
   st.supervisor = std::move(init.supervisor);
-  st.execd_tar = std::move(init.execd_tar);
-  st.probe_sidecars = init.probe_sidecars;
-  st.local_fs = init.local_fs;
-  st.publish_address = std::move(init.publish_address);
   st.view = make_view(*st.cfg, st.row, st.spec);
   st.view.endpoint_host = init.endpoint_host;
   st.local_transition_us = codec::now_us();
   if (init.recovered) {
     // Bring the state machine back from the row and the container.
     auto& obs = init.observed_status;
-    // A container that ran means provisioning got to its last step; only
+    // A workload that ran means provisioning got to its last step; only
     // recording that may have failed (e.g. a full disk): adopt it rather
     // than replace a running sandbox.
-    bool ran = obs == "running" || obs == "paused" || obs == "exited"
-               || obs == "dead";
+    bool ran = obs == runtimes::workload::running
+               || obs == runtimes::workload::paused
+               || obs == runtimes::workload::exited;
     if (st.row.phase == "provisioning" && ran) {
       OSB_WARN(component, "", sid(self),
                "sandbox adopts its container, which ran although its start "
@@ -1093,7 +584,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.view.state = sandbox_state::pending;
       st.view.reason = "PROVISIONING";
       st.view.message = "Sandbox provisioning resumed after a restart.";
-      // Even without a container in the listing: a create sent before the
+      // Even without a workload in the listing: a create sent before the
       // crash may still land.
       st.remove_before_create = true;
       self->send(self, atom::provision_v);
@@ -1102,12 +593,13 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.view.state = sandbox_state::failed;
       st.view.reason = st.row.reason;
       st.view.message = st.row.message;
-    } else if (obs == "paused") {
+    } else if (obs == runtimes::workload::paused) {
       st.phase = sandbox_phase::paused;
       st.view.state = sandbox_state::paused;
       st.view.reason = "CONTAINER_PAUSED";
       st.view.message = "Sandbox container is paused.";
-    } else if (obs == "exited" || obs == "dead" || obs == "created") {
+    } else if (obs == runtimes::workload::exited
+               || obs == runtimes::workload::created) {
       st.phase = sandbox_phase::exited;
       auto code = init.observed_exit_code;
       st.view.state = code == 0 ? sandbox_state::terminated
@@ -1242,8 +734,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
           // The cleanup after a failed create missed (e.g. Docker was down).
           if (!status.empty())
             self
-              ->request(st.runtime, runtime_timeout(self), atom::remove_v,
-                        container_name(sid(self)))
+              ->request(st.runtime, chain_timeout(self), atom::remove_v,
+                        instance(self), true)
               .then([](bool) {}, [](caf::error&) {});
           return;
         default:
@@ -1258,24 +750,30 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         self->send(st.node, atom::forget_v, sid(self));
         // The sidecar (if any) and the volumes that go with the sandbox
         // must not outlive it.
-        remove_containers(self, [self](caf::error) {
-          remove_volumes(self, false, [self](caf::error) {
-            self->request(self->state.store, store_timeout, atom::remove_v,
-                          sid(self))
-              .then([self](bool) { self->quit(); },
-                    [self](caf::error&) { self->quit(); });
-          });
-        });
+        auto forget_row = [self] {
+          self
+            ->request(self->state.store, store_timeout, atom::remove_v,
+                      sid(self))
+            .then([self](bool) { self->quit(); },
+                  [self](caf::error&) { self->quit(); });
+        };
+        self
+          ->request(st.runtime, chain_timeout(self), atom::remove_v,
+                    instance(self), false)
+          .then([forget_row](bool) { forget_row(); },
+                [forget_row](caf::error&) { forget_row(); });
         return;
       }
-      if ((status == "exited" || status == "dead")
+      if (status == runtimes::workload::exited
           && st.phase != sandbox_phase::exited) {
         OSB_INFO(component, "", sid(self),
                  "sandbox entry process exited with code " << exit_code);
         set_exited(self, exit_code);
-      } else if (status == "running" && st.phase != sandbox_phase::running) {
+      } else if (status == runtimes::workload::running
+                 && st.phase != sandbox_phase::running) {
         set_running(self);
-      } else if (status == "paused" && st.phase != sandbox_phase::paused
+      } else if (status == runtimes::workload::paused
+                 && st.phase != sandbox_phase::paused
                  && st.snapshots_in_flight.empty()
                  && observed_us >= st.last_snapshot_end_us) {
         set_paused(self);
@@ -1293,7 +791,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.snapshots_in_flight.insert(snap_id);
       OSB_DEBUG(component, rid, sid(self),
                 "sandbox snapshot " << snap_id << " begins");
-      return container_name(sid(self));
+      return sid(self);
     },
     [=](atom::snap_end, std::string& snap_id) {
       auto& st = self->state;
@@ -1313,7 +811,9 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       if (self->state.phase == sandbox_phase::deleting)
         return not_found(self);
       auto rp = self->make_response_promise<std::string>();
-      diagnose(self, std::move(q), std::move(rid), rp);
+      OSB_DEBUG(component, rid, sid(self),
+                "sandbox renders its " << q.kind << " diagnostics");
+      diagnose(self, std::move(q), rp);
       return rp;
     },
     [=](atom::started, int64_t max_wait_ms) -> caf::result<sandbox_view> {

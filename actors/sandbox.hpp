@@ -11,6 +11,7 @@
 #include "actors/interfaces.hpp"
 #include "core/config.hpp"
 #include "core/model.hpp"
+#include "runtimes/runtime.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace osb {
@@ -42,26 +43,16 @@ struct sandbox_init {
   store::sandbox_row row;
   sandbox_spec spec;
   node_actor node;
+  /// The RUNTIME actor of the sandbox's host.
   runtime_actor runtime;
   store_actor store;
   /// The HOST SUPERVISOR that reserves the sandbox's host ports.
   supervisor_actor supervisor;
-  /// The execd archive to upload into each container before its start
-  /// (`runtime.execd_inject = "archive"`), null otherwise.
-  shared_bytes execd_tar;
-  /// Wait for the egress sidecar's health before starting the sandbox
-  /// (off in deterministic unit tests, where no sidecar answers).
-  bool probe_sidecars = true;
   /// Host reaching the published ports; empty = the node's public host.
   std::string endpoint_host;
-  /// False when the Docker host is another machine: host volume paths are
-  /// then checked lexically only (runtimes::prepare_host_path).
-  bool local_fs = true;
-  /// Host address the published ports bind to (net::resolve_publish_address).
-  std::string publish_address = "127.0.0.1";
   /// True when brought back after a restart (the row is already stored).
   bool recovered = false;
-  /// Container status observed at recovery ("" = no container).
+  /// Workload status observed at recovery (runtimes::workload; "" = none).
   std::string observed_status;
   int32_t observed_exit_code = 0;
 };
@@ -80,35 +71,30 @@ struct sandbox_actor_state {
   sandbox_phase phase = sandbox_phase::provisioning;
   /// Generation of the expiry timer; bumped to void pending timers.
   uint64_t epoch = 0;
-  /// True while a runtime create/start of provisioning is outstanding.
+  /// True while a step of provisioning is outstanding (the runtime's, or
+  /// the supervisor's new ports).
   bool step_in_flight = false;
-  /// True when a stale container of a crashed provisioning must go first.
+  /// Stops the provisioning under way (set on delete and when the actor
+  /// goes: a provisioning never outlives its sandbox's actor).
+  runtimes::cancel_flag cancel;
+  /// True when objects of a crashed provisioning may exist and must go
+  /// first.
   bool remove_before_create = false;
-  /// Name conflicts on create that were cleared and retried.
+  /// Provisionings retried because an earlier create still held the name.
   int conflict_retries = 0;
   /// Local time (µs) of the last transition made by this actor; older
   /// runtime observations are ignored.
   int64_t local_transition_us = 0;
-  /// Binds of the sandbox's volumes, prepared before its container.
-  std::vector<std::string> volume_binds;
-  /// True until the container first ran: a sandbox that never ran takes
+  /// True until the workload first ran: a sandbox that never ran takes
   /// every volume the server created for it along when it goes.
   bool never_ran = true;
   /// Request id that created the sandbox (for provisioning logs).
   std::string origin_rid;
-  /// See sandbox_init::execd_tar.
-  shared_bytes execd_tar;
-  /// See sandbox_init::probe_sidecars.
-  bool probe_sidecars = true;
-  /// See sandbox_init::local_fs.
-  bool local_fs = true;
-  /// See sandbox_init::publish_address.
-  std::string publish_address;
   /// Endpoint lookups waiting for the container to start.
   std::vector<caf::typed_response_promise<sandbox_view>> start_waiters;
   /// Generation of the `started` release timers.
   uint64_t start_wait_gen = 0;
-  /// Snapshots being committed; the runtime pauses the container for each,
+  /// Snapshots being taken; the runtime may pause the sandbox for each,
   /// which is neither a pause request nor worth reporting.
   std::set<std::string> snapshots_in_flight;
   /// When the last snapshot ended (µs): listings asked before then may
@@ -122,6 +108,9 @@ struct sandbox_actor_state {
   node_actor node;
   runtime_actor runtime;
   store_actor store;
+
+  /// Stops a provisioning still under way.
+  ~sandbox_actor_state();
 };
 
 /// Implements the SANDBOX actor.
@@ -134,26 +123,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self, sandbox_init 
 sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
                        const sandbox_spec& spec);
 
-/// Container name of a sandbox.
-std::string container_name(const std::string& id);
-
-/// Container name of a sandbox's egress sidecar.
-std::string sidecar_name(const std::string& id);
-
-/// Builds the egress sidecar of a sandbox with a network policy: it owns the
-/// network namespace (NET_ADMIN), the published ports and the policy.
-/// @param publish_address host address its published ports bind to.
-runtimes::container_spec make_sidecar_spec(const node_config& cfg,
-                                           const store::sandbox_row& row,
-                                           const sandbox_spec& spec,
-                                           const std::string& publish_address);
-
-/// Where execd lives inside every sandbox.
-constexpr const char* execd_container_path = "/opt/opensandbox/execd";
-
-/// Builds the container of a sandbox from its spec and reserved ports.
-runtimes::container_spec make_container_spec(
-  const node_config& cfg, const store::sandbox_row& row,
-  const sandbox_spec& spec, const std::string& publish_address);
+/// The sandbox as its runtime sees it: the durable row and the request.
+runtimes::sandbox_instance make_instance(const store::sandbox_row& row,
+                                         const sandbox_spec& spec);
 
 } // namespace osb

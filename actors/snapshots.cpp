@@ -3,8 +3,9 @@
 #include <caf/actor_cast.hpp>
 
 #include "actors/error.hpp"
-#include "actors/runtime_bridge.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/log.hpp"
 
 namespace osb {
@@ -18,7 +19,7 @@ constexpr auto store_timeout = std::chrono::seconds(30);
 /// The sandbox answers at once whether it can be snapshotted.
 constexpr auto sandbox_timeout = std::chrono::seconds(10);
 /// Every this many ticks, images of this node's snapshots without a record
-/// (a commit that outlived its timeout) are removed.
+/// (a snapshot that outlived its timeout) are removed.
 constexpr int image_sweep_every = 6;
 
 snapshots_actor me(self_ptr self) {
@@ -34,7 +35,7 @@ snapshot_view* find(self_ptr self, const std::string& id) {
   return i == self->state.records.end() ? nullptr : &i->second;
 }
 
-/// The RUNTIME actor of a Docker host of this node, or an invalid handle.
+/// The RUNTIME actor of a runtime host of this node, or an invalid handle.
 runtime_actor runtime_of(self_ptr self, const std::string& host) {
   auto i = self->state.init.runtimes.find(host);
   return i == self->state.init.runtimes.end() ? runtime_actor{} : i->second;
@@ -200,39 +201,24 @@ void recover_creating(self_ptr self, const std::string& id) {
       });
 }
 
-/// Removes images of this node's snapshots that have no record: a commit
+/// Removes images of this node's snapshots that have no record: a snapshot
 /// that finished after its timeout (the record Failed, maybe deleted since).
-/// One labelled listing per Docker host (and recorded incarnation: images
-/// keep the labels of the container they were committed from).
+/// One listing per runtime host, limited to the images of the incarnations
+/// this node's store recorded.
 void sweep_images(self_ptr self) {
   auto& st = self->state;
-  const std::string prefix = std::string{snapshot_repository} + ":";
-  std::vector<string_map> filters;
-  for (auto& [host, rt] : st.init.runtimes) {
-    string_map labels{{"opensandbox.io/node", st.init.node_name},
-                      {"opensandbox.io/runtime-host", host}};
-    if (st.init.incarnations.empty())
-      filters.push_back(std::move(labels));
-    for (auto& x : st.init.incarnations) {
-      filters.push_back(labels);
-      filters.back()[incarnation_label] = x;
-    }
-  }
-  for (auto& labels : filters) {
-    auto rt = st.init.runtimes.at(labels["opensandbox.io/runtime-host"]);
-    self
-      ->request(rt, caf::infinite, atom::img_list_v,
-                std::string{snapshot_repository}, std::move(labels))
+  for (auto& [host, runtime] : st.init.runtimes) {
+    auto rt = runtime;
+    self->request(rt, caf::infinite, atom::img_list_v, st.init.incarnations)
       .then(
-        [self, rt = rt, prefix](std::vector<std::string>& refs) {
-          for (auto& ref : refs) {
-            if (ref.compare(0, prefix.size(), prefix) != 0
-                || find(self, ref.substr(prefix.size())) != nullptr)
+        [self, rt](snapshot_images& xs) {
+          for (auto& x : xs) {
+            if (find(self, x.snapshot_id) != nullptr)
               continue;
             OSB_WARN(component, "", "",
-                     "snapshots remove image " << ref
+                     "snapshots remove image " << x.ref
                                                << " of no snapshot record");
-            self->request(rt, caf::infinite, atom::img_remove_v, ref)
+            self->request(rt, caf::infinite, atom::img_remove_v, x.ref)
               .then([](bool) {}, [](caf::error&) {});
           }
         },
@@ -260,16 +246,15 @@ void settle(self_ptr self) {
   }
 }
 
-/// Commits the source container and records the outcome.
-void capture(self_ptr self, const std::string& id, const std::string& container,
+/// Has the runtime snapshot the source sandbox and records the outcome.
+void capture(self_ptr self, const std::string& id, const std::string& sandbox,
              sandbox_actor src, std::string rid) {
   auto x = find(self, id);
   auto rt = runtime_of(self, x->runtime_host);
   self->state.busy[id] = true;
   auto begun = std::chrono::steady_clock::now();
   self
-    ->request(rt, self->state.init.commit_timeout, atom::commit_v, container,
-              std::string{snapshot_repository}, id)
+    ->request(rt, self->state.init.commit_timeout, atom::commit_v, sandbox, id)
     .then(
       [self, id, src, rid, begun](std::string& image_id) {
         self->send(src, atom::snap_end_v, id);
@@ -310,6 +295,44 @@ void capture(self_ptr self, const std::string& id, const std::string& container,
         else
           transition(self, *x, "Failed", "snapshot_runtime_failed",
                      "Docker snapshot creation failed: " + f.message, no_op);
+      });
+}
+
+/// Records a snapshot the source sandbox accepted (Creating, durable
+/// before the 202), answers it and takes it.
+void accept(self_ptr self, caf::typed_response_promise<snapshot_view> rp,
+            sandbox_actor src, std::string sandbox_id, std::string sandbox,
+            std::string snap_id, std::string name, std::string host,
+            std::string image, std::string rid) {
+  snapshot_view x;
+  x.id = snap_id;
+  x.sandbox_id = sandbox_id;
+  x.name = name;
+  x.state = "Creating";
+  x.reason = "snapshot_accepted";
+  x.message = "Snapshot creation accepted.";
+  x.created_us = codec::now_us();
+  x.last_transition_us = x.created_us;
+  x.image = std::move(image);
+  x.node = self->state.init.node_name;
+  x.runtime_host = std::move(host);
+  self->state.records[x.id] = x;
+  self->state.busy[x.id] = true;
+  // Durable before the 202: a crash from here on is settled by the next
+  // start.
+  self->request(self->state.init.store, store_timeout, atom::put_v, x)
+    .then(
+      [=](bool) mutable {
+        OSB_INFO(component, rid, sandbox_id,
+                 "snapshot " << x.id << " accepted");
+        rp.deliver(x);
+        capture(self, x.id, sandbox, src, rid);
+      },
+      [=](caf::error& err) mutable {
+        self->state.records.erase(x.id);
+        self->state.busy.erase(x.id);
+        self->send(src, atom::snap_end_v, x.id);
+        rp.deliver(std::move(err));
       });
 }
 
@@ -376,37 +399,20 @@ snapshots(snapshots_actor::stateful_pointer<snapshots_state> self,
       auto rp = self->make_response_promise<snapshot_view>();
       auto sandbox_id = source.id;
       auto snap_id = codec::make_uuid();
+      auto rt = runtime_of(self, source.runtime_host);
       self->request(src, sandbox_timeout, atom::snapshot_v, snap_id, rid)
         .then(
-          [=](std::string& container) mutable {
-            snapshot_view x;
-            x.id = snap_id;
-            x.sandbox_id = sandbox_id;
-            x.name = name;
-            x.state = "Creating";
-            x.reason = "snapshot_accepted";
-            x.message = "Snapshot creation accepted.";
-            x.created_us = codec::now_us();
-            x.last_transition_us = x.created_us;
-            x.image = std::string{snapshot_repository} + ":" + x.id;
-            x.node = self->state.init.node_name;
-            x.runtime_host = source.runtime_host;
-            self->state.records[x.id] = x;
-            self->state.busy[x.id] = true;
-            // Durable before the 202: a crash from here on is settled by
-            // the next start.
-            self->request(self->state.init.store, store_timeout, atom::put_v, x)
+          [=](std::string& sandbox) mutable {
+            // The runtime names the image before it exists: the record
+            // holds it from the start, so a restart finds it either way.
+            self->request(rt, sandbox_timeout, atom::image_v, snap_id)
               .then(
-                [=](bool) mutable {
-                  OSB_INFO(component, rid, sandbox_id,
-                           "snapshot " << x.id << " accepted");
-                  rp.deliver(x);
-                  capture(self, x.id, container, src, rid);
+                [=](std::string& image) mutable {
+                  accept(self, rp, src, sandbox_id, sandbox, snap_id, name,
+                         source.runtime_host, image, rid);
                 },
                 [=](caf::error& err) mutable {
-                  self->state.records.erase(x.id);
-                  self->state.busy.erase(x.id);
-                  self->send(src, atom::snap_end_v, x.id);
+                  self->send(src, atom::snap_end_v, snap_id);
                   rp.deliver(std::move(err));
                 });
           },

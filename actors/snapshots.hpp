@@ -15,25 +15,22 @@
 
 namespace osb {
 
-/// Repository of the images of snapshots (`opensandbox-snapshots:<id>`).
-constexpr const char* snapshot_repository = "opensandbox-snapshots";
-
 /// How the SNAPSHOTS actor starts.
 struct snapshots_init {
   /// Name of this node; records carry it.
   std::string node_name;
   store_actor store;
-  /// The RUNTIME actor of each Docker host of this node, by host name.
+  /// The RUNTIME actor of each runtime host of this node, by host name.
   std::map<std::string, runtime_actor> runtimes;
-  /// Bound of one commit (Docker's API timeout plus a margin).
+  /// Bound of one snapshot (the runtime's API timeout plus a margin).
   std::chrono::seconds commit_timeout{190};
   /// Interval of retries of unsettled records (Deleting, or Creating after a
   /// restart while the runtime was down).
   std::chrono::milliseconds retry_interval{10000};
   /// Incarnations of this node recorded in its store: the image sweep only
-  /// removes images committed from their containers (label
-  /// opensandbox.io/incarnation), never another process's of the same
-  /// name. Empty = every image of the node (unit tests without a ledger).
+  /// removes images their processes made, never another process's of the
+  /// same name. Empty = every image of the node (unit tests without a
+  /// ledger).
   std::vector<std::string> incarnations;
 };
 
@@ -62,10 +59,11 @@ struct snapshots_state {
 
 /// Implements the SNAPSHOTS actor: the node's snapshot records (state
 /// machine Creating → Ready | Failed, any settled state → Deleting → gone),
-/// durable in the store before each answer; captures by `docker commit`
-/// (the source sandbox actor vouches it is Running and ignores the pause of
-/// the commit); removes a snapshot's image with its record; at start,
-/// settles records that a crash left Creating or Deleting.
+/// durable in the store before each answer; has the runtime take the
+/// snapshot (the source sandbox actor vouches it is Running and ignores a
+/// pause of the runtime meanwhile); removes a snapshot's image with its
+/// record; at start, settles records that a crash left Creating or
+/// Deleting.
 snapshots_actor::behavior_type
 snapshots(snapshots_actor::stateful_pointer<snapshots_state> self,
           snapshots_init init);

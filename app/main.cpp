@@ -13,29 +13,27 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
 
 #include "actors/cluster_transport.hpp"
-#include "actors/gateway.hpp"
+#include "gateway/gateway.hpp"
 #include "actors/host_supervisor.hpp"
 #include "actors/node.hpp"
 #include "actors/runtime_bridge.hpp"
 #include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "core/config.hpp"
 #include "base/log.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "net/endpoints.hpp"
-#include "runtimes/docker/docker_runtime.hpp"
-#include "runtimes/fake_runtime.hpp"
-#include "runtimes/tar.hpp"
+#include "runtimes/registry.hpp"
 #include "store/node_ledger.hpp"
 
 namespace {
@@ -96,91 +94,6 @@ std::string node_name(const osb::node_config& cfg) {
   if (gethostname(buf, sizeof(buf) - 1) == 0 && buf[0] != '\0')
     return buf;
   return "node-1";
-}
-
-/// Finds the execd binary and decides how it gets into sandboxes: a
-/// read-only bind mount when the Docker daemon shares our filesystem (local
-/// socket), else one archive upload per sandbox.
-bool resolve_execd(osb::node_config& cfg, osb::shared_bytes& tar) {
-  auto& rt = cfg.runtime;
-  if (rt.execd_inject == "none" || rt.type == "fake") {
-    rt.execd_inject = "none";
-    return true;
-  }
-  if (rt.execd_path.empty()) {
-    std::error_code ec;
-    auto self_exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    rt.execd_path = (self_exe.parent_path() / "opensandbox-execd").string();
-  }
-  std::error_code ec;
-  auto path = std::filesystem::canonical(rt.execd_path, ec);
-  if (ec || !std::filesystem::is_regular_file(path)) {
-    if (rt.execd_inject != "auto") {
-      OSB_ERROR(component, "", "",
-                "execd binary not found at " << rt.execd_path
-                                             << " (runtime.execd_path)");
-      return false;
-    }
-    OSB_WARN(component, "", "",
-             "execd binary not found at "
-               << rt.execd_path
-               << "; sandboxes start without execd and SDK readiness "
-                  "checks will fail (build opensandbox-execd or set "
-                  "runtime.execd_path)");
-    rt.execd_inject = "none";
-    return true;
-  }
-  rt.execd_path = path.string();
-  if (rt.execd_inject == "auto") {
-    auto host = cfg.docker.host;
-    if (host.empty())
-      if (auto env = std::getenv("DOCKER_HOST"))
-        host = env;
-    rt.execd_inject = host.empty() || host.rfind("unix://", 0) == 0
-                        ? "bind"
-                        : "archive";
-  }
-  if (rt.execd_inject == "archive") {
-    std::ifstream in{path, std::ios::binary};
-    std::string bytes((std::istreambuf_iterator<char>(in)), {});
-    tar = std::make_shared<const std::string>(osb::runtimes::make_tar(
-      {{"opt", 0755, true, {}},
-       {"opt/opensandbox", 0755, true, {}},
-       {"opt/opensandbox/execd", 0755, false, std::move(bytes)}}));
-  }
-  OSB_INFO(component, "", "",
-           "execd " << rt.execd_path << " goes into sandboxes by "
-                    << rt.execd_inject);
-  return true;
-}
-
-/// Host part of a `tcp://host:port` Docker address (where the sandboxes'
-/// published ports are reachable); empty for local sockets.
-std::string endpoint_host_of(const std::string& docker_host) {
-  // tcp://host:port and ssh://[user@]host[:port]: the Docker host's machine
-  // publishes the ports (never this one's, which may run other sandboxes).
-  for (std::string scheme : {"tcp://", "ssh://"}) {
-    if (docker_host.rfind(scheme, 0) != 0)
-      continue;
-    auto rest = docker_host.substr(scheme.size());
-    if (auto at = rest.rfind('@'); at != std::string::npos)
-      rest = rest.substr(at + 1);
-    if (auto slash = rest.find('/'); slash != std::string::npos)
-      rest = rest.substr(0, slash);
-    auto colon = rest.rfind(':');
-    return colon == std::string::npos ? rest : rest.substr(0, colon);
-  }
-  return {};
-}
-
-/// Whether a Docker host runs on this machine (its bind paths are ours):
-/// unix sockets and loopback TCP; ssh:// and other TCP hosts are remote.
-bool shares_filesystem(const std::string& docker_host) {
-  if (docker_host.rfind("ssh://", 0) == 0)
-    return false;
-  auto host = endpoint_host_of(docker_host);
-  return host.empty() || host == "localhost" || host == "::1" || host == "[::1]"
-         || host.rfind("127.", 0) == 0;
 }
 
 /// Configures the middleman for the cluster port: TLS with mutual
@@ -308,8 +221,7 @@ int main(int argc, char** argv) {
     std::cerr << "opensandbox-server: logging to " << path
               << " (access log " << access << ")\n";
   }
-  osb::shared_bytes execd_tar;
-  if (!resolve_execd(*loaded, execd_tar))
+  if (!osb::runtimes::prepare_runtime(*loaded))
     return 2;
   auto cfg = std::make_shared<const osb::node_config>(std::move(*loaded));
   if (cfg->server.api_key.empty() && !confirm_insecure_start())
@@ -374,11 +286,26 @@ int main(int argc, char** argv) {
       = std::chrono::seconds(cfg->cluster.seed_timeout_seconds);
     node_init.transport = transport;
     auto node = sys.spawn(osb::node, node_init);
-    // One RUNTIME actor and one HOST SUPERVISOR per Docker host.
-    std::vector<std::string> hosts = cfg->docker.hosts;
-    if (hosts.empty())
-      hosts.push_back(cfg->docker.host);
-    std::vector<osb::runtimes::runtime_ptr> runtimes;
+    // One RUNTIME actor and one HOST SUPERVISOR per runtime host.
+    osb::runtimes::runtime_context rt_ctx;
+    rt_ctx.cfg = cfg;
+    rt_ctx.node = name;
+    rt_ctx.incarnation = incarnation;
+    rt_ctx.public_host = node_init.public_host;
+    // Ports published outside this network namespace (a remote Docker
+    // host, or this server runs in a container of its own network).
+    rt_ctx.publish_address = [&](bool remote) {
+      return osb::net::resolve_publish_address(
+        *cfg, remote || !osb::net::docker_bridge_here(),
+        node_init.public_host);
+    };
+    std::vector<osb::runtimes::host_runtime> hosts;
+    if (auto made = osb::runtimes::make_runtimes(rt_ctx)) {
+      hosts = std::move(*made);
+    } else {
+      OSB_ERROR(component, "", "", made.error().message);
+      exit_code = 2;
+    }
     std::vector<caf::actor> roots;
     osb::snapshots_init snap_init;
     snap_init.node_name = name;
@@ -387,47 +314,15 @@ int main(int argc, char** argv) {
       = std::chrono::seconds(cfg->docker.api_timeout + 10);
     snap_init.incarnations = (*ledger)->incarnations();
     for (auto& host : hosts) {
-      osb::runtimes::runtime_ptr rt;
-      if (cfg->runtime.type == "fake")
-        rt = std::make_shared<osb::runtimes::fake_runtime>();
-      else
-        rt = osb::runtimes::make_docker_runtime(
-          host, std::chrono::seconds(cfg->docker.api_timeout), 1);
-      runtimes.push_back(rt);
-      auto runtime = sys.spawn(osb::stamping_runtime_bridge, rt,
-                               osb::string_map{{osb::incarnation_label,
-                                                incarnation}});
+      auto runtime = sys.spawn(osb::runtime_bridge, host.runtime);
       osb::supervisor_init sup_init;
       sup_init.cfg = cfg;
       sup_init.node_name = name;
       sup_init.node = node;
       sup_init.runtime = runtime;
       sup_init.store = store_hdl;
-      sup_init.execd_tar = execd_tar;
-      // A single host keeps the stable label "default"; several are told
-      // apart by their address.
-      sup_init.runtime_host = hosts.size() == 1 ? "default" : host;
-      sup_init.endpoint_host = endpoint_host_of(host);
-      sup_init.local_fs = shares_filesystem(host);
-      // Ports published outside this network namespace (a remote Docker
-      // host, or this server runs in a container of its own network).
-      sup_init.publish_address = osb::net::resolve_publish_address(
-        *cfg, !sup_init.local_fs || !osb::net::docker_bridge_here(),
-        node_init.public_host);
-      if (osb::net::is_wildcard_address(sup_init.publish_address))
-        OSB_WARN(component, "", "",
-                 "sandbox ports on Docker host '"
-                   << sup_init.runtime_host << "' are published on "
-                   << sup_init.publish_address
-                   << " (every address, the bridge gateway included): "
-                      "sandboxes can reach each other's published ports "
-                      "(execd still needs each sandbox's token); set "
-                      "docker.publish_address to restrict them");
-      else
-        OSB_INFO(component, "", "",
-                 "sandbox ports on Docker host '"
-                   << sup_init.runtime_host << "' are published on "
-                   << sup_init.publish_address);
+      sup_init.runtime_host = host.name;
+      sup_init.endpoint_host = host.endpoint_host;
       sup_init.incarnations = (*ledger)->incarnations();
       auto sup = sys.spawn(osb::host_supervisor, sup_init);
       caf::anon_send(node, osb::atom::put_v, sup, sup_init.runtime_host);
@@ -440,7 +335,7 @@ int main(int argc, char** argv) {
     roots.push_back(caf::actor_cast<caf::actor>(snaps));
     if (clustered && !join_cluster(sys, node, transport, *cfg))
       exit_code = 2;
-    auto gw = sys.spawn(osb::gateway, node);
+    auto gw = osb::gateway::start(sys, node);
     osb::http::server_options opts;
     opts.host = cfg->server.host;
     opts.port = cfg->server.port;
@@ -452,8 +347,7 @@ int main(int argc, char** argv) {
     opts.header_timeout_s = cfg->server.timeout_header;
     opts.limit_concurrency = cfg->server.limit_concurrency;
     opts.backlog = static_cast<int>(cfg->server.backlog);
-    auto handler = osb::http::make_api_handler(cfg,
-                                               osb::make_actor_backend(gw));
+    auto handler = osb::http::make_api_handler(cfg, gw.backend);
     auto srv = exit_code == 0
                  ? osb::http::server::start(opts, std::move(handler))
                  : osb::expected<std::unique_ptr<osb::http::server>>{
@@ -479,15 +373,15 @@ int main(int argc, char** argv) {
                                                                  "keep running");
       (*srv)->stop();
     }
-    roots.push_back(caf::actor_cast<caf::actor>(gw));
+    roots.push_back(gw.actor);
     roots.push_back(caf::actor_cast<caf::actor>(node));
     roots.push_back(caf::actor_cast<caf::actor>(store_hdl));
     if (transport)
       roots.push_back(caf::actor_cast<caf::actor>(transport));
     for (auto& hdl : roots)
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-    for (auto& rt : runtimes)
-      rt->shutdown();
+    for (auto& host : hosts)
+      host.runtime->shutdown();
   }
   return exit_code;
 }

@@ -36,19 +36,6 @@ std::string quote(std::string_view x) {
   return "'" + std::string{x} + "'";
 }
 
-std::string prefix_of(const volume_mount& v) {
-  return "Volume " + quote(v.name) + ": ";
-}
-
-/// `path` equals `prefix` or lies below it (both normalized).
-bool is_under(std::string_view path, std::string_view prefix) {
-  if (prefix == "/")
-    return !path.empty() && path.front() == '/';
-  if (path.size() < prefix.size() || path.substr(0, prefix.size()) != prefix)
-    return false;
-  return path.size() == prefix.size() || path[prefix.size()] == '/';
-}
-
 /// The allowlist entries as normalized absolute paths (others never
 /// match on this host).
 std::vector<std::string> normalized(const std::vector<std::string>& xs) {
@@ -69,8 +56,16 @@ std::string list_repr(const std::vector<std::string>& xs) {
   return result + "]";
 }
 
-/// Resolves symlinks of the existing part of `path` (the rest is kept
-/// lexically); returns `path` itself if that fails.
+} // namespace
+
+bool is_under(std::string_view path, std::string_view prefix) {
+  if (prefix == "/")
+    return !path.empty() && path.front() == '/';
+  if (path.size() < prefix.size() || path.substr(0, prefix.size()) != prefix)
+    return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
 std::string real_path(const std::string& path) {
   std::error_code err;
   auto x = fs::weakly_canonical(fs::path{path}, err);
@@ -79,7 +74,9 @@ std::string real_path(const std::string& path) {
   return normalize_path(x.string());
 }
 
-} // namespace
+std::string volume_prefix(const volume_mount& v) {
+  return "Volume " + quote(v.name) + ": ";
+}
 
 volume_result<std::vector<volume_mount>> parse_volumes(std::string_view json) {
   std::vector<volume_mount> result;
@@ -145,7 +142,7 @@ prepare_host_path(const volume_mount& v,
   };
   if (!allowed_lexically(resolved))
     return volume_error{ec::volume_host_path_not_allowed,
-                        prefix_of(v) + "host path " + quote(resolved)
+                        volume_prefix(v) + "host path " + quote(resolved)
                           + " is not under any allowed prefix. Allowed "
                             "prefixes: "
                           + list_repr(allowed)};
@@ -159,7 +156,7 @@ prepare_host_path(const volume_mount& v,
       inside = true;
   if (!inside)
     return volume_error{ec::volume_host_path_not_allowed,
-                        prefix_of(v) + "host path " + quote(resolved)
+                        volume_prefix(v) + "host path " + quote(resolved)
                           + " resolves to " + quote(real)
                           + " through a symlink, outside every allowed "
                             "prefix "
@@ -171,7 +168,7 @@ prepare_host_path(const volume_mount& v,
   fs::create_directories(real, err);
   if (err)
     return volume_error{ec::volume_host_path_create_failed,
-                        prefix_of(v) + "cannot create host directory "
+                        volume_prefix(v) + "cannot create host directory "
                           + quote(real) + ": " + err.message()};
   return real;
 }
@@ -182,7 +179,7 @@ precheck_volumes(const std::vector<volume_mount>& xs,
   for (auto& v : xs) {
     if (v.backend == volume_mount::backend_kind::ossfs)
       return volume_error{ec::volume_unsupported_backend,
-                          prefix_of(v)
+                          volume_prefix(v)
                             + "OSSFS volumes are not supported by this "
                               "server; use a host or pvc volume."};
     if (v.backend == volume_mount::backend_kind::host) {
@@ -192,72 +189,6 @@ precheck_volumes(const std::vector<volume_mount>& xs,
     }
   }
   return std::nullopt;
-}
-
-volume_result<std::string> named_volume_source(const volume_mount& v,
-                                               const volume_info& info,
-                                               bool local_fs) {
-  if (v.sub_path.empty())
-    return v.claim_name;
-  if (info.driver != "local" || info.mountpoint.empty())
-    return volume_error{ec::volume_pvc_subpath_unsupported_driver,
-                        prefix_of(v) + "subPath needs a Docker volume of the "
-                                       "'local' driver with a mount point; "
-                                       "volume "
-                          + quote(v.claim_name) + " uses driver "
-                          + quote(info.driver) + "."};
-  auto base = normalize_path(info.mountpoint);
-  auto joined = normalize_path(base + "/" + v.sub_path);
-  if (!is_under(joined, base))
-    return volume_error{ec::volume_invalid_sub_path,
-                        prefix_of(v) + "subPath " + quote(v.sub_path)
-                          + " leaves volume " + quote(v.claim_name) + "."};
-  if (local_fs && !is_under(real_path(joined), real_path(base)))
-    return volume_error{ec::volume_invalid_sub_path,
-                        prefix_of(v) + "subPath " + quote(v.sub_path)
-                          + " leaves volume " + quote(v.claim_name)
-                          + " through a symlink."};
-  return joined;
-}
-
-std::string make_bind(const std::string& source, const volume_mount& v) {
-  return source + ":" + v.mount_path + (v.read_only ? ":ro" : ":rw");
-}
-
-std::map<std::string, std::string>
-managed_volume_labels(const volume_mount& v, const std::string& sandbox_id,
-                      const std::string& node,
-                      const std::string& runtime_host) {
-  std::map<std::string, std::string> result{
-    {volume_managed_label, "server"},
-    {volume_owner_label, sandbox_id},
-    {volume_delete_label, v.delete_on_termination ? "true" : "false"}};
-  if (!node.empty())
-    result.emplace("opensandbox.io/node", node);
-  if (!runtime_host.empty())
-    result.emplace("opensandbox.io/runtime-host", runtime_host);
-  return result;
-}
-
-std::string volume_owner(const volume_info& info) {
-  auto managed = info.labels.find(volume_managed_label);
-  auto owner = info.labels.find(volume_owner_label);
-  if (managed == info.labels.end() || managed->second != "server"
-      || owner == info.labels.end())
-    return {};
-  return owner->second;
-}
-
-bool created_for(const volume_info& info, const std::string& sandbox_id) {
-  auto managed = info.labels.find(volume_managed_label);
-  auto owner = info.labels.find(volume_owner_label);
-  return managed != info.labels.end() && managed->second == "server"
-         && owner != info.labels.end() && owner->second == sandbox_id;
-}
-
-bool delete_with_sandbox(const volume_info& info) {
-  auto i = info.labels.find(volume_delete_label);
-  return i != info.labels.end() && i->second == "true";
 }
 
 } // namespace osb::runtimes

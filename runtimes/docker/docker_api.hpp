@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/expected.hpp"
-#include "runtimes/runtime.hpp"
+#include "runtimes/docker/engine.hpp"
 
 /// Pure helpers for the Docker Engine API: request targets and bodies,
 /// response parsing and error mapping. No I/O, so they are unit-testable

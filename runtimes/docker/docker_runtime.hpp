@@ -1,98 +1,109 @@
 #pragma once
 
-#include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "core/config.hpp"
+#include "runtimes/docker/engine.hpp"
 #include "runtimes/runtime.hpp"
 
 namespace osb::runtimes::docker {
-class ssh_tunnel;
-} // namespace osb::runtimes::docker
 
-namespace osb::runtimes {
-
-namespace detail {
-class docker_client;
-} // namespace detail
-
-/// A runtime speaking the Docker Engine API (v1.41) over a unix socket or
-/// TCP. It owns an I/O context run by its own threads; every public method
-/// only posts work there and returns at once. Connections to the daemon are
-/// pooled and kept alive; concurrent calls use concurrent connections.
-///
-/// Callbacks run exactly once on a runtime I/O thread. After `shutdown`
-/// (or during it, for calls still in flight) they run with `unavailable`
-/// on the calling thread.
-class docker_runtime : public runtime {
-public:
-  /// @param docker_host "unix:///path" or "tcp://host:port"; empty means
-  ///        $DOCKER_HOST, else unix:///var/run/docker.sock. Unsupported
-  ///        schemes (ssh://) make every call fail with `unavailable`.
-  /// @param api_timeout deadline of one API call; image pulls instead fail
-  ///        when no data arrives for this long.
-  /// @param io_threads number of threads running the I/O context (≥ 1).
-  docker_runtime(const std::string& docker_host,
-                 std::chrono::seconds api_timeout, int io_threads);
-
-  /// Calls `shutdown`.
-  ~docker_runtime() override;
-
-  docker_runtime(const docker_runtime&) = delete;
-  docker_runtime& operator=(const docker_runtime&) = delete;
-
-  void ping(callback<unit> cb) override;
-  void create(const container_spec& spec, callback<std::string> cb) override;
-  void start(const std::string& id, callback<unit> cb) override;
-  void pause(const std::string& id, callback<unit> cb) override;
-  void unpause(const std::string& id, callback<unit> cb) override;
-  void remove(const std::string& id, callback<unit> cb) override;
-  void put_archive(const std::string& id, const std::string& path,
-                   std::shared_ptr<const std::string> tar,
-                   callback<unit> cb) override;
-  void inspect(const std::string& id, callback<container_info> cb) override;
-  void list(const std::map<std::string, std::string>& labels,
-            callback<std::vector<container_info>> cb) override;
-  void info(callback<daemon_info> cb) override;
-  void details(const std::string& id,
-               callback<container_details> cb) override;
-  void logs(const std::string& id, const log_query& q,
-            callback<std::string> cb) override;
-  void inspect_volume(const std::string& name,
-                      callback<volume_info> cb) override;
-  void create_volume(const std::string& name,
-                     const std::map<std::string, std::string>& labels,
-                     callback<volume_info> cb) override;
-  void remove_volume(const std::string& name, callback<unit> cb) override;
-  void list_volumes(const std::map<std::string, std::string>& labels,
-                    callback<std::vector<volume_info>> cb) override;
-
-  /// Stops the I/O threads (joining all but the calling one) and fails every
-  /// pending call with `unavailable`. Idempotent; safe to call from a
-  /// callback.
-  void commit(const std::string& id, const std::string& repo,
-              const std::string& tag, callback<std::string> cb) override;
-  void image_exists(const std::string& ref, callback<bool> cb) override;
-  void remove_image(const std::string& ref, callback<unit> cb) override;
-  void list_images(const std::string& repository,
-                   const std::map<std::string, std::string>& labels,
-                   callback<std::vector<std::string>> cb) override;
-  void shutdown() override;
-
-  /// The daemon address as given (after $DOCKER_HOST resolution).
-  const std::string& host() const;
-
-private:
-  /// Shared with the I/O threads, so it outlives a runtime destroyed from
-  /// inside one of its own callbacks.
-  std::shared_ptr<detail::docker_client> impl_;
-  /// Forwards a local socket to the daemon for ssh:// hosts.
-  std::unique_ptr<docker::ssh_tunnel> tunnel_;
+/// How the Docker runtime of one host runs its sandboxes.
+struct docker_options {
+  std::shared_ptr<const node_config> cfg;
+  /// This node, and the name of this runtime host among the node's hosts:
+  /// what the runtime makes carries both, and its listings see nothing else.
+  std::string node;
+  std::string host = "default";
+  /// This process's incarnation, stamped on every container and volume the
+  /// runtime makes (the evidence orphan removal needs); empty = none.
+  std::string incarnation;
+  /// Host address the sandboxes' published ports bind to
+  /// (net::resolve_publish_address).
+  std::string publish_address = "127.0.0.1";
+  /// False when the Docker host is another machine: host volume paths are
+  /// then checked lexically only (runtimes::prepare_host_path).
+  bool local_fs = true;
+  /// The execd archive uploaded into each container before its start
+  /// (`runtime.execd_inject = "archive"`), null otherwise.
+  std::shared_ptr<const std::string> execd_tar;
+  /// Wait for the egress sidecar's health before starting the sandbox (off
+  /// in deterministic tests, where no sidecar answers).
+  bool probe_sidecars = true;
 };
 
-/// Creates a Docker runtime; see `docker_runtime::docker_runtime`.
-std::shared_ptr<runtime> make_docker_runtime(const std::string& docker_host,
-                                             std::chrono::seconds api_timeout,
-                                             int io_threads = 1);
+/// The Docker runtime of one host, built on a container engine (the Engine
+/// API client, or the fake for tests and benchmarks). A sandbox is a
+/// container (`sandbox-<id>`) labelled with everything recovery needs, plus
+/// an egress sidecar (`sandbox-egress-<id>`) that owns its network
+/// namespace when it has a network policy; `pvc` volumes are Docker named
+/// volumes; snapshots are commits (`opensandbox-snapshots:<id>`).
+///
+/// Like the engine, it never blocks: every operation is a chain of engine
+/// calls, each continuing in the previous one's callback, and ends on an
+/// engine thread (on the caller's stack with the fake engine).
+class docker_runtime : public sandbox_runtime,
+                       public std::enable_shared_from_this<docker_runtime> {
+public:
+  docker_runtime(engine_ptr engine, docker_options opts);
 
-} // namespace osb::runtimes
+  void admit(const sandbox_spec& spec, callback<admission> cb) override;
+  void provision(const sandbox_instance& x, provision_options opts,
+                 std::function<void(provision_result)> cb) override;
+  void pause(const sandbox_instance& x, callback<unit> cb) override;
+  void resume(const sandbox_instance& x, callback<unit> cb) override;
+  void remove(const sandbox_instance& x, bool never_ran,
+              callback<unit> cb) override;
+  void observe(callback<observation> cb) override;
+  void leftover_volumes(callback<std::vector<runtime_object>> cb) override;
+  void remove_object(const runtime_object& x, callback<unit> cb) override;
+  void diagnose(const sandbox_instance& x, const sandbox_view& now,
+                const diagnostics_query& q, callback<std::string> cb) override;
+  std::string image_of(const std::string& snapshot_id) const override;
+  void snapshot(const std::string& sandbox_id, const std::string& snapshot_id,
+                callback<std::string> cb) override;
+  void image_exists(const std::string& ref, callback<bool> cb) override;
+  void remove_image(const std::string& ref, callback<unit> cb) override;
+  void snapshot_images(const std::vector<std::string>& incarnations,
+                       callback<std::vector<snapshot_image>> cb) override;
+  void shutdown() override;
+
+  /// The engine underneath.
+  const engine_ptr& engine() const {
+    return engine_;
+  }
+
+  const docker_options& options() const {
+    return opts_;
+  }
+
+  /// Adds this process's incarnation to the labels of something it makes.
+  void stamp(std::map<std::string, std::string>& labels) const;
+
+private:
+  /// Answers `admit` once the platform is known (or not needed).
+  void admit_known(const sandbox_spec& spec, callback<admission> cb);
+
+  /// Learns the host's platform (once), then runs `then` with it (nullopt
+  /// when the daemon could not tell; `why` says why).
+  void learn_platform(
+    std::function<void(std::optional<daemon_info>, std::string why)> then);
+
+  /// Removes the server-created volumes of a sandbox (see `remove`).
+  void remove_volumes(const sandbox_instance& x, bool all, callback<unit> cb);
+
+  engine_ptr engine_;
+  docker_options opts_;
+  mutable std::mutex mtx_;
+  /// The host's platform (`GET /info`), once known.
+  std::optional<daemon_info> platform_;
+};
+
+/// Repository of the images of snapshots (`opensandbox-snapshots:<id>`).
+constexpr const char* snapshot_repository = "opensandbox-snapshots";
+
+} // namespace osb::runtimes::docker

@@ -2,7 +2,7 @@
 // a container without a row only when its store recorded the incarnation
 // that created it, so a second process started under the same name (with
 // its own store) never removes the first one's containers. CAF's
-// deterministic scheduler, the fake runtime.
+// deterministic scheduler, the Docker runtime over the fake engine.
 
 #include <caf/actor_system.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -20,10 +20,15 @@
 #include "actors/runtime_bridge.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
-#include "core/codec.hpp"
-#include "runtimes/fake_runtime.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
+#include "runtimes/docker/docker_runtime.hpp"
+#include "runtimes/docker/fake_engine.hpp"
+#include "runtimes/docker/labels.hpp"
 
 using namespace osb;
+using runtimes::docker::incarnation_label;
 
 namespace {
 
@@ -48,7 +53,7 @@ protected:
     : sys(cfg_),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
-    rt = std::make_shared<runtimes::fake_runtime>();
+    rt = std::make_shared<runtimes::docker::fake_engine>();
     node_cfg = std::make_shared<node_config>();
   }
 
@@ -76,8 +81,14 @@ protected:
     auto db = store::sqlite_store::open(dbs.back());
     EXPECT_TRUE(db.has_value());
     process p;
-    p.runtime = sys.spawn(stamping_runtime_bridge, rt,
-                          string_map{{incarnation_label, incarnation}});
+    runtimes::docker::docker_options opts;
+    opts.cfg = node_cfg;
+    opts.node = "n1";
+    opts.incarnation = incarnation;
+    opts.probe_sidecars = false;
+    p.runtime = sys.spawn(runtime_bridge,
+                          std::make_shared<runtimes::docker::docker_runtime>(
+                            rt, std::move(opts)));
     p.store = sys.spawn(store_actor_impl,
                         std::shared_ptr<store::sqlite_store>(std::move(*db)));
     node_init ni;
@@ -90,7 +101,6 @@ protected:
     init.node = p.node;
     init.runtime = p.runtime;
     init.store = p.store;
-    init.probe_sidecars = false;
     init.incarnations = std::move(recorded);
     p.sup = sys.spawn(host_supervisor, init);
     caf::anon_send(p.node, atom::put_v, p.sup, std::string{"default"});
@@ -101,7 +111,7 @@ protected:
 
   /// Puts a container of n1 on the fake host, as another process left it.
   void leave(const std::string& name, string_map labels) {
-    runtimes::container_spec c;
+    runtimes::docker::container_spec c;
     c.name = name;
     c.image = "x";
     c.labels = std::move(labels);
@@ -145,7 +155,7 @@ protected:
   caf::actor_system sys;
   caf::scheduler::test_coordinator& sched;
   caf::scoped_actor self;
-  std::shared_ptr<runtimes::fake_runtime> rt;
+  std::shared_ptr<runtimes::docker::fake_engine> rt;
   std::shared_ptr<node_config> node_cfg;
   std::vector<std::string> dbs;
   std::vector<process> procs;

@@ -1,5 +1,6 @@
 // Unit tests of the sandbox state machine, timers, recovery and the node
-// directory on CAF's deterministic scheduler with the fake runtime.
+// directory on CAF's deterministic scheduler, with the Docker runtime over
+// the fake engine.
 
 #include <caf/actor_system.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -17,8 +18,11 @@
 #include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
-#include "core/codec.hpp"
-#include "runtimes/fake_runtime.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
+#include "runtimes/docker/docker_runtime.hpp"
+#include "runtimes/docker/fake_engine.hpp"
 
 using namespace std::chrono_literals;
 using namespace osb;
@@ -32,7 +36,7 @@ struct test_config : system_config {
 };
 
 /// One "server process": node, supervisor, runtime bridge and store over a
-/// shared fake runtime and database file, so a test can "restart" it.
+/// shared fake engine and database file, so a test can "restart" it.
 struct process {
   node_actor node;
   supervisor_actor sup;
@@ -49,7 +53,7 @@ protected:
       self(sys, true) {
     db_path = std::filesystem::temp_directory_path()
               / ("osb-actors-" + codec::make_uuid() + ".db");
-    rt = std::make_shared<runtimes::fake_runtime>();
+    rt = std::make_shared<runtimes::docker::fake_engine>();
     node_cfg = std::make_shared<node_config>();
   }
 
@@ -72,11 +76,18 @@ protected:
   }
 
   /// Starts (or restarts) the server actors and runs recovery.
-  process& boot(shared_bytes execd_tar = nullptr) {
+  process& boot(std::shared_ptr<const std::string> execd_tar = nullptr) {
     auto db = store::sqlite_store::open(db_path.string());
     EXPECT_TRUE(db.has_value());
     process p;
-    p.runtime = sys.spawn(runtime_bridge, rt);
+    runtimes::docker::docker_options opts;
+    opts.cfg = node_cfg;
+    opts.node = "n1";
+    opts.execd_tar = std::move(execd_tar);
+    opts.probe_sidecars = false; // no sidecar answers in the fake engine
+    p.runtime = sys.spawn(runtime_bridge,
+                          std::make_shared<runtimes::docker::docker_runtime>(
+                            rt, std::move(opts)));
     p.store = sys.spawn(store_actor_impl,
                         std::shared_ptr<store::sqlite_store>(std::move(*db)));
     node_init ni;
@@ -88,8 +99,6 @@ protected:
     init.node = p.node;
     init.runtime = p.runtime;
     init.store = p.store;
-    init.execd_tar = std::move(execd_tar);
-    init.probe_sidecars = false; // no sidecar answers in the fake runtime
     p.sup = sys.spawn(host_supervisor, init);
     caf::anon_send(p.node, atom::put_v, p.sup, std::string{"default"});
     snapshots_init si;
@@ -165,7 +174,7 @@ protected:
   caf::scheduler::test_coordinator& sched;
   caf::scoped_actor self;
   std::filesystem::path db_path;
-  std::shared_ptr<runtimes::fake_runtime> rt;
+  std::shared_ptr<runtimes::docker::fake_engine> rt;
   std::shared_ptr<node_config> node_cfg;
   std::vector<process> procs;
 };
@@ -535,7 +544,7 @@ TEST_F(SandboxActors, RestartReprovisionsInterruptedCreatesAndRemovesOrphans) {
   procs.clear();
   rt->release("create"); // the old process is gone; nobody listens
   // An orphan of this node without a record, e.g. from a lost row.
-  runtimes::container_spec orphan;
+  runtimes::docker::container_spec orphan;
   orphan.name = "sandbox-orphan";
   orphan.image = "x";
   orphan.labels = {{"opensandbox.io/id", "orphan"},
@@ -728,7 +737,7 @@ TEST_F(SandboxActors, SidecarIsRemovedOnExpiryAndFailedStart) {
 }
 
 TEST_F(SandboxActors, RecoveryRemovesOrphanSidecars) {
-  runtimes::container_spec orphan;
+  runtimes::docker::container_spec orphan;
   orphan.name = "sandbox-egress-gone";
   orphan.image = "x";
   orphan.labels = {{"opensandbox.io/egress-sidecar-for", "gone"},
@@ -752,7 +761,7 @@ TEST_F(SandboxActors, RecoveryRemovesOrphanSidecars) {
 
 namespace {
 
-bool has_bind(const runtimes::container_spec& c, const std::string& bind) {
+bool has_bind(const runtimes::docker::container_spec& c, const std::string& bind) {
   return std::find(c.binds.begin(), c.binds.end(), bind) != c.binds.end();
 }
 

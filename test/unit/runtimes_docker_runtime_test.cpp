@@ -1,506 +1,478 @@
-// Drives docker_runtime against a scripted fake daemon on a unix socket, so
-// that connection reuse, retries, timeouts, chunking and the pull path are
-// covered without Docker.
+// Unit tests of the Docker runtime (runtimes/docker/docker_runtime) over the
+// fake engine, whose callbacks run on the caller's stack: what the actor
+// tests do not see of it (admission, failure reasons and remedies,
+// cancellation, neutral observations and evidence, snapshot images) and
+// the registry that builds it.
 
 #include "runtimes/docker/docker_runtime.hpp"
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <optional>
+#include <set>
 
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstring>
-#include <functional>
-#include <future>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
+#include "runtimes/docker/fake_engine.hpp"
+#include "runtimes/docker/hosts.hpp"
+#include "runtimes/docker/labels.hpp"
+#include "runtimes/registry.hpp"
 
 using namespace osb;
 using namespace osb::runtimes;
-using namespace std::chrono_literals;
+using namespace osb::runtimes::docker;
 
 namespace {
 
-/// What the fake daemon saw.
-struct seen_request {
-  std::string method;
-  std::string target;
-  std::string head; ///< request line and headers
-  std::string body;
+using outcome = provision_result::outcome;
+using remedy = provision_result::remedy;
+
+const std::string policy
+  = R"({"defaultAction":"deny","egress":[{"action":"allow","target":"pypi.org"}]})";
+
+class DockerRuntime : public testing::Test {
+protected:
+  DockerRuntime() {
+    engine = std::make_shared<fake_engine>();
+    cfg = std::make_shared<node_config>();
+    cfg->egress.image = "opensandbox/egress:latest";
+  }
+
+  std::shared_ptr<docker_runtime> make(std::string incarnation = "inc-1") {
+    docker_options opts;
+    opts.cfg = cfg;
+    opts.node = "n1";
+    opts.incarnation = std::move(incarnation);
+    opts.execd_tar = execd_tar;
+    opts.probe_sidecars = false;
+    return std::make_shared<docker_runtime>(engine, std::move(opts));
+  }
+
+  sandbox_instance instance(std::string id = "sbx-1") {
+    sandbox_instance x;
+    x.id = std::move(id);
+    x.node = "n1";
+    x.runtime_host = "default";
+    x.spec.image = "opensandbox/busybox:latest";
+    x.spec.entrypoint = {"sleep", "3600"};
+    x.ports = port_map{41000, 41001, 0};
+    x.access_token = "token";
+    return x;
+  }
+
+  sandbox_instance with_sidecar(sandbox_instance x) {
+    x.spec.network_policy_json = policy;
+    x.ports.egress = 41002;
+    x.egress_token = "egress-token";
+    return x;
+  }
+
+  static std::string pvc(bool create, bool remove) {
+    return std::string{R"([{"name":"data","pvc":{"claimName":"cache",)"}
+           + R"("createIfNotExists":)" + (create ? "true" : "false")
+           + R"(,"deleteOnSandboxTermination":)" + (remove ? "true" : "false")
+           + R"(},"mountPath":"/data"}])";
+  }
+
+  template <class T, class F>
+  static std::optional<expected<T>> run(F f) {
+    std::optional<expected<T>> result;
+    f([&](expected<T> x) { result.emplace(std::move(x)); });
+    return result;
+  }
+
+  admission admit(docker_runtime& rt, const sandbox_spec& spec) {
+    auto r = run<admission>([&](auto cb) { rt.admit(spec, cb); });
+    EXPECT_TRUE(r && *r);
+    return r && *r ? r->value() : admission{};
+  }
+
+  provision_result provision(docker_runtime& rt, const sandbox_instance& x,
+                             provision_options opts = {}) {
+    std::optional<provision_result> result;
+    rt.provision(x, std::move(opts),
+                 [&](provision_result r) { result = std::move(r); });
+    EXPECT_TRUE(result) << "the fake engine answers on the caller's stack";
+    return result ? *result : provision_result{};
+  }
+
+  std::shared_ptr<fake_engine> engine;
+  std::shared_ptr<node_config> cfg;
+  std::shared_ptr<const std::string> execd_tar;
 };
-
-/// How the fake daemon answers one request.
-struct reply {
-  std::string raw;          ///< complete HTTP response
-  bool close_after = false; ///< close the connection after sending
-  bool hang = false;        ///< never answer
-};
-
-reply respond(int status, std::string body,
-              std::string content_type = "application/json") {
-  std::string reason = status < 300 ? "OK" : "Error";
-  reply r;
-  r.raw = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
-  if (!body.empty())
-    r.raw += "Content-Type: " + content_type + "\r\n";
-  r.raw += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  r.raw += body;
-  return r;
-}
-
-/// A blocking one-thread-per-connection HTTP/1.1 server (tests only).
-class fake_daemon {
-public:
-  using handler = std::function<reply(const seen_request&)>;
-
-  /// Listens on a fresh unix socket, or on 127.0.0.1:0 if `tcp`.
-  explicit fake_daemon(handler h, bool tcp = false) : handler_(std::move(h)) {
-    if (tcp) {
-      listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      socklen_t len = sizeof(addr);
-      if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0
-          || ::listen(listener_, 64) != 0
-          || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr),
-                           &len)
-               != 0)
-        ADD_FAILURE() << "cannot listen on loopback";
-      url_ = "tcp://localhost:" + std::to_string(ntohs(addr.sin_port));
-    } else {
-      static std::atomic<int> counter{0};
-      path_ = "/tmp/osb-fake-docker-" + std::to_string(getpid()) + "-"
-              + std::to_string(counter++) + ".sock";
-      ::unlink(path_.c_str());
-      listener_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-      sockaddr_un addr{};
-      addr.sun_family = AF_UNIX;
-      std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
-      if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
-            != 0
-          || ::listen(listener_, 64) != 0)
-        ADD_FAILURE() << "cannot listen on " << path_;
-      url_ = "unix://" + path_;
-    }
-    acceptor_ = std::thread{[this] { accept_loop(); }};
-  }
-
-  ~fake_daemon() {
-    stopping_ = true;
-    ::shutdown(listener_, SHUT_RDWR);
-    ::close(listener_);
-    acceptor_.join();
-    {
-      std::lock_guard guard{mtx_};
-      for (auto fd : fds_)
-        ::shutdown(fd, SHUT_RDWR);
-      cv_.notify_all();
-    }
-    for (auto& t : workers_)
-      t.join();
-    if (!path_.empty())
-      ::unlink(path_.c_str());
-  }
-
-  std::string url() const {
-    return url_;
-  }
-
-  int connections() const {
-    return connections_;
-  }
-
-  std::vector<seen_request> requests() const {
-    std::lock_guard guard{mtx_};
-    return requests_;
-  }
-
-  /// Blocks a handler until `n` requests are inside handlers at the same
-  /// time (or the deadline passes); returns whether that happened.
-  bool rendezvous(int n, std::chrono::milliseconds limit) {
-    std::unique_lock guard{mtx_};
-    ++waiting_;
-    cv_.notify_all();
-    auto ok = cv_.wait_for(guard, limit,
-                           [&] { return waiting_ >= n || stopping_; });
-    return ok && !stopping_;
-  }
-
-private:
-  void accept_loop() {
-    for (;;) {
-      auto fd = ::accept(listener_, nullptr, nullptr);
-      if (fd < 0)
-        return;
-      ++connections_;
-      std::lock_guard guard{mtx_};
-      fds_.push_back(fd);
-      workers_.emplace_back([this, fd] { serve(fd); });
-    }
-  }
-
-  void serve(int fd) {
-    std::string buf;
-    char chunk[4096];
-    for (;;) {
-      size_t head_end;
-      while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
-        auto n = ::read(fd, chunk, sizeof(chunk));
-        if (n <= 0)
-          return finish(fd);
-        buf.append(chunk, static_cast<size_t>(n));
-      }
-      seen_request req;
-      req.head = buf.substr(0, head_end);
-      size_t length = 0;
-      std::string lower = req.head;
-      std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-      if (auto pos = lower.find("content-length:"); pos != std::string::npos)
-        length = std::stoul(lower.substr(pos + 15));
-      while (buf.size() < head_end + 4 + length) {
-        auto n = ::read(fd, chunk, sizeof(chunk));
-        if (n <= 0)
-          return finish(fd);
-        buf.append(chunk, static_cast<size_t>(n));
-      }
-      req.body = buf.substr(head_end + 4, length);
-      buf.erase(0, head_end + 4 + length);
-      auto sp1 = req.head.find(' ');
-      auto sp2 = req.head.find(' ', sp1 + 1);
-      req.method = req.head.substr(0, sp1);
-      req.target = req.head.substr(sp1 + 1, sp2 - sp1 - 1);
-      {
-        std::lock_guard guard{mtx_};
-        requests_.push_back(req);
-      }
-      auto r = handler_(req);
-      if (r.hang) {
-        // Wait until the client gives up (closes) or the test ends.
-        while (::read(fd, chunk, sizeof(chunk)) > 0) {
-        }
-        return finish(fd);
-      }
-      size_t off = 0;
-      while (off < r.raw.size()) {
-        auto n = ::write(fd, r.raw.data() + off, r.raw.size() - off);
-        if (n <= 0)
-          return finish(fd);
-        off += static_cast<size_t>(n);
-      }
-      if (r.close_after)
-        return finish(fd);
-    }
-  }
-
-  void finish(int fd) {
-    std::lock_guard guard{mtx_};
-    fds_.erase(std::remove(fds_.begin(), fds_.end(), fd), fds_.end());
-    ::close(fd);
-  }
-
-  handler handler_;
-  std::string path_;
-  std::string url_;
-  int listener_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> connections_{0};
-  std::thread acceptor_;
-  mutable std::mutex mtx_;
-  std::condition_variable cv_;
-  int waiting_ = 0;
-  std::vector<int> fds_;
-  std::vector<std::thread> workers_;
-  std::vector<seen_request> requests_;
-};
-
-template <class T, class F>
-expected<T> await(F&& start) {
-  auto promise = std::make_shared<std::promise<expected<T>>>();
-  auto future = promise->get_future();
-  std::forward<F>(start)(
-    [promise](expected<T> x) { promise->set_value(std::move(x)); });
-  if (future.wait_for(20s) != std::future_status::ready)
-    return failure{failure_kind::timeout, "test gave up waiting"};
-  return future.get();
-}
-
-bool starts_with(const std::string& x, const std::string& prefix) {
-  return x.rfind(prefix, 0) == 0;
-}
 
 } // namespace
 
-TEST(DockerRuntime, CallbacksRunOnRuntimeThread) {
-  fake_daemon daemon{[](const seen_request&) { return respond(200, "OK"); }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  auto caller = std::this_thread::get_id();
-  std::promise<std::thread::id> where;
-  rt->ping([&](expected<unit> x) {
-    EXPECT_TRUE(x);
-    where.set_value(std::this_thread::get_id());
-  });
-  auto f = where.get_future();
-  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
-  EXPECT_NE(f.get(), caller);
-  auto reqs = daemon.requests();
-  ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].method, "GET");
-  EXPECT_EQ(reqs[0].target, "/v1.41/_ping");
+// -- admission ----------------------------------------------------------------
+
+TEST_F(DockerRuntime, AdmissionAsksForTheHostPortsOfItsNetworkMode) {
+  auto rt = make();
+  sandbox_spec spec;
+  auto a = admit(*rt, spec);
+  EXPECT_FALSE(a.refused);
+  EXPECT_TRUE(a.execd_port && a.http_port);
+  EXPECT_FALSE(a.egress_port);
+  cfg->docker.network_mode = "host";
+  a = admit(*rt, spec);
+  EXPECT_FALSE(a.execd_port || a.http_port || a.egress_port);
+  // The sidecar publishes its ports in every mode.
+  spec.network_policy_json = policy;
+  a = admit(*rt, spec);
+  EXPECT_TRUE(a.execd_port && a.http_port && a.egress_port);
 }
 
-TEST(DockerRuntime, SpeaksTcp) {
-  fake_daemon daemon{[](const seen_request&) { return respond(200, "OK"); },
-                     true};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  for (int i = 0; i < 3; ++i) {
-    auto r = await<unit>([&](auto cb) { rt->ping(cb); });
-    ASSERT_TRUE(r) << r.error().message;
+TEST_F(DockerRuntime, AdmissionRefusesAPlatformTheHostCannotRun) {
+  engine->set_daemon_info({"linux", "amd64", "20.10"});
+  auto rt = make();
+  sandbox_spec spec;
+  spec.platform_os = "linux";
+  spec.platform_arch = "arm64";
+  auto a = admit(*rt, spec);
+  ASSERT_TRUE(a.refused);
+  EXPECT_EQ(a.refused->code, ec::invalid_parameter);
+  EXPECT_EQ(a.refused->message,
+            "Platform linux/arm64 is not supported by this server's Docker "
+            "host 'default', which runs linux/amd64.");
+  spec.platform_arch = "amd64";
+  EXPECT_FALSE(admit(*rt, spec).refused);
+  // Learned once.
+  EXPECT_EQ(engine->calls("info"), 1u);
+}
+
+TEST_F(DockerRuntime, AdmissionWithoutAnswerFromDockerIsUnavailable) {
+  engine->fail_next("info", failure{failure_kind::unavailable, "no daemon"});
+  auto rt = make();
+  sandbox_spec spec;
+  spec.platform_os = "linux";
+  spec.platform_arch = "amd64";
+  auto a = admit(*rt, spec);
+  ASSERT_TRUE(a.refused);
+  EXPECT_EQ(a.refused->code, ec::runtime_unavailable);
+  EXPECT_NE(a.refused->message.find("no daemon"), std::string::npos);
+}
+
+TEST_F(DockerRuntime, AdmissionRefusesVolumesThisServerCannotProvide) {
+  auto rt = make();
+  sandbox_spec spec;
+  spec.volumes_json
+    = R"([{"name":"w","host":{"path":"/etc"},"mountPath":"/w"}])";
+  auto a = admit(*rt, spec);
+  ASSERT_TRUE(a.refused);
+  EXPECT_EQ(a.refused->code, ec::volume_host_path_not_allowed);
+  EXPECT_NE(a.refused->message.find("Volume 'w'"), std::string::npos);
+  spec.volumes_json
+    = R"([{"name":"o","ossfs":{"bucket":"b"},"mountPath":"/o"}])";
+  a = admit(*rt, spec);
+  ASSERT_TRUE(a.refused);
+  EXPECT_EQ(a.refused->code, ec::volume_unsupported_backend);
+  EXPECT_EQ(engine->calls("create"), 0u);
+}
+
+// -- provisioning -------------------------------------------------------------
+
+TEST_F(DockerRuntime, ProvisionStampsWhatItMakesWithItsIncarnation) {
+  auto rt = make("inc-7");
+  auto x = with_sidecar(instance());
+  x.spec.volumes_json = pvc(true, false);
+  auto r = provision(*rt, x);
+  EXPECT_EQ(r.status, outcome::running) << r.message;
+  auto cs = engine->containers();
+  ASSERT_EQ(cs.size(), 2u);
+  for (auto& c : cs)
+    EXPECT_EQ(c.labels.at(incarnation_label), "inc-7") << c.name;
+  EXPECT_EQ(engine->volumes().at("cache").labels.at(incarnation_label),
+            "inc-7");
+  EXPECT_EQ(cs[1].status, "running");
+}
+
+TEST_F(DockerRuntime, ProvisionFailuresCarryTheApiReason) {
+  struct step_failure {
+    const char* op;
+    failure f;
+    bool sidecar;
+    const char* reason;
+    const char* message_start;
+  };
+  execd_tar = std::make_shared<const std::string>("tar");
+  step_failure cases[] = {
+    {"create", {failure_kind::unavailable, "Docker is unreachable"}, false,
+     "DOCKER_UNAVAILABLE", "Failed to create sandbox container: "},
+    {"create", {failure_kind::failed, "Failed to pull image x: denied"}, false,
+     "IMAGE_PULL_FAILED", "Failed to create sandbox container: "},
+    {"create", {failure_kind::invalid, "bad spec"}, false,
+     "CONTAINER_CREATE_FAILED", "Failed to create sandbox container: "},
+    {"create", {failure_kind::failed, "no egress image"}, true,
+     "EGRESS_SIDECAR_FAILED",
+     "Failed to create the egress sidecar of sandbox container: "},
+    {"put_archive", {failure_kind::failed, "read-only"}, false,
+     "EXECD_DISTRIBUTION_FAILED", "Failed to inject execd into sandbox "},
+    {"start", {failure_kind::failed, "exec format error"}, false,
+     "CONTAINER_START_FAILED", "Failed to start sandbox container: "},
+  };
+  int n = 0;
+  for (auto& c : cases) {
+    auto rt = make();
+    auto x = instance("sbx-" + std::to_string(++n));
+    if (c.sidecar)
+      x = with_sidecar(x);
+    engine->fail_next(c.op, c.f);
+    auto r = provision(*rt, x);
+    EXPECT_EQ(r.status, outcome::failed) << c.op;
+    EXPECT_EQ(r.fix, remedy::none) << c.op;
+    EXPECT_EQ(r.reason, c.reason) << c.op << ": " << r.message;
+    EXPECT_EQ(r.message.rfind(c.message_start, 0), 0u) << r.message;
+    EXPECT_NE(r.message.find(c.f.message), std::string::npos) << r.message;
   }
-  EXPECT_EQ(daemon.connections(), 1);
-  auto reqs = daemon.requests();
-  ASSERT_EQ(reqs.size(), 3u);
-  EXPECT_NE(reqs[0].head.find("Host: localhost:"), std::string::npos)
-    << reqs[0].head;
 }
 
-TEST(DockerRuntime, ReusesKeepAliveConnections) {
-  fake_daemon daemon{[](const seen_request&) { return respond(200, "OK"); }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  for (int i = 0; i < 20; ++i)
-    ASSERT_TRUE(await<unit>([&](auto cb) { rt->ping(cb); }));
-  EXPECT_EQ(daemon.connections(), 1);
-}
-
-TEST(DockerRuntime, RetriesStalePooledConnection) {
-  // The daemon advertises keep-alive but drops every connection after one
-  // answer, as a restarted daemon would.
-  fake_daemon daemon{[](const seen_request&) {
-    auto r = respond(200, "OK");
-    r.close_after = true;
-    return r;
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  ASSERT_TRUE(await<unit>([&](auto cb) { rt->ping(cb); }));
-  // Give the close time to arrive so the pooled socket is really stale.
-  std::this_thread::sleep_for(50ms);
-  for (int i = 0; i < 3; ++i) {
-    auto r = await<unit>([&](auto cb) { rt->ping(cb); });
-    EXPECT_TRUE(r) << r.error().message;
+TEST_F(DockerRuntime, AHostPortTakenComesBackForNewPortsWithNothingLeft) {
+  auto rt = make();
+  for (auto x : {instance("a"), with_sidecar(instance("b"))}) {
+    engine->fail_next("start", failure{failure_kind::failed,
+                                       "Bind for 0.0.0.0:41000 failed: port "
+                                       "is already allocated"});
+    auto r = provision(*rt, x);
+    EXPECT_EQ(r.status, outcome::failed);
+    EXPECT_EQ(r.fix, remedy::new_ports);
+    EXPECT_FALSE(r.reason.empty());
+    // New ports need new containers: the runtime removed them.
+    EXPECT_TRUE(engine->containers().empty());
   }
-  EXPECT_EQ(daemon.connections(), 4);
 }
 
-TEST(DockerRuntime, TimeoutIsReported) {
-  fake_daemon daemon{[](const seen_request&) {
-    reply r;
-    r.hang = true;
-    return r;
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 1s);
-  auto begin = std::chrono::steady_clock::now();
-  auto r = await<container_info>([&](auto cb) { rt->inspect("x", cb); });
-  auto elapsed = std::chrono::steady_clock::now() - begin;
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().kind, failure_kind::timeout);
-  EXPECT_TRUE(starts_with(r.error().message, "inspect container: "))
-    << r.error().message;
-  EXPECT_GE(elapsed, 900ms);
-  EXPECT_LT(elapsed, 5s);
+TEST_F(DockerRuntime, ANameAnEarlierCreateHoldsIsRetriedLaterNotFresh) {
+  auto rt = make();
+  // What a create sent before a crash left behind.
+  container_spec stale;
+  stale.name = "sandbox-sbx-1";
+  stale.image = "x";
+  engine->create(stale, [](expected<std::string>) {});
+  auto r = provision(*rt, instance());
+  EXPECT_EQ(r.status, outcome::failed);
+  EXPECT_EQ(r.fix, remedy::retry_later);
+  EXPECT_EQ(r.reason, "CONTAINER_CREATE_FAILED");
+  provision_options again;
+  again.fresh = false;
+  r = provision(*rt, instance(), again);
+  EXPECT_EQ(r.status, outcome::running) << r.message;
+  ASSERT_EQ(engine->containers().size(), 1u);
+  EXPECT_EQ(engine->spec_of(engine->containers()[0].id).image,
+            "opensandbox/busybox:latest");
 }
 
-TEST(DockerRuntime, ParsesChunkedList) {
-  fake_daemon daemon{[](const seen_request&) {
-    std::string body = R"([{"Id":"a","Names":["/n"],"Labels":{"k":"v"},)"
-                       R"("State":"running","Status":"Up","Created":5}])";
-    reply r;
-    r.raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n";
-    auto half = body.size() / 2;
-    auto chunk = [](const std::string& x) {
-      char len[16];
-      std::snprintf(len, sizeof(len), "%zx", x.size());
-      return std::string{len} + "\r\n" + x + "\r\n";
-    };
-    r.raw += chunk(body.substr(0, half)) + chunk(body.substr(half))
-             + "0\r\n\r\n";
-    return r;
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  auto xs = await<std::vector<container_info>>([&](auto cb) {
-    rt->list({{"k", "v"}}, cb);
-  });
-  ASSERT_TRUE(xs) << xs.error().message;
-  ASSERT_EQ(xs->size(), 1u);
-  EXPECT_EQ(xs->front().name, "n");
-  EXPECT_EQ(xs->front().created_us, 5'000'000);
-  auto reqs = daemon.requests();
-  ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].target, "/v1.41/containers/json?all=1&filters="
-                            "%7B%22label%22%3A%5B%22k%3Dv%22%5D%7D");
-  // The chunked answer left the connection reusable.
-  ASSERT_TRUE(await<unit>([&](auto cb) { rt->ping(cb); }));
-  EXPECT_EQ(daemon.connections(), 1);
+TEST_F(DockerRuntime, ACancelledProvisioningStopsBeforeItsNextStep) {
+  auto rt = make();
+  engine->hold("create");
+  provision_options opts;
+  opts.cancel = std::make_shared<std::atomic<bool>>(false);
+  std::optional<provision_result> result;
+  rt->provision(instance(), opts,
+                [&](provision_result r) { result = std::move(r); });
+  EXPECT_FALSE(result);
+  opts.cancel->store(true);
+  engine->release("create");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, outcome::cancelled);
+  // Created but never started: what exists is left to `remove`.
+  EXPECT_EQ(engine->calls("start"), 0u);
+  EXPECT_EQ(engine->containers().size(), 1u);
 }
 
-TEST(DockerRuntime, PullsMissingImageThenCreates) {
-  std::atomic<int> creates{0};
-  fake_daemon daemon{[&](const seen_request& req) {
-    if (starts_with(req.target, "/v1.41/containers/create")) {
-      if (creates++ == 0)
-        return respond(404, R"({"message":"No such image: reg:5000/a/b:1"})");
-      return respond(201, R"({"Id":"new-id","Warnings":[]})");
-    }
-    if (starts_with(req.target, "/v1.41/images/create"))
-      return respond(200, "{\"status\":\"Pulling from a/b\"}\r\n"
-                          "{\"status\":\"Digest: sha256:x\"}\r\n");
-    return respond(500, R"({"message":"unexpected"})");
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  container_spec spec;
-  spec.name = "c1";
-  spec.image = "reg:5000/a/b:1";
-  spec.registry_username = "u";
-  spec.registry_password = "p";
-  auto id = await<std::string>([&](auto cb) { rt->create(spec, cb); });
-  ASSERT_TRUE(id) << id.error().message;
-  EXPECT_EQ(*id, "new-id");
-  auto reqs = daemon.requests();
-  ASSERT_EQ(reqs.size(), 3u);
-  EXPECT_EQ(reqs[0].target, "/v1.41/containers/create?name=c1");
-  EXPECT_NE(reqs[0].head.find("application/json"), std::string::npos);
-  EXPECT_EQ(reqs[1].method, "POST");
-  EXPECT_EQ(reqs[1].target,
-            "/v1.41/images/create?fromImage=reg%3A5000%2Fa%2Fb&tag=1");
-  EXPECT_NE(reqs[1].head.find(
-              "X-Registry-Auth: eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ=="),
-            std::string::npos)
-    << reqs[1].head;
-  EXPECT_EQ(reqs[2].body, reqs[0].body);
+TEST_F(DockerRuntime, PullProgressReachesTheCaller) {
+  auto rt = make();
+  engine->set_pull_progress({"Pulling image x: 42% (1.0/2.4 MB)"});
+  std::vector<std::string> seen;
+  provision_options opts;
+  opts.progress = [&](const std::string& msg) { seen.push_back(msg); };
+  EXPECT_EQ(provision(*rt, instance(), opts).status, outcome::running);
+  EXPECT_EQ(seen, (std::vector<std::string>{"Pulling image x: 42% (1.0/2.4 "
+                                            "MB)"}));
 }
 
-TEST(DockerRuntime, PullErrorInStreamFails) {
-  fake_daemon daemon{[&](const seen_request& req) {
-    if (starts_with(req.target, "/v1.41/containers/create"))
-      return respond(404, R"({"message":"No such image: x:1"})");
-    return respond(200, "{\"status\":\"Pulling\"}\n"
-                        "{\"errorDetail\":{\"message\":\"denied\"},"
-                        "\"error\":\"denied\"}\n");
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  container_spec spec;
-  spec.image = "x:1";
-  auto id = await<std::string>([&](auto cb) { rt->create(spec, cb); });
-  ASSERT_FALSE(id);
-  EXPECT_EQ(id.error().kind, failure_kind::failed);
-  EXPECT_EQ(id.error().message, "Failed to pull image x:1: denied");
-  // No anonymous credentials header without credentials.
-  auto reqs = daemon.requests();
-  ASSERT_EQ(reqs.size(), 2u);
-  EXPECT_EQ(reqs[1].head.find("X-Registry-Auth"), std::string::npos);
+// -- removal ------------------------------------------------------------------
+
+TEST_F(DockerRuntime, RemovalTakesTheVolumesItMayAndSaysWhatIsLeft) {
+  auto rt = make();
+  auto x = with_sidecar(instance());
+  x.spec.volumes_json = pvc(true, false);
+  ASSERT_EQ(provision(*rt, x).status, outcome::running);
+  // Ran: a volume not flagged for removal stays.
+  auto r = run<unit>([&](auto cb) { rt->remove(x, false, cb); });
+  ASSERT_TRUE(r && *r);
+  EXPECT_TRUE(engine->containers().empty());
+  EXPECT_EQ(engine->volumes().count("cache"), 1u);
+  // Never ran: everything the server made for it goes.
+  r = run<unit>([&](auto cb) { rt->remove(x, true, cb); });
+  ASSERT_TRUE(r && *r);
+  EXPECT_TRUE(engine->volumes().empty());
+  // A failure names the part that is left (the DELETE's pending text).
+  ASSERT_EQ(provision(*rt, x).status, outcome::running);
+  engine->fail_next("remove", failure{failure_kind::unavailable,
+                                      "Docker is unreachable"});
+  r = run<unit>([&](auto cb) { rt->remove(x, true, cb); });
+  ASSERT_TRUE(r);
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().message,
+            "removing its container failed (Docker is unreachable)");
+  engine->fail_next("list_volumes", failure{failure_kind::failed, "hiccup"});
+  r = run<unit>([&](auto cb) { rt->remove(x, true, cb); });
+  ASSERT_TRUE(r && !*r);
+  EXPECT_EQ(r->error().message, "removing its volumes failed (hiccup)");
 }
 
-TEST(DockerRuntime, MissingNetworkIsNotPulled) {
-  fake_daemon daemon{[&](const seen_request&) {
-    return respond(404, R"({"message":"network mynet not found"})");
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  container_spec spec;
-  spec.image = "x:1";
-  auto id = await<std::string>([&](auto cb) { rt->create(spec, cb); });
-  ASSERT_FALSE(id);
-  EXPECT_EQ(id.error().kind, failure_kind::not_found);
-  EXPECT_EQ(id.error().message, "create container: network mynet not found");
-  EXPECT_EQ(daemon.requests().size(), 1u);
+// -- observation --------------------------------------------------------------
+
+TEST_F(DockerRuntime, ObservationsAreNeutralAndCarryTheirEvidence) {
+  auto rt = make("inc-1");
+  ASSERT_EQ(provision(*rt, with_sidecar(instance("a"))).status,
+            outcome::running);
+  ASSERT_EQ(provision(*rt, instance("b")).status, outcome::running);
+  engine->exit_container(engine->containers().back().id, 3);
+  // A container of another node is none of this runtime's business.
+  container_spec theirs;
+  theirs.name = "sandbox-c";
+  theirs.image = "x";
+  theirs.labels = {{id_label, "c"}, {node_label, "n2"}, {host_label, "default"}};
+  engine->create(theirs, [](expected<std::string>) {});
+  auto obs = run<observation>([&](auto cb) { rt->observe(cb); });
+  ASSERT_TRUE(obs && *obs);
+  auto& o = obs->value();
+  ASSERT_EQ(o.workloads.size(), 2u);
+  EXPECT_EQ(o.workloads[0].id, "a");
+  EXPECT_EQ(o.workloads[0].status, workload::running);
+  EXPECT_EQ(o.workloads[1].id, "b");
+  EXPECT_EQ(o.workloads[1].status, workload::exited);
+  EXPECT_EQ(o.workloads[1].exit_code, 3);
+  ASSERT_EQ(o.objects.size(), 3u);
+  EXPECT_EQ(o.objects[0].kind, "egress sidecar");
+  EXPECT_EQ(o.objects[0].sandbox_id, "a");
+  EXPECT_EQ(o.objects[0].name, "sandbox-egress-a");
+  EXPECT_EQ(o.objects[1].kind, "container");
+  for (auto& x : o.objects)
+    EXPECT_EQ(x.incarnation, "inc-1");
+  // An orphan goes by its reference.
+  auto r = run<unit>([&](auto cb) { rt->remove_object(o.objects[0], cb); });
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ(engine->containers().size(), 3u);
 }
 
-TEST(DockerRuntime, StatusMapping) {
-  fake_daemon daemon{[&](const seen_request& req) {
-    if (req.target.find("/start") != std::string::npos)
-      return respond(304, "");
-    if (req.target.find("/pause") != std::string::npos)
-      return respond(409, R"({"message":"is not running"})");
-    if (req.target.find("/unpause") != std::string::npos)
-      return respond(500, "boom");
-    if (req.method == "DELETE")
-      return respond(404, R"({"message":"No such container: x"})");
-    return respond(400, R"({"message":"bad"})");
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 5s);
-  EXPECT_TRUE(await<unit>([&](auto cb) { rt->start("x", cb); }));
-  EXPECT_TRUE(await<unit>([&](auto cb) { rt->remove("x", cb); }));
-  auto p = await<unit>([&](auto cb) { rt->pause("x", cb); });
-  ASSERT_FALSE(p);
-  EXPECT_EQ(p.error().kind, failure_kind::conflict);
-  EXPECT_EQ(p.error().message, "pause container: is not running");
-  auto u = await<unit>([&](auto cb) { rt->unpause("x", cb); });
-  ASSERT_FALSE(u);
-  EXPECT_EQ(u.error().kind, failure_kind::failed);
-  EXPECT_EQ(u.error().message, "unpause container: HTTP 500: boom");
-  auto i = await<container_info>([&](auto cb) { rt->inspect("x", cb); });
-  ASSERT_FALSE(i);
-  EXPECT_EQ(i.error().kind, failure_kind::invalid);
-  auto reqs = daemon.requests();
-  ASSERT_EQ(reqs.size(), 5u);
-  EXPECT_EQ(reqs[1].target, "/v1.41/containers/x?force=true");
-}
-
-TEST(DockerRuntime, ConcurrentCallsUseParallelConnections) {
-  constexpr int n = 10;
-  std::atomic<int> met{0};
-  fake_daemon* self = nullptr;
-  fake_daemon daemon{[&](const seen_request&) {
-    // Every handler waits until all n requests are in flight at once,
-    // which only happens if the client sent them in parallel.
-    if (self->rendezvous(n, 5000ms))
-      ++met;
-    return respond(201, R"({"Id":"x"})");
-  }};
-  self = &daemon;
-  auto rt = make_docker_runtime(daemon.url(), 10s, 1);
-  std::vector<std::promise<expected<std::string>>> ps(n);
-  for (int i = 0; i < n; ++i) {
-    container_spec spec;
-    spec.image = "img";
-    rt->create(spec, [&ps, i](expected<std::string> x) {
-      ps[i].set_value(std::move(x));
-    });
+TEST_F(DockerRuntime, LeftoverVolumesAreTheFlaggedOnesOfThisHost) {
+  auto rt = make("inc-1");
+  std::vector<sandbox_instance> xs;
+  for (auto [id, flagged] : {std::pair{"a", true}, std::pair{"b", false}}) {
+    auto x = instance(id);
+    x.spec.volumes_json
+      = R"([{"name":"data","pvc":{"claimName":"vol-)" + std::string{id}
+        + R"(","deleteOnSandboxTermination":)"
+        + (flagged ? "true" : "false") + R"(},"mountPath":"/data"}])";
+    ASSERT_EQ(provision(*rt, x).status, outcome::running);
+    xs.push_back(x);
   }
-  for (auto& p : ps) {
-    auto f = p.get_future();
-    ASSERT_EQ(f.wait_for(15s), std::future_status::ready);
-    EXPECT_TRUE(f.get());
-  }
-  EXPECT_EQ(met.load(), n);
-  EXPECT_EQ(daemon.connections(), n);
+  auto left = run<std::vector<runtime_object>>(
+    [&](auto cb) { rt->leftover_volumes(cb); });
+  ASSERT_TRUE(left && *left);
+  ASSERT_EQ((*left)->size(), 1u);
+  auto v = (*left)->at(0);
+  EXPECT_EQ(v.kind, "volume");
+  EXPECT_EQ(v.name, "vol-a");
+  EXPECT_EQ(v.sandbox_id, "a");
+  EXPECT_EQ(v.incarnation, "inc-1");
+  // In use by its container: Docker refuses.
+  auto r = run<unit>([&](auto cb) { rt->remove_object(v, cb); });
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  run<unit>([&](auto cb) { rt->remove(xs[0], false, cb); });
+  EXPECT_EQ(engine->volumes().count("vol-a"), 0u);
+  EXPECT_EQ(engine->volumes().count("vol-b"), 1u);
 }
 
-TEST(DockerRuntime, ShutdownFailsPendingCalls) {
-  fake_daemon daemon{[](const seen_request&) {
-    reply r;
-    r.hang = true;
-    return r;
-  }};
-  auto rt = make_docker_runtime(daemon.url(), 30s, 2);
-  std::promise<expected<unit>> p;
-  rt->ping([&](expected<unit> x) { p.set_value(std::move(x)); });
-  // Let the request reach the daemon.
-  for (int i = 0; i < 100 && daemon.requests().empty(); ++i)
-    std::this_thread::sleep_for(10ms);
-  rt->shutdown();
-  auto f = p.get_future();
-  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
-  auto r = f.get();
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().kind, failure_kind::unavailable);
-  rt.reset();
+// -- snapshots and diagnostics ------------------------------------------------
+
+TEST_F(DockerRuntime, SnapshotImagesAreFoundByTheIncarnationsThatMadeThem) {
+  auto rt = make("inc-1");
+  EXPECT_EQ(rt->image_of("s1"), "opensandbox-snapshots:s1");
+  ASSERT_EQ(provision(*rt, instance()).status, outcome::running);
+  auto id = run<std::string>([&](auto cb) { rt->snapshot("sbx-1", "s1", cb); });
+  ASSERT_TRUE(id && *id);
+  EXPECT_EQ(engine->committed_images().count("opensandbox-snapshots:s1"), 1u);
+  engine->add_image("opensandbox-snapshots:s2",
+                    {{node_label, "n1"},
+                     {host_label, "default"},
+                     {incarnation_label, "inc-0"}});
+  engine->add_image("opensandbox-snapshots:s3",
+                    {{node_label, "n2"}, {host_label, "default"}});
+  auto ids = [&](std::vector<std::string> incarnations) {
+    std::set<std::string> result;
+    auto xs = run<std::vector<snapshot_image>>(
+      [&](auto cb) { rt->snapshot_images(incarnations, cb); });
+    if (xs && *xs)
+      for (auto& x : xs->value())
+        result.insert(x.snapshot_id);
+    return result;
+  };
+  EXPECT_EQ(ids({"inc-1"}), (std::set<std::string>{"s1"}));
+  EXPECT_EQ(ids({"inc-0", "inc-1"}), (std::set<std::string>{"s1", "s2"}));
+  EXPECT_EQ(ids({}), (std::set<std::string>{"s1", "s2"}));
+}
+
+TEST_F(DockerRuntime, DiagnosticsExplainASandboxWithoutContainer) {
+  auto rt = make();
+  sandbox_view now;
+  now.id = "sbx-1";
+  now.state = sandbox_state::failed;
+  now.reason = "IMAGE_PULL_FAILED";
+  now.message = "Failed to pull.";
+  diagnostics_query q;
+  q.kind = "inspect";
+  auto text = run<std::string>(
+    [&](auto cb) { rt->diagnose(instance(), now, q, cb); });
+  ASSERT_TRUE(text && *text);
+  EXPECT_EQ(text->value(), "(no container) Sandbox sbx-1 is Failed "
+                           "(IMAGE_PULL_FAILED): Failed to pull.");
+  engine->fail_next("details", failure{failure_kind::unavailable, "down"});
+  text = run<std::string>(
+    [&](auto cb) { rt->diagnose(instance(), now, q, cb); });
+  ASSERT_TRUE(text);
+  EXPECT_FALSE(*text);
+}
+
+// -- registry -----------------------------------------------------------------
+
+TEST(RuntimeRegistry, BuildsOneRuntimePerHostOfTheConfiguredType) {
+  auto cfg = std::make_shared<node_config>();
+  cfg->runtime.type = "fake";
+  ASSERT_TRUE(prepare_runtime(*cfg));
+  EXPECT_EQ(cfg->runtime.execd_inject, "none");
+  runtime_context ctx;
+  ctx.cfg = cfg;
+  ctx.node = "n1";
+  std::vector<bool> remote;
+  ctx.publish_address = [&](bool r) {
+    remote.push_back(r);
+    return std::string{"127.0.0.1"};
+  };
+  auto one = make_runtimes(ctx);
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ(one->at(0).name, "default");
+  EXPECT_EQ(one->at(0).endpoint_host, "");
+  cfg->docker.hosts = {"unix:///var/run/docker.sock", "tcp://10.0.0.7:2375"};
+  auto two = make_runtimes(ctx);
+  ASSERT_TRUE(two);
+  ASSERT_EQ(two->size(), 2u);
+  EXPECT_EQ(two->at(1).name, "tcp://10.0.0.7:2375");
+  EXPECT_EQ(two->at(1).endpoint_host, "10.0.0.7");
+  EXPECT_EQ(remote, (std::vector<bool>{false, false, true}));
+  cfg->runtime.type = "podman";
+  auto none = make_runtimes(ctx);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind, failure_kind::invalid);
+}
+
+TEST(RuntimeRegistry, DockerAddressesTellWhereThePortsAre) {
+  EXPECT_EQ(endpoint_host_of("unix:///var/run/docker.sock"), "");
+  EXPECT_EQ(endpoint_host_of("tcp://10.1.2.3:2375"), "10.1.2.3");
+  EXPECT_EQ(endpoint_host_of("ssh://me@box.example:22"), "box.example");
+  EXPECT_TRUE(shares_filesystem(""));
+  EXPECT_TRUE(shares_filesystem("tcp://127.0.0.1:2375"));
+  EXPECT_FALSE(shares_filesystem("tcp://10.1.2.3:2375"));
+  EXPECT_FALSE(shares_filesystem("ssh://localhost"));
 }

@@ -1,6 +1,10 @@
-// Unit tests of the Docker-side volume checks and binds (runtimes/volumes).
+// Unit tests of the host-side volume checks (runtimes/volumes) and of the
+// Docker runtime's named volumes and binds (runtimes/docker/volumes).
 
 #include "runtimes/volumes.hpp"
+
+#include "runtimes/docker/labels.hpp"
+#include "runtimes/docker/volumes.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +14,7 @@
 
 using namespace osb;
 using namespace osb::runtimes;
+using namespace osb::runtimes::docker;
 
 namespace fs = std::filesystem;
 

@@ -1,0 +1,49 @@
+#include "runtimes/registry.hpp"
+
+#include <string_view>
+
+#include "runtimes/docker/hosts.hpp"
+
+namespace osb::runtimes {
+
+namespace {
+
+/// One kind of runtime: its `runtime.type`, how it completes the
+/// configuration, and how it builds the runtimes of a node's hosts.
+struct registered_kind {
+  std::string_view type;
+  bool (*prepare)(node_config& cfg);
+  std::vector<host_runtime> (*make)(const runtime_context& ctx);
+};
+
+/// Every runtime this server can run; a new one is one line here.
+constexpr registered_kind kinds[] = {
+  {"docker", docker::prepare_hosts, docker::make_hosts},
+  {"fake", docker::prepare_fake_hosts, docker::make_fake_hosts},
+};
+
+const registered_kind* find(std::string_view type) {
+  for (auto& k : kinds)
+    if (k.type == type)
+      return &k;
+  return nullptr;
+}
+
+} // namespace
+
+bool prepare_runtime(node_config& cfg) {
+  auto k = find(cfg.runtime.type);
+  return k == nullptr || k->prepare(cfg);
+}
+
+expected<std::vector<host_runtime>> make_runtimes(const runtime_context& ctx) {
+  auto k = find(ctx.cfg->runtime.type);
+  if (k == nullptr)
+    return failure{failure_kind::invalid, "runtime.type '"
+                                            + ctx.cfg->runtime.type
+                                            + "' is not a runtime of this "
+                                              "server"};
+  return k->make(ctx);
+}
+
+} // namespace osb::runtimes
