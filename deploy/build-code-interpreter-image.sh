@@ -8,12 +8,13 @@
 #   debootstrap bookworm minbase + bash, coreutils, curl, procps, python3,
 #   then with apt: python3-ipykernel (kernel "python3", language python),
 #   python3-matplotlib and python3-numpy (plots come back as image/png),
-#   nodejs (Debian's 18)
+#   nodejs (Debian's 18), openjdk-17-jdk-headless (JShell)
 #   kernels: tslab 1.0.22 from npm (tslab: typescript, jslab: javascript),
-#            deploy/code-interpreter/bash_kernel.py (bash), pinned by
-#            deploy/code-interpreter/node/package-lock.json
+#            pinned by deploy/code-interpreter/node/package-lock.json;
+#            ours on ipykernel's base class: deploy/code-interpreter/
+#            bash_kernel.py (bash), java_kernel.py + java/ (java, JShell)
 #   /opt/code-interpreter/code-interpreter.sh   the upstream entrypoint path
-# No Java or Go kernel: none is packaged by Debian or published on npm.
+# No Go kernel: none is packaged by Debian or published on npm.
 #
 # Idempotent: the image carries the sha256 of its inputs (this script, the
 # files under deploy/code-interpreter/, the package list) as the label
@@ -33,7 +34,8 @@ packages=bash,coreutils,curl,ca-certificates,procps,python3
 # fonttools' "python3-scipy | python3-munkres", which would otherwise bring
 # scipy, pythran and a C++ compiler (half a gigabyte) along with matplotlib.
 apt_steps=("python3-munkres"
-  "python3-ipykernel python3-matplotlib python3-numpy nodejs")
+  "python3-ipykernel python3-matplotlib python3-numpy nodejs"
+  "openjdk-17-jdk-headless")
 mode=build
 case ${1:-} in
   --check) mode=check ;;
@@ -89,12 +91,29 @@ chroot "$root" env HOME=/root MPLBACKEND=Agg python3 -c 'import matplotlib.pyplo
 
 ci=$root/opt/code-interpreter
 kernels=$root/usr/local/share/jupyter/kernels
-mkdir -p "$ci/kernels" "$kernels/bash" "$root/workspace"
+mkdir -p "$ci/kernels/java" "$kernels/bash" "$kernels/java" "$root/workspace"
 install -m 0755 "$src/code-interpreter.sh" "$ci/code-interpreter.sh"
-install -m 0644 "$src/bash_kernel.py" "$ci/kernels/bash_kernel.py"
+install -m 0644 "$src/bash_kernel.py" "$src/java_kernel.py" "$ci/kernels/"
 cat >"$kernels/bash/kernel.json" <<'JSON'
 {"argv": ["/usr/bin/python3", "/opt/code-interpreter/kernels/bash_kernel.py", "-f", "{connection_file}"],
  "display_name": "Bash", "language": "bash"}
+JSON
+# The JShell bridge, compiled by the image's own JDK (sun.misc.Signal, for
+# interrupts, warns as internal API).
+install -m 0644 "$src/java/JShellBridge.java" "$ci/kernels/java/"
+mount -t proc proc "$root/proc"
+chroot "$root" javac -nowarn -d /opt/code-interpreter/kernels/java \
+  /opt/code-interpreter/kernels/java/JShellBridge.java >"$root.javac.log" 2>&1 || true
+umount -l "$root/proc"
+if [ ! -f "$ci/kernels/java/JShellBridge.class" ]; then
+  cat "$root.javac.log" >&2
+  echo "javac of the JShell bridge failed" >&2
+  exit 1
+fi
+rm -f "$root.javac.log"
+cat >"$kernels/java/kernel.json" <<'JSON'
+{"argv": ["/usr/bin/python3", "/opt/code-interpreter/kernels/java_kernel.py", "-f", "{connection_file}"],
+ "display_name": "Java", "language": "java"}
 JSON
 
 if [ -n "$npm_pid" ]; then

@@ -372,9 +372,9 @@ TEST_F(CodeInterpreter, BadInputGetsClearErrorsAndExecdStaysUp) {
   auto r = execd("POST", "/code/context", R"({"language":"cobol"})");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("unknown language cobol"), std::string::npos);
-  r = execd("POST", "/code/context", R"({"language":"java"})");
+  r = execd("POST", "/code/context", R"({"language":"go"})");
   EXPECT_EQ(r.status, 501) << r.body;
-  EXPECT_NE(r.body.find("no Jupyter kernel for language java"),
+  EXPECT_NE(r.body.find("no Jupyter kernel for language go"),
             std::string::npos);
   r = execd("POST", "/code", R"({"code":"","context":{"language":"python"}})");
   EXPECT_EQ(r.status, 400);
@@ -418,6 +418,45 @@ TEST_F(CodeInterpreter, BashJavaScriptAndTypeScriptKernels) {
   EXPECT_STREQ(first(r.body, "stdout")["text"].GetString(), "42\n") << r.body;
 }
 
+TEST_F(CodeInterpreter, JavaKernelOnJShell) {
+  auto j = new_context("java");
+  ASSERT_EQ(run(j, "int x = 41;\nint twice(int a) { return 2 * a; }").status,
+            200);
+  auto r = run(j, "System.out.println(\"x=\" + x);\ntwice(x + 1)");
+  EXPECT_STREQ(first(r.body, "stdout")["text"].GetString(), "x=41\n")
+    << r.body;
+  auto res = first(r.body, "result");
+  ASSERT_TRUE(res.IsObject()) << r.body;
+  EXPECT_STREQ(res["results"]["text"].GetString(), "84");
+  r = run(j, "throw new IllegalStateException(\"boom\");");
+  auto err = first(r.body, "error");
+  ASSERT_TRUE(err.IsObject()) << r.body;
+  EXPECT_STREQ(err["error"]["ename"].GetString(), "EvalException");
+  EXPECT_STREQ(err["error"]["evalue"].GetString(), "boom");
+  r = run(j, "int y = ;");
+  EXPECT_STREQ(first(r.body, "error")["error"]["ename"].GetString(),
+               "CompilationException")
+    << r.body;
+  // Not shared with another Java context.
+  auto other = new_context("java");
+  r = run(other, "x");
+  EXPECT_TRUE(first(r.body, "error").IsObject()) << r.body;
+  // An endless loop stops on interrupt; the state survives it.
+  auto f = std::async(std::launch::async,
+                      [&] { return run(j, "while (true) { x++; }"); });
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(execd("DELETE", "/code?id=" + j).status, 200);
+  ASSERT_EQ(f.wait_for(20s), std::future_status::ready);
+  r = f.get();
+  EXPECT_STREQ(first(r.body, "error")["error"]["ename"].GetString(),
+               "KeyboardInterrupt")
+    << r.body;
+  r = run(j, "x > 41");
+  res = first(r.body, "result");
+  ASSERT_TRUE(res.IsObject()) << r.body;
+  EXPECT_STREQ(res["results"]["text"].GetString(), "true");
+}
+
 TEST_F(CodeInterpreter, NoKernelUntilCodeRunsAndVersionsAreReported) {
   auto id = create();
   ASSERT_FALSE(id.empty());
@@ -440,7 +479,10 @@ TEST_F(CodeInterpreter, NoKernelUntilCodeRunsAndVersionsAreReported) {
   EXPECT_NE(logs.find("python 3.12 requested: this image has python 3."),
             std::string::npos)
     << logs;
-  EXPECT_NE(logs.find("java 21 requested: this image has no java"),
+  EXPECT_NE(logs.find("java 21 requested: this image has java 17."),
+            std::string::npos)
+    << logs;
+  EXPECT_NE(logs.find("go 1.25 requested: this image has no go"),
             std::string::npos);
   EXPECT_NE(logs.find("node 18 requested: using 18."), std::string::npos);
   EXPECT_EQ(srv_->call("DELETE", "/v1/sandboxes/" + id).status, 204);

@@ -84,7 +84,7 @@ describe("code interpreter", () => {
     assert.ok(ex.result.some((r) => (r.raw?.["image/png"] ?? "").startsWith("iVBORw0KGgo")));
   });
 
-  test("bash, javascript and typescript kernels; java is refused clearly", async () => {
+  test("bash, javascript, typescript and java kernels; go is refused clearly", async () => {
     const b = await codes.createContext("bash");
     await codes.run("N=6", { context: b });
     const bash = await codes.run("echo $((N*7))", { context: b });
@@ -93,9 +93,14 @@ describe("code interpreter", () => {
     assert.ok(js.complete, JSON.stringify(js));
     const ts = await codes.run("const t: string = 'typed';\nconsole.log(t)", { language: "typescript" });
     assert.deepEqual(ts.logs.stdout.map((m) => m.text), ["typed\n"]);
-    await assert.rejects(codes.createContext("java"), (e) => {
+    const j = await codes.createContext("java");
+    await codes.run("int n = 6;", { context: j });
+    const java = await codes.run("System.out.println(n * 7);\nn * 7", { context: j });
+    assert.deepEqual(java.logs.stdout.map((m) => m.text), ["42\n"]);
+    assert.equal(java.result[0]?.text, "42", JSON.stringify(java));
+    await assert.rejects(codes.createContext("go"), (e) => {
       assert.equal(e.statusCode, 501);
-      assert.match(e.message, /no Jupyter kernel for language java/);
+      assert.match(e.message, /no Jupyter kernel for language go/);
       return true;
     });
   });
