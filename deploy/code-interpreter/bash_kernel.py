@@ -22,6 +22,10 @@ from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class BashKernel(Kernel):
     implementation = "opensandbox-bash"
     implementation_version = "1.0"
@@ -44,6 +48,9 @@ class BashKernel(Kernel):
     def _start_shell(self):
         # A trap (not an ignore, which children would inherit) keeps an
         # interrupted shell alive while its foreground child gets SIGINT.
+        # ipykernel ignores SIGINT outside its handlers: a shell started
+        # with it ignored could not trap it, and its children would ignore
+        # every interrupt, so it is reset first.
         self._shell = subprocess.Popen(
             ["bash", "--norc", "--noprofile"],
             stdin=subprocess.PIPE,
@@ -51,6 +58,7 @@ class BashKernel(Kernel):
             stderr=subprocess.PIPE,
             start_new_session=True,
             bufsize=0,
+            preexec_fn=_default_sigint,
         )
         self._shell.stdin.write(b"trap 'true' INT\n")
         self._shell.stdin.flush()

@@ -408,6 +408,17 @@ TEST_F(CodeInterpreter, BashJavaScriptAndTypeScriptKernels) {
     << r.body;
   r = run(b, "false");
   EXPECT_STREQ(first(r.body, "error")["error"]["evalue"].GetString(), "1");
+  // An interrupt reaches the shell's foreground command; the shell stays.
+  auto f = std::async(std::launch::async, [&] { return run(b, "sleep 30"); });
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(execd("DELETE", "/code?id=" + b).status, 200);
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  r = f.get();
+  EXPECT_STREQ(first(r.body, "error")["error"]["ename"].GetString(),
+               "KeyboardInterrupt")
+    << r.body;
+  r = run(b, "echo $COUNT");
+  EXPECT_STREQ(first(r.body, "stdout")["text"].GetString(), "41\n") << r.body;
   auto js = new_context("javascript");
   ASSERT_EQ(run(js, "const xs = [1, 2, 3];").status, 200);
   r = run(js, "console.log(xs.map(x => x * 2).join(','))");
