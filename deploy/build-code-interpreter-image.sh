@@ -111,6 +111,8 @@ if [ ! -f "$ci/kernels/java/JShellBridge.class" ]; then
   exit 1
 fi
 rm -f "$root.javac.log"
+# jmods are for jlink only (75 MB).
+rm -rf "$root"/usr/lib/jvm/*/jmods
 cat >"$kernels/java/kernel.json" <<'JSON'
 {"argv": ["/usr/bin/python3", "/opt/code-interpreter/kernels/java_kernel.py", "-f", "{connection_file}"],
  "display_name": "Java", "language": "java"}

@@ -1,10 +1,10 @@
-// Code contexts against the scripted fake kernel (execd_fake_kernel.hpp):
+// Code contexts against the scripted fake kernel (fake_kernel.hpp):
 // the event stream of a run, context bookkeeping, a dying kernel,
 // interrupts, limits and bad input.
 
 #include "execd/code.hpp"
 
-#include "execd_fake_kernel.hpp"
+#include "test/unit/execd/fake_kernel.hpp"
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>

@@ -2,7 +2,7 @@
 // resize, replay, takeover, exit, delete, and the refusals before the
 // upgrade.
 
-#include "execd_http_client.hpp"
+#include "test/unit/execd/http_client.hpp"
 
 #include "execd/websocket.hpp"
 
