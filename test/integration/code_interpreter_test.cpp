@@ -452,9 +452,11 @@ TEST_F(CodeInterpreter, JavaKernelOnJShell) {
   auto other = new_context("java");
   r = run(other, "x");
   EXPECT_TRUE(first(r.body, "error").IsObject()) << r.body;
-  // An endless loop stops on interrupt; the state survives it.
-  auto f = std::async(std::launch::async,
-                      [&] { return run(j, "while (true) { x++; }"); });
+  // An endless loop stops on interrupt; the state survives it. (It sleeps:
+  // a bare x++ loop wraps x around within the second.)
+  auto f = std::async(std::launch::async, [&] {
+    return run(j, "while (true) { x++; Thread.sleep(5); }");
+  });
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(execd("DELETE", "/code?id=" + j).status, 200);
   ASSERT_EQ(f.wait_for(20s), std::future_status::ready);
