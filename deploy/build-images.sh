@@ -10,6 +10,10 @@
 #   opensandbox/busybox:latest      the host's busybox-static (a second)
 #   opensandbox/debian:bookworm     debootstrap minbase + bash, coreutils,
 #                                   curl, procps, python3 (about a minute)
+#   opensandbox/code-interpreter:latest  Jupyter kernels for /code
+#                                   (deploy/build-code-interpreter-image.sh,
+#                                   a few minutes; rebuilt when its inputs
+#                                   change)
 #   opensandbox/egress:latest       the egress sidecar (deploy/build-egress-image.sh)
 #   opensandbox/server:latest       the node image (deploy/build-node-image.sh)
 # Env: OSB_BUILD_DIR (binaries, default build), OSB_BUSYBOX_IMAGE,
@@ -78,6 +82,9 @@ build_debian() {
 
 have_image "$busybox_image" || build_busybox
 have_image "$debian_image" || build_debian
+# Needs none of our binaries (execd is injected): built with the base
+# images (a no-op when it is up to date).
+"$here/deploy/build-code-interpreter-image.sh"
 if [ "$base_only" = 1 ]; then
   "$here/deploy/build-egress-image.sh" --base-only
   [ "$with_tests" = 0 ] || "$here/deploy/build-node-image.sh" --rootfs-only

@@ -4,11 +4,15 @@
 #   have_image IMAGE          whether the Docker daemon has IMAGE (exit code)
 #   ensure_dockerd            starts dockerd in the background if none answers
 #   remove_rootfs DIR         unmounts what debootstrap left there, removes DIR
-#   debootstrap_rootfs DIR PACKAGES
+#   debootstrap_rootfs DIR PACKAGES [APT_STEP...]
 #                             a Debian 12 minbase rootfs with PACKAGES (comma
 #                             separated) from $OSB_DEBIAN_MIRROR, without
 #                             package caches, logs, docs and the files Docker
-#                             provides (hostname, resolv.conf, hosts)
+#                             provides (hostname, resolv.conf, hosts); each
+#                             APT_STEP (space separated packages) is then
+#                             installed with apt-get in the rootfs, without
+#                             recommends (apt resolves dependencies fully;
+#                             debootstrap's resolver is for small sets)
 
 osb_debian_mirror=${OSB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -16,7 +20,7 @@ osb_debian_mirror=${OSB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # prove a fresh machine): the local images and the rootfs cache.
 osb_project_images=(opensandbox/busybox:latest opensandbox/debian:bookworm
   opensandbox/egress-base:bookworm opensandbox/egress:latest
-  opensandbox/server:latest)
+  opensandbox/server:latest opensandbox/code-interpreter:latest)
 osb_image_cache_dir=${OSB_IMAGE_CACHE_DIR:-/var/cache/opensandbox}
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -49,7 +53,7 @@ remove_rootfs() {
 }
 
 debootstrap_rootfs() {
-  local root=$1 packages=$2 m
+  local root=$1 packages=$2 m step
   command -v debootstrap >/dev/null || {
     echo "debootstrap is required (apt-get install debootstrap)" >&2
     return 1
@@ -63,6 +67,24 @@ debootstrap_rootfs() {
     return 1
   fi
   rm -f "$root.log"
+  shift 2
+  if [ $# -gt 0 ]; then
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    mount -t proc proc "$root/proc"
+    for step in "$@"; do
+      echo "apt-get install $step"
+      # shellcheck disable=SC2086
+      if ! chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install \
+          -y -q --no-install-recommends $step >"$root.log" 2>&1; then
+        tail -n 30 "$root.log" >&2
+        rm -f "$root.log"
+        echo "apt-get install $step failed" >&2
+        return 1
+      fi
+    done
+    rm -f "$root.log"
+    umount -l "$root/proc" 2>/dev/null || true
+  fi
   chroot "$root" apt-get clean
   for m in $(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts \
       | sort -r); do

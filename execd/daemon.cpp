@@ -1,11 +1,12 @@
 #include "execd/daemon.hpp"
 
 #include "execd/claim.hpp"
-
+#include "execd/code.hpp"
 #include "execd/commands.hpp"
 #include "base/log.hpp"
 #include "execd/metrics.hpp"
 #include "execd/process.hpp"
+#include "execd/pty.hpp"
 #include "execd/routes.hpp"
 #include "execd/server.hpp"
 #include "execd/sessions.hpp"
@@ -222,11 +223,19 @@ int run_daemon(const daemon_options& opts) {
   static command_manager commands{dir + "/commands"};
   static session_manager sessions{dir + "/sessions"};
   static metrics_sampler metrics;
+  // Kernels start on a context's first run, so a sandbox that never runs
+  // code has no kernel process.
+  code_options co;
+  co.dir = dir + "/kernels";
+  if (auto n = parse_u64(env_or("EXECD_MAX_KERNELS", "")); n && *n > 0)
+    co.max_kernels = static_cast<size_t>(*n);
+  static code_manager code{co};
+  static pty_manager ptys;
   server_options so;
   so.port = opts.port;
   so.access_token = opts.access_token;
   std::string err;
-  auto srv = http_server::start(so, router{commands, sessions, metrics}, &err);
+  auto srv = http_server::start(so, router{commands, sessions, metrics, code, ptys}, &err);
   if (!srv) {
     OSB_ERROR("execd", "", "", err);
     return 1;

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -327,6 +328,8 @@ std::shared_ptr<child_process> spawn_process(const spawn_options& opts,
       for (int i = 0; i < 3; ++i)
         if (::dup2(src[i], i) < 0)
           report_errno(errno);
+      if (opts.controlling_tty && ::ioctl(0, TIOCSCTTY, 0) != 0)
+        report_errno(errno);
       if (cwd != nullptr && ::chdir(cwd) != 0)
         report_errno(errno);
       if (change_user) {

@@ -104,6 +104,9 @@ struct spawn_options {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  /// Makes stdin (a terminal's slave side) the session's controlling
+  /// terminal, for shells on a PTY (job control, ^C).
+  bool controlling_tty = false;
 };
 
 /// Forks and execs in a new session (setsid: own process group). Failures

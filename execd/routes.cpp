@@ -8,8 +8,13 @@
 namespace osb::execd {
 
 router::router(command_manager& commands, session_manager& sessions,
-               metrics_sampler& metrics)
-  : commands_(commands), sessions_(sessions), metrics_(metrics) {
+               metrics_sampler& metrics, code_manager& code,
+               pty_manager& ptys)
+  : commands_(commands),
+    sessions_(sessions),
+    metrics_(metrics),
+    code_(code),
+    ptys_(ptys) {
   // nop
 }
 
@@ -140,32 +145,41 @@ void router::operator()(const http_request& req, body_reader& body,
     }
     if (n == 2 && seg[1] == "context") {
       if (m == "POST")
-        return send_error(w, 501, "NOT_SUPPORTED",
-                          "code interpreting (Jupyter) is not supported by "
-                          "this execd");
+        return create_context(body, w);
       return not_allowed();
     }
     if (n == 2 && seg[1] == "contexts") {
       if (m == "GET")
-        return send_json(w, "[]");
-      if (m == "DELETE") {
-        auto lang = req.query_get("language");
-        if (!lang || lang->empty())
-          return send_error(w, 400, "MISSING_QUERY",
-                            "missing query parameter language");
-        return send_ok(w);
-      }
+        return list_contexts(req, w);
+      if (m == "DELETE")
+        return delete_contexts(req, w);
       return not_allowed();
     }
     if (n == 3 && seg[1] == "contexts") {
-      if (m == "GET" || m == "DELETE")
-        return send_error(w, 404, "CONTEXT_NOT_FOUND",
-                          "context " + seg[2] + " not found");
+      if (m == "GET")
+        return get_context(seg[2], w);
+      if (m == "DELETE")
+        return delete_context(seg[2], w);
       return not_allowed();
     }
   } else if (head == "pty") {
-    return send_error(w, 501, "NOT_SUPPORTED",
-                      "PTY sessions are not supported by this execd");
+    if (n == 1) {
+      if (m == "POST")
+        return create_pty(body, w);
+      return not_allowed();
+    }
+    if (n == 2) {
+      if (m == "GET")
+        return pty_status(seg[1], w);
+      if (m == "DELETE")
+        return delete_pty(seg[1], w);
+      return not_allowed();
+    }
+    if (n == 3 && seg[2] == "ws") {
+      if (m == "GET")
+        return attach_pty(req, seg[1], w);
+      return not_allowed();
+    }
   }
   send_error(w, 404, "NOT_FOUND", "no route for " + req.path);
 }

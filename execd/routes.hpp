@@ -1,8 +1,10 @@
 #pragma once
 
 #include "base/http_io.hpp"
+#include "execd/code.hpp"
 #include "execd/commands.hpp"
 #include "execd/metrics.hpp"
+#include "execd/pty.hpp"
 #include "execd/sessions.hpp"
 
 namespace osb::execd {
@@ -17,11 +19,11 @@ using base::response_writer;
 /// The execd API (everything but `/proxy`, which needs the raw connection
 /// and lives in the server's front, execd/server.cpp). Stateless apart from
 /// the services it uses. The handlers live with their concern:
-/// execd/routes_{commands,sessions,files,upload,metrics}.cpp.
+/// execd/routes_{commands,sessions,files,upload,metrics,code,pty}.cpp.
 class router {
 public:
   router(command_manager& commands, session_manager& sessions,
-         metrics_sampler& metrics);
+         metrics_sampler& metrics, code_manager& code, pty_manager& ptys);
 
   /// Dispatches one request.
   void operator()(const http_request& req, body_reader& body,
@@ -54,10 +56,22 @@ private:
   void metrics(response_writer& w);
   void metrics_watch(response_writer& w);
   void run_code(body_reader& body, response_writer& w);
+  void create_context(body_reader& body, response_writer& w);
+  void list_contexts(const http_request& req, response_writer& w);
+  void delete_contexts(const http_request& req, response_writer& w);
+  void get_context(const std::string& id, response_writer& w);
+  void delete_context(const std::string& id, response_writer& w);
+  void create_pty(body_reader& body, response_writer& w);
+  void pty_status(const std::string& id, response_writer& w);
+  void delete_pty(const std::string& id, response_writer& w);
+  void attach_pty(const http_request& req, const std::string& id,
+                  response_writer& w);
 
   command_manager& commands_;
   session_manager& sessions_;
   metrics_sampler& metrics_;
+  code_manager& code_;
+  pty_manager& ptys_;
 };
 
 /// Sends the error envelope `{"code": ..., "message": ...}`.

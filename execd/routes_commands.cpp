@@ -1,5 +1,4 @@
-// execd routes: /command (run, interrupt, status, background logs) and
-// /code without a language (a shell command).
+// execd routes: /command (run, interrupt, status, background logs).
 
 #include "execd/routes.hpp"
 
@@ -80,6 +79,17 @@ void router::interrupt(const http_request& req, response_writer& w) {
   auto id = req.query_get("id");
   if (!id || id->empty())
     return send_error(w, 400, "MISSING_QUERY", "missing query parameter id");
+  // One dispatcher for DELETE /command and DELETE /code, as in Go: a code
+  // context first, then commands, then bash sessions.
+  switch (code_.interrupt(*id)) {
+    case code_manager::interrupt_result::done:
+      return send_ok(w);
+    case code_manager::interrupt_result::not_running:
+      return send_error(w, 409, "NOT_RUNNING",
+                        "context " + *id + " is not running any code");
+    case code_manager::interrupt_result::unknown:
+      break;
+  }
   switch (commands_.interrupt(*id)) {
     case command_manager::interrupt_result::done:
       return send_ok(w);
@@ -91,6 +101,9 @@ void router::interrupt(const http_request& req, response_writer& w) {
   }
   if (sessions_.remove(*id))
     return send_ok(w);
+  if (segments(req.path).front() == "code")
+    return send_error(w, 404, "CONTEXT_NOT_FOUND",
+                      "context " + *id + " not found");
   send_error(w, 500, "RUNTIME_ERROR", "no such session: " + *id);
 }
 
@@ -137,36 +150,6 @@ void router::command_logs(const http_request& req, const std::string& id,
     return;
   }
   send_file_range(w, fd, cursor, len);
-}
-
-void router::run_code(body_reader& body, response_writer& w) {
-  rapidjson::Document doc;
-  if (!read_json(body, w, doc))
-    return;
-  command_request cr;
-  if (!doc.IsObject() || !get_string(doc, "code", cr.command))
-    return send_error(w, 400, "INVALID_REQUEST_BODY", bad_body);
-  if (cr.command.empty())
-    return send_error(w, 400, "INVALID_REQUEST_BODY", "code must not be empty");
-  std::string language;
-  std::string context_id;
-  if (auto i = doc.FindMember("context");
-      i != doc.MemberEnd() && i->value.IsObject()) {
-    if (!get_string(i->value, "language", language)
-        || !get_string(i->value, "id", context_id))
-      return send_error(w, 400, "INVALID_REQUEST_BODY", bad_body);
-  }
-  if (!language.empty() || !context_id.empty())
-    return send_error(w, 501, "NOT_SUPPORTED",
-                      "code interpreting (Jupyter) is not supported by this "
-                      "execd; omit context.language to run a shell command");
-  // No language: a plain foreground shell command (contract §0.25).
-  stream_sink sink{w};
-  auto err = commands_.run(cr, sink);
-  if (!err.empty() && !w.started())
-    return send_error(w, 500, "RUNTIME_ERROR", err);
-  if (w.started())
-    w.finish();
 }
 
 } // namespace osb::execd

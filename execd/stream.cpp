@@ -71,6 +71,37 @@ std::string encode_output(std::string_view type, std::string_view text,
   return out;
 }
 
+std::string encode_count(int64_t count, int64_t ts) {
+  stream_event ev;
+  ev.type = "execution_count";
+  ev.execution_count = count;
+  ev.timestamp = ts;
+  std::string out;
+  encode_event(out, ev);
+  return out;
+}
+
+std::string encode_status(std::string_view text, int64_t ts) {
+  stream_event ev;
+  ev.type = "status";
+  ev.text = std::string{text};
+  ev.timestamp = ts;
+  std::string out;
+  encode_event(out, ev);
+  return out;
+}
+
+std::string encode_result(std::string_view results_json, int64_t ts) {
+  std::string out;
+  out.reserve(results_json.size() + 64);
+  out += "{\"type\":\"result\",\"timestamp\":";
+  out += std::to_string(ts);
+  out += ",\"results\":";
+  out.append(results_json.data(), results_json.size());
+  out += "}\n\n";
+  return out;
+}
+
 std::string encode_complete(int64_t execution_time_ms, int64_t ts) {
   stream_event ev;
   ev.type = "execution_complete";

@@ -42,6 +42,17 @@ std::string encode_complete(int64_t execution_time_ms, int64_t ts);
 std::string encode_error(std::string_view ename, std::string_view evalue,
                          const std::vector<std::string>& traceback, int64_t ts);
 
+/// `execution_count` (a Jupyter cell counter).
+std::string encode_count(int64_t count, int64_t ts);
+
+/// `status` with `text` (Jupyter's error path sends "error").
+std::string encode_status(std::string_view text, int64_t ts);
+
+/// `result` with `results` = `results_json`, an already encoded JSON object
+/// (a MIME bundle whose `text/plain` is renamed to `text`). Keys in Go's
+/// order: type, timestamp, results.
+std::string encode_result(std::string_view results_json, int64_t ts);
+
 /// Receives encoded stream bytes. Implementations write them to a client.
 class event_sink {
 public:

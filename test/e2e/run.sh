@@ -9,6 +9,8 @@
 #                          holding opensandbox-server and opensandbox-execd
 #   OSB_E2E_IMAGE          main image (default opensandbox/debian:bookworm)
 #   OSB_E2E_BUSYBOX_IMAGE  busybox image (default opensandbox/busybox:latest)
+#   OSB_E2E_CODE_IMAGE     code-interpreter image (default
+#                          opensandbox/code-interpreter:latest)
 #   OSB_E2E_EXTRA_TOML     appended to the generated server config
 #   OSB_E2E_CONCURRENCY    test files run in parallel (default 1)
 #   OSB_E2E_FILES          test files (default tests/*.test.mjs), e.g.
@@ -26,7 +28,8 @@ command -v node >/dev/null || { echo "e2e: node is required" >&2; exit 2; }
 
 image=${OSB_E2E_IMAGE:-opensandbox/debian:bookworm}
 busybox_image=${OSB_E2E_BUSYBOX_IMAGE:-opensandbox/busybox:latest}
-for img in "$image" "$busybox_image"; do
+code_image=${OSB_E2E_CODE_IMAGE:-opensandbox/code-interpreter:latest}
+for img in "$image" "$busybox_image" "$code_image"; do
   docker image inspect "$img" >/dev/null 2>&1 || {
     echo "e2e: image $img missing (run deploy/setup.sh)" >&2; exit 2; }
 done
@@ -142,6 +145,7 @@ export OSB_E2E_DOMAIN="127.0.0.1:$port"
 export OSB_E2E_API_KEY="$api_key"
 export OSB_E2E_IMAGE="$image"
 export OSB_E2E_BUSYBOX_IMAGE="$busybox_image"
+export OSB_E2E_CODE_IMAGE="$code_image"
 export OSB_E2E_NODE="$node_name"
 export OSB_E2E_GATEWAY="$gateway"
 # shellcheck disable=SC2086

@@ -156,7 +156,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static command_manager commands{"/tmp/osb-fuzz-execd/commands"};
   static session_manager sessions{"/tmp/osb-fuzz-execd/sessions"};
   static metrics_sampler metrics;
-  static router r{commands, sessions, metrics};
+  static code_manager code{[] {
+    code_options o;
+    o.dir = "/tmp/fuzz-execd-kernels";
+    o.spec_dirs = {"/nonexistent/kernels"};
+    return o;
+  }()};
+  static pty_manager ptys;
+  static router r{commands, sessions, metrics, code, ptys};
   std::string_view in{reinterpret_cast<const char*>(data) + 1, size - 1};
   switch (data[0] % 4) {
     case 0: {

@@ -9,6 +9,8 @@ export const API_KEY = process.env.OSB_E2E_API_KEY ?? "";
 export const IMAGE = process.env.OSB_E2E_IMAGE ?? "opensandbox/debian:bookworm";
 export const BUSYBOX_IMAGE =
   process.env.OSB_E2E_BUSYBOX_IMAGE ?? "opensandbox/busybox:latest";
+export const CODE_IMAGE =
+  process.env.OSB_E2E_CODE_IMAGE ?? "opensandbox/code-interpreter:latest";
 
 /** The environment every upstream E2E sandbox gets. */
 export const E2E_ENV = {

@@ -187,7 +187,7 @@ protected:
     so.port = 0;
     so.access_token = token;
     std::string err;
-    srv = http_server::start(so, router{commands, sessions, metrics}, &err);
+    srv = http_server::start(so, router{commands, sessions, metrics, code, ptys}, &err);
     ASSERT_TRUE(srv) << err;
     port = srv->port();
   }
@@ -201,6 +201,14 @@ protected:
   command_manager commands{"/tmp/execd-http-test-logs"};
   session_manager sessions{"/tmp/execd-http-test-sessions"};
   metrics_sampler metrics;
+  /// No kernelspecs: /code with a language answers 501.
+  code_manager code{[] {
+    code_options o;
+    o.dir = "/tmp/execd-test-kernels";
+    o.spec_dirs = {"/nonexistent/kernels"};
+    return o;
+  }()};
+  pty_manager ptys;
   std::unique_ptr<http_server> srv;
   uint16_t port = 0;
 };
