@@ -241,6 +241,7 @@ typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::completion)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::sandbox_instance)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::admission)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::claim_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::provision_options)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::provision_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::observation)

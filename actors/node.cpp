@@ -719,6 +719,19 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                        true, atom::patch_v, id, p, rid);
         });
     },
+    [=](atom::internal, atom::claim, std::string& id, sandbox_spec& spec,
+        std::string& rid) -> caf::result<sandbox_view> {
+      return route<sandbox_view>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<sandbox_view> {
+          return self->delegate(e.hdl, atom::claim_v, spec, rid);
+        },
+        [=](node_state::member&) -> caf::result<sandbox_view> {
+          // Each node claims its own members (the POOLS actor is per node).
+          return make_error(ec::sandbox_not_found,
+                            "Pool member " + id + " is not on this node.");
+        });
+    },
     [=](atom::diagnose, std::string& id, diagnostics_query& q,
         std::string& rid) -> caf::result<std::string> {
       return route<std::string>(
