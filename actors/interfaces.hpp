@@ -177,9 +177,16 @@ using pools_actor = caf::typed_actor<
                   std::string>::with<pool_view>,
   // Deletes a pool (its claimed sandboxes stay).
   caf::replies_to<atom::pool_del, std::string, std::string>::with<bool>,
-  // A create names the pool: answers its record, whose template the create
-  // runs (counted as a claim served cold while no member is idle).
-  caf::replies_to<atom::claim, std::string>::with<pool_record>,
+  // A create names the pool: answers its record and the id of an idle
+  // member taken for the claim ("" = none idle: the create runs the
+  // template cold).
+  caf::replies_to<atom::claim, std::string>::with<pool_record, std::string>,
+  // A warm claim of the member (pool, id) failed: it is gone.
+  caf::reacts_to<atom::forget, std::string, std::string>,
+  // INTERNAL: syncs the members with the node's directory and refills
+  // (tick: and again after the tick interval).
+  caf::reacts_to<atom::sync>,
+  caf::reacts_to<atom::tick>,
   // INTERNAL: loads the records.
   caf::reacts_to<atom::recover>>;
 

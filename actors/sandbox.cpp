@@ -637,6 +637,10 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.egress_token = row.egress_token;
   v.access_token = row.access_token;
   v.runtime_host = row.runtime_host;
+  if (!row.pool.empty()
+      && (row.phase == "provisioning" || row.phase == "idle"
+          || row.phase == "claiming"))
+    v.member_of = row.pool;
   if (auto i = spec.extensions.find("access.renew.extend.seconds");
       i != spec.extensions.end())
     v.renew_extend_s
@@ -692,7 +696,11 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     bool ran = obs == runtimes::workload::running
                || obs == runtimes::workload::paused
                || obs == runtimes::workload::exited;
-    if (st.row.phase == "provisioning" && ran) {
+    // A member that ran before its start was recorded was never probed
+    // idle: it is removed below rather than adopted.
+    bool member_ran = !st.row.pool.empty() && st.row.phase == "provisioning"
+                      && ran;
+    if (st.row.phase == "provisioning" && ran && !member_ran) {
       OSB_WARN(component, "", sid(self),
                "sandbox adopts its container, which ran although its start "
                "was not recorded");
@@ -700,7 +708,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       persist(self);
     }
     st.never_ran = st.row.phase != "provisioned";
-    bool member_lost = st.row.phase == "claiming"
+    bool member_lost = member_ran || st.row.phase == "claiming"
                        || (st.row.phase == "idle"
                            && obs != runtimes::workload::running);
     if (member_lost) {
@@ -769,6 +777,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.row.spec_json = codec::spec_to_json(st.spec);
       st.row.expires_us = 0;
       st.view.expires_us = 0;
+      st.view.member_of = st.row.pool;
     }
     st.phase = sandbox_phase::provisioning;
     st.view.state = sandbox_state::pending;

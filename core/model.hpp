@@ -107,6 +107,9 @@ struct sandbox_view {
   /// `extensions["access.renew.extend.seconds"]` (OSEP-0009): seconds a
   /// proxied access extends the expiry to (renew-on-access); 0 = none.
   int64_t renew_extend_s = 0;
+  /// The pool of an unclaimed member (warming, idle or claiming), empty
+  /// for every other sandbox: listings leave members out.
+  std::string member_of;
 };
 
 /// How a node introduces itself to its peers.
@@ -148,6 +151,9 @@ struct list_query {
   string_map metadata;
   int32_t page = 1;
   int32_t page_size = 20;
+  /// True for the POOLS actor's sync: only this node's unclaimed pool
+  /// members, which other listings never show (docs/pools.md).
+  bool members = false;
 };
 
 /// One page of sandboxes.
