@@ -7,6 +7,7 @@
 #include "base/log.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/health_probe.hpp"
+#include "runtimes/docker/oci_runtime.hpp"
 #include "runtimes/docker/specs.hpp"
 #include "runtimes/docker/volumes.hpp"
 
@@ -134,7 +135,11 @@ private:
       });
       return;
     }
-    finish(failed(step, f));
+    auto r = failed(step, f);
+    if (step == create_step || step == start_step)
+      r.message += oci_runtime_hint(
+        secure_docker_runtime(*options().cfg), f.message);
+    finish(std::move(r));
   }
 
   void fail_volume(const volume_error& e) {

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "runtimes/docker/engine.hpp"
+
+/// The OCI runtime of the sandbox containers (`[secure_runtime]`: gVisor's
+/// `runsc`, Kata's `kata-runtime`): whether a Docker host can run it, and
+/// what a failed create or start under it tells the user. The egress
+/// sidecar always runs under the daemon's default runtime (it needs
+/// nftables in a real kernel namespace, see docs/gvisor.md).
+namespace osb::runtimes::docker {
+
+/// Why the Docker host described by `info` cannot run containers under
+/// OCI runtime `name`, or nullopt when it can. `host` names the host in the
+/// message; `local_fs` allows checking the registered binary's path on
+/// this machine.
+std::optional<std::string> check_oci_runtime(const daemon_info& info,
+                                             const std::string& name,
+                                             const std::string& host,
+                                             bool local_fs);
+
+/// What to add to the message of a failed create or start of a sandbox
+/// container under OCI runtime `name` (empty = nothing, e.g. an unrelated
+/// failure or no secure runtime): Docker's own words do not say that the
+/// server chose the runtime, nor how to register it.
+std::string oci_runtime_hint(const std::string& name,
+                             const std::string& docker_message);
+
+} // namespace osb::runtimes::docker
