@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "runtimes/docker/tar.hpp"
+
 namespace osb::runtimes::docker {
 
 namespace {
@@ -63,6 +65,16 @@ std::string oci_runtime_hint(const std::string& name,
     return " (this server runs every sandbox under OCI runtime '" + name
            + "' ([secure_runtime]); " + see_docs + ")";
   return {};
+}
+
+bool is_gvisor(const node_config& cfg) {
+  return cfg.secure_runtime.type == "gvisor";
+}
+
+std::shared_ptr<const std::string> gvisor_tmp_archive() {
+  static const auto tar = std::make_shared<const std::string>(
+    make_tar({{"tmp", 01777, true, {}}, {"tmp/.opensandbox", 0755, true, {}}}));
+  return tar;
 }
 
 } // namespace osb::runtimes::docker

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "core/config.hpp"
 #include "runtimes/docker/engine.hpp"
 
 /// The OCI runtime of the sandbox containers (`[secure_runtime]`: gVisor's
@@ -27,5 +29,15 @@ std::optional<std::string> check_oci_runtime(const daemon_info& info,
 /// server chose the runtime, nor how to register it.
 std::string oci_runtime_hint(const std::string& name,
                              const std::string& docker_message);
+
+/// Whether sandboxes run under gVisor (`secure_runtime.type = "gvisor"`).
+bool is_gvisor(const node_config& cfg);
+
+/// What a sandbox container under gVisor gets before its start: an empty
+/// directory `/tmp/.opensandbox` (and /tmp, mode 1777, if the image has
+/// none). runsc mounts a tmpfs of its own over an empty /tmp: its files
+/// would live in the sandbox's memory and miss from snapshots (docker
+/// commit), unlike under runc. A non-empty /tmp stays the container's.
+std::shared_ptr<const std::string> gvisor_tmp_archive();
 
 } // namespace osb::runtimes::docker

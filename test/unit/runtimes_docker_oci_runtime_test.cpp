@@ -113,10 +113,28 @@ TEST_F(SecureRuntime, SandboxesRunUnderItTheirSidecarsUnderTheDefault) {
   EXPECT_EQ(runtime_of("sandbox-b"), "runsc");
   // The sidecar needs nftables of a real kernel namespace.
   EXPECT_EQ(runtime_of("sandbox-egress-b"), "");
+  // /tmp made non-empty before the start (runsc would mount a tmpfs over
+  // an empty one); the sidecar gets nothing.
+  auto tmp = gvisor_tmp_archive();
+  auto archives = [&](const std::string& name) {
+    for (auto& c : engine->containers())
+      if (c.name == name)
+        return engine->archives(c.id);
+    return decltype(engine->archives("")){};
+  };
+  using archive = std::pair<std::string, size_t>;
+  EXPECT_EQ(archives("sandbox-a"), (std::vector<archive>{{"/", tmp->size()}}));
+  EXPECT_TRUE(archives("sandbox-egress-b").empty());
+  EXPECT_NE(tmp->find("tmp/.opensandbox/"), std::string::npos);
+  engine->fail_next("put_archive", failure{failure_kind::failed, "no space"});
+  auto failed = provision(*rt, instance("d"));
+  EXPECT_EQ(failed.reason, "CONTAINER_CREATE_FAILED");
+  EXPECT_EQ(failed.message, "Failed to keep /tmp in sandbox container: no space");
   cfg->secure_runtime = {};
   auto plain = make();
   EXPECT_EQ(provision(*plain, instance("c")).status, outcome::running);
   EXPECT_EQ(runtime_of("sandbox-c"), "");
+  EXPECT_TRUE(archives("sandbox-c").empty());
 }
 
 TEST_F(SecureRuntime, StartUpCheckFailsWithoutTheRuntime) {

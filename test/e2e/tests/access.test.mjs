@@ -54,8 +54,11 @@ describe("sandbox access", () => {
     assert.equal(ok.status, 200, ok.body);
     assert.ok(ok.body.includes("signed-ok"), ok.body);
 
-    const soon = await sbx.getSignedEndpoint(EXECD_PORT, now + 1);
-    await new Promise((r) => setTimeout(r, (now + 3) * 1000 - Date.now()));
+    // One second from now (the command above may have taken longer than
+    // a second, e.g. under gVisor).
+    const soonAt = Math.floor(Date.now() / 1000) + 1;
+    const soon = await sbx.getSignedEndpoint(EXECD_PORT, soonAt);
+    await new Promise((r) => setTimeout(r, (soonAt + 2) * 1000 - Date.now()));
     const late = await post(`http://${soon.endpoint}/command`, { command: "echo late" });
     assert.equal(late.status, 401);
     assert.ok(late.body.includes("expired"), late.body);
