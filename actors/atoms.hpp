@@ -12,8 +12,8 @@
 
 #include "core/error.hpp"
 #include "core/model.hpp"
-#include "runtimes/runtime.hpp"
-#include "store/sqlite_store.hpp"
+#include "core/runtime_types.hpp"
+#include "core/sandbox_row.hpp"
 
 namespace osb::atom {
 
@@ -109,15 +109,6 @@ struct completion {
   std::function<void()> fn;
 };
 
-/// Callbacks into the HTTP layer (local only).
-using view_reply = std::function<void(result<sandbox_view>)>;
-using page_reply = std::function<void(result<list_page>)>;
-using unit_reply = std::function<void(result<unit>)>;
-using time_reply = std::function<void(result<int64_t>)>;
-using members_reply = std::function<void(result<std::vector<member_info>>)>;
-using text_reply = std::function<void(result<std::string>)>;
-using snapshot_reply = std::function<void(result<snapshot_view>)>;
-using snapshot_page_reply = std::function<void(result<snapshot_page>)>;
 using snapshot_views = std::vector<snapshot_view>;
 using sandbox_views = std::vector<sandbox_view>;
 using node_infos = std::vector<node_info>;
@@ -209,14 +200,6 @@ typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
 } // namespace osb
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::completion)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::view_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::page_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::unit_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::time_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::members_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::text_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::snapshot_page_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::sandbox_instance)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::admission)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::provision_options)

@@ -8,7 +8,9 @@
 
 #include "actors/error.hpp"
 #include "actors/sandbox.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/log.hpp"
 #include "runtimes/volumes.hpp"
 

@@ -251,29 +251,5 @@ using connector_actor = caf::typed_actor<
   // Connects to a peer's NODE actor at "host:port".
   caf::replies_to<atom::connect, std::string>::with<node_actor>>;
 
-/// The GATEWAY actor: turns HTTP calls (with reply callbacks) into requests
-/// to the NODE actor and completes them.
-using gateway_actor = caf::typed_actor<
-  caf::reacts_to<atom::create, sandbox_spec, std::string, view_reply>,
-  caf::reacts_to<atom::get, std::string, std::string, view_reply>,
-  caf::reacts_to<atom::list, list_query, std::string, page_reply>,
-  caf::reacts_to<atom::remove, std::string, std::string, text_reply>,
-  caf::reacts_to<atom::pause, std::string, std::string, unit_reply>,
-  caf::reacts_to<atom::resume, std::string, std::string, unit_reply>,
-  caf::reacts_to<atom::renew, std::string, int64_t, std::string, time_reply>,
-  caf::reacts_to<atom::renew, std::string, int64_t, bool, std::string,
-                 time_reply>,
-  caf::reacts_to<atom::patch, std::string, metadata_patch, std::string,
-                 view_reply>,
-  caf::reacts_to<atom::members, std::string, members_reply>,
-  caf::reacts_to<atom::diagnose, std::string, diagnostics_query, std::string,
-                 text_reply>,
-  caf::reacts_to<atom::started, std::string, std::string, view_reply>,
-  caf::reacts_to<atom::snapshot, std::string, std::string, std::string,
-                 snapshot_reply>,
-  caf::reacts_to<atom::snap_get, std::string, std::string, snapshot_reply>,
-  caf::reacts_to<atom::snap_list, snapshot_query, std::string,
-                 snapshot_page_reply>,
-  caf::reacts_to<atom::snap_del, std::string, std::string, unit_reply>>;
 
 } // namespace osb

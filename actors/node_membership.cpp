@@ -8,7 +8,9 @@
 #include "actors/connector.hpp"
 #include "actors/error.hpp"
 #include "actors/node_detail.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/log.hpp"
 
 namespace osb::node_detail {

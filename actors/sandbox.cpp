@@ -9,7 +9,9 @@
 #include <functional>
 
 #include "actors/error.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/log.hpp"
 #include "base/strings.hpp"
 

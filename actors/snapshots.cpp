@@ -3,7 +3,9 @@
 #include <caf/actor_cast.hpp>
 
 #include "actors/error.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/log.hpp"
 
 namespace osb {

@@ -18,14 +18,16 @@
 #include <thread>
 
 #include "actors/cluster_transport.hpp"
-#include "actors/gateway.hpp"
+#include "gateway/gateway.hpp"
 #include "actors/host_supervisor.hpp"
 #include "actors/node.hpp"
 #include "actors/runtime_bridge.hpp"
 #include "actors/snapshots.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "core/config.hpp"
 #include "base/log.hpp"
 #include "http/api.hpp"
@@ -343,7 +345,7 @@ int main(int argc, char** argv) {
     roots.push_back(caf::actor_cast<caf::actor>(snaps));
     if (clustered && !join_cluster(sys, node, transport, *cfg))
       exit_code = 2;
-    auto gw = sys.spawn(osb::gateway, node);
+    auto gw = osb::gateway::start(sys, node);
     osb::http::server_options opts;
     opts.host = cfg->server.host;
     opts.port = cfg->server.port;
@@ -355,8 +357,7 @@ int main(int argc, char** argv) {
     opts.header_timeout_s = cfg->server.timeout_header;
     opts.limit_concurrency = cfg->server.limit_concurrency;
     opts.backlog = static_cast<int>(cfg->server.backlog);
-    auto handler = osb::http::make_api_handler(cfg,
-                                               osb::make_actor_backend(gw));
+    auto handler = osb::http::make_api_handler(cfg, gw.backend);
     auto srv = exit_code == 0
                  ? osb::http::server::start(opts, std::move(handler))
                  : osb::expected<std::unique_ptr<osb::http::server>>{
@@ -389,7 +390,7 @@ int main(int argc, char** argv) {
                                                                  "keep running");
       (*srv)->stop();
     }
-    roots.push_back(caf::actor_cast<caf::actor>(gw));
+    roots.push_back(gw.actor);
     roots.push_back(caf::actor_cast<caf::actor>(node));
     roots.push_back(caf::actor_cast<caf::actor>(store_hdl));
     if (transport)

@@ -30,7 +30,8 @@ bool from_string(const std::string& str, sandbox_state& x);
 using string_map = std::map<std::string, std::string>;
 
 /// A validated create request: everything needed to (re-)provision a sandbox.
-/// Normalized by the decoder; the store keeps it as JSON (core/codec).
+/// Normalized by the decoder (http/codec_create); the store keeps it as JSON
+/// (core/spec_json).
 struct sandbox_spec {
   /// Image reference as requested (`image.uri`).
   std::string image;

@@ -27,10 +27,10 @@ public:
   }
 
   /// Returns the cached view of `id` (what endpoint resolution and
-  /// renew-on-access need only) if it is younger than the TTL; shared, so
-  /// that a hit copies no strings.
-  std::shared_ptr<const sandbox_view> find(const std::string& id) {
-    auto now = clock::now();
+  /// renew-on-access need only) if it is younger than the TTL at `now`;
+  /// shared, so that a hit copies no strings.
+  std::shared_ptr<const sandbox_view>
+  find(const std::string& id, clock::time_point now = clock::now()) {
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = entries_.find(id);
     if (i == entries_.end())
@@ -42,8 +42,8 @@ public:
     return i->second.view;
   }
 
-  /// Remembers what endpoint resolution needs of `x`.
-  void put(const sandbox_view& x) {
+  /// Remembers what endpoint resolution needs of `x`, as of `now`.
+  void put(const sandbox_view& x, clock::time_point now = clock::now()) {
     auto v = std::make_shared<sandbox_view>();
     v->id = x.id;
     v->ports = x.ports;
@@ -57,7 +57,7 @@ public:
     v->renew_extend_s = x.renew_extend_s;
     entry e;
     e.view = std::move(v);
-    e.at = clock::now();
+    e.at = now;
     std::lock_guard<std::mutex> guard{mtx_};
     // Bounded without bookkeeping: a full table starts over.
     if (entries_.size() >= max_entries_)

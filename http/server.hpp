@@ -117,6 +117,13 @@ struct server_options {
   server_options();
 };
 
+/// What the server's connections are doing.
+struct server_stats {
+  int64_t open = 0;    ///< open connections
+  int64_t waiting = 0; ///< of those, waiting for a request (evictable)
+  int64_t evicted = 0; ///< connections closed to make room, since the start
+};
+
 /// An HTTP/1.1 server (Boost.Beast) with keep-alive and pipelining.
 class server {
 public:
@@ -124,6 +131,10 @@ public:
 
   /// The bound port.
   virtual uint16_t port() const = 0;
+
+  /// The connection counts now (for tests and diagnostics; walks the
+  /// connections under a lock, so not for every request).
+  virtual server_stats stats() const = 0;
 
   /// Stops accepting, closes connections and joins the I/O threads.
   virtual void stop() = 0;

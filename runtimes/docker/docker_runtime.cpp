@@ -2,7 +2,9 @@
 
 #include <utility>
 
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/log.hpp"
 #include "runtimes/docker/diagnostics.hpp"
 #include "runtimes/docker/labels.hpp"

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
-#include "core/codec.hpp"
+#include "core/ids.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
 #include "base/strings.hpp"
 #include "core/validation.hpp"
 #include "runtimes/docker/labels.hpp"

@@ -1,10 +1,12 @@
-// libFuzzer harness: the lifecycle API's request decoders (core/codec), the
+// libFuzzer harness: the lifecycle API's request decoders (http/codec_*), the
 // depth-limited JSON parse under them (base/json.hpp) and the store's JSON
 // readers. The first byte picks the decoder, the rest is its input.
 
 #include "base/json.hpp"
-#include "core/codec.hpp"
 #include "core/config.hpp"
+#include "core/spec_json.hpp"
+#include "core/time.hpp"
+#include "http/codec_request.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/reader.h>

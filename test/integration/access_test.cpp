@@ -243,11 +243,13 @@ TEST(Access, SignedUrlsWorkWithoutHeadersUntilTheyExpire) {
                               + std::to_string(now - 1))
               .status,
             400);
+  // Two seconds ahead: a second boundary between here and the server's
+  // check must not make it "in the past" already.
+  auto t0 = std::time(nullptr);
   auto soon = endpoint_of(srv, id, 44772,
                           "?use_server_proxy=true&expires="
-                            + std::to_string(std::time(nullptr) + 1));
-  std::this_thread::sleep_until(std::chrono::system_clock::from_time_t(
-    std::time(nullptr) + 3));
+                            + std::to_string(t0 + 2));
+  std::this_thread::sleep_until(std::chrono::system_clock::from_time_t(t0 + 4));
   r = http_call(srv.port(), "POST", soon.prefix + "/command",
                 R"({"command":"echo late"})");
   EXPECT_EQ(r.status, 401) << r.body;

@@ -13,8 +13,9 @@
 #include <thread>
 #include <variant>
 
-#include "core/codec.hpp"
 #include "core/config.hpp"
+#include "core/time.hpp"
+#include "http/codec_request.hpp"
 #include "net/endpoints.hpp"
 #include "server_process.hpp"
 #include "test/unit/http_proxy_backend.hpp"

@@ -3,7 +3,7 @@
 // Test support for the server proxy: a small HTTP/1.1 + WebSocket upstream
 // on 127.0.0.1 (thread per connection, Beast, synchronous) and a raw client
 // that timestamps what it reads. Used by the unit tests of the streaming
-// server (test/unit/http_proxy_test.cpp) and by the integration tests
+// server (test/unit/http_forwarding_test.cpp) and by the integration tests
 // against the real binary (test/integration/proxy_test.cpp).
 //
 // Routes of the backend:
@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -138,6 +139,15 @@ public:
     return requests_;
   }
 
+  /// Waits until every connection accepted so far has ended on this side
+  /// (the backend closed it: /then-close, EOF, an error), at most `timeout`;
+  /// returns whether they have.
+  bool wait_all_closed(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock{mtx_};
+    return closed_cv_.wait_for(lock, timeout,
+                               [this] { return closed_ == connections_; });
+  }
+
   /// Target of the last request.
   std::string last_target() {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -174,6 +184,8 @@ private:
                         open_fds_.end());
         boost::system::error_code ec;
         s.close(ec);
+        ++closed_;
+        closed_cv_.notify_all();
       });
     }
   }
@@ -346,6 +358,9 @@ private:
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
   std::mutex mtx_;
+  /// Connections ended (guarded by mtx_).
+  int closed_ = 0;
+  std::condition_variable closed_cv_;
   std::vector<int> open_fds_;
   std::vector<std::thread> threads_;
   std::string last_target_;

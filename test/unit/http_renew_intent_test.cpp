@@ -2,8 +2,8 @@
 // an explicit clock, and the API handler scheduling renewals for proxied
 // requests without waiting for them.
 
-#include "core/codec.hpp"
 #include "core/config.hpp"
+#include "core/time.hpp"
 #include "http/api.hpp"
 #include "http/renew_intent.hpp"
 #include "test/unit/http_lookup_backend.hpp"

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -117,6 +118,7 @@ protected:
         std::lock_guard<std::mutex> guard{mtx_};
         held_.push_back(std::move(done));
         ++num_held_;
+        held_cv_.notify_all();
         return;
       }
       if (req.streamed) {
@@ -165,10 +167,29 @@ protected:
     return fd;
   }
 
+  /// Waits until `n` connections wait for a request (at most 5 s): the
+  /// server has accepted them and stamped when they started waiting.
+  bool wait_waiting(int64_t n) {
+    auto deadline = clock_type::now() + 5s;
+    while (srv_->stats().waiting < n) {
+      if (clock_type::now() > deadline)
+        return false;
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
+  }
+
+  /// Waits until the application holds `n` requests (at most 5 s).
+  bool wait_held(int n) {
+    std::unique_lock<std::mutex> lock{mtx_};
+    return held_cv_.wait_for(lock, 5s, [&] { return num_held_ >= n; });
+  }
+
   std::unique_ptr<server> srv_;
   std::vector<int> fds_;
   std::mutex mtx_;
   std::vector<responder> held_;
+  std::condition_variable held_cv_;
   std::atomic<int> num_held_{0};
   uint16_t upstream_port_ = 0;
   std::string forward_error_;
@@ -181,9 +202,9 @@ TEST_F(ServerLimits, AtTheLimitTheOldestIdleConnectionMakesRoom) {
   opts.limit_concurrency = 2;
   start(opts);
   auto a = open();
-  std::this_thread::sleep_for(50ms); // a waits longer than b
+  ASSERT_TRUE(wait_waiting(1)); // a waits longer than b
   auto b = open();
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(wait_waiting(2));
   auto c = open();
   send_all(c, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
   std::string buf;
@@ -198,13 +219,14 @@ TEST_F(ServerLimits, EvictionPrefersTheLongestWaitNotTheOldestSocket) {
   opts.limit_concurrency = 2;
   start(opts);
   auto a = open(); // accepted first, but then busy with a request
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(wait_waiting(1));
   auto b = open(); // silent since it connected
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(wait_waiting(2));
   send_all(a, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
   std::string buf;
   ASSERT_NE(read_response(a, buf), "");
   // a waits for its next request since just now, b for longer.
+  ASSERT_TRUE(wait_waiting(2));
   auto c = open();
   send_all(c, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
   std::string cbuf;
@@ -219,8 +241,7 @@ TEST_F(ServerLimits, BusyConnectionsAreNeverEvicted) {
   start(opts);
   auto a = open();
   send_all(a, "GET /hang HTTP/1.1\r\nHost: t\r\n\r\n");
-  for (int i = 0; i < 400 && num_held_ == 0; ++i)
-    std::this_thread::sleep_for(5ms);
+  wait_held(1);
   ASSERT_EQ(num_held_, 1);
   auto b = open();
   send_all(b, "GET /b HTTP/1.1\r\nHost: t\r\n\r\n");

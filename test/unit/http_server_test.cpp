@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <utility>
@@ -298,6 +299,7 @@ TEST_F(Server, ExpectContinue) {
 
 TEST_F(Server, StopWithPendingResponder) {
   responder kept;
+  std::promise<void> arrived;
   std::atomic<bool> got{false};
   server_options opts;
   opts.host = "127.0.0.1";
@@ -305,12 +307,12 @@ TEST_F(Server, StopWithPendingResponder) {
   auto srv = server::start(opts, [&](request&&, responder done) {
     kept = std::move(done);
     got = true;
+    arrived.set_value();
   });
   ASSERT_TRUE(srv.has_value());
   raw_client c{(*srv)->port()};
   c.send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n");
-  for (int i = 0; i < 200 && !got; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  arrived.get_future().wait_for(std::chrono::seconds(5));
   ASSERT_TRUE(got);
   (*srv)->stop();
   // Answering after stop is a no-op, not a crash.

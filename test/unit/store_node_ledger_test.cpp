@@ -9,7 +9,7 @@
 
 #include <filesystem>
 
-#include "core/codec.hpp"
+#include "core/ids.hpp"
 
 using namespace osb;
 

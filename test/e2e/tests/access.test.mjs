@@ -54,11 +54,11 @@ describe("sandbox access", () => {
     assert.equal(ok.status, 200, ok.body);
     assert.ok(ok.body.includes("signed-ok"), ok.body);
 
-    // One second from now (the command above may have taken longer than
-    // a second, e.g. under gVisor).
-    const soonAt = Math.floor(Date.now() / 1000) + 1;
-    const soon = await sbx.getSignedEndpoint(EXECD_PORT, soonAt);
-    await new Promise((r) => setTimeout(r, (soonAt + 2) * 1000 - Date.now()));
+    // Two seconds ahead, taken now: a second boundary before the server's
+    // check must not make it "in the past" already.
+    const t0 = Math.floor(Date.now() / 1000);
+    const soon = await sbx.getSignedEndpoint(EXECD_PORT, t0 + 2);
+    await new Promise((r) => setTimeout(r, (t0 + 4) * 1000 - Date.now()));
     const late = await post(`http://${soon.endpoint}/command`, { command: "echo late" });
     assert.equal(late.status, 401);
     assert.ok(late.body.includes("expired"), late.body);

@@ -1,0 +1,183 @@
+#include "gateway/gateway.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "actors/error.hpp"
+
+namespace osb::gateway {
+
+/// One call, run inside the GATEWAY actor (local only): it sends the
+/// request, whose answer completes the HTTP reply.
+struct job {
+  std::function<void(caf::event_based_actor*)> run;
+};
+
+} // namespace osb::gateway
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::gateway::job)
+
+namespace osb::gateway {
+
+namespace {
+
+/// The GATEWAY actor: runs jobs. Requests to the local NODE actor wait
+/// without a timer: CAF 0.17 cannot cancel a request's timeout, so every
+/// timed request kept ~200 bytes in the clock until it expired (gigabytes
+/// at 40k req/s). The node always answers: its own work is bounded by the
+/// runtime, store and peer timeouts.
+caf::behavior gateway_actor(caf::event_based_actor* self) {
+  return {
+    [self](job& j) { j.run(self); },
+  };
+}
+
+/// `In` as the reply's `Out` (e.g. a view where the API answers nothing).
+template <class Out, class In>
+Out as(In& x) {
+  if constexpr (std::is_same_v<Out, unit>)
+    return unit{};
+  else
+    return std::move(x);
+}
+
+class backend : public http::lifecycle_backend {
+public:
+  backend(caf::actor gw, node_actor node)
+    : gw_(std::move(gw)), node_(std::move(node)) {
+    // nop
+  }
+
+  void create(const http::call_context& ctx, sandbox_spec spec,
+              http::reply<sandbox_view> done) override {
+    ask<sandbox_view>(std::move(done), {}, atom::create_v, std::move(spec),
+                      ctx.request_id);
+  }
+
+  void get(const http::call_context&, const std::string& id,
+           http::reply<sandbox_view> done) override {
+    ask<sandbox_view>(std::move(done), id, atom::get_v, id);
+  }
+
+  void list(const http::call_context&, list_query q,
+            http::reply<list_page> done) override {
+    ask<list_page>(std::move(done), {}, atom::list_v, std::move(q));
+  }
+
+  void remove(const http::call_context& ctx, const std::string& id,
+              http::reply<std::string> done) override {
+    ask<std::string>(std::move(done), id, atom::remove_v, id, ctx.request_id);
+  }
+
+  void pause(const http::call_context& ctx, const std::string& id,
+             http::reply<unit> done) override {
+    ask<sandbox_view>(std::move(done), id, atom::pause_v, id, ctx.request_id);
+  }
+
+  void resume(const http::call_context& ctx, const std::string& id,
+              http::reply<unit> done) override {
+    ask<sandbox_view>(std::move(done), id, atom::resume_v, id,
+                      ctx.request_id);
+  }
+
+  void renew(const http::call_context& ctx, const std::string& id,
+             int64_t expires_us, http::reply<int64_t> done) override {
+    ask<int64_t>(std::move(done), id, atom::renew_v, id, expires_us,
+                 ctx.request_id);
+  }
+
+  void extend(const http::call_context& ctx, const std::string& id,
+              int64_t at_least_us, http::reply<int64_t> done) override {
+    ask<int64_t>(std::move(done), id, atom::renew_v, id, at_least_us, true,
+                 ctx.request_id);
+  }
+
+  void patch(const http::call_context& ctx, const std::string& id,
+             metadata_patch p, http::reply<sandbox_view> done) override {
+    ask<sandbox_view>(std::move(done), id, atom::patch_v, id, std::move(p),
+                      ctx.request_id);
+  }
+
+  void get_started(const http::call_context&, const std::string& id,
+                   http::reply<sandbox_view> done) override {
+    ask<sandbox_view>(std::move(done), id, atom::started_v, id);
+  }
+
+  void members(const http::call_context&,
+               http::reply<std::vector<member_info>> done) override {
+    ask<member_infos>(std::move(done), {}, atom::members_v);
+  }
+
+  void diagnostics(const http::call_context& ctx, const std::string& id,
+                   diagnostics_query q,
+                   http::reply<std::string> done) override {
+    ask<std::string>(std::move(done), id, atom::diagnose_v, id, std::move(q),
+                     ctx.request_id);
+  }
+
+  void create_snapshot(const http::call_context& ctx, const std::string& id,
+                       std::string name,
+                       http::reply<snapshot_view> done) override {
+    ask<snapshot_view>(std::move(done), id, atom::snapshot_v, id,
+                       std::move(name), ctx.request_id);
+  }
+
+  // Snapshot ids are not sandbox ids: no id for the error translation.
+
+  void get_snapshot(const http::call_context&, const std::string& id,
+                    http::reply<snapshot_view> done) override {
+    ask<snapshot_view>(std::move(done), {}, atom::snap_get_v, id);
+  }
+
+  void list_snapshots(const http::call_context&, snapshot_query q,
+                      http::reply<snapshot_page> done) override {
+    ask<snapshot_page>(std::move(done), {}, atom::snap_list_v, std::move(q));
+  }
+
+  void delete_snapshot(const http::call_context& ctx, const std::string& id,
+                       http::reply<unit> done) override {
+    ask<bool>(std::move(done), {}, atom::snap_del_v, id, ctx.request_id);
+  }
+
+private:
+  /// The one forwarder: sends `xs...` to the NODE actor from inside the
+  /// GATEWAY actor and completes `done` with the answer (`In`, the node's
+  /// result type) or the error as the API shows it (`id` names the sandbox
+  /// of a "not found").
+  template <class In, class Out, class... Ts>
+  void ask(http::reply<Out> done, std::string id, Ts... xs) {
+    auto args = std::make_tuple(std::move(xs)...);
+    caf::anon_send(gw_, job{[node = node_, done = std::move(done),
+                             id = std::move(id), args = std::move(args)](
+                              caf::event_based_actor* self) mutable {
+      auto send = [&](auto&... x) {
+        return self->request(node, caf::infinite, std::move(x)...);
+      };
+      std::apply(send, args).then(
+        [done](In& x) { done(result<Out>::ok(as<Out>(x))); },
+        [done, id](caf::error& err) {
+          done(result<Out>::fail(to_api_error(err, id)));
+        });
+    }});
+  }
+
+  caf::actor gw_;
+  node_actor node_;
+};
+
+} // namespace
+
+running_gateway start(caf::actor_system& sys, node_actor node) {
+  running_gateway result;
+  result.actor = sys.spawn(gateway_actor);
+  result.backend = std::make_shared<backend>(result.actor, std::move(node));
+  return result;
+}
+
+} // namespace osb::gateway
