@@ -122,6 +122,29 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   return result;
 }
 
+/// Tells the node that it knows this host's sandboxes, once every restored
+/// sandbox actor has registered its view there. Each registers as it starts
+/// running, later than this actor goes on: an answer from each (to a
+/// zero-wait `started`) orders its registration before the announcement,
+/// so that no GET answers 404 for a stored sandbox after a restart.
+void announce_recovered(self_ptr self, std::vector<sandbox_actor> restored) {
+  auto announce = [self] {
+    self->send(self->state.init.node, atom::recover_v,
+               self->state.init.runtime_host);
+  };
+  if (restored.empty())
+    return announce();
+  auto pending = std::make_shared<size_t>(restored.size());
+  auto one_done = [pending, announce] {
+    if (--*pending == 0)
+      announce();
+  };
+  for (auto& hdl : restored)
+    self->request(hdl, std::chrono::seconds(10), atom::started_v, int64_t{0})
+      .then([one_done](sandbox_view&) { one_done(); },
+            [one_done](caf::error&) { one_done(); });
+}
+
 /// Brings back the sandboxes of this node from the store rows and one
 /// runtime listing.
 void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
@@ -130,6 +153,7 @@ void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
   for (auto& w : obs.workloads)
     by_id[w.id] = &w;
   std::unordered_set<std::string> known;
+  std::vector<sandbox_actor> restored;
   size_t num_restored = 0;
   for (auto& row : rows) {
     if (!owns_row(self, row))
@@ -179,7 +203,7 @@ void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
       init.observed_status = w->status;
       init.observed_exit_code = w->exit_code;
     }
-    spawn_sandbox(self, std::move(init));
+    restored.push_back(spawn_sandbox(self, std::move(init)));
     ++num_restored;
   }
   // Objects of this node's sandboxes without a row were never acknowledged
@@ -219,8 +243,7 @@ void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
                                                     : std::string{})
                                    << (num_kept > 0 ? " of other processes"
                                                     : ""));
-  // The node knows this host's sandboxes from now on.
-  self->send(st.init.node, atom::recover_v, st.init.runtime_host);
+  announce_recovered(self, std::move(restored));
   self->delayed_send(self, st.init.reconcile_interval, atom::tick_v);
 }
 

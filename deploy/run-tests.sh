@@ -51,7 +51,9 @@ OSB_BUILD_DIR="$build_dir" "$here/deploy/systemd/verify.sh"
 leftover=$(docker ps -a --filter label=opensandbox.io/id \
   --format '{{.Label "opensandbox.io/node"}}' | grep -c '^it-' || true)
 if [ "$leftover" -ne 0 ]; then
-  echo "tests left $leftover containers behind" >&2
+  echo "tests left $leftover containers behind:" >&2
+  docker ps -a --filter label=opensandbox.io/id --format \
+    '{{.Names}} node={{.Label "opensandbox.io/node"}} {{.Status}} created {{.CreatedAt}}' >&2
   exit 1
 fi
 # Snapshot images carry their source container's labels.

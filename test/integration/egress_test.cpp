@@ -707,12 +707,13 @@ TEST_F(egress_integration, ServerCreatesAndRemovesTheSidecar) {
               .status,
             0);
   EXPECT_EQ(srv.wait_state(expiring, "404", 90s), "404");
-  std::this_thread::sleep_for(2s);
+  // GET says 404 once the deletion is durable; the containers go right
+  // after (slower on a loaded machine).
+  EXPECT_EQ(srv.wait_containers(0, 30s), 0);
   EXPECT_NE(run("docker inspect sandbox-egress-" + expiring
                 + " >/dev/null 2>&1")
               .status,
             0);
-  EXPECT_EQ(srv.num_containers(), 0);
 }
 
 // The policy of a sandbox under gVisor ([secure_runtime], docs/gvisor.md):

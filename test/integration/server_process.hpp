@@ -207,8 +207,13 @@ public:
   ~server_process() {
     kill(SIGKILL);
     // Never leave containers of this test's node behind.
-    shell("docker ps -aq --filter label=opensandbox.io/node=" + node_
-          + " | xargs -r docker rm -f >/dev/null 2>&1");
+    auto sweep = "docker ps -aq --filter label=opensandbox.io/node=" + node_
+                 + " | xargs -r docker rm -f >/dev/null 2>&1";
+    shell(sweep);
+    // A Docker call the killed server had in flight (a create) can still
+    // complete after the sweep: sweep once more a little later, detached,
+    // so no test waits for it (run-tests.sh checks for leftovers last).
+    shell("setsid sh -c 'sleep 3; " + sweep + "' </dev/null >/dev/null 2>&1 &");
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
@@ -291,11 +296,25 @@ public:
   bool start() {
     spawn();
     for (int i = 0; i < 200; ++i) {
-      if (http_call(port_, "GET", "/health").status == 200)
+      if (http_call(port_, "GET", "/health").status == 200) {
+        wait_recovered();
         return true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
+  }
+
+  /// Waits (up to 10 s) while the node is still recovering its stored
+  /// sandboxes: until then a GET of one answers 503 "retry shortly".
+  /// (A node still waiting for its cluster seeds is not waited for.)
+  void wait_recovered() {
+    for (int i = 0; i < 200; ++i) {
+      auto r = call("GET", "/v1/sandboxes/00000000-0000-0000-0000-000000000000");
+      if (r.status != 503 || r.body.find("still recovering") == std::string::npos)
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
 
   /// Sends a signal without waiting (SIGSTOP/SIGCONT).
