@@ -227,6 +227,14 @@ TEST(Access, SignedUrlsWorkWithoutHeadersUntilTheyExpire) {
     << ep.raw;
   // The URL alone is the credential: no header at all.
   EXPECT_EQ(ep.headers.count("X-EXECD-ACCESS-TOKEN"), 0u);
+  // Running is the container's start, not execd's: under gVisor
+  // (OSB_TEST_SECURE_RUNTIME) execd may listen a second later.
+  auto ping = http_call(srv.port(), "GET", ep.prefix + "/ping");
+  for (int i = 0; i < 100 && ping.status != 200; ++i) {
+    std::this_thread::sleep_for(100ms);
+    ping = http_call(srv.port(), "GET", ep.prefix + "/ping");
+  }
+  ASSERT_EQ(ping.status, 200) << ping.body;
   auto r = http_call(srv.port(), "POST", ep.prefix + "/command",
                      R"({"command":"echo signed-ok"})");
   EXPECT_EQ(r.status, 200) << r.body;
