@@ -29,8 +29,8 @@ fi
 # their servers under runsc. (test/integration/gvisor_test.cpp ran above.)
 gvisor_start=$(date +%s)
 OSB_TEST_SECURE_RUNTIME=gvisor ctest --output-on-failure --timeout 900 \
-  -L integration -R "$(cat "$here/test/integration/gvisor-subset.txt" \
-    | grep -v '^#' | paste -sd '|')"
+  -L integration -R "$(grep -v '^#' "$here/test/integration/gvisor-subset.txt" \
+    | paste -sd '|')"
 if node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then
   OSB_BUILD_DIR="$build_dir" OSB_E2E_SECURE_RUNTIME=gvisor \
     OSB_E2E_FILES="tests/commands.test.mjs tests/files.test.mjs tests/sessions.test.mjs tests/egress.test.mjs tests/snapshots.test.mjs" \

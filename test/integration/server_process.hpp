@@ -155,7 +155,7 @@ inline bool has_image(const std::string& image) {
 
 /// The secure runtime every generated test config asks for:
 /// $OSB_TEST_SECURE_RUNTIME ("gvisor"; empty = none), so that a suite runs
-/// its sandboxes under gVisor unchanged (.ci/run-gvisor).
+/// its sandboxes under gVisor unchanged (deploy/run-tests.sh).
 inline std::string test_secure_runtime() {
   auto x = std::getenv("OSB_TEST_SECURE_RUNTIME");
   return x == nullptr ? std::string{} : std::string{x};
