@@ -7,6 +7,7 @@
 
 #include "actors/error.hpp"
 #include "actors/node_detail.hpp"
+#include "actors/node_snapshots.hpp"
 #include "core/ids.hpp"
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
@@ -60,6 +61,37 @@ void replace_owned(self_ptr self, const std::string& owner,
     store_view(self, std::move(v));
 }
 
+/// The supervisor that takes a create on this node: the one of `host`, or
+/// the least loaded one when `host` is empty.
+caf::expected<supervisor_actor> pick_supervisor(self_ptr self,
+                                                const std::string& host) {
+  auto& st = self->state;
+  if (st.supervisors.empty())
+    return make_error(ec::runtime_unavailable,
+                      "No container runtime is configured on this node.");
+  if (st.init.max_sandboxes > 0
+      && st.num_owned[self_name(self)] >= st.init.max_sandboxes)
+    return make_error(ec::capacity_exhausted,
+                      "Node '" + self_name(self) + "' is at capacity ("
+                        + std::to_string(st.init.max_sandboxes)
+                        + " sandboxes).");
+  if (!host.empty()) {
+    for (auto& x : st.supervisors)
+      if (x.second == host)
+        return x.first;
+    return make_error(ec::snapshot_invalid_restore_config,
+                      "The Docker host '" + host
+                        + "' of the snapshot is not configured on node '"
+                        + self_name(self) + "'.");
+  }
+  // The runtime host with the fewest of this node's sandboxes.
+  auto best = &st.supervisors.front();
+  for (auto& x : st.supervisors)
+    if (st.num_on_host[x.second] < st.num_on_host[best->second])
+      best = &x;
+  return best->first;
+}
+
 } // namespace node_detail
 
 namespace {
@@ -71,8 +103,6 @@ constexpr const char* component = "node";
 constexpr auto remote_read_timeout = std::chrono::seconds(5);
 /// Mutations routed to a peer (they wait for Docker there).
 constexpr auto remote_write_timeout = std::chrono::seconds(60);
-/// Creates routed to a peer (image pulls can be slow).
-constexpr auto remote_create_timeout = std::chrono::minutes(30);
 
 caf::error unavailable(const std::string& node, const std::string& id) {
   return make_error(ec::node_unavailable,
@@ -232,37 +262,6 @@ caf::result<T> once(self_ptr self, replay_table<T>& table, std::string key,
   return rp;
 }
 
-/// The supervisor that takes a create on this node: the one of `host`, or
-/// the least loaded one when `host` is empty.
-caf::expected<supervisor_actor> pick_supervisor(self_ptr self,
-                                                const std::string& host) {
-  auto& st = self->state;
-  if (st.supervisors.empty())
-    return make_error(ec::runtime_unavailable,
-                      "No container runtime is configured on this node.");
-  if (st.init.max_sandboxes > 0
-      && st.num_owned[self_name(self)] >= st.init.max_sandboxes)
-    return make_error(ec::capacity_exhausted,
-                      "Node '" + self_name(self) + "' is at capacity ("
-                        + std::to_string(st.init.max_sandboxes)
-                        + " sandboxes).");
-  if (!host.empty()) {
-    for (auto& x : st.supervisors)
-      if (x.second == host)
-        return x.first;
-    return make_error(ec::snapshot_invalid_restore_config,
-                      "The Docker host '" + host
-                        + "' of the snapshot is not configured on node '"
-                        + self_name(self) + "'.");
-  }
-  // The runtime host with the fewest of this node's sandboxes.
-  auto best = &st.supervisors.front();
-  for (auto& x : st.supervisors)
-    if (st.num_on_host[x.second] < st.num_on_host[best->second])
-      best = &x;
-  return best->first;
-}
-
 /// Creates on this node: the least loaded supervisor takes it.
 caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
                                       std::string rid) {
@@ -271,173 +270,6 @@ caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
     return std::move(sup.error());
   return self->delegate(*sup, atom::create_v, codec::make_uuid(),
                         std::move(spec), std::move(rid));
-}
-
-// -- snapshots ----------------------------------------------------------------
-
-caf::error snapshot_not_found(const std::string& id) {
-  return make_error(ec::snapshot_not_found, "Snapshot " + id + " not found");
-}
-
-bool is_snapshot_not_found(const caf::error& err) {
-  return err.category() == osb_category()
-         && err.code() == static_cast<uint8_t>(ec::snapshot_not_found);
-}
-
-caf::error snapshot_unavailable(const std::string& node,
-                                const std::string& id) {
-  return make_error(ec::node_unavailable,
-                    "Snapshot " + id + " was not found on the reachable "
-                      "nodes; node '" + node + "' is unavailable.");
-}
-
-/// Asks every peer in parallel (`ask(peer)` makes the request) for one
-/// snapshot. Delivers the first success at once; otherwise, once all
-/// answered: the first real error, else 503 naming a peer that could not
-/// answer, else 503 while this node may not know every peer, else 404.
-template <class T, class Ask>
-void ask_peers(self_ptr self, caf::typed_response_promise<T> rp,
-               const std::string& id, Ask ask) {
-  struct fanout {
-    caf::typed_response_promise<T> rp;
-    size_t pending = 0;
-    bool done = false;
-    caf::error failed;
-    std::string down;
-    std::string incomplete;
-  };
-  auto f = std::make_shared<fanout>();
-  f->rp = std::move(rp);
-  f->incomplete = incomplete_reason(self);
-  auto finish = [f, id, name = self_name(self)] {
-    if (--f->pending > 0 || f->done)
-      return;
-    f->done = true;
-    if (f->failed)
-      f->rp.deliver(f->failed);
-    else if (!f->down.empty())
-      f->rp.deliver(snapshot_unavailable(f->down, id));
-    else if (!f->incomplete.empty())
-      f->rp.deliver(make_error(ec::cluster_membership_incomplete,
-                               "Snapshot " + id + " is not known to node '"
-                                 + name + "' yet (" + f->incomplete
-                                 + "); retry shortly."));
-    else
-      f->rp.deliver(snapshot_not_found(id));
-  };
-  std::vector<std::pair<std::string, node_actor>> peers;
-  for (auto& [name, m] : self->state.members) {
-    if (m.up)
-      peers.emplace_back(name, m.hdl);
-    else
-      f->down = name;
-  }
-  f->pending = peers.size() + 1; // + 1: this loop
-  for (auto& [name, hdl] : peers)
-    ask(hdl).then(
-      [f, finish](T& x) {
-        if (!f->done) {
-          f->done = true;
-          f->rp.deliver(std::move(x));
-        }
-        finish();
-      },
-      [f, finish, name = name](caf::error& err) {
-        if (err == caf::sec::request_timeout
-            || err == caf::sec::request_receiver_down)
-          f->down = name;
-        else if (!is_snapshot_not_found(err) && !f->failed)
-          f->failed = std::move(err);
-        finish();
-      });
-  finish();
-}
-
-/// Asks this node's SNAPSHOTS actor (`local()` makes the request), then the
-/// peers (`remote(peer)`), for one snapshot.
-template <class T, class Local, class Remote>
-caf::result<T> ask_everywhere(self_ptr self, const std::string& id,
-                              Local local, Remote remote) {
-  auto rp = self->make_response_promise<T>();
-  if (!self->state.snapshots) {
-    ask_peers<T>(self, rp, id, remote);
-    return rp;
-  }
-  local().then([rp](T& x) mutable { rp.deliver(std::move(x)); },
-               [self, rp, id, remote](caf::error& err) mutable {
-                 if (is_snapshot_not_found(err))
-                   ask_peers<T>(self, rp, id, remote);
-                 else
-                   rp.deliver(std::move(err));
-               });
-  return rp;
-}
-
-/// Creates a sandbox from a snapshot of this node on the Docker host that
-/// holds its image (the SNAPSHOTS actor vouches that it is Ready and that
-/// the image exists).
-void restore_here(self_ptr self, caf::typed_response_promise<sandbox_view> rp,
-                  sandbox_spec spec, std::string rid) {
-  auto& keeper = self->state.snapshots;
-  if (!keeper) {
-    rp.deliver(snapshot_not_found(spec.snapshot_id));
-    return;
-  }
-  auto sid = spec.snapshot_id;
-  self->request(keeper, caf::infinite, atom::place_v, sid)
-    .then(
-      [self, rp, spec, rid](snapshot_view& x) mutable {
-        auto sup = pick_supervisor(self, x.runtime_host);
-        if (!sup) {
-          rp.deliver(std::move(sup.error()));
-          return;
-        }
-        spec.image = x.image;
-        rp.delegate(*sup, atom::create_v, codec::make_uuid(), std::move(spec),
-                    std::move(rid));
-      },
-      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-}
-
-/// Creates a sandbox from a snapshot on the node that holds the snapshot
-/// (`anywhere`: look on the peers too).
-caf::result<sandbox_view> restore(self_ptr self, sandbox_spec spec,
-                                  std::string rid, bool anywhere) {
-  auto rp = self->make_response_promise<sandbox_view>();
-  if (!anywhere) {
-    restore_here(self, rp, std::move(spec), std::move(rid));
-    return rp;
-  }
-  // Which node holds it: this one or a peer (through a self-request).
-  auto sid = spec.snapshot_id;
-  self
-    ->request(caf::actor_cast<node_actor>(self), caf::infinite,
-              atom::snap_get_v, sid)
-    .then(
-      [self, rp, spec, rid, sid](snapshot_view& x) mutable {
-        if (x.node == self_name(self)) {
-          restore_here(self, rp, std::move(spec), std::move(rid));
-          return;
-        }
-        auto i = self->state.members.find(x.node);
-        if (i == self->state.members.end() || !i->second.up) {
-          rp.deliver(snapshot_unavailable(x.node, sid));
-          return;
-        }
-        self
-          ->request(i->second.hdl, remote_create_timeout, atom::place_v,
-                    std::move(spec), std::move(rid))
-          .then([rp](sandbox_view& v) mutable { rp.deliver(std::move(v)); },
-                [rp, owner = x.node, sid](caf::error& err) mutable {
-                  if (err == caf::sec::request_timeout
-                      || err == caf::sec::request_receiver_down)
-                    rp.deliver(snapshot_unavailable(owner, sid));
-                  else
-                    rp.deliver(std::move(err));
-                });
-      },
-      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-  return rp;
 }
 
 } // namespace

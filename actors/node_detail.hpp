@@ -3,6 +3,7 @@
 // Internals of the NODE actor shared by node.cpp (directory, routing) and
 // node_membership.cpp (joins, reconnects, completeness).
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ using self_ptr = node_actor::stateful_pointer<node_state>;
 inline const std::string& self_name(self_ptr self) {
   return self->state.init.self.name;
 }
+
+/// Creates routed to a peer (image pulls can be slow).
+constexpr auto remote_create_timeout = std::chrono::minutes(30);
 
 // -- directory (node.cpp) -----------------------------------------------------
 
@@ -66,5 +70,10 @@ std::string incomplete_reason(self_ptr self);
 /// The answer for a sandbox this node does not know: 503 naming what it
 /// still waits for while incomplete, else 404.
 caf::error unknown_sandbox(self_ptr self, const std::string& id);
+
+/// The supervisor that takes a create on this node: the one of `host`, or
+/// the least loaded one when `host` is empty.
+caf::expected<supervisor_actor> pick_supervisor(self_ptr self,
+                                                const std::string& host);
 
 } // namespace osb::node_detail

@@ -11,7 +11,7 @@
 //   3. the handler in its resource's file (api_<resource>.cpp): decode with
 //      a function of http/codec_request.hpp, call the lifecycle_backend,
 //      answer with a function of http/codec_response.hpp;
-//   4. tests: test/unit/http_router_test.cpp for the route, the resource's
+//   4. tests: test/unit/http/router_test.cpp for the route, the resource's
 //      test/unit/http_api_<resource>_test.cpp for the handler.
 
 #include "http/api.hpp"

@@ -78,7 +78,8 @@ sqlite_store::open(const std::string& path) {
                          "CREATE INDEX IF NOT EXISTS snapshots_node"
                          " ON snapshots(node);");
   if (!ok)
-    return ok.error();
+    return failure{ok.error().kind,
+                   "cannot open store " + path + ": " + ok.error().message};
   // Databases from before the egress sidecar lack the column; adding it
   // twice fails harmlessly.
   sqlite3_exec(db, "ALTER TABLE sandboxes ADD COLUMN egress_token TEXT",

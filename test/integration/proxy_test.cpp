@@ -1,7 +1,7 @@
 // The server proxy of the real binary: `/sandboxes/{id}/proxy/{port}/…` (and
 // `/route/{id}/{port}/…`) for a real sandbox. The node runs in host network
 // mode, so the proxied port P is 127.0.0.1:P, where this test runs its own
-// upstream (test/unit/http_proxy_backend.hpp): no dependency on execd.
+// upstream (test/unit/http/proxy_backend.hpp): no dependency on execd.
 
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@
 #include "http/codec_request.hpp"
 #include "net/endpoints.hpp"
 #include "server_process.hpp"
-#include "test/unit/http_proxy_backend.hpp"
+#include "test/unit/http/proxy_backend.hpp"
 
 using namespace std::chrono_literals;
 using osb::test::server_process;

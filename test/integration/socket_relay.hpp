@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -66,6 +67,11 @@ public:
     pumps_.clear();
   }
 
+  /// Holds every chunk of the daemon's answers back by `d` (0 = none).
+  void set_delay(std::chrono::milliseconds d) {
+    delay_ms_ = static_cast<int>(d.count());
+  }
+
 private:
   static sockaddr_un address(const std::string& path) {
     sockaddr_un addr{};
@@ -107,6 +113,9 @@ private:
         if ((pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
           continue;
         auto n = ::recv(pfds[i].fd, buf, sizeof(buf), 0);
+        // A slow daemon: its answers arrive late.
+        if (auto ms = delay_ms_.load(); i == 1 && n > 0 && ms > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         open = n > 0 && send_all(i == 0 ? b : a, buf, size_t(n));
       }
     }
@@ -129,6 +138,7 @@ private:
   std::string upstream_;
   int listener_ = -1;
   std::atomic<bool> running_{false};
+  std::atomic<int> delay_ms_{0};
   std::thread acceptor_;
   std::mutex mtx_;
   std::vector<std::thread> pumps_;

@@ -3,7 +3,7 @@
 
 #include "http/api.hpp"
 
-#include "test/unit/http_api_fixture.hpp"
+#include "test/unit/http/api_fixture.hpp"
 
 #include <gtest/gtest.h>
 

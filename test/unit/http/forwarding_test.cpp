@@ -5,8 +5,8 @@
 #include "http/api.hpp"
 #include "http/server.hpp"
 
-#include "test/unit/http_lookup_backend.hpp"
-#include "test/unit/http_proxy_backend.hpp"
+#include "test/unit/http/lookup_backend.hpp"
+#include "test/unit/http/proxy_backend.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 #include "net/proxy.hpp"
 #include "net/signed_route.hpp"
 
-#include "test/unit/http_lookup_backend.hpp"
+#include "test/unit/http/lookup_backend.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // Test support for the server proxy: a small HTTP/1.1 + WebSocket upstream
 // on 127.0.0.1 (thread per connection, Beast, synchronous) and a raw client
 // that timestamps what it reads. Used by the unit tests of the streaming
-// server (test/unit/http_forwarding_test.cpp) and by the integration tests
+// server (test/unit/http/forwarding_test.cpp) and by the integration tests
 // against the real binary (test/integration/proxy_test.cpp).
 //
 // Routes of the backend:

@@ -4,7 +4,7 @@
 
 #include "http/codec_request.hpp"
 #include "http/codec_response.hpp"
-#include "test/unit/http_api_fixture.hpp"
+#include "test/unit/http/api_fixture.hpp"
 
 #include <gtest/gtest.h>
 

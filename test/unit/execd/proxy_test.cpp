@@ -1,7 +1,7 @@
 // execd's /proxy over real HTTP: in-process to its own port, relayed to
 // other ports (bodies, streams, WebSocket upgrades, failures).
 
-#include "execd_http_client.hpp"
+#include "test/unit/execd/http_client.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // execd's API over real HTTP: the server's front (access token, keep-alive,
 // Expect) and every route family. The /proxy relay: execd_proxy_test.cpp.
 
-#include "execd_http_client.hpp"
+#include "test/unit/execd/http_client.hpp"
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>

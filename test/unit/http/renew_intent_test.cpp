@@ -6,7 +6,7 @@
 #include "core/time.hpp"
 #include "http/api.hpp"
 #include "http/renew_intent.hpp"
-#include "test/unit/http_lookup_backend.hpp"
+#include "test/unit/http/lookup_backend.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 
 #include "http/codec_request.hpp"
 
-#include "test/unit/http_codec_checks.hpp"
+#include "test/unit/http/codec_checks.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
