@@ -307,6 +307,14 @@ int main(int argc, char** argv) {
       OSB_ERROR(component, "", "", made.error().message);
       exit_code = 2;
     }
+    // E.g. the OCI runtime of [secure_runtime] must exist on every host.
+    if (auto ok = osb::runtimes::verify_runtimes(hosts,
+                                                 std::chrono::seconds(10));
+        exit_code == 0 && !ok) {
+      OSB_ERROR(component, "", "", "start-up check failed: "
+                                     << ok.error().message);
+      exit_code = 2;
+    }
     std::vector<caf::actor> roots;
     osb::snapshots_init snap_init;
     snap_init.node_name = name;
@@ -314,7 +322,9 @@ int main(int argc, char** argv) {
     snap_init.commit_timeout
       = std::chrono::seconds(cfg->docker.api_timeout + 10);
     snap_init.incarnations = (*ledger)->incarnations();
-    for (auto& host : hosts) {
+    // After a failed start-up check no supervisor starts (no recovery).
+    auto supervised = exit_code == 0 ? hosts : decltype(hosts){};
+    for (auto& host : supervised) {
       auto runtime = sys.spawn(osb::runtime_bridge, host.runtime);
       osb::supervisor_init sup_init;
       sup_init.cfg = cfg;
@@ -361,18 +371,25 @@ int main(int argc, char** argv) {
                    osb::failure{osb::failure_kind::invalid,
                                 "the cluster setup failed"}};
     if (!srv) {
-      OSB_ERROR(component, "", "", "cannot serve HTTP on "
-                                     << opts.host << ":" << opts.port << ": "
-                                     << srv.error().message);
-      exit_code = 1;
+      // A failed start-up check keeps its own exit code (2).
+      if (exit_code == 0) {
+        OSB_ERROR(component, "", "", "cannot serve HTTP on "
+                                       << opts.host << ":" << opts.port
+                                       << ": " << srv.error().message);
+        exit_code = 1;
+      }
     } else {
+      auto oci_runtime = osb::secure_docker_runtime(*cfg);
       OSB_INFO(component, "", "",
                "opensandbox-server " << version << " node " << name
                                      << " listens on " << opts.host << ":"
                                      << (*srv)->port() << " (runtime "
                                      << cfg->runtime.type << ", "
                                      << cfg->docker.network_mode
-                                     << " network)");
+                                     << " network"
+                                     << (oci_runtime.empty() ? "" : ", OCI "
+                                                                   "runtime ")
+                                     << oci_runtime << ")");
       int sig = 0;
       sigwait(&stop_signals, &sig);
       OSB_INFO(component, "", "", "server stops on signal " << sig

@@ -142,6 +142,15 @@ struct node_config {
     int64_t warm_concurrency = 2;
   } pool;
 
+  /// `[secure_runtime]` as configured (validated like the original): with
+  /// a type, every sandbox of this server runs under that runtime (see
+  /// `secure_docker_runtime`); the egress sidecar keeps the default one.
+  struct secure_runtime_section {
+    std::string type;                ///< "", "gvisor" or "kata"
+    std::string docker_runtime;      ///< OCI runtime name; empty = default
+    std::string k8s_runtime_class;   ///< accepted; no Kubernetes runtime yet
+  } secure_runtime;
+
   struct cluster_section {
     std::string node_name;           ///< empty = hostname
     /// Middleman listen address "host:port"; empty = no cluster. Also
@@ -173,6 +182,12 @@ struct node_config {
     int64_t seed_timeout_seconds = 30;
   } cluster;
 };
+
+/// The OCI runtime Docker runs every sandbox container with: the
+/// configured `secure_runtime.docker_runtime`, else the default of the type
+/// (gvisor -> "runsc", kata -> "kata-runtime"); empty = Docker's default
+/// runtime (no secure runtime).
+std::string secure_docker_runtime(const node_config& cfg);
 
 /// Loads the configuration: `path` if given, else $SANDBOX_CONFIG_PATH, else
 /// ~/.sandbox.toml; a missing default file yields the embedded defaults, a

@@ -114,6 +114,14 @@ public:
                                callback<std::vector<snapshot_image>> cb)
     = 0;
 
+  /// The start-up check: fails (`invalid`, with a message that says what
+  /// to fix) when the host cannot run sandboxes as configured, e.g. a
+  /// secure runtime it does not have. A host that cannot be asked now is
+  /// not a failure: admission checks it again. Default: nothing to check.
+  virtual void verify(callback<unit> cb) {
+    cb(unit{});
+  }
+
   /// Stops I/O; operations in flight end with `unavailable` (or `failed`).
   virtual void shutdown() = 0;
 };

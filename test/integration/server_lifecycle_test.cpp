@@ -220,8 +220,10 @@ TEST(ServerLifecycle, KillNineRecoversStateRenewalsAndMetadata) {
   EXPECT_EQ(srv.wait_state(c, "Running"), "Running")
     << srv.call("GET", "/v1/sandboxes/" + c).body;
   EXPECT_EQ(srv.num_containers(), 3);
-  for (auto& id : {a, b, c})
-    EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  for (auto& id : {a, b, c}) {
+    auto d = srv.call("DELETE", "/v1/sandboxes/" + id);
+    EXPECT_EQ(d.status, 204) << id << " " << d.body;
+  }
   EXPECT_EQ(srv.num_containers(), 0);
 }
 
