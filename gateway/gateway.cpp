@@ -49,9 +49,25 @@ Out as(In& x) {
 
 class backend : public http::lifecycle_backend {
 public:
-  backend(caf::actor gw, node_actor node)
-    : gw_(std::move(gw)), node_(std::move(node)) {
+  backend(caf::actor gw, node_actor node, std::vector<readiness_check> checks)
+    : gw_(std::move(gw)),
+      node_(std::move(node)),
+      checks_(std::make_shared<std::vector<readiness_check>>(
+        std::move(checks))) {
     // nop
+  }
+
+  void readiness(const http::call_context&,
+                 http::reply<std::string> done) override {
+    auto checks = checks_;
+    ask<std::string>(
+      http::reply<std::string>{
+        [checks, done = std::move(done)](result<std::string> r) {
+          if (!r.has_value() || !r.value->empty())
+            return done(std::move(r));
+          run_checks(checks, 0, done);
+        }},
+      {}, atom::ready_v);
   }
 
   void create(const http::call_context& ctx, sandbox_spec spec,
@@ -146,6 +162,19 @@ public:
   }
 
 private:
+  /// Runs `(*checks)[i..]` one after the other; the first reason ends it.
+  static void run_checks(std::shared_ptr<std::vector<readiness_check>> checks,
+                         size_t i, http::reply<std::string> done) {
+    if (i == checks->size())
+      return done(result<std::string>::ok(std::string{}));
+    auto& check = (*checks)[i];
+    check([checks, i, done](std::string why) {
+      if (!why.empty())
+        return done(result<std::string>::ok(std::move(why)));
+      run_checks(checks, i + 1, done);
+    });
+  }
+
   /// The one forwarder: sends `xs...` to the NODE actor from inside the
   /// GATEWAY actor and completes `done` with the answer (`In`, the node's
   /// result type) or the error as the API shows it (`id` names the sandbox
@@ -169,14 +198,17 @@ private:
 
   caf::actor gw_;
   node_actor node_;
+  std::shared_ptr<std::vector<readiness_check>> checks_;
 };
 
 } // namespace
 
-running_gateway start(caf::actor_system& sys, node_actor node) {
+running_gateway start(caf::actor_system& sys, node_actor node,
+                      std::vector<readiness_check> checks) {
   running_gateway result;
   result.actor = sys.spawn(gateway_actor);
-  result.backend = std::make_shared<backend>(result.actor, std::move(node));
+  result.backend = std::make_shared<backend>(result.actor, std::move(node),
+                                             std::move(checks));
   return result;
 }
 

@@ -40,6 +40,10 @@ public:
   /// Returns all snapshot records of `node`.
   expected<std::vector<snapshot_view>> load_snapshots(const std::string& node);
 
+  /// Readiness: writes one row of its own (table `readiness`), so that a
+  /// full or read-only disk shows before a create needs the store.
+  expected<unit> probe_write();
+
 private:
   explicit sqlite_store(sqlite3* db);
   expected<unit> exec(const char* sql);

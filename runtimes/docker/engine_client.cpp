@@ -1,5 +1,8 @@
 #include "runtimes/docker/engine_client.hpp"
 
+#include "core/server_metrics.hpp"
+#include "runtimes/docker/operation_name.hpp"
+
 namespace osb::runtimes::docker::detail {
 
 // -- one HTTP exchange --------------------------------------------------------
@@ -221,6 +224,16 @@ private:
 };
 
 void docker_client::request(request_options opts, response_handler done) {
+  if (metrics::enabled()) {
+    // Every Engine API call is timed by its operation (never by an id).
+    auto& h = ops_metrics().runtime_duration.with(
+      {docker_operation(opts.method, opts.target)});
+    done = [&h, start = std::chrono::steady_clock::now(),
+            done = std::move(done)](expected<response> r) {
+      h.observe(metrics::seconds(std::chrono::steady_clock::now() - start));
+      done(std::move(r));
+    };
+  }
   if (addr_.kind == host_address::kind_t::unsupported) {
     net::post(ioc_, [done = std::move(done), msg = addr_.error] {
       done(failure{failure_kind::unavailable, msg});

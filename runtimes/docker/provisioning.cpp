@@ -279,6 +279,7 @@ private:
         spec.binds.push_back(bind);
     spec.on_pull_progress = opts_.progress;
     rt_->stamp(spec.labels);
+    phase(create_phase::prepared);
     auto self = shared_from_this();
     engine()->create(spec, [self](expected<std::string> id) {
       if (!id) {
@@ -293,6 +294,7 @@ private:
       }
       if (self->cancelled())
         return;
+      self->phase(create_phase::created);
       if (self->options().execd_tar)
         self->upload_execd();
       else
@@ -318,8 +320,15 @@ private:
     engine()->start(container_name(x_.id), [self](expected<unit> r) {
       if (!r)
         return self->fail(start_step, r.error());
+      self->phase(create_phase::started);
       self->finish(provision_result{});
     });
+  }
+
+  /// Tells the caller that provisioning reached `p`.
+  void phase(create_phase p) {
+    if (opts_.on_phase)
+      opts_.on_phase(p);
   }
 
   std::shared_ptr<const docker_runtime> rt_;
