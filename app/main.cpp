@@ -191,10 +191,11 @@ void reload(const std::string& config_path, const osb::node_config& running) {
                 << fresh.error().message);
     return;
   }
-  osb::log::set_level(fresh->log.level);
+  // Logged before the new level applies, so that it shows at the old one.
   OSB_INFO(component, "", "",
            "SIGHUP: configuration reloaded; log level " << fresh->log.level
              << " (other settings apply at the next start)");
+  osb::log::set_level(fresh->log.level);
   if (fresh->server.api_key != running.server.api_key
       || fresh->server.port != running.server.port
       || fresh->cluster.listen != running.cluster.listen)

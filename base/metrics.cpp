@@ -114,7 +114,7 @@ std::unique_ptr<T> make_child(const std::vector<double>*) {
 }
 
 template <>
-std::unique_ptr<histogram> make_child(const std::vector<double>* bounds) {
+std::unique_ptr<histogram> make_child<histogram>(const std::vector<double>* bounds) {
   return std::make_unique<histogram>(*bounds);
 }
 

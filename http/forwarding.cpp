@@ -243,8 +243,8 @@ void session::write_upstream(std::string_view head, size_t n) {
                                               shared_from_this()));
 }
 
-void session::on_upstream_write(error_code ec, size_t n) {
-  ops_metrics().proxy_bytes_up.inc(n);
+void session::on_upstream_write(error_code ec, size_t written) {
+  ops_metrics().proxy_bytes_up.inc(written);
   if (ec) {
     if (upstream_reused_ && !retried_ && bodyless_request())
       return retry_fresh();
@@ -430,8 +430,8 @@ void session::write_client(std::string_view head, size_t n) {
                                               shared_from_this()));
 }
 
-void session::on_client_write(error_code ec, size_t n) {
-  ops_metrics().proxy_bytes_down.inc(n);
+void session::on_client_write(error_code ec, size_t written) {
+  ops_metrics().proxy_bytes_down.inc(written);
   if (ec) {
     OSB_DEBUG("http", fwd_->request_id, fwd_->sandbox_id,
               "proxy: client went away: " << ec.message());
