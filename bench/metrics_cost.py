@@ -29,6 +29,11 @@ from cluster_lib import (API_KEY, Client, Fleet, create_many,
                          install_sigterm_handler, ms, pct)
 
 
+# Host network: no host ports to reserve, so that one node holds 10,000
+# sandboxes (the port range has room for 10,000 pairs only).
+HOST_NET = '[docker]\nnetwork_mode = "host"\n'
+
+
 def wrk_rps(port, path, duration):
     out = subprocess.run(
         ["wrk", "-t2", "-c32", f"-d{duration}", "-H",
@@ -63,9 +68,9 @@ def main():
     install_sigterm_handler()
     with Fleet() as fleet:
         on = fleet.add("bench-metrics-on",
-                       extra_toml="[metrics]\nenabled = true\n")
+                       extra_toml=HOST_NET + "[metrics]\nenabled = true\n")
         off = fleet.add("bench-metrics-off",
-                        extra_toml="[metrics]\nenabled = false\n")
+                        extra_toml=HOST_NET + "[metrics]\nenabled = false\n")
         ids = {n.name: Client(n.port).create() for n in (on, off)}
         time.sleep(0.5)
         rps = {on.name: [], off.name: []}
