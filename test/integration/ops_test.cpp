@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <regex>
 #include <thread>
@@ -208,6 +209,11 @@ TEST(Ops, SigtermDuringCreatesExitsZeroAndTheRestartFinishesThem) {
                            .count()
                       << " ms";
   ASSERT_FALSE(acknowledged.empty());
+  std::cout << "[ INFO     ] " << acknowledged.size() << " of " << n
+            << " creates acknowledged; exit "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took)
+                 .count()
+            << " ms after SIGTERM\n";
   EXPECT_NE(srv.read_log().find("server stops on signal 15"),
             std::string::npos);
   // The restart continues every acknowledged create.

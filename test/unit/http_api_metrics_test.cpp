@@ -92,7 +92,7 @@ TEST_F(Api, CreatePhasesAreOnGetNotOnList) {
   x.create_phases_us = {1765040400000000, 1765040400001000, 0, 0, 0, 0};
   auto get = call("GET", "/v1/sandboxes/sbx-001");
   EXPECT_NE(get.body.find(R"("createPhases":{"accepted":"2025-12-06T17:00:00Z",)"
-                          R"("stored":"2025-12-06T17:00:00.001Z"})"),
+                          R"("stored":"2025-12-06T17:00:00.001000Z"})"),
             std::string::npos)
     << get.body;
   auto list = call("GET", "/v1/sandboxes");
