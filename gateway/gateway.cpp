@@ -59,15 +59,12 @@ public:
 
   void readiness(const http::call_context&,
                  http::reply<std::string> done) override {
-    auto checks = checks_;
-    ask<std::string>(
-      http::reply<std::string>{
-        [checks, done = std::move(done)](result<std::string> r) {
-          if (!r.has_value() || !r.value->empty())
-            return done(std::move(r));
-          run_checks(checks, 0, done);
-        }},
-      {}, atom::ready_v);
+    // The runtime and the store first: a node whose Docker does not answer
+    // never finishes recovering either, and the runtime is the cause an
+    // operator can act on.
+    run_checks(checks_, 0, done, [gw = gw_, node = node_, done] {
+      send_to(gw, node, done, {}, atom::ready_v);
+    });
   }
 
   void create(const http::call_context& ctx, sandbox_spec spec,
@@ -162,16 +159,18 @@ public:
   }
 
 private:
-  /// Runs `(*checks)[i..]` one after the other; the first reason ends it.
+  /// Runs `(*checks)[i..]` one after the other; the first reason ends it,
+  /// else `then` runs.
   static void run_checks(std::shared_ptr<std::vector<readiness_check>> checks,
-                         size_t i, http::reply<std::string> done) {
+                         size_t i, http::reply<std::string> done,
+                         std::function<void()> then) {
     if (i == checks->size())
-      return done(result<std::string>::ok(std::string{}));
+      return then();
     auto& check = (*checks)[i];
-    check([checks, i, done](std::string why) {
+    check([checks, i, done, then](std::string why) {
       if (!why.empty())
         return done(result<std::string>::ok(std::move(why)));
-      run_checks(checks, i + 1, done);
+      run_checks(checks, i + 1, done, then);
     });
   }
 
@@ -181,8 +180,15 @@ private:
   /// of a "not found").
   template <class In, class Out, class... Ts>
   void ask(http::reply<Out> done, std::string id, Ts... xs) {
+    send_to<In>(gw_, node_, std::move(done), std::move(id), std::move(xs)...);
+  }
+
+  /// ask() without the backend (for continuations that may outlive it).
+  template <class In = std::string, class Out = std::string, class... Ts>
+  static void send_to(const caf::actor& gw, const node_actor& node,
+                      http::reply<Out> done, std::string id, Ts... xs) {
     auto args = std::make_tuple(std::move(xs)...);
-    caf::anon_send(gw_, job{[node = node_, done = std::move(done),
+    caf::anon_send(gw, job{[node, done = std::move(done),
                              id = std::move(id), args = std::move(args)](
                               caf::event_based_actor* self) mutable {
       auto send = [&](auto&... x) {
