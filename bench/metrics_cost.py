@@ -90,9 +90,12 @@ def main():
                   flush=True)
         g_on, g_off = (statistics.median(rps[n.name]) for n in (on, off))
         c_on, c_off = (statistics.median(lat[n.name]) for n in (on, off))
+        paired = statistics.median(
+            a / b for a, b in zip(rps[on.name], rps[off.name]))
         print(f"GET /v1/sandboxes/{{id}} (wrk -t2 -c32 -d{args.duration}), "
               f"median of {args.rounds}: on {g_on:.0f} req/s, off "
-              f"{g_off:.0f} req/s, on/off {g_on / g_off:.3f}")
+              f"{g_off:.0f} req/s, on/off {g_on / g_off:.3f} (median of the "
+              f"per-round ratios {paired:.3f})")
         print(f"create (fake runtime, {args.creates} sequential), median of "
               f"round medians: on {ms(c_on)}, off {ms(c_off)}, on/off "
               f"{c_on / c_off:.3f}")
@@ -118,7 +121,19 @@ def main():
             t0 = time.perf_counter()
             c.call("GET", "/health")
             t_health.append(time.perf_counter() - t0)
+        # The server's own view: its duration histogram of the route.
+        _, text = c.call("GET", "/metrics")
         c.close()
+        def sample(name):
+            m = re.search(rb"\n" + re.escape(name.encode()) + rb" ([0-9.e+-]+)",
+                          text)
+            return float(m.group(1)) if m else float("nan")
+        srv_sum = sample('opensandbox_http_request_duration_seconds_sum'
+                         '{route="/metrics"}')
+        srv_n = sample('opensandbox_http_request_duration_seconds_count'
+                       '{route="/metrics"}')
+    print(f"GET /metrics server-side (its own duration histogram, arrival to "
+          f"answer incl. render): mean {ms(srv_sum / srv_n)} over {srv_n:.0f}")
     print(f"GET /metrics with {running} Running sandboxes ({len(body)} bytes, "
           f"{args.n} sequential, one keep-alive connection): p50 "
           f"{ms(pct(t_metrics, 50))} p90 {ms(pct(t_metrics, 90))} p99 "
