@@ -225,11 +225,18 @@ private:
 
 void docker_client::request(request_options opts, response_handler done) {
   if (metrics::enabled()) {
-    // Every Engine API call is timed by its operation (never by an id).
-    auto& h = ops_metrics().runtime_duration.with(
-      {docker_operation(opts.method, opts.target)});
-    done = [&h, start = std::chrono::steady_clock::now(),
+    // Every Engine API call is timed by its operation (never by an id);
+    // long ones (pulls) show while they last.
+    static auto& in_flight = metrics::global().gauges(
+      "opensandbox_runtime_requests_in_flight",
+      "Runtime (Docker) operations under way, by operation.", {"operation"});
+    auto op = docker_operation(opts.method, opts.target);
+    auto& h = ops_metrics().runtime_duration.with({op});
+    auto& g = in_flight.with({op});
+    g.inc();
+    done = [&h, &g, start = std::chrono::steady_clock::now(),
             done = std::move(done)](expected<response> r) {
+      g.dec();
       h.observe(metrics::seconds(std::chrono::steady_clock::now() - start));
       done(std::move(r));
     };

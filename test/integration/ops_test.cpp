@@ -100,6 +100,11 @@ TEST(Ops, MetricsNeedTheKeyPassPromtoolAndFollowACreate) {
   EXPECT_GE(sample(m.body, "opensandbox_runtime_request_duration_seconds_"
                            "count{operation=\"containers_start\"}"),
             1);
+  // Docker calls under way are back to none once the sandbox runs.
+  EXPECT_EQ(sample(m.body, "opensandbox_runtime_requests_in_flight{"
+                           "operation=\"containers_create\"}"),
+            0)
+    << m.body;
   EXPECT_GT(sample(m.body, "process_resident_memory_bytes"), 0);
   EXPECT_GT(sample(m.body, "process_open_fds"), 0);
 
