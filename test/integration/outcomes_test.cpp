@@ -187,6 +187,11 @@ TEST(Outcomes, AFullStoreDiskAcknowledgesNothingItCannotKeep) {
               .status,
             500);
   EXPECT_EQ(srv.call("POST", "/v1/sandboxes", sleeper).status, 500);
+  // Readiness says so before a client tries (issue 15).
+  auto ready = osb::test::http_call(srv.port(), "GET", "/ready");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("the store takes no writes"), std::string::npos)
+    << ready.body;
   // What the client was told holds after a crash and a drained disk.
   srv.kill(SIGKILL);
   disk.drain();
