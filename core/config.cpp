@@ -70,6 +70,23 @@ void read_server(reader& r, const toml::table& t, node_config& cfg) {
               r.get_enum(n, p, s.http, {"auto", "httptools", "h11"}, false);
             }},
            {"io_threads", num(s.io_threads, 0, 1024)},
+           {"shutdown_timeout_seconds",
+            num(s.shutdown_timeout_seconds, 1, 3600)},
+         });
+}
+
+/// `[metrics]` (ours): whether anything is recorded, whether `/metrics`
+/// needs the API key.
+void read_metrics(reader& r, const toml::table& t, node_config& cfg) {
+  auto flag = [&](bool& out) {
+    return [&r, &out](const toml::node& n, const std::string& p) {
+      r.get(n, p, out);
+    };
+  };
+  r.keys(t, "metrics",
+         {
+           {"enabled", flag(cfg.metrics.enabled)},
+           {"auth", flag(cfg.metrics.auth)},
          });
 }
 
@@ -530,6 +547,7 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
   std::map<std::string, section_reader> sections = {
     {"server", [&](const toml::table& t) { read_server(r, t, cfg); }},
     {"log", [&](const toml::table& t) { read_log(r, t, cfg); }},
+    {"metrics", [&](const toml::table& t) { read_metrics(r, t, cfg); }},
     {"runtime", [&](const toml::table& t) { read_runtime(r, t, cfg); }},
     {"docker", [&](const toml::table& t) { read_docker(r, t, cfg); }},
     {"ingress", [&](const toml::table& t) { read_ingress(r, t, cfg); }},

@@ -28,7 +28,17 @@ struct node_config {
     std::string loop = "auto";       ///< accepted for compatibility
     std::string http = "auto";       ///< accepted for compatibility
     int64_t io_threads = 0;          ///< 0 = number of cores (ours)
+    /// SIGTERM: seconds to finish in-flight work before exiting (ours).
+    int64_t shutdown_timeout_seconds = 10;
   } server;
+
+  /// `[metrics]` (ours, issue 15): the Prometheus endpoint `GET /metrics`.
+  struct metrics_section {
+    /// Whether anything is recorded; off = `/metrics` answers 404.
+    bool enabled = true;
+    /// Whether `/metrics` needs the API key (when one is configured).
+    bool auth = true;
+  } metrics;
 
   struct log_section {
     std::string level = "INFO";      ///< DEBUG, INFO, WARNING, ERROR

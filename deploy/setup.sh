@@ -23,7 +23,8 @@ packages=(build-essential cmake ninja-build pkg-config libcaf-dev
   libsqlite3-dev libssl-dev openssl libgtest-dev libgmock-dev docker.io
   busybox-static file
   curl jq wrk iproute2 debootstrap docker-compose openssh-client
-  openssh-server docker-registry apache2-utils clang-14 libfuzzer-14-dev)
+  openssh-server docker-registry apache2-utils clang-14 libfuzzer-14-dev
+  prometheus)
 with_gvisor=${OSB_SETUP_GVISOR:-1}
 [ "$with_gvisor" = 0 ] || packages+=(runsc)
 

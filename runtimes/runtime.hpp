@@ -74,6 +74,17 @@ public:
   /// (never one per sandbox).
   virtual void observe(callback<observation> cb) = 0;
 
+  /// Readiness: whether the runtime answers at all (the cheapest call it
+  /// has). The default lists the sandboxes.
+  virtual void ping(callback<unit> cb) {
+    observe([cb = std::move(cb)](expected<observation> r) {
+      if (r)
+        cb(unit{});
+      else
+        cb(r.error());
+    });
+  }
+
   /// Lists the volumes this node made for sandboxes and flagged to go with
   /// them, which were still in use when their sandbox went.
   virtual void leftover_volumes(callback<std::vector<runtime_object>> cb)

@@ -74,6 +74,10 @@ public:
   void remove(const sandbox_instance& x, bool never_ran,
               callback<unit> cb) override;
   void observe(callback<observation> cb) override;
+  /// `GET /_ping` of the Docker Engine API.
+  void ping(callback<unit> cb) override {
+    engine()->ping(std::move(cb));
+  }
   void leftover_volumes(callback<std::vector<runtime_object>> cb) override;
   void remove_object(const runtime_object& x, callback<unit> cb) override;
   void diagnose(const sandbox_instance& x, const sandbox_view& now,

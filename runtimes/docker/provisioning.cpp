@@ -297,6 +297,7 @@ private:
         spec.binds.push_back(bind);
     spec.on_pull_progress = opts_.progress;
     rt_->stamp(spec.labels);
+    phase(create_phase::prepared);
     auto self = shared_from_this();
     engine()->create(spec, [self](expected<std::string> id) {
       if (!id) {
@@ -311,6 +312,7 @@ private:
       }
       if (self->cancelled())
         return;
+      self->phase(create_phase::created);
       self->keep_tmp();
     });
   }
@@ -355,6 +357,7 @@ private:
     engine()->start(container_name(x_.id), [self](expected<unit> r) {
       if (!r)
         return self->fail(start_step, r.error());
+      self->phase(create_phase::started);
       if (!self->x_.member_of.empty() && self->options().probe_members)
         return self->await_execd();
       self->finish(provision_result{});
@@ -373,6 +376,12 @@ private:
                       return self->fail(start_step, r.error());
                     self->finish(provision_result{});
                   });
+  }
+
+  /// Tells the caller that provisioning reached `p`.
+  void phase(create_phase p) {
+    if (opts_.on_phase)
+      opts_.on_phase(p);
   }
 
   std::shared_ptr<const docker_runtime> rt_;

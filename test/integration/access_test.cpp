@@ -125,7 +125,7 @@ TEST(Access, ExecdRequiresTheSandboxesOwnToken) {
   EXPECT_EQ(r.body.find("EXECD_ACCESS_TOKEN"), std::string::npos) << r.body;
   // The token survives a restart with the sandbox (it is in its row).
   srv.kill(SIGKILL);
-  ASSERT_TRUE(srv.start()) << srv.read_log();
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
   ASSERT_EQ(srv.wait_state(a, "Running"), "Running");
   EXPECT_EQ(endpoint_of(srv, a, 44772).headers["X-EXECD-ACCESS-TOKEN"], token);
   // A user cannot replace it through `env` at create.

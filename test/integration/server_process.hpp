@@ -292,12 +292,26 @@ public:
     return pid_;
   }
 
-  /// Starts the server and waits until /health answers.
+  /// Starts the server and waits until /health answers (alive; it may
+  /// still be recovering its sandboxes or waiting for its seeds).
   bool start() {
+    return start_and_wait("/health");
+  }
+
+  /// Starts the server and waits until /ready answers 200: its runtime
+  /// answers, its store is writable, its sandboxes are recovered and its
+  /// cluster membership is complete. For tests that expect a recovered
+  /// node right after a restart.
+  bool start_ready() {
+    return start_and_wait("/ready");
+  }
+
+  bool start_and_wait(const std::string& path) {
     spawn();
-    for (int i = 0; i < 200; ++i) {
-      if (http_call(port_, "GET", "/health").status == 200) {
-        wait_recovered();
+    for (int i = 0; i < 400; ++i) {
+      if (http_call(port_, "GET", path).status == 200) {
+        if (path == "/health")
+          wait_recovered();
         return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -626,3 +626,26 @@ TEST(ConfigPool, KeysAreReadAndBounded) {
 
 } // namespace
 } // namespace osb
+
+namespace osb {
+namespace {
+
+TEST(ConfigMetrics, DefaultsAndKeys) {
+  auto d = parse_ok("");
+  EXPECT_TRUE(d.metrics.enabled);
+  EXPECT_TRUE(d.metrics.auth);
+  EXPECT_EQ(d.server.shutdown_timeout_seconds, 10);
+  auto c = parse_ok("[metrics]\nenabled = false\nauth = false\n"
+                    "[server]\nshutdown_timeout_seconds = 3\n");
+  EXPECT_FALSE(c.metrics.enabled);
+  EXPECT_FALSE(c.metrics.auth);
+  EXPECT_EQ(c.server.shutdown_timeout_seconds, 3);
+  EXPECT_THAT(parse_err("[metrics]\npath = \"/m\"\n"), HasSubstr("path"));
+  EXPECT_THAT(parse_err("[metrics]\nauth = \"no\"\n"),
+              StartsWith("config.toml:2:"));
+  EXPECT_THAT(parse_err("[server]\nshutdown_timeout_seconds = 0\n"),
+              StartsWith("config.toml:2:"));
+}
+
+} // namespace
+} // namespace osb
