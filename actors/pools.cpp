@@ -1,5 +1,7 @@
 #include "actors/pools.hpp"
 
+#include "core/server_metrics.hpp"
+
 #include <caf/message.hpp>
 
 #include "actors/error.hpp"
@@ -270,6 +272,7 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       auto& c = self->state.counts[name];
       ++c.num_claims;
       ++c.num_cold;
+      ops_metrics().pool_claims.with({"cold"}).inc();
       return *r;
     },
   };

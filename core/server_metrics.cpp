@@ -50,6 +50,18 @@ server_metrics make() {
       .with({}),
     proxy_bytes.with({"upstream"}),
     proxy_bytes.with({"downstream"}),
+    r.counters("opensandbox_snapshot_transitions_total",
+               "Snapshots that became Ready or Failed, by state and reason.",
+               {"state", "reason"}),
+    r.histograms("opensandbox_snapshot_commit_seconds",
+                 "Seconds of successful snapshot commits.", {},
+                 metrics::phase_buckets())
+      .with({}),
+    r.counters("opensandbox_pool_claims_total",
+               "Creates with extensions.poolRef, by how they were served "
+               "(cold: the template created on demand; warm: an idle "
+               "member).",
+               {"served"}),
   };
 }
 
@@ -64,6 +76,8 @@ server_metrics& ops_metrics() {
                    sandbox_state::resuming, sandbox_state::stopping,
                    sandbox_state::terminated, sandbox_state::failed})
       x.sandboxes.with({to_string(s)});
+    x.pool_claims.with({"cold"});
+    x.pool_claims.with({"warm"});
     for (size_t i = 1; i < num_create_phases; ++i)
       x.create_phase.with({to_string(static_cast<create_phase>(i))});
     return x;

@@ -40,6 +40,14 @@ struct server_metrics {
   /// (`upstream` = to the sandbox, `downstream` = to the client).
   metrics::counter& proxy_bytes_up;
   metrics::counter& proxy_bytes_down;
+  /// `opensandbox_snapshot_transitions_total{state,reason}`: snapshots that
+  /// became Ready or Failed (reason: the record's fixed reason code).
+  metrics::counter_family& snapshot_transitions;
+  /// `opensandbox_snapshot_commit_seconds`: Docker commits that succeeded.
+  metrics::histogram& snapshot_commit;
+  /// `opensandbox_pool_claims_total{served}`: poolRef creates, `cold` (the
+  /// template created on demand) or `warm` (an idle member taken).
+  metrics::counter_family& pool_claims;
 };
 
 /// The families, registered on first use in metrics::global().

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/server_metrics.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <optional>
@@ -234,9 +236,12 @@ TEST_F(PoolActors, AClaimRunsTheTemplateColdWithTheClaimsFields) {
   claim.extensions = {{"poolRef", "p1"}};
   claim.env = {{"SHARED", "c"}, {"FROM_CLAIM", "c"}};
   claim.metadata = {{"run", "7"}};
+  auto& cold = ops_metrics().pool_claims.with({"cold"});
+  auto cold_before = cold.value();
   auto [v, err] = ask<sandbox_view>(p.node, atom::create_v, claim,
                                     std::string{"r2"});
   ASSERT_TRUE(v) << err.message;
+  EXPECT_EQ(cold.value(), cold_before + 1);
   EXPECT_NE(v->message.find("Pool 'p1' had no idle member"),
             std::string::npos)
     << v->message;
