@@ -86,6 +86,8 @@ using snap_list = caf::atom_constant<caf::atom("snaplist")>;
 constexpr auto snap_list_v = snap_list{};
 using snap_del = caf::atom_constant<caf::atom("snapdel")>;
 constexpr auto snap_del_v = snap_del{};
+using ready = caf::atom_constant<caf::atom("ready")>;
+constexpr auto ready_v = ready{};
 using local = caf::atom_constant<caf::atom("local")>;
 constexpr auto local_v = local{};
 using commit = caf::atom_constant<caf::atom("commit")>;
@@ -157,7 +159,8 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
            x.last_transition_us, x.metadata, x.entrypoint, x.expires_us,
            x.created_us, x.node, x.ports, x.egress_token, x.access_token,
            x.endpoint_host,
-           x.runtime_host, x.renew_extend_s, x.member_of);
+           x.runtime_host, x.renew_extend_s, x.create_phases_us,
+           x.member_of);
 }
 
 template <class Inspector>

@@ -12,6 +12,7 @@
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
 #include "base/log.hpp"
+#include "core/server_metrics.hpp"
 #include "runtimes/volumes.hpp"
 
 namespace osb {
@@ -205,6 +206,7 @@ void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
     }
     restored.push_back(spawn_sandbox(self, std::move(init)));
     ++num_restored;
+    ops_metrics().recoveries.inc();
   }
   // Objects of this node's sandboxes without a row were never acknowledged
   // to a user (the row is written before anything is created): orphans,
@@ -224,7 +226,8 @@ void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
     OSB_WARN(component, "", x.sandbox_id,
              "supervisor removes an orphan " << x.kind << " " << x.name);
     self->request(st.init.runtime, runtime_timeout(self), atom::remove_v, x)
-      .then([](bool) {}, [](caf::error&) {});
+      .then([](bool) { ops_metrics().orphans_removed.inc(); },
+            [](caf::error&) {});
   }
   // Placeholders that recovery did not bring back (e.g. their container
   // is gone) leave the directory; the others were replaced by their actors.

@@ -73,7 +73,9 @@ using store_actor = caf::typed_actor<
   // Inserts or replaces a pool record (tombstones too).
   caf::replies_to<atom::put, pool_record>::with<bool>,
   // Loads every pool record.
-  caf::replies_to<atom::pool_list>::with<pool_records>>;
+  caf::replies_to<atom::pool_list>::with<pool_records>,
+  // Readiness: proves that the store takes a write (one tiny row).
+  caf::replies_to<atom::ready>::with<bool>>;
 
 /// The SANDBOX actor: owns one sandbox's state machine and expiry timer, and
 /// asks its runtime for the rest. The trailing string of each request is
@@ -270,6 +272,9 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<atom::join, std::string, caf::actor>,
   // Lists the members of the cluster.
   caf::replies_to<atom::members>::with<member_infos>,
+  // Readiness: "" once membership is complete and every host supervisor
+  // has recovered its sandboxes, else why not.
+  caf::replies_to<atom::ready>::with<std::string>,
   // A host supervisor recovered its sandboxes (its runtime host).
   caf::reacts_to<atom::recover, std::string>,
   // INTERNAL: retries connections to unreachable members.

@@ -848,6 +848,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                      m.info.version, m.info.incarnation});
       return result;
     },
+    [=](atom::ready) -> std::string { return incomplete_reason(self); },
     [=](atom::tick) {
       reconnect(self);
       self->delayed_send(self, self->state.init.reconnect_interval,

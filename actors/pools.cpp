@@ -1,5 +1,7 @@
 #include "actors/pools.hpp"
 
+#include "core/server_metrics.hpp"
+
 #include <caf/message.hpp>
 
 #include "actors/error.hpp"
@@ -473,9 +475,11 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       if (m.idle.empty()) {
         // None idle: the create runs the template cold.
         ++c.num_cold;
+        ops_metrics().pool_claims.with({"cold"}).inc();
       } else {
         id = *m.idle.begin();
         m.idle.erase(m.idle.begin());
+        ops_metrics().pool_claims.with({"warm"}).inc();
       }
       auto record = *r;
       if (self->state.init.node)
@@ -487,6 +491,7 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       // The member removes itself; the claim went on cold.
       OSB_WARN(component, "", id,
                "pool member of " << name << " could not be claimed");
+      // (The metric counted this create as warm already: counted once.)
       ++self->state.counts[name].num_cold;
     },
     [=](atom::sync) { sync(self); },

@@ -59,12 +59,27 @@ void release_start_waiters(self_ptr self) {
   st.start_waiters.clear();
 }
 
+/// Marks a phase of the create (if this actor saw it from its start) and
+/// copies the times into the view.
+void mark_phase(self_ptr self, create_phase p) {
+  auto& st = self->state;
+  if (!st.timeline)
+    return;
+  st.timeline->mark(p, codec::now_us());
+  st.view.create_phases_us = st.timeline->snapshot();
+}
+
 /// Moves to `phase` with the given API status and tells the NODE actor.
 void transition(self_ptr self, sandbox_phase phase, sandbox_state api_state,
                 std::string reason, std::string message) {
   auto& st = self->state;
   st.phase = phase;
   st.view.state = api_state;
+  st.counted.set(api_state);
+  if (api_state == sandbox_state::running)
+    mark_phase(self, create_phase::running);
+  else if (st.timeline)
+    st.view.create_phases_us = st.timeline->snapshot();
   st.view.reason = std::move(reason);
   st.view.message = std::move(message);
   st.local_transition_us = codec::now_us();
@@ -249,6 +264,7 @@ void fail_with(self_ptr self, std::string reason, std::string msg) {
                      "(retried on delete): "
                        << to_failure(err).message);
           });
+  ops_metrics().create_failures.with({reason}).inc();
   transition(self, sandbox_phase::failed, sandbox_state::failed,
              std::move(reason), std::move(msg));
   st.row.phase = "failed";
@@ -360,6 +376,10 @@ void provision(self_ptr self) {
                     const std::string& msg) {
     caf::anon_send(hdl, atom::progress_v, msg);
   };
+  if (st.timeline)
+    opts.on_phase = [timeline = st.timeline](create_phase p) {
+      timeline->mark(p, codec::now_us());
+    };
   self
     ->request(st.runtime, provision_timeout, atom::provision_v,
               instance(self), std::move(opts))
@@ -761,6 +781,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.view.reason = "CONTAINER_RUNNING";
       st.view.message = "Sandbox container is running.";
     }
+    st.counted.set(st.view.state);
     self->send(st.node, atom::put_v, caf::actor_cast<sandbox_actor>(self),
                st.view);
     if (member_lost)
@@ -784,6 +805,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     st.view.reason = "PROVISIONING";
     st.view.message = "Sandbox is being provisioned." + pool_note(st.spec);
     st.view.last_transition_us = st.row.created_us;
+    st.timeline = std::make_shared<create_timeline>();
+    st.timeline->mark(create_phase::accepted, st.row.created_us);
   }
   return {
     [=](atom::create, std::string& rid) -> caf::result<sandbox_view> {
@@ -795,6 +818,8 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         .then(
           [self, rp](bool) mutable {
             auto& st = self->state;
+            mark_phase(self, create_phase::stored);
+            st.counted.set(st.view.state);
             self->send(st.node, atom::put_v,
                        caf::actor_cast<sandbox_actor>(self), st.view);
             rp.deliver(st.view);
@@ -1013,6 +1038,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       }
       OSB_INFO(component, st.origin_rid, sid(self),
                "sandbox expired at " << codec::format_time(st.view.expires_us));
+      ops_metrics().expiries.inc();
       begin_delete(self, "expired");
     },
   };

@@ -11,6 +11,7 @@
 #include "actors/interfaces.hpp"
 #include "core/config.hpp"
 #include "core/model.hpp"
+#include "core/server_metrics.hpp"
 #include "runtimes/runtime.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -104,6 +105,11 @@ struct sandbox_actor_state {
   std::vector<caf::typed_response_promise<std::string>> delete_waiters;
   /// Starts retried with new host ports (another program held one).
   int port_retries = 0;
+  /// When each phase of its create was reached (shared with the runtime's
+  /// phase callback); null for a sandbox recovered after its create.
+  std::shared_ptr<create_timeline> timeline;
+  /// Its count in `opensandbox_sandboxes{state}`.
+  state_gauge_slot counted;
   supervisor_actor supervisor;
   node_actor node;
   runtime_actor runtime;

@@ -1,5 +1,7 @@
 #include "actors/snapshots.hpp"
 
+#include "core/server_metrics.hpp"
+
 #include <caf/actor_cast.hpp>
 
 #include "actors/error.hpp"
@@ -51,6 +53,8 @@ void transition(self_ptr self, snapshot_view& x, const char* state,
   x.reason = std::move(reason);
   x.message = std::move(message);
   x.last_transition_us = codec::now_us();
+  if (x.state == "Ready" || x.state == "Failed")
+    ops_metrics().snapshot_transitions.with({x.state, x.reason}).inc();
   OSB_INFO(component, "", x.sandbox_id,
            "snapshot " << x.id << " is " << x.state << " (" << x.reason
                        << ")");
@@ -268,6 +272,7 @@ void capture(self_ptr self, const std::string& id, const std::string& sandbox,
         OSB_INFO(component, rid, x->sandbox_id,
                  "snapshot " << id << " committed as " << image_id << " in "
                              << ms << " ms");
+        ops_metrics().snapshot_commit.observe(static_cast<double>(ms) / 1000);
         transition(self, *x, "Ready", "snapshot_runtime_ready",
                    "Docker snapshot image created successfully.", no_op);
       },

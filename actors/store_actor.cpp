@@ -68,6 +68,12 @@ store_actor_impl(store_actor::stateful_pointer<store_state> self,
         return make_error(ec::store_failed, r.error().message);
       return std::move(r.value());
     },
+    [=](atom::ready) -> caf::result<bool> {
+      auto r = self->state.db->probe_write();
+      if (!r)
+        return make_error(ec::store_failed, r.error().message);
+      return true;
+    },
     [=](atom::load, std::string& node) -> caf::result<sandbox_rows> {
       auto x = self->state.db->load(node);
       if (!x)

@@ -2,6 +2,7 @@
 // actors and serves the lifecycle API until SIGINT/SIGTERM.
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
@@ -11,11 +12,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "actors/cluster_transport.hpp"
 #include "gateway/gateway.hpp"
@@ -30,7 +34,9 @@
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
 #include "core/config.hpp"
+#include "actors/error.hpp"
 #include "base/log.hpp"
+#include "base/metrics.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "net/endpoints.hpp"
@@ -176,6 +182,78 @@ bool join_cluster(caf::actor_system& sys, const osb::node_actor& node,
   return true;
 }
 
+/// SIGHUP: reads the configuration file again and applies what can change
+/// without a restart (the log level); says which other changes wait for one.
+void reload(const std::string& config_path, const osb::node_config& running) {
+  auto fresh = osb::load_config(config_path);
+  if (!fresh) {
+    OSB_ERROR(component, "", "",
+              "SIGHUP: the configuration is invalid, nothing reloaded: "
+                << fresh.error().message);
+    return;
+  }
+  // Logged before the new level applies, so that it shows at the old one.
+  OSB_INFO(component, "", "",
+           "SIGHUP: configuration reloaded; log level " << fresh->log.level
+             << " (other settings apply at the next start)");
+  osb::log::set_level(fresh->log.level);
+  if (fresh->server.api_key != running.server.api_key
+      || fresh->server.port != running.server.port
+      || fresh->cluster.listen != running.cluster.listen)
+    OSB_WARN(component, "", "",
+             "SIGHUP: server.api_key, server.port or cluster.listen changed; "
+             "restart the server to apply them");
+}
+
+/// Readiness checks beyond the node's own: every runtime host answers, and
+/// the store takes a write.
+std::vector<osb::gateway::readiness_check>
+readiness_checks(caf::actor_system& sys, const osb::store_actor& store,
+                 const std::vector<osb::runtimes::host_runtime>& hosts) {
+  std::vector<osb::gateway::readiness_check> checks;
+  for (auto& host : hosts)
+    checks.push_back([rt = host.runtime, name = host.name](
+                       std::function<void(std::string)> done) {
+      rt->ping([done, name](osb::expected<osb::unit> r) {
+        done(r ? std::string{}
+               : "runtime host " + name + " does not answer: "
+                   + r.error().message);
+      });
+    });
+  checks.push_back([&sys, store](std::function<void(std::string)> done) {
+    // A one-shot actor, so that the check never blocks an I/O thread.
+    sys.spawn([store, done](caf::event_based_actor* self) {
+      self->request(store, std::chrono::seconds(5), osb::atom::ready_v)
+        .then([done](bool) { done({}); },
+              [done](caf::error& err) {
+                done("the store takes no writes: "
+                     + osb::to_api_error(err).message);
+              });
+    });
+  });
+  return checks;
+}
+
+/// SIGTERM/SIGINT, step one: no new connections; waits (bounded) until
+/// every request in flight has its answer. Acknowledged work needs no
+/// wait: it is durable, and the next start continues it.
+void drain(osb::http::server& srv, std::chrono::steady_clock::time_point deadline) {
+  srv.stop_accepting();
+  for (;;) {
+    auto s = srv.stats();
+    auto busy = s.open - s.waiting;
+    if (busy <= 0)
+      return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      OSB_WARN(component, "", "",
+               "shutdown: " << busy << " connections still busy at the "
+                               "deadline; closing them");
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -205,6 +283,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   osb::log::set_level(loaded->log.level);
+  osb::metrics::set_enabled(loaded->metrics.enabled);
   if (loaded->log.file_enabled) {
     // Defaults of the original: ~/logs/opensandbox/{server,access}.log.
     const char* home = std::getenv("HOME");
@@ -232,6 +311,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -307,6 +387,14 @@ int main(int argc, char** argv) {
       OSB_ERROR(component, "", "", made.error().message);
       exit_code = 2;
     }
+    // E.g. the OCI runtime of [secure_runtime] must exist on every host.
+    if (auto ok = osb::runtimes::verify_runtimes(hosts,
+                                                 std::chrono::seconds(10));
+        exit_code == 0 && !ok) {
+      OSB_ERROR(component, "", "", "start-up check failed: "
+                                     << ok.error().message);
+      exit_code = 2;
+    }
     std::vector<caf::actor> roots;
     osb::snapshots_init snap_init;
     snap_init.node_name = name;
@@ -314,7 +402,9 @@ int main(int argc, char** argv) {
     snap_init.commit_timeout
       = std::chrono::seconds(cfg->docker.api_timeout + 10);
     snap_init.incarnations = (*ledger)->incarnations();
-    for (auto& host : hosts) {
+    // After a failed start-up check no supervisor starts (no recovery).
+    auto supervised = exit_code == 0 ? hosts : decltype(hosts){};
+    for (auto& host : supervised) {
       auto runtime = sys.spawn(osb::runtime_bridge, host.runtime);
       osb::supervisor_init sup_init;
       sup_init.cfg = cfg;
@@ -344,7 +434,8 @@ int main(int argc, char** argv) {
     roots.push_back(caf::actor_cast<caf::actor>(pools));
     if (clustered && !join_cluster(sys, node, transport, *cfg))
       exit_code = 2;
-    auto gw = osb::gateway::start(sys, node);
+    auto gw = osb::gateway::start(sys, node,
+                                  readiness_checks(sys, store_hdl, hosts));
     osb::http::server_options opts;
     opts.host = cfg->server.host;
     opts.port = cfg->server.port;
@@ -363,23 +454,45 @@ int main(int argc, char** argv) {
                    osb::failure{osb::failure_kind::invalid,
                                 "the cluster setup failed"}};
     if (!srv) {
-      OSB_ERROR(component, "", "", "cannot serve HTTP on "
-                                     << opts.host << ":" << opts.port << ": "
-                                     << srv.error().message);
-      exit_code = 1;
+      // A failed start-up check keeps its own exit code (2).
+      if (exit_code == 0) {
+        OSB_ERROR(component, "", "", "cannot serve HTTP on "
+                                       << opts.host << ":" << opts.port
+                                       << ": " << srv.error().message);
+        exit_code = 1;
+      }
     } else {
+      auto oci_runtime = osb::secure_docker_runtime(*cfg);
       OSB_INFO(component, "", "",
                "opensandbox-server " << version << " node " << name
                                      << " listens on " << opts.host << ":"
                                      << (*srv)->port() << " (runtime "
                                      << cfg->runtime.type << ", "
                                      << cfg->docker.network_mode
-                                     << " network)");
+                                     << " network"
+                                     << (oci_runtime.empty() ? "" : ", OCI "
+                                                                   "runtime ")
+                                     << oci_runtime << ")");
       int sig = 0;
-      sigwait(&stop_signals, &sig);
-      OSB_INFO(component, "", "", "server stops on signal " << sig
-                                                              << "; sandboxes "
-                                                                 "keep running");
+      while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP)
+        reload(config_path, *cfg);
+      auto grace = std::chrono::seconds(cfg->server.shutdown_timeout_seconds);
+      OSB_INFO(component, "", "",
+               "server stops on signal "
+                 << sig << " (within " << grace.count()
+                 << " s); sandboxes keep running");
+      // Whatever hangs past the deadline, the process still ends in time:
+      // acknowledged work is durable and the next start continues it.
+      std::thread{[grace] {
+        std::this_thread::sleep_for(grace);
+        OSB_WARN(component, "", "",
+                 "shutdown did not finish within "
+                   << grace.count()
+                   << " s (server.shutdown_timeout_seconds); exiting now");
+        _exit(0);
+      }}.detach();
+      // Half of the time for requests in flight, the rest for the actors.
+      drain(**srv, std::chrono::steady_clock::now() + grace / 2);
       (*srv)->stop();
     }
     roots.push_back(gw.actor);

@@ -175,7 +175,7 @@ class Node:
     ACCEPTED = re.compile(r"\[([0-9a-f-]{36})\] sandbox: sandbox accepted")
 
     def __init__(self, name, seeds=(), binary=DEFAULT_BIN, io_threads=0,
-                 log_level="INFO"):
+                 log_level="INFO", extra_toml=""):
         if not os.access(binary, os.X_OK):
             raise SystemExit(
                 f"{binary} not found: build it (cmake --build build-deploy) "
@@ -212,6 +212,7 @@ seeds = [{seeds_toml}]
 tls_ca_file = "{certs}/ca.pem"
 tls_cert_file = "{certs}/node.pem"
 tls_key_file = "{certs}/node.key"
+{extra_toml}
 """)
         self.proc = None
         self._log = None

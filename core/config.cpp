@@ -70,6 +70,23 @@ void read_server(reader& r, const toml::table& t, node_config& cfg) {
               r.get_enum(n, p, s.http, {"auto", "httptools", "h11"}, false);
             }},
            {"io_threads", num(s.io_threads, 0, 1024)},
+           {"shutdown_timeout_seconds",
+            num(s.shutdown_timeout_seconds, 1, 3600)},
+         });
+}
+
+/// `[metrics]` (ours): whether anything is recorded, whether `/metrics`
+/// needs the API key.
+void read_metrics(reader& r, const toml::table& t, node_config& cfg) {
+  auto flag = [&](bool& out) {
+    return [&r, &out](const toml::node& n, const std::string& p) {
+      r.get(n, p, out);
+    };
+  };
+  r.keys(t, "metrics",
+         {
+           {"enabled", flag(cfg.metrics.enabled)},
+           {"auth", flag(cfg.metrics.auth)},
          });
 }
 
@@ -405,10 +422,12 @@ void read_cluster(reader& r, const toml::table& t, node_config& cfg) {
            "address join");
 }
 
-/// Validated like the original, then ignored: this server runs containers
-/// with the default OCI runtime.
-void read_secure_runtime(reader& r, const toml::table& t) {
-  std::string type;
+/// Validated like the original (config.py): the type is one of four, an
+/// empty type takes no runtime keys, gvisor and kata need at least one of
+/// them (present, even if empty), firecracker needs `k8s_runtime_class`
+/// and Kubernetes.
+void read_secure_runtime(reader& r, const toml::table& t, node_config& cfg) {
+  auto& s = cfg.secure_runtime;
   const toml::node* type_node = nullptr;
   const toml::node* docker_runtime = nullptr;
   const toml::node* k8s_class = nullptr;
@@ -416,39 +435,41 @@ void read_secure_runtime(reader& r, const toml::table& t) {
          {
            {"type",
             [&](const toml::node& n, const std::string& p) {
-              if (r.get_enum(n, p, type, {"", "gvisor", "kata", "firecracker"},
-                             false))
+              if (r.get_enum(n, p, s.type,
+                             {"", "gvisor", "kata", "firecracker"}, false))
                 type_node = &n;
             }},
            {"docker_runtime",
             [&](const toml::node& n, const std::string& p) {
-              std::string x;
-              if (r.get(n, p, x))
+              if (r.get(n, p, s.docker_runtime))
                 docker_runtime = &n;
             }},
            {"k8s_runtime_class",
             [&](const toml::node& n, const std::string& p) {
-              std::string x;
-              if (r.get(n, p, x))
+              if (r.get(n, p, s.k8s_runtime_class))
                 k8s_class = &n;
             }},
          });
   if (r.failed())
     return;
-  if (type.empty()) {
+  // A type other than "" means its node was read.
+  if (s.type.empty()) {
     if (docker_runtime != nullptr || k8s_class != nullptr)
       r.fail(docker_runtime != nullptr ? *docker_runtime : *k8s_class,
              "docker_runtime and k8s_runtime_class must be omitted when "
              "secure_runtime.type is empty");
-  } else if (type == "firecracker") {
-    r.fail(*type_node, "secure_runtime.type 'firecracker' is only compatible "
-                       "with runtime.type='kubernetes'");
+  } else if (s.type == "firecracker") {
+    if (k8s_class == nullptr)
+      r.fail(*type_node, "secure_runtime.k8s_runtime_class is required "
+                         "when secure_runtime.type is 'firecracker'");
+    else
+      r.fail(*type_node, "secure_runtime.type 'firecracker' is only "
+                         "compatible with runtime.type='kubernetes'");
   } else if (docker_runtime == nullptr && k8s_class == nullptr) {
-    r.fail(*type_node,
-           "at least one of secure_runtime.docker_runtime or "
-           "secure_runtime.k8s_runtime_class must be specified when "
-           "secure_runtime.type is '"
-             + type + "'");
+    r.fail(*type_node, "at least one of secure_runtime.docker_runtime or "
+                       "secure_runtime.k8s_runtime_class must be specified "
+                       "when secure_runtime.type is '"
+                         + s.type + "'");
   }
 }
 
@@ -526,6 +547,7 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
   std::map<std::string, section_reader> sections = {
     {"server", [&](const toml::table& t) { read_server(r, t, cfg); }},
     {"log", [&](const toml::table& t) { read_log(r, t, cfg); }},
+    {"metrics", [&](const toml::table& t) { read_metrics(r, t, cfg); }},
     {"runtime", [&](const toml::table& t) { read_runtime(r, t, cfg); }},
     {"docker", [&](const toml::table& t) { read_docker(r, t, cfg); }},
     {"ingress", [&](const toml::table& t) { read_ingress(r, t, cfg); }},
@@ -534,7 +556,7 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
     {"store", [&](const toml::table& t) { read_store(r, t, cfg); }},
     {"cluster", [&](const toml::table& t) { read_cluster(r, t, cfg); }},
     {"secure_runtime",
-     [&](const toml::table& t) { read_secure_runtime(r, t); }},
+     [&](const toml::table& t) { read_secure_runtime(r, t, cfg); }},
     {"renew_intent",
      [&](const toml::table& t) { read_renew_intent(r, t, cfg); }},
     {"pool", [&](const toml::table& t) { read_pool(r, t, cfg); }},
@@ -606,6 +628,20 @@ expected<node_config> load_file(const std::string& path) {
 }
 
 } // namespace
+
+std::string secure_docker_runtime(const node_config& cfg) {
+  auto& s = cfg.secure_runtime;
+  if (s.type.empty())
+    return {};
+  // An empty docker_runtime falls back to the type's default, as upstream.
+  if (!s.docker_runtime.empty())
+    return s.docker_runtime;
+  if (s.type == "gvisor")
+    return "runsc";
+  if (s.type == "kata")
+    return "kata-runtime";
+  return {};
+}
 
 expected<node_config> parse_config(const std::string& toml_text,
                                    const std::string& source) {

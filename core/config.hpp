@@ -28,7 +28,17 @@ struct node_config {
     std::string loop = "auto";       ///< accepted for compatibility
     std::string http = "auto";       ///< accepted for compatibility
     int64_t io_threads = 0;          ///< 0 = number of cores (ours)
+    /// SIGTERM: seconds to finish in-flight work before exiting (ours).
+    int64_t shutdown_timeout_seconds = 10;
   } server;
+
+  /// `[metrics]` (ours, issue 15): the Prometheus endpoint `GET /metrics`.
+  struct metrics_section {
+    /// Whether anything is recorded; off = `/metrics` answers 404.
+    bool enabled = true;
+    /// Whether `/metrics` needs the API key (when one is configured).
+    bool auth = true;
+  } metrics;
 
   struct log_section {
     std::string level = "INFO";      ///< DEBUG, INFO, WARNING, ERROR
@@ -142,6 +152,15 @@ struct node_config {
     int64_t warm_concurrency = 2;
   } pool;
 
+  /// `[secure_runtime]` as configured (validated like the original): with
+  /// a type, every sandbox of this server runs under that runtime (see
+  /// `secure_docker_runtime`); the egress sidecar keeps the default one.
+  struct secure_runtime_section {
+    std::string type;                ///< "", "gvisor" or "kata"
+    std::string docker_runtime;      ///< OCI runtime name; empty = default
+    std::string k8s_runtime_class;   ///< accepted; no Kubernetes runtime yet
+  } secure_runtime;
+
   struct cluster_section {
     std::string node_name;           ///< empty = hostname
     /// Middleman listen address "host:port"; empty = no cluster. Also
@@ -173,6 +192,12 @@ struct node_config {
     int64_t seed_timeout_seconds = 30;
   } cluster;
 };
+
+/// The OCI runtime Docker runs every sandbox container with: the
+/// configured `secure_runtime.docker_runtime`, else the default of the type
+/// (gvisor -> "runsc", kata -> "kata-runtime"); empty = Docker's default
+/// runtime (no secure runtime).
+std::string secure_docker_runtime(const node_config& cfg);
 
 /// Loads the configuration: `path` if given, else $SANDBOX_CONFIG_PATH, else
 /// ~/.sandbox.toml; a missing default file yields the embedded defaults, a

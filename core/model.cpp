@@ -27,6 +27,13 @@ const char* to_string(sandbox_state x) {
   return state_names[static_cast<size_t>(x)];
 }
 
+const char* to_string(create_phase x) {
+  static constexpr const char* names[] = {"accepted", "stored",  "prepared",
+                                          "created",  "started", "running"};
+  static_assert(std::size(names) == num_create_phases);
+  return names[static_cast<size_t>(x)];
+}
+
 bool from_string(const std::string& str, sandbox_state& x) {
   for (size_t i = 0; i < std::size(state_names); ++i) {
     if (iequals(str, state_names[i])) {

@@ -72,6 +72,24 @@ struct port_map {
   uint16_t egress = 0;
 };
 
+/// The phases of a create, in order (issue 15): each one's time is on the
+/// sandbox (`sandbox_view::create_phases_us`) and the time since the
+/// previous one goes into `opensandbox_sandbox_create_phase_seconds`.
+enum class create_phase : uint8_t {
+  accepted,  ///< the 202 was decided (= createdAt)
+  stored,    ///< the row is durable in the store
+  prepared,  ///< volumes and egress sidecar ready; the container is asked for
+  created,   ///< the container exists (image pulled if it was missing)
+  started,   ///< the runtime started the container
+  running,   ///< the sandbox is Running
+};
+
+/// Number of create phases.
+constexpr size_t num_create_phases = 6;
+
+/// "accepted", "stored", ... (metric labels and the JSON extension).
+const char* to_string(create_phase x);
+
 /// Everything the API reports about one sandbox (GET/list/create responses),
 /// plus what endpoint resolution needs. Timestamps are microseconds since the
 /// Unix epoch; 0 means "absent".
@@ -107,6 +125,9 @@ struct sandbox_view {
   /// `extensions["access.renew.extend.seconds"]` (OSEP-0009): seconds a
   /// proxied access extends the expiry to (renew-on-access); 0 = none.
   int64_t renew_extend_s = 0;
+  /// When each create_phase was reached (µs, by create_phase; 0 = not
+  /// reached or not known, e.g. after a restart). Empty = none known.
+  std::vector<int64_t> create_phases_us;
   /// The pool of an unclaimed member (warming, idle or claiming), empty
   /// for every other sandbox: listings leave members out.
   std::string member_of;

@@ -82,6 +82,9 @@ struct provision_options {
   /// Receives human-readable progress for the Pending message ("Pulling
   /// image X: 42% (12.3/29.1 MB)"), on a runtime thread; may be empty.
   std::function<void(const std::string&)> progress;
+  /// Told when provisioning reaches `prepared`, `created` and `started`
+  /// (core/model.hpp create_phase), on a runtime thread; may be empty.
+  std::function<void(create_phase)> on_phase;
 };
 
 /// How a provisioning ended.

@@ -3,6 +3,8 @@
 #                             what the setup creates outside the clone
 #   have_image IMAGE          whether the Docker daemon has IMAGE (exit code)
 #   ensure_dockerd            starts dockerd in the background if none answers
+#   register_runsc            registers gVisor's runsc with dockerd as OCI
+#                             runtime "runsc" (daemon.json + SIGHUP, idempotent)
 #   remove_rootfs DIR         unmounts what debootstrap left there, removes DIR
 #   debootstrap_rootfs DIR PACKAGES [APT_STEP...]
 #                             a Debian 12 minbase rootfs with PACKAGES (comma
@@ -39,6 +41,77 @@ ensure_dockerd() {
     sleep 0.5
   done
   echo "dockerd did not start; see /var/log/opensandbox-dockerd.log" >&2
+  return 1
+}
+
+# gVisor for `[secure_runtime] type = "gvisor"` (docs/gvisor.md). These
+# machines have no /dev/kvm (ptrace platform), and gVisor's own network stack
+# fails in Docker's namespaces ("cannot run with network enabled in root
+# network namespace"), so socket calls go to the kernel of the container's
+# network namespace (--network=host). OSB_RUNSC_ARGS overrides the arguments.
+osb_runsc_path=/usr/bin/runsc
+osb_runsc_args=${OSB_RUNSC_ARGS:---platform=ptrace --network=host}
+osb_docker_daemon_json=${OSB_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}
+
+# The runtime entry we want, as compact JSON.
+osb_runsc_entry() {
+  jq -cn --arg path "$osb_runsc_path" --arg args "$osb_runsc_args" \
+    '{path: $path, runtimeArgs: ($args | split(" ") | map(select(. != "")))}'
+}
+
+# Merges the runtime into daemon.json (other keys and runtimes kept; an
+# existing "runsc" entry with other settings is replaced and reported), then
+# reloads dockerd with SIGHUP if the daemon does not list it as wanted. A
+# SIGHUP adds or updates runtimes (never removes any) and restarts nothing:
+# running containers and other users of the daemon are not affected.
+register_runsc() {
+  local conf=$osb_docker_daemon_json want current merged live pid _
+  [ -x "$osb_runsc_path" ] || {
+    echo "register_runsc: $osb_runsc_path missing (apt-get install runsc)" >&2
+    return 1
+  }
+  want=$(osb_runsc_entry)
+  current='{}'
+  if [ -s "$conf" ]; then
+    current=$(jq -c . "$conf") || {
+      echo "register_runsc: $conf is not valid JSON; fix it first" >&2
+      return 1
+    }
+  fi
+  if ! jq -e --argjson w "$want" '.runtimes.runsc == $w' <<<"$current" >/dev/null; then
+    if jq -e '.runtimes.runsc != null' <<<"$current" >/dev/null; then
+      echo "register_runsc: replacing runtime runsc $(jq -c .runtimes.runsc <<<"$current") in $conf"
+    fi
+    merged=$(jq --argjson w "$want" '.runtimes.runsc = $w' <<<"$current")
+    mkdir -p "$(dirname "$conf")"
+    # Written next to it and renamed: dockerd never reads half a file.
+    printf '%s\n' "$merged" >"$conf.osb-tmp" && mv -f "$conf.osb-tmp" "$conf"
+    echo "register_runsc: $conf registers runsc $want"
+  fi
+  live=$(docker info --format '{{json .Runtimes}}' 2>/dev/null) || {
+    echo "register_runsc: dockerd does not answer" >&2
+    return 1
+  }
+  if jq -e --argjson w "$want" '.runsc == $w' <<<"$live" >/dev/null; then
+    return 0
+  fi
+  pid=$(cat /var/run/docker.pid 2>/dev/null || pidof dockerd || true)
+  case "$pid" in
+    '' | *' '*)
+      echo "register_runsc: cannot tell dockerd's pid (/var/run/docker.pid);" \
+        "reload it yourself (kill -HUP <pid>)" >&2
+      return 1
+      ;;
+  esac
+  echo "register_runsc: reloading dockerd (pid $pid, SIGHUP)"
+  kill -HUP "$pid"
+  for _ in $(seq 1 50); do
+    live=$(docker info --format '{{json .Runtimes}}' 2>/dev/null || echo '{}')
+    jq -e --argjson w "$want" '.runsc == $w' <<<"$live" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "register_runsc: dockerd did not pick up runsc after SIGHUP; see its" \
+    "log (the daemon.json above must be valid for its version)" >&2
   return 1
 }
 

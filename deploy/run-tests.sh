@@ -23,6 +23,20 @@ else
   echo "run-tests: e2e SKIPPED: Node >= 20 not found (test/e2e/run.sh)" >&2
   if [ "${OSB_REQUIRE_E2E:-0}" = 1 ]; then exit 1; fi
 fi
+# gVisor ([secure_runtime] type = "gvisor", docs/gvisor.md; the setup
+# registered runsc): the suites that reach execd, egress, the proxy,
+# snapshots and volumes through real sandboxes again, with every sandbox of
+# their servers under runsc. (test/integration/gvisor_test.cpp ran above.)
+gvisor_start=$(date +%s)
+OSB_TEST_SECURE_RUNTIME=gvisor ctest --output-on-failure --timeout 900 \
+  -L integration -R "$(grep -v '^#' "$here/test/integration/gvisor-subset.txt" \
+    | paste -sd '|')"
+if node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then
+  OSB_BUILD_DIR="$build_dir" OSB_E2E_SECURE_RUNTIME=gvisor \
+    OSB_E2E_FILES="tests/commands.test.mjs tests/files.test.mjs tests/sessions.test.mjs tests/egress.test.mjs tests/snapshots.test.mjs" \
+    "$here/test/e2e/run.sh"
+fi
+echo "run-tests: the gVisor runs took $(($(date +%s) - gvisor_start)) s"
 # Deployment artifacts: the 3-node docker-compose cluster for real, the
 # Kubernetes manifests against the official schemas (offline), the systemd
 # units with systemd-analyze.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the server and its tests need on a fresh Debian 12 machine
-# (idempotent): apt packages, a running dockerd, the build, every local image.
+# (idempotent): apt packages, a running dockerd with gVisor's runsc
+# registered, the build, every local image.
 # Usage: deploy/setup.sh [--tests]   (--tests also builds the test suites and
 #                                     the images only the tests use)
+# Env: OSB_SETUP_GVISOR=0 leaves runsc out (docs/gvisor.md)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +23,10 @@ packages=(build-essential cmake ninja-build pkg-config libcaf-dev
   libsqlite3-dev libssl-dev openssl libgtest-dev libgmock-dev docker.io
   busybox-static file
   curl jq wrk iproute2 debootstrap docker-compose openssh-client
-  openssh-server docker-registry apache2-utils clang-14 libfuzzer-14-dev)
+  openssh-server docker-registry apache2-utils clang-14 libfuzzer-14-dev
+  prometheus)
+with_gvisor=${OSB_SETUP_GVISOR:-1}
+[ "$with_gvisor" = 0 ] || packages+=(runsc)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -47,6 +52,9 @@ if [ "$with_tests" = ON ]; then
 fi
 
 ensure_dockerd
+# gVisor for [secure_runtime] type = "gvisor": runsc registered with dockerd
+# (daemon.json "runtimes", SIGHUP; nothing restarts).
+[ "$with_gvisor" = 0 ] || register_runsc
 
 # The images that need none of our binaries (debootstrap: network-bound)
 # build while the compiler uses the CPUs.

@@ -234,6 +234,44 @@ void prune_groups(registry& r) {
 
 } // namespace
 
+bool cloexec_listed_fds(int keep) {
+  // The kernel's linux_dirent64 (getdents64 needs no allocation, unlike
+  // opendir).
+  struct entry {
+    uint64_t ino;
+    int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[1];
+  };
+  int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return false;
+  alignas(8) char buf[4096];
+  bool ok = true;
+  for (;;) {
+    auto n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    for (long at = 0; at < n;) {
+      auto* e = reinterpret_cast<const entry*>(buf + at);
+      at += e->reclen;
+      int fd = 0;
+      bool number = e->name[0] != '\0';
+      for (const char* c = e->name; *c != '\0' && number; ++c) {
+        number = *c >= '0' && *c <= '9';
+        fd = fd * 10 + (*c - '0');
+      }
+      if (number && fd > 2 && fd != keep && fd != dir)
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  ::close(dir);
+  return ok;
+}
+
 bool make_pipe(int fds[2]) {
   return ::pipe2(fds, O_CLOEXEC) == 0;
 }
@@ -340,7 +378,8 @@ std::shared_ptr<child_process> spawn_process(const spawn_options& opts,
       }
       // Descriptors without O_CLOEXEC (Asio sockets) must not leak into the
       // command: a leaked client socket would keep connections open.
-      if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+      if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0
+          && !cloexec_listed_fds(report[1])) {
         for (int fd = 3; fd < 65536; ++fd)
           if (fd != report[1])
             ::fcntl(fd, F_SETFD, FD_CLOEXEC);

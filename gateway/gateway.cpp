@@ -49,9 +49,22 @@ Out as(In& x) {
 
 class backend : public http::lifecycle_backend {
 public:
-  backend(caf::actor gw, node_actor node)
-    : gw_(std::move(gw)), node_(std::move(node)) {
+  backend(caf::actor gw, node_actor node, std::vector<readiness_check> checks)
+    : gw_(std::move(gw)),
+      node_(std::move(node)),
+      checks_(std::make_shared<std::vector<readiness_check>>(
+        std::move(checks))) {
     // nop
+  }
+
+  void readiness(const http::call_context&,
+                 http::reply<std::string> done) override {
+    // The runtime and the store first: a node whose Docker does not answer
+    // never finishes recovering either, and the runtime is the cause an
+    // operator can act on.
+    run_checks(checks_, 0, done, [gw = gw_, node = node_, done] {
+      send_to(gw, node, done, {}, atom::ready_v);
+    });
   }
 
   void create(const http::call_context& ctx, sandbox_spec spec,
@@ -175,14 +188,36 @@ public:
   }
 
 private:
+  /// Runs `(*checks)[i..]` one after the other; the first reason ends it,
+  /// else `then` runs.
+  static void run_checks(std::shared_ptr<std::vector<readiness_check>> checks,
+                         size_t i, http::reply<std::string> done,
+                         std::function<void()> then) {
+    if (i == checks->size())
+      return then();
+    auto& check = (*checks)[i];
+    check([checks, i, done, then](std::string why) {
+      if (!why.empty())
+        return done(result<std::string>::ok(std::move(why)));
+      run_checks(checks, i + 1, done, then);
+    });
+  }
+
   /// The one forwarder: sends `xs...` to the NODE actor from inside the
   /// GATEWAY actor and completes `done` with the answer (`In`, the node's
   /// result type) or the error as the API shows it (`id` names the sandbox
   /// of a "not found").
   template <class In, class Out, class... Ts>
   void ask(http::reply<Out> done, std::string id, Ts... xs) {
+    send_to<In>(gw_, node_, std::move(done), std::move(id), std::move(xs)...);
+  }
+
+  /// ask() without the backend (for continuations that may outlive it).
+  template <class In = std::string, class Out = std::string, class... Ts>
+  static void send_to(const caf::actor& gw, const node_actor& node,
+                      http::reply<Out> done, std::string id, Ts... xs) {
     auto args = std::make_tuple(std::move(xs)...);
-    caf::anon_send(gw_, job{[node = node_, done = std::move(done),
+    caf::anon_send(gw, job{[node, done = std::move(done),
                              id = std::move(id), args = std::move(args)](
                               caf::event_based_actor* self) mutable {
       auto send = [&](auto&... x) {
@@ -198,14 +233,17 @@ private:
 
   caf::actor gw_;
   node_actor node_;
+  std::shared_ptr<std::vector<readiness_check>> checks_;
 };
 
 } // namespace
 
-running_gateway start(caf::actor_system& sys, node_actor node) {
+running_gateway start(caf::actor_system& sys, node_actor node,
+                      std::vector<readiness_check> checks) {
   running_gateway result;
   result.actor = sys.spawn(gateway_actor);
-  result.backend = std::make_shared<backend>(result.actor, std::move(node));
+  result.backend = std::make_shared<backend>(result.actor, std::move(node),
+                                             std::move(checks));
   return result;
 }
 

@@ -7,7 +7,10 @@
 
 #include <caf/actor_system.hpp>
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "actors/interfaces.hpp"
 #include "http/api.hpp"
@@ -21,9 +24,18 @@ struct running_gateway {
   caf::actor actor;
 };
 
+/// One readiness check beyond the node's own (the runtime answers, the
+/// store takes a write): calls its argument once, with "" when fine, else
+/// the reason; from any thread, without blocking.
+using readiness_check
+  = std::function<void(std::function<void(std::string)>)>;
+
 /// Starts the gateway over the NODE actor `node`. Calls of the backend never
 /// block the calling (I/O) thread: each one is a message to the small
 /// GATEWAY actor, which sends the request and completes the reply.
-running_gateway start(caf::actor_system& sys, node_actor node);
+/// `GET /ready` asks the node, then runs `checks` in order (first reason
+/// wins).
+running_gateway start(caf::actor_system& sys, node_actor node,
+                      std::vector<readiness_check> checks = {});
 
 } // namespace osb::gateway

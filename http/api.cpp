@@ -19,6 +19,7 @@
 #include "base/secure_compare.hpp"
 #include "core/ids.hpp"
 #include "base/log.hpp"
+#include "base/metrics.hpp"
 #include "base/strings.hpp"
 #include "http/api_context.hpp"
 #include "http/api_routes.hpp"
@@ -113,6 +114,10 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
       return metrics_events(st, std::move(x), rt, req);
     case route_id::cluster_nodes:
       return cluster_nodes(st, std::move(x), rt, req);
+    case route_id::metrics:
+      return metrics(st, std::move(x), rt, req);
+    case route_id::ready:
+      return ready(st, std::move(x), rt, req);
   }
   finish(*x, json_response(404, R"({"detail":"Not Found"})"), "not_found",
          "no such route");
@@ -154,7 +159,7 @@ void preflight(exchange& x, const request& req) {
 
 void handle(const api_state& st, request& req, responder& respond) {
   auto x = std::make_shared<exchange>();
-  if (log::access_enabled())
+  if (log::access_enabled() || metrics::enabled())
     x->started = std::chrono::steady_clock::now();
   auto rid = trim(req.header("x-request-id"));
   x->rid = rid.empty() ? codec::make_request_id() : std::string{rid};
@@ -173,8 +178,13 @@ void handle(const api_state& st, request& req, responder& respond) {
       return preflight(*x, req);
     auto rt = match_route(req.method, req.path);
     x->sandbox_id = rt.sandbox_id;
-    if (st.key_required && !auth_exempt(decode_path(req.path))) {
-      auto& key = req.header("open-sandbox-api-key");
+    x->route = rt.id;
+    if (st.key_required && !metrics_auth_exempt(st, rt.id)
+        && !auth_exempt(decode_path(req.path))) {
+      std::string_view key = req.header("open-sandbox-api-key");
+      // Prometheus (2.42) can only send `Authorization: Bearer <key>`.
+      if (key.empty() && rt.id == route_id::metrics)
+        key = bearer_token(req.header("authorization"));
       if (key.empty())
         return fail(*x, ec::missing_api_key, std::string{missing_key_message});
       if (!constant_time_equal(key, st.cfg->server.api_key))

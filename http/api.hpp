@@ -67,6 +67,12 @@ public:
                            reply<sandbox_view> done) {
     get(ctx, id, std::move(done));
   }
+  /// Readiness (`GET /ready`): "" when this node can serve (its runtime
+  /// answers, its store is writable, its sandboxes are recovered and its
+  /// cluster membership is complete), else why not. The default is ready.
+  virtual void readiness(const call_context&, reply<std::string> done) {
+    done(result<std::string>::ok(std::string{}));
+  }
   /// Cluster membership: every node with its state and sandbox count.
   virtual void members(const call_context&,
                        reply<std::vector<member_info>> done) {

@@ -1,6 +1,7 @@
 #include "http/api_context.hpp"
 
 #include "base/log.hpp"
+#include "http/api_routes.hpp"
 #include "http/codec_response.hpp"
 
 namespace osb::http::detail {
@@ -20,6 +21,7 @@ void add_cors(const exchange& x, response& res) {
 
 void decorate(const exchange& x, response& res, std::string_view code,
               std::string_view message, bool cors) {
+  record_request(x, res.status);
   res.headers.emplace_back("X-Request-ID", x.rid);
   if (cors)
     add_cors(x, res);

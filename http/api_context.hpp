@@ -16,6 +16,7 @@
 #include "http/codec_request.hpp"
 #include "http/proxy_cache.hpp"
 #include "http/renew_intent.hpp"
+#include "http/router.hpp"
 #include "http/server.hpp"
 
 namespace osb::http::detail {
@@ -57,8 +58,10 @@ struct exchange {
   std::string origin;
   bool has_cookie = false;
   std::string sandbox_id;
+  /// The matched route (for metrics: its pattern, never the id).
+  route_id route = route_id::not_found;
   responder respond;
-  /// When the request arrived (for the access log).
+  /// When the request arrived (for the access log and metrics).
   std::chrono::steady_clock::time_point started;
   call_context ctx() const {
     return call_context{rid};

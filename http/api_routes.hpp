@@ -78,4 +78,24 @@ void update_pool(const api_state& st, exchange_ptr x, const route& rt,
 void delete_pool(const api_state& st, exchange_ptr x, const route& rt,
                  const request& req);
 
+// -- operations (api_metrics.cpp) ---------------------------------------------
+
+/// `GET /metrics`: the registry in Prometheus text format 0.0.4 (404 when
+/// `[metrics] enabled = false`).
+void metrics(const api_state& st, exchange_ptr x, const route& rt,
+             const request& req);
+/// `GET /ready`: 200 when the backend is ready, 503 with the reason.
+void ready(const api_state& st, exchange_ptr x, const route& rt,
+           const request& req);
+/// Whether `id` skips the API key: `/ready` always, `/metrics` when
+/// `[metrics] auth = false`.
+bool metrics_auth_exempt(const api_state& st, route_id id);
+/// The route label of a metric: the route's pattern ("/sandboxes/{id}"),
+/// never a path with an id in it.
+const char* route_pattern(route_id id);
+/// The credentials of `Authorization: Bearer <token>`, else empty.
+std::string_view bearer_token(std::string_view authorization);
+/// Records an answered request in the HTTP families.
+void record_request(const exchange& x, int status);
+
 } // namespace osb::http::detail

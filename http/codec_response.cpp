@@ -35,7 +35,26 @@ void write_platform(json::writer& o, const sandbox_view& x) {
   o.end_object();
 }
 
-void write_sandbox(json::writer& o, const sandbox_view& x) {
+/// `createPhases` (ours, issue 15; the SDKs ignore unknown fields): when
+/// each phase of the create was reached, as far as this process saw it.
+void write_create_phases(json::writer& o, const sandbox_view& x) {
+  bool any = false;
+  for (size_t i = 0; i < x.create_phases_us.size() && i < num_create_phases;
+       ++i) {
+    if (x.create_phases_us[i] == 0)
+      continue;
+    if (!any)
+      o.key("createPhases").begin_object();
+    any = true;
+    o.key(to_string(static_cast<create_phase>(i)))
+      .str(format_time(x.create_phases_us[i]));
+  }
+  if (any)
+    o.end_object();
+}
+
+void write_sandbox(json::writer& o, const sandbox_view& x,
+                   bool phases = false) {
   o.begin_object();
   o.key("id").str(x.id);
   if (!x.snapshot_id.empty())
@@ -50,6 +69,8 @@ void write_sandbox(json::writer& o, const sandbox_view& x) {
   if (x.expires_us != 0)
     o.key("expiresAt").str(format_time(x.expires_us));
   o.key("createdAt").str(format_time(x.created_us));
+  if (phases)
+    write_create_phases(o, x);
   o.end_object();
 }
 
@@ -57,7 +78,7 @@ void write_sandbox(json::writer& o, const sandbox_view& x) {
 
 std::string encode_sandbox(const sandbox_view& x) {
   json::writer o;
-  write_sandbox(o, x);
+  write_sandbox(o, x, true);
   return o.release();
 }
 

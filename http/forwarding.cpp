@@ -8,6 +8,7 @@
 #include "http/session.hpp"
 
 #include "base/log.hpp"
+#include "core/server_metrics.hpp"
 #include "net/proxy.hpp"
 
 #include <sys/socket.h>
@@ -90,6 +91,7 @@ response session::error_response(forward_spec& fwd, forward_error kind,
 }
 
 void session::start_forward(std::shared_ptr<forward_spec> fwd) {
+  ops_metrics().proxy_requests.inc();
   fwd_ = std::move(fwd);
   response_started_ = false;
   upstream_write_failed_ = false;
@@ -107,6 +109,7 @@ void session::start_forward(std::shared_ptr<forward_spec> fwd) {
 }
 
 void session::do_connect() {
+  ops_metrics().proxy_connections.inc();
   close_upstream();
   error_code ec;
   auto addr = asio::ip::make_address(fwd_->host, ec);
@@ -240,7 +243,8 @@ void session::write_upstream(std::string_view head, size_t n) {
                                               shared_from_this()));
 }
 
-void session::on_upstream_write(error_code ec, size_t) {
+void session::on_upstream_write(error_code ec, size_t written) {
+  ops_metrics().proxy_bytes_up.inc(written);
   if (ec) {
     if (upstream_reused_ && !retried_ && bodyless_request())
       return retry_fresh();
@@ -426,7 +430,8 @@ void session::write_client(std::string_view head, size_t n) {
                                               shared_from_this()));
 }
 
-void session::on_client_write(error_code ec, size_t) {
+void session::on_client_write(error_code ec, size_t written) {
+  ops_metrics().proxy_bytes_down.inc(written);
   if (ec) {
     OSB_DEBUG("http", fwd_->request_id, fwd_->sandbox_id,
               "proxy: client went away: " << ec.message());

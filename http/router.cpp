@@ -73,6 +73,8 @@ constexpr entry table[] = {
   {"signed/{}", "OPTIONS", route_id::signed_proxy, false, true},
   {"metrics/events", "POST", route_id::metrics_events},
   {"cluster/nodes", "GET", route_id::cluster_nodes},
+  {"metrics", "GET", route_id::metrics, true},
+  {"ready", "GET", route_id::ready, true},
 };
 
 /// Whether the first `{}` of a pattern is a sandbox id.
@@ -258,6 +260,10 @@ const char* to_string(route_id x) {
       return "metrics_events";
     case route_id::cluster_nodes:
       return "cluster_nodes";
+    case route_id::metrics:
+      return "metrics";
+    case route_id::ready:
+      return "ready";
   }
   return "unknown";
 }

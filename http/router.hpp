@@ -42,6 +42,8 @@ enum class route_id : uint8_t {
                       ///< (a signed URL, ours; `param` is the token)
   metrics_events,     ///< POST /metrics/events (JS SDK telemetry)
   cluster_nodes,      ///< GET /cluster/nodes (membership, ours)
+  metrics,            ///< GET /metrics (Prometheus text, root only, ours)
+  ready,              ///< GET /ready (readiness, root only, ours)
 };
 
 /// Returns a stable name for logs and tests ("get_sandbox", ...).

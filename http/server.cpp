@@ -10,6 +10,8 @@
 #include "http/session.hpp"
 #include "net/proxy.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -60,6 +62,11 @@ public:
     threads_.reserve(state_->iocs.size());
     for (auto& ioc : state_->iocs)
       threads_.emplace_back([st = state_, ctx = ioc.get()] { ctx->run(); });
+  }
+
+  void stop_accepting() override {
+    // The accept chain runs on the first io_context: close it there.
+    asio::post(*state_->iocs.front(), [lst = listener_] { lst->close(); });
   }
 
   void stop() override {

@@ -136,6 +136,10 @@ public:
   /// connections under a lock, so not for every request).
   virtual server_stats stats() const = 0;
 
+  /// Stops accepting new connections; open ones keep being served (the
+  /// first step of a graceful shutdown, before stop()).
+  virtual void stop_accepting() = 0;
+
   /// Stops accepting, closes connections and joins the I/O threads.
   virtual void stop() = 0;
 

@@ -5,6 +5,7 @@
 #include "http/session.hpp"
 
 #include "base/log.hpp"
+#include "core/server_metrics.hpp"
 
 #include <boost/asio/write.hpp>
 
@@ -99,7 +100,9 @@ void session::on_tunnel_read(bool up, error_code ec, size_t n) {
                                               shared_from_this(), up));
 }
 
-void session::on_tunnel_write(bool up, error_code ec, size_t) {
+void session::on_tunnel_write(bool up, error_code ec, size_t n) {
+  (up ? ops_metrics().proxy_bytes_up : ops_metrics().proxy_bytes_down)
+    .inc(n);
   if (tunnel_closed_)
     return;
   if (ec)

@@ -1,7 +1,10 @@
 #include "runtimes/registry.hpp"
 
+#include <future>
+#include <memory>
 #include <string_view>
 
+#include "base/log.hpp"
 #include "runtimes/docker/hosts.hpp"
 
 namespace osb::runtimes {
@@ -44,6 +47,27 @@ expected<std::vector<host_runtime>> make_runtimes(const runtime_context& ctx) {
                                             + "' is not a runtime of this "
                                               "server"};
   return k->make(ctx);
+}
+
+expected<unit> verify_runtimes(const std::vector<host_runtime>& hosts,
+                               std::chrono::milliseconds timeout) {
+  for (auto& host : hosts) {
+    // The callback may outlive this wait (a slow daemon): it owns the
+    // promise.
+    auto done = std::make_shared<std::promise<expected<unit>>>();
+    auto answer = done->get_future();
+    host.runtime->verify([done](expected<unit> r) { done->set_value(r); });
+    if (answer.wait_for(timeout) != std::future_status::ready) {
+      OSB_WARN("main", "", "",
+               "runtime host '" << host.name << "' did not answer the "
+                                   "start-up check in time; creates check "
+                                   "it again");
+      continue;
+    }
+    if (auto r = answer.get(); !r)
+      return r.error();
+  }
+  return unit{};
 }
 
 } // namespace osb::runtimes

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,5 +48,12 @@ bool prepare_runtime(node_config& cfg);
 /// Builds the runtime of every host configured for `runtime.type`
 /// (`invalid` for an unknown type).
 expected<std::vector<host_runtime>> make_runtimes(const runtime_context& ctx);
+
+/// The start-up check: runs `verify` of every host and waits up to
+/// `timeout` for each (blocking; for the process's main thread). The first
+/// failure is returned (its message names the host); a host that does not
+/// answer in time is logged and left to admission.
+expected<unit> verify_runtimes(const std::vector<host_runtime>& hosts,
+                               std::chrono::milliseconds timeout);
 
 } // namespace osb::runtimes

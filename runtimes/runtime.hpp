@@ -74,6 +74,17 @@ public:
   /// (never one per sandbox).
   virtual void observe(callback<observation> cb) = 0;
 
+  /// Readiness: whether the runtime answers at all (the cheapest call it
+  /// has). The default lists the sandboxes.
+  virtual void ping(callback<unit> cb) {
+    observe([cb = std::move(cb)](expected<observation> r) {
+      if (r)
+        cb(unit{});
+      else
+        cb(r.error());
+    });
+  }
+
   /// Lists the volumes this node made for sandboxes and flagged to go with
   /// them, which were still in use when their sandbox went.
   virtual void leftover_volumes(callback<std::vector<runtime_object>> cb)
@@ -113,6 +124,14 @@ public:
   virtual void snapshot_images(const std::vector<std::string>& incarnations,
                                callback<std::vector<snapshot_image>> cb)
     = 0;
+
+  /// The start-up check: fails (`invalid`, with a message that says what
+  /// to fix) when the host cannot run sandboxes as configured, e.g. a
+  /// secure runtime it does not have. A host that cannot be asked now is
+  /// not a failure: admission checks it again. Default: nothing to check.
+  virtual void verify(callback<unit> cb) {
+    cb(unit{});
+  }
 
   /// Stops I/O; operations in flight end with `unavailable` (or `failed`).
   virtual void shutdown() = 0;

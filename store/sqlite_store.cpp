@@ -105,6 +105,13 @@ expected<unit> sqlite_store::exec(const char* sql) {
   return unit{};
 }
 
+expected<unit> sqlite_store::probe_write() {
+  return exec("CREATE TABLE IF NOT EXISTS readiness (k INTEGER PRIMARY KEY, "
+              "at INTEGER);"
+              "INSERT OR REPLACE INTO readiness VALUES (1, "
+              "CAST(strftime('%s','now') AS INTEGER));");
+}
+
 expected<unit> sqlite_store::put(const sandbox_row& row) {
   statement st;
   const char* sql

@@ -48,6 +48,10 @@ public:
   /// Returns every pool record, tombstones included.
   expected<std::vector<pool_record>> load_pools();
 
+  /// Readiness: writes one row of its own (table `readiness`), so that a
+  /// full or read-only disk shows before a create needs the store.
+  expected<unit> probe_write();
+
 private:
   explicit sqlite_store(sqlite3* db);
   expected<unit> exec(const char* sql);

@@ -130,6 +130,11 @@ for n in "${nodes[@]}"; do
   say "$n: $(jq -c '[.nodes[] | "\(.name)=\(.state)"]' <<<"$out")"
 done
 say "cluster formed in $(($(date +%s) - start)) s"
+
+say "scraping every node with Prometheus (issue 15)"
+"$repo/deploy/prometheus/check-targets.sh" "$OSB_API_KEY" \
+  "${port[node1]}" "${port[node2]}" "${port[node3]}" \
+  || fail "Prometheus does not see every node up"
 # (grep reads whole logs: grep -q would end a pipe early, which pipefail
 # counts as a failure.)
 node_log() { "${compose[@]}" logs --no-color "$1" 2>/dev/null || true; }

@@ -205,6 +205,20 @@ expected<daemon_info> parse_info(std::string_view body) {
   info.os = lower_ascii(string_of(doc, "OSType"));
   info.arch = normalize_arch(string_of(doc, "Architecture"));
   info.version = string_of(doc, "ServerVersion");
+  info.default_runtime = string_of(doc, "DefaultRuntime");
+  if (auto rts = member(doc, "Runtimes"); rts != nullptr && rts->IsObject()) {
+    for (auto& kv : rts->GetObject()) {
+      daemon_info::oci_runtime x;
+      x.name = {kv.name.GetString(), kv.name.GetStringLength()};
+      x.path = string_of(kv.value, "path");
+      if (auto args = member(kv.value, "runtimeArgs");
+          args != nullptr && args->IsArray())
+        for (auto& a : args->GetArray())
+          if (a.IsString())
+            x.args.emplace_back(a.GetString(), a.GetStringLength());
+      info.runtimes.push_back(std::move(x));
+    }
+  }
   return info;
 }
 
@@ -266,6 +280,10 @@ std::string create_body(const container_spec& spec) {
   if (!spec.network_mode.empty()) {
     write_key(w, "NetworkMode");
     write_str(w, spec.network_mode);
+  }
+  if (!spec.runtime.empty()) {
+    write_key(w, "Runtime");
+    write_str(w, spec.runtime);
   }
   if (!bindings.empty()) {
     write_key(w, "PortBindings");

@@ -105,7 +105,8 @@ private:
 /// "aarch64"/"arm64/v8" -> "arm64"); others are returned lower-cased.
 std::string normalize_arch(std::string_view arch);
 
-/// Parses `GET /info` (OSType, Architecture, ServerVersion).
+/// Parses `GET /info` (OSType, Architecture, ServerVersion, Runtimes,
+/// DefaultRuntime).
 expected<daemon_info> parse_info(std::string_view body);
 
 // -- containers ---------------------------------------------------------------

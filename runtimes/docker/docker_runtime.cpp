@@ -9,6 +9,7 @@
 #include "runtimes/docker/claim.hpp"
 #include "runtimes/docker/diagnostics.hpp"
 #include "runtimes/docker/labels.hpp"
+#include "runtimes/docker/oci_runtime.hpp"
 #include "runtimes/docker/provisioning.hpp"
 #include "runtimes/docker/specs.hpp"
 #include "runtimes/docker/volumes.hpp"
@@ -49,7 +50,9 @@ std::string no_container_text(const sandbox_view& v) {
 } // namespace
 
 docker_runtime::docker_runtime(engine_ptr engine, docker_options opts)
-  : engine_(std::move(engine)), opts_(std::move(opts)) {
+  : engine_(std::move(engine)),
+    opts_(std::move(opts)),
+    oci_runtime_(secure_docker_runtime(*opts_.cfg)) {
   // nop
 }
 
@@ -61,6 +64,23 @@ void docker_runtime::stamp(std::map<std::string, std::string>& labels) const {
 // -- admission ----------------------------------------------------------------
 
 void docker_runtime::admit(const sandbox_spec& spec, callback<admission> cb) {
+  std::unique_lock guard{mtx_};
+  bool unchecked = !oci_runtime_.empty() && !runtime_found_;
+  guard.unlock();
+  if (unchecked) {
+    // A secure runtime the start-up check could not confirm (the daemon
+    // did not answer then): refused here rather than failed after the 202.
+    auto self = shared_from_this();
+    check_runtime([self, spec, cb](std::optional<admission::refusal> no,
+                                   bool) {
+      if (!no)
+        return self->admit(spec, cb);
+      admission a;
+      a.refused = std::move(no);
+      cb(std::move(a));
+    });
+    return;
+  }
   if (spec.platform_os.empty())
     return admit_known(spec, std::move(cb));
   // The host's platform is not known yet (just started): learn it first.
@@ -139,6 +159,60 @@ void docker_runtime::learn_platform(
     self->platform_ = *info;
     guard.unlock();
     then(std::move(*info), {});
+  });
+}
+
+void docker_runtime::check_runtime(
+  std::function<void(std::optional<admission::refusal>, bool)> then) {
+  std::unique_lock guard{mtx_};
+  if (oci_runtime_.empty() || runtime_found_) {
+    guard.unlock();
+    return then(std::nullopt, true);
+  }
+  guard.unlock();
+  // Asked again each time until found: an administrator may register the
+  // runtime (SIGHUP) while this server runs.
+  auto self = shared_from_this();
+  engine_->info([self, then](expected<daemon_info> info) {
+    if (!info)
+      return then(admission::refusal{ec::runtime_unavailable,
+                                     "Cannot check Docker runtime '"
+                                       + self->oci_runtime_
+                                       + "' on Docker host '"
+                                       + self->opts_.host
+                                       + "': " + info.error().message},
+                  false);
+    auto no = check_oci_runtime(*info, self->oci_runtime_, self->opts_.host,
+                                self->opts_.local_fs);
+    std::unique_lock guard{self->mtx_};
+    if (!self->platform_)
+      self->platform_ = *info;
+    if (!no && !self->runtime_found_) {
+      self->runtime_found_ = true;
+      OSB_INFO(component, "", "",
+               "Docker host '" << self->opts_.host
+                               << "' runs sandboxes under OCI runtime '"
+                               << self->oci_runtime_ << "'");
+    }
+    guard.unlock();
+    if (no)
+      return then(admission::refusal{ec::runtime_unavailable, *no}, true);
+    then(std::nullopt, true);
+  });
+}
+
+void docker_runtime::verify(callback<unit> cb) {
+  if (oci_runtime_.empty())
+    return cb(unit{});
+  check_runtime([cb](std::optional<admission::refusal> no, bool answered) {
+    if (!no)
+      return cb(unit{});
+    if (answered)
+      return cb(failure{failure_kind::invalid, no->message});
+    OSB_WARN(component, "", "",
+             no->message << "; creates are refused until the runtime is "
+                            "found");
+    cb(unit{});
   });
 }
 

@@ -74,6 +74,10 @@ public:
   void remove(const sandbox_instance& x, bool never_ran,
               callback<unit> cb) override;
   void observe(callback<observation> cb) override;
+  /// `GET /_ping` of the Docker Engine API.
+  void ping(callback<unit> cb) override {
+    engine()->ping(std::move(cb));
+  }
   void leftover_volumes(callback<std::vector<runtime_object>> cb) override;
   void remove_object(const runtime_object& x, callback<unit> cb) override;
   void diagnose(const sandbox_instance& x, const sandbox_view& now,
@@ -85,6 +89,9 @@ public:
   void remove_image(const std::string& ref, callback<unit> cb) override;
   void snapshot_images(const std::vector<std::string>& incarnations,
                        callback<std::vector<snapshot_image>> cb) override;
+  /// Checks the OCI runtime of `[secure_runtime]` on this host (an
+  /// unreachable daemon is logged and left to admission).
+  void verify(callback<unit> cb) override;
   void shutdown() override;
 
   /// The engine underneath.
@@ -112,6 +119,14 @@ private:
   void learn_platform(
     std::function<void(std::optional<daemon_info>, std::string why)> then);
 
+  /// Runs `then` with nullopt once this host is known to have the sandboxes'
+  /// OCI runtime (or none is configured), else with the refusal and whether
+  /// the daemon answered (one that did not is a refusal too). Asks the
+  /// daemon until the runtime was found once.
+  void check_runtime(
+    std::function<void(std::optional<admission::refusal>, bool answered)>
+      then);
+
   /// Removes the server-created volumes of a sandbox (see `remove`).
   void remove_volumes(const sandbox_instance& x, bool all, callback<unit> cb);
 
@@ -120,6 +135,10 @@ private:
   mutable std::mutex mtx_;
   /// The host's platform (`GET /info`), once known.
   std::optional<daemon_info> platform_;
+  /// The OCI runtime of the sandbox containers; empty = Docker's default.
+  std::string oci_runtime_;
+  /// Whether the host was seen to have `oci_runtime_`.
+  bool runtime_found_ = false;
 };
 
 /// Repository of the images of snapshots (`opensandbox-snapshots:<id>`).

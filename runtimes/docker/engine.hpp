@@ -47,6 +47,8 @@ struct container_spec {
   std::vector<std::string> binds; ///< "src:dst:mode"
   std::map<std::string, std::string> sysctls;
   std::string platform;         ///< "os/arch", empty = daemon default
+  /// OCI runtime registered with the daemon ("runsc"); empty = default.
+  std::string runtime;
   /// Receives human-readable progress ("Pulling image X: 42% (12.3/29.1
   /// MB)") at most every 250 ms while `create` pulls the image; may be
   /// empty. Runs on a runtime I/O thread.
@@ -127,6 +129,16 @@ struct daemon_info {
   std::string os;
   std::string arch;
   std::string version;
+  /// One OCI runtime registered with the daemon (`Runtimes`).
+  struct oci_runtime {
+    std::string name;
+    std::string path;
+    std::vector<std::string> args;
+  };
+  /// The registered OCI runtimes (runc, and those of daemon.json).
+  std::vector<oci_runtime> runtimes;
+  /// The runtime of containers that name none (`DefaultRuntime`).
+  std::string default_runtime;
 };
 
 /// A container engine on one host. All operations are asynchronous and

@@ -1,5 +1,8 @@
 #include "runtimes/docker/engine_client.hpp"
 
+#include "core/server_metrics.hpp"
+#include "runtimes/docker/operation_name.hpp"
+
 namespace osb::runtimes::docker::detail {
 
 // -- one HTTP exchange --------------------------------------------------------
@@ -221,6 +224,23 @@ private:
 };
 
 void docker_client::request(request_options opts, response_handler done) {
+  if (metrics::enabled()) {
+    // Every Engine API call is timed by its operation (never by an id);
+    // long ones (pulls) show while they last.
+    static auto& in_flight = metrics::global().gauges(
+      "opensandbox_runtime_requests_in_flight",
+      "Runtime (Docker) operations under way, by operation.", {"operation"});
+    auto op = docker_operation(opts.method, opts.target);
+    auto& h = ops_metrics().runtime_duration.with({op});
+    auto& g = in_flight.with({op});
+    g.inc();
+    done = [&h, &g, start = std::chrono::steady_clock::now(),
+            done = std::move(done)](expected<response> r) {
+      g.dec();
+      h.observe(metrics::seconds(std::chrono::steady_clock::now() - start));
+      done(std::move(r));
+    };
+  }
   if (addr_.kind == host_address::kind_t::unsupported) {
     net::post(ioc_, [done = std::move(done), msg = addr_.error] {
       done(failure{failure_kind::unavailable, msg});

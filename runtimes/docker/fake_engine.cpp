@@ -54,6 +54,12 @@ void fake_engine::create(const container_spec& spec,
         && committed_.count(spec.image) == 0)
       return failure{failure_kind::failed,
                      "Failed to pull image " + spec.image + ": not found"};
+    if (!spec.runtime.empty()
+        && std::none_of(daemon_.runtimes.begin(), daemon_.runtimes.end(),
+                        [&](auto& rt) { return rt.name == spec.runtime; }))
+      return failure{failure_kind::invalid,
+                     "create container: Unknown runtime specified "
+                       + spec.runtime};
     if (!spec.name.empty() && find(spec.name) != nullptr)
       return failure{failure_kind::conflict,
                      "create container: Conflict. The container name \"/"

@@ -36,8 +36,10 @@ public:
 
   void ping(callback<unit> cb) override;
 
-  /// Fails with `conflict` if a container with the same name exists and, when
-  /// known images are configured, with `failed` for unknown images.
+  /// Fails with `conflict` if a container with the same name exists, with
+  /// `invalid` for an OCI runtime `info` does not list (only "runc" by
+  /// default) and, when known images are configured, with `failed` for
+  /// unknown images.
   void create(const container_spec& spec, callback<std::string> cb) override;
 
   /// `not_found` for unknown ids; starting a running container succeeds
@@ -201,7 +203,8 @@ private:
   std::map<std::string, std::vector<std::function<void()>>> deferred_;
   bool stopped_ = false;
   std::map<std::string, volume_info> volumes_;
-  daemon_info daemon_{"linux", "amd64", "fake"};
+  daemon_info daemon_{"linux", "amd64", "fake", {{"runc", "runc", {}}},
+                      "runc"};
   std::vector<std::string> pull_progress_;
   std::set<std::string> committed_;
   std::map<std::string, std::map<std::string, std::string>> image_labels_;

@@ -8,6 +8,7 @@
 #include "runtimes/docker/claim.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/health_probe.hpp"
+#include "runtimes/docker/oci_runtime.hpp"
 #include "runtimes/docker/specs.hpp"
 #include "runtimes/docker/volumes.hpp"
 
@@ -25,6 +26,7 @@ using remedy = provision_result::remedy;
 constexpr std::string_view create_step = "create";
 constexpr std::string_view start_step = "start";
 constexpr std::string_view inject_step = "inject execd into";
+constexpr std::string_view tmp_step = "keep /tmp in";
 constexpr std::string_view sidecar_create_step
   = "create the egress sidecar of";
 constexpr std::string_view sidecar_start_step = "start the egress sidecar of";
@@ -146,7 +148,11 @@ private:
       });
       return;
     }
-    finish(failed(step, f));
+    auto r = failed(step, f);
+    if (step == create_step || step == start_step)
+      r.message += oci_runtime_hint(
+        secure_docker_runtime(*options().cfg), f.message);
+    finish(std::move(r));
   }
 
   void fail_volume(const volume_error& e) {
@@ -291,6 +297,7 @@ private:
         spec.binds.push_back(bind);
     spec.on_pull_progress = opts_.progress;
     rt_->stamp(spec.labels);
+    phase(create_phase::prepared);
     auto self = shared_from_this();
     engine()->create(spec, [self](expected<std::string> id) {
       if (!id) {
@@ -305,11 +312,31 @@ private:
       }
       if (self->cancelled())
         return;
-      if (self->options().execd_tar)
-        self->upload_execd();
-      else
-        self->start_container();
+      self->phase(create_phase::created);
+      self->keep_tmp();
     });
+  }
+
+  /// Under gVisor: /tmp made non-empty before the start, so that it stays
+  /// on the container's filesystem as under runc (see gvisor_tmp_archive).
+  void keep_tmp() {
+    if (!is_gvisor(*options().cfg))
+      return after_create();
+    auto self = shared_from_this();
+    engine()->put_archive(container_name(x_.id), "/", gvisor_tmp_archive(),
+                          [self](expected<unit> r) {
+                            if (!r)
+                              return self->fail(tmp_step, r.error());
+                            if (!self->cancelled())
+                              self->after_create();
+                          });
+  }
+
+  void after_create() {
+    if (options().execd_tar)
+      upload_execd();
+    else
+      start_container();
   }
 
   /// Copies execd into the created container (remote Docker hosts, where
@@ -330,6 +357,7 @@ private:
     engine()->start(container_name(x_.id), [self](expected<unit> r) {
       if (!r)
         return self->fail(start_step, r.error());
+      self->phase(create_phase::started);
       if (!self->x_.member_of.empty() && self->options().probe_members)
         return self->await_execd();
       self->finish(provision_result{});
@@ -348,6 +376,12 @@ private:
                       return self->fail(start_step, r.error());
                     self->finish(provision_result{});
                   });
+  }
+
+  /// Tells the caller that provisioning reached `p`.
+  void phase(create_phase p) {
+    if (opts_.on_phase)
+      opts_.on_phase(p);
   }
 
   std::shared_ptr<const docker_runtime> rt_;

@@ -14,8 +14,9 @@ class docker_runtime;
 /// leftovers of an earlier attempt removed (unless `opts.fresh`), volumes
 /// prepared (host directories checked and created, named volumes inspected
 /// or created), the egress sidecar created, started and awaited healthy,
-/// the sandbox container created (pulling its image), execd uploaded
-/// (archive injection), the container started. The cancel flag is checked
+/// the sandbox container created (pulling its image), under gVisor its /tmp
+/// kept on the container's filesystem, execd uploaded (archive injection),
+/// the container started. The cancel flag is checked
 /// before each step. Failures carry the API's reason; a host port that
 /// another program holds and a name that an earlier create still holds
 /// come back with their remedy.

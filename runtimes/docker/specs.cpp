@@ -112,6 +112,9 @@ container_spec make_container_spec(const node_config& cfg,
       i != x.spec.extensions.end())
     c.labels[renew_extend_label] = std::string{trim(i->second)};
   c.network_mode = cfg.docker.network_mode;
+  // `[secure_runtime]` applies to every sandbox; the sidecar keeps the
+  // daemon's default runtime (it needs nftables of a real kernel).
+  c.runtime = secure_docker_runtime(cfg);
   if (!x.egress_token.empty()) {
     // The sidecar owns the network namespace and its published ports.
     c.network_mode = "container:" + sidecar_name(x.id);

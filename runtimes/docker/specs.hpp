@@ -25,7 +25,8 @@ std::string sidecar_name(const std::string& id);
 std::map<std::string, std::string> scope_labels(const std::string& node,
                                                 const std::string& host);
 
-/// Builds the container of a sandbox from its spec and reserved ports.
+/// Builds the container of a sandbox from its spec and reserved ports,
+/// under the OCI runtime of `[secure_runtime]` if one is configured.
 /// @param publish_address host address its published ports bind to.
 container_spec make_container_spec(const node_config& cfg,
                                    const sandbox_instance& x,

@@ -12,6 +12,8 @@
 #   OSB_E2E_CODE_IMAGE     code-interpreter image (default
 #                          opensandbox/code-interpreter:latest)
 #   OSB_E2E_EXTRA_TOML     appended to the generated server config
+#   OSB_E2E_SECURE_RUNTIME every sandbox under this [secure_runtime] type,
+#                          e.g. gvisor (docs/gvisor.md)
 #   OSB_E2E_CONCURRENCY    test files run in parallel (default 1)
 #   OSB_E2E_FILES          test files (default tests/*.test.mjs), e.g.
 #                          "tests/files.test.mjs tests/proxy.test.mjs"
@@ -125,6 +127,10 @@ key_id = "e"
 key = "ZTJlLXNpZ25pbmctc2VjcmV0"
 ${OSB_E2E_EXTRA_TOML:-}
 TOML
+if [ -n "${OSB_E2E_SECURE_RUNTIME:-}" ]; then
+  printf '[secure_runtime]\ntype = "%s"\ndocker_runtime = ""\n' \
+    "$OSB_E2E_SECURE_RUNTIME" >>"$tmp/config.toml"
+fi
 
 "$server_bin" --config "$tmp/config.toml" >"$tmp/server.log" 2>&1 &
 server_pid=$!
@@ -148,5 +154,6 @@ export OSB_E2E_BUSYBOX_IMAGE="$busybox_image"
 export OSB_E2E_CODE_IMAGE="$code_image"
 export OSB_E2E_NODE="$node_name"
 export OSB_E2E_GATEWAY="$gateway"
+export OSB_E2E_SECURE_RUNTIME="${OSB_E2E_SECURE_RUNTIME:-}"
 # shellcheck disable=SC2086
 node --test --test-concurrency="${OSB_E2E_CONCURRENCY:-1}" "$@" ${OSB_E2E_FILES:-tests/*.test.mjs}

@@ -187,10 +187,15 @@ TEST(Outcomes, AFullStoreDiskAcknowledgesNothingItCannotKeep) {
               .status,
             500);
   EXPECT_EQ(srv.call("POST", "/v1/sandboxes", sleeper).status, 500);
+  // Readiness says so before a client tries (issue 15).
+  auto ready = osb::test::http_call(srv.port(), "GET", "/ready");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("the store takes no writes"), std::string::npos)
+    << ready.body;
   // What the client was told holds after a crash and a drained disk.
   srv.kill(SIGKILL);
   disk.drain();
-  ASSERT_TRUE(srv.start()) << srv.read_log();
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
   EXPECT_EQ(srv.wait_state(a, "Running"), "Running");
   EXPECT_EQ(container_id(a), container_a); // the same container, not a new one
   EXPECT_EQ(field(srv, b, "expiresAt"), expires_b);
@@ -200,7 +205,8 @@ TEST(Outcomes, AFullStoreDiskAcknowledgesNothingItCannotKeep) {
   // And with room again, a deletion sticks.
   EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + a).status, 204);
   srv.kill(SIGKILL);
-  ASSERT_TRUE(srv.start()) << srv.read_log();
+  // Ready, not just alive: before recovery ends the GET would be a 503.
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
   EXPECT_EQ(srv.call("GET", "/v1/sandboxes/" + a).status, 404);
   EXPECT_EQ(srv.num_containers(), 1);
 }

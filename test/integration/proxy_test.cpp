@@ -254,6 +254,32 @@ TEST_F(Proxy, ChunkedAndServerSentEvents) {
     EXPECT_GT(at[i] - at[i - 1], 150.0) << i;
 }
 
+TEST_F(Proxy, CountsRequestsConnectionsAndBytesInMetrics) {
+  auto value = [](const std::string& text, const std::string& name) {
+    auto pos = text.find("\n" + name + " ");
+    return pos == std::string::npos
+             ? -1.0
+             : std::stod(text.substr(pos + name.size() + 2));
+  };
+  auto before = call("GET", "/metrics").body;
+  auto r = call("POST", proxy("/headers/m"), std::string(10000, 'x'));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto after = call("GET", "/metrics").body;
+  EXPECT_EQ(value(after, "opensandbox_proxy_requests_total"),
+            value(before, "opensandbox_proxy_requests_total") + 1)
+    << after;
+  EXPECT_GE(value(after, "opensandbox_proxy_connections_total"), 1);
+  // The request body went up, the echo came down.
+  EXPECT_GE(value(after, "opensandbox_proxy_bytes_total{direction=\"upstream\"}")
+              - value(before,
+                      "opensandbox_proxy_bytes_total{direction=\"upstream\"}"),
+            10000);
+  EXPECT_GT(value(after,
+                  "opensandbox_proxy_bytes_total{direction=\"downstream\"}"),
+            value(before,
+                  "opensandbox_proxy_bytes_total{direction=\"downstream\"}"));
+}
+
 TEST_F(Proxy, WebSocketEcho) {
   stream_client c{srv_->port()};
   c.send(get(proxy("/ws"), "Upgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -171,6 +171,11 @@ TEST(ServerLifecycle, UnreachableDockerIsAClearError) {
   EXPECT_NE(r.body.find("unreachable"), std::string::npos) << r.body;
   EXPECT_EQ(srv.call("GET", "/health").status, 200);
   EXPECT_EQ(srv.call("GET", "/v1/sandboxes").status, 200);
+  // Alive, but not ready: the reason names the runtime host.
+  auto ready = osb::test::http_call(srv.port(), "GET", "/ready");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("osb-no-docker.sock"), std::string::npos)
+    << ready.body;
 }
 
 TEST(ServerLifecycle, TimeoutExpiresSandboxAndRemovesContainer) {
@@ -205,10 +210,11 @@ TEST(ServerLifecycle, KillNineRecoversStateRenewalsAndMetadata) {
   ASSERT_EQ(srv.call("POST", "/v1/sandboxes/" + b + "/pause").status, 202);
   srv.kill(SIGKILL);
   // A create cut short by the crash: accepted, then the server dies.
-  ASSERT_TRUE(srv.start()) << srv.read_log();
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
   auto c = create(srv);
   srv.kill(SIGKILL);
-  ASSERT_TRUE(srv.start()) << srv.read_log();
+  // Ready, not just alive: a GET before recovery ends is a 503.
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
   auto ga = srv.call("GET", "/v1/sandboxes/" + a);
   ASSERT_EQ(ga.status, 200) << ga.body;
   auto gad = ga.json();
@@ -220,8 +226,10 @@ TEST(ServerLifecycle, KillNineRecoversStateRenewalsAndMetadata) {
   EXPECT_EQ(srv.wait_state(c, "Running"), "Running")
     << srv.call("GET", "/v1/sandboxes/" + c).body;
   EXPECT_EQ(srv.num_containers(), 3);
-  for (auto& id : {a, b, c})
-    EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  for (auto& id : {a, b, c}) {
+    auto d = srv.call("DELETE", "/v1/sandboxes/" + id);
+    EXPECT_EQ(d.status, 204) << id << " " << d.body;
+  }
   EXPECT_EQ(srv.num_containers(), 0);
 }
 
@@ -261,7 +269,7 @@ TEST(ServerLifecycle, OneSupervisorPerDockerHostAndRecoveryKeepsThemApart) {
   EXPECT_EQ(per_host["unix:///var/run/docker.sock"], 2);
   EXPECT_EQ(per_host["unix:///run/docker.sock"], 2);
   srv.kill(SIGKILL);
-  ASSERT_TRUE(srv.start()) << srv.read_log();
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
   for (auto& id : ids)
     EXPECT_EQ(srv.wait_state(id, "Running"), "Running") << srv.read_log();
   EXPECT_EQ(srv.num_containers(), 4);

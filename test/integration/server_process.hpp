@@ -153,8 +153,36 @@ inline bool has_image(const std::string& image) {
          == 0;
 }
 
+/// The secure runtime every generated test config asks for:
+/// $OSB_TEST_SECURE_RUNTIME ("gvisor"; empty = none), so that a suite runs
+/// its sandboxes under gVisor unchanged (deploy/run-tests.sh).
+inline std::string test_secure_runtime() {
+  auto x = std::getenv("OSB_TEST_SECURE_RUNTIME");
+  return x == nullptr ? std::string{} : std::string{x};
+}
+
+/// The `[secure_runtime]` section for `type` ("" = none).
+inline std::string secure_runtime_toml(const std::string& type) {
+  if (type.empty())
+    return {};
+  return "[secure_runtime]\ntype = \"" + type
+         + "\"\ndocker_runtime = \"\"\n";
+}
+
+/// The OCI runtime Docker runs a container with ("runc" when it names
+/// none), decided by the CLI's exit code ("" if it has no such container).
+inline std::string container_runtime(const std::string& name) {
+  auto out = shell("x=$(docker inspect -f '{{.HostConfig.Runtime}}' " + name
+                   + " 2>/dev/null) && echo \"$x\" || echo '?'");
+  while (!out.empty() && out.back() == '\n')
+    out.pop_back();
+  return out == "?" ? std::string{} : out;
+}
+
 /// A server child process with its own config, store and node name. The
 /// node name scopes the containers it owns, so tests never touch others'.
+/// Its generated config carries `[secure_runtime]` of
+/// `test_secure_runtime()` unless the test's own TOML has that section.
 class server_process {
 public:
   /// @param extra_toml appended to the config (whole sections).
@@ -215,6 +243,8 @@ public:
         << "[store]\npath = \"" << (dir_ / "store.db").string() << "\"\n"
         << "[cluster]\nnode_name = \"" << node_ << "\"\n"
         << cluster_keys_ << "\n" << extra_ << "\n";
+    if (extra_.find("[secure_runtime]") == std::string::npos)
+      out << secure_runtime_toml(test_secure_runtime());
   }
 
   std::string config_path() const {
@@ -262,12 +292,26 @@ public:
     return pid_;
   }
 
-  /// Starts the server and waits until /health answers.
+  /// Starts the server and waits until /health answers (alive; it may
+  /// still be recovering its sandboxes or waiting for its seeds).
   bool start() {
+    return start_and_wait("/health");
+  }
+
+  /// Starts the server and waits until /ready answers 200: its runtime
+  /// answers, its store is writable, its sandboxes are recovered and its
+  /// cluster membership is complete. For tests that expect a recovered
+  /// node right after a restart.
+  bool start_ready() {
+    return start_and_wait("/ready");
+  }
+
+  bool start_and_wait(const std::string& path) {
     spawn();
-    for (int i = 0; i < 200; ++i) {
-      if (http_call(port_, "GET", "/health").status == 200) {
-        wait_recovered();
+    for (int i = 0; i < 400; ++i) {
+      if (http_call(port_, "GET", path).status == 200) {
+        if (path == "/health")
+          wait_recovered();
         return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

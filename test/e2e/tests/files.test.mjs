@@ -93,7 +93,8 @@ describe("files", () => {
     assert.equal(perms[file1]?.owner, "nobody");
     assert.equal(perms[file1]?.group, "nogroup");
     assert.equal(perms[file2]?.mode, 600);
-    const statOut = await sandbox.commands.run(`stat -c '%a %U %G' ${file2}`);
+    // find, not stat: coreutils' stat fails under gVisor (docs/gvisor.md).
+    const statOut = await sandbox.commands.run(`find ${file2} -maxdepth 0 -printf '%m %u %g\\n'`);
     assert.equal(statOut.logs.stdout[0]?.text, "600 nobody nogroup");
 
     const updated1 = `${content}\nAppended line to file1`;
@@ -242,7 +243,7 @@ describe("files", () => {
     assert.equal(info[dir].mode, 700);
     assert.equal(info[dir].owner, "nobody");
     assert.equal(info[dir].group, "nogroup");
-    const r = await sandbox.commands.run(`stat -c '%a %U %G' ${dir}`);
+    const r = await sandbox.commands.run(`find ${dir} -maxdepth 0 -printf '%m %u %g\\n'`);
     assert.equal(r.logs.stdout[0]?.text, "700 nobody nogroup");
   });
 });

@@ -11,6 +11,13 @@ export const BUSYBOX_IMAGE =
   process.env.OSB_E2E_BUSYBOX_IMAGE ?? "opensandbox/busybox:latest";
 export const CODE_IMAGE =
   process.env.OSB_E2E_CODE_IMAGE ?? "opensandbox/code-interpreter:latest";
+/** The server's [secure_runtime] type ("" = none; run.sh sets it). */
+export const SECURE_RUNTIME = process.env.OSB_E2E_SECURE_RUNTIME ?? "";
+/**
+ * How much longer latency bounds are: gVisor's ptrace platform starts
+ * processes several times slower (docs/gvisor.md).
+ */
+export const SLOWDOWN = SECURE_RUNTIME === "gvisor" ? 3 : 1;
 
 /** The environment every upstream E2E sandbox gets. */
 export const E2E_ENV = {

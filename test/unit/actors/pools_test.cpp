@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/time.hpp"
+#include "core/server_metrics.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -283,9 +284,12 @@ TEST_F(PoolActors, AClaimRunsTheTemplateColdWithTheClaimsFields) {
   claim.extensions = {{"poolRef", "p1"}};
   claim.env = {{"SHARED", "c"}, {"FROM_CLAIM", "c"}};
   claim.metadata = {{"run", "7"}};
+  auto& cold = ops_metrics().pool_claims.with({"cold"});
+  auto cold_before = cold.value();
   auto [v, err] = ask<sandbox_view>(p.node, atom::create_v, claim,
                                     std::string{"r2"});
   ASSERT_TRUE(v) << err.message;
+  EXPECT_EQ(cold.value(), cold_before + 1);
   EXPECT_NE(v->message.find("Pool 'p1' had no idle member"),
             std::string::npos)
     << v->message;
@@ -366,9 +370,12 @@ TEST_F(PoolActors, AClaimTakesAnIdleMemberWithTheClaimsFields) {
   claim.env = {{"FROM_CLAIM", "c"}};
   claim.metadata = {{"run", "7"}};
   claim.timeout_s = 600;
+  auto& warm_claims = ops_metrics().pool_claims.with({"warm"});
+  auto warm_before = warm_claims.value();
   auto [v, err] = ask<sandbox_view>(p.node, atom::create_v, claim,
                                     std::string{"r2"});
   ASSERT_TRUE(v) << err.message;
+  EXPECT_EQ(warm_claims.value(), warm_before + 1);
   EXPECT_EQ(v->id, before[0].id);
   EXPECT_EQ(v->state, sandbox_state::running);
   EXPECT_EQ(v->message.find("no idle member"), std::string::npos);

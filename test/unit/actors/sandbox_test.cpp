@@ -16,6 +16,7 @@
 #include "actors/node.hpp"
 #include "actors/runtime_bridge.hpp"
 #include "actors/snapshots.hpp"
+#include "core/server_metrics.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/ids.hpp"
@@ -1144,12 +1145,16 @@ TEST_F(SandboxActors, SnapshotIsAcceptedThenReadyAndRestoresOnItsHost) {
                                                rid());
   EXPECT_FALSE(paused);
   EXPECT_EQ(pause_err.status, 409);
+  auto& readies = ops_metrics().snapshot_transitions.with(
+    {"Ready", "snapshot_runtime_ready"});
+  auto readies_before = readies.value();
   rt->release("commit");
   sched.run();
   auto [ready, e2] = ask<snapshot_view>(p.node, atom::snap_get_v, snap->id);
   ASSERT_TRUE(ready) << e2.message;
   EXPECT_EQ(ready->state, "Ready");
   EXPECT_EQ(ready->reason, "snapshot_runtime_ready");
+  EXPECT_EQ(readies.value(), readies_before + 1);
   EXPECT_EQ(rt->committed_images().count(ready->image), 1u);
   auto [restored, e3] = ask<sandbox_view>(p.node, atom::create_v, restore,
                                           rid());

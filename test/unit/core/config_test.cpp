@@ -436,19 +436,56 @@ TEST(ConfigRenewIntent, ProxyOnlyKeysAreReadRedisIsValidated) {
               HasSubstr("unknown key 'renew_intent.enable'"));
 }
 
-TEST(ConfigIgnored, SecureRuntimeIsValidated) {
-  parse_ok("[secure_runtime]\ntype = \"gvisor\"\ndocker_runtime = \"runsc\"\n");
+TEST(ConfigSecureRuntime, IsValidatedLikeTheOriginal) {
   parse_ok("[secure_runtime]\ntype = \"\"\n");
+  parse_ok("[secure_runtime]\n");
   EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"kata\"\n"),
               HasSubstr("at least one of secure_runtime.docker_runtime"));
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"gvisor\"\n"),
+              HasSubstr("must be specified when secure_runtime.type is "
+                        "'gvisor'"));
   EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"\"\n"
                         "docker_runtime = \"runsc\"\n"),
               HasSubstr("must be omitted when secure_runtime.type is empty"));
+  EXPECT_THAT(parse_err("[secure_runtime]\nk8s_runtime_class = \"gvisor\"\n"),
+              HasSubstr("must be omitted when secure_runtime.type is empty"));
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"firecracker\"\n"),
+              HasSubstr("secure_runtime.k8s_runtime_class is required when "
+                        "secure_runtime.type is 'firecracker'"));
   EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"firecracker\"\n"
                         "k8s_runtime_class = \"kata-fc\"\n"),
               HasSubstr("only compatible with runtime.type='kubernetes'"));
   EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"runc\"\n"),
               HasSubstr("secure_runtime.type must be one of"));
+  // The type is case-sensitive, as the original's Literal.
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"gVisor\"\n"),
+              HasSubstr("secure_runtime.type must be one of"));
+  EXPECT_THAT(parse_err("[secure_runtime]\ntype = \"gvisor\"\n"
+                        "docker_runtim = \"runsc\"\n"),
+              HasSubstr("unknown key 'secure_runtime.docker_runtim'"));
+}
+
+TEST(ConfigSecureRuntime, GvisorDefaultsToRunscOnDocker) {
+  auto none = parse_ok("");
+  EXPECT_EQ(none.secure_runtime.type, "");
+  EXPECT_EQ(secure_docker_runtime(none), "");
+  auto c = parse_ok("[secure_runtime]\ntype = \"gvisor\"\n"
+                    "docker_runtime = \"runsc\"\n");
+  EXPECT_EQ(c.secure_runtime.type, "gvisor");
+  EXPECT_EQ(secure_docker_runtime(c), "runsc");
+  // Only the Kubernetes key, or an empty Docker one: the type's default.
+  c = parse_ok("[secure_runtime]\ntype = \"gvisor\"\n"
+               "k8s_runtime_class = \"gvisor\"\n");
+  EXPECT_EQ(c.secure_runtime.k8s_runtime_class, "gvisor");
+  EXPECT_EQ(secure_docker_runtime(c), "runsc");
+  c = parse_ok("[secure_runtime]\ntype = \"gvisor\"\ndocker_runtime = \"\"\n");
+  EXPECT_EQ(secure_docker_runtime(c), "runsc");
+  c = parse_ok("[secure_runtime]\ntype = \"kata\"\n"
+               "k8s_runtime_class = \"kata-qemu\"\n");
+  EXPECT_EQ(secure_docker_runtime(c), "kata-runtime");
+  c = parse_ok("[secure_runtime]\ntype = \"gvisor\"\n"
+               "docker_runtime = \"runsc-debug\"\n");
+  EXPECT_EQ(secure_docker_runtime(c), "runsc-debug");
 }
 
 TEST(ConfigLoad, ExplicitMissingFileIsAnError) {
@@ -585,6 +622,29 @@ TEST(ConfigPool, KeysAreReadAndBounded) {
   EXPECT_THAT(parse_err("[pool]\nwarm_concurrency = 0\n"),
               HasSubstr("warm_concurrency"));
   EXPECT_THAT(parse_err("[pool]\nbuffer = 1\n"), HasSubstr("buffer"));
+}
+
+} // namespace
+} // namespace osb
+
+namespace osb {
+namespace {
+
+TEST(ConfigMetrics, DefaultsAndKeys) {
+  auto d = parse_ok("");
+  EXPECT_TRUE(d.metrics.enabled);
+  EXPECT_TRUE(d.metrics.auth);
+  EXPECT_EQ(d.server.shutdown_timeout_seconds, 10);
+  auto c = parse_ok("[metrics]\nenabled = false\nauth = false\n"
+                    "[server]\nshutdown_timeout_seconds = 3\n");
+  EXPECT_FALSE(c.metrics.enabled);
+  EXPECT_FALSE(c.metrics.auth);
+  EXPECT_EQ(c.server.shutdown_timeout_seconds, 3);
+  EXPECT_THAT(parse_err("[metrics]\npath = \"/m\"\n"), HasSubstr("path"));
+  EXPECT_THAT(parse_err("[metrics]\nauth = \"no\"\n"),
+              StartsWith("config.toml:2:"));
+  EXPECT_THAT(parse_err("[server]\nshutdown_timeout_seconds = 0\n"),
+              StartsWith("config.toml:2:"));
 }
 
 } // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -398,4 +399,26 @@ TEST(ExecdProcess, SpawnedProcessLeadsItsGroup) {
   child->wait();
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::atoi(buf), child->pid());
+}
+
+// Where close_range(CLOSE_RANGE_CLOEXEC) fails (gVisor of Debian 12), the
+// open descriptors of /proc/self/fd get close-on-exec, `keep` and 0..2 not.
+TEST(ExecdCloexec, ListedDescriptorsGetCloseOnExecButKeepDoesNot) {
+  int a[2];
+  int b[2];
+  ASSERT_EQ(::pipe(a), 0);
+  ASSERT_EQ(::pipe(b), 0);
+  // A high number too: the list, not a bound, decides.
+  int high = ::fcntl(a[0], F_DUPFD, 900);
+  ASSERT_GE(high, 900);
+  int in_flags = ::fcntl(0, F_GETFD);
+  for (int fd : {a[0], a[1], b[0], b[1], high})
+    EXPECT_EQ(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_TRUE(cloexec_listed_fds(b[1]));
+  for (int fd : {a[0], a[1], b[0], high})
+    EXPECT_EQ(::fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC) << fd;
+  EXPECT_EQ(::fcntl(b[1], F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_EQ(::fcntl(0, F_GETFD), in_flags);
+  for (int fd : {a[0], a[1], b[0], b[1], high})
+    ::close(fd);
 }

@@ -35,6 +35,12 @@ public:
   diagnostics_query last_diag;
   /// When set, every call fails with it.
   std::optional<api_error> failure;
+  /// What readiness() answers ("" = ready).
+  std::string not_ready;
+
+  void readiness(const call_context&, reply<std::string> done) override {
+    done(result<std::string>::ok(not_ready));
+  }
 
   void create(const call_context& ctx, sandbox_spec spec,
               reply<sandbox_view> done) override {
