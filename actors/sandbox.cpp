@@ -470,7 +470,11 @@ caf::result<sandbox_view> claim_member(self_ptr self, sandbox_spec claimed,
                     st.spec = claimed;
                     st.view = make_view(*st.cfg, st.row, st.spec);
                     st.view.endpoint_host = host;
-                    set_running(self);
+                    transition(self, sandbox_phase::running,
+                               sandbox_state::running, "CONTAINER_RUNNING",
+                               "Sandbox container is running. Pool '"
+                                 + st.row.pool
+                                 + "' served it from an idle member.");
                     arm_expiry(self);
                     OSB_INFO(component, st.origin_rid, sid(self),
                              "pool member of " << st.row.pool << " claimed");
