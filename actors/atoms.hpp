@@ -52,6 +52,8 @@ using recover = caf::atom_constant<caf::atom("recover")>;
 constexpr auto recover_v = recover{};
 using tick = caf::atom_constant<caf::atom("tick")>;
 constexpr auto tick_v = tick{};
+using sync = caf::atom_constant<caf::atom("sync")>;
+constexpr auto sync_v = sync{};
 using internal = caf::atom_constant<caf::atom("internal")>;
 constexpr auto internal_v = internal{};
 using join = caf::atom_constant<caf::atom("join")>;
@@ -157,7 +159,8 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
            x.last_transition_us, x.metadata, x.entrypoint, x.expires_us,
            x.created_us, x.node, x.ports, x.egress_token, x.access_token,
            x.endpoint_host,
-           x.runtime_host, x.renew_extend_s, x.create_phases_us);
+           x.runtime_host, x.renew_extend_s, x.create_phases_us,
+           x.member_of);
 }
 
 template <class Inspector>
@@ -175,7 +178,7 @@ typename Inspector::result_type inspect(Inspector& f, member_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, list_query& x) {
   return f(caf::meta::type_name("list_query"), x.states, x.match_nothing,
-           x.metadata, x.page, x.page_size);
+           x.metadata, x.page, x.page_size, x.members);
 }
 
 template <class Inspector>
@@ -243,6 +246,7 @@ typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::completion)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::sandbox_instance)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::admission)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::claim_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::provision_options)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::provision_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(osb::runtimes::observation)

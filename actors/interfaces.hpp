@@ -28,6 +28,10 @@ using runtime_actor = caf::typed_actor<
   // Removes a sandbox's objects; the bool says it never ran (then every
   // volume the server made for it goes too).
   caf::replies_to<atom::remove, runtimes::sandbox_instance, bool>::with<bool>,
+  // Starts the held-back entrypoint of an idle pool member with the
+  // claim's environment (runtime::claim).
+  caf::replies_to<atom::claim, runtimes::sandbox_instance,
+                  runtimes::claim_request>::with<bool>,
   // Lists this node's sandboxes and their objects on the host (one call).
   caf::replies_to<atom::observe>::with<runtimes::observation>,
   // Lists the volumes that should have gone with their sandbox.
@@ -94,6 +98,10 @@ using sandbox_actor = caf::typed_actor<
   caf::replies_to<atom::renew, int64_t, bool, std::string>::with<int64_t>,
   // Applies a metadata merge patch.
   caf::replies_to<atom::patch, metadata_patch, std::string>::with<sandbox_view>,
+  // Claims an idle pool member (docs/pools.md): starts the claim's
+  // entrypoint with its env, writes the claimed spec, metadata and expiry
+  // to the row, then answers the sandbox as Running.
+  caf::replies_to<atom::claim, sandbox_spec, std::string>::with<sandbox_view>,
   // Renders a diagnostics report (plain text).
   caf::replies_to<atom::diagnose, diagnostics_query, std::string>::with<
     std::string>,
@@ -171,9 +179,16 @@ using pools_actor = caf::typed_actor<
                   std::string>::with<pool_view>,
   // Deletes a pool (its claimed sandboxes stay).
   caf::replies_to<atom::pool_del, std::string, std::string>::with<bool>,
-  // A create names the pool: answers its record, whose template the create
-  // runs (counted as a claim served cold while no member is idle).
-  caf::replies_to<atom::claim, std::string>::with<pool_record>,
+  // A create names the pool: answers its record and the id of an idle
+  // member taken for the claim ("" = none idle: the create runs the
+  // template cold).
+  caf::replies_to<atom::claim, std::string>::with<pool_record, std::string>,
+  // A warm claim of the member (pool, id) failed: it is gone.
+  caf::reacts_to<atom::forget, std::string, std::string>,
+  // INTERNAL: syncs the members with the node's directory and refills
+  // (tick: and again after the tick interval).
+  caf::reacts_to<atom::sync>,
+  caf::reacts_to<atom::tick>,
   // INTERNAL: loads the records.
   caf::reacts_to<atom::recover>>;
 
@@ -282,7 +297,11 @@ using node_actor = caf::typed_actor<
   caf::replies_to<atom::internal, atom::patch, std::string, metadata_patch,
                   std::string>::with<sandbox_view>,
   caf::replies_to<atom::internal, atom::snapshot, std::string, std::string,
-                  std::string>::with<snapshot_view>>;
+                  std::string>::with<snapshot_view>,
+  // Claims the idle pool member (id) of this node with the claimed spec
+  // (docs/pools.md).
+  caf::replies_to<atom::internal, atom::claim, std::string, sandbox_spec,
+                  std::string>::with<sandbox_view>>;
 
 /// The CONNECTOR actor: opens middleman connections to peers. Connecting
 /// blocks in CAF 0.17, so it runs detached.

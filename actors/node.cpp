@@ -290,12 +290,31 @@ caf::result<sandbox_view> claim(self_ptr self, const std::string& pool,
   auto rp = self->make_response_promise<sandbox_view>();
   self->request(self->state.pools, caf::infinite, atom::claim_v, pool)
     .then(
-      [=](pool_record& r) mutable {
+      [=](pool_record& r, std::string& member) mutable {
         auto merged = merge_claim(r.tmpl, spec);
         merged.extensions.erase("poolRef");
-        merged.extensions[pool_cold_extension] = r.name;
-        rp.delegate(me(self), atom::internal_v, atom::create_v,
-                    std::move(merged), rid);
+        auto cold = [=](sandbox_spec merged) mutable {
+          merged.extensions[pool_cold_extension] = r.name;
+          rp.delegate(me(self), atom::internal_v, atom::create_v,
+                      std::move(merged), rid);
+        };
+        if (member.empty())
+          return cold(std::move(merged));
+        // Warm: the member's sandbox actor starts the claim's entrypoint
+        // and answers once the claimed sandbox is durable.
+        self
+          ->request(me(self), caf::infinite, atom::internal_v, atom::claim_v,
+                    member, merged, rid)
+          .then([=](sandbox_view& v) mutable { rp.deliver(std::move(v)); },
+                [=](caf::error& err) mutable {
+                  OSB_WARN(component, rid, member,
+                           "warm claim failed ("
+                             << to_api_error(err).message
+                             << "); creating cold");
+                  self->send(self->state.pools, atom::forget_v, r.name,
+                             member);
+                  cold(std::move(merged));
+                });
       },
       [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -595,10 +614,22 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     [=](atom::list, list_query& q) -> list_page {
       std::vector<const sandbox_view*> xs;
       xs.reserve(self->state.directory.size());
-      for (auto& [id, e] : self->state.directory)
+      for (auto& [id, e] : self->state.directory) {
+        // Unclaimed pool members are no one's sandboxes: only the POOLS
+        // actor of their node lists them.
+        if (q.members ? (e.view.member_of.empty()
+                         || e.view.node != self_name(self))
+                      : !e.view.member_of.empty())
+          continue;
         if (matches(e.view, q))
           xs.push_back(&e.view);
+      }
       auto result = paginate(std::move(xs), q);
+      if (q.members) {
+        // This node's members are complete once its own recovery is.
+        result.partial = !self->state.recovering.empty();
+        return result;
+      }
       result.partial_reason = incomplete_reason(self);
       if (!result.partial_reason.empty()) {
         result.partial = true;
@@ -717,6 +748,19 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         [=](node_state::member& m) {
           return forward<sandbox_view>(self, m, remote_write_timeout, id,
                                        true, atom::patch_v, id, p, rid);
+        });
+    },
+    [=](atom::internal, atom::claim, std::string& id, sandbox_spec& spec,
+        std::string& rid) -> caf::result<sandbox_view> {
+      return route<sandbox_view>(
+        self, id,
+        [=](node_state::entry& e) -> caf::result<sandbox_view> {
+          return self->delegate(e.hdl, atom::claim_v, spec, rid);
+        },
+        [=](node_state::member&) -> caf::result<sandbox_view> {
+          // Each node claims its own members (the POOLS actor is per node).
+          return make_error(ec::sandbox_not_found,
+                            "Pool member " + id + " is not on this node.");
         });
     },
     [=](atom::diagnose, std::string& id, diagnostics_query& q,

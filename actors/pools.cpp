@@ -6,7 +6,10 @@
 
 #include "actors/error.hpp"
 #include "base/log.hpp"
+#include "core/pool.hpp"
 #include "core/time.hpp"
+
+#include <limits>
 
 namespace osb {
 
@@ -113,6 +116,188 @@ caf::result<T> once(self_ptr self, replay_table<T>& table,
   return rp;
 }
 
+// -- members -------------------------------------------------------------------
+
+/// Counts of `name` with its member sets applied.
+pool_counts& counted(self_ptr self, const std::string& name) {
+  auto& c = self->state.counts[name];
+  auto& m = self->state.members[name];
+  c.warming = m.creating + static_cast<int64_t>(m.warming.size());
+  c.available = static_cast<int64_t>(m.idle.size());
+  return c;
+}
+
+/// Members being made on this node, all pools together.
+int64_t num_making(self_ptr self) {
+  int64_t n = 0;
+  for (auto& [name, m] : self->state.members)
+    n += m.creating + static_cast<int64_t>(m.warming.size());
+  return n;
+}
+
+void refill(self_ptr self, const std::string& name);
+
+/// Removes member `id` (idle, broken, or of a pool that is gone).
+void remove_member(self_ptr self, const std::string& name,
+                   const std::string& id, const char* why) {
+  OSB_INFO(component, "", id, "pool member of " << name << " removed: " << why);
+  if (auto i = self->state.counts.find(name); i != self->state.counts.end())
+    ++i->second.num_removed;
+  self
+    ->request(self->state.init.node, caf::infinite, atom::remove_v, id,
+              "pool-" + name + "-remove-" + id)
+    .then([](std::string&) {},
+          [self, id](caf::error& err) {
+            // Retried by the next sync, which still lists it.
+            OSB_WARN(component, "", id,
+                     "pool member removal failed: " << to_string(err));
+          });
+}
+
+/// Follows a warming member until it is idle (or failed: removed).
+void watch(self_ptr self, const std::string& name, const std::string& id) {
+  self->request(self->state.init.node, caf::infinite, atom::started_v, id)
+    .then(
+      [self, name, id](sandbox_view& v) {
+        auto& m = self->state.members[name];
+        if (m.warming.count(id) == 0)
+          return; // taken over by a sync or removed
+        if (v.state == sandbox_state::pending)
+          return watch(self, name, id);
+        m.warming.erase(id);
+        auto& c = self->state.counts[name];
+        if (v.reason == "POOL_MEMBER_IDLE" && live(self, name) != nullptr) {
+          m.idle.insert(id);
+          ++c.num_warmed;
+          c.last_error.clear();
+          OSB_INFO(component, "", id, "pool member of " << name << " is idle");
+        } else {
+          if (v.reason != "POOL_MEMBER_IDLE") {
+            ++c.num_warm_failures;
+            c.last_error = v.message;
+          }
+          remove_member(self, name, id, "not idle or pool gone");
+        }
+        counted(self, name);
+        refill(self, name);
+      },
+      [self, name, id](caf::error&) {
+        self->state.members[name].warming.erase(id);
+        counted(self, name);
+      });
+}
+
+/// Makes one member of `name` (a sandbox of this node with the template).
+void make_member(self_ptr self, const pool_record& r) {
+  auto name = r.name;
+  auto spec = r.tmpl;
+  spec.extensions[pool_member_extension] = name;
+  ++self->state.members[name].creating;
+  self
+    ->request(self->state.init.node, caf::infinite, atom::place_v, spec,
+              "pool-" + name + "-warm-" + std::to_string(codec::now_us()))
+    .then(
+      [self, name](sandbox_view& v) {
+        auto& m = self->state.members[name];
+        --m.creating;
+        m.warming.insert(v.id);
+        counted(self, name);
+        watch(self, name, v.id);
+      },
+      [self, name](caf::error& err) {
+        auto& m = self->state.members[name];
+        --m.creating;
+        auto& c = counted(self, name);
+        ++c.num_warm_failures;
+        c.last_error = to_api_error(err).message;
+        OSB_WARN(component, "", "",
+                 "pool " << name << " could not make a member: "
+                         << c.last_error << " (retried at the next tick)");
+      });
+}
+
+/// Applies the refill policy to `name`: makes members (bounded by
+/// `warm_concurrency` over all pools) or removes idle ones.
+void refill(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  if (!st.synced)
+    return; // the first sync refills
+  auto r = live(self, name);
+  auto& m = st.members[name];
+  if (r == nullptr) {
+    auto idle = std::move(m.idle);
+    m.idle.clear();
+    for (auto& id : idle)
+      remove_member(self, name, id, "pool deleted");
+    return;
+  }
+  auto plan = plan_pool(r->capacity, counted(self, name));
+  for (int64_t i = 0; i < plan.remove && !m.idle.empty(); ++i) {
+    auto id = *m.idle.begin();
+    m.idle.erase(m.idle.begin());
+    remove_member(self, name, id, "above the pool's capacity");
+  }
+  auto room = st.init.warm_concurrency - num_making(self);
+  for (int64_t i = 0; i < std::min(plan.create, room); ++i)
+    make_member(self, *r);
+  counted(self, name);
+}
+
+/// Brings the member sets in line with the node's directory (members
+/// recovered after a restart are adopted or, if their pool is gone,
+/// removed; members deleted behind our back are dropped), then refills.
+void sync(self_ptr self) {
+  list_query q;
+  q.members = true;
+  q.page_size = std::numeric_limits<int32_t>::max();
+  self->request(self->state.init.node, caf::infinite, atom::list_v, q)
+    .then(
+      [self](list_page& page) {
+        auto& st = self->state;
+        if (page.partial) {
+          // The node is still recovering its sandboxes (members among
+          // them): decide nothing until it knows them all.
+          if (st.init.tick_interval.count() > 0)
+            self->delayed_send(self, std::chrono::milliseconds(100),
+                               atom::sync_v);
+          else
+            self->send(self, atom::sync_v);
+          return;
+        }
+        st.synced = true;
+        std::map<std::string, std::set<std::string>> listed;
+        for (auto& v : page.items) {
+          auto& name = v.member_of;
+          listed[name].insert(v.id);
+          auto& m = st.members[name];
+          if (m.idle.count(v.id) > 0 || m.warming.count(v.id) > 0)
+            continue;
+          if (live(self, name) == nullptr) {
+            remove_member(self, name, v.id, "pool deleted");
+          } else if (v.reason == "POOL_MEMBER_IDLE") {
+            OSB_INFO(component, "", v.id,
+                     "pool member of " << name << " adopted");
+            m.idle.insert(v.id);
+          } else if (v.state == sandbox_state::pending) {
+            m.warming.insert(v.id);
+            watch(self, name, v.id);
+          }
+        }
+        for (auto& [name, m] : st.members) {
+          auto& ids = listed[name];
+          for (auto i = m.idle.begin(); i != m.idle.end();)
+            i = ids.count(*i) > 0 ? std::next(i) : m.idle.erase(i);
+        }
+        for (auto& [name, r] : st.records)
+          if (!r.deleted || st.members.count(name) > 0)
+            refill(self, name);
+      },
+      [](caf::error& err) {
+        OSB_WARN(component, "", "",
+                 "pools cannot list their members: " << to_string(err));
+      });
+}
+
 } // namespace
 
 pools_actor::behavior_type pools(self_ptr self, pools_init init) {
@@ -129,6 +314,11 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
             st.loaded = true;
             OSB_INFO(component, "", "",
                      "loaded " << st.records.size() << " pool records");
+            if (st.init.node) {
+              sync(self);
+              if (st.init.tick_interval.count() > 0)
+                self->delayed_send(self, st.init.tick_interval, atom::tick_v);
+            }
             auto waiting = std::move(st.waiting);
             for (auto& f : waiting)
               f();
@@ -171,6 +361,8 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
                 c = pool_counts{};
                 OSB_INFO(component, rid, "", "pool " << r.name << " created");
                 ok(view_of(self, r));
+                if (self->state.init.node)
+                  refill(self, r.name);
               },
               bad);
           });
@@ -227,7 +419,12 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
             next.origin = self->state.init.node_name;
             commit(
               self, std::move(next),
-              [=](const pool_record& r) { ok(view_of(self, r)); }, bad);
+              [=](const pool_record& r) {
+                ok(view_of(self, r));
+                if (self->state.init.node)
+                  refill(self, r.name);
+              },
+              bad);
           });
         });
       });
@@ -254,26 +451,54 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
               [=](const pool_record&) {
                 OSB_INFO(component, rid, "", "pool " << name << " deleted");
                 ok(true);
+                // Idle members go now, warming ones once they are made.
+                if (self->state.init.node)
+                  refill(self, name);
               },
               bad);
           });
         });
       });
     },
-    [=](atom::claim, const std::string& name) -> caf::result<pool_record> {
+    [=](atom::claim,
+        const std::string& name) -> caf::result<pool_record, std::string> {
       if (!self->state.loaded)
         return make_error(ec::runtime_unavailable,
                           "The pools of this node are still loading.");
       auto r = live(self, name);
       if (r == nullptr)
         return not_found(name);
-      // No member is pre-provisioned yet: the create runs the template
-      // cold (docs/pools.md).
       auto& c = self->state.counts[name];
+      auto& m = self->state.members[name];
       ++c.num_claims;
-      ++c.num_cold;
-      ops_metrics().pool_claims.with({"cold"}).inc();
-      return *r;
+      std::string id;
+      if (m.idle.empty()) {
+        // None idle: the create runs the template cold.
+        ++c.num_cold;
+        ops_metrics().pool_claims.with({"cold"}).inc();
+      } else {
+        id = *m.idle.begin();
+        m.idle.erase(m.idle.begin());
+        ops_metrics().pool_claims.with({"warm"}).inc();
+      }
+      auto record = *r;
+      if (self->state.init.node)
+        refill(self, name);
+      return caf::result<pool_record, std::string>(std::move(record),
+                                                   std::move(id));
+    },
+    [=](atom::forget, const std::string& name, const std::string& id) {
+      // The member removes itself; the claim went on cold.
+      OSB_WARN(component, "", id,
+               "pool member of " << name << " could not be claimed");
+      // (The metric counted this create as warm already: counted once.)
+      ++self->state.counts[name].num_cold;
+    },
+    [=](atom::sync) { sync(self); },
+    [=](atom::tick) {
+      sync(self);
+      if (self->state.init.tick_interval.count() > 0)
+        self->delayed_send(self, self->state.init.tick_interval, atom::tick_v);
     },
   };
 }

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,23 @@ struct pools_init {
   /// Name of this node; records carry it as the origin of their changes.
   std::string node_name;
   store_actor store;
+  /// The NODE actor: members are sandboxes of this node (docs/pools.md).
+  node_actor node;
+  /// Members made at once, all pools together (`[pool] warm_concurrency`).
+  int64_t warm_concurrency = 2;
+  /// How often the members are synced with the node's directory and the
+  /// pools refilled (0 = only after changes, e.g. in unit tests).
+  caf::timespan tick_interval = std::chrono::seconds(1);
+};
+
+/// The members of one pool on this node (sandbox ids).
+struct pool_members {
+  /// Creates asked of the node, not answered yet.
+  int64_t creating = 0;
+  /// Created, not idle yet.
+  std::set<std::string> warming;
+  /// Idle: a claim takes one.
+  std::set<std::string> idle;
 };
 
 struct pools_state {
@@ -32,6 +50,11 @@ struct pools_state {
   /// Names whose create, update or delete is being written: a second
   /// mutation of the same name waits for the first.
   std::map<std::string, std::vector<std::function<void()>>> busy;
+  /// The members of each pool on this node.
+  std::map<std::string, pool_members> members;
+  /// False until the members were first synced with a recovered node:
+  /// no refill before (it would not see the members of a restart).
+  bool synced = false;
   /// False until the records were loaded; requests wait for it.
   bool loaded = false;
   /// Requests that arrived before the records were loaded.
@@ -44,8 +67,11 @@ struct pools_state {
 /// Implements the POOLS actor: the pool definitions of this node, durable
 /// in the store before each answer (create 409 on a live name, capacity
 /// update, delete as a tombstone), and the claims of creates that name a
-/// pool. Members are not pre-provisioned yet: every claim is served by a
-/// cold create of the template and counted as such (docs/pools.md).
+/// pool: an idle member when there is one, else a cold create of the
+/// template. Keeps each pool's buffer of members between `bufferMin` and
+/// `bufferMax` (at most `warm_concurrency` being made at once), removes
+/// idle members of a shrunk or deleted pool, and adopts the members the
+/// node recovered after a restart (docs/pools.md, "Members").
 pools_actor::behavior_type
 pools(pools_actor::stateful_pointer<pools_state> self, pools_init init);
 

@@ -91,6 +91,12 @@ runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
       rt->remove(x, never_ran, std::move(cb));
       return rp;
     },
+    [=](atom::claim, runtimes::sandbox_instance& x,
+        runtimes::claim_request& c) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->claim(x, c, std::move(cb));
+      return rp;
+    },
     [=](atom::observe) -> caf::result<runtimes::observation> {
       using obs = runtimes::observation;
       auto [rp, cb] = bridge<obs, obs>(self, same<obs>);

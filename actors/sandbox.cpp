@@ -10,6 +10,7 @@
 
 #include "actors/error.hpp"
 #include "core/ids.hpp"
+#include "core/pool.hpp"
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
 #include "base/log.hpp"
@@ -322,6 +323,20 @@ void provisioned(self_ptr self, runtimes::provision_result& r) {
     return;
   if (r.status == outcome::running) {
     st.never_ran = false;
+    if (!st.row.pool.empty() && st.row.phase == "provisioning") {
+      // A pool member: its execd waits for a claim (docs/pools.md).
+      transition(self, sandbox_phase::running, sandbox_state::running,
+                 "POOL_MEMBER_IDLE",
+                 "Pool member of '" + st.row.pool
+                   + "' is idle, waiting for a claim.");
+      st.row.phase = "idle";
+      st.row.last_transition_us = st.view.last_transition_us;
+      persist(self);
+      OSB_INFO(component, st.origin_rid, sid(self),
+               "pool member is idle after "
+                 << (codec::now_us() - st.view.created_us) / 1000 << " ms");
+      return;
+    }
     set_running(self);
     st.row.phase = "provisioned";
     st.row.last_transition_us = st.view.last_transition_us;
@@ -379,6 +394,111 @@ void provision(self_ptr self) {
                         + to_failure(err).message;
             provisioned(self, r);
           });
+}
+
+/// Ends a claim that did not happen: the member may have started the
+/// claim's entrypoint, so it is never handed out again but removed.
+void claim_failed(self_ptr self,
+                  caf::typed_response_promise<sandbox_view> rp,
+                  const caf::error& err) {
+  auto& st = self->state;
+  auto api = to_api_error(err);
+  OSB_WARN(component, st.origin_rid, sid(self),
+           "pool member claim failed (" << api.message
+                                        << "); the member is removed");
+  rp.deliver(err);
+  if (!finish_step(self) && st.phase != sandbox_phase::deleting)
+    begin_delete(self, "removed after a failed claim");
+}
+
+/// Claims an idle member: "claiming" is durable before the runtime starts
+/// the entrypoint (a crash from then on removes the member at recovery);
+/// the claimed spec, metadata and expiry are durable before the answer.
+caf::result<sandbox_view> claim_member(self_ptr self, sandbox_spec claimed,
+                                       std::string rid) {
+  auto& st = self->state;
+  if (st.row.pool.empty() || st.row.phase != "idle"
+      || st.phase != sandbox_phase::running || st.step_in_flight)
+    return make_error(ec::sandbox_not_running,
+                      "Sandbox " + sid(self) + " is not an idle pool member.");
+  auto rp = self->make_response_promise<sandbox_view>();
+  st.origin_rid = rid;
+  st.step_in_flight = true;
+  st.row.phase = "claiming";
+  self->request(st.store, store_timeout, atom::put_v, st.row)
+    .then(
+      [self, rp, claimed](bool) mutable {
+        auto& st = self->state;
+        if (finish_step(self))
+          {
+          rp.deliver(make_error(ec::sandbox_not_found,
+                                       "The pool member was deleted."));
+          return;
+        }
+        st.step_in_flight = true;
+        runtimes::claim_request c;
+        c.entrypoint = claimed.entrypoint;
+        c.env = claimed.env;
+        self
+          ->request(st.runtime, runtime_timeout(self), atom::claim_v,
+                    instance(self), std::move(c))
+          .then(
+            [self, rp, claimed](bool) mutable {
+              auto& st = self->state;
+              auto row = st.row;
+              auto now = codec::now_us();
+              row.phase = "provisioned";
+              row.spec_json = codec::spec_to_json(claimed);
+              row.metadata_json = codec::map_to_json(claimed.metadata);
+              row.created_us = now;
+              row.expires_us
+                = claimed.timeout_s > 0 ? now + claimed.timeout_s * 1000000
+                                        : 0;
+              row.last_transition_us = now;
+              self->request(st.store, store_timeout, atom::put_v, row)
+                .then(
+                  [self, rp, claimed, row](bool) mutable {
+                    auto& st = self->state;
+                    if (finish_step(self))
+                      {
+          rp.deliver(make_error(
+                        ec::sandbox_not_found, "The pool member was deleted."));
+          return;
+        }
+                    auto host = st.view.endpoint_host;
+                    st.row = row;
+                    st.spec = claimed;
+                    st.view = make_view(*st.cfg, st.row, st.spec);
+                    st.view.endpoint_host = host;
+                    transition(self, sandbox_phase::running,
+                               sandbox_state::running, "CONTAINER_RUNNING",
+                               "Sandbox container is running. Pool '"
+                                 + st.row.pool
+                                 + "' served it from an idle member.");
+                    arm_expiry(self);
+                    OSB_INFO(component, st.origin_rid, sid(self),
+                             "pool member of " << st.row.pool << " claimed");
+                    rp.deliver(st.view);
+                  },
+                  [self, rp](caf::error& err) mutable {
+                    claim_failed(self, rp, err);
+                  });
+            },
+            [self, rp](caf::error& err) mutable {
+              claim_failed(self, rp, err);
+            });
+      },
+      [self, rp](caf::error& err) mutable {
+        auto& st = self->state;
+        st.row.phase = "idle";
+        if (finish_step(self))
+          {
+          rp.deliver(err);
+          return;
+        }
+        rp.deliver(store_error(self, err, "the claim"));
+      });
+  return rp;
 }
 
 caf::error not_found(self_ptr self) {
@@ -541,6 +661,10 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.egress_token = row.egress_token;
   v.access_token = row.access_token;
   v.runtime_host = row.runtime_host;
+  if (!row.pool.empty()
+      && (row.phase == "provisioning" || row.phase == "idle"
+          || row.phase == "claiming"))
+    v.member_of = row.pool;
   if (auto i = spec.extensions.find("access.renew.extend.seconds");
       i != spec.extensions.end())
     v.renew_extend_s
@@ -561,6 +685,10 @@ runtimes::sandbox_instance make_instance(const store::sandbox_row& row,
   x.access_token = row.access_token;
   x.created_us = row.created_us;
   x.expires_us = row.expires_us;
+  if (!row.pool.empty()
+      && (row.phase == "provisioning" || row.phase == "idle"
+          || row.phase == "claiming"))
+    x.member_of = row.pool;
   return x;
 }
 
@@ -592,7 +720,11 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     bool ran = obs == runtimes::workload::running
                || obs == runtimes::workload::paused
                || obs == runtimes::workload::exited;
-    if (st.row.phase == "provisioning" && ran) {
+    // A member that ran before its start was recorded was never probed
+    // idle: it is removed below rather than adopted.
+    bool member_ran = !st.row.pool.empty() && st.row.phase == "provisioning"
+                      && ran;
+    if (st.row.phase == "provisioning" && ran && !member_ran) {
       OSB_WARN(component, "", sid(self),
                "sandbox adopts its container, which ran although its start "
                "was not recorded");
@@ -600,7 +732,24 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       persist(self);
     }
     st.never_ran = st.row.phase != "provisioned";
-    if (st.row.phase == "provisioning") {
+    bool member_lost = member_ran || st.row.phase == "claiming"
+                       || (st.row.phase == "idle"
+                           && obs != runtimes::workload::running);
+    if (member_lost) {
+      // A claim in flight at the crash may have started the entrypoint;
+      // an idle member that is not running cannot be claimed: neither is
+      // handed out, both are removed below (docs/pools.md).
+      st.phase = sandbox_phase::running;
+      st.view.state = sandbox_state::running;
+      st.view.reason = "POOL_MEMBER_LOST";
+      st.view.message = "Pool member is removed after a restart.";
+    } else if (st.row.phase == "idle") {
+      st.phase = sandbox_phase::running;
+      st.view.state = sandbox_state::running;
+      st.view.reason = "POOL_MEMBER_IDLE";
+      st.view.message = "Pool member of '" + st.row.pool
+                        + "' is idle, waiting for a claim.";
+    } else if (st.row.phase == "provisioning") {
       st.phase = sandbox_phase::provisioning;
       st.view.state = sandbox_state::pending;
       st.view.reason = "PROVISIONING";
@@ -639,8 +788,22 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
     st.counted.set(st.view.state);
     self->send(st.node, atom::put_v, caf::actor_cast<sandbox_actor>(self),
                st.view);
-    arm_expiry(self);
+    if (member_lost)
+      begin_delete(self, "removed at recovery (pool member was "
+                           + st.row.phase + ")");
+    else
+      arm_expiry(self);
   } else {
+    if (auto i = st.spec.extensions.find(pool_member_extension);
+        i != st.spec.extensions.end()) {
+      // A pool member: no expiry until its claim, its entrypoint held back.
+      st.row.pool = i->second;
+      st.spec.extensions.erase(i);
+      st.row.spec_json = codec::spec_to_json(st.spec);
+      st.row.expires_us = 0;
+      st.view.expires_us = 0;
+      st.view.member_of = st.row.pool;
+    }
     st.phase = sandbox_phase::provisioning;
     st.view.state = sandbox_state::pending;
     st.view.reason = "PROVISIONING";
@@ -678,6 +841,10 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       return rp;
     },
     [=](atom::provision) { provision(self); },
+    [=](atom::claim, sandbox_spec& claimed,
+        std::string& rid) -> caf::result<sandbox_view> {
+      return claim_member(self, std::move(claimed), std::move(rid));
+    },
     [=](atom::pause, std::string& rid) -> caf::result<sandbox_view> {
       return freeze(self, true, rid);
     },

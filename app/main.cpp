@@ -427,6 +427,8 @@ int main(int argc, char** argv) {
     osb::pools_init pools_init;
     pools_init.node_name = name;
     pools_init.store = store_hdl;
+    pools_init.node = node;
+    pools_init.warm_concurrency = cfg->pool.warm_concurrency;
     auto pools = sys.spawn(osb::pools, pools_init);
     caf::anon_send(node, osb::atom::put_v, pools);
     roots.push_back(caf::actor_cast<caf::actor>(pools));

@@ -128,6 +128,9 @@ struct sandbox_view {
   /// When each create_phase was reached (µs, by create_phase; 0 = not
   /// reached or not known, e.g. after a restart). Empty = none known.
   std::vector<int64_t> create_phases_us;
+  /// The pool of an unclaimed member (warming, idle or claiming), empty
+  /// for every other sandbox: listings leave members out.
+  std::string member_of;
 };
 
 /// How a node introduces itself to its peers.
@@ -169,6 +172,9 @@ struct list_query {
   string_map metadata;
   int32_t page = 1;
   int32_t page_size = 20;
+  /// True for the POOLS actor's sync: only this node's unclaimed pool
+  /// members, which other listings never show (docs/pools.md).
+  bool members = false;
 };
 
 /// One page of sandboxes.

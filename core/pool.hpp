@@ -136,6 +136,12 @@ std::string pool_ref(const sandbox_spec& req);
 /// template because no member was idle (its value is the pool's name).
 inline constexpr const char* pool_cold_extension = "opensandbox.io/pool-cold";
 
+/// The extension the node sets on the create of a pool member (its value
+/// is the pool's name): the sandbox actor moves it to `sandboxes.pool`,
+/// gives the member no expiry and holds its entrypoint until a claim.
+inline constexpr const char* pool_member_extension
+  = "opensandbox.io/pool-member";
+
 /// What a sandbox's status message adds when it was served cold from a
 /// pool (`pool_cold_extension`): "" for other sandboxes.
 std::string pool_note(const sandbox_spec& spec);

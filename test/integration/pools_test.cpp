@@ -1,7 +1,8 @@
 // Pools over HTTP against the real server binary and Docker
 // (docs/pools.md): the seed's pool API, claims with `extensions.poolRef`
-// (served by a cold create of the template while no member is warm), bad
-// input, and pool definitions that survive kill -9.
+// (served by a cold create of the template: these pools keep no member;
+// warm members are in pool_warm_test.cpp), bad input, and pool definitions
+// that survive kill -9.
 
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@ const std::string pool_json
     R"("entrypoint":["sleep","3600"],"env":{"FROM_TEMPLATE":"t","SHARED":"t"},)"
     R"("resourceLimits":{"cpu":"500m","memory":"256Mi"},)"
     R"("metadata":{"team":"infra"}},)"
-    R"("capacitySpec":{"bufferMax":2,"bufferMin":1,"poolMax":5,"poolMin":0}})";
+    R"("capacitySpec":{"bufferMax":0,"bufferMin":0,"poolMax":5,"poolMin":0}})";
 
 std::string env_of(const std::string& id) {
   return shell("docker inspect -f '{{json .Config.Env}}' sandbox-" + id
@@ -36,7 +37,7 @@ TEST(Pools, ApiAndClaimsOverHttp) {
   ASSERT_EQ(r.status, 201) << r.body;
   auto doc = r.json();
   EXPECT_STREQ(doc["name"].GetString(), "it-pool");
-  EXPECT_EQ(doc["capacitySpec"]["bufferMax"].GetInt(), 2);
+  EXPECT_EQ(doc["capacitySpec"]["bufferMax"].GetInt(), 0);
   EXPECT_EQ(doc["status"]["total"].GetInt(), 0);
   EXPECT_EQ(std::string{doc["status"]["revision"].GetString()}.size(), 16u);
   std::string created_at = doc["createdAt"].GetString();
@@ -59,8 +60,10 @@ TEST(Pools, ApiAndClaimsOverHttp) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["createdAt"].GetString(), created_at);
   // Capacity updates; bad ones are refused.
+  // (bufferMin and poolMin stay 0: this pool keeps no member, so that the
+  // claim below is cold.)
   r = srv.call("PUT", "/v1/pools/it-pool",
-               R"({"capacitySpec":{"bufferMax":4,"bufferMin":2,"poolMax":8,"poolMin":1}})");
+               R"({"capacitySpec":{"bufferMax":4,"bufferMin":0,"poolMax":8,"poolMin":0}})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["capacitySpec"]["poolMax"].GetInt(), 8);
   r = srv.call("PUT", "/v1/pools/it-pool",
@@ -114,7 +117,7 @@ TEST(Pools, ApiAndClaimsOverHttp) {
   // The name is free again.
   EXPECT_EQ(srv.call("POST", "/v1/pools", pool_json).status, 201);
   EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
-  EXPECT_EQ(srv.num_containers(), 0);
+  EXPECT_EQ(srv.wait_containers(0), 0);
 }
 
 TEST(Pools, DefinitionsSurviveKill9) {

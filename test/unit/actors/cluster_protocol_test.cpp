@@ -58,6 +58,9 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
     [=](atom::patch, metadata_patch&, std::string&) -> sandbox_view {
       return view;
     },
+    [=](atom::claim, sandbox_spec&, std::string&) -> sandbox_view {
+      return view;
+    },
     [=](atom::diagnose, diagnostics_query& q, std::string&) -> std::string {
       return q.kind + " of " + view.id + " on " + view.node;
     },

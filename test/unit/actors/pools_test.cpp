@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/time.hpp"
 #include "core/server_metrics.hpp"
 
 #include <algorithm>
@@ -81,6 +82,16 @@ protected:
     opts.cfg = node_cfg;
     opts.node = "n1";
     opts.probe_sidecars = false;
+    opts.probe_members = false;
+    opts.claimer = [this](const runtimes::sandbox_instance& x,
+                          const runtimes::claim_request& c,
+                          runtimes::callback<unit> cb) {
+      claims.emplace_back(x.id, c);
+      if (fail_claims)
+        cb(failure{failure_kind::conflict, "already claimed"});
+      else
+        cb(unit{});
+    };
     p.runtime = sys.spawn(runtime_bridge,
                           std::make_shared<runtimes::docker::docker_runtime>(
                             rt, std::move(opts)));
@@ -100,6 +111,9 @@ protected:
     pools_init pi;
     pi.node_name = "n1";
     pi.store = p.store;
+    pi.node = p.node;
+    pi.warm_concurrency = warm_concurrency;
+    pi.tick_interval = caf::timespan{0}; // tests send ticks themselves
     p.pools = sys.spawn(pools, pi);
     caf::anon_send(p.node, atom::put_v, p.pools);
     sched.run();
@@ -138,6 +152,40 @@ protected:
     r.capacity.buffer_min = 1;
     r.capacity.pool_max = 5;
     return r;
+  }
+
+  /// Claims the runtime was asked for (member id, claim).
+  std::vector<std::pair<std::string, runtimes::claim_request>> claims;
+  bool fail_claims = false;
+  int64_t warm_concurrency = 2;
+
+  /// A pool that keeps members: buffer [min, max].
+  pool_record warm(const std::string& name, int64_t min, int64_t max) {
+    auto r = record(name);
+    r.capacity.buffer_min = min;
+    r.capacity.buffer_max = max;
+    r.capacity.pool_max = 100;
+    return r;
+  }
+
+  /// The members of pool `name` the node lists (hidden elsewhere).
+  std::vector<sandbox_view> members(process& p, const std::string& name) {
+    list_query q;
+    q.members = true;
+    q.page_size = 1000;
+    std::vector<sandbox_view> result;
+    auto page = ask<list_page>(p.node, atom::list_v, q).first;
+    for (auto& v : page->items)
+      if (v.member_of == name)
+        result.push_back(v);
+    return result;
+  }
+
+  /// What GET /sandboxes lists.
+  size_t num_listed(process& p) {
+    list_query q;
+    q.page_size = 1000;
+    return ask<list_page>(p.node, atom::list_v, q).first->items.size();
   }
 
   test_config cfg_;
@@ -229,7 +277,7 @@ TEST_F(PoolActors, DefinitionsSurviveACrash) {
 
 TEST_F(PoolActors, AClaimRunsTheTemplateColdWithTheClaimsFields) {
   auto& p = boot();
-  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, record("p1"),
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 0, 0),
                              std::string{"r1"})
                 .first);
   sandbox_spec claim;
@@ -269,4 +317,188 @@ TEST_F(PoolActors, AClaimRunsTheTemplateColdWithTheClaimsFields) {
   EXPECT_FALSE(bad.first);
   EXPECT_EQ(bad.second.status, 404);
   EXPECT_EQ(rt->containers().size(), 1u);
+}
+
+// -- members (docs/pools.md, "Members") ----------------------------------------
+
+TEST_F(PoolActors, RefillKeepsTheBufferAndHidesTheMembers) {
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 2, 3),
+                             std::string{"r1"})
+                .first);
+  auto ms = members(p, "p1");
+  EXPECT_GE(ms.size(), 2u);
+  EXPECT_LE(ms.size(), 3u);
+  EXPECT_EQ(rt->containers().size(), ms.size());
+  for (auto& m : ms) {
+    EXPECT_EQ(m.reason, "POOL_MEMBER_IDLE");
+    EXPECT_EQ(m.expires_us, 0);
+  }
+  EXPECT_EQ(num_listed(p), 0u);
+  auto g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  ASSERT_TRUE(g.first);
+  EXPECT_EQ(g.first->status.available, static_cast<int64_t>(ms.size()));
+  EXPECT_EQ(g.first->status.num_warmed, static_cast<int64_t>(ms.size()));
+}
+
+TEST_F(PoolActors, RefillsAreBoundedByTheWarmConcurrency) {
+  warm_concurrency = 1;
+  auto& p = boot();
+  rt->hold("start");
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 3, 3),
+                             std::string{"r1"})
+                .first);
+  EXPECT_EQ(rt->containers().size(), 1u);
+  caf::anon_send(p.pools, atom::tick_v);
+  sched.run();
+  EXPECT_EQ(rt->containers().size(), 1u);
+  rt->release("start");
+  sched.run();
+  EXPECT_EQ(members(p, "p1").size(), 3u);
+  EXPECT_EQ(rt->containers().size(), 3u);
+}
+
+TEST_F(PoolActors, AClaimTakesAnIdleMemberWithTheClaimsFields) {
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 1, 1),
+                             std::string{"r1"})
+                .first);
+  auto before = members(p, "p1");
+  ASSERT_EQ(before.size(), 1u);
+  sandbox_spec claim;
+  claim.extensions = {{"poolRef", "p1"}};
+  claim.env = {{"FROM_CLAIM", "c"}};
+  claim.metadata = {{"run", "7"}};
+  claim.timeout_s = 600;
+  auto& warm_claims = ops_metrics().pool_claims.with({"warm"});
+  auto warm_before = warm_claims.value();
+  auto [v, err] = ask<sandbox_view>(p.node, atom::create_v, claim,
+                                    std::string{"r2"});
+  ASSERT_TRUE(v) << err.message;
+  EXPECT_EQ(warm_claims.value(), warm_before + 1);
+  EXPECT_EQ(v->id, before[0].id);
+  EXPECT_EQ(v->state, sandbox_state::running);
+  EXPECT_NE(v->message.find("Pool 'p1' served it from an idle member"),
+            std::string::npos)
+    << v->message;
+  EXPECT_EQ(v->metadata.at("run"), "7");
+  EXPECT_EQ(v->metadata.at("team"), "infra");
+  EXPECT_GT(v->expires_us, codec::now_us() + 500'000'000LL);
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].second.env.at("FROM_CLAIM"), "c");
+  EXPECT_EQ(claims[0].second.env.at("FROM_TEMPLATE"), "t");
+  // The claimed sandbox is listed; a new member replaced it.
+  EXPECT_EQ(num_listed(p), 1u);
+  auto after = members(p, "p1");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0].id, v->id);
+  auto g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  EXPECT_EQ(g.first->status.num_claims, 1);
+  EXPECT_EQ(g.first->status.num_cold, 0);
+}
+
+TEST_F(PoolActors, AFailedWarmClaimFallsBackToACold) {
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 1, 1),
+                             std::string{"r1"})
+                .first);
+  auto member = members(p, "p1").at(0).id;
+  fail_claims = true;
+  sandbox_spec claim;
+  claim.extensions = {{"poolRef", "p1"}};
+  auto [v, err] = ask<sandbox_view>(p.node, atom::create_v, claim,
+                                    std::string{"r2"});
+  ASSERT_TRUE(v) << err.message;
+  EXPECT_NE(v->id, member);
+  EXPECT_NE(v->message.find("no idle member"), std::string::npos);
+  EXPECT_FALSE(ask<sandbox_view>(p.node, atom::get_v, member).first);
+  auto g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  EXPECT_EQ(g.first->status.num_cold, 1);
+}
+
+TEST_F(PoolActors, ShrinkAndDeleteRemoveIdleMembers) {
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 3, 3),
+                             std::string{"r1"})
+                .first);
+  ASSERT_EQ(rt->containers().size(), 3u);
+  pool_capacity cap;
+  cap.buffer_min = 1;
+  cap.buffer_max = 1;
+  cap.pool_max = 100;
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_put_v, std::string{"p1"},
+                             cap, std::string{"r2"})
+                .first);
+  EXPECT_EQ(members(p, "p1").size(), 1u);
+  EXPECT_EQ(rt->containers().size(), 1u);
+  ASSERT_TRUE(ask<bool>(p.node, atom::pool_del_v, std::string{"p1"},
+                        std::string{"r3"})
+                .first);
+  EXPECT_TRUE(members(p, "p1").empty());
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(PoolActors, DeleteWhileMembersWarmLeavesNothing) {
+  auto& p = boot();
+  rt->hold("start");
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 2, 2),
+                             std::string{"r1"})
+                .first);
+  ASSERT_TRUE(ask<bool>(p.node, atom::pool_del_v, std::string{"p1"},
+                        std::string{"r2"})
+                .first);
+  rt->release("start");
+  sched.run();
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(PoolActors, MembersAreAdoptedAfterACrashWithoutALeak) {
+  auto& p1 = boot();
+  ASSERT_TRUE(ask<pool_view>(p1.node, atom::pool_new_v, warm("p1", 2, 2),
+                             std::string{"r1"})
+                .first);
+  ASSERT_TRUE(ask<pool_view>(p1.node, atom::pool_new_v, warm("p2", 1, 1),
+                             std::string{"r2"})
+                .first);
+  auto before = members(p1, "p1");
+  ASSERT_EQ(before.size(), 2u);
+  ASSERT_EQ(rt->containers().size(), 3u);
+  // A refill is under way at the crash: its container is created, never
+  // started.
+  rt->hold("start");
+  pool_capacity cap;
+  cap.buffer_min = 3;
+  cap.buffer_max = 3;
+  cap.pool_max = 100;
+  ASSERT_TRUE(ask<pool_view>(p1.node, atom::pool_put_v, std::string{"p1"},
+                             cap, std::string{"r3"})
+                .first);
+  ASSERT_EQ(rt->containers().size(), 4u);
+  crash(p1);
+  procs.clear();
+  rt->release("start");
+  auto& p2 = boot();
+  caf::anon_send(p2.pools, atom::tick_v);
+  sched.run();
+  auto after = members(p2, "p1");
+  EXPECT_EQ(after.size(), 3u);
+  for (auto& m : before)
+    EXPECT_TRUE(std::any_of(after.begin(), after.end(),
+                            [&](auto& x) { return x.id == m.id; }));
+  EXPECT_EQ(members(p2, "p2").size(), 1u);
+  EXPECT_EQ(rt->containers().size(), 4u);
+  // The adopted members serve claims and go with their pool.
+  sandbox_spec claim;
+  claim.extensions = {{"poolRef", "p2"}};
+  auto [v, err] = ask<sandbox_view>(p2.node, atom::create_v, claim,
+                                    std::string{"r4"});
+  ASSERT_TRUE(v) << err.message;
+  EXPECT_EQ(v->message.find("no idle member"), std::string::npos);
+  ASSERT_TRUE(ask<bool>(p2.node, atom::pool_del_v, std::string{"p1"},
+                        std::string{"r5"})
+                .first);
+  ASSERT_TRUE(ask<bool>(p2.node, atom::pool_del_v, std::string{"p2"},
+                        std::string{"r6"})
+                .first);
+  EXPECT_EQ(rt->containers().size(), 1u); // the claimed sandbox
 }

@@ -20,6 +20,7 @@
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/ids.hpp"
+#include "core/pool.hpp"
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
@@ -86,6 +87,18 @@ protected:
     opts.node = "n1";
     opts.execd_tar = std::move(execd_tar);
     opts.probe_sidecars = false; // no sidecar answers in the fake engine
+    opts.probe_members = false;
+    opts.claimer = [this](const runtimes::sandbox_instance& x,
+                          const runtimes::claim_request& c,
+                          runtimes::callback<unit> cb) {
+      claims.emplace_back(x.id, c);
+      if (hold_claims)
+        held_claims.push_back(std::move(cb));
+      else if (fail_claims)
+        cb(failure{failure_kind::conflict, "already claimed"});
+      else
+        cb(unit{});
+    };
     p.runtime = sys.spawn(runtime_bridge,
                           std::make_shared<runtimes::docker::docker_runtime>(
                             rt, std::move(opts)));
@@ -168,6 +181,35 @@ protected:
   void advance(caf::timespan d) {
     sched.clock().advance_time(d);
     sched.run();
+  }
+
+  /// Claims the runtime was asked for (sandbox id, claim).
+  std::vector<std::pair<std::string, runtimes::claim_request>> claims;
+  /// Claims left unanswered while `hold_claims` is set.
+  std::vector<runtimes::callback<unit>> held_claims;
+  bool hold_claims = false;
+  bool fail_claims = false;
+
+  /// A pool member's create (what the POOLS actor asks the node for).
+  sandbox_spec member_spec(const std::string& pool) {
+    auto s = spec(60);
+    s.extensions[pool_member_extension] = pool;
+    return s;
+  }
+
+  /// What a claim starts: another entrypoint, env, metadata and timeout.
+  sandbox_spec claimed_spec() {
+    auto s = spec(120);
+    s.entrypoint = {"python3", "app.py"};
+    s.env = {{"A", "1"}, {"CLAIM", "yes"}};
+    s.metadata = {{"user", "u1"}};
+    return s;
+  }
+
+  std::pair<std::optional<sandbox_view>, api_error>
+  claim(process& p, const std::string& id) {
+    return ask<sandbox_view>(p.node, atom::internal_v, atom::claim_v, id,
+                             claimed_spec(), rid());
   }
 
   test_config cfg_;
@@ -1434,4 +1476,118 @@ TEST_F(SandboxActors, RenewOnAccessNeverShortensAnExpiry) {
                           std::string{"proxy"})
                .first,
             further);
+}
+
+// -- pool members (docs/pools.md, "Members") -----------------------------------
+
+TEST_F(SandboxActors, PoolMemberIsIdleWithoutExpiryUntilItsClaim) {
+  auto& p = boot();
+  auto m = create(p, member_spec("warm"));
+  EXPECT_EQ(m.expires_us, 0);
+  auto g = get(p, m.id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running);
+  EXPECT_EQ(g->reason, "POOL_MEMBER_IDLE");
+  EXPECT_TRUE(claims.empty());
+  advance(3600s); // no expiry while idle
+  ASSERT_TRUE(get(p, m.id));
+  auto db = store::sqlite_store::open(db_path.string());
+  auto rows = (*db)->load("n1");
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->at(0).phase, "idle");
+  EXPECT_EQ(rows->at(0).pool, "warm");
+  EXPECT_EQ(rows->at(0).spec_json.find(pool_member_extension),
+            std::string::npos);
+}
+
+TEST_F(SandboxActors, ClaimStartsTheEntrypointAndWritesTheClaimBeforeAnswering) {
+  auto& p = boot();
+  auto m = create(p, member_spec("warm"));
+  auto before = codec::now_us();
+  auto [v, err] = claim(p, m.id);
+  ASSERT_TRUE(v) << err.message;
+  EXPECT_EQ(v->id, m.id);
+  EXPECT_EQ(v->state, sandbox_state::running);
+  EXPECT_EQ(v->reason, "CONTAINER_RUNNING");
+  EXPECT_EQ(v->entrypoint, (std::vector<std::string>{"python3", "app.py"}));
+  EXPECT_EQ(v->metadata, (string_map{{"user", "u1"}}));
+  EXPECT_GE(v->expires_us, before + 120'000'000LL);
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].first, m.id);
+  EXPECT_EQ(claims[0].second.entrypoint, v->entrypoint);
+  EXPECT_EQ(claims[0].second.env.at("CLAIM"), "yes");
+  // Durable before the answer: the row holds the claimed sandbox.
+  {
+    auto db = store::sqlite_store::open(db_path.string());
+    auto row = (*db)->load("n1")->at(0);
+    EXPECT_EQ(row.phase, "provisioned");
+    EXPECT_EQ(row.expires_us, v->expires_us);
+    EXPECT_NE(row.metadata_json.find("u1"), std::string::npos);
+    EXPECT_NE(row.spec_json.find("app.py"), std::string::npos);
+  }
+  // A claimed member is claimed once.
+  auto [again, err2] = claim(p, m.id);
+  EXPECT_FALSE(again);
+  EXPECT_EQ(claims.size(), 1u);
+  // It expires like any sandbox, its container with it.
+  advance(121s);
+  EXPECT_FALSE(get(p, m.id));
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, ClaimedAndIdleMembersComeBackAfterACrash) {
+  auto& p1 = boot();
+  auto idle = create(p1, member_spec("warm"));
+  auto claimed = create(p1, member_spec("warm"));
+  ASSERT_TRUE(claim(p1, claimed.id).first);
+  crash(p1);
+  procs.clear();
+  auto& p2 = boot();
+  auto gi = get(p2, idle.id);
+  ASSERT_TRUE(gi);
+  EXPECT_EQ(gi->reason, "POOL_MEMBER_IDLE");
+  auto gc = get(p2, claimed.id);
+  ASSERT_TRUE(gc);
+  EXPECT_EQ(gc->metadata, (string_map{{"user", "u1"}}));
+  EXPECT_GT(gc->expires_us, 0);
+  // The idle one is still claimable after the restart.
+  ASSERT_TRUE(claim(p2, idle.id).first);
+  EXPECT_EQ(rt->containers().size(), 2u);
+}
+
+TEST_F(SandboxActors, AMemberWhoseClaimWasInFlightAtACrashIsRemoved) {
+  auto& p1 = boot();
+  auto m = create(p1, member_spec("warm"));
+  hold_claims = true;
+  auto h = self->request(p1.node, caf::infinite, atom::internal_v,
+                         atom::claim_v, m.id, claimed_spec(), rid());
+  sched.run();
+  ASSERT_EQ(held_claims.size(), 1u);
+  crash(p1);
+  procs.clear();
+  hold_claims = false;
+  auto& p2 = boot();
+  EXPECT_FALSE(get(p2, m.id));
+  EXPECT_TRUE(rt->containers().empty());
+  auto db = store::sqlite_store::open(db_path.string());
+  EXPECT_TRUE((*db)->load("n1")->empty());
+}
+
+TEST_F(SandboxActors, AFailedClaimRemovesTheMember) {
+  auto& p = boot();
+  auto m = create(p, member_spec("warm"));
+  fail_claims = true;
+  auto [v, err] = claim(p, m.id);
+  EXPECT_FALSE(v);
+  EXPECT_FALSE(get(p, m.id));
+  EXPECT_TRUE(rt->containers().empty());
+}
+
+TEST_F(SandboxActors, OnlyIdleMembersCanBeClaimed) {
+  auto& p = boot();
+  auto plain = create(p, spec(60));
+  auto [v, err] = claim(p, plain.id);
+  EXPECT_FALSE(v);
+  EXPECT_EQ(err.status, 409);
+  EXPECT_TRUE(claims.empty());
 }
