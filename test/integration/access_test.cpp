@@ -134,6 +134,8 @@ TEST(Access, ExecdRequiresTheSandboxesOwnToken) {
                        R"("env":{"EXECD_ACCESS_TOKEN":"guessable"},)"
                        R"("resourceLimits":{"cpu":"500m","memory":"256Mi"}})");
   auto ec = endpoint_of(srv, c, 44772);
+  // Under gVisor execd listens a moment after Running.
+  ASSERT_EQ(wait_execd(ec.port, ""), 200);
   EXPECT_EQ(run_command(ec.port, ec.prefix, "id",
                         {{"X-EXECD-ACCESS-TOKEN", "guessable"}})
               .status,
