@@ -24,8 +24,9 @@ caf::error make_error(const failure& f);
 /// Returns the failure carried by a runtime-category error (or a generic one).
 failure to_failure(const caf::error& err);
 
-/// Translates any error into what the user sees. The one place where CAF
-/// errors become HTTP statuses. `id` names the sandbox for "not found".
+/// Translates any error into what the user sees: its kind, wire code and
+/// message (the HTTP status is http/status.cpp's). `id` names the sandbox
+/// for "not found".
 api_error to_api_error(const caf::error& err, const std::string& id = {});
 
 /// Renders errors of our categories for CAF's to_string.

@@ -131,7 +131,8 @@ public:
 
 private:
   static api_error pools_unavailable() {
-    return api_error{501, "KUBERNETES::POOL_NOT_SUPPORTED",
+    return api_error{ec::not_implemented,
+                     "KUBERNETES::POOL_NOT_SUPPORTED",
                      "Pool management is not available on this server."};
   }
 

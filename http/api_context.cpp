@@ -3,6 +3,7 @@
 #include "base/log.hpp"
 #include "http/api_routes.hpp"
 #include "http/codec_response.hpp"
+#include "http/status.hpp"
 
 namespace osb::http::detail {
 
@@ -51,7 +52,7 @@ void finish(const exchange& x, response res, std::string_view code,
 }
 
 void fail(const exchange& x, const api_error& err) {
-  finish(x, json_response(err.status, codec::encode_error(err)), err.code,
+  finish(x, json_response(status_of(err), codec::encode_error(err)), err.code,
          err.message);
 }
 

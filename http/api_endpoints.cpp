@@ -10,6 +10,7 @@
 #include "core/time.hpp"
 #include "http/codec_response.hpp"
 #include "http/query.hpp"
+#include "http/status.hpp"
 #include "net/endpoints.hpp"
 #include "net/proxy.hpp"
 #include "net/signed_route.hpp"
@@ -72,13 +73,14 @@ void forward_to(const api_state& st, const exchange_ptr& x,
   spec->on_error = [x, endpoint](forward_error kind,
                                  const std::string& detail) {
     auto err = kind == forward_error::connect
-                 ? api_error{502, "GENERAL::UNKNOWN_ERROR",
+                 ? api_error{ec::proxy_backend_unreachable,
+                             "GENERAL::UNKNOWN_ERROR",
                              "Could not connect to the backend sandbox "
                                + endpoint + ": " + detail}
-                 : api_error{500, "GENERAL::UNKNOWN_ERROR",
+                 : api_error{ec::internal, "GENERAL::UNKNOWN_ERROR",
                              "An internal error occurred in the proxy: "
                                + detail};
-    auto res = json_response(err.status, codec::encode_error(err));
+    auto res = json_response(status_of(err), codec::encode_error(err));
     decorate(*x, res, err.code, err.message, true);
     return res;
   };
@@ -317,7 +319,7 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
         }
         // Only a caller with a credential for the server learns whether
         // the sandbox exists.
-        if (grant == proxy_grant::token && r.error.status == 404)
+        if (grant == proxy_grant::token && status_of(r.error) == 404)
           return fail(*x, ec::proxy_unauthorized,
                       std::string{invalid_proxy_credentials});
         fail(*x, r.error);

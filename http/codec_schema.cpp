@@ -2,6 +2,7 @@
 
 #include "base/json.hpp"
 #include "http/codec_response.hpp"
+#include "http/status.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -85,9 +86,9 @@ rejection reject_422(const std::vector<problem>& xs) {
 
 rejection reject(const api_error& e) {
   rejection r;
-  r.status = e.status;
+  r.status = http::status_of(e);
   r.body = encode_error(e);
-  r.summary = std::to_string(e.status) + " " + e.code + ": " + e.message;
+  r.summary = std::to_string(r.status) + " " + e.code + ": " + e.message;
   return r;
 }
 

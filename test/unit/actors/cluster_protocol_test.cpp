@@ -24,6 +24,7 @@ void FAIL(const std::string& msg) {
 #include "actors/error.hpp"
 #include "actors/node.hpp"
 #include "actors/system_config.hpp"
+#include "http/status.hpp"
 
 using namespace osb;
 
@@ -311,7 +312,7 @@ CAF_TEST(join replicate route and fail over the network) {
                                          std::string{"nope"},
                                          std::string{"rid"});
   CAF_CHECK(!missing);
-  CAF_CHECK_EQUAL(to_api_error(e7).status, 404);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e7)), 404);
   CAF_MESSAGE("snapshots live on their node; earth finds them on mars");
   snapshot_view snap;
   snap.id = "snap-1";
@@ -365,7 +366,7 @@ CAF_TEST(join replicate route and fail over the network) {
   auto [created, e8] = ask<sandbox_view>(earth, earth_node, atom::create_v,
                                          spec, std::string{"rid"});
   CAF_CHECK(!created);
-  CAF_CHECK_EQUAL(to_api_error(e8).status, 503);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e8)), 503);
   CAF_MESSAGE("deleting on mars drops the replica on earth");
   auto [removed, e9] = ask<std::string>(earth, earth_node, atom::remove_v,
                                  std::string{"sbx-1"}, std::string{"rid"});
@@ -393,7 +394,7 @@ CAF_TEST(a second process under the name of a live member is refused) {
             [&](caf::error& e) { e1 = std::move(e); });
   CAF_CHECK(!admitted);
   auto api = to_api_error(e1);
-  CAF_CHECK_EQUAL(api.status, 409);
+  CAF_CHECK_EQUAL(http::status_of(api), 409);
   CAF_CHECK_EQUAL(api.code, "CLUSTER::NODE_NAME_TAKEN");
   CAF_CHECK(api.message.find("taken by a live member of the cluster (at "
                              "mars:4242")
@@ -425,7 +426,7 @@ CAF_TEST(a node waits for its seeds before it calls a sandbox missing) {
                                      std::string{"sbx-1"});
   CAF_CHECK(!got);
   auto api = to_api_error(e1);
-  CAF_CHECK_EQUAL(api.status, 503);
+  CAF_CHECK_EQUAL(http::status_of(api), 503);
   CAF_CHECK_EQUAL(api.code, "CLUSTER::MEMBERSHIP_INCOMPLETE");
   CAF_CHECK(api.message.find("cluster membership not complete: waiting for "
                              "mars:4242")
@@ -433,7 +434,7 @@ CAF_TEST(a node waits for its seeds before it calls a sandbox missing) {
   auto [gone, e2] = ask<std::string>(earth, earth_node, atom::remove_v,
                               std::string{"sbx-1"}, std::string{"rid"});
   CAF_CHECK(!gone);
-  CAF_CHECK_EQUAL(to_api_error(e2).status, 503);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e2)), 503);
   auto [page, e3] = ask<list_page>(earth, earth_node, atom::list_v,
                                    list_query{});
   CAF_REQUIRE(page);
@@ -447,7 +448,7 @@ CAF_TEST(a node waits for its seeds before it calls a sandbox missing) {
   auto [missing, e5] = ask<sandbox_view>(earth, earth_node, atom::get_v,
                                          std::string{"nope"});
   CAF_CHECK(!missing);
-  CAF_CHECK_EQUAL(to_api_error(e5).status, 404);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e5)), 404);
   auto [full, e6] = ask<list_page>(earth, earth_node, atom::list_v,
                                    list_query{});
   CAF_REQUIRE(full);
@@ -468,7 +469,7 @@ CAF_TEST(a node also waits for the members its seeds name) {
   CAF_MESSAGE("earth joined its seed but not jupiter: still incomplete");
   auto [got, e1] = ask<sandbox_view>(earth, earth_node, atom::get_v,
                                      std::string{"nope"});
-  CAF_CHECK_EQUAL(to_api_error(e1).status, 503);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e1)), 503);
   CAF_CHECK(to_api_error(e1).message.find("waiting for jupiter:4242")
             != std::string::npos);
   auto [page, e2] = ask<list_page>(earth, earth_node, atom::list_v,
@@ -485,7 +486,7 @@ CAF_TEST(a node knows its sandboxes only once its supervisors recovered) {
   drain();
   auto [got, e1] = ask<sandbox_view>(earth, earth_node, atom::get_v,
                                      std::string{"nope"});
-  CAF_CHECK_EQUAL(to_api_error(e1).status, 503);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e1)), 503);
   CAF_CHECK(to_api_error(e1).message.find("still recovering its sandboxes "
                                           "(Docker host default)")
             != std::string::npos);
@@ -493,7 +494,7 @@ CAF_TEST(a node knows its sandboxes only once its supervisors recovered) {
   drain();
   auto [again, e2] = ask<sandbox_view>(earth, earth_node, atom::get_v,
                                        std::string{"nope"});
-  CAF_CHECK_EQUAL(to_api_error(e2).status, 404);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e2)), 404);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
@@ -503,14 +504,14 @@ CAF_TEST_FIXTURE_SCOPE(cluster_give_up_tests, waiting_for_nowhere)
 CAF_TEST(a node gives up on its seeds after the seed timeout) {
   auto [got, e1] = ask<sandbox_view>(earth, earth_node, atom::get_v,
                                      std::string{"x"});
-  CAF_CHECK_EQUAL(to_api_error(e1).status, 503);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e1)), 503);
   CAF_CHECK(to_api_error(e1).message.find("nowhere:1") != std::string::npos);
   CAF_MESSAGE("the seed timeout passes");
   CAF_REQUIRE(earth.sched.trigger_timeout());
   drain();
   auto [again, e2] = ask<sandbox_view>(earth, earth_node, atom::get_v,
                                        std::string{"x"});
-  CAF_CHECK_EQUAL(to_api_error(e2).status, 404);
+  CAF_CHECK_EQUAL(http::status_of(to_api_error(e2)), 404);
   auto [page, e3] = ask<list_page>(earth, earth_node, atom::list_v,
                                    list_query{});
   CAF_REQUIRE(page);

@@ -23,6 +23,7 @@
 #include "core/ids.hpp"
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
+#include "http/status.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/fake_engine.hpp"
 #include "runtimes/docker/labels.hpp"
@@ -180,7 +181,7 @@ TEST_F(Incarnations, RecoveryRemovesOnlyOrphansItsStoreRecorded) {
   // The recovery is done: an unknown sandbox is missing, not "not yet".
   auto [g, err] = ask<sandbox_view>(p.node, atom::get_v, std::string{"nope"});
   EXPECT_FALSE(g);
-  EXPECT_EQ(err.status, 404) << err.message;
+  EXPECT_EQ(http::status_of(err), 404) << err.message;
   // What this process creates carries its incarnation.
   auto v = create(p);
   for (auto& c : rt->containers())

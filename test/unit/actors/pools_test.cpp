@@ -24,6 +24,7 @@
 #include "actors/store_actor.hpp"
 #include "actors/system_config.hpp"
 #include "core/ids.hpp"
+#include "http/status.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/fake_engine.hpp"
 
@@ -215,7 +216,7 @@ TEST_F(PoolActors, DefinitionsFollowTheSeedsRules) {
   auto dup = ask<pool_view>(p.node, atom::pool_new_v, record("p1"),
                             std::string{"r2"});
   EXPECT_FALSE(dup.first);
-  EXPECT_EQ(dup.second.status, 409);
+  EXPECT_EQ(http::status_of(dup.second), 409);
   EXPECT_EQ(dup.second.code, "KUBERNETES::POOL_ALREADY_EXISTS");
   pool_capacity cap;
   cap.buffer_max = 4;
@@ -226,7 +227,7 @@ TEST_F(PoolActors, DefinitionsFollowTheSeedsRules) {
   EXPECT_EQ(up.first->record.capacity.pool_max, 9);
   EXPECT_EQ(up.first->record.generation, 2);
   auto missing = ask<pool_view>(p.node, atom::pool_get_v, std::string{"nope"});
-  EXPECT_EQ(missing.second.status, 404);
+  EXPECT_EQ(http::status_of(missing.second), 404);
   EXPECT_EQ(missing.second.code, "KUBERNETES::POOL_NOT_FOUND");
   ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, record("p2"),
                              std::string{"r4"})
@@ -234,12 +235,12 @@ TEST_F(PoolActors, DefinitionsFollowTheSeedsRules) {
   auto del = ask<bool>(p.node, atom::pool_del_v, std::string{"p2"},
                        std::string{"r5"});
   ASSERT_TRUE(del.first) << del.second.message;
-  EXPECT_EQ(ask<pool_view>(p.node, atom::pool_get_v, std::string{"p2"})
-              .second.status,
+  EXPECT_EQ(http::status_of(ask<pool_view>(p.node, atom::pool_get_v, std::string{"p2"})
+              .second),
             404);
-  EXPECT_EQ(ask<bool>(p.node, atom::pool_del_v, std::string{"p2"},
+  EXPECT_EQ(http::status_of(ask<bool>(p.node, atom::pool_del_v, std::string{"p2"},
                       std::string{"r6"})
-              .second.status,
+              .second),
             404);
   auto list = ask<pool_views>(p.node, atom::pool_list_v);
   ASSERT_TRUE(list.first);
@@ -270,8 +271,8 @@ TEST_F(PoolActors, DefinitionsSurviveACrash) {
   ASSERT_TRUE(g.first) << g.second.message;
   EXPECT_EQ(g.first->record.tmpl.env.at("FROM_TEMPLATE"), "t");
   EXPECT_EQ(g.first->record.capacity.pool_max, 5);
-  EXPECT_EQ(ask<pool_view>(q.node, atom::pool_get_v, std::string{"p2"})
-              .second.status,
+  EXPECT_EQ(http::status_of(ask<pool_view>(q.node, atom::pool_get_v, std::string{"p2"})
+              .second),
             404);
 }
 
@@ -315,7 +316,7 @@ TEST_F(PoolActors, AClaimRunsTheTemplateColdWithTheClaimsFields) {
   auto bad = ask<sandbox_view>(p.node, atom::create_v, claim,
                                std::string{"r3"});
   EXPECT_FALSE(bad.first);
-  EXPECT_EQ(bad.second.status, 404);
+  EXPECT_EQ(http::status_of(bad.second), 404);
   EXPECT_EQ(rt->containers().size(), 1u);
 }
 

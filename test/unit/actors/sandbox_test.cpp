@@ -23,6 +23,7 @@
 #include "core/pool.hpp"
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
+#include "http/status.hpp"
 #include "runtimes/docker/docker_runtime.hpp"
 #include "runtimes/docker/fake_engine.hpp"
 
@@ -269,7 +270,7 @@ TEST_F(SandboxActors, ManualCleanupNeverExpires) {
                                codec::now_us() + 600'000'000,
                                rid());
   EXPECT_FALSE(t);
-  EXPECT_EQ(err.status, 409);
+  EXPECT_EQ(http::status_of(err), 409);
   EXPECT_EQ(err.code, "DOCKER::INVALID_EXPIRATION");
 }
 
@@ -295,7 +296,7 @@ TEST_F(SandboxActors, RenewInThePastIsRejected) {
   auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id,
                                codec::now_us() - 1000, rid());
   EXPECT_FALSE(t);
-  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(http::status_of(err), 400);
 }
 
 TEST_F(SandboxActors, PauseAndResumeFollowTheStateMachine) {
@@ -313,7 +314,7 @@ TEST_F(SandboxActors, PauseAndResumeFollowTheStateMachine) {
   auto [p2, e3] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
                                     rid());
   EXPECT_FALSE(p2);
-  EXPECT_EQ(e3.status, 409);
+  EXPECT_EQ(http::status_of(e3), 409);
   EXPECT_EQ(e3.code, "DOCKER::SANDBOX_NOT_RUNNING");
   auto [r2, e4] = ask<sandbox_view>(p.node, atom::resume_v, v.id,
                                     rid());
@@ -342,7 +343,7 @@ TEST_F(SandboxActors, DeleteRemovesContainerAndRecord) {
   auto [again, err2] = ask<std::string>(p.node, atom::remove_v, v.id,
                                  rid());
   EXPECT_FALSE(again);
-  EXPECT_EQ(err2.status, 404);
+  EXPECT_EQ(http::status_of(err2), 404);
 }
 
 TEST_F(SandboxActors, DeleteWhileDockerIsDownIsAcceptedAndCarriedOut) {
@@ -421,7 +422,7 @@ TEST_F(SandboxActors, APauseDockerDoesNotConfirmHasAnUnknownOutcome) {
   rt->fail_next("pause", failure{failure_kind::timeout, "timed out"});
   auto [x, err] = ask<sandbox_view>(p.node, atom::pause_v, v.id, rid());
   EXPECT_FALSE(x);
-  EXPECT_EQ(err.status, 504);
+  EXPECT_EQ(http::status_of(err), 504);
   EXPECT_EQ(err.code, "SANDBOX::OUTCOME_UNKNOWN");
 }
 
@@ -658,7 +659,7 @@ TEST_F(SandboxActors, CreateFailsFastWhenTheRuntimeIsDown) {
   auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, spec(),
                                        rid());
   EXPECT_FALSE(view);
-  EXPECT_EQ(err.status, 503);
+  EXPECT_EQ(http::status_of(err), 503);
   EXPECT_NE(err.message.find("no daemon"), std::string::npos);
 }
 
@@ -677,7 +678,7 @@ TEST_F(SandboxActors, RestartWhileDockerIsDownShowsUnknownNot404) {
   auto [paused, err] = ask<sandbox_view>(q.node, atom::pause_v, v.id,
                                          rid());
   EXPECT_FALSE(paused);
-  EXPECT_EQ(err.status, 503);
+  EXPECT_EQ(http::status_of(err), 503);
   // Docker answers again: the sandbox is back with its real state.
   advance(2s);
   g = get(q, v.id);
@@ -951,7 +952,7 @@ TEST_F(SandboxActors, HostVolumesAreCheckedBeforeTheAnswer) {
   auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, s,
                                        std::string{"rid"});
   EXPECT_FALSE(view);
-  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(http::status_of(err), 400);
   EXPECT_EQ(err.code, "VOLUME::HOST_PATH_NOT_ALLOWED");
   EXPECT_NE(err.message.find("Volume 'w'"), std::string::npos);
   EXPECT_EQ(rt->calls("create"), 0u);
@@ -1024,7 +1025,7 @@ TEST_F(SandboxActors, DiagnosticsAreRenderedByTheOwner) {
                                       std::string{"nope"}, q,
                                       rid());
   EXPECT_FALSE(none);
-  EXPECT_EQ(err.status, 404);
+  EXPECT_EQ(http::status_of(err), 404);
 }
 
 TEST_F(SandboxActors, DiagnosticsOfAFailedCreateExplainIt) {
@@ -1054,7 +1055,7 @@ TEST_F(SandboxActors, PlatformTheHostCannotRunIsRefused) {
   auto [view, err] = ask<sandbox_view>(p.node, atom::create_v, s,
                                        std::string{"rid"});
   EXPECT_FALSE(view);
-  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(http::status_of(err), 400);
   EXPECT_EQ(err.code, "SANDBOX::INVALID_PARAMETER");
   EXPECT_EQ(err.message, "Platform linux/arm64 is not supported by this "
                          "server's Docker host 'default', which runs "
@@ -1144,7 +1145,7 @@ TEST_F(SandboxActors, SnapshotIsAcceptedThenReadyAndRestoresOnItsHost) {
   auto [paused, pause_err] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
                                                rid());
   EXPECT_FALSE(paused);
-  EXPECT_EQ(pause_err.status, 409);
+  EXPECT_EQ(http::status_of(pause_err), 409);
   auto& readies = ops_metrics().snapshot_transitions.with(
     {"Ready", "snapshot_runtime_ready"});
   auto readies_before = readies.value();
@@ -1186,13 +1187,13 @@ TEST_F(SandboxActors, SnapshotNeedsARunningSandbox) {
   auto [snap, e2] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
                                        std::string{}, rid());
   EXPECT_FALSE(snap);
-  EXPECT_EQ(e2.status, 409);
+  EXPECT_EQ(http::status_of(e2), 409);
   EXPECT_EQ(e2.code, "SNAPSHOT::INVALID_SOURCE_STATE");
   EXPECT_EQ(e2.message, "Snapshot can only be created from a Running sandbox.");
   auto [missing, e3] = ask<snapshot_view>(p.node, atom::snap_get_v,
                                           std::string{"s-1"});
   EXPECT_FALSE(missing);
-  EXPECT_EQ(e3.status, 404);
+  EXPECT_EQ(http::status_of(e3), 404);
   EXPECT_EQ(e3.code, "SNAPSHOT::NOT_FOUND");
   EXPECT_EQ(e3.message, "Snapshot s-1 not found");
   auto restore = spec(60);
@@ -1588,6 +1589,6 @@ TEST_F(SandboxActors, OnlyIdleMembersCanBeClaimed) {
   auto plain = create(p, spec(60));
   auto [v, err] = claim(p, plain.id);
   EXPECT_FALSE(v);
-  EXPECT_EQ(err.status, 409);
+  EXPECT_EQ(http::status_of(err), 409);
   EXPECT_TRUE(claims.empty());
 }

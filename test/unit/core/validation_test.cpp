@@ -27,7 +27,8 @@ TEST(MetadataKeys, ReservedPrefixUsesNamespacedCode) {
                    "opensandbox.io/anything"}) {
     auto e = meta(key);
     ASSERT_TRUE(e) << key;
-    EXPECT_EQ(e->status, 400);
+    // Its HTTP status (400) is http/status.cpp's: test/unit/http/status_test.
+    EXPECT_EQ(e->kind, ec::invalid_metadata_label);
     EXPECT_EQ(e->code, "SANDBOX::INVALID_METADATA_LABEL");
     EXPECT_EQ(e->message,
               "Metadata key '" + std::string{key}
@@ -81,7 +82,7 @@ TEST(MetadataValues, RejectsInvalidValues) {
 TEST(PatchKeys, ReservedPrefixUsesPlainCode) {
   auto e = check_patch_key("opensandbox.io/id");
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->status, 400);
+  EXPECT_EQ(e->kind, ec::reserved_metadata_key);
   EXPECT_EQ(e->code, "INVALID_METADATA_LABEL");
   EXPECT_EQ(e->message,
             "Metadata key 'opensandbox.io/id' is reserved (opensandbox.io/ "

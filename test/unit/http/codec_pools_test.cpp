@@ -2,6 +2,7 @@
 // 422 for schema problems, 400 for inconsistent capacities.
 
 #include "http/codec_pools.hpp"
+#include "http/status.hpp"
 
 #include "test/unit/http/codec_checks.hpp"
 
@@ -154,7 +155,7 @@ TEST(PoolCodec, ClaimsCannotBringVolumes) {
   s.volumes_json = R"([{"name":"v"}])";
   auto e = check_pool_claim(s);
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->status, 400);
+  EXPECT_EQ(http::status_of(*e), 400);
   s.extensions.clear();
   EXPECT_FALSE(check_pool_claim(s));
 }
