@@ -159,7 +159,7 @@ private:
     provision_result r;
     r.status = outcome::failed;
     r.reason = "VOLUME_PREPARATION_FAILED";
-    r.message = std::string{describe(e.code).code} + ": " + e.message;
+    r.message = std::string{wire_code(e.code)} + ": " + e.message;
     finish(std::move(r));
   }
 
