@@ -7,13 +7,22 @@
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/omittable.hpp>
+#include <caf/sec.hpp>
+
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
+#include <variant>
 
 #include "core/error.hpp"
 #include "core/model.hpp"
 #include "core/pool.hpp"
 #include "core/runtime_types.hpp"
+#include "core/sandbox_ops.hpp"
 #include "core/sandbox_row.hpp"
 
 namespace osb::atom {
@@ -117,6 +126,8 @@ using pool_del = caf::atom_constant<caf::atom("pooldel")>;
 constexpr auto pool_del_v = pool_del{};
 using claim = caf::atom_constant<caf::atom("claim")>;
 constexpr auto claim_v = claim{};
+using call = caf::atom_constant<caf::atom("call")>;
+constexpr auto call_v = call{};
 } // namespace osb::atom
 
 namespace osb {
@@ -239,6 +250,41 @@ typename Inspector::result_type inspect(Inspector& f, pool_view& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
   return f(caf::meta::type_name("metadata_patch"), x.set, x.remove);
+}
+
+// std::variant (sandbox_op, sandbox_answer): the index as one byte, then the
+// alternative (CAF 0.17 knows only its own caf::variant).
+
+/// The alternative of a variant, for the inspector.
+template <class Variant>
+struct variant_value {
+  Variant& x;
+};
+
+template <class Inspector, class Variant>
+typename Inspector::result_type inspect(Inspector& f,
+                                        variant_value<Variant>& v) {
+  return std::visit([&f](auto& y) { return f(y); }, v.x);
+}
+
+/// Makes `x` hold a default alternative number `i` (false: no such one).
+template <class... Ts, size_t... Is>
+bool emplace_index(std::variant<Ts...>& x, size_t i,
+                   std::index_sequence<Is...>) {
+  return ((i == Is ? (x.template emplace<Is>(), true) : false) || ...);
+}
+
+template <class Inspector, class... Ts>
+typename Inspector::result_type inspect(Inspector& f, std::variant<Ts...>& x) {
+  auto index = static_cast<uint8_t>(x.index());
+  variant_value<std::variant<Ts...>> value{x};
+  auto load = [&x, &index]() -> caf::error {
+    if (!emplace_index(x, index, std::index_sequence_for<Ts...>{}))
+      return caf::sec::invalid_argument;
+    return caf::none;
+  };
+  return f(caf::meta::omittable(), index, caf::meta::load_callback(load),
+           value);
 }
 
 } // namespace osb

@@ -83,28 +83,13 @@ using store_actor = caf::typed_actor<
 using sandbox_actor = caf::typed_actor<
   // Persists the new sandbox, registers it, replies Pending, provisions.
   caf::replies_to<atom::create, std::string>::with<sandbox_view>,
-  // Freezes the sandbox (Running -> Paused).
-  caf::replies_to<atom::pause, std::string>::with<sandbox_view>,
-  // Thaws the sandbox (Paused -> Running).
-  caf::replies_to<atom::resume, std::string>::with<sandbox_view>,
-  // Deletes the sandbox; answers "" once its containers are gone, else why
-  // their removal is still pending (recorded durably and retried until it
-  // succeeds: the deletion happens either way).
-  caf::replies_to<atom::remove, std::string>::with<std::string>,
-  // Moves the expiry to the given time (µs since epoch).
-  caf::replies_to<atom::renew, int64_t, std::string>::with<int64_t>,
-  // Renew-on-access: moves the expiry to at least the given time, only if
-  // Running and only later (the bool is a tag); answers the expiry.
-  caf::replies_to<atom::renew, int64_t, bool, std::string>::with<int64_t>,
-  // Applies a metadata merge patch.
-  caf::replies_to<atom::patch, metadata_patch, std::string>::with<sandbox_view>,
+  // Runs an operation on the sandbox (core/sandbox_ops.hpp: pause, resume,
+  // remove, renew, extend, patch, diagnose, ...); answers the op's answer.
+  caf::replies_to<atom::call, sandbox_op, std::string>::with<sandbox_answer>,
   // Claims an idle pool member (docs/pools.md): starts the claim's
   // entrypoint with its env, writes the claimed spec, metadata and expiry
   // to the row, then answers the sandbox as Running.
   caf::replies_to<atom::claim, sandbox_spec, std::string>::with<sandbox_view>,
-  // Renders a diagnostics report (plain text).
-  caf::replies_to<atom::diagnose, diagnostics_query, std::string>::with<
-    std::string>,
   // INTERNAL: image pull progress while provisioning.
   caf::reacts_to<atom::progress, std::string>,
   // Snapshot (id) of the sandbox begins: answers the sandbox id to snapshot
@@ -203,23 +188,10 @@ using node_actor = caf::typed_actor<
   caf::replies_to<atom::started, std::string>::with<sandbox_view>,
   // Returns a filtered page of sandboxes.
   caf::replies_to<atom::list, list_query>::with<list_page>,
-  // Deletes a sandbox ("" = done, else why the cleanup is still pending).
-  caf::replies_to<atom::remove, std::string, std::string>::with<std::string>,
-  // Pauses a sandbox.
-  caf::replies_to<atom::pause, std::string, std::string>::with<sandbox_view>,
-  // Resumes a sandbox.
-  caf::replies_to<atom::resume, std::string, std::string>::with<sandbox_view>,
-  // Renews a sandbox's expiry.
-  caf::replies_to<atom::renew, std::string, int64_t, std::string>::with<int64_t>,
-  // Extends a sandbox's expiry to at least a time (renew-on-access).
-  caf::replies_to<atom::renew, std::string, int64_t, bool,
-                  std::string>::with<int64_t>,
-  // Patches a sandbox's metadata.
-  caf::replies_to<atom::patch, std::string, metadata_patch, std::string>::with<
-    sandbox_view>,
-  // Renders a diagnostics report of a sandbox (plain text).
-  caf::replies_to<atom::diagnose, std::string, diagnostics_query,
-                  std::string>::with<std::string>,
+  // Routes an operation on one sandbox to its owner (this node's SANDBOX
+  // actor, or the owning peer in one hop) without knowing the operation;
+  // mutations marked `replayed` run at most once per request id.
+  caf::replies_to<atom::call, sandbox_request>::with<sandbox_answer>,
   // Snapshots a sandbox (routed to its owner).
   caf::replies_to<atom::snapshot, std::string, std::string,
                   std::string>::with<snapshot_view>,
@@ -286,16 +258,8 @@ using node_actor = caf::typed_actor<
   // each at most once per request id (actors/replay.hpp).
   caf::replies_to<atom::internal, atom::create, sandbox_spec,
                   std::string>::with<sandbox_view>,
-  caf::replies_to<atom::internal, atom::remove, std::string,
-                  std::string>::with<std::string>,
-  caf::replies_to<atom::internal, atom::pause, std::string,
-                  std::string>::with<sandbox_view>,
-  caf::replies_to<atom::internal, atom::resume, std::string,
-                  std::string>::with<sandbox_view>,
-  caf::replies_to<atom::internal, atom::renew, std::string, int64_t,
-                  std::string>::with<int64_t>,
-  caf::replies_to<atom::internal, atom::patch, std::string, metadata_patch,
-                  std::string>::with<sandbox_view>,
+  caf::replies_to<atom::internal, atom::call, sandbox_request>::with<
+    sandbox_answer>,
   caf::replies_to<atom::internal, atom::snapshot, std::string, std::string,
                   std::string>::with<snapshot_view>,
   // Claims the idle pool member (id) of this node with the claimed spec

@@ -262,6 +262,24 @@ caf::result<T> once(self_ptr self, replay_table<T>& table, std::string key,
   return rp;
 }
 
+/// Routes an operation on one sandbox without knowing it: to the SANDBOX
+/// actor when this node owns it, else to the owning peer's NODE actor (one
+/// hop, bounded by the op's traits: a slow op waits 60 s, a read 5 s).
+caf::result<sandbox_answer> route_call(self_ptr self,
+                                       const sandbox_request& req) {
+  auto& t = traits_of(req.op);
+  return route<sandbox_answer>(
+    self, req.id,
+    [=](node_state::entry& e) -> caf::result<sandbox_answer> {
+      return self->delegate(e.hdl, atom::call_v, req.op, req.rid);
+    },
+    [=, &t](node_state::member& m) {
+      return forward<sandbox_answer>(
+        self, m, t.slow ? remote_write_timeout : remote_read_timeout, req.id,
+        t.mutation, atom::call_v, req);
+    });
+}
+
 /// Creates on this node: the least loaded supervisor takes it.
 caf::result<sandbox_view> create_here(self_ptr self, sandbox_spec spec,
                                       std::string rid) {
@@ -638,117 +656,19 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       }
       return result;
     },
-    [=](atom::remove, std::string& id,
-        std::string& rid) -> caf::result<std::string> {
-      auto key = replay_key("remove", id, rid);
-      return once(self, self->state.removal_replays, key, id, [=] {
+    [=](atom::call, sandbox_request& req) -> caf::result<sandbox_answer> {
+      auto& t = traits_of(req.op);
+      if (!t.replayed)
+        return route_call(self, req);
+      auto key = replay_key(t.name, req.id, req.rid, req.op);
+      return once(self, self->state.call_replays, key, req.id, [=] {
         return self->request(me(self), caf::infinite, atom::internal_v,
-                             atom::remove_v, id, rid);
+                             atom::call_v, req);
       });
     },
-    [=](atom::internal, atom::remove, std::string& id,
-        std::string& rid) -> caf::result<std::string> {
-      return route<std::string>(
-        self, id,
-        [=](node_state::entry& e) -> caf::result<std::string> {
-          return self->delegate(e.hdl, atom::remove_v, rid);
-        },
-        [=](node_state::member& m) {
-          return forward<std::string>(self, m, remote_write_timeout, id,
-                                      true, atom::remove_v, id, rid);
-        });
-    },
-    [=](atom::pause, std::string& id,
-        std::string& rid) -> caf::result<sandbox_view> {
-      auto key = replay_key("pause", id, rid);
-      return once(self, self->state.view_replays, key, id, [=] {
-        return self->request(me(self), caf::infinite, atom::internal_v,
-                             atom::pause_v, id, rid);
-      });
-    },
-    [=](atom::internal, atom::pause, std::string& id,
-        std::string& rid) -> caf::result<sandbox_view> {
-      return route<sandbox_view>(
-        self, id,
-        [=](node_state::entry& e) -> caf::result<sandbox_view> {
-          return self->delegate(e.hdl, atom::pause_v, rid);
-        },
-        [=](node_state::member& m) {
-          return forward<sandbox_view>(self, m, remote_write_timeout, id,
-                                       true, atom::pause_v, id, rid);
-        });
-    },
-    [=](atom::resume, std::string& id,
-        std::string& rid) -> caf::result<sandbox_view> {
-      auto key = replay_key("resume", id, rid);
-      return once(self, self->state.view_replays, key, id, [=] {
-        return self->request(me(self), caf::infinite, atom::internal_v,
-                             atom::resume_v, id, rid);
-      });
-    },
-    [=](atom::internal, atom::resume, std::string& id,
-        std::string& rid) -> caf::result<sandbox_view> {
-      return route<sandbox_view>(
-        self, id,
-        [=](node_state::entry& e) -> caf::result<sandbox_view> {
-          return self->delegate(e.hdl, atom::resume_v, rid);
-        },
-        [=](node_state::member& m) {
-          return forward<sandbox_view>(self, m, remote_write_timeout, id,
-                                       true, atom::resume_v, id, rid);
-        });
-    },
-    [=](atom::renew, std::string& id, int64_t expires_us,
-        std::string& rid) -> caf::result<int64_t> {
-      auto key = replay_key("renew", id, rid, expires_us);
-      return once(self, self->state.time_replays, key, id, [=] {
-        return self->request(me(self), caf::infinite, atom::internal_v,
-                             atom::renew_v, id, expires_us, rid);
-      });
-    },
-    [=](atom::internal, atom::renew, std::string& id, int64_t expires_us,
-        std::string& rid) -> caf::result<int64_t> {
-      return route<int64_t>(
-        self, id,
-        [=](node_state::entry& e) -> caf::result<int64_t> {
-          return self->delegate(e.hdl, atom::renew_v, expires_us, rid);
-        },
-        [=](node_state::member& m) {
-          return forward<int64_t>(self, m, remote_write_timeout, id, true,
-                                  atom::renew_v, id, expires_us, rid);
-        });
-    },
-    [=](atom::renew, std::string& id, int64_t at_least_us, bool tag,
-        std::string& rid) -> caf::result<int64_t> {
-      return route<int64_t>(
-        self, id,
-        [=](node_state::entry& e) -> caf::result<int64_t> {
-          return self->delegate(e.hdl, atom::renew_v, at_least_us, tag, rid);
-        },
-        [=](node_state::member& m) {
-          return forward<int64_t>(self, m, remote_write_timeout, id, true,
-                                  atom::renew_v, id, at_least_us, tag, rid);
-        });
-    },
-    [=](atom::patch, std::string& id, metadata_patch& p,
-        std::string& rid) -> caf::result<sandbox_view> {
-      auto key = replay_key("patch", id, rid, p);
-      return once(self, self->state.view_replays, key, id, [=] {
-        return self->request(me(self), caf::infinite, atom::internal_v,
-                             atom::patch_v, id, p, rid);
-      });
-    },
-    [=](atom::internal, atom::patch, std::string& id, metadata_patch& p,
-        std::string& rid) -> caf::result<sandbox_view> {
-      return route<sandbox_view>(
-        self, id,
-        [=](node_state::entry& e) -> caf::result<sandbox_view> {
-          return self->delegate(e.hdl, atom::patch_v, p, rid);
-        },
-        [=](node_state::member& m) {
-          return forward<sandbox_view>(self, m, remote_write_timeout, id,
-                                       true, atom::patch_v, id, p, rid);
-        });
+    [=](atom::internal, atom::call,
+        sandbox_request& req) -> caf::result<sandbox_answer> {
+      return route_call(self, req);
     },
     [=](atom::internal, atom::claim, std::string& id, sandbox_spec& spec,
         std::string& rid) -> caf::result<sandbox_view> {
@@ -761,19 +681,6 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
           // Each node claims its own members (the POOLS actor is per node).
           return make_error(ec::sandbox_not_found,
                             "Pool member " + id + " is not on this node.");
-        });
-    },
-    [=](atom::diagnose, std::string& id, diagnostics_query& q,
-        std::string& rid) -> caf::result<std::string> {
-      return route<std::string>(
-        self, id,
-        [=](node_state::entry& e) -> caf::result<std::string> {
-          return self->delegate(e.hdl, atom::diagnose_v, q, rid);
-        },
-        [=](node_state::member& m) {
-          // Logs can take a while to read on the owner.
-          return forward<std::string>(self, m, remote_write_timeout, id,
-                                      false, atom::diagnose_v, id, q, rid);
         });
     },
     [=](atom::put, sandbox_actor& hdl, sandbox_view& view) {

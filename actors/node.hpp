@@ -16,7 +16,8 @@ namespace osb {
 
 /// Cluster protocol version; peers with another version are refused.
 /// 4: node incarnations, partial lists, TLS between nodes.
-constexpr const char* cluster_protocol_version = "osb-cluster/4";
+/// 5: operations on one sandbox travel as one `call` (core/sandbox_ops.hpp).
+constexpr const char* cluster_protocol_version = "osb-cluster/5";
 
 /// How a NODE actor starts.
 struct node_init {
@@ -107,8 +108,7 @@ struct node_state {
   /// Answers of recent mutations by operation, sandbox and request id: a
   /// retry with the same X-Request-ID is applied at most once.
   replay_table<sandbox_view> view_replays;
-  replay_table<int64_t> time_replays;
-  replay_table<std::string> removal_replays;
+  replay_table<sandbox_answer> call_replays;
   replay_table<snapshot_view> snapshot_replays;
   /// Per sandbox, the key of its last successful mutation: only that one is
   /// replayed (another request that reuses an id after a different change

@@ -144,9 +144,10 @@ void remove_member(self_ptr self, const std::string& name,
   if (auto i = self->state.counts.find(name); i != self->state.counts.end())
     ++i->second.num_removed;
   self
-    ->request(self->state.init.node, caf::infinite, atom::remove_v, id,
-              "pool-" + name + "-remove-" + id)
-    .then([](std::string&) {},
+    ->request(self->state.init.node, caf::infinite, atom::call_v,
+              sandbox_request{id, "pool-" + name + "-remove-" + id,
+                              remove_op{}})
+    .then([](sandbox_answer&) {},
           [self, id](caf::error& err) {
             // Retried by the next sync, which still lists it.
             OSB_WARN(component, "", id,

@@ -155,7 +155,7 @@ void deliver_delete(self_ptr self, const caf::error& err,
     if (err)
       rp.deliver(err);
     else
-      rp.deliver(pending);
+      rp.deliver(sandbox_answer{pending});
   }
   self->state.delete_waiters.clear();
 }
@@ -610,71 +610,10 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         std::string& rid) -> caf::result<sandbox_view> {
       return claim_member(self, std::move(claimed), std::move(rid));
     },
-    [=](atom::pause, std::string& rid) -> caf::result<sandbox_view> {
-      return freeze(self, true, rid);
-    },
-    [=](atom::resume, std::string& rid) -> caf::result<sandbox_view> {
-      return freeze(self, false, rid);
-    },
-    [=](atom::remove, std::string& rid) -> caf::result<std::string> {
-      auto& st = self->state;
-      auto rp = self->make_response_promise<std::string>();
-      if (st.phase == sandbox_phase::deleting) {
-        // A deletion is under way (e.g. expiry); the caller sees it through.
-        st.delete_waiters.push_back(rp);
-        return rp;
-      }
-      st.delete_waiters.push_back(rp);
-      OSB_INFO(component, rid, sid(self), "sandbox delete requested");
-      begin_delete(self, "deleted");
-      return rp;
-    },
-    [=](atom::renew, int64_t expires_us,
-        std::string& rid) -> caf::result<int64_t> {
-      return renew_to(self, expires_us, rid);
-    },
-    [=](atom::renew, int64_t at_least_us, bool,
-        std::string& rid) -> caf::result<int64_t> {
-      // Renew-on-access: only ever later, only while Running; decided here
-      // on the current state (the proxy's view may be a second old).
-      auto& st = self->state;
-      if (st.phase == sandbox_phase::deleting)
-        return not_found(self);
-      if (st.phase != sandbox_phase::running || st.view.expires_us == 0
-          || at_least_us <= st.view.expires_us)
-        return st.view.expires_us;
-      return renew_to(self, at_least_us, rid);
-    },
-    [=](atom::patch, metadata_patch& p,
-        std::string& rid) -> caf::result<sandbox_view> {
-      auto& st = self->state;
-      if (st.phase == sandbox_phase::deleting)
-        return not_found(self);
-      auto metadata = st.view.metadata;
-      for (auto& key : p.remove)
-        metadata.erase(key);
-      for (auto& [k, v] : p.set)
-        metadata[k] = v;
-      auto rp = self->make_response_promise<sandbox_view>();
-      auto row = st.row;
-      row.metadata_json = codec::map_to_json(metadata);
-      self->request(st.store, store_timeout, atom::put_v, row)
-        .await(
-          [self, rp, row, metadata, rid](bool) mutable {
-            auto& st = self->state;
-            if (st.phase == sandbox_phase::deleting) {
-              rp.deliver(not_found(self));
-              return;
-            }
-            st.row.metadata_json = row.metadata_json;
-            st.view.metadata = std::move(metadata);
-            self->send(st.node, atom::update_v, st.view);
-            OSB_INFO(component, rid, sid(self), "sandbox metadata patched");
-            rp.deliver(st.view);
-          },
-          [self, rp](caf::error& err) mutable {
-            rp.deliver(store_error(self, err, "the metadata"));
-          });
+    [=](atom::call, sandbox_op& op,
+        std::string& rid) -> caf::result<sandbox_answer> {
+      auto rp = self->make_response_promise<sandbox_answer>();
+      run_op(self, op, rid, rp);
       return rp;
     },
     [=](atom::observe, std::string& status, int32_t exit_code,
@@ -763,16 +702,6 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
         return;
       st.view.message = std::move(msg);
       self->send(st.node, atom::update_v, st.view);
-    },
-    [=](atom::diagnose, diagnostics_query& q,
-        std::string& rid) -> caf::result<std::string> {
-      if (self->state.phase == sandbox_phase::deleting)
-        return not_found(self);
-      auto rp = self->make_response_promise<std::string>();
-      OSB_DEBUG(component, rid, sid(self),
-                "sandbox renders its " << q.kind << " diagnostics");
-      diagnose(self, std::move(q), rp);
-      return rp;
     },
     [=](atom::started, int64_t max_wait_ms) -> caf::result<sandbox_view> {
       auto& st = self->state;

@@ -102,7 +102,7 @@ struct sandbox_actor_state {
   /// still show the commit's pause.
   int64_t last_snapshot_end_us = 0;
   /// DELETE requests waiting for the removal.
-  std::vector<caf::typed_response_promise<std::string>> delete_waiters;
+  std::vector<caf::typed_response_promise<sandbox_answer>> delete_waiters;
   /// Starts retried with new host ports (another program held one).
   int port_retries = 0;
   /// When each phase of its create was reached (shared with the runtime's

@@ -13,6 +13,9 @@ namespace osb::sandbox_detail {
 
 using self_ptr = sandbox_actor::stateful_pointer<sandbox_actor_state>;
 
+/// Where an operation's answer (or error) goes.
+using answer_promise = caf::typed_response_promise<sandbox_answer>;
+
 constexpr auto store_timeout = std::chrono::seconds(30);
 constexpr const char* component = "sandbox";
 
@@ -60,15 +63,18 @@ caf::result<sandbox_view> claim_member(self_ptr self, sandbox_spec claimed,
                                        std::string rid);
 
 /// Moves the expiry to `expires_us` (durable before the answer).
-caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
-                              const std::string& rid);
+void renew_to(self_ptr self, int64_t expires_us, const std::string& rid,
+              answer_promise rp);
 
 /// Pauses (`on`) or resumes a sandbox through its runtime.
-caf::result<sandbox_view> freeze(self_ptr self, bool on,
-                                 const std::string& rid);
+void freeze(self_ptr self, bool on, const std::string& rid,
+            answer_promise rp);
 
 /// Has the runtime render a diagnostics report.
-void diagnose(self_ptr self, diagnostics_query q,
-              caf::typed_response_promise<std::string> rp);
+void diagnose(self_ptr self, diagnostics_query q, answer_promise rp);
+
+/// Runs an operation of core/sandbox_ops.hpp and answers it through `rp`.
+void run_op(self_ptr self, sandbox_op& op, const std::string& rid,
+            answer_promise rp);
 
 } // namespace osb::sandbox_detail

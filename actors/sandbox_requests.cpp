@@ -1,6 +1,7 @@
 // The SANDBOX actor's requests that act on a provisioned sandbox: claiming a
-// pool member, renewing the expiry, pausing and resuming, diagnostics. The
-// state machine and provisioning are in sandbox.cpp.
+// pool member, and the operations of core/sandbox_ops.hpp (pause, resume,
+// remove, renew, extend, patch, diagnose), one run() each at the end of this
+// file. The state machine and provisioning are in sandbox.cpp.
 
 #include "actors/sandbox_detail.hpp"
 
@@ -8,6 +9,8 @@
 #include "base/log.hpp"
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
+
+#include <variant>
 
 namespace osb::sandbox_detail {
 
@@ -124,19 +127,25 @@ caf::result<sandbox_view> claim_member(self_ptr self, sandbox_spec claimed,
 }
 
 /// Moves the expiry to `expires_us` (durable before the answer).
-caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
-                              const std::string& rid) {
+void renew_to(self_ptr self, int64_t expires_us, const std::string& rid,
+              answer_promise rp) {
   auto& st = self->state;
-  if (st.phase == sandbox_phase::deleting)
-    return not_found(self);
-  if (expires_us <= codec::now_us())
-    return make_error(ec::invalid_expiration,
-                      "New expiration time must be in the future.");
-  if (st.view.expires_us == 0)
-    return make_error(ec::expiration_not_renewable,
-                      "Sandbox " + sid(self)
-                        + " does not have automatic expiration enabled.");
-  auto rp = self->make_response_promise<int64_t>();
+  if (st.phase == sandbox_phase::deleting) {
+    rp.deliver(not_found(self));
+    return;
+  }
+  if (expires_us <= codec::now_us()) {
+    rp.deliver(make_error(ec::invalid_expiration,
+                          "New expiration time must be in the future."));
+    return;
+  }
+  if (st.view.expires_us == 0) {
+    rp.deliver(make_error(ec::expiration_not_renewable,
+                          "Sandbox " + sid(self)
+                            + " does not have automatic expiration "
+                              "enabled."));
+    return;
+  }
   auto row = st.row;
   row.expires_us = expires_us;
   // `await` keeps mutations in order: each write carries all earlier ones.
@@ -155,40 +164,44 @@ caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
         OSB_INFO(component, rid, sid(self),
                  "sandbox expiry renewed to "
                    << codec::format_time(row.expires_us));
-        rp.deliver(row.expires_us);
+        rp.deliver(sandbox_answer{row.expires_us});
       },
       [self, rp](caf::error& err) mutable {
         rp.deliver(store_error(self, err, "the new expiration"));
       });
-  return rp;
 }
 
 /// Pauses (`on`) or resumes a sandbox through its runtime.
-caf::result<sandbox_view> freeze(self_ptr self, bool on,
-                                 const std::string& rid) {
+void freeze(self_ptr self, bool on, const std::string& rid,
+            answer_promise rp) {
   auto& st = self->state;
-  if (st.phase == sandbox_phase::deleting)
-    return not_found(self);
+  if (st.phase == sandbox_phase::deleting) {
+    rp.deliver(not_found(self));
+    return;
+  }
   auto from = on ? sandbox_phase::running : sandbox_phase::paused;
   auto via = on ? sandbox_phase::pausing : sandbox_phase::resuming;
-  if (st.phase != from)
-    return on ? make_error(ec::sandbox_not_running,
-                           "Sandbox is not in a running state.")
-              : make_error(ec::sandbox_not_paused,
-                           "Sandbox is not in a paused state.");
+  if (st.phase != from) {
+    rp.deliver(on ? make_error(ec::sandbox_not_running,
+                               "Sandbox is not in a running state.")
+                  : make_error(ec::sandbox_not_paused,
+                               "Sandbox is not in a paused state."));
+    return;
+  }
   // The runtime may pause the sandbox during a snapshot (Docker's commit
   // does) and refuse a second pause.
-  if (on && !st.snapshots_in_flight.empty())
-    return make_error(ec::sandbox_not_running,
-                      "Sandbox is being snapshotted; pause it once the "
-                      "snapshot is Ready.");
+  if (on && !st.snapshots_in_flight.empty()) {
+    rp.deliver(make_error(ec::sandbox_not_running,
+                          "Sandbox is being snapshotted; pause it once the "
+                          "snapshot is Ready."));
+    return;
+  }
   if (on)
     transition(self, via, sandbox_state::pausing, "CONTAINER_PAUSING",
                "Sandbox container is being paused.");
   else
     transition(self, via, sandbox_state::resuming, "CONTAINER_RESUMING",
                "Sandbox container is being resumed.");
-  auto rp = self->make_response_promise<sandbox_view>();
   auto back = [self, on] {
     if (on)
       set_running(self);
@@ -209,7 +222,7 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
       }
       OSB_INFO(component, rid, sid(self),
                "sandbox " << (on ? "paused" : "resumed"));
-      rp.deliver(self->state.view);
+      rp.deliver(sandbox_answer{self->state.view});
     },
     [self, rp, on, via, back](caf::error& err) mutable {
       if (self->state.phase == via)
@@ -233,26 +246,125 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
                                     + (on ? "pause" : "resume")
                                     + " sandbox: " + f.message));
     });
-  return rp;
 }
 
 /// Has the runtime render a diagnostics report. Runtime failures fail the
 /// request (a missing workload is explained in the text).
-void diagnose(self_ptr self, diagnostics_query q,
-              caf::typed_response_promise<std::string> rp) {
+void diagnose(self_ptr self, diagnostics_query q, answer_promise rp) {
   auto& st = self->state;
   self
     ->request(st.runtime, chain_timeout(self), atom::diagnose_v,
               instance(self), st.view, std::move(q))
-    .then([rp](std::string& text) mutable { rp.deliver(std::move(text)); },
-          [rp](caf::error& err) mutable {
-            auto f = to_failure(err);
-            rp.deliver(make_error(f.kind == failure_kind::unavailable
-                                    ? ec::runtime_unavailable
-                                    : ec::query_failed,
-                                  "Failed to collect diagnostics: "
-                                    + f.message));
-          });
+    .then(
+      [rp](std::string& text) mutable {
+        rp.deliver(sandbox_answer{std::move(text)});
+      },
+      [rp](caf::error& err) mutable {
+        auto f = to_failure(err);
+        rp.deliver(make_error(f.kind == failure_kind::unavailable
+                                ? ec::runtime_unavailable
+                                : ec::query_failed,
+                              "Failed to collect diagnostics: " + f.message));
+      });
+}
+
+// -- operations (core/sandbox_ops.hpp): one run() per op ----------------------
+
+namespace {
+
+void run(self_ptr self, pause_op&, const std::string& rid,
+         answer_promise rp) {
+  freeze(self, true, rid, std::move(rp));
+}
+
+void run(self_ptr self, resume_op&, const std::string& rid,
+         answer_promise rp) {
+  freeze(self, false, rid, std::move(rp));
+}
+
+void run(self_ptr self, remove_op&, const std::string& rid,
+         answer_promise rp) {
+  auto& st = self->state;
+  st.delete_waiters.push_back(std::move(rp));
+  // A deletion under way (e.g. expiry): the caller sees it through.
+  if (st.phase == sandbox_phase::deleting)
+    return;
+  OSB_INFO(component, rid, sid(self), "sandbox delete requested");
+  begin_delete(self, "deleted");
+}
+
+void run(self_ptr self, renew_op& op, const std::string& rid,
+         answer_promise rp) {
+  renew_to(self, op.expires_us, rid, std::move(rp));
+}
+
+void run(self_ptr self, extend_op& op, const std::string& rid,
+         answer_promise rp) {
+  // Renew-on-access: only ever later, only while Running; decided here on
+  // the current state (the proxy's view may be a second old).
+  auto& st = self->state;
+  if (st.phase == sandbox_phase::deleting) {
+    rp.deliver(not_found(self));
+    return;
+  }
+  if (st.phase != sandbox_phase::running || st.view.expires_us == 0
+      || op.at_least_us <= st.view.expires_us) {
+    rp.deliver(sandbox_answer{st.view.expires_us});
+    return;
+  }
+  renew_to(self, op.at_least_us, rid, std::move(rp));
+}
+
+void run(self_ptr self, patch_op& op, const std::string& rid,
+         answer_promise rp) {
+  auto& st = self->state;
+  if (st.phase == sandbox_phase::deleting) {
+    rp.deliver(not_found(self));
+    return;
+  }
+  auto metadata = st.view.metadata;
+  for (auto& key : op.patch.remove)
+    metadata.erase(key);
+  for (auto& [k, v] : op.patch.set)
+    metadata[k] = v;
+  auto row = st.row;
+  row.metadata_json = codec::map_to_json(metadata);
+  // `await` keeps mutations in order: each write carries all earlier ones.
+  self->request(st.store, store_timeout, atom::put_v, row)
+    .await(
+      [self, rp, row, metadata, rid](bool) mutable {
+        auto& st = self->state;
+        if (st.phase == sandbox_phase::deleting) {
+          rp.deliver(not_found(self));
+          return;
+        }
+        st.row.metadata_json = row.metadata_json;
+        st.view.metadata = std::move(metadata);
+        self->send(st.node, atom::update_v, st.view);
+        OSB_INFO(component, rid, sid(self), "sandbox metadata patched");
+        rp.deliver(sandbox_answer{st.view});
+      },
+      [self, rp](caf::error& err) mutable {
+        rp.deliver(store_error(self, err, "the metadata"));
+      });
+}
+
+void run(self_ptr self, diagnose_op& op, const std::string& rid,
+         answer_promise rp) {
+  if (self->state.phase == sandbox_phase::deleting) {
+    rp.deliver(not_found(self));
+    return;
+  }
+  OSB_DEBUG(component, rid, sid(self),
+            "sandbox renders its " << op.query.kind << " diagnostics");
+  diagnose(self, std::move(op.query), std::move(rp));
+}
+
+} // namespace
+
+void run_op(self_ptr self, sandbox_op& op, const std::string& rid,
+            answer_promise rp) {
+  std::visit([&](auto& x) { run(self, x, rid, std::move(rp)); }, op);
 }
 
 } // namespace osb::sandbox_detail

@@ -22,6 +22,9 @@ system_config::system_config() {
   add_message_type<list_page>("osb::list_page");
   add_message_type<metadata_patch>("osb::metadata_patch");
   add_message_type<diagnostics_query>("osb::diagnostics_query");
+  add_message_type<sandbox_op>("osb::sandbox_op");
+  add_message_type<sandbox_request>("osb::sandbox_request");
+  add_message_type<sandbox_answer>("osb::sandbox_answer");
   add_message_type<snapshot_view>("osb::snapshot_view");
   add_message_type<snapshot_query>("osb::snapshot_query");
   add_message_type<snapshot_page>("osb::snapshot_page");

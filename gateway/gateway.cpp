@@ -83,38 +83,12 @@ public:
     ask<list_page>(std::move(done), {}, atom::list_v, std::move(q));
   }
 
-  void remove(const http::call_context& ctx, const std::string& id,
-              http::reply<std::string> done) override {
-    ask<std::string>(std::move(done), id, atom::remove_v, id, ctx.request_id);
-  }
-
-  void pause(const http::call_context& ctx, const std::string& id,
-             http::reply<unit> done) override {
-    ask<sandbox_view>(std::move(done), id, atom::pause_v, id, ctx.request_id);
-  }
-
-  void resume(const http::call_context& ctx, const std::string& id,
-              http::reply<unit> done) override {
-    ask<sandbox_view>(std::move(done), id, atom::resume_v, id,
-                      ctx.request_id);
-  }
-
-  void renew(const http::call_context& ctx, const std::string& id,
-             int64_t expires_us, http::reply<int64_t> done) override {
-    ask<int64_t>(std::move(done), id, atom::renew_v, id, expires_us,
-                 ctx.request_id);
-  }
-
-  void extend(const http::call_context& ctx, const std::string& id,
-              int64_t at_least_us, http::reply<int64_t> done) override {
-    ask<int64_t>(std::move(done), id, atom::renew_v, id, at_least_us, true,
-                 ctx.request_id);
-  }
-
-  void patch(const http::call_context& ctx, const std::string& id,
-             metadata_patch p, http::reply<sandbox_view> done) override {
-    ask<sandbox_view>(std::move(done), id, atom::patch_v, id, std::move(p),
-                      ctx.request_id);
+  // Every operation on one sandbox: one message, whatever the operation.
+  void forward(const http::call_context&, sandbox_request req,
+               http::reply<sandbox_answer> done) override {
+    auto id = req.id;
+    ask<sandbox_answer>(std::move(done), std::move(id), atom::call_v,
+                        std::move(req));
   }
 
   void get_started(const http::call_context&, const std::string& id,
@@ -125,13 +99,6 @@ public:
   void members(const http::call_context&,
                http::reply<std::vector<member_info>> done) override {
     ask<member_infos>(std::move(done), {}, atom::members_v);
-  }
-
-  void diagnostics(const http::call_context& ctx, const std::string& id,
-                   diagnostics_query q,
-                   http::reply<std::string> done) override {
-    ask<std::string>(std::move(done), id, atom::diagnose_v, id, std::move(q),
-                     ctx.request_id);
   }
 
   void create_snapshot(const http::call_context& ctx, const std::string& id,

@@ -1,18 +1,19 @@
 // The lifecycle API's request handler: the middleware of the original, in
 // its order (request id, CORS, API key), then dispatch by route to the
 // handler of the route's resource (api_sandboxes.cpp, api_endpoints.cpp,
-// api_snapshots.cpp, api_diagnostics.cpp, api_cluster.cpp).
+// api_snapshots.cpp, api_diagnostics.cpp, api_cluster.cpp, api_pools.cpp,
+// api_metrics.cpp), through each resource's route table.
 //
-// Adding a route:
-//   1. http/router.hpp, http/router.cpp: a `route_id` and its row in the
-//      route table (method, pattern);
-//   2. http/api_routes.hpp: the handler's declaration, under its resource;
-//      http/api.cpp (below): one `case` in dispatch_route();
-//   3. the handler in its resource's file (api_<resource>.cpp): decode with
-//      a function of http/codec_request.hpp, call the lifecycle_backend,
-//      answer with a function of http/codec_response.hpp;
-//   4. tests: test/unit/http/router_test.cpp for the route, the resource's
-//      test/unit/http_api_<resource>_test.cpp for the handler.
+// Adding a route (docs/architecture.md, "Adding an operation"):
+//   1. http/router.hpp, http/router.cpp: a `route_id`, its row in the route
+//      table (pattern, method) and its name in to_string();
+//   2. the handler in its resource's file (api_<resource>.cpp) and its row
+//      in that file's `*_routes()` table: decode with a function of
+//      http/codec_request.hpp, call the lifecycle_backend (a sandbox
+//      operation: `backend->call(ctx, id, some_op{...}, ...)`), answer with
+//      a function of http/codec_response.hpp;
+//   3. tests: test/unit/http/router_test.cpp for the route, the resource's
+//      test/unit/http/api_<resource>_test.cpp for the handler.
 
 #include "http/api.hpp"
 
@@ -32,6 +33,7 @@
 #include <fstream>
 #include <sstream>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 namespace osb::http {
@@ -43,6 +45,22 @@ using namespace detail;
 /// Starlette's ALL_METHODS, the CORS allow-list for `allow_methods=["*"]`.
 constexpr std::string_view cors_methods
   = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
+
+/// The handler of a route, from the resources' route tables; nullptr for
+/// none.
+route_handler handler_of(route_id id) {
+  static const auto handlers = [] {
+    std::unordered_map<uint8_t, route_handler> result;
+    for (auto routes : {sandbox_routes, endpoint_routes, snapshot_routes,
+                        diagnostics_routes, cluster_routes, pool_routes,
+                        operations_routes})
+      for (const auto& x : routes())
+        result.emplace(static_cast<uint8_t>(x.id), x.handler);
+    return result;
+  }();
+  auto i = handlers.find(static_cast<uint8_t>(id));
+  return i == handlers.end() ? nullptr : i->second;
+}
 
 void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
                     const request& req) {
@@ -66,58 +84,10 @@ void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
     }
     case route_id::health:
       return finish(*x, json_response(200, R"({"status":"healthy"})"));
-    case route_id::create_sandbox:
-      return create_sandbox(st, std::move(x), rt, req);
-    case route_id::list_sandboxes:
-      return list_sandboxes(st, std::move(x), rt, req);
-    case route_id::get_sandbox:
-      return get_sandbox(st, std::move(x), rt, req);
-    case route_id::delete_sandbox:
-      return delete_sandbox(st, std::move(x), rt, req);
-    case route_id::patch_metadata:
-      return patch_metadata(st, std::move(x), rt, req);
-    case route_id::pause_sandbox:
-      return pause_sandbox(st, std::move(x), rt, req);
-    case route_id::resume_sandbox:
-      return resume_sandbox(st, std::move(x), rt, req);
-    case route_id::renew_expiration:
-      return renew_expiration(st, std::move(x), rt, req);
-    case route_id::get_endpoint:
-      return get_endpoint(st, std::move(x), rt, req);
-    case route_id::create_snapshot:
-      return create_snapshot(st, std::move(x), rt, req);
-    case route_id::list_snapshots:
-      return list_snapshots(st, std::move(x), rt, req);
-    case route_id::get_snapshot:
-      return get_snapshot(st, std::move(x), rt, req);
-    case route_id::delete_snapshot:
-      return delete_snapshot(st, std::move(x), rt, req);
-    case route_id::proxy:
-    case route_id::signed_proxy:
-      return proxy(st, std::move(x), rt, req);
-    case route_id::diagnostics_logs:
-    case route_id::diagnostics_events:
-    case route_id::diagnostics_inspect:
-    case route_id::diagnostics_summary:
-      return diagnostics(st, std::move(x), rt, req);
-    case route_id::create_pool:
-      return create_pool(st, std::move(x), rt, req);
-    case route_id::list_pools:
-      return list_pools(st, std::move(x), rt, req);
-    case route_id::get_pool:
-      return get_pool(st, std::move(x), rt, req);
-    case route_id::update_pool:
-      return update_pool(st, std::move(x), rt, req);
-    case route_id::delete_pool:
-      return delete_pool(st, std::move(x), rt, req);
-    case route_id::metrics_events:
-      return metrics_events(st, std::move(x), rt, req);
-    case route_id::cluster_nodes:
-      return cluster_nodes(st, std::move(x), rt, req);
-    case route_id::metrics:
-      return metrics(st, std::move(x), rt, req);
-    case route_id::ready:
-      return ready(st, std::move(x), rt, req);
+    default:
+      if (auto h = handler_of(rt.id))
+        return h(st, std::move(x), rt, req);
+      break;
   }
   finish(*x, json_response(404, R"({"detail":"Not Found"})"), "not_found",
          "no such route");

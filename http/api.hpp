@@ -4,11 +4,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <variant>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/model.hpp"
 #include "core/pool.hpp"
+#include "core/sandbox_ops.hpp"
 #include "http/server.hpp"
 
 namespace osb::http {
@@ -36,30 +39,29 @@ public:
   virtual void list(const call_context& ctx, list_query q,
                     reply<list_page> done)
     = 0;
-  /// Deletes a sandbox: "" once it is gone, else why the removal of its
-  /// containers is still pending (it happens once the runtime allows).
-  virtual void remove(const call_context& ctx, const std::string& id,
-                      reply<std::string> done)
+  /// Runs an operation on one sandbox (core/sandbox_ops.hpp: pause,
+  /// resume, remove, renew, extend, patch, diagnose, ...) wherever the
+  /// sandbox lives: the one generic forwarder of every sandbox operation.
+  virtual void forward(const call_context& ctx, sandbox_request req,
+                       reply<sandbox_answer> done)
     = 0;
-  virtual void pause(const call_context& ctx, const std::string& id,
-                     reply<unit> done)
-    = 0;
-  virtual void resume(const call_context& ctx, const std::string& id,
-                      reply<unit> done)
-    = 0;
-  virtual void renew(const call_context& ctx, const std::string& id,
-                     int64_t expires_us, reply<int64_t> done)
-    = 0;
-  /// Renew-on-access: moves the expiry to at least `at_least_us`, only if
-  /// the sandbox is Running and only ever later (decided by the sandbox on
-  /// its current state). The default renews unconditionally.
-  virtual void extend(const call_context& ctx, const std::string& id,
-                      int64_t at_least_us, reply<int64_t> done) {
-    renew(ctx, id, at_least_us, std::move(done));
+  /// forward() for one operation `Op` on sandbox `id`, answered with the
+  /// operation's own answer type.
+  template <class Op>
+  void call(const call_context& ctx, const std::string& id, Op op,
+            reply<typename Op::answer> done) {
+    using answer = typename Op::answer;
+    forward(ctx, sandbox_request{id, ctx.request_id, sandbox_op{std::move(op)}},
+            [done = std::move(done)](result<sandbox_answer> r) {
+              if (!r.has_value())
+                return done(result<answer>::fail(std::move(r.error)));
+              auto x = std::get_if<answer>(&*r.value);
+              if (x == nullptr)
+                return done(result<answer>::fail(make_api_error(
+                  ec::internal, "The sandbox answered with another type.")));
+              done(result<answer>::ok(std::move(*x)));
+            });
   }
-  virtual void patch(const call_context& ctx, const std::string& id,
-                     metadata_patch p, reply<sandbox_view> done)
-    = 0;
   /// Like `get`, but a Pending sandbox answers once its container has
   /// started (bounded): endpoint lookups use it, because the SDKs ping right
   /// after and a ping before the start costs a 1 s TCP retransmit.
@@ -79,13 +81,6 @@ public:
     done(result<std::vector<member_info>>::fail(
       make_api_error(ec::not_implemented, "Cluster membership is not "
                                           "available on this server.")));
-  }
-  /// A plain-text diagnostics report of a sandbox (`q.kind`: logs, events,
-  /// inspect, summary), collected on the node that owns it.
-  virtual void diagnostics(const call_context&, const std::string&,
-                           diagnostics_query, reply<std::string> done) {
-    done(result<std::string>::fail(make_api_error(
-      ec::not_implemented, "Diagnostics are not available on this server.")));
   }
   /// Snapshots (`POST /sandboxes/{id}/snapshots`, `GET /snapshots[/{id}]`,
   /// `DELETE /snapshots/{id}`); `name` "" = unnamed.

@@ -23,4 +23,11 @@ void metrics_events(const api_state&, exchange_ptr x, const route&,
   finish(*x, empty_response(204));
 }
 
+std::vector<route_binding> cluster_routes() {
+  return {
+    {route_id::cluster_nodes, cluster_nodes},
+    {route_id::metrics_events, metrics_events},
+  };
+}
+
 } // namespace osb::http::detail

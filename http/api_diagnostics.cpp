@@ -107,8 +107,8 @@ void diagnostics(const api_state& st, exchange_ptr x, const route& rt,
         return;
       break;
   }
-  st.backend->diagnostics(
-    x->ctx(), rt.sandbox_id, std::move(q),
+  st.backend->call(
+    x->ctx(), rt.sandbox_id, diagnose_op{std::move(q)},
     on_success<std::string>(x, [deprecated](exchange& x, std::string text) {
       response res;
       res.status = 200;
@@ -118,6 +118,15 @@ void diagnostics(const api_state& st, exchange_ptr x, const route& rt,
         res.headers.emplace_back("Deprecation", "true");
       finish(x, std::move(res));
     }));
+}
+
+std::vector<route_binding> diagnostics_routes() {
+  return {
+    {route_id::diagnostics_logs, diagnostics},
+    {route_id::diagnostics_events, diagnostics},
+    {route_id::diagnostics_inspect, diagnostics},
+    {route_id::diagnostics_summary, diagnostics},
+  };
 }
 
 } // namespace osb::http::detail

@@ -109,8 +109,8 @@ void renew_on_access(const api_state& st, const exchange& x,
   OSB_DEBUG("http", x.rid, sbx.id,
             "renew-on-access: extending the expiry to "
               << codec::format_time(*target));
-  st.backend->extend(
-    x.ctx(), sbx.id, *target,
+  st.backend->call(
+    x.ctx(), sbx.id, extend_op{*target},
     [coord = st.renew, id = sbx.id, rid = x.rid](result<int64_t> r) {
       coord->done(id, r.has_value(), renew_coordinator::clock::now());
       if (!r.has_value())
@@ -277,7 +277,8 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
     // A real handshake becomes a byte tunnel; anything else that asks for
     // websocket gets the original's answer.
     if (req.method != "GET" || !net::is_websocket_handshake(req.headers))
-      return fail(*x, api_error{400, "GENERAL::UNKNOWN_ERROR",
+      return fail(*x, api_error{ec::invalid_parameter,
+                                "GENERAL::UNKNOWN_ERROR",
                                 "Websocket upgrade is not supported yet"});
     websocket = true;
   }
@@ -327,6 +328,14 @@ void proxy(const api_state& st, exchange_ptr x, const route& rt,
         fail(*x, ec::internal, "An unexpected error occurred.");
       }
     });
+}
+
+std::vector<route_binding> endpoint_routes() {
+  return {
+    {route_id::get_endpoint, get_endpoint},
+    {route_id::proxy, proxy},
+    {route_id::signed_proxy, proxy},
+  };
 }
 
 } // namespace osb::http::detail

@@ -48,65 +48,7 @@ bool metrics_auth_exempt(const api_state& st, route_id id) {
 }
 
 const char* route_pattern(route_id id) {
-  switch (id) {
-    case route_id::not_found:
-    case route_id::method_not_allowed:
-    case route_id::redirect_slash:
-      return "other";
-    case route_id::health:
-      return "/health";
-    case route_id::create_sandbox:
-    case route_id::list_sandboxes:
-      return "/sandboxes";
-    case route_id::get_sandbox:
-    case route_id::delete_sandbox:
-      return "/sandboxes/{sandboxId}";
-    case route_id::patch_metadata:
-      return "/sandboxes/{sandboxId}/metadata";
-    case route_id::pause_sandbox:
-      return "/sandboxes/{sandboxId}/pause";
-    case route_id::resume_sandbox:
-      return "/sandboxes/{sandboxId}/resume";
-    case route_id::renew_expiration:
-      return "/sandboxes/{sandboxId}/renew-expiration";
-    case route_id::get_endpoint:
-      return "/sandboxes/{sandboxId}/endpoints/{port}";
-    case route_id::create_snapshot:
-      return "/sandboxes/{sandboxId}/snapshots";
-    case route_id::list_snapshots:
-      return "/snapshots";
-    case route_id::get_snapshot:
-    case route_id::delete_snapshot:
-      return "/snapshots/{snapshotId}";
-    case route_id::proxy:
-      return "/sandboxes/{sandboxId}/proxy/{port}";
-    case route_id::signed_proxy:
-      return "/signed/{token}";
-    case route_id::diagnostics_logs:
-      return "/sandboxes/{sandboxId}/diagnostics/logs";
-    case route_id::diagnostics_events:
-      return "/sandboxes/{sandboxId}/diagnostics/events";
-    case route_id::diagnostics_inspect:
-      return "/sandboxes/{sandboxId}/diagnostics/inspect";
-    case route_id::diagnostics_summary:
-      return "/sandboxes/{sandboxId}/diagnostics/summary";
-    case route_id::create_pool:
-    case route_id::list_pools:
-      return "/pools";
-    case route_id::get_pool:
-    case route_id::update_pool:
-    case route_id::delete_pool:
-      return "/pools/{poolName}";
-    case route_id::metrics_events:
-      return "/metrics/events";
-    case route_id::cluster_nodes:
-      return "/cluster/nodes";
-    case route_id::metrics:
-      return "/metrics";
-    case route_id::ready:
-      return "/ready";
-  }
-  return "other";
+  return route_label(id);
 }
 
 void record_request(const exchange& x, int status) {
@@ -165,6 +107,13 @@ void ready(const api_state& st, exchange_ptr x, const route&,
                                   + json::quote(why) + "}"),
              "not_ready", why);
     });
+}
+
+std::vector<route_binding> operations_routes() {
+  return {
+    {route_id::metrics, metrics},
+    {route_id::ready, ready},
+  };
 }
 
 } // namespace osb::http::detail

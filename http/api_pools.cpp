@@ -58,4 +58,14 @@ void delete_pool(const api_state& st, exchange_ptr x, const route& rt,
                           }));
 }
 
+std::vector<route_binding> pool_routes() {
+  return {
+    {route_id::create_pool, create_pool},
+    {route_id::list_pools, list_pools},
+    {route_id::get_pool, get_pool},
+    {route_id::update_pool, update_pool},
+    {route_id::delete_pool, delete_pool},
+  };
+}
+
 } // namespace osb::http::detail

@@ -1,92 +1,49 @@
 #pragma once
 
-// Internal to the lifecycle API handler: one handler per route, by the file
-// of its resource. http/api.cpp dispatches to them by route_id. Each
-// decodes what its route takes (http/codec_request.hpp), calls the backend
-// and encodes the answer (http/codec_response.hpp), or answers an error;
-// either way `x` is answered exactly once.
+// Internal to the lifecycle API handler: the route handlers, by the file of
+// their resource. Each resource file defines its handlers and binds them to
+// their routes in its `*_routes()` table; http/api.cpp dispatches through
+// those tables. A handler decodes what its route takes
+// (http/codec_request.hpp), calls the backend and encodes the answer
+// (http/codec_response.hpp), or answers an error; either way `x` is
+// answered exactly once.
+
+#include <vector>
 
 #include "http/api_context.hpp"
 #include "http/router.hpp"
 
 namespace osb::http::detail {
 
-// -- sandboxes (api_sandboxes.cpp) --------------------------------------------
+/// Serves one route.
+using route_handler = void (*)(const api_state& st, exchange_ptr x,
+                               const route& rt, const request& req);
 
-void create_sandbox(const api_state& st, exchange_ptr x, const route& rt,
-                    const request& req);
-void list_sandboxes(const api_state& st, exchange_ptr x, const route& rt,
-                    const request& req);
-void get_sandbox(const api_state& st, exchange_ptr x, const route& rt,
-                 const request& req);
-void delete_sandbox(const api_state& st, exchange_ptr x, const route& rt,
-                    const request& req);
-void patch_metadata(const api_state& st, exchange_ptr x, const route& rt,
-                    const request& req);
-void pause_sandbox(const api_state& st, exchange_ptr x, const route& rt,
-                   const request& req);
-void resume_sandbox(const api_state& st, exchange_ptr x, const route& rt,
-                    const request& req);
-void renew_expiration(const api_state& st, exchange_ptr x, const route& rt,
-                      const request& req);
+/// Which handler serves a route.
+struct route_binding {
+  route_id id;
+  route_handler handler;
+};
 
-// -- endpoints, signed URLs and the server proxy (api_endpoints.cpp) ----------
+// -- the resources' route tables ----------------------------------------------
 
-/// A port's endpoint: the sandbox's own address, this server's proxy
-/// (`use_server_proxy`), or a signed URL of it (`expires`).
-void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
-                  const request& req);
-/// The server proxy (`proxy` and `signed_proxy`): a forward_spec for the
-/// server, or an error.
-void proxy(const api_state& st, exchange_ptr x, const route& rt,
-           const request& req);
+/// Sandboxes: create, list, get, delete, metadata, pause, resume, renew.
+std::vector<route_binding> sandbox_routes(); // api_sandboxes.cpp
+/// Endpoints, signed URLs and the server proxy.
+std::vector<route_binding> endpoint_routes(); // api_endpoints.cpp
+/// Snapshots.
+std::vector<route_binding> snapshot_routes(); // api_snapshots.cpp
+/// The four diagnostics routes.
+std::vector<route_binding> diagnostics_routes(); // api_diagnostics.cpp
+/// Cluster membership and SDK telemetry.
+std::vector<route_binding> cluster_routes(); // api_cluster.cpp
+/// Pools.
+std::vector<route_binding> pool_routes(); // api_pools.cpp
+/// `GET /metrics` and `GET /ready`.
+std::vector<route_binding> operations_routes(); // api_metrics.cpp
 
-// -- snapshots (api_snapshots.cpp) --------------------------------------------
+// -- helpers (api_metrics.cpp) ------------------------------------------------
 
-void create_snapshot(const api_state& st, exchange_ptr x, const route& rt,
-                     const request& req);
-void list_snapshots(const api_state& st, exchange_ptr x, const route& rt,
-                    const request& req);
-void get_snapshot(const api_state& st, exchange_ptr x, const route& rt,
-                  const request& req);
-void delete_snapshot(const api_state& st, exchange_ptr x, const route& rt,
-                     const request& req);
-
-// -- diagnostics (api_diagnostics.cpp) ----------------------------------------
-
-/// All four `diagnostics_*` routes.
-void diagnostics(const api_state& st, exchange_ptr x, const route& rt,
-                 const request& req);
-
-// -- cluster and metrics (api_cluster.cpp) ------------------------------------
-
-void cluster_nodes(const api_state& st, exchange_ptr x, const route& rt,
-                   const request& req);
-void metrics_events(const api_state& st, exchange_ptr x, const route& rt,
-                    const request& req);
-
-// -- pools (api_pools.cpp) ----------------------------------------------------
-
-void create_pool(const api_state& st, exchange_ptr x, const route& rt,
-                 const request& req);
-void list_pools(const api_state& st, exchange_ptr x, const route& rt,
-                const request& req);
-void get_pool(const api_state& st, exchange_ptr x, const route& rt,
-              const request& req);
-void update_pool(const api_state& st, exchange_ptr x, const route& rt,
-                 const request& req);
-void delete_pool(const api_state& st, exchange_ptr x, const route& rt,
-                 const request& req);
-
-// -- operations (api_metrics.cpp) ---------------------------------------------
-
-/// `GET /metrics`: the registry in Prometheus text format 0.0.4 (404 when
-/// `[metrics] enabled = false`).
-void metrics(const api_state& st, exchange_ptr x, const route& rt,
-             const request& req);
-/// `GET /ready`: 200 when the backend is ready, 503 with the reason.
-void ready(const api_state& st, exchange_ptr x, const route& rt,
-           const request& req);
 /// Whether `id` skips the API key: `/ready` always, `/metrics` when
 /// `[metrics] auth = false`.
 bool metrics_auth_exempt(const api_state& st, route_id id);

@@ -55,8 +55,8 @@ void delete_sandbox(const api_state& st, exchange_ptr x, const route& rt,
                     const request&) {
   // The proxy must not reach a deleted sandbox's ports.
   st.cache->erase(rt.sandbox_id);
-  st.backend->remove(
-    x->ctx(), rt.sandbox_id,
+  st.backend->call(
+    x->ctx(), rt.sandbox_id, remove_op{},
     on_success<std::string>(x, [cache = st.cache](exchange& x,
                                                   std::string pending) {
       cache->erase(x.sandbox_id);
@@ -73,8 +73,9 @@ void patch_metadata(const api_state& st, exchange_ptr x, const route& rt,
   auto patch = codec::decode_patch(req.body);
   if (auto r = std::get_if<codec::rejection>(&patch))
     return reject(*x, *r);
-  st.backend->patch(
-    x->ctx(), rt.sandbox_id, std::move(std::get<metadata_patch>(patch)),
+  st.backend->call(
+    x->ctx(), rt.sandbox_id,
+    patch_op{std::move(std::get<metadata_patch>(patch))},
     on_success<sandbox_view>(x, [](exchange& x, sandbox_view sbx) {
       finish(x, json_response(200, codec::encode_sandbox(sbx)));
     }));
@@ -85,18 +86,19 @@ void patch_metadata(const api_state& st, exchange_ptr x, const route& rt,
 
 void pause_sandbox(const api_state& st, exchange_ptr x, const route& rt,
                    const request&) {
-  st.backend->pause(x->ctx(), rt.sandbox_id,
-                    on_success<unit>(x, [cache = st.cache](exchange& x, unit) {
-                      cache->erase(x.sandbox_id);
-                      finish(x, empty_response(202));
-                    }));
+  st.backend->call(x->ctx(), rt.sandbox_id, pause_op{},
+                   on_success<sandbox_view>(
+                     x, [cache = st.cache](exchange& x, sandbox_view) {
+                       cache->erase(x.sandbox_id);
+                       finish(x, empty_response(202));
+                     }));
 }
 
 void resume_sandbox(const api_state& st, exchange_ptr x, const route& rt,
                     const request&) {
-  st.backend->resume(x->ctx(), rt.sandbox_id,
-                     on_success<unit>(x, [cache = st.cache](exchange& x,
-                                                            unit) {
+  st.backend->call(x->ctx(), rt.sandbox_id, resume_op{},
+                   on_success<sandbox_view>(
+                     x, [cache = st.cache](exchange& x, sandbox_view) {
                        cache->erase(x.sandbox_id);
                        finish(x, empty_response(202));
                      }));
@@ -109,13 +111,26 @@ void renew_expiration(const api_state& st, exchange_ptr x, const route& rt,
     return reject(*x, *r);
   // Existence, "in the future" and manual cleanup are checked by the
   // backend, in that order (§1.10).
-  st.backend->renew(
-    x->ctx(), rt.sandbox_id, std::get<int64_t>(at),
+  st.backend->call(
+    x->ctx(), rt.sandbox_id, renew_op{std::get<int64_t>(at)},
     on_success<int64_t>(x, [cache = st.cache](exchange& x,
                                               int64_t expires_us) {
       cache->erase(x.sandbox_id);
       finish(x, json_response(200, codec::encode_renew(expires_us)));
     }));
+}
+
+std::vector<route_binding> sandbox_routes() {
+  return {
+    {route_id::create_sandbox, create_sandbox},
+    {route_id::list_sandboxes, list_sandboxes},
+    {route_id::get_sandbox, get_sandbox},
+    {route_id::delete_sandbox, delete_sandbox},
+    {route_id::patch_metadata, patch_metadata},
+    {route_id::pause_sandbox, pause_sandbox},
+    {route_id::resume_sandbox, resume_sandbox},
+    {route_id::renew_expiration, renew_expiration},
+  };
 }
 
 } // namespace osb::http::detail

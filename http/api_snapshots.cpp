@@ -53,4 +53,13 @@ void delete_snapshot(const api_state& st, exchange_ptr x, const route& rt,
                               }));
 }
 
+std::vector<route_binding> snapshot_routes() {
+  return {
+    {route_id::create_snapshot, create_snapshot},
+    {route_id::list_snapshots, list_snapshots},
+    {route_id::get_snapshot, get_snapshot},
+    {route_id::delete_snapshot, delete_snapshot},
+  };
+}
+
 } // namespace osb::http::detail

@@ -183,7 +183,7 @@ std::optional<rejection> parse_body(std::string_view body,
     doc, body, base::json_max_depth, &error);
   if (status == base::json_status::too_deep)
     return reject(api_error{
-      400, "GENERAL::UNKNOWN_ERROR",
+      ec::invalid_parameter, "GENERAL::UNKNOWN_ERROR",
       "There was an error parsing the body: JSON nested deeper than "
         + std::to_string(base::json_max_depth) + " levels"});
   if (status == base::json_status::invalid) {

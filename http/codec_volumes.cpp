@@ -137,7 +137,8 @@ std::optional<ossfs_backend> read_ossfs(checker& chk, const Value& v,
 }
 
 api_error volume_error(const char* code, std::string msg) {
-  return api_error{400, code, std::move(msg)};
+  // A 400 under the volume rule's own code.
+  return api_error{ec::invalid_parameter, code, std::move(msg)};
 }
 
 std::string normalize_prefix_path(std::string path) {

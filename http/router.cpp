@@ -3,13 +3,16 @@
 #include "base/strings.hpp"
 
 #include <initializer_list>
+#include <string>
+#include <unordered_map>
 
 namespace osb::http {
 
 namespace {
 
 /// One row of the route table. `pattern` lists the segments below the mount
-/// point; `{}` is a path parameter matching one non-empty segment.
+/// point; `{name}` is a path parameter matching one non-empty segment (its
+/// name shows in metrics labels: route_label()).
 struct entry {
   std::string_view pattern;
   std::string_view method;
@@ -26,58 +29,69 @@ constexpr entry table[] = {
   {"health", "GET", route_id::health, true},
   {"sandboxes", "POST", route_id::create_sandbox},
   {"sandboxes", "GET", route_id::list_sandboxes},
-  {"sandboxes/{}", "GET", route_id::get_sandbox},
-  {"sandboxes/{}", "DELETE", route_id::delete_sandbox},
-  {"sandboxes/{}/metadata", "PATCH", route_id::patch_metadata},
-  {"sandboxes/{}/pause", "POST", route_id::pause_sandbox},
-  {"sandboxes/{}/resume", "POST", route_id::resume_sandbox},
-  {"sandboxes/{}/renew-expiration", "POST", route_id::renew_expiration},
-  {"sandboxes/{}/endpoints/{}", "GET", route_id::get_endpoint},
-  {"sandboxes/{}/snapshots", "POST", route_id::create_snapshot},
+  {"sandboxes/{sandboxId}", "GET", route_id::get_sandbox},
+  {"sandboxes/{sandboxId}", "DELETE", route_id::delete_sandbox},
+  {"sandboxes/{sandboxId}/metadata", "PATCH", route_id::patch_metadata},
+  {"sandboxes/{sandboxId}/pause", "POST", route_id::pause_sandbox},
+  {"sandboxes/{sandboxId}/resume", "POST", route_id::resume_sandbox},
+  {"sandboxes/{sandboxId}/renew-expiration", "POST",
+   route_id::renew_expiration},
+  {"sandboxes/{sandboxId}/endpoints/{port}", "GET", route_id::get_endpoint},
+  {"sandboxes/{sandboxId}/snapshots", "POST", route_id::create_snapshot},
   {"snapshots", "GET", route_id::list_snapshots},
-  {"snapshots/{}", "GET", route_id::get_snapshot},
-  {"snapshots/{}", "DELETE", route_id::delete_snapshot},
-  {"sandboxes/{}/diagnostics/logs", "GET", route_id::diagnostics_logs},
-  {"sandboxes/{}/diagnostics/events", "GET", route_id::diagnostics_events},
-  {"sandboxes/{}/diagnostics/inspect", "GET", route_id::diagnostics_inspect},
-  {"sandboxes/{}/diagnostics/summary", "GET", route_id::diagnostics_summary},
+  {"snapshots/{snapshotId}", "GET", route_id::get_snapshot},
+  {"snapshots/{snapshotId}", "DELETE", route_id::delete_snapshot},
+  {"sandboxes/{sandboxId}/diagnostics/logs", "GET", route_id::diagnostics_logs},
+  {"sandboxes/{sandboxId}/diagnostics/events", "GET",
+   route_id::diagnostics_events},
+  {"sandboxes/{sandboxId}/diagnostics/inspect", "GET",
+   route_id::diagnostics_inspect},
+  {"sandboxes/{sandboxId}/diagnostics/summary", "GET",
+   route_id::diagnostics_summary},
   {"pools", "POST", route_id::create_pool},
   {"pools", "GET", route_id::list_pools},
-  {"pools/{}", "GET", route_id::get_pool},
-  {"pools/{}", "PUT", route_id::update_pool},
-  {"pools/{}", "DELETE", route_id::delete_pool},
-  {"sandboxes/{}/proxy/{}", "GET", route_id::proxy, false, true},
-  {"sandboxes/{}/proxy/{}", "POST", route_id::proxy, false, true},
-  {"sandboxes/{}/proxy/{}", "PUT", route_id::proxy, false, true},
-  {"sandboxes/{}/proxy/{}", "DELETE", route_id::proxy, false, true},
-  {"sandboxes/{}/proxy/{}", "PATCH", route_id::proxy, false, true},
+  {"pools/{poolName}", "GET", route_id::get_pool},
+  {"pools/{poolName}", "PUT", route_id::update_pool},
+  {"pools/{poolName}", "DELETE", route_id::delete_pool},
+  {"sandboxes/{sandboxId}/proxy/{port}", "GET", route_id::proxy, false, true},
+  {"sandboxes/{sandboxId}/proxy/{port}", "POST", route_id::proxy, false, true},
+  {"sandboxes/{sandboxId}/proxy/{port}", "PUT", route_id::proxy, false, true},
+  {"sandboxes/{sandboxId}/proxy/{port}", "DELETE",
+   route_id::proxy, false, true},
+  {"sandboxes/{sandboxId}/proxy/{port}", "PATCH", route_id::proxy, false, true},
   // Not in the original (405 there): forwarded too, so that HEAD requests
   // and non-preflight OPTIONS reach the sandbox's server.
-  {"sandboxes/{}/proxy/{}", "HEAD", route_id::proxy, false, true},
-  {"sandboxes/{}/proxy/{}", "OPTIONS", route_id::proxy, false, true},
+  {"sandboxes/{sandboxId}/proxy/{port}", "HEAD", route_id::proxy, false, true},
+  {"sandboxes/{sandboxId}/proxy/{port}", "OPTIONS",
+   route_id::proxy, false, true},
   // The route shape of the original design documents (ARCHITECTURE.md).
-  {"route/{}/{}", "GET", route_id::proxy, false, true},
-  {"route/{}/{}", "POST", route_id::proxy, false, true},
-  {"route/{}/{}", "PUT", route_id::proxy, false, true},
-  {"route/{}/{}", "DELETE", route_id::proxy, false, true},
-  {"route/{}/{}", "PATCH", route_id::proxy, false, true},
-  {"route/{}/{}", "HEAD", route_id::proxy, false, true},
-  {"route/{}/{}", "OPTIONS", route_id::proxy, false, true},
+  {"route/{sandboxId}/{port}", "GET", route_id::proxy, false, true},
+  {"route/{sandboxId}/{port}", "POST", route_id::proxy, false, true},
+  {"route/{sandboxId}/{port}", "PUT", route_id::proxy, false, true},
+  {"route/{sandboxId}/{port}", "DELETE", route_id::proxy, false, true},
+  {"route/{sandboxId}/{port}", "PATCH", route_id::proxy, false, true},
+  {"route/{sandboxId}/{port}", "HEAD", route_id::proxy, false, true},
+  {"route/{sandboxId}/{port}", "OPTIONS", route_id::proxy, false, true},
   // Signed URLs (ours): the token names sandbox and port.
-  {"signed/{}", "GET", route_id::signed_proxy, false, true},
-  {"signed/{}", "POST", route_id::signed_proxy, false, true},
-  {"signed/{}", "PUT", route_id::signed_proxy, false, true},
-  {"signed/{}", "DELETE", route_id::signed_proxy, false, true},
-  {"signed/{}", "PATCH", route_id::signed_proxy, false, true},
-  {"signed/{}", "HEAD", route_id::signed_proxy, false, true},
-  {"signed/{}", "OPTIONS", route_id::signed_proxy, false, true},
+  {"signed/{token}", "GET", route_id::signed_proxy, false, true},
+  {"signed/{token}", "POST", route_id::signed_proxy, false, true},
+  {"signed/{token}", "PUT", route_id::signed_proxy, false, true},
+  {"signed/{token}", "DELETE", route_id::signed_proxy, false, true},
+  {"signed/{token}", "PATCH", route_id::signed_proxy, false, true},
+  {"signed/{token}", "HEAD", route_id::signed_proxy, false, true},
+  {"signed/{token}", "OPTIONS", route_id::signed_proxy, false, true},
   {"metrics/events", "POST", route_id::metrics_events},
   {"cluster/nodes", "GET", route_id::cluster_nodes},
   {"metrics", "GET", route_id::metrics, true},
   {"ready", "GET", route_id::ready, true},
 };
 
-/// Whether the first `{}` of a pattern is a sandbox id.
+/// Whether a pattern segment is a path parameter (`{name}`).
+bool is_param(std::string_view seg) {
+  return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}';
+}
+
+/// Whether the first parameter of a pattern is a sandbox id.
 bool sandbox_scoped(std::string_view pattern) {
   return pattern.substr(0, 10) == "sandboxes/"
          || pattern.substr(0, 6) == "route/";
@@ -106,7 +120,7 @@ bool match_pattern(std::string_view pattern, bool tail, std::string_view path,
     if (end == std::string_view::npos)
       end = path.size();
     auto seg = path.substr(pos, end - pos);
-    if (seg_pat == "{}") {
+    if (is_param(seg_pat)) {
       if (seg.empty() || num_params == 2)
         return false;
       out.params[num_params++] = seg;
@@ -157,7 +171,7 @@ match_kind match_table(std::string_view method, std::string_view path,
       result.v1 = v1;
       result.sandbox_id.clear();
       result.param.clear();
-      // `{}` parameters map to sandbox_id/param by position: routes under
+      // Parameters map to sandbox_id/param by position: routes under
       // /sandboxes and /route carry the sandbox id first.
       if (sandbox_scoped(row.pattern)) {
         result.sandbox_id = std::string{tmp.params[0]};
@@ -266,6 +280,20 @@ const char* to_string(route_id x) {
       return "ready";
   }
   return "unknown";
+}
+
+const char* route_label(route_id x) {
+  // Built once: the first row of each route names it (its other rows are
+  // more methods or another spelling of the same route).
+  static const auto labels = [] {
+    std::unordered_map<uint8_t, std::string> result;
+    for (const auto& row : table)
+      result.emplace(static_cast<uint8_t>(row.id),
+                     "/" + std::string{row.pattern});
+    return result;
+  }();
+  auto i = labels.find(static_cast<uint8_t>(x));
+  return i == labels.end() ? "other" : i->second.c_str();
 }
 
 std::string decode_path(std::string_view raw) {

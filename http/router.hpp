@@ -49,6 +49,11 @@ enum class route_id : uint8_t {
 /// Returns a stable name for logs and tests ("get_sandbox", ...).
 const char* to_string(route_id x);
 
+/// The pattern of a route as metrics label it ("/sandboxes/{sandboxId}"),
+/// from its first row in the route table; "other" for the routing outcomes
+/// that are not routes (404, 405, redirect).
+const char* route_label(route_id x);
+
 /// The outcome of matching one request against the route table.
 struct route {
   route_id id = route_id::not_found;

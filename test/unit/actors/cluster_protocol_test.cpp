@@ -224,6 +224,20 @@ struct two_nodes : fixture_base {
     return {std::move(value), std::move(err)};
   }
 
+  /// Runs an operation (core/sandbox_ops.hpp) on sandbox `id` through `hdl`
+  /// (a NODE actor) and answers the operation's answer.
+  template <class T, class Planet, class Handle>
+  std::pair<caf::optional<T>, caf::error> call(Planet& planet, Handle hdl,
+                                               std::string id, sandbox_op op,
+                                               std::string rid) {
+    auto [x, err] = ask<sandbox_answer>(
+      planet, hdl, atom::call_v,
+      sandbox_request{std::move(id), std::move(rid), std::move(op)});
+    if (!x)
+      return {caf::none, std::move(err)};
+    return {std::get<T>(std::move(*x)), std::move(err)};
+  }
+
   node_actor earth_node;
   node_actor mars_node;
   /// Mars's NODE actor as earth reaches it over the simulated network.
@@ -284,17 +298,15 @@ CAF_TEST(join replicate route and fail over the network) {
                                      std::string{"sbx-1"});
   CAF_REQUIRE(got);
   CAF_CHECK_EQUAL(got->node, "mars");
-  auto [paused, e5] = ask<sandbox_view>(earth, earth_node, atom::pause_v,
-                                        std::string{"sbx-1"},
-                                        std::string{"rid"});
+  auto [paused, e5] = call<sandbox_view>(
+    earth, earth_node, std::string{"sbx-1"}, pause_op{}, std::string{"rid"});
   CAF_REQUIRE(paused);
   CAF_CHECK(paused->state == sandbox_state::paused);
   CAF_MESSAGE("earth routes diagnostics to mars's sandbox actor");
   diagnostics_query dq;
   dq.kind = "logs";
-  auto [text, e11] = ask<std::string>(earth, earth_node, atom::diagnose_v,
-                                      std::string{"sbx-1"}, dq,
-                                      std::string{"rid"});
+  auto [text, e11] = call<std::string>(earth, earth_node, std::string{"sbx-1"},
+                                       diagnose_op{dq}, std::string{"rid"});
   CAF_REQUIRE(text);
   CAF_CHECK_EQUAL(*text, "logs of sbx-1 on mars");
   CAF_MESSAGE("mars's updates reach earth's replica");
@@ -308,9 +320,8 @@ CAF_TEST(join replicate route and fail over the network) {
   CAF_REQUIRE(page2);
   CAF_CHECK_EQUAL(page2->total_items, 1);
   CAF_MESSAGE("domain errors keep their category across the network");
-  auto [missing, e7] = ask<sandbox_view>(earth, earth_node, atom::pause_v,
-                                         std::string{"nope"},
-                                         std::string{"rid"});
+  auto [missing, e7] = call<sandbox_view>(
+    earth, earth_node, std::string{"nope"}, pause_op{}, std::string{"rid"});
   CAF_CHECK(!missing);
   CAF_CHECK_EQUAL(http::status_of(to_api_error(e7)), 404);
   CAF_MESSAGE("snapshots live on their node; earth finds them on mars");
@@ -368,8 +379,8 @@ CAF_TEST(join replicate route and fail over the network) {
   CAF_CHECK(!created);
   CAF_CHECK_EQUAL(http::status_of(to_api_error(e8)), 503);
   CAF_MESSAGE("deleting on mars drops the replica on earth");
-  auto [removed, e9] = ask<std::string>(earth, earth_node, atom::remove_v,
-                                 std::string{"sbx-1"}, std::string{"rid"});
+  auto [removed, e9] = call<std::string>(
+    earth, earth_node, std::string{"sbx-1"}, remove_op{}, std::string{"rid"});
   CAF_REQUIRE(removed);
   caf::anon_send(mars_node, atom::forget_v, std::string{"sbx-1"});
   drain();
@@ -431,8 +442,8 @@ CAF_TEST(a node waits for its seeds before it calls a sandbox missing) {
   CAF_CHECK(api.message.find("cluster membership not complete: waiting for "
                              "mars:4242")
             != std::string::npos);
-  auto [gone, e2] = ask<std::string>(earth, earth_node, atom::remove_v,
-                              std::string{"sbx-1"}, std::string{"rid"});
+  auto [gone, e2] = call<std::string>(earth, earth_node, std::string{"sbx-1"},
+                                      remove_op{}, std::string{"rid"});
   CAF_CHECK(!gone);
   CAF_CHECK_EQUAL(http::status_of(to_api_error(e2)), 503);
   auto [page, e3] = ask<list_page>(earth, earth_node, atom::list_v,

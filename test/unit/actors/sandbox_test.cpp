@@ -149,6 +149,19 @@ protected:
     return {std::move(value), std::move(err)};
   }
 
+  /// Runs an operation (core/sandbox_ops.hpp) on sandbox `id` through `hdl`
+  /// (a NODE actor) and answers the operation's answer.
+  template <class T, class Handle>
+  std::pair<std::optional<T>, api_error> call(const Handle& hdl, std::string id,
+                                              sandbox_op op, std::string rid) {
+    auto [x, err] = ask<sandbox_answer>(
+      hdl, atom::call_v,
+      sandbox_request{std::move(id), std::move(rid), std::move(op)});
+    if (!x)
+      return {std::nullopt, std::move(err)};
+    return {std::get<T>(std::move(*x)), std::move(err)};
+  }
+
   sandbox_spec spec(int64_t timeout_s = 0) {
     sandbox_spec s;
     s.image = "opensandbox/busybox:latest";
@@ -266,9 +279,8 @@ TEST_F(SandboxActors, ManualCleanupNeverExpires) {
   EXPECT_EQ(v.expires_us, 0);
   advance(std::chrono::hours(24 * 30));
   EXPECT_TRUE(get(p, v.id));
-  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id,
-                               codec::now_us() + 600'000'000,
-                               rid());
+  auto [t, err] = call<int64_t>(p.node, v.id,
+                                renew_op{codec::now_us() + 600'000'000}, rid());
   EXPECT_FALSE(t);
   EXPECT_EQ(http::status_of(err), 409);
   EXPECT_EQ(err.code, "DOCKER::INVALID_EXPIRATION");
@@ -278,8 +290,7 @@ TEST_F(SandboxActors, RenewVoidsTheOldTimer) {
   auto& p = boot();
   auto v = create(p, spec(60));
   auto target = codec::now_us() + 600'000'000;
-  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id, target,
-                               rid());
+  auto [t, err] = call<int64_t>(p.node, v.id, renew_op{target}, rid());
   ASSERT_TRUE(t) << err.message;
   EXPECT_EQ(*t, target);
   advance(61s); // the original timer fires and must be ignored
@@ -293,8 +304,8 @@ TEST_F(SandboxActors, RenewVoidsTheOldTimer) {
 TEST_F(SandboxActors, RenewInThePastIsRejected) {
   auto& p = boot();
   auto v = create(p, spec(60));
-  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id,
-                               codec::now_us() - 1000, rid());
+  auto [t, err]
+    = call<int64_t>(p.node, v.id, renew_op{codec::now_us() - 1000}, rid());
   EXPECT_FALSE(t);
   EXPECT_EQ(http::status_of(err), 400);
 }
@@ -302,22 +313,18 @@ TEST_F(SandboxActors, RenewInThePastIsRejected) {
 TEST_F(SandboxActors, PauseAndResumeFollowTheStateMachine) {
   auto& p = boot();
   auto v = create(p, spec());
-  auto [r1, e1] = ask<sandbox_view>(p.node, atom::resume_v, v.id,
-                                    rid());
+  auto [r1, e1] = call<sandbox_view>(p.node, v.id, resume_op{}, rid());
   EXPECT_FALSE(r1);
   EXPECT_EQ(e1.code, "DOCKER::SANDBOX_NOT_PAUSED");
-  auto [p1, e2] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                    rid());
+  auto [p1, e2] = call<sandbox_view>(p.node, v.id, pause_op{}, rid());
   ASSERT_TRUE(p1) << e2.message;
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::paused);
   EXPECT_EQ(rt->containers().at(0).status, "paused");
-  auto [p2, e3] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                    rid());
+  auto [p2, e3] = call<sandbox_view>(p.node, v.id, pause_op{}, rid());
   EXPECT_FALSE(p2);
   EXPECT_EQ(http::status_of(e3), 409);
   EXPECT_EQ(e3.code, "DOCKER::SANDBOX_NOT_RUNNING");
-  auto [r2, e4] = ask<sandbox_view>(p.node, atom::resume_v, v.id,
-                                    rid());
+  auto [r2, e4] = call<sandbox_view>(p.node, v.id, resume_op{}, rid());
   ASSERT_TRUE(r2) << e4.message;
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
 }
@@ -326,8 +333,7 @@ TEST_F(SandboxActors, PauseFailureIsReportedAndStateRestored) {
   auto& p = boot();
   auto v = create(p, spec());
   rt->fail_next("pause", failure{failure_kind::failed, "cgroup frozen"});
-  auto [p1, err] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                     rid());
+  auto [p1, err] = call<sandbox_view>(p.node, v.id, pause_op{}, rid());
   EXPECT_FALSE(p1);
   EXPECT_EQ(err.code, "DOCKER::SANDBOX_PAUSE_FAILED");
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
@@ -336,12 +342,11 @@ TEST_F(SandboxActors, PauseFailureIsReportedAndStateRestored) {
 TEST_F(SandboxActors, DeleteRemovesContainerAndRecord) {
   auto& p = boot();
   auto v = create(p, spec());
-  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
+  auto [ok, err] = call<std::string>(p.node, v.id, remove_op{}, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_FALSE(get(p, v.id));
   EXPECT_TRUE(rt->containers().empty());
-  auto [again, err2] = ask<std::string>(p.node, atom::remove_v, v.id,
-                                 rid());
+  auto [again, err2] = call<std::string>(p.node, v.id, remove_op{}, rid());
   EXPECT_FALSE(again);
   EXPECT_EQ(http::status_of(err2), 404);
 }
@@ -351,7 +356,7 @@ TEST_F(SandboxActors, DeleteWhileDockerIsDownIsAcceptedAndCarriedOut) {
   auto v = create(p, spec());
   rt->fail_next("remove", failure{failure_kind::unavailable,
                                   "Docker is unreachable"});
-  auto [pending, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
+  auto [pending, err] = call<std::string>(p.node, v.id, remove_op{}, rid());
   // Not an error: the deletion is durable and will happen.
   ASSERT_TRUE(pending) << err.message;
   EXPECT_NE(pending->find("Docker is unreachable"), std::string::npos)
@@ -375,43 +380,41 @@ TEST_F(SandboxActors, RetriesWithTheSameRequestIdAreAppliedOnce) {
   EXPECT_EQ(rt->calls("create"), 1u);
   // A pause sent twice gets the first answer, not a 409.
   auto id = a->id;
-  auto [p1, e3] = ask<sandbox_view>(p.node, atom::pause_v, id,
-                                    std::string{"pause-1"});
-  auto [p2, e4] = ask<sandbox_view>(p.node, atom::pause_v, id,
-                                    std::string{"pause-1"});
+  auto [p1, e3]
+    = call<sandbox_view>(p.node, id, pause_op{}, std::string{"pause-1"});
+  auto [p2, e4]
+    = call<sandbox_view>(p.node, id, pause_op{}, std::string{"pause-1"});
   ASSERT_TRUE(p1 && p2) << e3.message << e4.message;
   EXPECT_EQ(rt->calls("pause"), 1u);
   // Another change of the sandbox ends the replay: a client that reuses
   // its request id is not answered from the past.
-  ASSERT_TRUE(ask<sandbox_view>(p.node, atom::resume_v, id,
-                                std::string{"pause-1"})
-                .first);
-  auto [p3, e5] = ask<sandbox_view>(p.node, atom::pause_v, id,
-                                    std::string{"pause-1"});
+  ASSERT_TRUE(
+    call<sandbox_view>(p.node, id, resume_op{}, std::string{"pause-1"}).first);
+  auto [p3, e5]
+    = call<sandbox_view>(p.node, id, pause_op{}, std::string{"pause-1"});
   ASSERT_TRUE(p3) << e5.message;
   EXPECT_EQ(rt->calls("pause"), 2u);
   EXPECT_EQ(get(p, id)->state, sandbox_state::paused);
   // Concurrent duplicates join the one in flight.
   auto unpauses = rt->calls("unpause");
   rt->hold("unpause");
-  auto h1 = self->request(p.node, caf::infinite, atom::resume_v, id,
-                          std::string{"resume-2"});
-  auto h2 = self->request(p.node, caf::infinite, atom::resume_v, id,
-                          std::string{"resume-2"});
+  auto resume2 = sandbox_request{id, "resume-2", resume_op{}};
+  auto h1 = self->request(p.node, caf::infinite, atom::call_v, resume2);
+  auto h2 = self->request(p.node, caf::infinite, atom::call_v, resume2);
   sched.run();
   rt->release("unpause");
   sched.run();
   int answers = 0;
   for (auto* h : {&h1, &h2})
-    h->receive([&](sandbox_view&) { ++answers; },
+    h->receive([&](sandbox_answer&) { ++answers; },
                [&](caf::error& e) { ADD_FAILURE() << to_string(e); });
   EXPECT_EQ(answers, 2);
   EXPECT_EQ(rt->calls("unpause") - unpauses, 1u);
   // A delete sent twice: the second is no 404.
-  auto [d1, e6] = ask<std::string>(p.node, atom::remove_v, id,
-                                   std::string{"delete-1"});
-  auto [d2, e7] = ask<std::string>(p.node, atom::remove_v, id,
-                                   std::string{"delete-1"});
+  auto [d1, e6]
+    = call<std::string>(p.node, id, remove_op{}, std::string{"delete-1"});
+  auto [d2, e7]
+    = call<std::string>(p.node, id, remove_op{}, std::string{"delete-1"});
   ASSERT_TRUE(d1 && d2) << e6.message << e7.message;
   EXPECT_EQ(*d2, "");
 }
@@ -420,7 +423,7 @@ TEST_F(SandboxActors, APauseDockerDoesNotConfirmHasAnUnknownOutcome) {
   auto& p = boot();
   auto v = create(p, spec());
   rt->fail_next("pause", failure{failure_kind::timeout, "timed out"});
-  auto [x, err] = ask<sandbox_view>(p.node, atom::pause_v, v.id, rid());
+  auto [x, err] = call<sandbox_view>(p.node, v.id, pause_op{}, rid());
   EXPECT_FALSE(x);
   EXPECT_EQ(http::status_of(err), 504);
   EXPECT_EQ(err.code, "SANDBOX::OUTCOME_UNKNOWN");
@@ -457,7 +460,7 @@ TEST_F(SandboxActors, DeleteDuringProvisioningLeavesNothing) {
   auto& p = boot();
   rt->hold("create");
   auto v = create(p, spec());
-  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
+  auto [ok, err] = call<std::string>(p.node, v.id, remove_op{}, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_FALSE(get(p, v.id));
   rt->release("create");
@@ -494,15 +497,13 @@ TEST_F(SandboxActors, PatchMergesAndDeletesKeys) {
   metadata_patch mp;
   mp.set = {{"project", "alpha"}};
   mp.remove = {"team"};
-  auto [r, err] = ask<sandbox_view>(p.node, atom::patch_v, v.id, mp,
-                                    rid());
+  auto [r, err] = call<sandbox_view>(p.node, v.id, patch_op{mp}, rid());
   ASSERT_TRUE(r) << err.message;
   EXPECT_EQ(r->metadata, (string_map{{"project", "alpha"}}));
   // A second patch must not resurrect the deleted create-time key.
   metadata_patch mp2;
   mp2.set = {{"x", "1"}};
-  auto [r2, err2] = ask<sandbox_view>(p.node, atom::patch_v, v.id, mp2,
-                                      rid());
+  auto [r2, err2] = call<sandbox_view>(p.node, v.id, patch_op{mp2}, rid());
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->metadata, (string_map{{"project", "alpha"}, {"x", "1"}}));
 }
@@ -548,18 +549,12 @@ TEST_F(SandboxActors, RestartRecoversRenewalsPatchesAndPauses) {
   auto a = create(p1, spec(60));
   auto b = create(p1, spec(60));
   auto target = codec::now_us() + 3600'000'000LL;
-  ASSERT_TRUE(ask<int64_t>(p1.node, atom::renew_v, a.id, target,
-                           rid())
-                .first);
+  ASSERT_TRUE(call<int64_t>(p1.node, a.id, renew_op{target}, rid()).first);
   metadata_patch mp;
   mp.set = {{"k", "v"}};
   mp.remove = {"team"};
-  ASSERT_TRUE(ask<sandbox_view>(p1.node, atom::patch_v, a.id, mp,
-                                rid())
-                .first);
-  ASSERT_TRUE(ask<sandbox_view>(p1.node, atom::pause_v, b.id,
-                                rid())
-                .first);
+  ASSERT_TRUE(call<sandbox_view>(p1.node, a.id, patch_op{mp}, rid()).first);
+  ASSERT_TRUE(call<sandbox_view>(p1.node, b.id, pause_op{}, rid()).first);
   crash(p1);
   procs.clear();
   auto& p2 = boot();
@@ -675,8 +670,7 @@ TEST_F(SandboxActors, RestartWhileDockerIsDownShowsUnknownNot404) {
   EXPECT_EQ(g->reason, "RUNTIME_UNAVAILABLE");
   EXPECT_NE(g->message.find("no daemon"), std::string::npos) << g->message;
   EXPECT_EQ(g->metadata.at("team"), "infra");
-  auto [paused, err] = ask<sandbox_view>(q.node, atom::pause_v, v.id,
-                                         rid());
+  auto [paused, err] = call<sandbox_view>(q.node, v.id, pause_op{}, rid());
   EXPECT_FALSE(paused);
   EXPECT_EQ(http::status_of(err), 503);
   // Docker answers again: the sandbox is back with its real state.
@@ -684,9 +678,7 @@ TEST_F(SandboxActors, RestartWhileDockerIsDownShowsUnknownNot404) {
   g = get(q, v.id);
   ASSERT_TRUE(g);
   EXPECT_EQ(g->state, sandbox_state::running);
-  EXPECT_TRUE(ask<sandbox_view>(q.node, atom::pause_v, v.id,
-                                rid())
-                .first);
+  EXPECT_TRUE(call<sandbox_view>(q.node, v.id, pause_op{}, rid()).first);
 }
 
 TEST_F(SandboxActors, ExecdIsBindMountedAndBootstrapsTheEntrypoint) {
@@ -759,7 +751,7 @@ TEST_F(SandboxActors, NetworkPolicyPutsTheSandboxBehindASidecar) {
   EXPECT_NE(std::find(main.cap_drop.begin(), main.cap_drop.end(), "NET_ADMIN"),
             main.cap_drop.end());
   EXPECT_EQ(get(p, v.id)->state, sandbox_state::running);
-  ASSERT_TRUE(ask<std::string>(p.node, atom::remove_v, v.id, rid()).first);
+  ASSERT_TRUE(call<std::string>(p.node, v.id, remove_op{}, rid()).first);
   EXPECT_TRUE(rt->containers().empty());
 }
 
@@ -834,7 +826,7 @@ TEST_F(SandboxActors, NamedVolumeIsCreatedBoundAndRemovedOnDelete) {
   EXPECT_EQ(vols["cache"].labels.at("opensandbox.io/volume-for"), v.id);
   EXPECT_TRUE(has_bind(rt->spec_of(rt->containers().at(0).id),
                        "cache:/data:rw"));
-  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, v.id, rid());
+  auto [ok, err] = call<std::string>(p.node, v.id, remove_op{}, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_TRUE(rt->containers().empty());
   EXPECT_TRUE(rt->volumes().empty());
@@ -865,7 +857,7 @@ TEST_F(SandboxActors, VolumesWithoutTheFlagOrNotOursStay) {
   s.volumes_json = pvc_volumes(false, true);
   auto b = create(p, s);
   ASSERT_EQ(get(p, b.id)->state, sandbox_state::running);
-  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, b.id, rid());
+  auto [ok, err] = call<std::string>(p.node, b.id, remove_op{}, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_EQ(rt->volumes().count("cache"), 1u);
 }
@@ -903,7 +895,7 @@ TEST_F(SandboxActors, VolumeInUseByAnotherSandboxStays) {
   s.volumes_json = pvc_volumes(true, true);
   auto a = create(p, s);
   auto b = create(p, s); // shares the volume a created
-  auto [ok, err] = ask<std::string>(p.node, atom::remove_v, a.id, rid());
+  auto [ok, err] = call<std::string>(p.node, a.id, remove_op{}, rid());
   ASSERT_TRUE(ok) << err.message;
   EXPECT_EQ(rt->volumes().count("cache"), 1u);
   EXPECT_EQ(get(p, b.id)->state, sandbox_state::running);
@@ -916,7 +908,7 @@ TEST_F(SandboxActors, VolumeInUseByAnotherSandboxStays) {
   };
   minute();
   EXPECT_EQ(rt->volumes().count("cache"), 1u);
-  ask<std::string>(p.node, atom::remove_v, b.id, rid());
+  call<std::string>(p.node, b.id, remove_op{}, rid());
   minute();
   EXPECT_EQ(rt->volumes().count("cache"), 0u);
 }
@@ -928,7 +920,8 @@ TEST_F(SandboxActors, InterruptedDeleteRemovesVolumesAtRecovery) {
   auto v = create(p1, s);
   rt->hold("remove");
   // The answer never comes: the process dies with the removal in flight.
-  caf::anon_send(p1.node, atom::remove_v, v.id, rid());
+  caf::anon_send(p1.node, atom::call_v,
+                 sandbox_request{v.id, rid(), remove_op{}});
   sched.run();
   crash(p1);
   procs.clear();
@@ -994,8 +987,7 @@ TEST_F(SandboxActors, DiagnosticsAreRenderedByTheOwner) {
   auto diag = [&](std::string kind) {
     diagnostics_query q;
     q.kind = std::move(kind);
-    return ask<std::string>(p.node, atom::diagnose_v, v.id, q,
-                            rid());
+    return call<std::string>(p.node, v.id, diagnose_op{q}, rid());
   };
   EXPECT_EQ(diag("logs").first.value_or(""),
             "2026-01-01T00:00:00Z hello\n");
@@ -1021,9 +1013,8 @@ TEST_F(SandboxActors, DiagnosticsAreRenderedByTheOwner) {
   // Unknown sandbox: 404.
   diagnostics_query q;
   q.kind = "logs";
-  auto [none, err] = ask<std::string>(p.node, atom::diagnose_v,
-                                      std::string{"nope"}, q,
-                                      rid());
+  auto [none, err]
+    = call<std::string>(p.node, std::string{"nope"}, diagnose_op{q}, rid());
   EXPECT_FALSE(none);
   EXPECT_EQ(http::status_of(err), 404);
 }
@@ -1034,16 +1025,14 @@ TEST_F(SandboxActors, DiagnosticsOfAFailedCreateExplainIt) {
   auto v = create(p, spec());
   diagnostics_query q;
   q.kind = "inspect";
-  auto text = ask<std::string>(p.node, atom::diagnose_v, v.id, q,
-                               rid())
-                .first.value_or("");
+  auto text
+    = call<std::string>(p.node, v.id, diagnose_op{q}, rid()).first.value_or("");
   EXPECT_NE(text.find("(no container)"), std::string::npos) << text;
   EXPECT_NE(text.find("IMAGE_PULL_FAILED"), std::string::npos) << text;
   q.kind = "logs";
-  EXPECT_EQ(ask<std::string>(p.node, atom::diagnose_v, v.id, q,
-                             rid())
-              .first.value_or(""),
-            "(no logs)");
+  EXPECT_EQ(
+    call<std::string>(p.node, v.id, diagnose_op{q}, rid()).first.value_or(""),
+    "(no logs)");
 }
 
 TEST_F(SandboxActors, PlatformTheHostCannotRunIsRefused) {
@@ -1142,8 +1131,8 @@ TEST_F(SandboxActors, SnapshotIsAcceptedThenReadyAndRestoresOnItsHost) {
   EXPECT_EQ(early_err.code, "SNAPSHOT::NOT_READY");
   // Pausing while Docker pauses for the commit is refused, and the
   // reconciliation does not mistake the commit's pause for a user's.
-  auto [paused, pause_err] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                               rid());
+  auto [paused, pause_err]
+    = call<sandbox_view>(p.node, v.id, pause_op{}, rid());
   EXPECT_FALSE(paused);
   EXPECT_EQ(http::status_of(pause_err), 409);
   auto& readies = ops_metrics().snapshot_transitions.with(
@@ -1183,7 +1172,7 @@ TEST_F(SandboxActors, SnapshotNeedsARunningSandbox) {
   EXPECT_FALSE(none);
   EXPECT_EQ(e1.code, "DOCKER::SANDBOX_NOT_FOUND");
   auto v = create(p, spec(3600));
-  ask<sandbox_view>(p.node, atom::pause_v, v.id, rid());
+  call<sandbox_view>(p.node, v.id, pause_op{}, rid());
   auto [snap, e2] = ask<snapshot_view>(p.node, atom::snapshot_v, v.id,
                                        std::string{}, rid());
   EXPECT_FALSE(snap);
@@ -1217,8 +1206,7 @@ TEST_F(SandboxActors, FailedCommitMarksTheSnapshotFailed) {
   EXPECT_EQ(x->reason, "snapshot_runtime_failed");
   EXPECT_NE(x->message.find("disk full"), std::string::npos);
   // The sandbox can be paused again once the commit is over.
-  auto [paused, e3] = ask<sandbox_view>(p.node, atom::pause_v, v.id,
-                                        rid());
+  auto [paused, e3] = call<sandbox_view>(p.node, v.id, pause_op{}, rid());
   EXPECT_TRUE(paused) << e3.message;
   // A failed snapshot can be deleted (nothing to remove).
   auto [gone, e4] = ask<bool>(p.node, atom::snap_del_v, snap->id,
@@ -1285,7 +1273,7 @@ TEST_F(SandboxActors, DeletingASnapshotInUseConflictsThenRetries) {
   EXPECT_FALSE(r2);
   EXPECT_EQ(e2.code, "SNAPSHOT::NOT_READY");
   // Once the restored sandbox is gone, the retry removes image and record.
-  ask<std::string>(p.node, atom::remove_v, restored.id, rid());
+  call<std::string>(p.node, restored.id, remove_op{}, rid());
   advance(11s);
   EXPECT_FALSE(ask<snapshot_view>(p.node, atom::snap_get_v, snap->id).first);
   EXPECT_TRUE(rt->committed_images().empty());
@@ -1454,27 +1442,25 @@ TEST_F(SandboxActors, RenewOnAccessNeverShortensAnExpiry) {
   auto& p = boot();
   auto v = create(p, spec(60));
   auto later = codec::now_us() + 24LL * 3600 * 1000000;
-  ASSERT_TRUE(ask<int64_t>(p.node, atom::renew_v, v.id, later,
-                           std::string{"client"})
-                .first);
+  ASSERT_TRUE(
+    call<int64_t>(p.node, v.id, renew_op{later}, std::string{"client"}).first);
   // A proxied request computed its target from a view a second old.
   auto soon = codec::now_us() + 300LL * 1000000;
-  auto [t, err] = ask<int64_t>(p.node, atom::renew_v, v.id, soon, true,
-                               std::string{"proxy"});
+  auto [t, err]
+    = call<int64_t>(p.node, v.id, extend_op{soon}, std::string{"proxy"});
   ASSERT_TRUE(t) << err.message;
   EXPECT_EQ(*t, later);
   EXPECT_EQ(get(p, v.id)->expires_us, later);
   // Later than the current expiry: moved, durably.
   auto further = later + 3600LL * 1000000;
-  EXPECT_EQ(*ask<int64_t>(p.node, atom::renew_v, v.id, further, true,
-                          std::string{"proxy"})
-               .first,
-            further);
+  EXPECT_EQ(
+    *call<int64_t>(p.node, v.id, extend_op{further}, std::string{"proxy"})
+       .first,
+    further);
   // A paused sandbox is not renewed by access.
-  ask<sandbox_view>(p.node, atom::pause_v, v.id, rid());
-  EXPECT_EQ(*ask<int64_t>(p.node, atom::renew_v, v.id,
-                          further + 3600LL * 1000000, true,
-                          std::string{"proxy"})
+  call<sandbox_view>(p.node, v.id, pause_op{}, rid());
+  EXPECT_EQ(*call<int64_t>(p.node, v.id, extend_op{further + 3600LL * 1000000},
+                           std::string{"proxy"})
                .first,
             further);
 }

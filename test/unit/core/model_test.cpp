@@ -111,16 +111,20 @@ TEST(Paginate, PagePastTheEndIsEmpty) {
   EXPECT_EQ(page.total_items, 1);
 }
 
-TEST(ErrorTable, MapsCodesAndStatuses) {
+// The statuses of these kinds (400, 404, 409) are asserted where they are
+// decided, at the HTTP boundary: test/unit/http/status_test.cpp.
+TEST(ErrorTable, MapsCodes) {
   auto e = make_api_error(ec::invalid_metadata_label, "m");
-  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(e.kind, ec::invalid_metadata_label);
   EXPECT_EQ(e.code, "SANDBOX::INVALID_METADATA_LABEL");
   EXPECT_EQ(e.message, "m");
-  EXPECT_EQ(describe(ec::reserved_metadata_key).code,
+  EXPECT_EQ(wire_code(ec::reserved_metadata_key),
             std::string{"INVALID_METADATA_LABEL"});
-  EXPECT_EQ(describe(ec::sandbox_not_found).status, 404);
-  EXPECT_EQ(describe(ec::expiration_not_renewable).status, 409);
-  EXPECT_EQ(describe(ec::internal).code, std::string{"GENERAL::UNKNOWN_ERROR"});
+  EXPECT_EQ(wire_code(ec::sandbox_not_found),
+            std::string{"DOCKER::SANDBOX_NOT_FOUND"});
+  EXPECT_EQ(wire_code(ec::expiration_not_renewable),
+            std::string{"DOCKER::INVALID_EXPIRATION"});
+  EXPECT_EQ(wire_code(ec::internal), std::string{"GENERAL::UNKNOWN_ERROR"});
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 // files, so that gtest sees one fixture class per suite.
 
 #include "http/api.hpp"
+#include "test/unit/http/op_backend.hpp"
 
 #include <gtest/gtest.h>
 
@@ -23,7 +24,7 @@ inline constexpr const char* api_key = "test-api-key-12345";
 
 /// An in-memory lifecycle backend that answers synchronously and records
 /// what it was asked.
-class fake_backend : public lifecycle_backend {
+class fake_backend : public op_backend {
 public:
   std::map<std::string, sandbox_view> sandboxes;
   int num_calls = 0;
@@ -87,19 +88,19 @@ public:
   std::string pending_removal;
 
   void pause(const call_context& ctx, const std::string& id,
-             reply<unit> done) override {
+             reply<sandbox_view> done) override {
     record(ctx, id);
     if (auto err = lookup(id))
-      return done(result<unit>::fail(*err));
-    done(result<unit>::ok(unit{}));
+      return done(result<sandbox_view>::fail(*err));
+    done(result<sandbox_view>::ok(sandboxes[id]));
   }
 
   void resume(const call_context& ctx, const std::string& id,
-              reply<unit> done) override {
+              reply<sandbox_view> done) override {
     record(ctx, id);
     if (auto err = lookup(id))
-      return done(result<unit>::fail(*err));
-    done(result<unit>::ok(unit{}));
+      return done(result<sandbox_view>::fail(*err));
+    done(result<sandbox_view>::ok(sandboxes[id]));
   }
 
   void renew(const call_context& ctx, const std::string& id,

@@ -8,13 +8,14 @@
 #include <string>
 
 #include "http/api.hpp"
+#include "test/unit/http/op_backend.hpp"
 
 namespace osb::test {
 
 using namespace osb::http;
 
 /// A lifecycle backend that knows a fixed set of sandboxes.
-class lookup_backend : public lifecycle_backend {
+class lookup_backend : public op_backend {
 public:
   std::map<std::string, sandbox_view> sandboxes;
   int num_gets = 0;
@@ -45,12 +46,14 @@ public:
               reply<std::string> done) override {
     unsupported(done);
   }
-  void pause(const call_context&, const std::string&,
-             reply<unit> done) override {
-    done(result<unit>::ok(unit{}));
+  void pause(const call_context&, const std::string& id,
+             reply<sandbox_view> done) override {
+    auto i = sandboxes.find(id);
+    done(result<sandbox_view>::ok(i == sandboxes.end() ? sandbox_view{}
+                                                       : i->second));
   }
   void resume(const call_context&, const std::string&,
-              reply<unit> done) override {
+              reply<sandbox_view> done) override {
     unsupported(done);
   }
   void renew(const call_context&, const std::string&, int64_t,

@@ -86,6 +86,13 @@ TEST(StatusMapping, EveryKindHasItsStatus) {
             static_cast<size_t>(ec::proxy_backend_unreachable) + 1);
 }
 
+// What core's ErrorTable test asserted before the mapping moved here.
+TEST(StatusMapping, KeepsTheStatusesOfCoresErrorTable) {
+  EXPECT_EQ(status_of(make_api_error(ec::invalid_metadata_label, "m")), 400);
+  EXPECT_EQ(status_of(ec::sandbox_not_found), 404);
+  EXPECT_EQ(status_of(ec::expiration_not_renewable), 409);
+}
+
 TEST(StatusMapping, ErrorsCarryKindAndWireCode) {
   auto e = make_api_error(ec::sandbox_not_paused, "m");
   EXPECT_EQ(e.kind, ec::sandbox_not_paused);
