@@ -14,6 +14,8 @@
 #include <caf/test/unit_test_impl.hpp>
 
 #include <stdexcept>
+#include <type_traits>
+#include <variant>
 
 void FAIL(const std::string& msg) {
   throw std::runtime_error(msg);
@@ -39,31 +41,37 @@ struct planet_config : system_config {
 using fixture_base = point_to_point_fixture<
   test_coordinator_fixture<planet_config>>;
 
-/// A stand-in SANDBOX actor: answers pause with a Paused view.
+/// A stand-in SANDBOX actor: answers pause with a Paused view, remove by
+/// quitting, renewals with their time, diagnostics with a line of text.
 sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
                                           sandbox_view view) {
   return {
     [=](atom::create, std::string&) -> sandbox_view { return view; },
-    [=](atom::pause, std::string&) -> sandbox_view {
-      auto v = view;
-      v.state = sandbox_state::paused;
-      return v;
-    },
-    [=](atom::resume, std::string&) -> sandbox_view { return view; },
-    [=](atom::remove, std::string&) -> std::string {
-      self->quit();
-      return {};
-    },
-    [=](atom::renew, int64_t t, std::string&) -> int64_t { return t; },
-    [=](atom::renew, int64_t t, bool, std::string&) -> int64_t { return t; },
-    [=](atom::patch, metadata_patch&, std::string&) -> sandbox_view {
-      return view;
+    [=](atom::call, sandbox_op& op, std::string&) -> sandbox_answer {
+      return std::visit(
+        [&](auto& x) -> sandbox_answer {
+          using op_type = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<op_type, pause_op>) {
+            auto v = view;
+            v.state = sandbox_state::paused;
+            return v;
+          } else if constexpr (std::is_same_v<op_type, remove_op>) {
+            self->quit();
+            return std::string{};
+          } else if constexpr (std::is_same_v<op_type, renew_op>) {
+            return x.expires_us;
+          } else if constexpr (std::is_same_v<op_type, extend_op>) {
+            return x.at_least_us;
+          } else if constexpr (std::is_same_v<op_type, diagnose_op>) {
+            return x.query.kind + " of " + view.id + " on " + view.node;
+          } else {
+            return view;
+          }
+        },
+        op);
     },
     [=](atom::claim, sandbox_spec&, std::string&) -> sandbox_view {
       return view;
-    },
-    [=](atom::diagnose, diagnostics_query& q, std::string&) -> std::string {
-      return q.kind + " of " + view.id + " on " + view.node;
     },
     [=](atom::progress, std::string&) {},
     [=](atom::snapshot, std::string&, std::string&) -> std::string {

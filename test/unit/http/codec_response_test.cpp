@@ -131,11 +131,12 @@ TEST(EncodeEndpoint, HeadersOnlyWhenPresent) {
 TEST(EncodeMisc, RenewErrorAndDetail) {
   EXPECT_EQ(encode_renew(1781260200LL * 1000000),
             R"({"expiresAt":"2026-06-12T10:30:00Z"})");
-  EXPECT_EQ(encode_error({404, "DOCKER::SANDBOX_NOT_FOUND",
+  EXPECT_EQ(encode_error({ec::sandbox_not_found, "DOCKER::SANDBOX_NOT_FOUND",
                           "Sandbox 123 not found."}),
             R"({"code":"DOCKER::SANDBOX_NOT_FOUND",)"
             R"("message":"Sandbox 123 not found."})");
-  EXPECT_EQ(encode_error({400, "X", "quote \" and \\ and \n"}),
+  EXPECT_EQ(encode_error(
+              {ec::invalid_parameter, "X", "quote \" and \\ and \n"}),
             R"({"code":"X","message":"quote \" and \\ and \n"})");
   EXPECT_EQ(encode_detail("int_parsing", R"(["path","port"])",
                           "Input should be a valid integer"),

@@ -1,5 +1,7 @@
 #include "net/endpoints.hpp"
 
+#include "http/status.hpp"
+
 #include <gtest/gtest.h>
 
 using namespace osb;
@@ -147,7 +149,7 @@ TEST(ResolveEndpoint, MissingHostPorts) {
   sandbox_view sbx;
   auto r = net::resolve_endpoint(sbx, 8080, bridge_config(), "h");
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error.status, 500);
+  EXPECT_EQ(http::status_of(r.error), 500);
   EXPECT_EQ(r.error.code, "DOCKER::NETWORK_MODE_ENDPOINT_UNAVAILABLE");
   EXPECT_EQ(r.error.message,
             "Missing host port mapping for container port 8080.");
@@ -163,7 +165,7 @@ TEST(ResolveEndpoint, PortRange) {
     auto r = net::resolve_endpoint(bridged_sandbox(), port, bridge_config(),
                                    "h");
     ASSERT_FALSE(r.has_value()) << port;
-    EXPECT_EQ(r.error.status, 400);
+    EXPECT_EQ(http::status_of(r.error), 400);
     EXPECT_EQ(r.error.code, "DOCKER::INVALID_PORT");
     EXPECT_EQ(r.error.message, "Port must be between 1 and 65535.");
   }
