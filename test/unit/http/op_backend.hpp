@@ -60,6 +60,13 @@ private:
     };
   }
 
+  /// Operations without a method here: 501.
+  template <class Op>
+  void dispatch(const call_context&, const std::string&, Op&,
+                reply<sandbox_answer> done) {
+    done(result<sandbox_answer>::fail(
+      make_api_error(ec::not_implemented, "not implemented by this fake")));
+  }
   void dispatch(const call_context& ctx, const std::string& id, pause_op&,
                 reply<sandbox_answer> done) {
     pause(ctx, id, answer<sandbox_view>(std::move(done)));
