@@ -23,8 +23,8 @@ namespace osb {
 struct op_traits {
   /// Names the operation in replay keys and logs.
   const char* name;
-  /// Changes the sandbox: a forward to a peer that gets no answer is a 504
-  /// "outcome unknown" (a read's is a 503 "node unavailable").
+  /// Changes the sandbox: a forward to a peer that gets no answer fails
+  /// with `ec::outcome_unknown` (a read's with `ec::node_unavailable`).
   bool mutation;
   /// Runs at most once per X-Request-ID (actors/replay.hpp).
   bool replayed;

@@ -38,13 +38,7 @@
 
 namespace osb::http {
 
-namespace {
-
-using namespace detail;
-
-/// Starlette's ALL_METHODS, the CORS allow-list for `allow_methods=["*"]`.
-constexpr std::string_view cors_methods
-  = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
+namespace detail {
 
 /// The handler of a route, from the resources' route tables; nullptr for
 /// none.
@@ -61,6 +55,16 @@ route_handler handler_of(route_id id) {
   auto i = handlers.find(static_cast<uint8_t>(id));
   return i == handlers.end() ? nullptr : i->second;
 }
+
+} // namespace detail
+
+namespace {
+
+using namespace detail;
+
+/// Starlette's ALL_METHODS, the CORS allow-list for `allow_methods=["*"]`.
+constexpr std::string_view cors_methods
+  = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
 
 void dispatch_route(const api_state& st, exchange_ptr x, const route& rt,
                     const request& req) {

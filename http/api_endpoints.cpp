@@ -130,6 +130,8 @@ bool has_header(const request& req, std::string_view lower_name) {
 
 } // namespace
 
+/// A port's endpoint: the sandbox's own address, this server's proxy
+/// (`use_server_proxy`), or a signed URL of it (`expires`).
 void get_endpoint(const api_state& st, exchange_ptr x, const route& rt,
                   const request& req) {
   int64_t port = 0;

@@ -76,6 +76,8 @@ void record_request(const exchange& x, int status) {
   h->observe(metrics::seconds(std::chrono::steady_clock::now() - x.started));
 }
 
+/// `GET /metrics`: the registry in Prometheus text format 0.0.4 (404 when
+/// `[metrics] enabled = false`).
 void metrics(const api_state& st, exchange_ptr x, const route&,
              const request&) {
   if (!st.cfg->metrics.enabled)
@@ -91,6 +93,7 @@ void metrics(const api_state& st, exchange_ptr x, const route&,
   finish(*x, std::move(res));
 }
 
+/// `GET /ready`: 200 when the backend is ready, 503 with the reason.
 void ready(const api_state& st, exchange_ptr x, const route&,
            const request&) {
   st.backend->readiness(

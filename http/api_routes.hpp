@@ -42,6 +42,10 @@ std::vector<route_binding> pool_routes(); // api_pools.cpp
 /// `GET /metrics` and `GET /ready`.
 std::vector<route_binding> operations_routes(); // api_metrics.cpp
 
+/// The handler bound to a route in the tables above; nullptr for none
+/// (api.cpp).
+route_handler handler_of(route_id id);
+
 // -- helpers (api_metrics.cpp) ------------------------------------------------
 
 /// Whether `id` skips the API key: `/ready` always, `/metrics` when

@@ -3,6 +3,7 @@
 
 #include "http/api.hpp"
 
+#include "http/api_routes.hpp"
 #include "test/unit/http/api_fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -205,4 +206,17 @@ TEST_F(Api, CorsSimpleResponses) {
   // Without Origin no CORS headers at all.
   res = call("GET", "/v1/sandboxes/sbx-001");
   EXPECT_FALSE(has_header(res, "Access-Control-Allow-Origin"));
+}
+
+// Every route of the router's table is served: a route whose handler is not
+// bound in its resource's table (`*_routes()`) would answer 404.
+TEST(ApiRouteTables, EveryRouteHasAHandler) {
+  using detail::handler_of;
+  for (auto id : {route_id::not_found, route_id::method_not_allowed,
+                  route_id::redirect_slash, route_id::health})
+    EXPECT_EQ(handler_of(id), nullptr) << to_string(id); // api.cpp's own
+  for (int i = static_cast<int>(route_id::create_sandbox);
+       i <= static_cast<int>(route_id::ready); ++i)
+    EXPECT_NE(handler_of(static_cast<route_id>(i)), nullptr)
+      << to_string(static_cast<route_id>(i));
 }
