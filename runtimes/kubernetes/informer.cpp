@@ -167,7 +167,7 @@ private:
   /// What a failed answer means, naming the server.
   std::string describe(const char* what, const kube_response& r) const {
     if (r.status == 0)
-      return r.body.rfind("API server", 0) == 0
+      return r.body.find("API server") != std::string::npos
                ? r.body
                : server_name() + ": " + r.body;
     return server_name() + " answered " + std::to_string(r.status) + " to "

@@ -655,7 +655,7 @@ private:
     if (ec == beast::error::timeout) {
       if (watching() && watch_started_)
         return complete(0, "watch on API server " + client_->server()
-                             + " ended: no end after timeoutSeconds");
+                             + " outlived its timeoutSeconds; closed");
       return complete(0, "no answer from API server " + client_->server()
                            + " within "
                            + std::to_string(request_timeout.count()) + "s");
@@ -670,6 +670,9 @@ private:
                            << ec.message());
       return open();
     }
+    if (watching() && watch_started_)
+      return complete(0, "watch on API server " + client_->server()
+                           + " broken: " + ec.message());
     complete(0, "connection to API server " + client_->server()
                   + " failed: " + ec.message());
   }
