@@ -37,6 +37,11 @@ struct kube_endpoint {
   /// The namespace of the kubeconfig's context (or the service account's);
   /// empty = not given.
   std::string default_namespace;
+  /// How long a request may take in all (connect, send, answer), and how
+  /// long connecting (with the TLS handshake) may take. Watches are bounded
+  /// by their timeoutSeconds instead.
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds connect_timeout{10000};
 };
 
 /// Reads a kubeconfig (YAML or JSON): the current context, or `context`

@@ -47,8 +47,6 @@ using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* component = "kubernetes";
-constexpr auto request_timeout = std::chrono::seconds(30);
-constexpr auto connect_timeout = std::chrono::seconds(10);
 /// Token files rotate (bound service account tokens: about hourly).
 constexpr auto token_reread = std::chrono::seconds(60);
 /// A list of 10,000 pods is ~20 MiB.
@@ -397,6 +395,16 @@ public:
   }
 
 private:
+  std::chrono::milliseconds connect_timeout() const {
+    return client_->endpoint().connect_timeout;
+  }
+
+  /// "30s", or "1500ms" when not whole seconds.
+  static std::string millis(std::chrono::milliseconds x) {
+    return x.count() % 1000 == 0 ? std::to_string(x.count() / 1000) + "s"
+                                 : std::to_string(x.count()) + "ms";
+  }
+
   bool watching() const {
     return static_cast<bool>(on_event_);
   }
@@ -415,7 +423,7 @@ private:
   }
 
   void send() {
-    deadline_ = clock_type::now() + request_timeout;
+    deadline_ = clock_type::now() + client_->endpoint().request_timeout;
     if (auto& token = client_->token(); !token.empty())
       req_.set(http::field::authorization, "Bearer " + token);
     req_.prepare_payload();
@@ -434,7 +442,7 @@ private:
     conn_ = std::make_shared<connection>(client_->ioc(),
                                          client_->tls_context());
     // The stream's timeout does not cover name resolution.
-    timer_.expires_after(connect_timeout);
+    timer_.expires_after(connect_timeout());
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec)
         self->resolver_.cancel();
@@ -457,7 +465,7 @@ private:
     if (ec)
       return fail_connect("cannot resolve " + client_->url().host + ": "
                           + ec.message());
-    conn_->tcp().expires_after(connect_timeout);
+    conn_->tcp().expires_after(connect_timeout());
     conn_->tcp().async_connect(
       results, [self = shared_from_this()](beast::error_code ec,
                                            const tcp::endpoint&) {
@@ -471,8 +479,7 @@ private:
     if (ec)
       return fail_connect(ec == beast::error::timeout
                             ? "connect timed out after "
-                                + std::to_string(connect_timeout.count())
-                                + "s"
+                                + millis(connect_timeout())
                             : ec.message());
     beast::error_code ignored;
     conn_->tcp().socket().set_option(tcp::no_delay{true}, ignored);
@@ -488,7 +495,7 @@ private:
       return fail_connect("cannot set TLS server name: " + ssl_error_text());
     if (!client_->endpoint().insecure_skip_tls_verify)
       conn_->stream.set_verify_callback(ssl::host_name_verification(host));
-    conn_->tcp().expires_after(connect_timeout);
+    conn_->tcp().expires_after(connect_timeout());
     conn_->stream.async_handshake(
       ssl::stream_base::client,
       [self = shared_from_this()](beast::error_code ec) {
@@ -658,7 +665,7 @@ private:
                              + " outlived its timeoutSeconds; closed");
       return complete(0, "no answer from API server " + client_->server()
                            + " within "
-                           + std::to_string(request_timeout.count()) + "s");
+                           + millis(client_->endpoint().request_timeout));
     }
     // The server closes idle keep-alive connections; we notice only when
     // reusing one. Nothing was answered, so the request goes out again.

@@ -289,12 +289,35 @@ TEST(KubeClient, CrudRoundTrip) {
   EXPECT_EQ(deleted.status, 200u) << deleted.body;
   EXPECT_EQ(call(*client, "GET", std::string{pods_path} + "/crud-1").status,
             404u);
-  // Many requests reuse pooled connections (keep-alive).
+  // Sequential requests go out on the pooled keep-alive connection.
   for (int i = 0; i < 20; ++i)
     ASSERT_EQ(call(*client, "GET", pods_path).status, 200u);
   client->shutdown();
   // After shutdown, requests end with status 0 (on the client's thread).
   EXPECT_EQ(call(*client, "GET", pods_path).status, 0u);
+}
+
+TEST(KubeClient, RequestTimeoutOnAFrozenServer) {
+  OSB_REQUIRE_NODE();
+  test::k8s_emulator emu;
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  auto ep = load_kubeconfig(emu.kubeconfig);
+  ASSERT_TRUE(ep);
+  ep->request_timeout = 500ms;
+  auto client = client_for(*ep);
+  ASSERT_EQ(call(*client, "GET", pods_path).status, 200u);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/freeze").status, 200);
+  auto start = std::chrono::steady_clock::now();
+  auto r = call(*client, "GET", pods_path);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 0u);
+  EXPECT_EQ(r.body, "no answer from API server " + emu.url + " within 500ms");
+  EXPECT_GE(took, 450ms);
+  EXPECT_LT(took, 3s);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/unfreeze").status, 200);
+  // The timed-out connection was closed, not pooled: the next one works.
+  EXPECT_EQ(call(*client, "GET", pods_path).status, 200u);
+  client->shutdown();
 }
 
 TEST(KubeClient, StaleResourceVersionPutIs409) {
