@@ -239,6 +239,31 @@ TEST(KubeClient, HttpsWithBearerTokenAndServerVerification) {
   EXPECT_EQ(call(*client_for(*in_cluster), "GET", pods_path).status, 200u);
 }
 
+TEST(KubeClient, ServerNameIsVerified) {
+  OSB_REQUIRE_NODE();
+  // The emulator's certificate names 127.0.0.1, ::1 and localhost only.
+  test::k8s_emulator other{{"--tls", "--host", "127.0.0.2"}};
+  ASSERT_TRUE(other.ok()) << other.error();
+  auto ep = load_kubeconfig(other.kubeconfig);
+  ASSERT_TRUE(ep) << ep.error().message;
+  ASSERT_EQ(ep->server.rfind("https://127.0.0.2:", 0), 0u) << ep->server;
+  auto r = call(*client_for(*ep), "GET", pods_path);
+  EXPECT_EQ(r.status, 0u);
+  EXPECT_NE(r.body.find("TLS handshake with API server " + ep->server
+                        + " failed"),
+            std::string::npos)
+    << r.body;
+  ep->insecure_skip_tls_verify = true;
+  EXPECT_EQ(call(*client_for(*ep), "GET", pods_path).status, 200u);
+  // A host name (sent as SNI) the certificate names is accepted.
+  test::k8s_emulator emu{{"--tls"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  auto by_name = load_kubeconfig(emu.kubeconfig);
+  ASSERT_TRUE(by_name);
+  by_name->server = "https://localhost:" + emu.url.substr(emu.url.rfind(':') + 1);
+  EXPECT_EQ(call(*client_for(*by_name), "GET", pods_path).status, 200u);
+}
+
 TEST(KubeClient, BadKubeconfigsAreClearErrors) {
   OSB_REQUIRE_NODE();
   test::k8s_emulator emu;
