@@ -536,6 +536,9 @@ private:
       return fail_io(ec);
     parser_.emplace();
     parser_->body_limit(body_limit);
+    // A HEAD answer announces a body it does not carry.
+    if (method_ == http::verb::head)
+      parser_->skip(true);
     if (watching()) {
       // The parser keeps a reference: the callback lives in a member.
       chunk_cb_ = [this](std::uint64_t, beast::string_view body,

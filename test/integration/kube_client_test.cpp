@@ -171,7 +171,7 @@ informer_options pod_options() {
 
 } // namespace
 
-TEST(KubeClient, HttpsWithClientCertificateFromKubeconfig) {
+TEST(KubeClient, HttpsWithClientCertificateAndKubeconfigErrors) {
   OSB_REQUIRE_NODE();
   test::k8s_emulator emu{{"--tls", "--require-auth"}};
   ASSERT_TRUE(emu.ok()) << emu.error();
@@ -194,6 +194,39 @@ TEST(KubeClient, HttpsWithClientCertificateFromKubeconfig) {
   anonymous.client_key_pem.clear();
   EXPECT_EQ(call(*client_for(anonymous), "GET", pods_path).status, 401u);
   client->shutdown();
+  // Bad kubeconfigs are clear errors (more in the unit tests).
+  auto missing = load_kubeconfig("/nonexistent/kubeconfig");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, failure_kind::invalid);
+  EXPECT_EQ(missing.error().message,
+            "kubeconfig /nonexistent/kubeconfig: file not found");
+  auto context = load_kubeconfig(emu.kubeconfig, "nope");
+  ASSERT_FALSE(context);
+  EXPECT_EQ(context.error().message,
+            "kubeconfig " + emu.kubeconfig + ": context 'nope' not found");
+  EXPECT_TRUE(load_kubeconfig(emu.kubeconfig, "k8s-emulator"));
+  // An unreachable server is an answer with status 0 naming it.
+  auto unreachable = *ep;
+  unreachable.server = "http://127.0.0.1:1";
+  auto refused = call(*client_for(unreachable), "GET", pods_path);
+  EXPECT_EQ(refused.status, 0u);
+  EXPECT_EQ(
+    refused.body.rfind("API server http://127.0.0.1:1 unreachable: ", 0), 0u)
+    << refused.body;
+  // The emulator's kubeconfig with broken base64 in its CA.
+  std::ifstream in{emu.kubeconfig};
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  auto at = text.find("certificate-authority-data: ");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.insert(at + 30, "*"); // inside the value: a leading * is YAML
+  auto bad = (std::filesystem::path{emu.state_dir} / "bad-kubeconfig").string();
+  std::ofstream{bad} << text;
+  auto broken = load_kubeconfig(bad);
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().message,
+            "kubeconfig " + bad
+              + ": cluster 'k8s-emulator': certificate-authority-data is not "
+                "valid base64");
 }
 
 TEST(KubeClient, HttpsWithBearerTokenAndServerVerification) {
@@ -220,6 +253,10 @@ TEST(KubeClient, HttpsWithBearerTokenAndServerVerification) {
   // ... unless verification is off.
   system_cas.insecure_skip_tls_verify = true;
   EXPECT_EQ(call(*client_for(system_cas), "GET", pods_path).status, 200u);
+  // A host name (sent as SNI) the certificate names is accepted.
+  auto by_name = *ep;
+  by_name.server = "https://localhost:" + emu.url.substr(emu.url.rfind(':') + 1);
+  EXPECT_EQ(call(*client_for(by_name), "GET", pods_path).status, 200u);
   // The in-cluster configuration: token, CA and namespace from files.
   auto dir = std::filesystem::path{emu.state_dir} / "serviceaccount";
   std::filesystem::create_directories(dir);
@@ -255,38 +292,6 @@ TEST(KubeClient, ServerNameIsVerified) {
     << r.body;
   ep->insecure_skip_tls_verify = true;
   EXPECT_EQ(call(*client_for(*ep), "GET", pods_path).status, 200u);
-  // A host name (sent as SNI) the certificate names is accepted.
-  test::k8s_emulator emu{{"--tls"}};
-  ASSERT_TRUE(emu.ok()) << emu.error();
-  auto by_name = load_kubeconfig(emu.kubeconfig);
-  ASSERT_TRUE(by_name);
-  by_name->server = "https://localhost:" + emu.url.substr(emu.url.rfind(':') + 1);
-  EXPECT_EQ(call(*client_for(*by_name), "GET", pods_path).status, 200u);
-}
-
-TEST(KubeClient, BadKubeconfigsAreClearErrors) {
-  OSB_REQUIRE_NODE();
-  test::k8s_emulator emu;
-  ASSERT_TRUE(emu.ok()) << emu.error();
-  auto missing = load_kubeconfig("/nonexistent/kubeconfig");
-  ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().kind, failure_kind::invalid);
-  EXPECT_EQ(missing.error().message,
-            "kubeconfig /nonexistent/kubeconfig: file not found");
-  auto context = load_kubeconfig(emu.kubeconfig, "nope");
-  ASSERT_FALSE(context);
-  EXPECT_EQ(context.error().message,
-            "kubeconfig " + emu.kubeconfig + ": context 'nope' not found");
-  EXPECT_TRUE(load_kubeconfig(emu.kubeconfig, "k8s-emulator"));
-  // An unreachable server is an answer with status 0 naming it.
-  auto ep = load_kubeconfig(emu.kubeconfig);
-  ASSERT_TRUE(ep);
-  ep->server = "http://127.0.0.1:1";
-  auto r = call(*client_for(*ep), "GET", pods_path);
-  EXPECT_EQ(r.status, 0u);
-  EXPECT_EQ(r.body.rfind("API server http://127.0.0.1:1 unreachable: ", 0),
-            0u)
-    << r.body;
 }
 
 TEST(KubeClient, CrudRoundTrip) {
@@ -322,7 +327,7 @@ TEST(KubeClient, CrudRoundTrip) {
   EXPECT_EQ(call(*client, "GET", pods_path).status, 0u);
 }
 
-TEST(KubeClient, RequestTimeoutOnAFrozenServer) {
+TEST(KubeClient, TimeoutCancelAndShutdownOnAFrozenServer) {
   OSB_REQUIRE_NODE();
   test::k8s_emulator emu;
   ASSERT_TRUE(emu.ok()) << emu.error();
@@ -339,8 +344,38 @@ TEST(KubeClient, RequestTimeoutOnAFrozenServer) {
   EXPECT_EQ(r.body, "no answer from API server " + emu.url + " within 500ms");
   EXPECT_GE(took, 450ms);
   EXPECT_LT(took, 3s);
+  // A cancelled watch ends with status 0 "cancelled".
+  auto ended = std::make_shared<std::promise<kube_response>>();
+  auto w = client->watch(
+    std::string{pods_path} + "?watch=1", [](watch_event) {},
+    [ended](kube_response r) { ended->set_value(std::move(r)); });
+  w->cancel();
+  auto end = ended->get_future();
+  ASSERT_EQ(end.wait_for(5s), std::future_status::ready);
+  auto cancelled = end.get();
+  EXPECT_EQ(cancelled.status, 0u);
+  EXPECT_EQ(cancelled.body, "cancelled");
+  // A request in flight at shutdown ends at once with status 0.
+  auto long_wait = *ep;
+  long_wait.request_timeout = 60s;
+  auto second = client_for(long_wait);
+  auto pending = std::make_shared<std::promise<kube_response>>();
+  second->request("GET", pods_path, {}, [pending](kube_response r) {
+    pending->set_value(std::move(r));
+  });
+  auto answer = pending->get_future();
+  EXPECT_EQ(answer.wait_for(300ms), std::future_status::timeout);
+  second->shutdown();
+  ASSERT_EQ(answer.wait_for(5s), std::future_status::ready);
+  auto aborted = answer.get();
+  EXPECT_EQ(aborted.status, 0u);
+  EXPECT_EQ(aborted.body, "Kubernetes API client is shut down");
   ASSERT_EQ(emu.admin_call("POST", "/_emulator/unfreeze").status, 200);
   // The timed-out connection was closed, not pooled: the next one works.
+  EXPECT_EQ(call(*client, "GET", pods_path).status, 200u);
+  // A HEAD answer (the emulator's is 405) carries no body: it completes
+  // and the pooled connection stays in step.
+  EXPECT_NE(call(*client, "HEAD", pods_path).status, 0u);
   EXPECT_EQ(call(*client, "GET", pods_path).status, 200u);
   client->shutdown();
 }
