@@ -52,6 +52,8 @@ constexpr auto token_reread = std::chrono::seconds(60);
 /// A list of 10,000 pods is ~20 MiB.
 constexpr uint64_t body_limit = 512ull * 1024 * 1024;
 constexpr size_t max_idle_connections = 16;
+/// One line of a watch (one object) beyond this is refused.
+constexpr size_t max_event_bytes = 64 * 1024 * 1024;
 /// A watch whose path sets no timeoutSeconds ends on our side after this.
 constexpr auto default_watch_limit = std::chrono::minutes(30);
 
@@ -540,6 +542,9 @@ private:
     if (method_ == http::verb::head)
       parser_->skip(true);
     if (watching()) {
+      // A watch streams for as long as timeoutSeconds; its chunks pass
+      // through and are never stored, so the total is unbounded.
+      parser_->body_limit(boost::none);
       // The parser keeps a reference: the callback lives in a member.
       chunk_cb_ = [this](std::uint64_t, beast::string_view body,
                          beast::error_code&) -> std::size_t {
@@ -604,7 +609,9 @@ private:
     if (finished_)
       return;
     if (parser_->get().result_int() != 200) {
-      error_body_.append(data);
+      // A refusal's Status is small; keep its beginning.
+      if (error_body_.size() < max_event_bytes)
+        error_body_.append(data);
       return;
     }
     pending_.append(data);
@@ -626,6 +633,12 @@ private:
         return; // cancelled from the handler
     }
     pending_.erase(0, start);
+    if (pending_.size() > max_event_bytes) {
+      conn_->tcp().close();
+      complete(0, "API server " + client_->server()
+                    + " sent a watch event over "
+                    + std::to_string(max_event_bytes >> 20) + " MiB");
+    }
   }
 
   /// Parses one line {"type": ..., "object": {...}} and hands it on.
