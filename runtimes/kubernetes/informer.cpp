@@ -294,14 +294,23 @@ private:
                        + selector_query();
     gone_ = false;
     auto self = shared_from_this();
-    auto w = client_->watch(
-      path, [self](watch_event ev) { self->on_event(std::move(ev)); },
+    auto w = client_->open_watch(
+      path, [self] { self->on_open(); },
+      [self](watch_event ev) { self->on_event(std::move(ev)); },
       [self](kube_response r) { self->on_end(std::move(r)); });
     std::lock_guard guard{mtx_};
     if (stopped_)
       w->cancel();
     else
       watch_ = std::move(w);
+  }
+
+  /// The server accepted the watch: it answers again.
+  void on_open() {
+    if (stopped())
+      return;
+    clear_error();
+    backoff_ = opts_.backoff_initial;
   }
 
   void on_event(watch_event ev) {

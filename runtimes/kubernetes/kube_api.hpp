@@ -120,6 +120,18 @@ public:
   // Added by the client's implementation; not pure, so that test fakes need
   // not implement them.
 
+  /// As `watch`; `on_open` runs once when the server accepted the watch
+  /// (status 200, before any event), so that a reconnect is known to work
+  /// before the first event or bookmark. This default (for fakes) never
+  /// runs `on_open`.
+  virtual std::shared_ptr<watch_handle>
+  open_watch(std::string path, std::function<void()> on_open,
+             std::function<void(watch_event)> on_event,
+             std::function<void(kube_response)> on_end) {
+    (void) on_open;
+    return watch(std::move(path), std::move(on_event), std::move(on_end));
+  }
+
   /// The API server's URL ("https://10.0.0.1:6443"), for messages.
   virtual std::string server() const {
     return {};

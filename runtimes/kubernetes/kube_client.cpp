@@ -199,6 +199,11 @@ public:
   watch(std::string path, std::function<void(watch_event)> on_event,
         std::function<void(kube_response)> on_end) override;
 
+  std::shared_ptr<watch_handle>
+  open_watch(std::string path, std::function<void()> on_open,
+             std::function<void(watch_event)> on_event,
+             std::function<void(kube_response)> on_end) override;
+
   void shutdown() override {
     if (stopped_.exchange(true))
       return;
@@ -360,9 +365,12 @@ public:
     req_.keep_alive(true);
   }
 
-  /// Makes this a watch: `on_event` per line of the stream.
-  void make_watch(std::function<void(watch_event)> on_event) {
+  /// Makes this a watch: `on_event` per line of the stream, `on_open`
+  /// (if any) when the server accepted it.
+  void make_watch(std::function<void(watch_event)> on_event,
+                  std::function<void()> on_open) {
     on_event_ = std::move(on_event);
+    on_open_ = std::move(on_open);
     auto t = timeout_seconds(std::string{req_.target()});
     watch_limit_ = t ? std::chrono::seconds(*t + 30)
                      : std::chrono::duration_cast<std::chrono::seconds>(
@@ -575,6 +583,12 @@ private:
     if (watching() && parser_->is_header_done() && !watch_started_) {
       watch_started_ = true;
       watch_deadline_ = clock_type::now() + watch_limit_;
+      if (on_open_ && parser_->get().result_int() == 200) {
+        auto on_open = std::move(on_open_);
+        on_open();
+        if (finished_)
+          return; // cancelled from the callback
+      }
     }
     if (!parser_->is_done())
       return do_read();
@@ -720,6 +734,7 @@ private:
   connection_ptr conn_;
   std::function<void(kube_response)> done_;
   std::function<void(watch_event)> on_event_;
+  std::function<void()> on_open_;
   std::function<std::size_t(std::uint64_t, beast::string_view,
                             beast::error_code&)>
     chunk_cb_;
@@ -784,10 +799,18 @@ void client_impl::request(std::string method, std::string path,
 std::shared_ptr<watch_handle>
 client_impl::watch(std::string path, std::function<void(watch_event)> on_event,
                    std::function<void(kube_response)> on_end) {
+  return open_watch(std::move(path), nullptr, std::move(on_event),
+                    std::move(on_end));
+}
+
+std::shared_ptr<watch_handle>
+client_impl::open_watch(std::string path, std::function<void()> on_open,
+                        std::function<void(watch_event)> on_event,
+                        std::function<void(kube_response)> on_end) {
   auto x = std::make_shared<exchange>(shared_from_this(), http::verb::get,
                                       std::move(path), std::string{},
                                       std::string{}, std::move(on_end));
-  x->make_watch(std::move(on_event));
+  x->make_watch(std::move(on_event), std::move(on_open));
   net::post(runner_->ioc, [x] { x->start(); });
   return std::make_shared<watch_impl>(shared_from_this(), x);
 }

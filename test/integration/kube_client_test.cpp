@@ -504,7 +504,10 @@ TEST(KubeInformer, RelistsAfter410AndReportsWhatChanged) {
 
 TEST(KubeInformer, ResumesAfterApiServerDownAndUp) {
   OSB_REQUIRE_NODE();
-  test::k8s_emulator emu;
+  // No periodic bookmarks and no pod lifecycle (pods stay unscheduled):
+  // the error clears when the watch is accepted, not when an event comes.
+  test::k8s_emulator emu{
+    {"--bookmark-interval-ms", "0", "--delays", "scheduleMs=600000"}};
   ASSERT_TRUE(emu.ok()) << emu.error();
   bulk_pods(emu, 3);
   auto client = client_for(emu);
