@@ -52,6 +52,10 @@ constexpr auto token_reread = std::chrono::seconds(60);
 /// A list of 10,000 pods is ~20 MiB.
 constexpr uint64_t body_limit = 512ull * 1024 * 1024;
 constexpr size_t max_idle_connections = 16;
+/// A 429 with Retry-After is sent again up to this many times (client-go:
+/// 10), waiting at most this long each time.
+constexpr int max_throttle_retries = 5;
+constexpr auto max_retry_after = std::chrono::seconds(10);
 /// One line of a watch (one object) beyond this is refused.
 constexpr size_t max_event_bytes = 64 * 1024 * 1024;
 /// A watch whose path sets no timeoutSeconds ends on our side after this.
@@ -610,12 +614,46 @@ private:
       }
       return complete(status, error_body_.empty() ? body : error_body_);
     }
+    auto retry_after = status == 429 ? parse_retry_after(parser_->get())
+                                     : std::nullopt;
     auto conn = std::move(conn_);
     if (keep_alive && conn->buffer.size() == 0)
       client_->give_back(std::move(conn));
     else
       conn->tcp().close();
+    // The server refused to take the request now and said when to come
+    // back: as client-go, wait and send it again (the server did nothing).
+    if (retry_after && throttled_ < max_throttle_retries
+        && !client_->stopped()) {
+      ++throttled_;
+      OSB_DEBUG(component, "", "",
+                "API server throttles " << req_.target() << "; retries in "
+                                        << retry_after->count() << "s");
+      parser_.reset();
+      timer_.expires_after(*retry_after);
+      timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec || self->finished_)
+          return;
+        self->send();
+      });
+      return;
+    }
     complete(status, std::move(body));
+  }
+
+  /// Retry-After in seconds (1..max_retry_after), or nullopt.
+  static std::optional<std::chrono::seconds>
+  parse_retry_after(const http::response<http::string_body>& res) {
+    auto it = res.find(http::field::retry_after);
+    if (it == res.end())
+      return std::nullopt;
+    auto text = std::string{it->value()};
+    char* end = nullptr;
+    auto n = std::strtol(text.c_str(), &end, 10);
+    if (end == text.c_str() || *end != '\0' || n < 0)
+      return std::nullopt;
+    return std::chrono::seconds{
+      std::clamp<long>(n, 1, max_retry_after.count())};
   }
 
   /// Bytes of a watch's body: whole lines become events.
@@ -746,6 +784,7 @@ private:
   uint64_t id_ = 0;
   bool reused_ = false;
   bool retried_ = false;
+  int throttled_ = 0; ///< 429s waited out
   bool watch_started_ = false;
   bool finished_ = false;
 };

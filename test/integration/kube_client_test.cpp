@@ -402,6 +402,39 @@ TEST(KubeClient, StaleResourceVersionPutIs409) {
   EXPECT_NE(r.body.find("the object has been modified"), std::string::npos);
 }
 
+TEST(KubeClient, ThrottledRequestsWaitForRetryAfter) {
+  OSB_REQUIRE_NODE();
+  test::k8s_emulator emu;
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  auto client = client_for(emu);
+  ASSERT_TRUE(client);
+  // One request per second: the second gets 429 with Retry-After: 1.
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/throttle",
+                           R"({"qps":1,"burst":1})")
+              .status,
+            200);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(call(*client, "GET", pods_path).status, 200u);
+  auto r = call(*client, "POST", pods_path, pod_json("throttled"));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 201u) << r.body;
+  EXPECT_GE(took, 900ms);
+  auto recent = emu.admin_call("GET", "/_emulator/requests").json();
+  int posts = 0;
+  for (auto& x : recent["recent"].GetArray())
+    posts += std::string{x["method"].GetString()} == "POST";
+  EXPECT_EQ(posts, 2); // refused once, then created
+  // Without Retry-After a 429 is the caller's to handle.
+  ASSERT_EQ(emu.admin_call("DELETE", "/_emulator/throttle").status, 200);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/faults",
+                           R"({"verb":"get","count":1,"code":429})")
+              .status,
+            200);
+  EXPECT_EQ(call(*client, "GET", std::string{pods_path} + "/throttled").status,
+            429u);
+  client->shutdown();
+}
+
 TEST(KubeInformer, ListsPagedThenWatchesChanges) {
   OSB_REQUIRE_NODE();
   test::k8s_emulator emu;
