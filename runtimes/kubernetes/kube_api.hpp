@@ -196,6 +196,18 @@ public:
   virtual std::string object(const std::string& name) const = 0;
   /// Stops the watch; no `on_change` runs after this returns.
   virtual void stop() = 0;
+
+  // Added by the implementation; not pure, so that fakes need not have it.
+
+  /// The cached objects by name without copying their texts (immutable,
+  /// shared with the cache): 10,000 pods are ~20 MB of JSON, which
+  /// `objects()` copies. The default copies through `objects()`.
+  virtual std::vector<std::shared_ptr<const std::string>> snapshot() const {
+    std::vector<std::shared_ptr<const std::string>> result;
+    for (auto& x : objects())
+      result.push_back(std::make_shared<const std::string>(std::move(x)));
+    return result;
+  }
 };
 
 std::shared_ptr<informer> make_informer(kube_client_ptr client,

@@ -606,6 +606,11 @@ TEST(KubeInformer, OneWatchConnectionForAThousandPods) {
   bulk_pods(emu, 10, "more-");
   EXPECT_TRUE(rec.wait_for("ADDED", "more-9"));
   EXPECT_EQ(inf->objects().size(), 1010u);
+  // snapshot() shares the cached texts instead of copying them.
+  auto shared = inf->snapshot();
+  ASSERT_EQ(shared.size(), 1010u);
+  EXPECT_EQ(*shared.front(), inf->objects().front());
+  EXPECT_EQ(inf->snapshot().front().get(), shared.front().get());
   auto watches = emu.admin_call("GET", "/_emulator/watches").json();
   ASSERT_TRUE(watches.IsObject());
   EXPECT_EQ(watches["watches"].Size(), 1u);

@@ -183,6 +183,10 @@ TEST(KubeInformerUnit, PagedListThenWatchFromItsResourceVersion) {
                              "ADDED d", "DELETED a"}));
   EXPECT_TRUE(f.inf->object("a").empty());
   EXPECT_EQ(f.inf->object("b"), pod("b", 11));
+  auto snap = f.inf->snapshot();
+  ASSERT_EQ(snap.size(), 3u); // b, c, d by name
+  EXPECT_EQ(*snap[0], pod("b", 11));
+  EXPECT_EQ(*snap[2], pod("d", 12));
   // The server ends the watch (timeoutSeconds): resumed at once from the
   // bookmark's resourceVersion.
   f.last_watch().on_end({200, {}});
