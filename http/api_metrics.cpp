@@ -27,7 +27,11 @@ uint32_t method_index(std::string_view m) {
   return std::size(known);
 }
 
-constexpr size_t num_routes = static_cast<size_t>(route_id::ready) + 1;
+/// Every value a route_id can take (it is a uint8_t): a route added at the
+/// end of the enum needs no change here (sized by the last route, the
+/// array overflowed for it).
+constexpr size_t num_routes = 256;
+static_assert(sizeof(route_id) == 1);
 
 } // namespace
 
