@@ -203,6 +203,7 @@ void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
     if (w != nullptr) {
       init.observed_status = w->status;
       init.observed_exit_code = w->exit_code;
+      init.observed_address = w->address;
     }
     restored.push_back(spawn_sandbox(self, std::move(init)));
     ++num_restored;
@@ -400,10 +401,14 @@ void create_sandbox(self_ptr self, caf::typed_response_promise<sandbox_view> rp,
     row.expires_us = row.created_us + spec.timeout_s * 1000000;
   row.metadata_json = codec::map_to_json(spec.metadata);
   row.spec_json = codec::spec_to_json(spec);
+  // Ports the sandbox serves at its own address need no reservation.
+  row.execd_port = a.fixed.execd;
+  row.http_port = a.fixed.http;
+  row.egress_port = a.fixed.egress;
   for (auto [wanted, port] : {std::pair{a.execd_port, &row.execd_port},
                               std::pair{a.http_port, &row.http_port},
                               std::pair{a.egress_port, &row.egress_port}}) {
-    if (!wanted)
+    if (!wanted || *port != 0)
       continue;
     auto p = st.ports.allocate();
     if (!p) {

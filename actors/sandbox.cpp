@@ -320,6 +320,9 @@ void provisioned(self_ptr self, runtimes::provision_result& r) {
     return;
   if (r.status == outcome::running) {
     st.never_ran = false;
+    // A sandbox with an address of its own (a pod) is reached there.
+    if (!r.address.empty())
+      st.view.endpoint_host = r.address;
     if (!st.row.pool.empty() && st.row.phase == "provisioning") {
       // A pool member: its execd waits for a claim (docs/pools.md).
       transition(self, sandbox_phase::running, sandbox_state::running,
@@ -474,7 +477,9 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.store = std::move(init.store);
   st.supervisor = std::move(init.supervisor);
   st.view = make_view(*st.cfg, st.row, st.spec);
-  st.view.endpoint_host = init.endpoint_host;
+  st.view.endpoint_host = init.observed_address.empty()
+                           ? init.endpoint_host
+                           : init.observed_address;
   st.local_transition_us = codec::now_us();
   if (init.recovered) {
     // Bring the state machine back from the row and the container.

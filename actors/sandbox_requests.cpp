@@ -225,9 +225,11 @@ caf::result<sandbox_view> freeze(self_ptr self, bool on,
             + " to see its current state."));
         return;
       }
+      // `invalid`: the runtime cannot pause at all (Kubernetes pods).
       auto code = f.kind == failure_kind::unavailable ? ec::runtime_unavailable
                   : f.kind == failure_kind::conflict
                     ? (on ? ec::sandbox_not_running : ec::sandbox_not_paused)
+                  : f.kind == failure_kind::invalid ? ec::api_not_supported
                   : (on ? ec::pause_failed : ec::resume_failed);
       rp.deliver(make_error(code, std::string{"Failed to "}
                                     + (on ? "pause" : "resume")

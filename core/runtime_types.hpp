@@ -65,6 +65,9 @@ struct admission {
   bool execd_port = false;
   bool http_port = false;
   bool egress_port = false;
+  /// Ports the sandbox serves at its own address (Kubernetes: the pod's),
+  /// used as they are instead of reserved host ports; 0 = none.
+  port_map fixed;
 };
 
 /// Set by the caller to stop a provisioning between two of its steps.
@@ -117,6 +120,9 @@ struct provision_result {
   std::string reason;
   /// The API's `status.message`: what failed, in words a person can act on.
   std::string message;
+  /// Where a running sandbox's ports are reached when that is its own
+  /// address (Kubernetes: the pod IP); empty = its host's endpoint host.
+  std::string address;
 };
 
 /// Observed states of a sandbox's workload; every runtime maps its own onto
@@ -137,6 +143,9 @@ struct workload_state {
   /// itself (Docker's "restarting", "removing").
   std::string status;
   int32_t exit_code = 0;
+  /// The sandbox's own address (`provision_result::address`); empty = its
+  /// host's endpoint host.
+  std::string address;
 };
 
 /// An object a runtime made for a sandbox of this node (its workload, an
