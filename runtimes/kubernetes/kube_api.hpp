@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/expected.hpp"
@@ -110,6 +111,25 @@ public:
 
   /// Stops I/O: requests in flight and later end with status 0.
   virtual void shutdown() = 0;
+
+  // Added by the client's implementation; not pure, so that test fakes need
+  // not implement them.
+
+  /// The API server's URL ("https://10.0.0.1:6443"), for messages.
+  virtual std::string server() const {
+    return {};
+  }
+
+  /// Runs `fn` once after `delay` on the client's I/O thread (timers of
+  /// the informer's backoff); never after shutdown. This default, for
+  /// fakes, runs it on a thread of its own.
+  virtual void after(std::chrono::milliseconds delay,
+                     std::function<void()> fn) {
+    std::thread{[delay, fn = std::move(fn)] {
+      std::this_thread::sleep_for(delay);
+      fn();
+    }}.detach();
+  }
 };
 
 using kube_client_ptr = std::shared_ptr<kube_client>;
