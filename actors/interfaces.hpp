@@ -34,6 +34,9 @@ using runtime_actor = caf::typed_actor<
                   runtimes::claim_request>::with<bool>,
   // Lists this node's sandboxes and their objects on the host (one call).
   caf::replies_to<atom::observe>::with<runtimes::observation>,
+  // Keeps a sandbox's changed expiry and metadata with its workload
+  // (runtime::record).
+  caf::replies_to<atom::update, runtimes::sandbox_instance>::with<bool>,
   // Lists the volumes that should have gone with their sandbox.
   caf::replies_to<atom::vol_list>::with<runtime_objects>,
   // Removes one object (an orphan, a leftover volume).

@@ -45,6 +45,21 @@ runtimes::sandbox_instance instance(self_ptr self) {
   return make_instance(self->state.row, self->state.spec);
 }
 
+void record(self_ptr self) {
+  auto x = instance(self);
+  x.spec.metadata = self->state.view.metadata;
+  x.expires_us = self->state.view.expires_us;
+  self->request(self->state.runtime, runtime_timeout(self), atom::update_v,
+                std::move(x))
+    .then([](bool) {},
+          [self](caf::error& err) {
+            OSB_WARN(component, "", sid(self),
+                     "sandbox could not keep its expiry and metadata with "
+                     "its workload (the store has them): "
+                       << to_failure(err).message);
+          });
+}
+
 /// Answers endpoint lookups that waited for the start: the container runs
 /// (or provisioning ended otherwise), so the SDK's first ping can succeed.
 void release_start_waiters(self_ptr self) {
@@ -674,6 +689,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
             st.row.metadata_json = row.metadata_json;
             st.view.metadata = std::move(metadata);
             self->send(st.node, atom::update_v, st.view);
+            record(self);
             OSB_INFO(component, rid, sid(self), "sandbox metadata patched");
             rp.deliver(st.view);
           },

@@ -152,6 +152,7 @@ caf::result<int64_t> renew_to(self_ptr self, int64_t expires_us,
         st.view.expires_us = row.expires_us;
         arm_expiry(self);
         self->send(st.node, atom::update_v, st.view);
+        record(self);
         OSB_INFO(component, rid, sid(self),
                  "sandbox expiry renewed to "
                    << codec::format_time(row.expires_us));

@@ -136,6 +136,22 @@ inline constexpr const char* paused = "paused";
 inline constexpr const char* exited = "exited";
 } // namespace workload
 
+/// What a runtime keeps of a sandbox with its workload (Kubernetes: the
+/// pod's annotations): enough to rebuild the sandbox's stored row when the
+/// store lost it.
+struct kept_state {
+  /// The stored spec (core/spec_json) and the current metadata (JSON).
+  std::string spec_json;
+  std::string metadata_json;
+  std::string access_token;
+  std::string egress_token;
+  int64_t created_us = 0;
+  /// 0 = manual cleanup.
+  int64_t expires_us = 0;
+  /// The ports the sandbox serves (`admission::fixed`).
+  port_map ports;
+};
+
 /// What a runtime observes of one sandbox of this node.
 struct workload_state {
   std::string id;
@@ -146,6 +162,9 @@ struct workload_state {
   /// The sandbox's own address (`provision_result::address`); empty = its
   /// host's endpoint host.
   std::string address;
+  /// What the runtime keeps of the sandbox (`sandbox_runtime::record`);
+  /// nullopt for runtimes that keep nothing (Docker: the store does).
+  std::optional<kept_state> kept;
 };
 
 /// An object a runtime made for a sandbox of this node (its workload, an

@@ -6,6 +6,7 @@
 
 #include "base/log.hpp"
 #include "runtimes/docker/hosts.hpp"
+#include "runtimes/kubernetes/hosts.hpp"
 
 namespace osb::runtimes {
 
@@ -30,6 +31,7 @@ expected<std::vector<host_runtime>> always(const runtime_context& ctx) {
 constexpr registered_kind kinds[] = {
   {"docker", docker::prepare_hosts, always<docker::make_hosts>},
   {"fake", docker::prepare_fake_hosts, always<docker::make_fake_hosts>},
+  {"kubernetes", kubernetes::prepare, kubernetes::make_hosts},
 };
 
 const registered_kind* find(std::string_view type) {

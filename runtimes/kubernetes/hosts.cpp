@@ -1,11 +1,7 @@
 #include "runtimes/kubernetes/hosts.hpp"
 
+#include <cctype>
 #include <memory>
-#include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "base/log.hpp"
 #include "runtimes/kubernetes/kube_api.hpp"
@@ -17,39 +13,6 @@ namespace osb::runtimes::kubernetes {
 namespace {
 
 constexpr const char* component = "main";
-
-/// One thread that runs delayed functions (the provisioning timeouts).
-class timer_thread {
-public:
-  timer_thread() : work_(ctx_.get_executor()), thread_([this] { ctx_.run(); }) {
-    // nop
-  }
-
-  ~timer_thread() {
-    work_.reset();
-    ctx_.stop();
-    // The last reference may go on this very thread (a timer's function
-    // held the runtime).
-    if (thread_.get_id() == std::this_thread::get_id())
-      thread_.detach();
-    else
-      thread_.join();
-  }
-
-  void after(std::chrono::milliseconds delay, std::function<void()> f) {
-    auto t = std::make_shared<boost::asio::steady_timer>(ctx_, delay);
-    t->async_wait([t, f = std::move(f)](const boost::system::error_code& ec) {
-      if (!ec)
-        f();
-    });
-  }
-
-private:
-  boost::asio::io_context ctx_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type>
-    work_;
-  std::thread thread_;
-};
 
 /// A label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends.
 bool is_label_value(const std::string& x) {
@@ -118,9 +81,12 @@ expected<std::vector<host_runtime>> make_hosts(const runtime_context& ctx) {
   io.watch_timeout_seconds
     = static_cast<int>(k.informer_watch_timeout_seconds);
   auto pods = make_informer(*client, io);
-  auto timers = std::make_shared<timer_thread>();
-  opts.after = [timers](std::chrono::milliseconds d, std::function<void()> f) {
-    timers->after(d, std::move(f));
+  // Timeouts run on the client's I/O thread; a weak reference, so that
+  // the runtime (which owns the client) is not kept alive by its timers.
+  std::weak_ptr<kube_client> weak = *client;
+  opts.after = [weak](std::chrono::milliseconds d, std::function<void()> f) {
+    if (auto c = weak.lock())
+      c->after(d, std::move(f));
   };
   OSB_INFO(component, "", "",
            "sandboxes are pods in namespace " << opts.namespace_name

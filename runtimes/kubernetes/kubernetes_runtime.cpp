@@ -165,10 +165,7 @@ void kubernetes_runtime::admit(const sandbox_spec& spec,
     return refuse(e->code, e->message);
   // The pod's own address serves execd, 8080 and the egress API: no host
   // ports to reserve.
-  a.fixed.execd = 44772;
-  a.fixed.http = 8080;
-  if (!spec.network_policy_json.empty())
-    a.fixed.egress = 18080;
+  a.fixed = pod_ports(!spec.network_policy_json.empty());
   cb(std::move(a));
 }
 
@@ -285,8 +282,11 @@ void kubernetes_runtime::create(const wait_ptr& w) {
           w->created = true;
           if (w->opts.on_phase)
             w->opts.on_phase(create_phase::created);
-          // Events that came before this answer were ignored.
-          return self->check(w, self->pods_->object(w->name));
+          // Events that came before this answer found `created` unset; the
+          // informer may also not have seen the pod yet: then the answer
+          // is its first state.
+          auto json = self->pods_->object(w->name);
+          return self->check(w, json.empty() ? r.body : json);
         }
         if (r.status == 409) {
           // A create from before a restart landed meanwhile.
@@ -341,10 +341,11 @@ void kubernetes_runtime::on_change(const watch_event& e) {
       return;
     w = i->second;
   }
-  check(w, e.type == "DELETED" ? std::string{} : e.object);
+  check(w, e.object, e.type == "DELETED");
 }
 
-void kubernetes_runtime::check(const wait_ptr& w, const std::string& json) {
+void kubernetes_runtime::check(const wait_ptr& w, const std::string& json,
+                               bool deleted) {
   if (w->done)
     return;
   if (w->opts.cancel && w->opts.cancel->load()) {
@@ -352,7 +353,7 @@ void kubernetes_runtime::check(const wait_ptr& w, const std::string& json) {
     r.status = provision_result::outcome::cancelled;
     return finish(w, r);
   }
-  if (json.empty()) {
+  if (deleted) {
     if (w->created)
       finish(w, failed("CONTAINER_START_FAILED",
                        "Pod " + w->name
@@ -468,7 +469,41 @@ void kubernetes_runtime::remove(const sandbox_instance& x, bool,
                });
 }
 
+void kubernetes_runtime::record(const sandbox_instance& x,
+                                callback<unit> cb) {
+  auto name = pod_name(x.id);
+  auto server = opts_.server;
+  client_->request(
+    "PATCH", collection("pods") + "/" + name,
+    state_patch(x.expires_us, x.spec.metadata),
+    [cb, name, server](kube_response r) {
+      // A pod that is gone keeps nothing.
+      if (r.status == 200 || r.status == 404)
+        return cb(unit{});
+      if (r.status == 0)
+        return cb(failure{failure_kind::unavailable,
+                          "API server " + server + " unreachable: " + r.body});
+      cb(failure{failure_kind::failed,
+                 "PATCH of pod " + name + " answered HTTP "
+                   + std::to_string(r.status) + ": " + status_message(r)});
+    },
+    "application/merge-patch+json");
+}
+
 void kubernetes_runtime::observe(callback<observation> cb) {
+  // A start lists before the informer's first listing completes: wait for
+  // it a little rather than report the runtime down.
+  observe_synced(40, std::move(cb));
+}
+
+void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
+  if (tries > 0 && pods_->last_error().empty() && !pods_->synced()) {
+    auto self = shared_from_this();
+    opts_.after(std::chrono::milliseconds(50), [self, tries, cb] {
+      self->observe_synced(tries - 1, cb);
+    });
+    return;
+  }
   if (auto why = unavailable(); !why.empty())
     return cb(failure{failure_kind::unavailable, why});
   observation result;
@@ -481,6 +516,19 @@ void kubernetes_runtime::observe(callback<observation> cb) {
     w.status = f->workload;
     w.exit_code = f->exit_code;
     w.address = f->pod_ip;
+    // What a server that lost its store adopts the pod from; a spec that
+    // does not match its hash was altered and is not trusted.
+    if (!f->spec_json.empty() && f->spec_hash == spec_hash(f->spec_json)) {
+      kept_state k;
+      k.spec_json = f->spec_json;
+      k.metadata_json = f->metadata_json;
+      k.access_token = f->access_token;
+      k.egress_token = f->egress_token;
+      k.created_us = f->created_us;
+      k.expires_us = f->expires_us;
+      k.ports = pod_ports(!f->egress_token.empty());
+      w.kept = std::move(k);
+    }
     result.workloads.push_back(std::move(w));
     result.objects.push_back({f->id, "pod", f->name, f->name, f->incarnation});
   }

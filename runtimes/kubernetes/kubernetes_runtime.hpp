@@ -55,6 +55,7 @@ public:
   void admit(const sandbox_spec& spec, callback<admission> cb) override;
   void provision(const sandbox_instance& x, provision_options opts,
                  std::function<void(provision_result)> cb) override;
+  void record(const sandbox_instance& x, callback<unit> cb) override;
   void pause(const sandbox_instance& x, callback<unit> cb) override;
   void resume(const sandbox_instance& x, callback<unit> cb) override;
   void remove(const sandbox_instance& x, bool never_ran,
@@ -88,15 +89,19 @@ private:
   /// An informer change: wakes the provisioning that waits for the pod.
   void on_change(const watch_event& e);
 
-  /// Looks at the pod of a waiting provisioning (`json` empty = gone) and
-  /// finishes it when it is ready or cannot become ready.
-  void check(const wait_ptr& w, const std::string& json);
+  /// Looks at the pod of a waiting provisioning (`deleted`: its last
+  /// state) and finishes it when it is ready or cannot become ready.
+  void check(const wait_ptr& w, const std::string& json, bool deleted = false);
 
   /// Finishes a provisioning once (later calls do nothing).
   void finish(const wait_ptr& w, provision_result r);
 
   /// Creates the pull secret (if any), then the pod.
   void create(const wait_ptr& w);
+
+  /// Answers `cb` from the cache once the informer synced (waits up to
+  /// `tries` x 50 ms for a first listing in progress).
+  void observe_synced(int tries, callback<observation> cb);
 
   /// DELETE of one object; 404 = success.
   void remove_named(const char* plural, const std::string& name,

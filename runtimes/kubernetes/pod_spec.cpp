@@ -352,6 +352,14 @@ void read_containers(const json::Value& status, pod_facts& f) {
 
 } // namespace
 
+port_map pod_ports(bool egress) {
+  port_map p;
+  p.execd = execd_port;
+  p.http = http_port;
+  p.egress = egress ? egress_api_port : 0;
+  return p;
+}
+
 std::string pod_name(const std::string& id) {
   return "sandbox-" + id;
 }

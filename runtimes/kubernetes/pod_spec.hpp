@@ -56,6 +56,10 @@ inline constexpr const char* sandbox_container = "sandbox";
 inline constexpr const char* egress_container = "egress";
 inline constexpr const char* execd_init_container = "execd-installer";
 
+/// The ports a pod serves at its IP: execd, 8080 and, with a sidecar, the
+/// egress API.
+port_map pod_ports(bool egress);
+
 /// "sandbox-<id>".
 std::string pod_name(const std::string& id);
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -162,6 +163,11 @@ private:
     return doc["metadata"]["name"].GetString();
   }
 
+  bool has_pending(const std::string& name) const {
+    std::lock_guard guard{mtx_};
+    return pending_.count(name) > 0;
+  }
+
   kube_response serve(const std::string& method, const std::string& path,
                       const std::string& body) {
     if (method == "GET" && path == "/api/v1/namespaces/default")
@@ -172,10 +178,19 @@ private:
     if (method == "POST") {
       auto name = name_of(body);
       if (pods) {
-        if (!pods_->object(name).empty())
+        if (!pods_->object(name).empty() || has_pending(name))
           return {409, R"({"kind":"Status","message":"pods \")" + name
                          + R"(\" already exists"})"};
-        pods_->emit("ADDED", name, body);
+        // The watch brings it after the answer, as from a real server.
+        std::lock_guard guard{mtx_};
+        pending_.insert(name);
+        queue_.push_back([this, name, body] {
+          {
+            std::lock_guard guard{mtx_};
+            pending_.erase(name);
+          }
+          pods_->emit("ADDED", name, body);
+        });
       }
       return {201, body};
     }
@@ -190,12 +205,19 @@ private:
       pods_->emit("DELETED", name, json);
       return {200, json};
     }
+    if (method == "PATCH") {
+      // Not merged: the tests look at the request.
+      auto json = pods_->object(path.substr(path.rfind('/') + 1));
+      return json.empty() ? kube_response{404, "{}"}
+                          : kube_response{200, json};
+    }
     return {405, "{}"};
   }
 
   std::shared_ptr<fake_informer> pods_;
   mutable std::mutex mtx_;
   std::deque<std::function<void()>> queue_;
+  std::set<std::string> pending_;
 };
 
 } // namespace osb::runtimes::kubernetes::test

@@ -396,3 +396,49 @@ TEST_F(KubernetesRuntime, DiagnosticsShowThePodAndItsEvents) {
   ASSERT_TRUE(text && *text);
   EXPECT_NE((*text)->find("\"sandbox-sbx-1\""), std::string::npos);
 }
+
+TEST_F(KubernetesRuntime, RecordPatchesTheAnnotationsAndObserveKeepsThem) {
+  auto x = instance();
+  x.created_us = 1'780'000'000'000'000;
+  x.expires_us = x.created_us + 60'000'000;
+  x.spec.metadata = {{"a", "1"}};
+  provision(x);
+  client->run();
+  set_status("sandbox-sbx-1", ready_status);
+  x.expires_us += 3'600'000'000;
+  x.spec.metadata = {{"a", "2"}};
+  std::optional<expected<unit>> done;
+  rt->record(x, [&](expected<unit> r) { done = r; });
+  client->run();
+  ASSERT_TRUE(done && *done);
+  auto& patch = client->seen.back();
+  EXPECT_EQ(patch.method, "PATCH");
+  EXPECT_EQ(patch.path, "/api/v1/namespaces/default/pods/sandbox-sbx-1");
+  EXPECT_EQ(patch.body, state_patch(x.expires_us, x.spec.metadata));
+  // The observation carries what a server without rows adopts from.
+  std::optional<expected<observation>> obs;
+  rt->observe([&](expected<observation> r) { obs = r; });
+  ASSERT_TRUE(obs && *obs);
+  ASSERT_EQ((*obs)->workloads.size(), 1u);
+  auto& kept = (*obs)->workloads[0].kept;
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->access_token, "tok");
+  EXPECT_EQ(kept->created_us, x.created_us);
+  EXPECT_EQ(kept->ports.execd, 44772);
+  EXPECT_EQ(kept->ports.egress, 0);
+  sandbox_spec spec;
+  ASSERT_TRUE(codec::spec_from_json(kept->spec_json, spec));
+  EXPECT_EQ(spec.image, "python:3.12");
+}
+
+TEST_F(KubernetesRuntime, ObserveWaitsForTheFirstListing) {
+  pods->set_synced(false);
+  std::optional<expected<observation>> obs;
+  rt->observe([&](expected<observation> r) { obs = r; });
+  EXPECT_FALSE(obs);
+  ASSERT_EQ(timers.size(), 1u);
+  pods->set_synced(true);
+  timers[0].second();
+  ASSERT_TRUE(obs);
+  EXPECT_TRUE(*obs);
+}
