@@ -102,14 +102,23 @@ public:
     std::vector<std::string> result;
     result.reserve(cache_.size());
     for (auto& [name, entry] : cache_)
-      result.push_back(entry.json);
+      result.push_back(*entry.json);
     return result;
   }
 
   std::string object(const std::string& name) const override {
     std::lock_guard guard{mtx_};
     auto it = cache_.find(name);
-    return it == cache_.end() ? std::string{} : it->second.json;
+    return it == cache_.end() ? std::string{} : *it->second.json;
+  }
+
+  std::vector<std::shared_ptr<const std::string>> snapshot() const override {
+    std::lock_guard guard{mtx_};
+    std::vector<std::shared_ptr<const std::string>> result;
+    result.reserve(cache_.size());
+    for (auto& [name, entry] : cache_)
+      result.push_back(entry.json);
+    return result;
   }
 
   void stop() override {
@@ -130,7 +139,8 @@ public:
 private:
   struct entry {
     std::string resource_version;
-    std::string json;
+    /// Shared with snapshot(): never changed once cached.
+    std::shared_ptr<const std::string> json;
   };
 
   bool stopped() const {
@@ -233,7 +243,9 @@ private:
       for (auto& item : items->GetArray()) {
         auto m = meta_of(item);
         if (!m.name.empty())
-          listing_[m.name] = entry{m.resource_version, to_text(item)};
+          listing_[m.name] = entry{
+            m.resource_version,
+            std::make_shared<const std::string>(to_text(item))};
       }
     }
     std::string cont;
@@ -263,13 +275,13 @@ private:
     backoff_ = opts_.backoff_initial;
     for (auto& [name, e] : old)
       if (fresh.count(name) == 0)
-        emit("DELETED", e.json);
+        emit("DELETED", *e.json);
     for (auto& [name, e] : fresh) {
       auto it = old.find(name);
       if (it == old.end())
-        emit("ADDED", e.json);
+        emit("ADDED", *e.json);
       else if (it->second.resource_version != e.resource_version)
-        emit("MODIFIED", e.json);
+        emit("MODIFIED", *e.json);
     }
     OSB_DEBUG(component, "", "",
               "listed " << fresh.size() << " objects of " << opts_.collection
@@ -294,14 +306,23 @@ private:
                        + selector_query();
     gone_ = false;
     auto self = shared_from_this();
-    auto w = client_->watch(
-      path, [self](watch_event ev) { self->on_event(std::move(ev)); },
+    auto w = client_->open_watch(
+      path, [self] { self->on_open(); },
+      [self](watch_event ev) { self->on_event(std::move(ev)); },
       [self](kube_response r) { self->on_end(std::move(r)); });
     std::lock_guard guard{mtx_};
     if (stopped_)
       w->cancel();
     else
       watch_ = std::move(w);
+  }
+
+  /// The server accepted the watch: it answers again.
+  void on_open() {
+    if (stopped())
+      return;
+    clear_error();
+    backoff_ = opts_.backoff_initial;
   }
 
   void on_event(watch_event ev) {
@@ -345,7 +366,8 @@ private:
       if (ev.type == "DELETED")
         cache_.erase(m.name);
       else if (ev.type == "ADDED" || ev.type == "MODIFIED")
-        cache_[m.name] = entry{m.resource_version, ev.object};
+        cache_[m.name] = entry{m.resource_version,
+                               std::make_shared<const std::string>(ev.object)};
       else
         return;
     }

@@ -47,13 +47,17 @@ using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* component = "kubernetes";
-constexpr auto request_timeout = std::chrono::seconds(30);
-constexpr auto connect_timeout = std::chrono::seconds(10);
 /// Token files rotate (bound service account tokens: about hourly).
 constexpr auto token_reread = std::chrono::seconds(60);
 /// A list of 10,000 pods is ~20 MiB.
 constexpr uint64_t body_limit = 512ull * 1024 * 1024;
 constexpr size_t max_idle_connections = 16;
+/// A 429 with Retry-After is sent again up to this many times (client-go:
+/// 10), waiting at most this long each time.
+constexpr int max_throttle_retries = 5;
+constexpr auto max_retry_after = std::chrono::seconds(10);
+/// One line of a watch (one object) beyond this is refused.
+constexpr size_t max_event_bytes = 64 * 1024 * 1024;
 /// A watch whose path sets no timeoutSeconds ends on our side after this.
 constexpr auto default_watch_limit = std::chrono::minutes(30);
 
@@ -198,6 +202,11 @@ public:
   std::shared_ptr<watch_handle>
   watch(std::string path, std::function<void(watch_event)> on_event,
         std::function<void(kube_response)> on_end) override;
+
+  std::shared_ptr<watch_handle>
+  open_watch(std::string path, std::function<void()> on_open,
+             std::function<void(watch_event)> on_event,
+             std::function<void(kube_response)> on_end) override;
 
   void shutdown() override {
     if (stopped_.exchange(true))
@@ -360,9 +369,12 @@ public:
     req_.keep_alive(true);
   }
 
-  /// Makes this a watch: `on_event` per line of the stream.
-  void make_watch(std::function<void(watch_event)> on_event) {
+  /// Makes this a watch: `on_event` per line of the stream, `on_open`
+  /// (if any) when the server accepted it.
+  void make_watch(std::function<void(watch_event)> on_event,
+                  std::function<void()> on_open) {
     on_event_ = std::move(on_event);
+    on_open_ = std::move(on_open);
     auto t = timeout_seconds(std::string{req_.target()});
     watch_limit_ = t ? std::chrono::seconds(*t + 30)
                      : std::chrono::duration_cast<std::chrono::seconds>(
@@ -397,6 +409,16 @@ public:
   }
 
 private:
+  std::chrono::milliseconds connect_timeout() const {
+    return client_->endpoint().connect_timeout;
+  }
+
+  /// "30s", or "1500ms" when not whole seconds.
+  static std::string millis(std::chrono::milliseconds x) {
+    return x.count() % 1000 == 0 ? std::to_string(x.count() / 1000) + "s"
+                                 : std::to_string(x.count()) + "ms";
+  }
+
   bool watching() const {
     return static_cast<bool>(on_event_);
   }
@@ -415,7 +437,7 @@ private:
   }
 
   void send() {
-    deadline_ = clock_type::now() + request_timeout;
+    deadline_ = clock_type::now() + client_->endpoint().request_timeout;
     if (auto& token = client_->token(); !token.empty())
       req_.set(http::field::authorization, "Bearer " + token);
     req_.prepare_payload();
@@ -434,7 +456,7 @@ private:
     conn_ = std::make_shared<connection>(client_->ioc(),
                                          client_->tls_context());
     // The stream's timeout does not cover name resolution.
-    timer_.expires_after(connect_timeout);
+    timer_.expires_after(connect_timeout());
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec)
         self->resolver_.cancel();
@@ -457,7 +479,7 @@ private:
     if (ec)
       return fail_connect("cannot resolve " + client_->url().host + ": "
                           + ec.message());
-    conn_->tcp().expires_after(connect_timeout);
+    conn_->tcp().expires_after(connect_timeout());
     conn_->tcp().async_connect(
       results, [self = shared_from_this()](beast::error_code ec,
                                            const tcp::endpoint&) {
@@ -471,8 +493,7 @@ private:
     if (ec)
       return fail_connect(ec == beast::error::timeout
                             ? "connect timed out after "
-                                + std::to_string(connect_timeout.count())
-                                + "s"
+                                + millis(connect_timeout())
                             : ec.message());
     beast::error_code ignored;
     conn_->tcp().socket().set_option(tcp::no_delay{true}, ignored);
@@ -488,7 +509,7 @@ private:
       return fail_connect("cannot set TLS server name: " + ssl_error_text());
     if (!client_->endpoint().insecure_skip_tls_verify)
       conn_->stream.set_verify_callback(ssl::host_name_verification(host));
-    conn_->tcp().expires_after(connect_timeout);
+    conn_->tcp().expires_after(connect_timeout());
     conn_->stream.async_handshake(
       ssl::stream_base::client,
       [self = shared_from_this()](beast::error_code ec) {
@@ -529,7 +550,13 @@ private:
       return fail_io(ec);
     parser_.emplace();
     parser_->body_limit(body_limit);
+    // A HEAD answer announces a body it does not carry.
+    if (method_ == http::verb::head)
+      parser_->skip(true);
     if (watching()) {
+      // A watch streams for as long as timeoutSeconds; its chunks pass
+      // through and are never stored, so the total is unbounded.
+      parser_->body_limit(boost::none);
       // The parser keeps a reference: the callback lives in a member.
       chunk_cb_ = [this](std::uint64_t, beast::string_view body,
                          beast::error_code&) -> std::size_t {
@@ -560,6 +587,12 @@ private:
     if (watching() && parser_->is_header_done() && !watch_started_) {
       watch_started_ = true;
       watch_deadline_ = clock_type::now() + watch_limit_;
+      if (on_open_ && parser_->get().result_int() == 200) {
+        auto on_open = std::move(on_open_);
+        on_open();
+        if (finished_)
+          return; // cancelled from the callback
+      }
     }
     if (!parser_->is_done())
       return do_read();
@@ -581,12 +614,46 @@ private:
       }
       return complete(status, error_body_.empty() ? body : error_body_);
     }
+    auto retry_after = status == 429 ? parse_retry_after(parser_->get())
+                                     : std::nullopt;
     auto conn = std::move(conn_);
     if (keep_alive && conn->buffer.size() == 0)
       client_->give_back(std::move(conn));
     else
       conn->tcp().close();
+    // The server refused to take the request now and said when to come
+    // back: as client-go, wait and send it again (the server did nothing).
+    if (retry_after && throttled_ < max_throttle_retries
+        && !client_->stopped()) {
+      ++throttled_;
+      OSB_DEBUG(component, "", "",
+                "API server throttles " << req_.target() << "; retries in "
+                                        << retry_after->count() << "s");
+      parser_.reset();
+      timer_.expires_after(*retry_after);
+      timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec || self->finished_)
+          return;
+        self->send();
+      });
+      return;
+    }
     complete(status, std::move(body));
+  }
+
+  /// Retry-After in seconds (1..max_retry_after), or nullopt.
+  static std::optional<std::chrono::seconds>
+  parse_retry_after(const http::response<http::string_body>& res) {
+    auto it = res.find(http::field::retry_after);
+    if (it == res.end())
+      return std::nullopt;
+    auto text = std::string{it->value()};
+    char* end = nullptr;
+    auto n = std::strtol(text.c_str(), &end, 10);
+    if (end == text.c_str() || *end != '\0' || n < 0)
+      return std::nullopt;
+    return std::chrono::seconds{
+      std::clamp<long>(n, 1, max_retry_after.count())};
   }
 
   /// Bytes of a watch's body: whole lines become events.
@@ -594,7 +661,9 @@ private:
     if (finished_)
       return;
     if (parser_->get().result_int() != 200) {
-      error_body_.append(data);
+      // A refusal's Status is small; keep its beginning.
+      if (error_body_.size() < max_event_bytes)
+        error_body_.append(data);
       return;
     }
     pending_.append(data);
@@ -616,6 +685,12 @@ private:
         return; // cancelled from the handler
     }
     pending_.erase(0, start);
+    if (pending_.size() > max_event_bytes) {
+      conn_->tcp().close();
+      complete(0, "API server " + client_->server()
+                    + " sent a watch event over "
+                    + std::to_string(max_event_bytes >> 20) + " MiB");
+    }
   }
 
   /// Parses one line {"type": ..., "object": {...}} and hands it on.
@@ -658,7 +733,7 @@ private:
                              + " outlived its timeoutSeconds; closed");
       return complete(0, "no answer from API server " + client_->server()
                            + " within "
-                           + std::to_string(request_timeout.count()) + "s");
+                           + millis(client_->endpoint().request_timeout));
     }
     // The server closes idle keep-alive connections; we notice only when
     // reusing one. Nothing was answered, so the request goes out again.
@@ -697,6 +772,7 @@ private:
   connection_ptr conn_;
   std::function<void(kube_response)> done_;
   std::function<void(watch_event)> on_event_;
+  std::function<void()> on_open_;
   std::function<std::size_t(std::uint64_t, beast::string_view,
                             beast::error_code&)>
     chunk_cb_;
@@ -708,6 +784,7 @@ private:
   uint64_t id_ = 0;
   bool reused_ = false;
   bool retried_ = false;
+  int throttled_ = 0; ///< 429s waited out
   bool watch_started_ = false;
   bool finished_ = false;
 };
@@ -761,84 +838,23 @@ void client_impl::request(std::string method, std::string path,
 std::shared_ptr<watch_handle>
 client_impl::watch(std::string path, std::function<void(watch_event)> on_event,
                    std::function<void(kube_response)> on_end) {
+  return open_watch(std::move(path), nullptr, std::move(on_event),
+                    std::move(on_end));
+}
+
+std::shared_ptr<watch_handle>
+client_impl::open_watch(std::string path, std::function<void()> on_open,
+                        std::function<void(watch_event)> on_event,
+                        std::function<void(kube_response)> on_end) {
   auto x = std::make_shared<exchange>(shared_from_this(), http::verb::get,
                                       std::move(path), std::string{},
                                       std::string{}, std::move(on_end));
-  x->make_watch(std::move(on_event));
+  x->make_watch(std::move(on_event), std::move(on_open));
   net::post(runner_->ioc, [x] { x->start(); });
   return std::make_shared<watch_impl>(shared_from_this(), x);
 }
 
 } // namespace
-
-// -- helpers -------------------------------------------------------------------
-
-expected<server_url> parse_server_url(std::string_view url) {
-  auto bad = [&](const std::string& why) {
-    return failure{failure_kind::invalid,
-                   "server '" + std::string{url} + "' " + why};
-  };
-  server_url result;
-  if (url.rfind("https://", 0) == 0) {
-    result.tls = true;
-    url.remove_prefix(8);
-  } else if (url.rfind("http://", 0) == 0) {
-    url.remove_prefix(7);
-  } else {
-    return bad("is not an http:// or https:// URL");
-  }
-  auto slash = url.find('/');
-  auto authority = url.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    result.prefix = std::string{url.substr(slash)};
-    while (!result.prefix.empty() && result.prefix.back() == '/')
-      result.prefix.pop_back();
-  }
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos)
-      return bad("has an unclosed IPv6 address");
-    result.host = std::string{authority.substr(1, close - 1)};
-    auto rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':')
-        return bad("has garbage after the IPv6 address");
-      port = rest.substr(1);
-    }
-  } else {
-    auto colon = authority.rfind(':');
-    result.host = std::string{authority.substr(0, colon)};
-    if (colon != std::string_view::npos)
-      port = authority.substr(colon + 1);
-  }
-  if (result.host.empty())
-    return bad("has no host");
-  if (port.empty()) {
-    result.port = result.tls ? "443" : "80";
-  } else {
-    if (port.find_first_not_of("0123456789") != std::string_view::npos
-        || port.size() > 5 || std::stoi(std::string{port}) > 65535)
-      return bad("has an invalid port");
-    result.port = std::string{port};
-  }
-  return result;
-}
-
-std::string query_escape(std::string_view x) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : x) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 expected<kube_client_ptr> make_kube_client(kube_endpoint endpoint,
                                            rate_limits limits) {

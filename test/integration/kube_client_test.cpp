@@ -171,7 +171,7 @@ informer_options pod_options() {
 
 } // namespace
 
-TEST(KubeClient, HttpsWithClientCertificateFromKubeconfig) {
+TEST(KubeClient, HttpsWithClientCertificateAndKubeconfigErrors) {
   OSB_REQUIRE_NODE();
   test::k8s_emulator emu{{"--tls", "--require-auth"}};
   ASSERT_TRUE(emu.ok()) << emu.error();
@@ -194,6 +194,39 @@ TEST(KubeClient, HttpsWithClientCertificateFromKubeconfig) {
   anonymous.client_key_pem.clear();
   EXPECT_EQ(call(*client_for(anonymous), "GET", pods_path).status, 401u);
   client->shutdown();
+  // Bad kubeconfigs are clear errors (more in the unit tests).
+  auto missing = load_kubeconfig("/nonexistent/kubeconfig");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, failure_kind::invalid);
+  EXPECT_EQ(missing.error().message,
+            "kubeconfig /nonexistent/kubeconfig: file not found");
+  auto context = load_kubeconfig(emu.kubeconfig, "nope");
+  ASSERT_FALSE(context);
+  EXPECT_EQ(context.error().message,
+            "kubeconfig " + emu.kubeconfig + ": context 'nope' not found");
+  EXPECT_TRUE(load_kubeconfig(emu.kubeconfig, "k8s-emulator"));
+  // An unreachable server is an answer with status 0 naming it.
+  auto unreachable = *ep;
+  unreachable.server = "http://127.0.0.1:1";
+  auto refused = call(*client_for(unreachable), "GET", pods_path);
+  EXPECT_EQ(refused.status, 0u);
+  EXPECT_EQ(
+    refused.body.rfind("API server http://127.0.0.1:1 unreachable: ", 0), 0u)
+    << refused.body;
+  // The emulator's kubeconfig with broken base64 in its CA.
+  std::ifstream in{emu.kubeconfig};
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  auto at = text.find("certificate-authority-data: ");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.insert(at + 30, "*"); // inside the value: a leading * is YAML
+  auto bad = (std::filesystem::path{emu.state_dir} / "bad-kubeconfig").string();
+  std::ofstream{bad} << text;
+  auto broken = load_kubeconfig(bad);
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().message,
+            "kubeconfig " + bad
+              + ": cluster 'k8s-emulator': certificate-authority-data is not "
+                "valid base64");
 }
 
 TEST(KubeClient, HttpsWithBearerTokenAndServerVerification) {
@@ -220,6 +253,10 @@ TEST(KubeClient, HttpsWithBearerTokenAndServerVerification) {
   // ... unless verification is off.
   system_cas.insecure_skip_tls_verify = true;
   EXPECT_EQ(call(*client_for(system_cas), "GET", pods_path).status, 200u);
+  // A host name (sent as SNI) the certificate names is accepted.
+  auto by_name = *ep;
+  by_name.server = "https://localhost:" + emu.url.substr(emu.url.rfind(':') + 1);
+  EXPECT_EQ(call(*client_for(by_name), "GET", pods_path).status, 200u);
   // The in-cluster configuration: token, CA and namespace from files.
   auto dir = std::filesystem::path{emu.state_dir} / "serviceaccount";
   std::filesystem::create_directories(dir);
@@ -239,32 +276,25 @@ TEST(KubeClient, HttpsWithBearerTokenAndServerVerification) {
   EXPECT_EQ(call(*client_for(*in_cluster), "GET", pods_path).status, 200u);
 }
 
-TEST(KubeClient, BadKubeconfigsAreClearErrors) {
+TEST(KubeClient, ServerNameIsVerified) {
   OSB_REQUIRE_NODE();
-  test::k8s_emulator emu;
-  ASSERT_TRUE(emu.ok()) << emu.error();
-  auto missing = load_kubeconfig("/nonexistent/kubeconfig");
-  ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().kind, failure_kind::invalid);
-  EXPECT_EQ(missing.error().message,
-            "kubeconfig /nonexistent/kubeconfig: file not found");
-  auto context = load_kubeconfig(emu.kubeconfig, "nope");
-  ASSERT_FALSE(context);
-  EXPECT_EQ(context.error().message,
-            "kubeconfig " + emu.kubeconfig + ": context 'nope' not found");
-  EXPECT_TRUE(load_kubeconfig(emu.kubeconfig, "k8s-emulator"));
-  // An unreachable server is an answer with status 0 naming it.
-  auto ep = load_kubeconfig(emu.kubeconfig);
-  ASSERT_TRUE(ep);
-  ep->server = "http://127.0.0.1:1";
+  // The emulator's certificate names 127.0.0.1, ::1 and localhost only.
+  test::k8s_emulator other{{"--tls", "--host", "127.0.0.2"}};
+  ASSERT_TRUE(other.ok()) << other.error();
+  auto ep = load_kubeconfig(other.kubeconfig);
+  ASSERT_TRUE(ep) << ep.error().message;
+  ASSERT_EQ(ep->server.rfind("https://127.0.0.2:", 0), 0u) << ep->server;
   auto r = call(*client_for(*ep), "GET", pods_path);
   EXPECT_EQ(r.status, 0u);
-  EXPECT_EQ(r.body.rfind("API server http://127.0.0.1:1 unreachable: ", 0),
-            0u)
+  EXPECT_NE(r.body.find("TLS handshake with API server " + ep->server
+                        + " failed"),
+            std::string::npos)
     << r.body;
+  ep->insecure_skip_tls_verify = true;
+  EXPECT_EQ(call(*client_for(*ep), "GET", pods_path).status, 200u);
 }
 
-TEST(KubeClient, CrudRoundTrip) {
+TEST(KubeClient, CrudRoundTripAndStaleResourceVersion) {
   OSB_REQUIRE_NODE();
   test::k8s_emulator emu;
   ASSERT_TRUE(emu.ok()) << emu.error();
@@ -289,23 +319,9 @@ TEST(KubeClient, CrudRoundTrip) {
   EXPECT_EQ(deleted.status, 200u) << deleted.body;
   EXPECT_EQ(call(*client, "GET", std::string{pods_path} + "/crud-1").status,
             404u);
-  // Many requests reuse pooled connections (keep-alive).
-  for (int i = 0; i < 20; ++i)
-    ASSERT_EQ(call(*client, "GET", pods_path).status, 200u);
-  client->shutdown();
-  // After shutdown, requests end with status 0 (on the client's thread).
-  EXPECT_EQ(call(*client, "GET", pods_path).status, 0u);
-}
-
-TEST(KubeClient, StaleResourceVersionPutIs409) {
-  OSB_REQUIRE_NODE();
-  test::k8s_emulator emu;
-  ASSERT_TRUE(emu.ok()) << emu.error();
-  auto client = client_for(emu);
-  ASSERT_TRUE(client);
-  auto created = call(*client, "POST", pods_path, pod_json("occ-1"));
+  // A PUT with a stale resourceVersion is a conflict.
+  created = call(*client, "POST", pods_path, pod_json("occ-1"));
   ASSERT_EQ(created.status, 201u) << created.body;
-  auto stale = parse(created.body);
   ASSERT_EQ(call(*client, "PATCH", std::string{pods_path} + "/occ-1",
                  R"({"metadata":{"annotations":{"a":"1"}}})",
                  "application/merge-patch+json")
@@ -313,10 +329,102 @@ TEST(KubeClient, StaleResourceVersionPutIs409) {
             200u);
   // The first answer's resourceVersion is now stale.
   ASSERT_FALSE(resource_version(created.body).empty());
-  auto r = call(*client, "PUT", std::string{pods_path} + "/occ-1",
-                created.body);
-  EXPECT_EQ(r.status, 409u) << r.body;
-  EXPECT_NE(r.body.find("the object has been modified"), std::string::npos);
+  auto put = call(*client, "PUT", std::string{pods_path} + "/occ-1",
+                  created.body);
+  EXPECT_EQ(put.status, 409u) << put.body;
+  EXPECT_NE(put.body.find("the object has been modified"), std::string::npos);
+  // Sequential requests go out on the pooled keep-alive connection.
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(call(*client, "GET", pods_path).status, 200u);
+  client->shutdown();
+  // After shutdown, requests end with status 0 (on the client's thread).
+  EXPECT_EQ(call(*client, "GET", pods_path).status, 0u);
+}
+
+TEST(KubeClient, TimeoutCancelAndShutdownOnAFrozenServer) {
+  OSB_REQUIRE_NODE();
+  test::k8s_emulator emu;
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  auto ep = load_kubeconfig(emu.kubeconfig);
+  ASSERT_TRUE(ep);
+  ep->request_timeout = 500ms;
+  auto client = client_for(*ep);
+  ASSERT_EQ(call(*client, "GET", pods_path).status, 200u);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/freeze").status, 200);
+  auto start = std::chrono::steady_clock::now();
+  auto r = call(*client, "GET", pods_path);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 0u);
+  EXPECT_EQ(r.body, "no answer from API server " + emu.url + " within 500ms");
+  EXPECT_GE(took, 450ms);
+  EXPECT_LT(took, 3s);
+  // A cancelled watch ends with status 0 "cancelled".
+  auto ended = std::make_shared<std::promise<kube_response>>();
+  auto w = client->watch(
+    std::string{pods_path} + "?watch=1", [](watch_event) {},
+    [ended](kube_response r) { ended->set_value(std::move(r)); });
+  w->cancel();
+  auto end = ended->get_future();
+  ASSERT_EQ(end.wait_for(5s), std::future_status::ready);
+  auto cancelled = end.get();
+  EXPECT_EQ(cancelled.status, 0u);
+  EXPECT_EQ(cancelled.body, "cancelled");
+  // A request in flight at shutdown ends at once with status 0.
+  auto long_wait = *ep;
+  long_wait.request_timeout = 60s;
+  auto second = client_for(long_wait);
+  auto pending = std::make_shared<std::promise<kube_response>>();
+  second->request("GET", pods_path, {}, [pending](kube_response r) {
+    pending->set_value(std::move(r));
+  });
+  auto answer = pending->get_future();
+  EXPECT_EQ(answer.wait_for(300ms), std::future_status::timeout);
+  second->shutdown();
+  ASSERT_EQ(answer.wait_for(5s), std::future_status::ready);
+  auto aborted = answer.get();
+  EXPECT_EQ(aborted.status, 0u);
+  EXPECT_EQ(aborted.body, "Kubernetes API client is shut down");
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/unfreeze").status, 200);
+  // The timed-out connection was closed, not pooled: the next one works.
+  EXPECT_EQ(call(*client, "GET", pods_path).status, 200u);
+  // A HEAD answer (the emulator's is 405) carries no body: it completes
+  // and the pooled connection stays in step.
+  EXPECT_NE(call(*client, "HEAD", pods_path).status, 0u);
+  EXPECT_EQ(call(*client, "GET", pods_path).status, 200u);
+  client->shutdown();
+}
+
+TEST(KubeClient, ThrottledRequestsWaitForRetryAfter) {
+  OSB_REQUIRE_NODE();
+  test::k8s_emulator emu;
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  auto client = client_for(emu);
+  ASSERT_TRUE(client);
+  // One request per second: the second gets 429 with Retry-After: 1.
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/throttle",
+                           R"({"qps":1,"burst":1})")
+              .status,
+            200);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(call(*client, "GET", pods_path).status, 200u);
+  auto r = call(*client, "POST", pods_path, pod_json("throttled"));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 201u) << r.body;
+  EXPECT_GE(took, 900ms);
+  auto recent = emu.admin_call("GET", "/_emulator/requests").json();
+  int posts = 0;
+  for (auto& x : recent["recent"].GetArray())
+    posts += std::string{x["method"].GetString()} == "POST";
+  EXPECT_EQ(posts, 2); // refused once, then created
+  // Without Retry-After a 429 is the caller's to handle.
+  ASSERT_EQ(emu.admin_call("DELETE", "/_emulator/throttle").status, 200);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/faults",
+                           R"({"verb":"get","count":1,"code":429})")
+              .status,
+            200);
+  EXPECT_EQ(call(*client, "GET", std::string{pods_path} + "/throttled").status,
+            429u);
+  client->shutdown();
 }
 
 TEST(KubeInformer, ListsPagedThenWatchesChanges) {
@@ -421,7 +529,10 @@ TEST(KubeInformer, RelistsAfter410AndReportsWhatChanged) {
 
 TEST(KubeInformer, ResumesAfterApiServerDownAndUp) {
   OSB_REQUIRE_NODE();
-  test::k8s_emulator emu;
+  // No periodic bookmarks and no pod lifecycle (pods stay unscheduled):
+  // the error clears when the watch is accepted, not when an event comes.
+  test::k8s_emulator emu{
+    {"--bookmark-interval-ms", "0", "--delays", "scheduleMs=600000"}};
   ASSERT_TRUE(emu.ok()) << emu.error();
   bulk_pods(emu, 3);
   auto client = client_for(emu);
@@ -495,6 +606,11 @@ TEST(KubeInformer, OneWatchConnectionForAThousandPods) {
   bulk_pods(emu, 10, "more-");
   EXPECT_TRUE(rec.wait_for("ADDED", "more-9"));
   EXPECT_EQ(inf->objects().size(), 1010u);
+  // snapshot() shares the cached texts instead of copying them.
+  auto shared = inf->snapshot();
+  ASSERT_EQ(shared.size(), 1010u);
+  EXPECT_EQ(*shared.front(), inf->objects().front());
+  EXPECT_EQ(inf->snapshot().front().get(), shared.front().get());
   auto watches = emu.admin_call("GET", "/_emulator/watches").json();
   ASSERT_TRUE(watches.IsObject());
   EXPECT_EQ(watches["watches"].Size(), 1u);
