@@ -507,8 +507,17 @@ void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
   if (auto why = unavailable(); !why.empty())
     return cb(failure{failure_kind::unavailable, why});
   observation result;
-  for (auto& json : pods_->objects()) {
-    auto f = read_pod(json);
+  std::unique_lock guard{observe_mtx_};
+  std::unordered_map<const std::string*, parsed> seen;
+  for (auto& text : pods_->snapshot()) {
+    auto key = text.get();
+    auto i = parsed_.find(key);
+    auto& p = seen[key];
+    if (i != parsed_.end())
+      p = std::move(i->second);
+    else
+      p = parsed{text, read_pod(*text)};
+    auto& f = p.facts;
     if (!f || f->node != opts_.node || f->host != opts_.host)
       continue;
     workload_state w;
@@ -532,6 +541,9 @@ void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
     result.workloads.push_back(std::move(w));
     result.objects.push_back({f->id, "pod", f->name, f->name, f->incarnation});
   }
+  // Versions no longer cached go.
+  parsed_.swap(seen);
+  guard.unlock();
   cb(std::move(result));
 }
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -113,6 +114,15 @@ private:
   mutable std::mutex mtx_;
   /// Provisionings waiting for their pod, by pod name.
   std::unordered_map<std::string, wait_ptr> waits_;
+  /// What `observe` read from each cached pod text (the informer's texts
+  /// are immutable and shared): a pod is parsed once per version, not at
+  /// every reconciliation. Guarded by `observe_mtx_`.
+  struct parsed {
+    std::shared_ptr<const std::string> text;
+    std::optional<pod_facts> facts;
+  };
+  std::mutex observe_mtx_;
+  std::unordered_map<const std::string*, parsed> parsed_;
 };
 
 } // namespace osb::runtimes::kubernetes
