@@ -263,3 +263,61 @@ TEST(Kubernetes, ABadKubeconfigIsAClearStartUpError) {
   EXPECT_NE(log.find("kubernetes: kubeconfig " + missing), std::string::npos)
     << log;
 }
+
+TEST(Kubernetes, ABrokenOrExpiredWatchIsResumedAndCreatesStillComplete) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  auto watches = [&] {
+    rapidjson::Document doc;
+    doc.Parse(emu.admin_call("GET", "/_emulator/watches").body.c_str());
+    if (doc.IsArray())
+      return doc.Size();
+    return doc.IsObject() && doc.HasMember("watches") ? doc["watches"].Size()
+                                                      : 0u;
+  };
+  EXPECT_EQ(watches(), 1u);
+  auto create_runs = [&] {
+    auto id = create(srv);
+    EXPECT_EQ(srv.wait_state(id, "Running", 15s), "Running") << srv.read_log();
+    size_t n = 0;
+    for (int i = 0; i < 100 && (n = watches()) != 1; ++i)
+      std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(n, 1u) << "one watch connection, resumed";
+  };
+  // The API server ends every watch (as a restart of it would): resumed
+  // from the last resourceVersion.
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/close-watches").status, 200);
+  create_runs();
+  // While it is away, things change and its history is compacted: the
+  // resumed watch gets 410 Gone and the informer lists again.
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/down").status, 200);
+  auto other = R"({"namespace":"default","count":1,"prefix":"other-",)"
+               R"("template":{"apiVersion":"v1","kind":"Pod","metadata":{},)"
+               R"("spec":{"containers":[{"name":"c","image":"busybox:1"}]}}})";
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/pods/bulk", other).status, 200);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/compact").status, 200);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/up").status, 200);
+  // Creates are refused until the supervisor sees the runtime back.
+  int status = 0;
+  for (int i = 0; i < 300 && status != 202; ++i) {
+    auto r = srv.call("POST", "/v1/sandboxes", create_body);
+    status = r.status;
+    if (status == 202)
+      EXPECT_EQ(srv.wait_state(r.json()["id"].GetString(), "Running", 15s),
+                "Running");
+    else
+      std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 202);
+  // The first listing, and the one after 410 Gone.
+  auto log = srv.read_log();
+  size_t lists = 0;
+  for (auto at = log.find("listed "); at != std::string::npos;
+       at = log.find("listed ", at + 1))
+    ++lists;
+  EXPECT_GE(lists, 2u) << log;
+}
