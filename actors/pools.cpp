@@ -128,10 +128,9 @@ void admit(self_ptr self, const sandbox_spec& tmpl, size_t i, Ok ok,
   self->request(rts[i], std::chrono::seconds(30), atom::admit_v, tmpl)
     .then(
       [self, tmpl, i, ok, bad](runtimes::admission& a) mutable {
+        // (The runtime bridge answers a refusal as its error already.)
         if (a.refused)
-          return bad(make_error(a.refused->code,
-                                "The pool's template cannot run here: "
-                                  + a.refused->message));
+          return bad(make_error(a.refused->code, a.refused->message));
         admit(self, tmpl, i + 1, std::move(ok), std::move(bad));
       },
       [bad](caf::error& err) mutable { bad(err); });
