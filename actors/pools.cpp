@@ -294,6 +294,7 @@ void sync(self_ptr self) {
             // One claimed before its pool's create (a deleted pool of the
             // same name) is not this pool's.
             st.members[v.pool].handed.erase(v.id);
+            st.members[v.pool].matched.erase(v.id);
             auto r = live(self, v.pool);
             if (r != nullptr && v.state != sandbox_state::terminated
                 && v.created_us >= r->created_us)
@@ -323,6 +324,8 @@ void sync(self_ptr self) {
             i = ids.count(*i) > 0 ? std::next(i) : m.idle.erase(i);
           for (auto i = m.handed.begin(); i != m.handed.end();)
             i = ids.count(*i) > 0 ? std::next(i) : m.handed.erase(i);
+          for (auto i = m.matched.begin(); i != m.matched.end();)
+            i = ids.count(*i) > 0 ? std::next(i) : m.matched.erase(i);
           m.claimed = claimed[name];
           counted(self, name);
         }
@@ -559,6 +562,7 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
         auto id = *m.idle.begin();
         m.idle.erase(m.idle.begin());
         m.handed.insert(id);
+        m.matched.insert(id);
         ++self->state.counts[name].num_claims;
         ++self->state.counts[name].num_matched;
         ops_metrics().pool_claims.with({"warm"}).inc();
@@ -574,8 +578,11 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       OSB_WARN(component, "", id,
                "pool member of " << name << " could not be claimed");
       // (The metric counted this create as warm already: counted once.)
-      ++self->state.counts[name].num_cold;
-      self->state.members[name].handed.erase(id);
+      auto& m = self->state.members[name];
+      // A matched create goes on as an ordinary create, no pool's.
+      if (m.matched.erase(id) == 0)
+        ++self->state.counts[name].num_cold;
+      m.handed.erase(id);
       counted(self, name);
     },
     [=](atom::sync) { sync(self); },

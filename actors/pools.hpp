@@ -42,6 +42,9 @@ struct pool_members {
   /// Taken by a claim, not seen claimed by a sync yet (the claim may still
   /// be under way): allocated, never adopted as idle again.
   std::set<std::string> handed;
+  /// Of `handed`: taken for a create without `poolRef` (match_creates),
+  /// whose failed claim is no cold create of the pool.
+  std::set<std::string> matched;
   /// Claimed sandboxes of the pool on this node that still exist, as the
   /// last sync counted them (made after the pool's create).
   int64_t claimed = 0;

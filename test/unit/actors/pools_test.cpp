@@ -701,6 +701,9 @@ TEST_F(PoolActors, MatchCreatesServesAMatchingCreateFromAPool) {
   EXPECT_NE(c.first->id, next);
   EXPECT_EQ(c.first->message.find("Pool"), std::string::npos);
   EXPECT_FALSE(ask<sandbox_view>(p.node, atom::get_v, next).first);
+  g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  EXPECT_EQ(g.first->status.num_cold, 0);
+  EXPECT_EQ(g.first->status.allocated, 1);
 }
 
 TEST_F(PoolActors, WithoutMatchCreatesAMatchingCreateIsCold) {
