@@ -16,7 +16,7 @@ namespace osb {
 
 /// Cluster protocol version; peers with another version are refused.
 /// 4: node incarnations, partial lists, TLS between nodes.
-constexpr const char* cluster_protocol_version = "osb-cluster/4";
+constexpr const char* cluster_protocol_version = "osb-cluster/5";
 
 /// How a NODE actor starts.
 struct node_init {
