@@ -33,7 +33,7 @@ rootfs_only=0
 
 # The server is linked dynamically against these (see ldd); libstdc++6 and
 # libgcc-s1 come with minbase.
-packages=libcaf-core0.17,libcaf-io0.17,libcaf-openssl0.17,libtomlplusplus3,libsqlite3-0,libssl3,ca-certificates
+packages=libcaf-core0.17,libcaf-io0.17,libcaf-openssl0.17,libtomlplusplus3,libsqlite3-0,libssl3,libyaml-0-2,ca-certificates
 suite=bookworm
 default_config=$here/deploy/image/config.toml
 label=io.opensandbox.build-sha256

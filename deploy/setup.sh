@@ -20,8 +20,8 @@ fi
 
 packages=(build-essential cmake ninja-build pkg-config libcaf-dev
   libboost1.81-dev libboost-system1.81-dev rapidjson-dev libtomlplusplus-dev
-  libsqlite3-dev libssl-dev openssl libgtest-dev libgmock-dev docker.io
-  busybox-static file
+  libsqlite3-dev libssl-dev libyaml-dev openssl libgtest-dev libgmock-dev
+  docker.io busybox-static file
   curl jq wrk iproute2 debootstrap docker-compose openssh-client
   openssh-server docker-registry apache2-utils clang-14 libfuzzer-14-dev
   prometheus)

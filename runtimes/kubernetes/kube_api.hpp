@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/expected.hpp"
@@ -36,6 +37,11 @@ struct kube_endpoint {
   /// The namespace of the kubeconfig's context (or the service account's);
   /// empty = not given.
   std::string default_namespace;
+  /// How long a request may take in all (connect, send, answer), and how
+  /// long connecting (with the TLS handshake) may take. Watches are bounded
+  /// by their timeoutSeconds instead.
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds connect_timeout{10000};
 };
 
 /// Reads a kubeconfig (YAML or JSON): the current context, or `context`
@@ -110,6 +116,37 @@ public:
 
   /// Stops I/O: requests in flight and later end with status 0.
   virtual void shutdown() = 0;
+
+  // Added by the client's implementation; not pure, so that test fakes need
+  // not implement them.
+
+  /// As `watch`; `on_open` runs once when the server accepted the watch
+  /// (status 200, before any event), so that a reconnect is known to work
+  /// before the first event or bookmark. This default (for fakes) never
+  /// runs `on_open`.
+  virtual std::shared_ptr<watch_handle>
+  open_watch(std::string path, std::function<void()> on_open,
+             std::function<void(watch_event)> on_event,
+             std::function<void(kube_response)> on_end) {
+    (void) on_open;
+    return watch(std::move(path), std::move(on_event), std::move(on_end));
+  }
+
+  /// The API server's URL ("https://10.0.0.1:6443"), for messages.
+  virtual std::string server() const {
+    return {};
+  }
+
+  /// Runs `fn` once after `delay` on the client's I/O thread (timers of
+  /// the informer's backoff); never after shutdown. This default, for
+  /// fakes, runs it on a thread of its own.
+  virtual void after(std::chrono::milliseconds delay,
+                     std::function<void()> fn) {
+    std::thread{[delay, fn = std::move(fn)] {
+      std::this_thread::sleep_for(delay);
+      fn();
+    }}.detach();
+  }
 };
 
 using kube_client_ptr = std::shared_ptr<kube_client>;
@@ -159,6 +196,18 @@ public:
   virtual std::string object(const std::string& name) const = 0;
   /// Stops the watch; no `on_change` runs after this returns.
   virtual void stop() = 0;
+
+  // Added by the implementation; not pure, so that fakes need not have it.
+
+  /// The cached objects by name without copying their texts (immutable,
+  /// shared with the cache): 10,000 pods are ~20 MB of JSON, which
+  /// `objects()` copies. The default copies through `objects()`.
+  virtual std::vector<std::shared_ptr<const std::string>> snapshot() const {
+    std::vector<std::shared_ptr<const std::string>> result;
+    for (auto& x : objects())
+      result.push_back(std::make_shared<const std::string>(std::move(x)));
+    return result;
+  }
 };
 
 std::shared_ptr<informer> make_informer(kube_client_ptr client,

@@ -150,8 +150,10 @@ TEST(Access, TheServerProxyNeedsACredentialAndRevealsNothingWithout) {
   auto a = create(srv);
   auto b = create(srv);
   ASSERT_FALSE(a.empty());
-  auto token = endpoint_of(srv, a, 44772).headers["X-EXECD-ACCESS-TOKEN"];
+  auto ea = endpoint_of(srv, a, 44772);
+  auto token = ea.headers["X-EXECD-ACCESS-TOKEN"];
   auto other = endpoint_of(srv, b, 44772).headers["X-EXECD-ACCESS-TOKEN"];
+  ASSERT_EQ(wait_execd(ea.port, ""), 200);
   auto proxied = [&](const std::string& id,
                      std::map<std::string, std::string> hdrs) {
     return http_call(srv.port(), "POST",
@@ -283,6 +285,7 @@ TEST(Access, PublishedPortsStayOffTheBridgeGatewayUnlessConfigured) {
     auto b = create(srv);
     ASSERT_FALSE(b.empty());
     auto ea = endpoint_of(srv, a, 44772);
+    ASSERT_EQ(wait_execd(ea.port, ""), 200);
     auto bound = shell("docker port sandbox-" + a + " 44772/tcp");
     EXPECT_NE(bound.find(open ? "0.0.0.0:" : "127.0.0.1:"), std::string::npos)
       << bound;
