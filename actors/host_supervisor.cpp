@@ -146,6 +146,67 @@ void announce_recovered(self_ptr self, std::vector<sandbox_actor> restored) {
             [one_done](caf::error&) { one_done(); });
 }
 
+/// Adopts the sandboxes whose runtime keeps their state with them
+/// (Kubernetes: annotations) but whose rows the store lost (an emptied or
+/// new store, another replica's): their rows are rebuilt from what the
+/// runtime kept, and they come back like stored ones. Returns how many.
+size_t adopt(self_ptr self, const runtimes::observation& obs,
+             std::unordered_set<std::string>& known,
+             std::vector<sandbox_actor>& restored) {
+  auto& st = self->state;
+  size_t n = 0;
+  for (auto& w : obs.workloads) {
+    if (!w.kept || known.count(w.id) != 0 || st.sandboxes.count(w.id) != 0
+        || w.status == "removing")
+      continue;
+    sandbox_spec spec;
+    if (!codec::spec_from_json(w.kept->spec_json, spec))
+      continue;
+    auto& k = *w.kept;
+    store::sandbox_row row;
+    row.id = w.id;
+    row.node = st.init.node_name;
+    row.runtime_host = st.init.runtime_host;
+    // A workload that never got to run resumes its provisioning.
+    bool ran = w.status == runtimes::workload::running
+               || w.status == runtimes::workload::paused
+               || w.status == runtimes::workload::exited;
+    row.phase = ran ? "provisioned" : "provisioning";
+    row.spec_json = k.spec_json;
+    row.metadata_json = k.metadata_json.empty() ? codec::map_to_json(
+                                                    spec.metadata)
+                                                : k.metadata_json;
+    row.created_us = k.created_us;
+    row.expires_us = k.expires_us;
+    row.last_transition_us = codec::now_us();
+    row.execd_port = k.ports.execd;
+    row.http_port = k.ports.http;
+    row.egress_port = k.ports.egress;
+    row.access_token = k.access_token;
+    row.egress_token = k.egress_token;
+    OSB_WARN(component, "", row.id,
+             "supervisor adopts a sandbox the store does not know from "
+             "what its runtime kept");
+    self->request(st.init.store, store_timeout, atom::put_v, row)
+      .then([](bool) {},
+            [id = row.id](caf::error& err) {
+              OSB_ERROR(component, "", id,
+                        "supervisor could not store an adopted sandbox: "
+                          << to_api_error(err).message);
+            });
+    known.insert(row.id);
+    auto init = make_init(self, std::move(row), std::move(spec));
+    init.recovered = true;
+    init.observed_status = w.status;
+    init.observed_exit_code = w.exit_code;
+    init.observed_address = w.address;
+    restored.push_back(spawn_sandbox(self, std::move(init)));
+    ops_metrics().recoveries.inc();
+    ++n;
+  }
+  return n;
+}
+
 /// Brings back the sandboxes of this node from the store rows and one
 /// runtime listing.
 void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
@@ -203,11 +264,13 @@ void recover(self_ptr self, sandbox_rows rows, runtimes::observation obs) {
     if (w != nullptr) {
       init.observed_status = w->status;
       init.observed_exit_code = w->exit_code;
+      init.observed_address = w->address;
     }
     restored.push_back(spawn_sandbox(self, std::move(init)));
     ++num_restored;
     ops_metrics().recoveries.inc();
   }
+  num_restored += adopt(self, obs, known, restored);
   // Objects of this node's sandboxes without a row were never acknowledged
   // to a user (the row is written before anything is created): orphans,
   // removed when this node's store recorded the incarnation that made them.
@@ -400,10 +463,14 @@ void create_sandbox(self_ptr self, caf::typed_response_promise<sandbox_view> rp,
     row.expires_us = row.created_us + spec.timeout_s * 1000000;
   row.metadata_json = codec::map_to_json(spec.metadata);
   row.spec_json = codec::spec_to_json(spec);
+  // Ports the sandbox serves at its own address need no reservation.
+  row.execd_port = a.fixed.execd;
+  row.http_port = a.fixed.http;
+  row.egress_port = a.fixed.egress;
   for (auto [wanted, port] : {std::pair{a.execd_port, &row.execd_port},
                               std::pair{a.http_port, &row.http_port},
                               std::pair{a.egress_port, &row.egress_port}}) {
-    if (!wanted)
+    if (!wanted || *port != 0)
       continue;
     auto p = st.ports.allocate();
     if (!p) {

@@ -109,6 +109,11 @@ runtime_actor::behavior_type runtime_bridge(runtime_actor::pointer self,
       rt->leftover_volumes(std::move(cb));
       return rp;
     },
+    [=](atom::update, runtimes::sandbox_instance& x) -> caf::result<bool> {
+      auto [rp, cb] = bridge<bool, unit>(self, done);
+      rt->record(x, std::move(cb));
+      return rp;
+    },
     [=](atom::remove, runtimes::runtime_object& x) -> caf::result<bool> {
       auto [rp, cb] = bridge<bool, unit>(self, done);
       rt->remove_object(x, std::move(cb));

@@ -45,6 +45,21 @@ runtimes::sandbox_instance instance(self_ptr self) {
   return make_instance(self->state.row, self->state.spec);
 }
 
+void record(self_ptr self) {
+  auto x = instance(self);
+  x.spec.metadata = self->state.view.metadata;
+  x.expires_us = self->state.view.expires_us;
+  self->request(self->state.runtime, runtime_timeout(self), atom::update_v,
+                std::move(x))
+    .then([](bool) {},
+          [self](caf::error& err) {
+            OSB_WARN(component, "", sid(self),
+                     "sandbox could not keep its expiry and metadata with "
+                     "its workload (the store has them): "
+                       << to_failure(err).message);
+          });
+}
+
 /// Answers endpoint lookups that waited for the start: the container runs
 /// (or provisioning ended otherwise), so the SDK's first ping can succeed.
 void release_start_waiters(self_ptr self) {
@@ -320,6 +335,9 @@ void provisioned(self_ptr self, runtimes::provision_result& r) {
     return;
   if (r.status == outcome::running) {
     st.never_ran = false;
+    // A sandbox with an address of its own (a pod) is reached there.
+    if (!r.address.empty())
+      st.view.endpoint_host = r.address;
     if (!st.row.pool.empty() && st.row.phase == "provisioning") {
       // A pool member: its execd waits for a claim (docs/pools.md).
       transition(self, sandbox_phase::running, sandbox_state::running,
@@ -426,6 +444,7 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.egress_token = row.egress_token;
   v.access_token = row.access_token;
   v.runtime_host = row.runtime_host;
+  v.pool = row.pool;
   if (!row.pool.empty()
       && (row.phase == "provisioning" || row.phase == "idle"
           || row.phase == "claiming"))
@@ -474,7 +493,9 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.store = std::move(init.store);
   st.supervisor = std::move(init.supervisor);
   st.view = make_view(*st.cfg, st.row, st.spec);
-  st.view.endpoint_host = init.endpoint_host;
+  st.view.endpoint_host = init.observed_address.empty()
+                           ? init.endpoint_host
+                           : init.observed_address;
   st.local_transition_us = codec::now_us();
   if (init.recovered) {
     // Bring the state machine back from the row and the container.
@@ -568,6 +589,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.row.expires_us = 0;
       st.view.expires_us = 0;
       st.view.member_of = st.row.pool;
+      st.view.pool = st.row.pool;
     }
     st.phase = sandbox_phase::provisioning;
     st.view.state = sandbox_state::pending;

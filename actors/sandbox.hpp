@@ -56,6 +56,9 @@ struct sandbox_init {
   /// Workload status observed at recovery (runtimes::workload; "" = none).
   std::string observed_status;
   int32_t observed_exit_code = 0;
+  /// The sandbox's own address observed at recovery
+  /// (runtimes::workload_state::address; "" = the host's endpoint host).
+  std::string observed_address;
 };
 
 struct sandbox_actor_state {

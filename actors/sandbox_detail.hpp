@@ -32,6 +32,10 @@ const std::string& sid(self_ptr self);
 /// The sandbox as its runtime sees it (ports may change before the start).
 runtimes::sandbox_instance instance(self_ptr self);
 
+/// Has the runtime keep the current expiry and metadata with the workload
+/// (runtime::record), after the store has them; failures are logged.
+void record(self_ptr self);
+
 /// Moves the state machine and the API view to a new state.
 void transition(self_ptr self, sandbox_phase phase, sandbox_state api_state,
                 std::string reason, std::string message);

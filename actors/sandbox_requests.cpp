@@ -161,6 +161,7 @@ void renew_to(self_ptr self, int64_t expires_us, const std::string& rid,
         st.view.expires_us = row.expires_us;
         arm_expiry(self);
         self->send(st.node, atom::update_v, st.view);
+        record(self);
         OSB_INFO(component, rid, sid(self),
                  "sandbox expiry renewed to "
                    << codec::format_time(row.expires_us));
@@ -238,9 +239,11 @@ void freeze(self_ptr self, bool on, const std::string& rid,
             + " to see its current state."));
         return;
       }
+      // `invalid`: the runtime cannot pause at all (Kubernetes pods).
       auto code = f.kind == failure_kind::unavailable ? ec::runtime_unavailable
                   : f.kind == failure_kind::conflict
                     ? (on ? ec::sandbox_not_running : ec::sandbox_not_paused)
+                  : f.kind == failure_kind::invalid ? ec::api_not_supported
                   : (on ? ec::pause_failed : ec::resume_failed);
       rp.deliver(make_error(code, std::string{"Failed to "}
                                     + (on ? "pause" : "resume")
@@ -341,6 +344,7 @@ void run(self_ptr self, patch_op& op, const std::string& rid,
         st.row.metadata_json = row.metadata_json;
         st.view.metadata = std::move(metadata);
         self->send(st.node, atom::update_v, st.view);
+        record(self);
         OSB_INFO(component, rid, sid(self), "sandbox metadata patched");
         rp.deliver(sandbox_answer{st.view});
       },

@@ -136,14 +136,15 @@ void read_runtime(reader& r, const toml::table& t, node_config& cfg) {
                 return;
               // "fake" is an in-memory runtime for benchmarks of the
               // control plane (no containers are created).
-              if (x == "docker" || x == "fake") {
+              if (x == "docker" || x == "fake" || x == "kubernetes") {
                 cfg.runtime.type = x;
-              } else if (x == "kubernetes" || x == "podman") {
+              } else if (x == "podman") {
                 r.fail(n, "runtime.type '" + x
                             + "' is not supported by this server");
               } else {
-                r.fail(n, "runtime.type must be 'docker' or 'fake' (got '" + x
-                            + "')");
+                r.fail(n, "runtime.type must be 'docker', 'kubernetes' or "
+                          "'fake' (got '"
+                            + x + "')");
               }
             }},
            {"execd_image",
@@ -462,7 +463,7 @@ void read_secure_runtime(reader& r, const toml::table& t, node_config& cfg) {
     if (k8s_class == nullptr)
       r.fail(*type_node, "secure_runtime.k8s_runtime_class is required "
                          "when secure_runtime.type is 'firecracker'");
-    else
+    else if (cfg.runtime.type != "kubernetes")
       r.fail(*type_node, "secure_runtime.type 'firecracker' is only "
                          "compatible with runtime.type='kubernetes'");
   } else if (docker_runtime == nullptr && k8s_class == nullptr) {
@@ -574,9 +575,21 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
     auto name = std::string{k.str()};
     if (name == "runtime")
       continue;
+    bool kube = cfg.runtime.type == "kubernetes";
+    if (name == "kubernetes" && kube) {
+      if (auto t = r.table(v, name))
+        read_kubernetes(r, *t, cfg);
+      continue;
+    }
+    if (name == "agent_sandbox" && kube) {
+      r.fail(k.source(), "[agent_sandbox] is not supported: this server "
+                         "runs sandboxes as plain Pods "
+                         "(kubernetes.workload_provider = 'pod')");
+      return;
+    }
     if (name == "kubernetes" || name == "agent_sandbox") {
-      r.fail(k.source(), "[" + name
-                           + "] must be omitted when runtime.type = 'docker'");
+      r.fail(k.source(), "[" + name + "] must be omitted when runtime.type = '"
+                           + cfg.runtime.type + "'");
       return;
     }
     auto i = sections.find(name);

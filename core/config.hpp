@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -50,8 +51,12 @@ struct node_config {
   } log;
 
   struct runtime_section {
-    std::string type = "docker";    ///< "docker", or "fake" (in-memory, for benchmarks)
-    std::string execd_image;         ///< accepted for compatibility
+    /// "docker", "kubernetes", or "fake" (in-memory, for benchmarks).
+    std::string type = "docker";
+    /// Kubernetes: the image whose init container copies execd into each
+    /// pod (it holds /execd); empty = opensandbox/execd:latest, which
+    /// deploy/build-execd-image.sh builds. Docker: accepted, unused.
+    std::string execd_image;
     /// Host path of the static opensandbox-execd binary; empty = next to
     /// the server binary.
     std::string execd_path;
@@ -91,6 +96,38 @@ struct node_config {
     /// 0.0.0.0 under "auto".
     std::string publish_address = "auto";
   } docker;
+
+  /// `[kubernetes]` (runtime.type = "kubernetes"): keys of the original's
+  /// KubernetesRuntimeConfig; sandboxes are plain Pods (docs/runtimes.md).
+  struct kubernetes_section {
+    /// kubeconfig file; empty = the in-cluster service account.
+    std::string kubeconfig_path;
+    /// Namespace of the sandbox pods; empty = the kubeconfig context's (or
+    /// the service account's), else "default".
+    std::string namespace_name;
+    /// serviceAccountName of the sandbox pods; empty = the namespace's
+    /// default.
+    std::string service_account;
+    /// Only "pod" (ours): plain Pods, no CRDs. The original's
+    /// "batchsandbox" needs its own controller and is refused.
+    std::string workload_provider = "pod";
+    /// "Always", "IfNotPresent" or "Never".
+    std::string image_pull_policy = "IfNotPresent";
+    /// Client-side rate limits (0 = unlimited; a burst of 0 = the qps).
+    double read_qps = 0;
+    int64_t read_burst = 0;
+    double write_qps = 0;
+    int64_t write_burst = 0;
+    /// Full re-list interval of the pod informer (seconds).
+    int64_t informer_resync_seconds = 300;
+    /// timeoutSeconds of each watch request.
+    int64_t informer_watch_timeout_seconds = 60;
+    /// Seconds for a new pod to become Ready before the create fails.
+    int64_t sandbox_create_timeout_seconds = 60;
+    /// Resources of the execd init container; empty = none.
+    std::map<std::string, std::string> execd_init_limits;
+    std::map<std::string, std::string> execd_init_requests;
+  } kubernetes;
 
   struct ingress_section {
     std::string mode = "direct";
@@ -158,7 +195,8 @@ struct node_config {
   struct secure_runtime_section {
     std::string type;                ///< "", "gvisor" or "kata"
     std::string docker_runtime;      ///< OCI runtime name; empty = default
-    std::string k8s_runtime_class;   ///< accepted; no Kubernetes runtime yet
+    /// runtimeClassName of the sandbox pods (Kubernetes runtime).
+    std::string k8s_runtime_class;
   } secure_runtime;
 
   struct cluster_section {

@@ -209,4 +209,7 @@ private:
 /// Reads [ingress] (core/config_ingress.cpp).
 void read_ingress(reader& r, const toml::table& t, node_config& cfg);
 
+/// Reads [kubernetes] (core/config_kubernetes.cpp).
+void read_kubernetes(reader& r, const toml::table& t, node_config& cfg);
+
 } // namespace osb::config_detail

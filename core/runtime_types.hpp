@@ -65,6 +65,9 @@ struct admission {
   bool execd_port = false;
   bool http_port = false;
   bool egress_port = false;
+  /// Ports the sandbox serves at its own address (Kubernetes: the pod's),
+  /// used as they are instead of reserved host ports; 0 = none.
+  port_map fixed;
 };
 
 /// Set by the caller to stop a provisioning between two of its steps.
@@ -117,6 +120,9 @@ struct provision_result {
   std::string reason;
   /// The API's `status.message`: what failed, in words a person can act on.
   std::string message;
+  /// Where a running sandbox's ports are reached when that is its own
+  /// address (Kubernetes: the pod IP); empty = its host's endpoint host.
+  std::string address;
 };
 
 /// Observed states of a sandbox's workload; every runtime maps its own onto
@@ -130,6 +136,22 @@ inline constexpr const char* paused = "paused";
 inline constexpr const char* exited = "exited";
 } // namespace workload
 
+/// What a runtime keeps of a sandbox with its workload (Kubernetes: the
+/// pod's annotations): enough to rebuild the sandbox's stored row when the
+/// store lost it.
+struct kept_state {
+  /// The stored spec (core/spec_json) and the current metadata (JSON).
+  std::string spec_json;
+  std::string metadata_json;
+  std::string access_token;
+  std::string egress_token;
+  int64_t created_us = 0;
+  /// 0 = manual cleanup.
+  int64_t expires_us = 0;
+  /// The ports the sandbox serves (`admission::fixed`).
+  port_map ports;
+};
+
 /// What a runtime observes of one sandbox of this node.
 struct workload_state {
   std::string id;
@@ -137,6 +159,12 @@ struct workload_state {
   /// itself (Docker's "restarting", "removing").
   std::string status;
   int32_t exit_code = 0;
+  /// The sandbox's own address (`provision_result::address`); empty = its
+  /// host's endpoint host.
+  std::string address;
+  /// What the runtime keeps of the sandbox (`sandbox_runtime::record`);
+  /// nullopt for runtimes that keep nothing (Docker: the store does).
+  std::optional<kept_state> kept;
 };
 
 /// An object a runtime made for a sandbox of this node (its workload, an

@@ -15,6 +15,8 @@
 #                                   a few minutes; rebuilt when its inputs
 #                                   change)
 #   opensandbox/egress:latest       the egress sidecar (deploy/build-egress-image.sh)
+#   opensandbox/execd:latest        execd for the Kubernetes runtime's init
+#                                   container (deploy/build-execd-image.sh)
 #   opensandbox/server:latest       the node image (deploy/build-node-image.sh)
 # Env: OSB_BUILD_DIR (binaries, default build), OSB_BUSYBOX_IMAGE,
 #      OSB_DEBIAN_IMAGE (image names), OSB_DEBIAN_MIRROR (default
@@ -90,5 +92,6 @@ if [ "$base_only" = 1 ]; then
   [ "$with_tests" = 0 ] || "$here/deploy/build-node-image.sh" --rootfs-only
 else
   "$here/deploy/build-egress-image.sh" "$build_dir/opensandbox-egress"
+  "$here/deploy/build-execd-image.sh" "$build_dir/opensandbox-execd"
   [ "$with_tests" = 0 ] || OSB_BUILD_DIR=$build_dir "$here/deploy/build-node-image.sh"
 fi

@@ -6,6 +6,7 @@
 
 #include "base/log.hpp"
 #include "runtimes/docker/hosts.hpp"
+#include "runtimes/kubernetes/hosts.hpp"
 
 namespace osb::runtimes {
 
@@ -16,13 +17,21 @@ namespace {
 struct registered_kind {
   std::string_view type;
   bool (*prepare)(node_config& cfg);
-  std::vector<host_runtime> (*make)(const runtime_context& ctx);
+  expected<std::vector<host_runtime>> (*make)(const runtime_context& ctx);
 };
+
+/// The Docker hosts cannot fail to be made (an unreachable daemon is a
+/// later failure).
+template <std::vector<host_runtime> (*Make)(const runtime_context&)>
+expected<std::vector<host_runtime>> always(const runtime_context& ctx) {
+  return Make(ctx);
+}
 
 /// Every runtime this server can run; a new one is one line here.
 constexpr registered_kind kinds[] = {
-  {"docker", docker::prepare_hosts, docker::make_hosts},
-  {"fake", docker::prepare_fake_hosts, docker::make_fake_hosts},
+  {"docker", docker::prepare_hosts, always<docker::make_hosts>},
+  {"fake", docker::prepare_fake_hosts, always<docker::make_fake_hosts>},
+  {"kubernetes", kubernetes::prepare, kubernetes::make_hosts},
 };
 
 const registered_kind* find(std::string_view type) {

@@ -56,6 +56,15 @@ public:
                "this runtime has no pre-provisioned sandboxes"});
   }
 
+  /// Keeps what changed after the create (`x.expires_us`, the current
+  /// metadata in `x.spec.metadata`) with the sandbox's workload, for
+  /// runtimes whose state lives there (Kubernetes: annotations). Called
+  /// after the store has the change. Default: nothing to keep.
+  virtual void record(const sandbox_instance& x, callback<unit> cb) {
+    (void) x;
+    cb(unit{});
+  }
+
   /// Freezes / thaws all processes of a running sandbox.
   virtual void pause(const sandbox_instance& x, callback<unit> cb) = 0;
   virtual void resume(const sandbox_instance& x, callback<unit> cb) = 0;

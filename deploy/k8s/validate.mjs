@@ -27,6 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import { record, unread } from "./schema_check.mjs";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
 
@@ -72,36 +73,6 @@ for (const file of files) {
 }
 
 // ---- 1 + 2: schemas and unknown fields ---------------------------------------
-
-/// Wraps `value` so that every property read is recorded in `seen`.
-function record(value, seen) {
-  if (value === null || typeof value !== "object")
-    return value;
-  const keys = new Set();
-  seen.set(value, keys);
-  return new Proxy(value, {
-    get(target, key, receiver) {
-      if (typeof key === "string")
-        keys.add(key);
-      return record(Reflect.get(target, key, receiver), seen);
-    },
-  });
-}
-
-/// Lists the keys of `value` (recursively) that the validator never read.
-function unread(value, seen, at, out) {
-  if (value === null || typeof value !== "object")
-    return out;
-  const keys = seen.get(value) ?? new Set();
-  for (const k of Object.keys(value)) {
-    const p = Array.isArray(value) ? `${at}[${k}]` : `${at}.${k}`;
-    if (!Array.isArray(value) && !keys.has(k))
-      out.push(p);
-    else
-      unread(value[k], seen, p, out);
-  }
-  return out;
-}
 
 for (const { obj, where } of objects) {
   const Kind = kinds[`${obj.apiVersion}/${obj.kind}`];

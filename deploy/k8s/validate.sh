@@ -9,4 +9,5 @@ cd "$(dirname "$0")"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-exec node validate.mjs
+node validate.mjs
+exec node validate_runtime.mjs

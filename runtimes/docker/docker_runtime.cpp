@@ -335,7 +335,7 @@ void docker_runtime::observe(callback<observation> cb) {
                     auto inc = label_of(c.labels, incarnation_label);
                     if (auto id = label_of(c.labels, id_label); !id.empty()) {
                       result.workloads.push_back(
-                        {id, workload_status(c.status), c.exit_code});
+                        {id, workload_status(c.status), c.exit_code, {}});
                       result.objects.push_back(
                         {id, "container", c.name, c.id, inc});
                     }

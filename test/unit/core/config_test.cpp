@@ -300,12 +300,13 @@ TEST(ConfigDocker, ProxyHostIsAutoOrNumeric) {
               HasSubstr("docker.proxy_host must be \"auto\" or a numeric IP"));
 }
 
-TEST(ConfigRuntime, KubernetesIsNotSupported) {
-  EXPECT_EQ(parse_err("[runtime]\ntype = \"kubernetes\"\n"),
-            "config.toml:2:8: runtime.type 'kubernetes' is not supported by "
+TEST(ConfigRuntime, PodmanIsNotSupported) {
+  EXPECT_EQ(parse_err("[runtime]\ntype = \"podman\"\n"),
+            "config.toml:2:8: runtime.type 'podman' is not supported by "
             "this server");
   EXPECT_THAT(parse_err("[runtime]\ntype = \"lxc\"\n"),
-              HasSubstr("runtime.type must be 'docker'"));
+              HasSubstr("runtime.type must be 'docker', 'kubernetes' or "
+                        "'fake'"));
 }
 
 TEST(ConfigRuntime, KubernetesSectionsAreRejectedForDocker) {

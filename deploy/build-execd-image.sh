@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the execd image of the Kubernetes runtime locally (no registry
+# access needed): an init container of every sandbox pod copies /execd from
+# it into the pod (runtime.execd_image; docs/runtimes.md).
+# Usage: deploy/build-execd-image.sh [--check] [BINARY]
+#   BINARY   the static opensandbox-execd (default: build/opensandbox-execd)
+#   --check  build nothing; exit 1 unless the image holds this binary
+#
+#   opensandbox/execd:latest   opensandbox/busybox:latest (for `cp`) + the
+#                              binary at /execd
+# Idempotent: the image carries the binary's sha256 as the label
+# opensandbox.io/execd-binary-sha256 and is rebuilt only when it differs.
+# Push it where your cluster's nodes pull from (and set runtime.execd_image).
+# Env: OSB_EXECD_IMAGE, OSB_BUSYBOX_IMAGE (image names).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=deploy/lib.sh
+. "$here/deploy/lib.sh"
+mode=build
+case ${1:-} in
+  --check) mode=check; shift ;;
+esac
+binary=${1:-$here/build/opensandbox-execd}
+image=${OSB_EXECD_IMAGE:-opensandbox/execd:latest}
+base_image=${OSB_BUSYBOX_IMAGE:-opensandbox/busybox:latest}
+label=opensandbox.io/execd-binary-sha256
+
+if [ ! -x "$binary" ]; then
+  echo "no execd binary at $binary (cmake --build <dir> --target" \
+    "opensandbox-execd)" >&2
+  exit 1
+fi
+if ! file -L "$binary" | grep -q 'statically linked'; then
+  echo "$binary is not statically linked" >&2
+  exit 1
+fi
+
+sha=$(sha256sum "$binary" | cut -d' ' -f1)
+current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" \
+  "$image" 2>/dev/null || true)
+if [ "$current" = "$sha" ]; then
+  echo "$image is up to date"
+  exit 0
+fi
+if [ "$mode" = check ]; then
+  echo "$image does not hold $binary (missing or stale):" \
+    "run deploy/setup.sh or deploy/build-execd-image.sh" >&2
+  exit 1
+fi
+if ! have_image "$base_image"; then
+  echo "$base_image is missing (deploy/build-images.sh --base builds it)" >&2
+  exit 1
+fi
+
+ctx=$(mktemp -d /tmp/osb-execd-ctx.XXXXXX)
+trap 'rm -rf "$ctx"' EXIT
+strip -o "$ctx/execd" "$binary" 2>/dev/null || cp "$binary" "$ctx/execd"
+chmod 0755 "$ctx/execd"
+cat >"$ctx/Dockerfile" <<DOCKERFILE
+FROM $base_image
+COPY execd /execd
+LABEL $label=$sha
+CMD ["cp", "/execd", "/opt/opensandbox/execd"]
+DOCKERFILE
+old_id=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+# The classic builder uses the local base image and never contacts a
+# registry for it.
+if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t "$image" "$ctx" 2>&1); then
+  echo "$out" >&2
+  exit 1
+fi
+# Drop the previous build unless a container still uses it.
+if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+  docker rmi "$old_id" >/dev/null 2>&1 || true
+fi
+echo "built $image (binary sha256 $sha)"

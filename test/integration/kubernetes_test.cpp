@@ -1,0 +1,323 @@
+// The Kubernetes runtime (runtime.type = "kubernetes") end to end: the real
+// server against the API-server emulator (test/k8s-emulator), not a live
+// cluster. The lifecycle over the API, kill -9 and restart (with the store
+// kept, and emptied: the pods' annotations bring the sandboxes back), the
+// API server down and back, and a kubeconfig that cannot be read.
+
+#include "k8s_emulator.hpp"
+#include "server_process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+using namespace osb;
+using namespace osb::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A server whose runtime is the emulator's API server.
+std::string kube_config(server_process& srv, const std::string& kubeconfig,
+                        const std::string& extra = {}) {
+  return "[server]\nhost = \"127.0.0.1\"\nport = "
+         + std::to_string(srv.port())
+         + "\napi_key = \"test-key\"\n[log]\nlevel = \"DEBUG\"\n"
+           "[runtime]\ntype = \"kubernetes\"\n"
+           "[kubernetes]\nkubeconfig_path = \""
+         + kubeconfig
+         + "\"\nsandbox_create_timeout_seconds = 10\n" + extra
+         + "[store]\npath = \"" + srv.store_path()
+         + "\"\n[cluster]\nnode_name = \"" + srv.node() + "\"\n";
+}
+
+constexpr const char* create_body
+  = R"({"image":{"uri":"python:3.12"},"entrypoint":["sleep","infinity"],)"
+    R"("timeout":600,"resourceLimits":{"cpu":"500m","memory":"256Mi"},)"
+    R"("metadata":{"team":"ml"}})";
+
+std::string create(server_process& srv) {
+  auto r = srv.call("POST", "/v1/sandboxes", create_body);
+  EXPECT_EQ(r.status, 202) << r.body;
+  if (r.status != 202)
+    return {};
+  return r.json()["id"].GetString();
+}
+
+/// The pods of the emulator (its admin state) as a parsed document.
+rapidjson::Document emulator_pods(const k8s_emulator& emu) {
+  auto r = emu.admin_call("GET", "/_emulator/state?resource=pods");
+  rapidjson::Document doc;
+  doc.Parse(r.body.c_str());
+  return doc;
+}
+
+size_t num_pods(const k8s_emulator& emu) {
+  auto doc = emulator_pods(emu);
+  if (!doc.IsObject() || !doc.HasMember("objects"))
+    return 0;
+  return doc["objects"]["pods"].Size();
+}
+
+std::string annotation(const k8s_emulator& emu, const std::string& key) {
+  auto doc = emulator_pods(emu);
+  auto& pods = doc["objects"]["pods"];
+  if (pods.Size() == 0)
+    return {};
+  auto& a = pods[0]["metadata"]["annotations"];
+  return a.HasMember(key.c_str()) ? a[key.c_str()].GetString() : "";
+}
+
+} // namespace
+
+TEST(Kubernetes, LifecycleOnTheEmulator) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  auto id = create(srv);
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(srv.wait_state(id, "Running", 15s), "Running") << srv.read_log();
+  auto got = srv.call("GET", "/v1/sandboxes/" + id);
+  ASSERT_EQ(got.status, 200);
+  EXPECT_STREQ(got.json()["metadata"]["team"].GetString(), "ml");
+  auto list = srv.call("GET", "/v1/sandboxes");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.json()["items"].Size(), 1u);
+  // Endpoints: the pod's IP and port, execd's token in the headers.
+  auto ep = srv.call("GET", "/v1/sandboxes/" + id + "/endpoints/8080");
+  ASSERT_EQ(ep.status, 200) << ep.body;
+  std::string endpoint = ep.json()["endpoint"].GetString();
+  EXPECT_EQ(endpoint.rfind("10.244.", 0), 0u) << endpoint;
+  EXPECT_EQ(endpoint.substr(endpoint.size() - 5), ":8080");
+  auto execd = srv.call("GET", "/v1/sandboxes/" + id + "/endpoints/3000");
+  ASSERT_EQ(execd.status, 200);
+  EXPECT_NE(std::string{execd.json()["endpoint"].GetString()}.find(
+              ":44772/proxy/3000"),
+            std::string::npos);
+  EXPECT_TRUE(execd.json()["headers"].HasMember("X-EXECD-ACCESS-TOKEN"));
+  // Renew and metadata patches reach the pod's annotations.
+  auto renew = srv.call("POST", "/v1/sandboxes/" + id + "/renew-expiration",
+                        R"({"expiresAt":"2099-01-01T00:00:00Z"})");
+  ASSERT_EQ(renew.status, 200) << renew.body;
+  auto patch = srv.call("PATCH", "/v1/sandboxes/" + id + "/metadata",
+                        R"({"team":"infra"})");
+  ASSERT_EQ(patch.status, 200) << patch.body;
+  std::string meta;
+  for (int i = 0; i < 100 && meta != R"({"team":"infra"})"; ++i) {
+    std::this_thread::sleep_for(20ms);
+    meta = annotation(emu, "opensandbox.io/metadata");
+  }
+  EXPECT_EQ(meta, R"({"team":"infra"})");
+  EXPECT_EQ(annotation(emu, "opensandbox.io/expires-at"),
+            "2099-01-01T00:00:00Z");
+  // Pods cannot be paused: the seed's error (400).
+  auto pause = srv.call("POST", "/v1/sandboxes/" + id + "/pause");
+  EXPECT_EQ(pause.status, 400) << pause.body;
+  EXPECT_EQ(srv.wait_state(id, "Running", 5s), "Running");
+  // Delete: 204, then 404, and the pod goes.
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  EXPECT_EQ(srv.wait_state(id, "404", 10s), "404");
+  for (int i = 0; i < 100 && num_pods(emu) != 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(num_pods(emu), 0u);
+}
+
+TEST(Kubernetes, ImagePullFailureFailsTheCreateWithItsReason) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/image-failures",
+                           R"({"image":"python:3.12"})")
+              .status,
+            200);
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  auto id = create(srv);
+  ASSERT_EQ(srv.wait_state(id, "Failed", 15s), "Failed");
+  auto got = srv.call("GET", "/v1/sandboxes/" + id);
+  EXPECT_STREQ(got.json()["status"]["reason"].GetString(),
+               "IMAGE_PULL_FAILED");
+  // The failed pod is removed.
+  for (int i = 0; i < 100 && num_pods(emu) != 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(num_pods(emu), 0u);
+}
+
+TEST(Kubernetes, KillNineAndRestartLoseNothingEvenWithAnEmptiedStore) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  auto id = create(srv);
+  ASSERT_EQ(srv.wait_state(id, "Running", 15s), "Running");
+  ASSERT_EQ(srv.call("POST", "/v1/sandboxes/" + id + "/renew-expiration",
+                     R"({"expiresAt":"2099-01-01T00:00:00Z"})")
+              .status,
+            200);
+  ASSERT_EQ(srv.call("PATCH", "/v1/sandboxes/" + id + "/metadata",
+                     R"({"team":"infra"})")
+              .status,
+            200);
+  std::string token
+    = srv.call("GET", "/v1/sandboxes/" + id + "/endpoints/3000")
+        .json()["headers"]["X-EXECD-ACCESS-TOKEN"]
+        .GetString();
+  ASSERT_FALSE(token.empty());
+  std::string meta;
+  for (int i = 0; i < 100 && meta != R"({"team":"infra"})"; ++i) {
+    std::this_thread::sleep_for(20ms);
+    meta = annotation(emu, "opensandbox.io/metadata");
+  }
+  auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto got = srv.call("GET", "/v1/sandboxes/" + id);
+    ASSERT_EQ(got.status, 200) << got.body;
+    auto doc = got.json();
+    EXPECT_STREQ(doc["status"]["state"].GetString(), "Running");
+    EXPECT_STREQ(doc["expiresAt"].GetString(), "2099-01-01T00:00:00Z");
+    EXPECT_STREQ(doc["metadata"]["team"].GetString(), "infra");
+    auto ep = srv.call("GET", "/v1/sandboxes/" + id + "/endpoints/3000");
+    ASSERT_EQ(ep.status, 200);
+    EXPECT_EQ(std::string{ep.json()["headers"]["X-EXECD-ACCESS-TOKEN"]
+                            .GetString()},
+              token);
+    EXPECT_EQ(std::string{ep.json()["endpoint"].GetString()}.rfind("10.244.",
+                                                                   0),
+              0u);
+  };
+  srv.kill(SIGKILL);
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  check("store kept");
+  // The store is lost: the pods' annotations bring the sandbox back; it is
+  // not removed as an orphan.
+  srv.kill(SIGKILL);
+  for (auto suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(srv.store_path() + suffix);
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  check("store emptied");
+  EXPECT_EQ(num_pods(emu), 1u);
+  EXPECT_NE(srv.read_log().find("supervisor adopts a sandbox"),
+            std::string::npos);
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+}
+
+TEST(Kubernetes, ApiServerDownAnswers503AndRecoversByItself) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/down").status, 200);
+  http_reply ready;
+  for (int i = 0; i < 100; ++i) {
+    ready = srv.call("GET", "/ready");
+    if (ready.status == 503)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("API server http://127.0.0.1:"),
+            std::string::npos)
+    << ready.body;
+  auto t0 = std::chrono::steady_clock::now();
+  auto refused = srv.call("POST", "/v1/sandboxes", create_body);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_LT(took, 1s);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/up").status, 200);
+  // Recovery by itself: readiness, then creates (the supervisor's next
+  // reconciliation, every 5 s).
+  int status = 0;
+  for (int i = 0; i < 300 && status != 202; ++i) {
+    auto r = srv.call("POST", "/v1/sandboxes", create_body);
+    status = r.status;
+    if (status == 202)
+      EXPECT_EQ(srv.wait_state(r.json()["id"].GetString(), "Running", 15s),
+                "Running");
+    else
+      std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 202);
+  EXPECT_EQ(srv.call("GET", "/ready").status, 200);
+}
+
+TEST(Kubernetes, ABadKubeconfigIsAClearStartUpError) {
+  server_process srv;
+  auto missing = "/nonexistent/" + srv.node() + "/kubeconfig";
+  srv.use_config(kube_config(srv, missing));
+  srv.spawn();
+  EXPECT_EQ(srv.wait_exit(20s), 2);
+  auto log = srv.read_log();
+  EXPECT_NE(log.find("kubernetes: kubeconfig " + missing), std::string::npos)
+    << log;
+}
+
+TEST(Kubernetes, ABrokenOrExpiredWatchIsResumedAndCreatesStillComplete) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  auto watches = [&] {
+    rapidjson::Document doc;
+    doc.Parse(emu.admin_call("GET", "/_emulator/watches").body.c_str());
+    if (doc.IsArray())
+      return doc.Size();
+    return doc.IsObject() && doc.HasMember("watches") ? doc["watches"].Size()
+                                                      : 0u;
+  };
+  EXPECT_EQ(watches(), 1u);
+  auto create_runs = [&] {
+    auto id = create(srv);
+    EXPECT_EQ(srv.wait_state(id, "Running", 15s), "Running") << srv.read_log();
+    size_t n = 0;
+    for (int i = 0; i < 100 && (n = watches()) != 1; ++i)
+      std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(n, 1u) << "one watch connection, resumed";
+  };
+  // The API server ends every watch (as a restart of it would): resumed
+  // from the last resourceVersion.
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/close-watches").status, 200);
+  create_runs();
+  // While it is away, things change and its history is compacted: the
+  // resumed watch gets 410 Gone and the informer lists again.
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/down").status, 200);
+  auto other = R"({"namespace":"default","count":1,"prefix":"other-",)"
+               R"("template":{"apiVersion":"v1","kind":"Pod","metadata":{},)"
+               R"("spec":{"containers":[{"name":"c","image":"busybox:1"}]}}})";
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/pods/bulk", other).status, 200);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/compact").status, 200);
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/up").status, 200);
+  // Creates are refused until the supervisor sees the runtime back.
+  int status = 0;
+  for (int i = 0; i < 300 && status != 202; ++i) {
+    auto r = srv.call("POST", "/v1/sandboxes", create_body);
+    status = r.status;
+    if (status == 202)
+      EXPECT_EQ(srv.wait_state(r.json()["id"].GetString(), "Running", 15s),
+                "Running");
+    else
+      std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 202);
+  // The first listing, and the one after 410 Gone.
+  auto log = srv.read_log();
+  size_t lists = 0;
+  for (auto at = log.find("listed "); at != std::string::npos;
+       at = log.find("listed ", at + 1))
+    ++lists;
+  EXPECT_GE(lists, 2u) << log;
+}
