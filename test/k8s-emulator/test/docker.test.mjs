@@ -4,6 +4,9 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { after, before, test } from "node:test";
 import { instanceLabel } from "../lib/docker.mjs";
 import { client, pod, start, waitForPod, watch } from "./helpers.mjs";
@@ -78,11 +81,12 @@ const inContainer = (id, ...cmd) => {
   }
 };
 
-test("init containers fill an emptyDir; a second container shares the pod's network; delete removes containers and volumes", { skip: !available && `no ${image}` }, async () => {
+test("init containers fill an emptyDir and a hostPath; a second container shares the pod's network; delete removes containers and volumes", { skip: !available && `no ${image}` }, async () => {
   const p = pod("dk-pod", { image, restartPolicy: "Never" });
-  p.spec.volumes = [{ name: "data", emptyDir: {} }];
+  const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), "k8s-emu-host-"));
+  p.spec.volumes = [{ name: "data", emptyDir: {} }, { name: "host", hostPath: { path: hostDir, type: "DirectoryOrCreate" } }];
   p.spec.initContainers = [
-    { name: "fill", image, command: ["sh", "-c", "echo from-init > /data/index.html"], volumeMounts: [{ name: "data", mountPath: "/data" }] },
+    { name: "fill", image, command: ["sh", "-c", "echo from-init > /data/index.html; echo on-host > /host/f"], volumeMounts: [{ name: "data", mountPath: "/data" }, { name: "host", mountPath: "/host" }] },
     { name: "check", image, command: ["sh", "-c", "grep -q from-init /data/index.html"], volumeMounts: [{ name: "data", mountPath: "/data" }] },
   ];
   p.spec.containers = [
@@ -93,6 +97,8 @@ test("init containers fill an emptyDir; a second container shares the pod's netw
   const ready = await waitForPod(emu, "default", "dk-pod", (x) => x.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"), 20000);
   assert.deepEqual(ready.status.initContainerStatuses.map((s) => s.state.terminated?.exitCode), [0, 0]);
   assert.equal(ready.status.phase, "Running");
+  assert.equal(fs.readFileSync(path.join(hostDir, "f"), "utf8"), "on-host\n", "a hostPath is a bind mount");
+  fs.rmSync(hostDir, { recursive: true, force: true });
   const ids = podContainers("dk-pod").split(/\s+/);
   assert.equal(ids.length, 2, "the init containers are gone, the two containers run");
   assert.notEqual(volumes("dk-pod"), "", "the emptyDir is a Docker volume");
