@@ -160,7 +160,7 @@ typename Inspector::result_type inspect(Inspector& f, sandbox_view& x) {
            x.created_us, x.node, x.ports, x.egress_token, x.access_token,
            x.endpoint_host,
            x.runtime_host, x.renew_extend_s, x.create_phases_us,
-           x.member_of);
+           x.member_of, x.pool);
 }
 
 template <class Inspector>
@@ -228,7 +228,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pool_counts& x) {
   return f(caf::meta::type_name("pool_counts"), x.warming, x.available,
            x.allocated, x.num_claims, x.num_cold, x.num_warmed,
-           x.num_warm_failures, x.num_removed, x.last_error);
+           x.num_warm_failures, x.num_removed, x.num_matched, x.last_error);
 }
 
 template <class Inspector>

@@ -186,6 +186,10 @@ using pools_actor = caf::typed_actor<
   // member taken for the claim ("" = none idle: the create runs the
   // template cold).
   caf::replies_to<atom::claim, std::string>::with<pool_record, std::string>,
+  // A create without a pool (`[pool] match_creates`): answers the record of
+  // a pool that serves it as it is and the id of an idle member taken for
+  // it ("" = none: the create goes on as usual).
+  caf::replies_to<atom::claim, sandbox_spec>::with<pool_record, std::string>,
   // A warm claim of the member (pool, id) failed: it is gone.
   caf::reacts_to<atom::forget, std::string, std::string>,
   // INTERNAL: syncs the members with the node's directory and refills

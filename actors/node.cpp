@@ -320,6 +320,42 @@ caf::result<sandbox_view> claim(self_ptr self, const std::string& pool,
   return rp;
 }
 
+/// A create without `poolRef` under `[pool] match_creates`: the POOLS actor
+/// answers an idle member of a pool whose template serves the request as
+/// it is (core/pool.hpp `pool_serves`); the member is claimed with the
+/// request's own spec. With none (or when the claim fails) the create is
+/// placed as usual.
+caf::result<sandbox_view> match(self_ptr self, sandbox_spec spec,
+                                std::string rid) {
+  auto rp = self->make_response_promise<sandbox_view>();
+  auto usual = [=](sandbox_spec spec) mutable {
+    spec.extensions[pool_unmatched_extension] = "1";
+    rp.delegate(me(self), atom::internal_v, atom::create_v, std::move(spec),
+                rid);
+  };
+  self->request(self->state.pools, caf::infinite, atom::claim_v, spec)
+    .then(
+      [=](pool_record& r, std::string& member) mutable {
+        if (member.empty())
+          return usual(std::move(spec));
+        self
+          ->request(me(self), caf::infinite, atom::internal_v, atom::claim_v,
+                    member, spec, rid)
+          .then([=](sandbox_view& v) mutable { rp.deliver(std::move(v)); },
+                [=](caf::error& err) mutable {
+                  OSB_WARN(component, rid, member,
+                           "matched warm claim failed ("
+                             << to_api_error(err).message
+                             << "); creating as usual");
+                  self->send(self->state.pools, atom::forget_v, r.name,
+                             member);
+                  usual(std::move(spec));
+                });
+      },
+      [=](caf::error&) mutable { usual(std::move(spec)); });
+  return rp;
+}
+
 } // namespace
 
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
@@ -402,6 +438,10 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         return restore(self, std::move(spec), std::move(rid), true);
       if (auto pool = pool_ref(spec); !pool.empty())
         return claim(self, pool, std::move(spec), std::move(rid));
+      if (spec.extensions.erase(pool_unmatched_extension) == 0
+          && st.init.match_creates && st.pools
+          && spec.extensions.count(pool_cold_extension) == 0)
+        return match(self, std::move(spec), std::move(rid));
       if (local_ok && (best == nullptr || local_load <= best_load + 1))
         best = nullptr;
       if (best == nullptr)
@@ -616,8 +656,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       xs.reserve(self->state.directory.size());
       for (auto& [id, e] : self->state.directory) {
         // Unclaimed pool members are no one's sandboxes: only the POOLS
-        // actor of their node lists them.
-        if (q.members ? (e.view.member_of.empty()
+        // actor of their node lists them (with the claimed ones it counts).
+        if (q.members ? (e.view.pool.empty()
                          || e.view.node != self_name(self))
                       : !e.view.member_of.empty())
           continue;

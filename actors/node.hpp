@@ -16,7 +16,7 @@ namespace osb {
 
 /// Cluster protocol version; peers with another version are refused.
 /// 4: node incarnations, partial lists, TLS between nodes.
-constexpr const char* cluster_protocol_version = "osb-cluster/4";
+constexpr const char* cluster_protocol_version = "osb-cluster/5";
 
 /// How a NODE actor starts.
 struct node_init {
@@ -28,6 +28,9 @@ struct node_init {
   bool clustered = false;
   /// Sandboxes this node accepts; 0 = unlimited.
   int64_t max_sandboxes = 0;
+  /// `[pool] match_creates`: a create without `poolRef` that a pool's
+  /// template can serve takes one of its idle members (docs/pools.md).
+  bool match_creates = false;
   /// Interval of reconnect attempts to unreachable members; 0 = the node
   /// never dials by itself (the protocol tests connect their simulated
   /// network themselves and send `join` with the peer's handle).

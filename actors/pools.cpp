@@ -116,6 +116,26 @@ caf::result<T> once(self_ptr self, replay_table<T>& table,
   return rp;
 }
 
+/// Checks `tmpl` as a create of it is checked before its 202 (the
+/// runtime's `admit`: platform, volumes, secure runtime) on every host of
+/// this node, then runs `ok`, or `bad` with the first refusal.
+template <class Ok, class Bad>
+void admit(self_ptr self, const sandbox_spec& tmpl, size_t i, Ok ok,
+           Bad bad) {
+  auto& rts = self->state.init.runtimes;
+  if (i >= rts.size())
+    return ok();
+  self->request(rts[i], std::chrono::seconds(30), atom::admit_v, tmpl)
+    .then(
+      [self, tmpl, i, ok, bad](runtimes::admission& a) mutable {
+        // (The runtime bridge answers a refusal as its error already.)
+        if (a.refused)
+          return bad(make_error(a.refused->code, a.refused->message));
+        admit(self, tmpl, i + 1, std::move(ok), std::move(bad));
+      },
+      [bad](caf::error& err) mutable { bad(err); });
+}
+
 // -- members -------------------------------------------------------------------
 
 /// Counts of `name` with its member sets applied.
@@ -124,6 +144,7 @@ pool_counts& counted(self_ptr self, const std::string& name) {
   auto& m = self->state.members[name];
   c.warming = m.creating + static_cast<int64_t>(m.warming.size());
   c.available = static_cast<int64_t>(m.idle.size());
+  c.allocated = m.claimed + static_cast<int64_t>(m.handed.size());
   return c;
 }
 
@@ -266,11 +287,25 @@ void sync(self_ptr self) {
         }
         st.synced = true;
         std::map<std::string, std::set<std::string>> listed;
+        std::map<std::string, int64_t> claimed;
         for (auto& v : page.items) {
+          if (v.member_of.empty()) {
+            // Claimed: an ordinary sandbox now, allocated while it exists.
+            // One claimed before its pool's create (a deleted pool of the
+            // same name) is not this pool's.
+            st.members[v.pool].handed.erase(v.id);
+            st.members[v.pool].matched.erase(v.id);
+            auto r = live(self, v.pool);
+            if (r != nullptr && v.state != sandbox_state::terminated
+                && v.created_us >= r->created_us)
+              ++claimed[v.pool];
+            continue;
+          }
           auto& name = v.member_of;
           listed[name].insert(v.id);
           auto& m = st.members[name];
-          if (m.idle.count(v.id) > 0 || m.warming.count(v.id) > 0)
+          if (m.idle.count(v.id) > 0 || m.warming.count(v.id) > 0
+              || m.handed.count(v.id) > 0)
             continue;
           if (live(self, name) == nullptr) {
             remove_member(self, name, v.id, "pool deleted");
@@ -287,6 +322,12 @@ void sync(self_ptr self) {
           auto& ids = listed[name];
           for (auto i = m.idle.begin(); i != m.idle.end();)
             i = ids.count(*i) > 0 ? std::next(i) : m.idle.erase(i);
+          for (auto i = m.handed.begin(); i != m.handed.end();)
+            i = ids.count(*i) > 0 ? std::next(i) : m.handed.erase(i);
+          for (auto i = m.matched.begin(); i != m.matched.end();)
+            i = ids.count(*i) > 0 ? std::next(i) : m.matched.erase(i);
+          m.claimed = claimed[name];
+          counted(self, name);
         }
         for (auto& [name, r] : st.records)
           if (!r.deleted || st.members.count(name) > 0)
@@ -354,17 +395,26 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
             auto i = self->state.records.find(x.name);
             next.generation
               = i == self->state.records.end() ? 1 : i->second.generation + 1;
+            auto refused = [=](const caf::error& err) {
+              bad(err);
+              release(self, x.name);
+            };
+            admit(self, next.tmpl, 0, [=]() mutable {
             commit(
               self, std::move(next),
               [=](const pool_record& r) {
                 auto& c = self->state.counts[r.name];
                 c = pool_counts{};
+                // Sandboxes claimed from an earlier pool of the name are
+                // not this one's (the next sync counts from the store).
+                self->state.members[r.name].claimed = 0;
                 OSB_INFO(component, rid, "", "pool " << r.name << " created");
                 ok(view_of(self, r));
                 if (self->state.init.node)
                   refill(self, r.name);
               },
               bad);
+            }, refused);
           });
         });
       });
@@ -417,6 +467,13 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
             next.generation += 1;
             next.updated_us = codec::now_us();
             next.origin = self->state.init.node_name;
+            // The template again: the host or the configuration (e.g. the
+            // volume allow list) may have changed since the create.
+            auto refused = [=](const caf::error& err) {
+              bad(err);
+              release(self, name);
+            };
+            admit(self, next.tmpl, 0, [=]() mutable {
             commit(
               self, std::move(next),
               [=](const pool_record& r) {
@@ -425,6 +482,7 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
                   refill(self, r.name);
               },
               bad);
+            }, refused);
           });
         });
       });
@@ -479,6 +537,7 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       } else {
         id = *m.idle.begin();
         m.idle.erase(m.idle.begin());
+        m.handed.insert(id);
         ops_metrics().pool_claims.with({"warm"}).inc();
       }
       auto record = *r;
@@ -487,12 +546,44 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       return caf::result<pool_record, std::string>(std::move(record),
                                                    std::move(id));
     },
+    [=](atom::claim,
+        const sandbox_spec& spec) -> caf::result<pool_record, std::string> {
+      using answer = caf::result<pool_record, std::string>;
+      if (!self->state.loaded)
+        return answer(pool_record{}, std::string{});
+      // The first pool by name that serves the request and has an idle
+      // member; pools without one are not waited for.
+      for (auto& [name, r] : self->state.records) {
+        if (r.deleted || !pool_serves(r.tmpl, spec))
+          continue;
+        auto& m = self->state.members[name];
+        if (m.idle.empty())
+          continue;
+        auto id = *m.idle.begin();
+        m.idle.erase(m.idle.begin());
+        m.handed.insert(id);
+        m.matched.insert(id);
+        ++self->state.counts[name].num_claims;
+        ++self->state.counts[name].num_matched;
+        ops_metrics().pool_claims.with({"warm"}).inc();
+        auto record = r;
+        if (self->state.init.node)
+          refill(self, name);
+        return answer(std::move(record), std::move(id));
+      }
+      return answer(pool_record{}, std::string{});
+    },
     [=](atom::forget, const std::string& name, const std::string& id) {
       // The member removes itself; the claim went on cold.
       OSB_WARN(component, "", id,
                "pool member of " << name << " could not be claimed");
       // (The metric counted this create as warm already: counted once.)
-      ++self->state.counts[name].num_cold;
+      auto& m = self->state.members[name];
+      // A matched create goes on as an ordinary create, no pool's.
+      if (m.matched.erase(id) == 0)
+        ++self->state.counts[name].num_cold;
+      m.handed.erase(id);
+      counted(self, name);
     },
     [=](atom::sync) { sync(self); },
     [=](atom::tick) {

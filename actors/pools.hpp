@@ -20,6 +20,10 @@ struct pools_init {
   store_actor store;
   /// The NODE actor: members are sandboxes of this node (docs/pools.md).
   node_actor node;
+  /// The runtimes of this node's hosts: a template each of them refuses
+  /// (`admit`, as a create is checked) is refused at the pool's create and
+  /// capacity update. Empty = not checked.
+  std::vector<runtime_actor> runtimes;
   /// Members made at once, all pools together (`[pool] warm_concurrency`).
   int64_t warm_concurrency = 2;
   /// How often the members are synced with the node's directory and the
@@ -35,6 +39,15 @@ struct pool_members {
   std::set<std::string> warming;
   /// Idle: a claim takes one.
   std::set<std::string> idle;
+  /// Taken by a claim, not seen claimed by a sync yet (the claim may still
+  /// be under way): allocated, never adopted as idle again.
+  std::set<std::string> handed;
+  /// Of `handed`: taken for a create without `poolRef` (match_creates),
+  /// whose failed claim is no cold create of the pool.
+  std::set<std::string> matched;
+  /// Claimed sandboxes of the pool on this node that still exist, as the
+  /// last sync counted them (made after the pool's create).
+  int64_t claimed = 0;
 };
 
 struct pools_state {

@@ -444,6 +444,7 @@ sandbox_view make_view(const node_config& cfg, const store::sandbox_row& row,
   v.egress_token = row.egress_token;
   v.access_token = row.access_token;
   v.runtime_host = row.runtime_host;
+  v.pool = row.pool;
   if (!row.pool.empty()
       && (row.phase == "provisioning" || row.phase == "idle"
           || row.phase == "claiming"))
@@ -588,6 +589,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       st.row.expires_us = 0;
       st.view.expires_us = 0;
       st.view.member_of = st.row.pool;
+      st.view.pool = st.row.pool;
     }
     st.phase = sandbox_phase::provisioning;
     st.view.state = sandbox_state::pending;

@@ -358,6 +358,7 @@ int main(int argc, char** argv) {
                                       : cfg->cluster.protocol,
                                     cfg->cluster.listen};
     node_init.max_sandboxes = cfg->cluster.max_sandboxes;
+    node_init.match_creates = cfg->pool.match_creates;
     node_init.self.max_sandboxes = cfg->cluster.max_sandboxes;
     node_init.self.incarnation = incarnation;
     node_init.public_host = osb::net::detect_public_host(*cfg);
@@ -404,8 +405,10 @@ int main(int argc, char** argv) {
     snap_init.incarnations = (*ledger)->incarnations();
     // After a failed start-up check no supervisor starts (no recovery).
     auto supervised = exit_code == 0 ? hosts : decltype(hosts){};
+    std::vector<osb::runtime_actor> runtimes;
     for (auto& host : supervised) {
       auto runtime = sys.spawn(osb::runtime_bridge, host.runtime);
+      runtimes.push_back(runtime);
       osb::supervisor_init sup_init;
       sup_init.cfg = cfg;
       sup_init.node_name = name;
@@ -428,6 +431,7 @@ int main(int argc, char** argv) {
     pools_init.node_name = name;
     pools_init.store = store_hdl;
     pools_init.node = node;
+    pools_init.runtimes = std::move(runtimes);
     pools_init.warm_concurrency = cfg->pool.warm_concurrency;
     auto pools = sys.spawn(osb::pools, pools_init);
     caf::anon_send(node, osb::atom::put_v, pools);

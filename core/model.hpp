@@ -131,6 +131,10 @@ struct sandbox_view {
   /// The pool of an unclaimed member (warming, idle or claiming), empty
   /// for every other sandbox: listings leave members out.
   std::string member_of;
+  /// The pool the sandbox was made for, also once claimed (its row's
+  /// `pool`); empty for every other sandbox. The POOLS actor counts the
+  /// claimed ones (`status.allocated`).
+  std::string pool;
 };
 
 /// How a node introduces itself to its peers.
@@ -172,8 +176,9 @@ struct list_query {
   string_map metadata;
   int32_t page = 1;
   int32_t page_size = 20;
-  /// True for the POOLS actor's sync: only this node's unclaimed pool
-  /// members, which other listings never show (docs/pools.md).
+  /// True for the POOLS actor's sync: only this node's sandboxes of pools,
+  /// its unclaimed members (which other listings never show) and the
+  /// claimed ones (docs/pools.md).
   bool members = false;
 };
 

@@ -123,7 +123,11 @@ bool pool_serves(const sandbox_spec& tmpl, const sandbox_spec& req) {
          && tmpl.network_policy_json == req.network_policy_json
          && tmpl.platform_os == req.platform_os
          && tmpl.platform_arch == req.platform_arch
-         && tmpl.volumes_json == req.volumes_json;
+         && tmpl.volumes_json.empty() && req.volumes_json.empty()
+         && tmpl.extensions == req.extensions
+         && std::all_of(tmpl.env.begin(), tmpl.env.end(), [&](auto& kv) {
+              return req.env.count(kv.first) > 0;
+            });
 }
 
 std::string pool_ref(const sandbox_spec& req) {

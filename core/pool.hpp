@@ -61,6 +61,9 @@ struct pool_counts {
   int64_t num_warmed = 0;
   int64_t num_warm_failures = 0;
   int64_t num_removed = 0;
+  /// Of `num_claims`: creates without `poolRef` served by an idle member
+  /// (`[pool] match_creates`).
+  int64_t num_matched = 0;
   /// Why the last member failed to warm (empty after a success).
   std::string last_error;
 
@@ -123,9 +126,12 @@ sandbox_spec merge_claim(const sandbox_spec& tmpl, const sandbox_spec& claim);
 
 /// Whether a pool with template `tmpl` can serve the create request `req`
 /// without a difference the caller could notice (`[pool] match_creates`):
-/// same image and registry credentials, limits, network policy and
-/// platform, no volumes and no snapshot; environment, metadata, entrypoint
-/// and timeout may differ (they apply at claim time).
+/// same image and registry credentials, limits, network policy, platform
+/// and extensions, no volumes (neither side) and no snapshot; environment,
+/// metadata, entrypoint and timeout may differ (they apply at claim time),
+/// except that every variable of the template's environment must be set by
+/// the request too (a member's container has it from its create; the
+/// claim's value replaces it, nothing can unset it).
 bool pool_serves(const sandbox_spec& tmpl, const sandbox_spec& req);
 
 /// The pool a create request names (`extensions.poolRef`, trimmed); "" for
@@ -141,6 +147,12 @@ inline constexpr const char* pool_cold_extension = "opensandbox.io/pool-cold";
 /// gives the member no expiry and holds its entrypoint until a claim.
 inline constexpr const char* pool_member_extension
   = "opensandbox.io/pool-member";
+
+/// The extension the node sets on a create without `poolRef` that no pool
+/// served (`[pool] match_creates`) before it places it as usual; removed
+/// again before the spec is placed.
+inline constexpr const char* pool_unmatched_extension
+  = "opensandbox.io/pool-unmatched";
 
 /// What a sandbox's status message adds when it was served cold from a
 /// pool (`pool_cold_extension`): "" for other sandboxes.

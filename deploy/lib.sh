@@ -22,7 +22,8 @@ osb_debian_mirror=${OSB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # prove a fresh machine): the local images and the rootfs cache.
 osb_project_images=(opensandbox/busybox:latest opensandbox/debian:bookworm
   opensandbox/egress-base:bookworm opensandbox/egress:latest
-  opensandbox/server:latest opensandbox/code-interpreter:latest)
+  opensandbox/server:latest opensandbox/code-interpreter:latest
+  opensandbox/execd:latest)
 osb_image_cache_dir=${OSB_IMAGE_CACHE_DIR:-/var/cache/opensandbox}
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }

@@ -1,7 +1,9 @@
 // Warm pool members through the real server and Docker (docs/pools.md,
 // "Members"): a claim takes an idle member (Running at once, the claim's
 // env seen by a command), members are hidden from listings, a deleted pool
-// leaves no container, and kill -9 in the middle of a refill leaks nothing.
+// leaves no container, and kill -9 in the middle of a refill leaks nothing;
+// `status.allocated` and poolMax; a template the host cannot run is refused
+// at the pool's create; `[pool] match_creates` serves a matching create.
 
 #include <gtest/gtest.h>
 
@@ -112,5 +114,100 @@ TEST(PoolWarm, Kill9InTheMiddleOfARefillLeaksNothing) {
   EXPECT_EQ(srv.wait_containers(3, 20s), 3) << srv.read_log();
   EXPECT_EQ(srv.call("GET", "/v1/sandboxes").json()["items"].Size(), 0u);
   EXPECT_EQ(srv.call("DELETE", "/v1/pools/it-refill").status, 204);
+  EXPECT_EQ(srv.wait_containers(0, 30s), 0) << srv.read_log();
+}
+
+TEST(PoolWarm, AllocatedCountsClaimsAndPoolMaxBoundsThem) {
+  server_process srv;
+  ASSERT_TRUE(srv.start()) << srv.read_log();
+  auto body = pool_json("it-alloc", 1, 1);
+  body.replace(body.find(R"("poolMax":10)"), 12, R"("poolMax":1)");
+  ASSERT_EQ(srv.call("POST", "/v1/pools", body).status, 201);
+  ASSERT_EQ(wait_available(srv, "it-alloc", 1), 1) << srv.read_log();
+  auto r = srv.call("POST", "/v1/sandboxes",
+                    R"({"extensions":{"poolRef":"it-alloc"},"timeout":600})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string id = r.json()["id"].GetString();
+  auto st = srv.call("GET", "/v1/pools/it-alloc").json();
+  EXPECT_EQ(st["status"]["allocated"].GetInt(), 1);
+  EXPECT_EQ(st["status"]["total"].GetInt(), 1);
+  // At poolMax: no member is made while the claimed sandbox exists.
+  std::this_thread::sleep_for(2500ms);
+  st = srv.call("GET", "/v1/pools/it-alloc").json();
+  EXPECT_EQ(st["status"]["available"].GetInt(), 0);
+  EXPECT_EQ(srv.num_containers(), 1);
+  // Counted from the store after a restart.
+  srv.kill(SIGKILL);
+  ASSERT_TRUE(srv.start()) << srv.read_log();
+  for (int i = 0; i < 50; ++i) {
+    st = srv.call("GET", "/v1/pools/it-alloc").json();
+    if (st["status"]["allocated"].GetInt() == 1)
+      break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(st["status"]["allocated"].GetInt(), 1);
+  // Deleted: room for a member again.
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  EXPECT_EQ(wait_available(srv, "it-alloc", 1), 1) << srv.read_log();
+  EXPECT_EQ(srv.call("GET", "/v1/pools/it-alloc")
+              .json()["status"]["allocated"]
+              .GetInt(),
+            0);
+  EXPECT_EQ(srv.call("DELETE", "/v1/pools/it-alloc").status, 204);
+  EXPECT_EQ(srv.wait_containers(0, 30s), 0) << srv.read_log();
+}
+
+TEST(PoolWarm, ATemplateTheHostCannotRunIsRefused) {
+  server_process srv;
+  ASSERT_TRUE(srv.start()) << srv.read_log();
+  // A platform the Docker host does not run (the codec accepts arm64; the
+  // runtime's admission refuses it on this amd64 host).
+  auto r = srv.call(
+    "POST", "/v1/pools",
+    R"({"name":"it-bad","template":{"image":{"uri":"opensandbox/busybox:latest"},)"
+    R"("entrypoint":["sleep","3600"],"platform":{"os":"linux","arch":"arm64"}},)"
+    R"("capacitySpec":{"bufferMax":1,"bufferMin":1,"poolMax":2,"poolMin":0}})");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("Platform linux/arm64 is not supported"),
+            std::string::npos)
+    << r.body;
+  EXPECT_EQ(srv.call("GET", "/v1/pools/it-bad").status, 404);
+  EXPECT_EQ(srv.num_containers(), 0);
+}
+
+TEST(PoolWarm, MatchCreatesServesAPlainCreateFromAPool) {
+  server_process srv{"[pool]\nmatch_creates = true\n"};
+  ASSERT_TRUE(srv.start()) << srv.read_log();
+  ASSERT_EQ(srv.call("POST", "/v1/pools", pool_json("it-match", 1, 1)).status,
+            201);
+  ASSERT_EQ(wait_available(srv, "it-match", 1), 1) << srv.read_log();
+  auto plain = [](const std::string& cpu) {
+    return R"({"image":{"uri":"opensandbox/busybox:latest"},)"
+           R"("entrypoint":["sleep","999"],"timeout":600,)"
+           R"("env":{"FROM_TEMPLATE":"mine","OWN":"o"},)"
+           R"("resourceLimits":{"cpu":")"
+           + cpu + R"(","memory":"256Mi"}})";
+  };
+  auto r = srv.call("POST", "/v1/sandboxes", plain("500m"));
+  ASSERT_EQ(r.status, 202) << r.body << srv.read_log();
+  auto doc = r.json();
+  std::string id = doc["id"].GetString();
+  EXPECT_STREQ(doc["status"]["state"].GetString(), "Running") << r.body;
+  std::string msg = doc["status"]["message"].GetString();
+  EXPECT_NE(msg.find("Pool 'it-match' served it"), std::string::npos) << msg;
+  auto g = srv.call("GET", "/v1/sandboxes/" + id).json();
+  auto& ep = g["entrypoint"];
+  ASSERT_TRUE(ep.IsArray());
+  EXPECT_STREQ(ep[1].GetString(), "999");
+  // Other limits: a cold create, no member taken.
+  r = srv.call("POST", "/v1/sandboxes", plain("250m"));
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string cold = r.json()["id"].GetString();
+  msg = r.json()["status"]["message"].GetString();
+  EXPECT_EQ(msg.find("Pool"), std::string::npos) << msg;
+  EXPECT_EQ(wait_available(srv, "it-match", 1), 1) << srv.read_log();
+  EXPECT_EQ(srv.call("DELETE", "/v1/pools/it-match").status, 204);
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + cold).status, 204);
   EXPECT_EQ(srv.wait_containers(0, 30s), 0) << srv.read_log();
 }

@@ -99,6 +99,7 @@ protected:
                         std::shared_ptr<store::sqlite_store>(std::move(*db)));
     node_init ni;
     ni.self = node_info{"n1", cluster_protocol_version, ""};
+    ni.match_creates = match_creates;
     p.node = sys.spawn(node, ni);
     supervisor_init init;
     init.cfg = node_cfg;
@@ -112,6 +113,7 @@ protected:
     pi.node_name = "n1";
     pi.store = p.store;
     pi.node = p.node;
+    pi.runtimes = {p.runtime};
     pi.warm_concurrency = warm_concurrency;
     pi.tick_interval = caf::timespan{0}; // tests send ticks themselves
     p.pools = sys.spawn(pools, pi);
@@ -158,6 +160,8 @@ protected:
   std::vector<std::pair<std::string, runtimes::claim_request>> claims;
   bool fail_claims = false;
   int64_t warm_concurrency = 2;
+  /// `[pool] match_creates`.
+  bool match_creates = false;
 
   /// A pool that keeps members: buffer [min, max].
   pool_record warm(const std::string& name, int64_t min, int64_t max) {
@@ -501,4 +505,217 @@ TEST_F(PoolActors, MembersAreAdoptedAfterACrashWithoutALeak) {
                         std::string{"r6"})
                 .first);
   EXPECT_EQ(rt->containers().size(), 1u); // the claimed sandbox
+}
+
+// -- status.allocated and poolMax (the seed's meaning) -------------------------
+
+TEST_F(PoolActors, ClaimedSandboxesAreAllocatedAndBoundedByPoolMax) {
+  auto& p = boot();
+  auto r = warm("p1", 1, 1);
+  r.capacity.pool_max = 2;
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, r, std::string{"r1"})
+                .first);
+  auto status = [&](process& q) {
+    caf::anon_send(q.pools, atom::tick_v);
+    sched.run();
+    return ask<pool_view>(q.node, atom::pool_get_v, std::string{"p1"})
+      .first->status;
+  };
+  auto claim_one = [&](process& q, const std::string& rid) {
+    sandbox_spec claim;
+    claim.extensions = {{"poolRef", "p1"}};
+    auto [v, err] = ask<sandbox_view>(q.node, atom::create_v, claim, rid);
+    EXPECT_TRUE(v) << err.message;
+    return v ? *v : sandbox_view{};
+  };
+  auto a = claim_one(p, "c1");
+  // Counted at once, before any sync.
+  auto now = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"})
+               .first->status;
+  EXPECT_EQ(now.allocated, 1);
+  EXPECT_EQ(now.available, 1);
+  auto b = claim_one(p, "c2");
+  EXPECT_EQ(b.message.find("no idle member"), std::string::npos);
+  // Two claimed: the pool is at poolMax, no member is made.
+  auto s = status(p);
+  EXPECT_EQ(s.allocated, 2);
+  EXPECT_EQ(s.available, 0);
+  EXPECT_EQ(s.warming, 0);
+  EXPECT_EQ(s.total(), 2);
+  EXPECT_TRUE(members(p, "p1").empty());
+  // A third claim is served cold and is no member: not allocated.
+  auto c = claim_one(p, "c3");
+  EXPECT_NE(c.message.find("no idle member"), std::string::npos);
+  EXPECT_EQ(status(p).allocated, 2);
+  EXPECT_EQ(rt->containers().size(), 3u);
+  // A claimed sandbox deleted: room for a member again.
+  ASSERT_TRUE(ask<std::string>(p.node, atom::remove_v, a.id,
+                               std::string{"d1"})
+                .first);
+  s = status(p);
+  EXPECT_EQ(s.allocated, 1);
+  EXPECT_EQ(s.available, 1);
+  // Durable: after a crash the count comes back from the store.
+  crash(p);
+  procs.clear();
+  auto& q = boot();
+  s = status(q);
+  EXPECT_EQ(s.allocated, 1);
+  EXPECT_EQ(s.available, 1);
+  // A pool re-created under the same name does not count the old claims.
+  ASSERT_TRUE(ask<bool>(q.node, atom::pool_del_v, std::string{"p1"},
+                        std::string{"d2"})
+                .first);
+  ASSERT_TRUE(ask<pool_view>(q.node, atom::pool_new_v, r, std::string{"r2"})
+                .first);
+  s = status(q);
+  EXPECT_EQ(s.allocated, 0);
+  EXPECT_EQ(s.available, 1);
+}
+
+// -- templates the host cannot run ---------------------------------------------
+
+TEST_F(PoolActors, TemplatesTheHostCannotRunAreRefusedAtTheirCreate) {
+  rt->set_daemon_info({"linux", "amd64", "test"});
+  auto dir = std::filesystem::temp_directory_path()
+             / ("osb-poolvol-" + codec::make_uuid());
+  std::filesystem::create_directories(dir / "allowed");
+  node_cfg->storage.allowed_host_paths = {(dir / "allowed").string()};
+  auto& p = boot();
+  auto r = warm("p1", 1, 1);
+  r.tmpl.platform_os = "linux";
+  r.tmpl.platform_arch = "arm64";
+  auto [v, err] = ask<pool_view>(p.node, atom::pool_new_v, r,
+                                 std::string{"r1"});
+  EXPECT_FALSE(v);
+  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(err.code, "SANDBOX::INVALID_PARAMETER");
+  EXPECT_NE(err.message.find("Platform linux/arm64 is not supported"),
+            std::string::npos)
+    << err.message;
+  r.tmpl.platform_arch = "amd64";
+  r.tmpl.volumes_json = R"([{"name":"w","host":{"path":"/etc"},)"
+                        R"("mountPath":"/w","readOnly":true}])";
+  std::tie(v, err) = ask<pool_view>(p.node, atom::pool_new_v, r,
+                                    std::string{"r2"});
+  EXPECT_FALSE(v);
+  EXPECT_EQ(err.status, 400);
+  EXPECT_EQ(err.code, "VOLUME::HOST_PATH_NOT_ALLOWED");
+  // Nothing was stored or made; the name is still free.
+  EXPECT_EQ(ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"})
+              .second.status,
+            404);
+  EXPECT_EQ(rt->calls("create"), 0u);
+  r.tmpl.volumes_json.clear();
+  std::tie(v, err) = ask<pool_view>(p.node, atom::pool_new_v, r,
+                                    std::string{"r3"});
+  ASSERT_TRUE(v) << err.message;
+  // A capacity update checks the template again: the allow list changed.
+  auto q = warm("p2", 0, 0);
+  q.tmpl.volumes_json = R"([{"name":"w","host":{"path":")"
+                        + (dir / "allowed").string()
+                        + R"("},"mountPath":"/w","readOnly":true}])";
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, q, std::string{"r4"})
+                .first);
+  node_cfg->storage.allowed_host_paths = {(dir / "other").string()};
+  pool_capacity cap;
+  cap.pool_max = 3;
+  auto up = ask<pool_view>(p.node, atom::pool_put_v, std::string{"p2"}, cap,
+                           std::string{"r5"});
+  EXPECT_FALSE(up.first);
+  EXPECT_EQ(up.second.status, 400);
+  EXPECT_EQ(ask<pool_view>(p.node, atom::pool_get_v, std::string{"p2"})
+              .first->record.capacity.pool_max,
+            100);
+  std::filesystem::remove_all(dir);
+}
+
+// -- [pool] match_creates --------------------------------------------------------
+
+namespace {
+
+/// A create without a pool that pool `warm(...)`'s template serves.
+sandbox_spec matching_request() {
+  sandbox_spec s;
+  s.image = "opensandbox/busybox:latest";
+  s.entrypoint = {"sh", "-c", "sleep 99"};
+  s.env = {{"FROM_TEMPLATE", "mine"}, {"SHARED", "mine"}, {"OWN", "o"}};
+  s.metadata = {{"run", "1"}};
+  s.resource_limits = {{"cpu", "500m"}, {"memory", "512Mi"}};
+  s.timeout_s = 60;
+  return s;
+}
+
+} // namespace
+
+TEST_F(PoolActors, MatchCreatesServesAMatchingCreateFromAPool) {
+  match_creates = true;
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 1, 1),
+                             std::string{"r1"})
+                .first);
+  auto member = members(p, "p1").at(0).id;
+  auto [v, err] = ask<sandbox_view>(p.node, atom::create_v,
+                                    matching_request(), std::string{"c1"});
+  ASSERT_TRUE(v) << err.message;
+  EXPECT_EQ(v->id, member);
+  EXPECT_EQ(v->state, sandbox_state::running);
+  EXPECT_NE(v->message.find("Pool 'p1' served it from an idle member"),
+            std::string::npos)
+    << v->message;
+  // The request as it was: its entrypoint, env, metadata and timeout.
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].second.entrypoint, matching_request().entrypoint);
+  EXPECT_EQ(claims[0].second.env, matching_request().env);
+  EXPECT_EQ(v->metadata, matching_request().metadata);
+  EXPECT_LT(v->expires_us, codec::now_us() + 61'000'000LL);
+  auto g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  EXPECT_EQ(g.first->status.num_claims, 1);
+  EXPECT_EQ(g.first->status.num_matched, 1);
+  EXPECT_EQ(g.first->status.allocated, 1);
+  // Other limits, or a template variable the request lacks: created as
+  // usual, no member taken.
+  auto other = matching_request();
+  other.resource_limits["cpu"] = "1";
+  auto a = ask<sandbox_view>(p.node, atom::create_v, other,
+                             std::string{"c2"});
+  ASSERT_TRUE(a.first) << a.second.message;
+  EXPECT_EQ(a.first->message.find("Pool"), std::string::npos);
+  other = matching_request();
+  other.env.erase("FROM_TEMPLATE");
+  auto b = ask<sandbox_view>(p.node, atom::create_v, other,
+                             std::string{"c3"});
+  ASSERT_TRUE(b.first) << b.second.message;
+  EXPECT_EQ(b.first->message.find("Pool"), std::string::npos);
+  EXPECT_EQ(claims.size(), 1u);
+  EXPECT_EQ(ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"})
+              .first->status.num_claims,
+            1);
+  // The refill made a new member; a failed claim of it falls back to a
+  // usual create (the member goes).
+  auto next = members(p, "p1").at(0).id;
+  fail_claims = true;
+  auto c = ask<sandbox_view>(p.node, atom::create_v, matching_request(),
+                             std::string{"c4"});
+  ASSERT_TRUE(c.first) << c.second.message;
+  EXPECT_NE(c.first->id, next);
+  EXPECT_EQ(c.first->message.find("Pool"), std::string::npos);
+  EXPECT_FALSE(ask<sandbox_view>(p.node, atom::get_v, next).first);
+  g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  EXPECT_EQ(g.first->status.num_cold, 0);
+  EXPECT_EQ(g.first->status.allocated, 1);
+}
+
+TEST_F(PoolActors, WithoutMatchCreatesAMatchingCreateIsCold) {
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 1, 1),
+                             std::string{"r1"})
+                .first);
+  auto member = members(p, "p1").at(0).id;
+  auto [v, err] = ask<sandbox_view>(p.node, atom::create_v,
+                                    matching_request(), std::string{"c1"});
+  ASSERT_TRUE(v) << err.message;
+  EXPECT_NE(v->id, member);
+  EXPECT_TRUE(claims.empty());
+  EXPECT_EQ(members(p, "p1").size(), 1u);
 }

@@ -133,10 +133,24 @@ TEST(PoolClaim, ClaimEntrypointWinsUnlessItIsTheSdkDefault) {
 TEST(PoolClaim, ServesOnlyTheSameImageLimitsAndPolicy) {
   auto t = template_spec();
   auto r = t;
-  r.env = {{"X", "y"}};
+  r.env = {{"A", "other"}, {"B", "2"}, {"X", "y"}};
   r.metadata.clear();
   r.entrypoint = {"sh"};
+  r.timeout_s = 0;
   EXPECT_TRUE(pool_serves(t, r));
+  // A template variable the request does not set would show in it.
+  r.env.erase("A");
+  EXPECT_FALSE(pool_serves(t, r));
+  r = t;
+  r.volumes_json = R"([{"name":"v","pvc":{"claimName":"c"},"mountPath":"/v"}])";
+  EXPECT_FALSE(pool_serves(t, r));
+  r = t;
+  r.extensions = {{"access.renew.extend.seconds", "60"}};
+  EXPECT_FALSE(pool_serves(t, r));
+  r = t;
+  r.snapshot_id = "s1";
+  EXPECT_FALSE(pool_serves(t, r));
+  r = t;
   r.resource_limits = {{"cpu", "1"}};
   EXPECT_FALSE(pool_serves(t, r));
   r = t;
