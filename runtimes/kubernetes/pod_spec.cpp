@@ -68,6 +68,20 @@ void write_port(writer& o, const char* name, int port) {
     .end_object();
 }
 
+/// A readiness probe: `port` accepts TCP connections (checked every second).
+void write_tcp_readiness(writer& o, int port) {
+  o.key("readinessProbe")
+    .begin_object()
+    .key("tcpSocket")
+    .begin_object()
+    .key("port")
+    .num(port)
+    .end_object()
+    .key("periodSeconds")
+    .num(1)
+    .end_object();
+}
+
 /// A volume's name in the pod: the API's names may not be DNS labels.
 std::string pod_volume_name(size_t index) {
   return "volume-" + std::to_string(index);
@@ -106,16 +120,7 @@ void write_sandbox_container(writer& o, const node_config& cfg,
   write_limits(o, x.spec.resource_limits);
   o.end_object();
   // Ready once execd answers: the SDKs talk to it right after Running.
-  o.key("readinessProbe")
-    .begin_object()
-    .key("tcpSocket")
-    .begin_object()
-    .key("port")
-    .num(execd_port)
-    .end_object()
-    .key("periodSeconds")
-    .num(1)
-    .end_object();
+  write_tcp_readiness(o, execd_port);
   o.key("securityContext").begin_object();
   if (cfg.docker.no_new_privileges)
     o.key("allowPrivilegeEscalation").boolean(false);
@@ -175,6 +180,10 @@ void write_egress_container(writer& o, const node_config& cfg,
   write_port(o, "http", http_port);
   write_port(o, "egress", egress_api_port);
   o.end_array();
+  // The sidecar serves its policy API only once its firewall rules are in
+  // place: the pod (all its containers) is Ready, and the sandbox Running,
+  // only when the policy is enforced, not merely when execd listens.
+  write_tcp_readiness(o, egress_api_port);
   o.key("securityContext")
     .begin_object()
     .key("allowPrivilegeEscalation")

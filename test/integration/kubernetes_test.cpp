@@ -2,16 +2,23 @@
 // server against the API-server emulator (test/k8s-emulator), not a live
 // cluster. The lifecycle over the API, kill -9 and restart (with the store
 // kept, and emptied: the pods' annotations bring the sandboxes back), the
-// API server down and back, and a kubeconfig that cannot be read.
+// API server down and back, and a kubeconfig that cannot be read. With
+// the emulator's --docker mode a pod really runs (init container, emptyDir,
+// execd's bootstrap): commands reach execd in it, directly and through the
+// server proxy.
 
 #include "k8s_emulator.hpp"
 #include "server_process.hpp"
+#include "test_dns_server.hpp"
 
 #include <gtest/gtest.h>
 
 #include <rapidjson/document.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -23,13 +30,16 @@ using namespace std::chrono_literals;
 namespace {
 
 /// A server whose runtime is the emulator's API server.
+/// `extra` goes in [kubernetes] (and may open tables after it),
+/// `runtime_extra` in [runtime].
 std::string kube_config(server_process& srv, const std::string& kubeconfig,
-                        const std::string& extra = {}) {
+                        const std::string& extra = {},
+                        const std::string& runtime_extra = {}) {
   return "[server]\nhost = \"127.0.0.1\"\nport = "
          + std::to_string(srv.port())
          + "\napi_key = \"test-key\"\n[log]\nlevel = \"DEBUG\"\n"
            "[runtime]\ntype = \"kubernetes\"\n"
-           "[kubernetes]\nkubeconfig_path = \""
+         + runtime_extra + "[kubernetes]\nkubeconfig_path = \""
          + kubeconfig
          + "\"\nsandbox_create_timeout_seconds = 10\n" + extra
          + "[store]\npath = \"" + srv.store_path()
@@ -71,6 +81,34 @@ std::string annotation(const k8s_emulator& emu, const std::string& key) {
     return {};
   auto& a = pods[0]["metadata"]["annotations"];
   return a.HasMember(key.c_str()) ? a[key.c_str()].GetString() : "";
+}
+
+/// True when the Docker daemon answers.
+bool docker_available() {
+  return std::system("docker version >/dev/null 2>&1") == 0;
+}
+
+/// The output of `cmd` (stdout), trimmed.
+std::string output_of(const std::string& cmd) {
+  std::string out;
+  if (auto* f = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
+      out.append(buf, n);
+    ::pclose(f);
+  }
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back())))
+    out.pop_back();
+  return out;
+}
+
+/// The Docker containers and volumes the emulator made for pod `name`.
+std::string pod_leftovers(const std::string& name) {
+  auto filter = " --filter label=io.opensandbox.k8s-emulator.pod=default/"
+                + name;
+  return output_of("docker ps -aq" + filter) + output_of("docker volume ls -q"
+                                                         + filter);
 }
 
 } // namespace
@@ -320,4 +358,135 @@ TEST(Kubernetes, ABrokenOrExpiredWatchIsResumedAndCreatesStillComplete) {
        at = log.find("listed ", at + 1))
     ++lists;
   EXPECT_GE(lists, 2u) << log;
+}
+
+/// Skips without node or docker; fails without the execd image.
+#define OSB_REQUIRE_REAL_PODS()                                                \
+  do {                                                                         \
+    OSB_REQUIRE_NODE();                                                        \
+    if (!docker_available())                                                   \
+      GTEST_SKIP() << "docker is not available: the emulator's --docker "      \
+                      "mode runs pods as Docker containers";                   \
+    ASSERT_EQ(std::system("docker image inspect opensandbox/execd:latest "     \
+                          ">/dev/null 2>&1"),                                  \
+              0)                                                               \
+      << "the image opensandbox/execd:latest is missing: run "                 \
+         "deploy/setup.sh --tests (or deploy/build-execd-image.sh)";           \
+  } while (false)
+
+TEST(Kubernetes, ExecdRunsInARealPodAndAnswersDirectlyAndThroughTheProxy) {
+  OSB_REQUIRE_REAL_PODS();
+  k8s_emulator emu{{"--no-events", "--docker"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(
+    srv, emu.kubeconfig, {}, "execd_image = \"opensandbox/execd:latest\"\n"));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  auto r = srv.call("POST", "/v1/sandboxes",
+                    R"({"image":{"uri":"opensandbox/busybox:latest"},)"
+                    R"("entrypoint":["sleep","3600"],"timeout":600,)"
+                    R"("resourceLimits":{"cpu":"500m","memory":"256Mi"}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string id = r.json()["id"].GetString();
+  ASSERT_EQ(srv.wait_state(id, "Running", 15s), "Running") << srv.read_log();
+  auto ep = srv.call("GET", "/v1/sandboxes/" + id + "/endpoints/44772");
+  ASSERT_EQ(ep.status, 200) << ep.body;
+  auto doc = ep.json();
+  std::string endpoint = doc["endpoint"].GetString();
+  ASSERT_TRUE(doc.HasMember("headers")) << ep.body;
+  std::string token = doc["headers"]["X-EXECD-ACCESS-TOKEN"].GetString();
+  // The pod IP is the sandbox container's on the Docker bridge.
+  auto colon = endpoint.find(':');
+  ASSERT_NE(colon, std::string::npos) << endpoint;
+  auto ip = endpoint.substr(0, colon);
+  auto slash = endpoint.find('/', colon);
+  auto port = static_cast<uint16_t>(
+    std::stoi(endpoint.substr(colon + 1, slash - colon - 1)));
+  auto prefix = slash == std::string::npos ? "" : endpoint.substr(slash);
+  EXPECT_EQ(port, 44772);
+  auto command = R"({"command":"echo in-pod-$((6*7)); id -u"})";
+  // Ready means execd listens: no retries.
+  auto direct = http_call_at(ip, port, "POST", prefix + "/command", command,
+                             {{"X-EXECD-ACCESS-TOKEN", token}});
+  EXPECT_EQ(direct.status, 200) << direct.body << srv.read_log();
+  EXPECT_NE(direct.body.find("in-pod-42"), std::string::npos) << direct.body;
+  EXPECT_EQ(http_call_at(ip, port, "POST", prefix + "/command", command)
+              .status,
+            401);
+  auto proxied = http_call(srv.port(), "POST",
+                           "/sandboxes/" + id + "/proxy/44772/command",
+                           command, {{"OPEN-SANDBOX-API-KEY", "test-key"}});
+  EXPECT_EQ(proxied.status, 200) << proxied.body;
+  EXPECT_NE(proxied.body.find("in-pod-42"), std::string::npos)
+    << proxied.body;
+  auto pod = "sandbox-" + id;
+  EXPECT_NE(pod_leftovers(pod), "");
+  // Delete: the pod's containers and its emptyDir volume go with it.
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  EXPECT_EQ(srv.wait_state(id, "404", 10s), "404");
+  std::string left = pod_leftovers(pod);
+  for (int i = 0; i < 100 && !left.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    left = pod_leftovers(pod);
+  }
+  EXPECT_EQ(left, "") << "containers or volumes of " << pod << " remain";
+}
+
+TEST(Kubernetes, ARealPodsEgressSidecarResolvesAllowedNamesOnly) {
+  OSB_REQUIRE_REAL_PODS();
+  ASSERT_EQ(std::system("docker image inspect opensandbox/egress:latest "
+                        ">/dev/null 2>&1"),
+            0)
+    << "the image opensandbox/egress:latest is missing: run deploy/setup.sh";
+  // The upstream DNS server on the Docker bridge's gateway (no internet).
+  auto gateway = output_of(
+    "ip -4 -o addr show dev \"$(docker network inspect bridge -f "
+    "'{{index .Options \"com.docker.network.bridge.name\"}}')\" "
+    "| awk '{print $4}' | cut -d/ -f1 | head -n1");
+  test_dns_server dns{gateway};
+  ASSERT_TRUE(dns.ok) << "cannot bind a DNS server on " << gateway;
+  dns.set("allowed.test", gateway);
+  dns.set("denied.test", gateway);
+  k8s_emulator emu{{"--no-events", "--docker"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(
+    srv, emu.kubeconfig,
+    "[egress]\nimage = \"opensandbox/egress:latest\"\nmode = "
+    "\"dns+nft\"\nupstream_dns = \""
+      + gateway + ":" + std::to_string(dns.port) + "\"\n",
+    "execd_image = \"opensandbox/execd:latest\"\n"));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  auto r = srv.call(
+    "POST", "/v1/sandboxes",
+    R"({"image":{"uri":"opensandbox/busybox:latest"},)"
+    R"("entrypoint":["sleep","3600"],"timeout":600,"resourceLimits":{},)"
+    R"("networkPolicy":{"defaultAction":"deny","egress":[)"
+    R"({"action":"allow","target":"allowed.test"}]}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string id = r.json()["id"].GetString();
+  ASSERT_EQ(srv.wait_state(id, "Running", 15s), "Running") << srv.read_log();
+  auto run = [&](const std::string& cmd) {
+    return http_call(srv.port(), "POST",
+                     "/sandboxes/" + id + "/proxy/44772/command",
+                     R"({"command":")" + cmd + R"("})",
+                     {{"OPEN-SANDBOX-API-KEY", "test-key"}});
+  };
+  auto allowed = run("nslookup allowed.test; echo rc=$?");
+  EXPECT_EQ(allowed.status, 200) << allowed.body;
+  EXPECT_NE(allowed.body.find(gateway), std::string::npos) << allowed.body;
+  EXPECT_NE(allowed.body.find("rc=0"), std::string::npos) << allowed.body;
+  auto denied = run("nslookup denied.test; echo rc=$?");
+  EXPECT_EQ(denied.status, 200) << denied.body;
+  EXPECT_NE(denied.body.find("NXDOMAIN"), std::string::npos) << denied.body;
+  EXPECT_EQ(denied.body.find("rc=0"), std::string::npos) << denied.body;
+  auto pod = "sandbox-" + id;
+  EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);
+  EXPECT_EQ(srv.wait_state(id, "404", 10s), "404");
+  std::string left = pod_leftovers(pod);
+  for (int i = 0; i < 100 && !left.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    left = pod_leftovers(pod);
+  }
+  EXPECT_EQ(left, "") << "containers or volumes of " << pod << " remain";
 }

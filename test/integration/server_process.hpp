@@ -39,18 +39,21 @@ struct http_reply {
   }
 };
 
-/// Sends one request on a fresh connection (Connection: close).
-inline http_reply http_call(uint16_t port, const std::string& method,
-                            const std::string& target,
-                            const std::string& body = {},
-                            const std::map<std::string, std::string>& hdrs
-                            = {}) {
+/// Sends one request to `ip`:`port` (IPv4) on a fresh connection
+/// (Connection: close); status 0 when it cannot connect.
+inline http_reply http_call_at(const std::string& ip, uint16_t port,
+                               const std::string& method,
+                               const std::string& target,
+                               const std::string& body = {},
+                               const std::map<std::string, std::string>& hdrs
+                               = {}) {
   http_reply result;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1)
+    return result;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd);
     return result;
@@ -58,7 +61,7 @@ inline http_reply http_call(uint16_t port, const std::string& method,
   timeval tv{120, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   std::ostringstream req;
-  req << method << " " << target << " HTTP/1.1\r\nHost: 127.0.0.1:" << port
+  req << method << " " << target << " HTTP/1.1\r\nHost: " << ip << ":" << port
       << "\r\nConnection: close\r\n";
   for (auto& [k, v] : hdrs)
     req << k << ": " << v << "\r\n";
@@ -111,6 +114,15 @@ inline http_reply http_call(uint16_t port, const std::string& method,
     result.body = rest;
   }
   return result;
+}
+
+/// Sends one request to 127.0.0.1:`port` (Connection: close).
+inline http_reply http_call(uint16_t port, const std::string& method,
+                            const std::string& target,
+                            const std::string& body = {},
+                            const std::map<std::string, std::string>& hdrs
+                            = {}) {
+  return http_call_at("127.0.0.1", port, method, target, body, hdrs);
 }
 
 inline uint16_t free_port() {

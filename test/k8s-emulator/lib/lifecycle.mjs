@@ -240,6 +240,10 @@ export class Lifecycle {
       this.change(ns, name, uid, (p) => {
         p.status.initContainerStatuses[i] = { ...base(inits[i]), ready: false, started: true, state: { running: { startedAt: started } } };
       });
+      if (this.docker) {
+        this.runInitInDocker(ns, name, uid, i, started);
+        return;
+      }
       this.later(uid, this.delays.initMs, () => {
         const last = i === inits.length - 1;
         this.change(ns, name, uid, (p) => {
@@ -251,6 +255,70 @@ export class Lifecycle {
             setCondition(p, "Initialized", "True");
         });
         this.runInit(ns, name, uid, i + 1);
+      });
+    });
+  }
+
+  /// Runs init container `i` as a Docker container (lib/docker.mjs): its
+  /// exit code is the init container's; a failure ends the pod's start (as
+  /// the kubelet: Failed under restartPolicy Never, else it stays Pending,
+  /// kubectl's "Init:Error"; the emulator does not retry).
+  async runInitInDocker(ns, name, uid, i, started) {
+    const pod = this.current(ns, name, uid);
+    if (!pod || pod.metadata.deletionTimestamp)
+      return;
+    const c = pod.spec.initContainers[i];
+    let result;
+    try {
+      result = await this.docker.runInit(pod, i);
+    } catch (e) {
+      this.change(ns, name, uid, (p) => {
+        p.status.initContainerStatuses[i] = { ...waiting(c, "CreateContainerConfigError"), state: { waiting: { reason: "CreateContainerConfigError", message: e.message } } };
+      });
+      return;
+    }
+    if (!this.state.has(uid))
+      return;
+    const { exitCode, message } = result;
+    const last = i === pod.spec.initContainers.length - 1;
+    this.change(ns, name, uid, (p) => {
+      const terminated = { exitCode, reason: exitCode === 0 ? "Completed" : "Error", startedAt: started, finishedAt: timestamp(), ...(message ? { message } : {}) };
+      p.status.initContainerStatuses[i] = { ...base(c), ready: exitCode === 0, started: false, state: { terminated } };
+      if (exitCode === 0 && last)
+        setCondition(p, "Initialized", "True");
+      if (exitCode !== 0 && p.spec.restartPolicy === "Never")
+        p.status.phase = "Failed";
+    });
+    if (exitCode === 0)
+      this.runInit(ns, name, uid, i + 1);
+    else
+      this.emu.recordEvent(pod, "Warning", "Failed", `Init container ${c.name} exited with code ${exitCode}`, "kubelet", `spec.initContainers{${c.name}}`);
+  }
+
+  /// In --docker mode, marks each container with a tcpSocket readinessProbe
+  /// ready once its port accepts connections (the pod is Ready when all
+  /// are).
+  probe(ns, name, uid, ip) {
+    const pod = this.current(ns, name, uid);
+    const rec = this.docker.podOf(uid);
+    if (!pod || !rec)
+      return;
+    pod.spec.containers.forEach((c, i) => {
+      if (typeof c.readinessProbe?.tcpSocket?.port !== "number")
+        return;
+      this.docker.ready(c, ip, rec).then((ok) => {
+        if (!ok || !this.state.has(uid))
+          return;
+        this.change(ns, name, uid, (p) => {
+          const st = p.status.containerStatuses[i];
+          if (!st?.state?.running || st.ready)
+            return false;
+          st.ready = true;
+          if (p.status.containerStatuses.every((s) => s.ready)) {
+            setCondition(p, "ContainersReady", "True");
+            setCondition(p, "Ready", "True");
+          }
+        });
       });
     });
   }
@@ -282,10 +350,16 @@ export class Lifecycle {
           p.status.podIPs = [{ ip }];
         }
         p.status.phase = "Running";
-        p.status.containerStatuses = p.spec.containers.map((k) => running(k, started));
-        setCondition(p, "ContainersReady", "True");
-        setCondition(p, "Ready", "True");
+        // Real containers with a probe are ready when it succeeds.
+        const probed = (k) => ip !== null && typeof k.readinessProbe?.tcpSocket?.port === "number";
+        p.status.containerStatuses = p.spec.containers.map((k) => ({ ...running(k, started), ready: !probed(k) }));
+        if (p.status.containerStatuses.every((s) => s.ready)) {
+          setCondition(p, "ContainersReady", "True");
+          setCondition(p, "Ready", "True");
+        }
       });
+      if (ip !== null)
+        this.probe(ns, name, uid, ip);
       for (const k of containers) {
         this.emu.recordEvent(pod, "Normal", "Created", `Created container ${k.name}`, "kubelet", `spec.containers{${k.name}}`);
         this.emu.recordEvent(pod, "Normal", "Started", `Started container ${k.name}`, "kubelet", `spec.containers{${k.name}}`);

@@ -175,6 +175,12 @@ TEST(PodSpec, NetworkPolicyAddsTheEgressSidecarWithNetAdminOnlyThere) {
             R"({"defaultAction":"deny"})");
   EXPECT_EQ(at(doc, "/spec/containers/1/env/2/value"), "etok");
   EXPECT_EQ(at(doc, "/spec/containers/1/ports/2/containerPort"), "18080");
+  // Ready (and with it the pod) once the policy API listens, which the
+  // sidecar does only after installing its rules.
+  EXPECT_EQ(at(doc, "/spec/containers/1/readinessProbe/tcpSocket/port"),
+            "18080");
+  EXPECT_EQ(at(doc, "/spec/containers/0/readinessProbe/tcpSocket/port"),
+            "44772");
   // The sandbox container drops it (after the configured drops).
   EXPECT_EQ(at(doc, "/spec/containers/0/securityContext/capabilities/drop/0"),
             "MKNOD");
