@@ -239,11 +239,17 @@ void freeze(self_ptr self, bool on, const std::string& rid,
             + " to see its current state."));
         return;
       }
-      // `invalid`: the runtime cannot pause at all (Kubernetes pods).
+      // `invalid`: the runtime cannot pause at all (Kubernetes pods); the
+      // seed's answer, word for word.
+      if (f.kind == failure_kind::invalid) {
+        rp.deliver(make_error(ec::pause_not_supported,
+                              std::string{on ? "Pause" : "Resume"}
+                                + " is not supported for this sandbox type"));
+        return;
+      }
       auto code = f.kind == failure_kind::unavailable ? ec::runtime_unavailable
                   : f.kind == failure_kind::conflict
                     ? (on ? ec::sandbox_not_running : ec::sandbox_not_paused)
-                  : f.kind == failure_kind::invalid ? ec::api_not_supported
                   : (on ? ec::pause_failed : ec::resume_failed);
       rp.deliver(make_error(code, std::string{"Failed to "}
                                     + (on ? "pause" : "resume")

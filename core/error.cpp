@@ -90,6 +90,8 @@ const char* wire_code(ec x) {
       return "KUBERNETES::POOL_NOT_FOUND";
     case ec::pool_already_exists:
       return "KUBERNETES::POOL_ALREADY_EXISTS";
+    case ec::pause_not_supported:
+      return "KUBERNETES::INVALID_STATE";
     case ec::snapshot_not_found:
       return "SNAPSHOT::NOT_FOUND";
     case ec::snapshot_invalid_state:

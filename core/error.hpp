@@ -75,6 +75,8 @@ enum class ec : uint8_t {
   pool_already_exists,           ///< KUBERNETES::POOL_ALREADY_EXISTS
   // -- the server proxy (appended: codes cross nodes) -------------------------
   proxy_backend_unreachable,     ///< GENERAL::UNKNOWN_ERROR (bad gateway)
+  // -- the Kubernetes runtime (appended: codes cross nodes; the seed's code) --
+  pause_not_supported,           ///< KUBERNETES::INVALID_STATE
 };
 
 /// Looks up the wire code of `x` ("DOCKER::SANDBOX_NOT_FOUND").

@@ -16,6 +16,7 @@ int status_of(ec x) {
     case ec::invalid_metadata_format:
     case ec::unsupported_pool_ref:
     case ec::api_not_supported:
+    case ec::pause_not_supported:
     case ec::invalid_entrypoint:
     case ec::invalid_port:
     case ec::invalid_expiration:

@@ -159,6 +159,11 @@ TEST(Kubernetes, LifecycleOnTheEmulator) {
   // Pods cannot be paused: the seed's error (400).
   auto pause = srv.call("POST", "/v1/sandboxes/" + id + "/pause");
   EXPECT_EQ(pause.status, 400) << pause.body;
+  EXPECT_NE(pause.body.find("KUBERNETES::INVALID_STATE"), std::string::npos)
+    << pause.body;
+  EXPECT_NE(pause.body.find("Pause is not supported for this sandbox type"),
+            std::string::npos)
+    << pause.body;
   EXPECT_EQ(srv.wait_state(id, "Running", 5s), "Running");
   // Delete: 204, then 404, and the pod goes.
   EXPECT_EQ(srv.call("DELETE", "/v1/sandboxes/" + id).status, 204);

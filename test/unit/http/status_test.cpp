@@ -72,6 +72,7 @@ TEST(StatusMapping, EveryKindHasItsStatus) {
     {ec::cluster_name_taken, 409},
     {ec::pool_not_found, 404},
     {ec::pool_already_exists, 409},
+    {ec::pause_not_supported, 400},
     {ec::proxy_backend_unreachable, 502},
   };
   std::set<uint8_t> seen;
@@ -83,7 +84,7 @@ TEST(StatusMapping, EveryKindHasItsStatus) {
   }
   // The table above names every kind (they are numbered densely).
   EXPECT_EQ(seen.size(),
-            static_cast<size_t>(ec::proxy_backend_unreachable) + 1);
+            static_cast<size_t>(ec::pause_not_supported) + 1);
 }
 
 // What core's ErrorTable test asserted before the mapping moved here.
