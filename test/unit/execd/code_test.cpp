@@ -6,6 +6,7 @@
 
 #include "test/unit/execd/fake_kernel.hpp"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
@@ -323,10 +324,18 @@ TEST_F(ExecdCode, InterruptAndBusy) {
   EXPECT_EQ(manager().interrupt("nope"),
             code_manager::interrupt_result::unknown);
   capture_sink sink;
-  auto f = std::async(std::launch::async,
-                      [&] { return run(c.id, "sleep 20000", sink); });
-  for (int i = 0; i < 500 && sink.types().size() < 1; ++i)
+  // Interrupt once the kernel runs the code (its first output), not when
+  // execd merely accepted it: an earlier SIGINT finds no code to stop.
+  auto f = std::async(std::launch::async, [&] {
+    return run(c.id, "out started\nsleep 20000", sink);
+  });
+  auto has_output = [&] {
+    auto t = sink.types();
+    return std::find(t.begin(), t.end(), "stdout") != t.end();
+  };
+  for (int i = 0; i < 1000 && !has_output(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(has_output());
   capture_sink other;
   auto busy = run(c.id, "out x", other);
   EXPECT_EQ(busy.status, 409);
