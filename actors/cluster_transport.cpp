@@ -271,9 +271,15 @@ public:
     auto scribe = make_scribe(mpx, acceptor_.accepted_socket(), policy_,
                               true, tls_);
     if (!scribe) {
+      // Same words as a scribe that closes later: whether a bad TLS
+      // handshake fails here or after the accept is a matter of timing.
       OSB_WARN(component, "", "",
-               "cluster port drops a connection: "
-                 << mpx.system().render(scribe.error()));
+               "cluster port: a connection closed before a BASP handshake ("
+                 << mpx.system().render(scribe.error())
+                 << (tls_ ? "; TLS handshake failed or not a cluster node; "
+                            "peers need a certificate of the cluster's CA"
+                          : "")
+                 << ")");
       return false;
     }
     auto hdl = (*scribe)->hdl();
