@@ -50,23 +50,12 @@ if [ "$mode" = base ]; then
   exit 0
 fi
 
-if [ ! -x "$binary" ]; then
-  echo "no sidecar binary at $binary (cmake --build <dir> --target" \
-    "opensandbox-egress)" >&2
-  exit 1
-fi
-if ! file -L "$binary" | grep -q 'statically linked'; then
-  echo "$binary is not statically linked" >&2
-  exit 1
-fi
-
-sha=$(sha256sum "$binary" | cut -d' ' -f1)
-current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" \
-  "$image" 2>/dev/null || true)
-if [ "$current" = "$sha" ]; then
+require_static_binary "$binary" sidecar opensandbox-egress
+if image_holds_binary "$image" "$label" "$binary"; then
   echo "$image is up to date"
   exit 0
 fi
+sha=$binary_sha
 if [ "$mode" = check ]; then
   echo "$image does not hold $binary (missing or stale):" \
     "run deploy/setup.sh or deploy/build-egress-image.sh" >&2

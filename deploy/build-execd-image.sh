@@ -26,23 +26,12 @@ image=${OSB_EXECD_IMAGE:-opensandbox/execd:latest}
 base_image=${OSB_BUSYBOX_IMAGE:-opensandbox/busybox:latest}
 label=opensandbox.io/execd-binary-sha256
 
-if [ ! -x "$binary" ]; then
-  echo "no execd binary at $binary (cmake --build <dir> --target" \
-    "opensandbox-execd)" >&2
-  exit 1
-fi
-if ! file -L "$binary" | grep -q 'statically linked'; then
-  echo "$binary is not statically linked" >&2
-  exit 1
-fi
-
-sha=$(sha256sum "$binary" | cut -d' ' -f1)
-current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" \
-  "$image" 2>/dev/null || true)
-if [ "$current" = "$sha" ]; then
+require_static_binary "$binary" execd opensandbox-execd
+if image_holds_binary "$image" "$label" "$binary"; then
   echo "$image is up to date"
   exit 0
 fi
+sha=$binary_sha
 if [ "$mode" = check ]; then
   echo "$image does not hold $binary (missing or stale):" \
     "run deploy/setup.sh or deploy/build-execd-image.sh" >&2

@@ -28,6 +28,27 @@ osb_image_cache_dir=${OSB_IMAGE_CACHE_DIR:-/var/cache/opensandbox}
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# Exits unless $1 is a statically linked executable (the images built from
+# our binaries have no libraries); $2 names it, $3 is its CMake target.
+require_static_binary() {
+  if [ ! -x "$1" ]; then
+    echo "no $2 binary at $1 (cmake --build <dir> --target $3)" >&2
+    exit 1
+  fi
+  if ! file -L "$1" | grep -q 'statically linked'; then
+    echo "$1 is not statically linked" >&2
+    exit 1
+  fi
+}
+
+# Sets binary_sha to the sha256 of binary $3; true when image $1 already
+# holds it (its label $2 says so).
+image_holds_binary() {
+  binary_sha=$(sha256sum "$3" | cut -d' ' -f1)
+  [ "$(docker image inspect -f "{{ index .Config.Labels \"$2\" }}" "$1" \
+    2>/dev/null || true)" = "$binary_sha" ]
+}
+
 ensure_dockerd() {
   docker info >/dev/null 2>&1 && return 0
   command -v dockerd >/dev/null || {
