@@ -172,6 +172,11 @@ size_t adopt(self_ptr self, const runtimes::observation& obs,
                || w.status == runtimes::workload::paused
                || w.status == runtimes::workload::exited;
     row.phase = ran ? "provisioned" : "provisioning";
+    // A member is adopted as a member (its pool's to adopt or remove), a
+    // claimed one as a sandbox of its pool (docs/pools.md).
+    row.pool = k.pool;
+    if (!k.pool.empty() && k.unclaimed && ran)
+      row.phase = "idle";
     row.spec_json = k.spec_json;
     row.metadata_json = k.metadata_json.empty() ? codec::map_to_json(
                                                     spec.metadata)

@@ -102,6 +102,9 @@ caf::result<sandbox_view> claim_member(self_ptr self, sandbox_spec claimed,
                                  + st.row.pool
                                  + "' served it from an idle member.");
                     arm_expiry(self);
+                    // Runtimes that keep state with the workload keep the
+                    // claim's expiry, metadata and spec (Kubernetes).
+                    record(self);
                     OSB_INFO(component, st.origin_rid, sid(self),
                              "pool member of " << st.row.pool << " claimed");
                     rp.deliver(st.view);

@@ -150,6 +150,12 @@ struct kept_state {
   int64_t expires_us = 0;
   /// The ports the sandbox serves (`admission::fixed`).
   port_map ports;
+  /// The pool of a member or of a sandbox claimed from one (the store's
+  /// `sandboxes.pool`); empty for other sandboxes.
+  std::string pool;
+  /// A member no claim took yet: adopted as a member of `pool` (idle once
+  /// it runs), not as a sandbox.
+  bool unclaimed = false;
 };
 
 /// What a runtime observes of one sandbox of this node.

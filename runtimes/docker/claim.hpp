@@ -23,16 +23,9 @@ using claimer = std::function<void(const sandbox_instance&,
 /// network mode.
 uint16_t execd_port_of(const sandbox_instance& x);
 
-/// The body of `POST /bootstrap/claim`:
-/// `{"entrypoint":[...],"env":{...}}`.
-std::string claim_body(const claim_request& c);
-
 /// Posts claims over HTTP to execd at `host` (the address this machine
-/// reaches the Docker host's published ports at), each on a short-lived
-/// thread of its own with blocking sockets (a claim is one small request;
-/// no caller's thread waits). 200 is success; 409 (claimed with another
-/// content) a `conflict`; no connection `unavailable`; anything else
-/// `failed` with execd's answer.
+/// reaches the Docker host's published ports at) with `post_claim`
+/// (runtimes/execd_claim.hpp).
 claimer http_claimer(std::string host);
 
 /// Claims against the in-memory engine (runtime.type "fake", tests): the

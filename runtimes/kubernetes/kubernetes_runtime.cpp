@@ -174,10 +174,6 @@ void kubernetes_runtime::admit(const sandbox_spec& spec,
 void kubernetes_runtime::provision(const sandbox_instance& x,
                                    provision_options opts,
                                    std::function<void(provision_result)> cb) {
-  if (!x.member_of.empty())
-    return cb(failed("CONTAINER_CREATE_FAILED",
-                     "Pools are not available with runtime.type = "
-                     "'kubernetes'."));
   auto parsed = parse_volumes(x.spec.volumes_json);
   if (auto e = std::get_if<volume_error>(&parsed))
     return cb(failed("VOLUME_PREPARATION_FAILED", e->message));
@@ -474,8 +470,7 @@ void kubernetes_runtime::record(const sandbox_instance& x,
   auto name = pod_name(x.id);
   auto server = opts_.server;
   client_->request(
-    "PATCH", collection("pods") + "/" + name,
-    state_patch(x.expires_us, x.spec.metadata),
+    "PATCH", collection("pods") + "/" + name, record_patch(x),
     [cb, name, server](kube_response r) {
       // A pod that is gone keeps nothing.
       if (r.status == 200 || r.status == 404)
@@ -536,6 +531,8 @@ void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
       k.created_us = f->created_us;
       k.expires_us = f->expires_us;
       k.ports = pod_ports(!f->egress_token.empty());
+      k.pool = f->pool;
+      k.unclaimed = !f->pool.empty() && f->member_state != member_claimed;
       w.kept = std::move(k);
     }
     result.workloads.push_back(std::move(w));

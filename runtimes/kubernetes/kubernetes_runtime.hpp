@@ -10,6 +10,7 @@
 
 #include "core/config.hpp"
 #include "runtimes/kubernetes/kube_api.hpp"
+#include "runtimes/kubernetes/pod_claim.hpp"
 #include "runtimes/kubernetes/pod_spec.hpp"
 #include "runtimes/runtime.hpp"
 
@@ -39,6 +40,9 @@ struct kubernetes_options {
   std::string server;
   /// Timeouts; required.
   scheduler after;
+  /// Delivers a member's claim to execd at the pod's address; empty =
+  /// over HTTP (`post_claim`, runtimes/execd_claim.hpp). Tests replace it.
+  execd_claimer claimer;
 };
 
 class kubernetes_runtime
@@ -56,6 +60,9 @@ public:
   void admit(const sandbox_spec& spec, callback<admission> cb) override;
   void provision(const sandbox_instance& x, provision_options opts,
                  std::function<void(provision_result)> cb) override;
+  /// Claims a member (runtimes/kubernetes/pod_claim.cpp).
+  void claim(const sandbox_instance& x, const claim_request& c,
+             callback<unit> cb) override;
   void record(const sandbox_instance& x, callback<unit> cb) override;
   void pause(const sandbox_instance& x, callback<unit> cb) override;
   void resume(const sandbox_instance& x, callback<unit> cb) override;
@@ -103,6 +110,10 @@ private:
   /// Answers `cb` from the cache once the informer synced (waits up to
   /// `tries` x 50 ms for a first listing in progress).
   void observe_synced(int tries, callback<observation> cb);
+
+  /// The merge patch `record` sends: the expiry and metadata, and for a
+  /// pod made as a pool member its claimed spec too (pod_claim.cpp).
+  std::string record_patch(const sandbox_instance& x) const;
 
   /// DELETE of one object; 404 = success.
   void remove_named(const char* plural, const std::string& name,

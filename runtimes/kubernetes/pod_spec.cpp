@@ -96,7 +96,11 @@ void write_sandbox_container(writer& o, const node_config& cfg,
   o.key("imagePullPolicy").str(cfg.kubernetes.image_pull_policy);
   // execd's bootstrap starts the daemon, then execs the user's command,
   // which stays the container's main process (as on Docker).
-  o.key("command").strings({execd_path, "--bootstrap", "--"});
+  if (x.member_of.empty())
+    o.key("command").strings({execd_path, "--bootstrap", "--"});
+  else
+    o.key("command").strings({execd_path, "--await-claim", "--bootstrap",
+                              "--"});
   o.key("args").strings(x.spec.entrypoint);
   std::vector<std::pair<std::string, std::string>> env;
   for (auto& [k, v] : x.spec.env)
@@ -408,8 +412,12 @@ std::string make_pod(const node_config& cfg, const sandbox_instance& x,
   o.key(host_label).str(x.runtime_host);
   if (!incarnation.empty())
     o.key(incarnation_label).str(incarnation);
+  if (!x.member_of.empty())
+    o.key(pool_label).str(x.member_of);
   o.end_object();
   o.key("annotations").begin_object();
+  if (!x.member_of.empty())
+    o.key(member_annotation).str(member_idle);
   o.key(created_annotation).str(codec::format_time(x.created_us));
   if (x.expires_us != 0)
     o.key(expires_annotation).str(codec::format_time(x.expires_us));
@@ -536,6 +544,7 @@ std::optional<pod_facts> read_pod(std::string_view text) {
     f.node = string_at(*labels, node_label);
     f.host = string_at(*labels, host_label);
     f.incarnation = string_at(*labels, incarnation_label);
+    f.pool = string_at(*labels, pool_label);
   }
   if (f.id.empty())
     return std::nullopt;
@@ -546,6 +555,7 @@ std::optional<pod_facts> read_pod(std::string_view text) {
     f.metadata_json = string_at(*a, metadata_annotation);
     f.access_token = string_at(*a, access_token_annotation);
     f.egress_token = string_at(*a, egress_token_annotation);
+    f.member_state = string_at(*a, member_annotation);
     codec::parse_time(string_at(*a, created_annotation), f.created_us);
     if (auto e = string_at(*a, expires_annotation); !e.empty())
       codec::parse_time(e, f.expires_us);

@@ -24,6 +24,9 @@ inline constexpr const char* node_label = "opensandbox.io/node";
 inline constexpr const char* host_label = "opensandbox.io/runtime-host";
 /// The node incarnation (process) that made the pod: recovery's evidence.
 inline constexpr const char* incarnation_label = "opensandbox.io/incarnation";
+/// The pool whose member the pod was made as (docs/pools.md); it keeps the
+/// label once claimed.
+inline constexpr const char* pool_label = "opensandbox.io/pool";
 /// On the pull secret: the sandbox it was made for.
 inline constexpr const char* secret_for_label = "opensandbox.io/secret-for";
 
@@ -41,6 +44,11 @@ inline constexpr const char* access_token_annotation
   = "opensandbox.io/access-token";
 inline constexpr const char* egress_token_annotation
   = "opensandbox.io/egress-token";
+/// A member's state: `member_idle` until a claim, then `member_claimed`
+/// (runtimes/kubernetes/pod_claim.hpp).
+inline constexpr const char* member_annotation = "opensandbox.io/pool-member";
+inline constexpr const char* member_idle = "idle";
+inline constexpr const char* member_claimed = "claimed";
 
 // -- the pod ------------------------------------------------------------------
 
@@ -70,7 +78,9 @@ std::string pull_secret_name(const std::string& id);
 std::string node_selector(const std::string& node, const std::string& host);
 
 /// The Pod of sandbox `x` (the body of its POST). `volumes` are the parsed
-/// `volumes_json` (host paths already checked against the allowlist).
+/// `volumes_json` (host paths already checked against the allowlist). A
+/// pool member (`x.member_of`) runs execd `--await-claim` (its entrypoint
+/// held back until the claim) and carries its pool and state.
 std::string make_pod(const node_config& cfg, const sandbox_instance& x,
                      const std::string& incarnation,
                      const std::vector<volume_mount>& volumes);
@@ -122,6 +132,9 @@ struct pod_facts {
   std::string egress_token;
   int64_t created_us = 0;
   int64_t expires_us = 0;
+  /// `pool_label` and `member_annotation` (empty for other pods).
+  std::string pool;
+  std::string member_state;
 };
 
 /// Reads a pod (JSON text of the API); nullopt if it is not one of ours.

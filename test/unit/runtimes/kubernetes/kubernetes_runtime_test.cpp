@@ -55,6 +55,12 @@ protected:
     opts.after = [this](std::chrono::milliseconds d, std::function<void()> f) {
       timers.emplace_back(d, std::move(f));
     };
+    opts.claimer = [this](const std::string& address, uint16_t port,
+                          const std::string& token, const claim_request& c,
+                          callback<unit> cb) {
+      claims.push_back({address + ":" + std::to_string(port), token, c});
+      cb(claim_answer);
+    };
     rt = std::make_shared<kubernetes_runtime>(client, pods, opts);
     rt->start();
   }
@@ -92,6 +98,14 @@ protected:
   std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>>
     timers;
   std::optional<provision_result> result;
+  /// Claims delivered to execd: where, with which token, what.
+  struct delivered {
+    std::string where;
+    std::string token;
+    claim_request c;
+  };
+  std::vector<delivered> claims;
+  expected<unit> claim_answer = unit{};
   std::vector<std::string> progress;
   std::vector<create_phase> phases;
 };
@@ -441,4 +455,81 @@ TEST_F(KubernetesRuntime, ObserveWaitsForTheFirstListing) {
   timers[0].second();
   ASSERT_TRUE(obs);
   EXPECT_TRUE(*obs);
+}
+
+TEST_F(KubernetesRuntime, AMemberIsClaimedThroughExecdAtThePodIpThenMarked) {
+  auto x = instance();
+  x.member_of = "py";
+  x.ports = pod_ports(false);
+  provision(x);
+  client->run();
+  set_status("sandbox-sbx-1", ready_status);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, provision_result::outcome::running);
+  // The member's pod holds its entrypoint back and says whose it is.
+  auto pod = read_pod(pods->object("sandbox-sbx-1"));
+  ASSERT_TRUE(pod);
+  EXPECT_EQ(pod->pool, "py");
+  EXPECT_EQ(pod->member_state, "idle");
+  // Unclaimed: adopted as a member of its pool by a server without rows.
+  std::optional<expected<observation>> obs;
+  rt->observe([&](expected<observation> r) { obs = r; });
+  ASSERT_TRUE(obs && *obs && (*obs)->workloads.size() == 1u);
+  ASSERT_TRUE((*obs)->workloads[0].kept);
+  EXPECT_EQ((*obs)->workloads[0].kept->pool, "py");
+  EXPECT_TRUE((*obs)->workloads[0].kept->unclaimed);
+  claim_request c;
+  c.entrypoint = {"python", "app.py"};
+  c.env = {{"RUN", "7"}};
+  std::optional<expected<unit>> done;
+  rt->claim(x, c, [&](expected<unit> r) { done = r; });
+  // execd has it; the pod is marked before the claim answers.
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].where, "10.244.0.9:44772");
+  EXPECT_EQ(claims[0].token, "tok");
+  EXPECT_EQ(claims[0].c.env.at("RUN"), "7");
+  EXPECT_FALSE(done);
+  client->run();
+  ASSERT_TRUE(done && *done);
+  auto& patch = client->seen.back();
+  EXPECT_EQ(patch.method, "PATCH");
+  EXPECT_EQ(patch.path, "/api/v1/namespaces/default/pods/sandbox-sbx-1");
+  EXPECT_EQ(patch.body, claim_patch(claimed_spec(x.spec, c)));
+  // `record` of the claimed sandbox keeps its spec with expiry and metadata.
+  auto claimed = x;
+  claimed.member_of.clear();
+  claimed.spec = claimed_spec(x.spec, c);
+  claimed.spec.metadata = {{"run", "7"}};
+  claimed.expires_us = 1'780'000'000'000'000;
+  done.reset();
+  rt->record(claimed, [&](expected<unit> r) { done = r; });
+  client->run();
+  ASSERT_TRUE(done && *done);
+  EXPECT_EQ(client->seen.back().body,
+            claim_patch(claimed.spec, true, claimed.expires_us));
+}
+
+TEST_F(KubernetesRuntime, AClaimOfAGoneOrRefusingMemberFails) {
+  auto x = instance();
+  x.member_of = "py";
+  claim_request c;
+  std::optional<expected<unit>> done;
+  rt->claim(x, c, [&](expected<unit> r) { done = r; });
+  ASSERT_TRUE(done);
+  ASSERT_FALSE(*done);
+  EXPECT_EQ(done->error().kind, failure_kind::unavailable);
+  EXPECT_TRUE(claims.empty());
+  provision(x);
+  client->run();
+  set_status("sandbox-sbx-1", ready_status);
+  // execd refuses (claimed with another content): no patch, a conflict.
+  claim_answer = failure{failure_kind::conflict, "execd refused the claim"};
+  auto patches = client->count("PATCH", "/");
+  done.reset();
+  rt->claim(x, c, [&](expected<unit> r) { done = r; });
+  client->run();
+  ASSERT_TRUE(done);
+  ASSERT_FALSE(*done);
+  EXPECT_EQ(done->error().kind, failure_kind::conflict);
+  EXPECT_EQ(client->count("PATCH", "/"), patches);
 }

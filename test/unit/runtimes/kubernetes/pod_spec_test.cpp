@@ -9,6 +9,7 @@
 
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
+#include "runtimes/kubernetes/pod_claim.hpp"
 
 using namespace osb;
 using namespace osb::runtimes;
@@ -262,4 +263,68 @@ TEST(PodSpec, ReadsWhyAPodCannotRun) {
   EXPECT_EQ(exited->exit_code, 3);
   auto done = read_pod(with_status(pod, R"({"phase":"Succeeded"})"));
   EXPECT_EQ(done->exit_code, 0);
+}
+
+TEST(PodSpec, AMemberPodHoldsItsEntrypointBackAndNamesItsPool) {
+  node_config cfg;
+  auto x = instance();
+  x.member_of = "py311";
+  x.expires_us = 0;
+  auto pod = make_pod(cfg, x, "inc-1", {});
+  auto doc = parse(pod);
+  EXPECT_EQ(at(doc, "/spec/containers/0/command/0"), "/opt/opensandbox/execd");
+  EXPECT_EQ(at(doc, "/spec/containers/0/command/1"), "--await-claim");
+  EXPECT_EQ(at(doc, "/spec/containers/0/command/2"), "--bootstrap");
+  EXPECT_EQ(at(doc, "/spec/containers/0/command/3"), "--");
+  EXPECT_EQ(at(doc, "/spec/containers/0/args/0"), "python");
+  EXPECT_EQ(at(doc, "/metadata/labels/opensandbox.io~1pool"), "py311");
+  EXPECT_EQ(at(doc, "/metadata/annotations/opensandbox.io~1pool-member"),
+            "idle");
+  // Ready once execd answers, which it does while it waits for the claim.
+  EXPECT_EQ(at(doc, "/spec/containers/0/readinessProbe/tcpSocket/port"),
+            "44772");
+  auto f = read_pod(pod);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->pool, "py311");
+  EXPECT_EQ(f->member_state, "idle");
+  EXPECT_EQ(f->expires_us, 0);
+  // Other sandboxes have neither.
+  auto plain = read_pod(make_pod(cfg, instance(), "inc-1", {}));
+  EXPECT_EQ(plain->pool, "");
+  EXPECT_EQ(plain->member_state, "");
+  EXPECT_EQ(at(parse(make_pod(cfg, instance(), "inc-1", {})),
+               "/spec/containers/0/command/1"),
+            "--bootstrap");
+}
+
+TEST(PodSpec, AClaimMarksTheMemberAndKeepsTheClaimedSpec) {
+  auto x = instance();
+  claim_request c;
+  c.entrypoint = {"sleep", "5"};
+  c.env = {{"RUN", "7"}, {"A", "2"}};
+  auto spec = claimed_spec(x.spec, c);
+  EXPECT_EQ(spec.entrypoint, c.entrypoint);
+  EXPECT_EQ(spec.env.at("RUN"), "7");
+  EXPECT_EQ(spec.env.at("A"), "2");
+  EXPECT_EQ(spec.image, x.spec.image);
+  // No entrypoint in the claim: the template's stays.
+  EXPECT_EQ(claimed_spec(x.spec, claim_request{}).entrypoint,
+            x.spec.entrypoint);
+  auto doc = parse(claim_patch(spec));
+  EXPECT_EQ(at(doc, "/metadata/annotations/opensandbox.io~1pool-member"),
+            "claimed");
+  auto json = at(doc, "/metadata/annotations/opensandbox.io~1spec");
+  EXPECT_EQ(at(doc, "/metadata/annotations/opensandbox.io~1spec-hash"),
+            spec_hash(json));
+  sandbox_spec back;
+  ASSERT_TRUE(codec::spec_from_json(json, back));
+  EXPECT_EQ(back.entrypoint, c.entrypoint);
+  // Without the state: expiry and metadata are left alone.
+  EXPECT_EQ(at(doc, "/metadata/annotations/opensandbox.io~1expires-at"),
+            "<absent>");
+  auto full = parse(claim_patch(spec, true, 1'780'000'000'000'000));
+  EXPECT_EQ(at(full, "/metadata/annotations/opensandbox.io~1expires-at"),
+            codec::format_time(1'780'000'000'000'000));
+  EXPECT_EQ(at(full, "/metadata/annotations/opensandbox.io~1metadata"),
+            R"({"team":"ml"})");
 }
