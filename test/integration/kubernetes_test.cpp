@@ -8,6 +8,7 @@
 // server proxy.
 
 #include "k8s_emulator.hpp"
+#include "kube_support.hpp"
 #include "server_process.hpp"
 #include "test_dns_server.hpp"
 
@@ -28,23 +29,6 @@ using namespace osb::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// A server whose runtime is the emulator's API server.
-/// `extra` goes in [kubernetes] (and may open tables after it),
-/// `runtime_extra` in [runtime].
-std::string kube_config(server_process& srv, const std::string& kubeconfig,
-                        const std::string& extra = {},
-                        const std::string& runtime_extra = {}) {
-  return "[server]\nhost = \"127.0.0.1\"\nport = "
-         + std::to_string(srv.port())
-         + "\napi_key = \"test-key\"\n[log]\nlevel = \"DEBUG\"\n"
-           "[runtime]\ntype = \"kubernetes\"\n"
-         + runtime_extra + "[kubernetes]\nkubeconfig_path = \""
-         + kubeconfig
-         + "\"\nsandbox_create_timeout_seconds = 10\n" + extra
-         + "[store]\npath = \"" + srv.store_path()
-         + "\"\n[cluster]\nnode_name = \"" + srv.node() + "\"\n";
-}
 
 constexpr const char* create_body
   = R"({"image":{"uri":"python:3.12"},"entrypoint":["sleep","infinity"],)"
@@ -81,34 +65,6 @@ std::string annotation(const k8s_emulator& emu, const std::string& key) {
     return {};
   auto& a = pods[0]["metadata"]["annotations"];
   return a.HasMember(key.c_str()) ? a[key.c_str()].GetString() : "";
-}
-
-/// True when the Docker daemon answers.
-bool docker_available() {
-  return std::system("docker version >/dev/null 2>&1") == 0;
-}
-
-/// The output of `cmd` (stdout), trimmed.
-std::string output_of(const std::string& cmd) {
-  std::string out;
-  if (auto* f = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-      out.append(buf, n);
-    ::pclose(f);
-  }
-  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back())))
-    out.pop_back();
-  return out;
-}
-
-/// The Docker containers and volumes the emulator made for pod `name`.
-std::string pod_leftovers(const std::string& name) {
-  auto filter = " --filter label=io.opensandbox.k8s-emulator.pod=default/"
-                + name;
-  return output_of("docker ps -aq" + filter) + output_of("docker volume ls -q"
-                                                         + filter);
 }
 
 } // namespace
@@ -364,20 +320,6 @@ TEST(Kubernetes, ABrokenOrExpiredWatchIsResumedAndCreatesStillComplete) {
     ++lists;
   EXPECT_GE(lists, 2u) << log;
 }
-
-/// Skips without node or docker; fails without the execd image.
-#define OSB_REQUIRE_REAL_PODS()                                                \
-  do {                                                                         \
-    OSB_REQUIRE_NODE();                                                        \
-    if (!docker_available())                                                   \
-      GTEST_SKIP() << "docker is not available: the emulator's --docker "      \
-                      "mode runs pods as Docker containers";                   \
-    ASSERT_EQ(std::system("docker image inspect opensandbox/execd:latest "     \
-                          ">/dev/null 2>&1"),                                  \
-              0)                                                               \
-      << "the image opensandbox/execd:latest is missing: run "                 \
-         "deploy/setup.sh --tests (or deploy/build-execd-image.sh)";           \
-  } while (false)
 
 TEST(Kubernetes, ExecdRunsInARealPodAndAnswersDirectlyAndThroughTheProxy) {
   OSB_REQUIRE_REAL_PODS();
