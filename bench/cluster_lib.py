@@ -170,12 +170,14 @@ class Client:
 
 
 class Node:
-    """One server process with the fake runtime."""
+    """One server process, with the fake runtime unless `runtime_toml` says
+    otherwise (its [runtime] and further tables, e.g. [kubernetes])."""
 
     ACCEPTED = re.compile(r"\[([0-9a-f-]{36})\] sandbox: sandbox accepted")
 
     def __init__(self, name, seeds=(), binary=DEFAULT_BIN, io_threads=0,
-                 log_level="INFO", extra_toml=""):
+                 log_level="INFO", extra_toml="",
+                 runtime_toml='[runtime]\ntype = "fake"\n'):
         if not os.access(binary, os.X_OK):
             raise SystemExit(
                 f"{binary} not found: build it (cmake --build build-deploy) "
@@ -199,9 +201,7 @@ api_key = "{API_KEY}"
 [log]
 level = "{log_level}"
 
-[runtime]
-type = "fake"
-
+{runtime_toml}
 [store]
 path = "{self.dir}/store.db"
 

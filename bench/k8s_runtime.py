@@ -45,10 +45,10 @@ def parse_time(ts):
 
 
 class Emulator:
-    def __init__(self):
+    def __init__(self, extra=()):
         self.proc = subprocess.Popen(
             ["node", os.path.join(REPO, "test/k8s-emulator/emulator.mjs"),
-             "--no-events", "--exit-on-stdin-close"],
+             "--no-events", "--exit-on-stdin-close", *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True)
         info = json.loads(self.proc.stdout.readline())
