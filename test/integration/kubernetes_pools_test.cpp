@@ -260,3 +260,32 @@ TEST(KubernetesPools, MemberPodsAreClaimedAdoptedAndRemovedWithNothingLeft) {
     EXPECT_EQ(left, "") << "containers or volumes of " << name << " remain";
   }
 }
+
+TEST(KubernetesPools, ATemplateTheRuntimeRefusesIsRefusedAtThePoolsCreate) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  // A host volume outside [storage] allowed_host_paths (empty: none): the
+  // Kubernetes runtime's admission refuses it, as it refuses such a create.
+  auto body = pool_json("it-kp-bad", 1, 1);
+  body.replace(body.find(R"("resourceLimits")"), 0,
+               R"("volumes":[{"name":"etc","host":{"path":"/etc"},)"
+               R"("mountPath":"/host-etc"}],)");
+  auto r = srv.call("POST", "/v1/pools", body);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("VOLUME::"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("allowed"), std::string::npos) << r.body;
+  EXPECT_EQ(srv.call("GET", "/v1/pools/it-kp-bad").status, 404);
+  // A template it can run is stored, and answered the same way.
+  ASSERT_EQ(srv.call("POST", "/v1/pools", pool_json("it-kp-good", 0, 0))
+              .status,
+            201);
+  EXPECT_EQ(srv.call("POST", "/v1/pools", pool_json("it-kp-good", 0, 0))
+              .status,
+            409);
+  EXPECT_EQ(srv.call("DELETE", "/v1/pools/it-kp-good").status, 204);
+  EXPECT_EQ(wait_pods(emu, 0, 1s), 0u);
+}
