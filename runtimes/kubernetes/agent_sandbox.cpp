@@ -150,8 +150,7 @@ std::optional<sandbox_failure> sandbox_failed(const sandbox_facts& s) {
   return std::nullopt;
 }
 
-workload_state sandbox_workload(const sandbox_facts& s,
-                                const std::optional<pod_facts>& pod) {
+workload_state sandbox_workload(const sandbox_facts& s, const pod_facts* pod) {
   workload_state w;
   w.id = s.meta.id;
   if (s.meta.deleting) {

@@ -73,11 +73,10 @@ struct sandbox_failure {
 std::optional<sandbox_failure> sandbox_failed(const sandbox_facts& s);
 
 /// The workload state of a sandbox from its Sandbox and, when the
-/// controller made it, its pod (`pod`: read_pod of the pod, nullopt when
+/// controller made it, its pod (`pod`: read_pod of the pod, null when
 /// there is none): the pod's state when there is one, else "removing"
 /// (deleting), `workload::exited` (expired, or its pod ended and is gone)
 /// or "pending".
-workload_state sandbox_workload(const sandbox_facts& s,
-                                const std::optional<pod_facts>& pod);
+workload_state sandbox_workload(const sandbox_facts& s, const pod_facts* pod);
 
 } // namespace osb::runtimes::kubernetes

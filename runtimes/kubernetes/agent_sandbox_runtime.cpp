@@ -38,14 +38,33 @@ std::string kubernetes_runtime::sandboxes_unavailable() const {
 
 void kubernetes_runtime::observe_sandboxes(callback<observation> cb) {
   observation result;
+  // Each object is parsed once per version, as in `observe`: the pods (by
+  // name) first, then the Sandboxes.
+  std::unique_lock guard{observe_mtx_};
+  std::unordered_map<const std::string*, parsed> pods_seen;
+  std::unordered_map<std::string, const pod_facts*> pods;
+  for (auto& text : pods_->snapshot()) {
+    auto& p = pods_seen[text.get()];
+    if (auto i = parsed_.find(text.get()); i != parsed_.end())
+      p = std::move(i->second);
+    else
+      p = parsed{text, read_pod(*text)};
+    if (p.facts)
+      pods[p.facts->name] = &*p.facts;
+  }
+  std::unordered_map<const std::string*, parsed_sandbox> seen;
   for (auto& text : opts_.sandboxes->snapshot()) {
-    auto s = read_sandbox(*text);
+    auto& p = seen[text.get()];
+    if (auto i = parsed_sandboxes_.find(text.get());
+        i != parsed_sandboxes_.end())
+      p = std::move(i->second);
+    else
+      p = parsed_sandbox{text, read_sandbox(*text)};
+    auto& s = p.facts;
     if (!s || s->meta.node != opts_.node || s->meta.host != opts_.host)
       continue;
-    std::optional<pod_facts> pod;
-    if (auto json = pods_->object(s->meta.name); !json.empty())
-      pod = read_pod(json);
-    auto w = sandbox_workload(*s, pod);
+    auto pod = pods.find(s->meta.name);
+    auto w = sandbox_workload(*s, pod == pods.end() ? nullptr : pod->second);
     // The Sandbox's annotations are current (renewals and metadata patches
     // go there, not to the pod); an altered spec is not trusted.
     auto& f = s->meta;
@@ -63,6 +82,11 @@ void kubernetes_runtime::observe_sandboxes(callback<observation> cb) {
     result.workloads.push_back(std::move(w));
     result.objects.push_back({f.id, "sandbox", f.name, f.name, f.incarnation});
   }
+  // Versions no longer cached go (the nodes `pods` points into move with
+  // the swap).
+  parsed_.swap(pods_seen);
+  parsed_sandboxes_.swap(seen);
+  guard.unlock();
   cb(std::move(result));
 }
 

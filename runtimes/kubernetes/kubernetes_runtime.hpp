@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/config.hpp"
+#include "runtimes/kubernetes/agent_sandbox.hpp"
 #include "runtimes/kubernetes/kube_api.hpp"
 #include "runtimes/kubernetes/pod_spec.hpp"
 #include "runtimes/runtime.hpp"
@@ -148,6 +149,12 @@ private:
   };
   std::mutex observe_mtx_;
   std::unordered_map<const std::string*, parsed> parsed_;
+  /// The same for the Sandbox objects (`observe_sandboxes`).
+  struct parsed_sandbox {
+    std::shared_ptr<const std::string> text;
+    std::optional<sandbox_facts> facts;
+  };
+  std::unordered_map<const std::string*, parsed_sandbox> parsed_sandboxes_;
 };
 
 } // namespace osb::runtimes::kubernetes

@@ -49,14 +49,16 @@ std::vector<std::string> emulator_args(std::vector<std::string> more = {}) {
 }
 
 std::string agent_config(server_process& srv, const std::string& kubeconfig,
-                         const std::string& runtime_extra = {}) {
+                         const std::string& runtime_extra = {},
+                         int create_timeout_seconds = 10) {
   return "[server]\nhost = \"127.0.0.1\"\nport = "
          + std::to_string(srv.port())
          + "\napi_key = \"test-key\"\n[log]\nlevel = \"DEBUG\"\n"
            "[runtime]\ntype = \"kubernetes\"\n"
          + runtime_extra + "[kubernetes]\nkubeconfig_path = \"" + kubeconfig
-         + "\"\nsandbox_create_timeout_seconds = 10\n"
-           "workload_provider = \"agent-sandbox\"\n"
+         + "\"\nsandbox_create_timeout_seconds = "
+         + std::to_string(create_timeout_seconds)
+         + "\nworkload_provider = \"agent-sandbox\"\n"
            "[agent_sandbox]\nshutdown_policy = \"Delete\"\n"
            "[store]\npath = \""
          + srv.store_path() + "\"\n[cluster]\nnode_name = \"" + srv.node()
@@ -244,14 +246,16 @@ TEST(AgentSandbox, ExecdAnswersInTheControllersRealPod) {
   k8s_emulator emu{emulator_args({"--docker"})};
   ASSERT_TRUE(emu.ok()) << emu.error();
   server_process srv;
+  // Real containers start slowly on a loaded machine.
   srv.use_config(agent_config(srv, emu.kubeconfig,
-                              "execd_image = \"opensandbox/execd:latest\"\n"));
+                              "execd_image = \"opensandbox/execd:latest\"\n",
+                              60));
   ASSERT_TRUE(srv.start_ready()) << srv.read_log();
   auto id = create(srv, R"({"image":{"uri":"opensandbox/busybox:latest"},)"
                         R"("entrypoint":["sleep","3600"],"timeout":600,)"
                         R"("resourceLimits":{"cpu":"500m","memory":"256Mi"}})");
   ASSERT_FALSE(id.empty());
-  ASSERT_EQ(srv.wait_state(id, "Running", 20s), "Running") << srv.read_log();
+  ASSERT_EQ(srv.wait_state(id, "Running", 70s), "Running") << srv.read_log();
   auto proxied = http_call(srv.port(), "POST",
                            "/sandboxes/" + id + "/proxy/44772/command",
                            R"x({"command":"echo in-sandbox-$((6*7))"})x",

@@ -202,23 +202,23 @@ TEST(AgentSandbox, TheWorkloadStateIsThePodsElseTheSandboxs) {
   pod_facts pod;
   pod.workload = workload::running;
   pod.pod_ip = "10.244.0.7";
-  auto w = sandbox_workload(s, pod);
+  auto w = sandbox_workload(s, &pod);
   EXPECT_EQ(w.id, "sbx-1");
   EXPECT_EQ(w.status, workload::running);
   EXPECT_EQ(w.address, "10.244.0.7");
   pod.workload = workload::exited;
   pod.exit_code = 3;
-  w = sandbox_workload(s, pod);
+  w = sandbox_workload(s, &pod);
   EXPECT_EQ(w.status, workload::exited);
   EXPECT_EQ(w.exit_code, 3);
   // No pod (yet, or any more).
-  EXPECT_EQ(sandbox_workload(s, std::nullopt).status, "pending");
+  EXPECT_EQ(sandbox_workload(s, nullptr).status, "pending");
   auto expired = *read_sandbox(sandbox_with_ready("False", "SandboxExpired"));
-  EXPECT_EQ(sandbox_workload(expired, std::nullopt).status, workload::exited);
+  EXPECT_EQ(sandbox_workload(expired, nullptr).status, workload::exited);
   auto failed = *read_sandbox(sandbox_with_ready("False", "PodFailed"));
-  EXPECT_EQ(sandbox_workload(failed, std::nullopt).exit_code, 1);
+  EXPECT_EQ(sandbox_workload(failed, nullptr).exit_code, 1);
   s.meta.deleting = true;
-  EXPECT_EQ(sandbox_workload(s, pod).status, "removing");
+  EXPECT_EQ(sandbox_workload(s, &pod).status, "removing");
 }
 
 // -- the runtime with the agent-sandbox provider ------------------------------
