@@ -282,12 +282,13 @@ void kubernetes_runtime::create(const wait_ptr& w) {
   }
   auto self = shared_from_this();
   auto pod = make_workload(w->x, w->volumes);
-  auto post_pod = [self, w, pod] {
+  std::string kind = opts_.sandboxes ? "Sandbox" : "pod";
+  auto post_pod = [self, w, pod, kind] {
     if (w->opts.on_phase)
       w->opts.on_phase(create_phase::prepared);
     self->client_->request(
       "POST", self->collection(self->workload_plural()), pod,
-      [self, w](kube_response r) {
+      [self, w, kind](kube_response r) {
         if (r.status == 201 || r.status == 200) {
           w->created = true;
           if (w->opts.on_phase)
@@ -301,7 +302,8 @@ void kubernetes_runtime::create(const wait_ptr& w) {
         if (r.status == 409) {
           // A create from before a restart landed meanwhile.
           provision_result res = failed(
-            "CONTAINER_CREATE_FAILED", "Pod " + w->name + " already exists");
+            "CONTAINER_CREATE_FAILED",
+            (kind == "pod" ? "Pod" : kind) + " " + w->name + " already exists");
           res.fix = provision_result::remedy::retry_later;
           return self->finish(w, std::move(res));
         }
@@ -309,9 +311,10 @@ void kubernetes_runtime::create(const wait_ptr& w) {
           return self->finish(
             w, failed("KUBERNETES_UNAVAILABLE",
                       "The Kubernetes API server " + self->opts_.server
-                        + " did not answer the pod's create: " + r.body));
+                        + " did not answer the create of " + kind + " "
+                        + w->name + ": " + r.body));
         self->finish(w, failed("CONTAINER_CREATE_FAILED",
-                               "The API server refused pod " + w->name
+                               "The API server refused " + kind + " " + w->name
                                  + " (HTTP " + std::to_string(r.status)
                                  + "): " + status_message(r)));
       });

@@ -339,6 +339,21 @@ TEST_F(AgentSandboxRuntime, ThePodsFailuresAndTheSandboxsFailTheCreate) {
   EXPECT_EQ(result->reason, "CONTAINER_START_FAILED");
 }
 
+TEST_F(AgentSandboxRuntime, ARefusedSandboxNamesTheSandbox) {
+  client->answer = [](const std::string& m, const std::string& p,
+                      const std::string&) {
+    if (m == "POST" && p == sandboxes_path)
+      return kube_response{403, R"({"kind":"Status","message":"forbidden"})"};
+    return kube_response{};
+  };
+  provision(instance());
+  client->run();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->reason, "CONTAINER_CREATE_FAILED");
+  EXPECT_EQ(result->message, "The API server refused Sandbox sandbox-sbx-1 "
+                             "(HTTP 403): forbidden");
+}
+
 TEST_F(AgentSandboxRuntime, RecordPatchesTheSandboxAndObserveAdoptsFromIt) {
   auto x = instance();
   provision(x);
