@@ -10,7 +10,6 @@
 //     kubeconfig that does not exist, not at the config).
 // Usage: node validate_agent_sandbox.mjs   (deploy/k8s/validate.sh runs it)
 
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,6 +18,7 @@ import YAML from "yaml";
 import { ConfigMap } from "kubernetes-models/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { record, unread } from "./schema_check.mjs";
+import { renderConfig, serverReadsConfig } from "./entrypoint.mjs";
 
 const k8s = path.dirname(fileURLToPath(import.meta.url));
 const here = path.join(k8s, "kubernetes-runtime-agent-sandbox");
@@ -67,10 +67,10 @@ const baseObjects = fs.readdirSync(base).filter((f) => f.endsWith(".yaml") && f 
 const baseCm = baseObjects.find((o) => o.kind === "ConfigMap");
 const sa = baseObjects.find((o) => o.kind === "ServiceAccount");
 const cm = find("ConfigMap");
-const config = cm?.data?.["config.toml"] ?? "";
+const config = cm?.data?.["config.toml.tmpl"] ?? "";
 check(cm?.metadata.name === baseCm?.metadata.name && cm?.metadata.namespace === baseCm?.metadata.namespace,
       "configmap.yaml", `patches the base's ConfigMap ${baseCm?.metadata.name}`);
-const expected = (baseCm?.data?.["config.toml"] ?? "")
+const expected = (baseCm?.data?.["config.toml.tmpl"] ?? "")
   .replace('workload_provider = "pod"', 'workload_provider = "agent-sandbox"');
 const withoutSection = config.replace(/\n\[agent_sandbox\]\n(?:(?!\[).*\n)*/, "\n");
 check(/^workload_provider = "agent-sandbox"$/m.test(config) && /^\[agent_sandbox\]$/m.test(config)
@@ -91,26 +91,22 @@ check(rb?.roleRef.kind === "Role" && rb.roleRef.name === role?.metadata.name
         && rb.subjects[0].namespace === sa?.metadata.namespace,
       "RoleBinding", "binds the Role to the base's ServiceAccount only");
 
-const server = path.resolve(repo, process.env.OSB_BUILD_DIR ?? "build", "opensandbox-server");
-if (!fs.existsSync(server)) {
-  console.log(`skip the config was not read by a server: no ${server}`);
-} else {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osb-k8s-agent-sandbox-validate-"));
-  try {
-    const missing = path.join(tmp, "no-kubeconfig");
-    const local = config
-      .replace(/^path = ".*"$/m, `path = "${tmp}/store.db"`)
-      .replace(/^\[kubernetes\]$/m, `[kubernetes]\nkubeconfig_path = "${missing}"`);
-    fs.writeFileSync(path.join(tmp, "config.toml"), local);
-    const r = spawnSync(server, ["--config", path.join(tmp, "config.toml")], {
-      env: { ...process.env, OPENSANDBOX_SERVER_API_KEY: "validate" }, encoding: "utf8", timeout: 20000,
-    });
-    check(r.status === 2 && r.stderr.includes(`kubeconfig ${missing}`), "configmap.yaml",
-          `the server accepts its config.toml (it stops at the missing kubeconfig${
-            r.status === 2 ? "" : `; exit ${r.status}: ${(r.stderr ?? "").trim().split("\n").slice(-2).join(" | ")}`})`);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+const baseContainer = baseObjects.find((o) => o.kind === "Deployment")?.spec.template.spec.containers[0];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osb-k8s-agent-sandbox-validate-"));
+try {
+  const rendered = renderConfig(baseContainer, config, tmp, {
+    NODE_NAME: "opensandbox-server-7d9f-abcde", POD_IP: "10.0.0.11", PEER_SERVICE: "localhost",
+  });
+  const read = serverReadsConfig(repo, rendered, tmp, "/etc/opensandbox/tls");
+  if (read === null)
+    console.log("skip the config was not read by a server: the server is not built");
+  else
+    check(read.ok, "configmap.yaml",
+          `the server accepts its rendered config (it stops at the missing kubeconfig${read.detail})`);
+} catch (e) {
+  fail("configmap.yaml", e.message);
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 if (errors.length) {
