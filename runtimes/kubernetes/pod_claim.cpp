@@ -5,6 +5,7 @@
 #include "core/spec_json.hpp"
 #include "core/time.hpp"
 #include "runtimes/execd_claim.hpp"
+#include "runtimes/kubernetes/agent_sandbox.hpp"
 #include "runtimes/kubernetes/kubernetes_runtime.hpp"
 #include "runtimes/kubernetes/pod_spec.hpp"
 
@@ -26,7 +27,7 @@ sandbox_spec claimed_spec(const sandbox_spec& member, const claim_request& c) {
 }
 
 std::string claim_patch(const sandbox_spec& spec, bool with_state,
-                        int64_t expires_us) {
+                        int64_t expires_us, bool sandbox_object) {
   auto spec_json = codec::spec_to_json(spec);
   json::writer o;
   o.begin_object().key("metadata").begin_object().key("annotations");
@@ -44,7 +45,17 @@ std::string claim_patch(const sandbox_spec& spec, bool with_state,
     o.key(metadata_annotation).str(codec::map_to_json(spec.metadata));
   }
   o.end_object();
-  o.end_object().end_object();
+  o.end_object();
+  if (with_state && sandbox_object) {
+    // The agent-sandbox controller ends the Sandbox at its shutdownTime.
+    o.key("spec").begin_object().key("shutdownTime");
+    if (expires_us != 0)
+      o.str(codec::format_time(expires_us));
+    else
+      o.null();
+    o.end_object();
+  }
+  o.end_object();
   return o.release();
 }
 
@@ -69,7 +80,7 @@ void kubernetes_runtime::claim(const sandbox_instance& x,
     // The entrypoint runs: the claim succeeded whatever the patch answers
     // (the store has the claim; `record` writes the annotations again).
     self->client_->request(
-      "PATCH", self->collection("pods") + "/" + name, patch,
+      "PATCH", self->collection(self->workload_plural()) + "/" + name, patch,
       [cb, name](kube_response r) {
         if (r.status != 200)
           OSB_WARN(component, "", "",
@@ -85,13 +96,16 @@ void kubernetes_runtime::claim(const sandbox_instance& x,
 }
 
 std::string kubernetes_runtime::record_patch(const sandbox_instance& x) const {
-  // A member's pod (claimed by now: members are not recorded before) keeps
-  // the claimed spec: its create-time spec is the pool's template.
-  auto json = pods_->object(pod_name(x.id));
+  // A member's workload (claimed by now: members are not recorded before)
+  // keeps the claimed spec: its create-time spec is the pool's template.
+  // A Sandbox's labels and annotations read as a pod's.
+  auto json = workloads().object(pod_name(x.id));
   auto f = json.empty() ? std::nullopt : read_pod(json);
+  bool sandbox_object = opts_.sandboxes != nullptr;
   if (f && !f->pool.empty())
-    return claim_patch(x.spec, true, x.expires_us);
-  return state_patch(x.expires_us, x.spec.metadata);
+    return claim_patch(x.spec, true, x.expires_us, sandbox_object);
+  return sandbox_object ? sandbox_state_patch(x.expires_us, x.spec.metadata)
+                        : state_patch(x.expires_us, x.spec.metadata);
 }
 
 } // namespace osb::runtimes::kubernetes

@@ -27,10 +27,12 @@ using execd_claimer
 /// claim's metadata and expiry follow with `record`).
 sandbox_spec claimed_spec(const sandbox_spec& member, const claim_request& c);
 
-/// A JSON merge patch that marks a member pod claimed and keeps `spec` (and
-/// its hash) as the pod's spec; with `expires_us`/`metadata` (when
-/// `with_state`) the same annotations as `state_patch`.
+/// A JSON merge patch that marks a member's workload (its pod, or its
+/// agent-sandbox `Sandbox`) claimed and keeps `spec` (and its hash) as its
+/// spec; when `with_state`, also the expiry and metadata annotations of
+/// `state_patch` (and, for a `Sandbox`, its `spec.shutdownTime`, as
+/// `sandbox_state_patch`).
 std::string claim_patch(const sandbox_spec& spec, bool with_state = false,
-                        int64_t expires_us = 0);
+                        int64_t expires_us = 0, bool sandbox_object = false);
 
 } // namespace osb::runtimes::kubernetes
