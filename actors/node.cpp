@@ -637,6 +637,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     },
     [=](atom::put, pools_actor& hdl) {
       self->state.pools = std::move(hdl);
+      // Records of peers that joined before the wiring.
+      pools_from_peer(self, {});
       pools_members_changed(self);
     },
     [=](atom::pool_rep, pool_records& xs) {

@@ -47,7 +47,8 @@ void pools_joined(self_ptr self, const node_actor& peer);
 void pools_changed_here(self_ptr self, pool_records xs);
 
 /// Records of a peer: those that supersede what this node knows go to the
-/// POOLS actor (which stores and applies them).
+/// POOLS actor (which stores and applies them). None: every record known
+/// goes (the POOLS actor was just wired).
 void pools_from_peer(self_ptr self, pool_records xs);
 
 // -- membership (node_membership.cpp) ----------------------------------------

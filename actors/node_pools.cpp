@@ -55,6 +55,9 @@ void pools_changed_here(self_ptr self, pool_records xs) {
 
 void pools_from_peer(self_ptr self, pool_records xs) {
   pool_records newer;
+  if (xs.empty()) // the POOLS actor was just wired: everything known
+    for (auto& [name, r] : self->state.pool_records_known)
+      newer.push_back(r);
   for (auto& x : xs)
     if (merge_record(self->state.pool_records_known, x))
       newer.push_back(std::move(x));

@@ -352,6 +352,11 @@ void sync(self_ptr self) {
             continue;
           if (live(self, name) == nullptr) {
             remove_member(self, name, v.id, "pool deleted");
+          } else if (v.created_us > 0
+                     && v.created_us < live(self, name)->created_us) {
+            // Made for an earlier pool of the name (deleted and created
+            // again on a peer while this node was down): not this one's.
+            remove_member(self, name, v.id, "of an earlier pool of the name");
           } else if (v.reason == "POOL_MEMBER_IDLE") {
             OSB_INFO(component, "", v.id,
                      "pool member of " << name << " adopted");
