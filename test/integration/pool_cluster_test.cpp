@@ -4,7 +4,8 @@
 // claim through a node without an idle member is served by a peer in one
 // hop (Running in its 202), a killed node's share is refilled by the others
 // and shrinks again when it returns; nothing leaks after the pool and its
-// sandboxes are deleted. Plain TCP between the nodes (TLS is not the
+// sandboxes are deleted. Two creates of one name on two nodes at once end
+// as one pool on every node. Plain TCP between the nodes (TLS is not the
 // subject here: cluster_test.cpp).
 
 #include <gtest/gtest.h>
@@ -210,4 +211,49 @@ TEST_F(PoolCluster, MembersSpreadAndClaimsAreServedInOneHop) {
   EXPECT_EQ(n3.call("DELETE", "/v1/sandboxes/" + claimed).status, 204);
   EXPECT_TRUE(eventually([&] { return total_containers() == 0; }))
     << total_containers();
+}
+
+TEST_F(PoolCluster, TwoCreatesOfOneNameAtOnceEndAsOnePool) {
+  // No members (bufferMax 0): only the definitions race. poolMax tells
+  // the two bodies apart.
+  auto body = [&](int pool_max) {
+    return R"({"name":")" + pool
+           + R"(","template":{"image":{"uri":"opensandbox/busybox:latest"},)"
+             R"("entrypoint":["sleep","3600"],"resourceLimits":{}},)"
+             R"("capacitySpec":{"bufferMax":0,"bufferMin":0,"poolMax":)"
+           + std::to_string(pool_max) + R"(,"poolMin":0}})";
+  };
+  int codes[2] = {0, 0};
+  std::thread a([&] { codes[0] = nodes[0]->call("POST", "/v1/pools",
+                                                body(1)).status; });
+  std::thread b([&] { codes[1] = nodes[1]->call("POST", "/v1/pools",
+                                                body(2)).status; });
+  a.join();
+  b.join();
+  // Each is 201, or one saw the other's first (409).
+  EXPECT_TRUE(codes[0] == 201 || codes[1] == 201);
+  EXPECT_TRUE(codes[0] == 201 || codes[0] == 409) << codes[0];
+  EXPECT_TRUE(codes[1] == 201 || codes[1] == 409) << codes[1];
+  // Every node ends with the same pool (the later create, at equal times
+  // the greater node name).
+  auto seen = [&](server_process& n) {
+    auto r = n.call("GET", "/v1/pools/" + pool);
+    if (r.status != 200)
+      return std::string{};
+    auto doc = r.json();
+    return std::string{doc["createdAt"].GetString()} + "/"
+           + std::to_string(doc["capacitySpec"]["poolMax"].GetInt());
+  };
+  EXPECT_TRUE(eventually([&] {
+    auto x = seen(*nodes[0]);
+    return !x.empty() && x == seen(*nodes[1]) && x == seen(*nodes[2]);
+  })) << seen(*nodes[0]) << " " << seen(*nodes[1]) << " " << seen(*nodes[2]);
+  for (auto& n : nodes)
+    EXPECT_EQ(n->call("GET", "/v1/pools").json()["items"].Size(), 1u);
+  EXPECT_EQ(nodes[2]->call("DELETE", "/v1/pools/" + pool).status, 204);
+  for (auto& n : nodes)
+    EXPECT_TRUE(eventually([&] {
+      return n->call("GET", "/v1/pools/" + pool).status == 404;
+    }));
+  EXPECT_EQ(total_containers(), 0);
 }
