@@ -25,6 +25,8 @@ cluster: (--only cluster, not in the default run) claims/s through three
         threads, each with its own connection to node i % nodes, claim it
         empty; claims/s = claims / (first POST sent -> last 202). Every 202
         must say Running (warm, served by the node or by a peer in one hop).
+        A third run sends every claim to the first of three nodes: two
+        thirds are forwarded to the peers (one hop each).
 Everything the bench made is removed at the end (also on failure).
 """
 
@@ -263,7 +265,7 @@ def cluster_up(servers, timeout_s=30.0):
     raise RuntimeError("the nodes did not join")
 
 
-def bench_cluster(binary, nodes, claims, threads):
+def bench_cluster(binary, nodes, claims, threads, through_one=False):
     cports = [B.free_port() for _ in range(nodes)]
     seeds = ", ".join(f'"127.0.0.1:{p}"' for p in cports)
     servers = [B.Server(runtime="docker", name=f"bench-poolc{i}",
@@ -286,7 +288,8 @@ def bench_cluster(binary, nodes, claims, threads):
         wait_pool(client, "spread", claims, timeout_s=600)
         per = [claims // threads + (1 if i < claims % threads else 0)
                for i in range(threads)]
-        clients = [B.Client(servers[i % nodes].port) for i in range(threads)]
+        clients = [B.Client(servers[0 if through_one else i % nodes].port)
+                   for i in range(threads)]
         for c in clients:
             c.conn.connect()
 
@@ -355,15 +358,19 @@ def main():
                             args.cluster_threads)
         three = bench_cluster(args.server_bin, 3, args.cluster_claims,
                               args.cluster_threads)
+        hop = bench_cluster(args.server_bin, 3, args.cluster_claims,
+                            args.cluster_threads, through_one=True)
         print(f"pool_scale: docker {B.docker_version()}")
         print(f"{args.cluster_claims} claims over {args.cluster_threads} "
               "connections, a pool of as many (filled):")
-        for name, (rate, running, owners) in (("1 node", one),
-                                              ("3 nodes", three)):
+        for name, (rate, running, owners) in (
+                ("1 node", one), ("3 nodes", three),
+                ("3 nodes, all through the first", hop)):
             print(f"  {name}: {rate:.1f} claims/s, {running}/"
                   f"{args.cluster_claims} Running in the 202, served by "
                   + ", ".join(str(v) for v in owners.values()))
-        print(f"  RATIO claims/s 3 nodes / 1 node = {three[0] / one[0]:.2f}")
+        print(f"  RATIO claims/s 3 nodes / 1 node = {three[0] / one[0]:.2f}"
+              f"; all through one of 3 / 1 node = {hop[0] / one[0]:.2f}")
         return
     run_id = uuid.uuid4().hex[:12]
     server = B.Server(runtime="docker", name="bench-poolscale",
