@@ -767,8 +767,16 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     },
     [=](atom::drop, std::string& id) {
       auto e = find(self, id);
-      if (e != nullptr && e->view.node != self_name(self))
-        erase_view(self, id);
+      if (e == nullptr || e->view.node == self_name(self))
+        return;
+      // Only its owner drops an entry: a replica that lost a sandbox to
+      // another (Kubernetes adoption) must not erase the new owner's.
+      auto m = self->state.members.find(e->view.node);
+      if (m != self->state.members.end()
+          && m->second.hdl.address()
+               != caf::actor_cast<caf::actor_addr>(self->current_sender()))
+        return;
+      erase_view(self, id);
     },
     [=](atom::join, std::string& address, caf::actor& peer) {
       join_peer(self, address, caf::actor_cast<node_actor>(peer));

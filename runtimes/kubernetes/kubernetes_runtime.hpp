@@ -11,6 +11,7 @@
 #include "core/config.hpp"
 #include "runtimes/kubernetes/kube_api.hpp"
 #include "runtimes/kubernetes/pod_spec.hpp"
+#include "runtimes/ownership.hpp"
 #include "runtimes/runtime.hpp"
 
 /// Sandboxes as Kubernetes Pods (`runtime.type = "kubernetes"`,
@@ -19,6 +20,8 @@
 /// second container. Everything this runtime knows of its pods comes from
 /// one informer (one list+watch, never a GET per pod).
 namespace osb::runtimes::kubernetes {
+
+class lease_keeper;
 
 /// Runs a function after a delay on a runtime thread (the timeouts of
 /// provisioning); tests fire them by hand.
@@ -39,6 +42,10 @@ struct kubernetes_options {
   std::string server;
   /// Timeouts; required.
   scheduler after;
+  /// The replica's lease (null: no fleet, never fenced) and the gate it
+  /// moves: while fenced the runtime changes no pod.
+  std::shared_ptr<lease_keeper> keeper;
+  std::shared_ptr<const ownership_gate> gate;
 };
 
 class kubernetes_runtime
@@ -103,6 +110,9 @@ private:
   /// Answers `cb` from the cache once the informer synced (waits up to
   /// `tries` x 50 ms for a first listing in progress).
   void observe_synced(int tries, callback<observation> cb);
+
+  /// Why this replica may not change pods now; empty when it may.
+  std::string fenced() const;
 
   /// DELETE of one object; 404 = success.
   void remove_named(const char* plural, const std::string& name,
