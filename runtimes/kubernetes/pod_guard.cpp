@@ -77,10 +77,12 @@ void attempt(const std::shared_ptr<run_state>& st, const std::string& json,
   std::string body;
   std::string type;
   if (st->w.method == "DELETE") {
+    // An empty uid would be a precondition no pod meets.
     body = "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\","
-           "\"preconditions\":{\"uid\":"
-           + json::quote(v->uid)
-           + ",\"resourceVersion\":" + json::quote(v->resource_version) + "}}";
+           "\"preconditions\":{"
+           + (v->uid.empty() ? std::string{}
+                             : "\"uid\":" + json::quote(v->uid) + ",")
+           + "\"resourceVersion\":" + json::quote(v->resource_version) + "}}";
   } else {
     static constexpr std::string_view head = "{\"metadata\":{";
     body = st->w.patch;
