@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <map>
 #include <sstream>
 #include <sys/stat.h>
@@ -569,6 +570,8 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
     if (auto t = r.table(*rt, "runtime"))
       read_runtime(r, *t, cfg);
   }
+  // [agent_sandbox] may come before [kubernetes]: checked after the loop.
+  std::optional<toml::source_region> agent_sandbox_at;
   for (auto&& [k, v] : doc) {
     if (r.failed())
       return;
@@ -582,10 +585,10 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
       continue;
     }
     if (name == "agent_sandbox" && kube) {
-      r.fail(k.source(), "[agent_sandbox] is not supported: this server "
-                         "runs sandboxes as plain Pods "
-                         "(kubernetes.workload_provider = 'pod')");
-      return;
+      agent_sandbox_at = k.source();
+      if (auto t = r.table(v, name))
+        read_agent_sandbox(r, *t, cfg);
+      continue;
     }
     if (name == "kubernetes" || name == "agent_sandbox") {
       r.fail(k.source(), "[" + name + "] must be omitted when runtime.type = '"
@@ -603,6 +606,12 @@ void read_document(reader& r, const toml::table& doc, node_config& cfg) {
     if (auto t = r.table(v, name))
       i->second(*t);
   }
+  if (!r.failed() && agent_sandbox_at
+      && cfg.kubernetes.workload_provider != "agent-sandbox")
+    r.fail(*agent_sandbox_at,
+           "[agent_sandbox] applies only with kubernetes.workload_provider "
+           "= 'agent-sandbox' (it is '"
+             + cfg.kubernetes.workload_provider + "')");
 }
 
 /// Fills in the derived defaults that depend on other keys.

@@ -108,8 +108,10 @@ struct node_config {
     /// serviceAccountName of the sandbox pods; empty = the namespace's
     /// default.
     std::string service_account;
-    /// Only "pod" (ours): plain Pods, no CRDs. The original's
-    /// "batchsandbox" needs its own controller and is refused.
+    /// "pod" (ours: plain Pods, no CRDs) or "agent-sandbox"
+    /// (kubernetes-sigs/agent-sandbox Sandbox objects; its controller makes
+    /// the pods). The original's "batchsandbox" needs its own controller
+    /// and is refused.
     std::string workload_provider = "pod";
     /// "Always", "IfNotPresent" or "Never".
     std::string image_pull_policy = "IfNotPresent";
@@ -132,6 +134,17 @@ struct node_config {
     std::map<std::string, std::string> execd_init_limits;
     std::map<std::string, std::string> execd_init_requests;
   } kubernetes;
+
+  /// `[agent_sandbox]` (kubernetes.workload_provider = "agent-sandbox"):
+  /// the seed's keys that apply.
+  struct agent_sandbox_section {
+    /// spec.shutdownPolicy of the Sandbox objects: what the agent-sandbox
+    /// controller does at spec.shutdownTime, "Delete" or "Retain".
+    std::string shutdown_policy = "Delete";
+    /// The seed's hint that an ingress routes to the pods; accepted, no
+    /// effect here (endpoints are the pod's address or the server proxy).
+    bool ingress_enabled = true;
+  } agent_sandbox;
 
   struct ingress_section {
     std::string mode = "direct";

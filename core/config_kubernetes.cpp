@@ -101,21 +101,24 @@ void read_kubernetes(reader& r, const toml::table& t, node_config& cfg) {
          std::string x;
          if (!r.get(n, p, x))
            return;
-         if (x == "pod")
+         if (x == "pod" || x == "agent-sandbox")
            k.workload_provider = x;
-         else if (x == "batchsandbox" || x == "agent-sandbox")
+         else if (x == "batchsandbox")
            r.fail(n, p + " '" + x
                        + "' needs the original's own controller and CRDs, "
                          "which this server does not use: it supports "
-                         "'pod' (plain Pods, any cluster)");
+                         "'pod' (plain Pods, any cluster) and "
+                         "'agent-sandbox' (kubernetes-sigs/agent-sandbox)");
          else
-           r.fail(n, p + " must be 'pod' (got '" + x + "')");
+           r.fail(n, p + " must be 'pod' or 'agent-sandbox' (got '" + x
+                       + "')");
        }},
       {"batchsandbox_template_file",
        [&](const toml::node& n, const std::string& p) {
          r.fail(n, p + " is not supported: this server runs sandboxes as "
-                       "plain Pods (kubernetes.workload_provider = 'pod'), "
-                       "not BatchSandbox resources");
+                       "plain Pods or agent-sandbox Sandbox objects "
+                       "(kubernetes.workload_provider), not BatchSandbox "
+                       "resources");
        }},
       {"image_pull_policy",
        [&](const toml::node& n, const std::string& p) {
@@ -173,6 +176,30 @@ void read_kubernetes(reader& r, const toml::table& t, node_config& cfg) {
                 });
        }},
     });
+}
+
+void read_agent_sandbox(reader& r, const toml::table& t, node_config& cfg) {
+  auto& a = cfg.agent_sandbox;
+  r.keys(t, "agent_sandbox",
+         {
+           {"template_file",
+            [&](const toml::node& n, const std::string& p) {
+              std::string x;
+              if (r.get(n, p, x))
+                r.fail(n, p + " is not supported: the Sandbox objects are "
+                              "made from the request and [kubernetes] "
+                              "alone (no template is merged in)");
+            }},
+           {"shutdown_policy",
+            [&](const toml::node& n, const std::string& p) {
+              r.get_enum(n, p, a.shutdown_policy, {"Delete", "Retain"},
+                         false);
+            }},
+           {"ingress_enabled",
+            [&](const toml::node& n, const std::string& p) {
+              r.get(n, p, a.ingress_enabled);
+            }},
+         });
 }
 
 } // namespace osb::config_detail

@@ -211,5 +211,9 @@ void read_ingress(reader& r, const toml::table& t, node_config& cfg);
 
 /// Reads [kubernetes] (core/config_kubernetes.cpp).
 void read_kubernetes(reader& r, const toml::table& t, node_config& cfg);
+/// `[agent_sandbox]` (core/config_kubernetes.cpp); the cross-check with
+/// kubernetes.workload_provider is the caller's (sections come in any
+/// order).
+void read_agent_sandbox(reader& r, const toml::table& t, node_config& cfg);
 
 } // namespace osb::config_detail

@@ -28,6 +28,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { record, unread } from "./schema_check.mjs";
+import { renderConfig } from "./entrypoint.mjs";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
 
@@ -210,30 +211,19 @@ const freePort = () =>
   });
 
 async function checkEntrypoint() {
-  const [shell, flag, script] = container.command;
-  if (shell !== "/bin/sh" || flag !== "-c") {
-    fail("DaemonSet", "command is not /bin/sh -c <script>");
-    return;
-  }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osb-k8s-validate-"));
   try {
-    fs.writeFileSync(path.join(tmp, templateKey), template);
-    // The script execs the server: stand in a stub that copies the config.
-    const stub = path.join(tmp, "server-stub");
-    fs.writeFileSync(stub, `#!/bin/sh\ncp "$2" "${tmp}/rendered.toml"\n`, { mode: 0o755 });
-    const testScript = script.replaceAll("/usr/local/bin/opensandbox-server", stub);
-    const envVars = {
-      PATH: process.env.PATH,
-      NODE_NAME: "k8s-node-a",
-      POD_IP: "10.0.0.11",
-      PEER_SERVICE: "localhost", // resolves to 127.0.0.1: one "peer"
-      CLUSTER_PORT: env.get("CLUSTER_PORT").value,
-      PEER_WAIT_SECONDS: "0",
-      CONFIG_TEMPLATE: path.join(tmp, templateKey),
-      CONFIG: path.join(tmp, "config.toml"),
-    };
-    execFileSync("/bin/sh", ["-c", testScript], { env: envVars, stdio: ["ignore", "ignore", "pipe"] });
-    const rendered = fs.readFileSync(path.join(tmp, "rendered.toml"), "utf8");
+    let rendered;
+    try {
+      rendered = renderConfig(container, template, tmp, {
+        NODE_NAME: "k8s-node-a",
+        POD_IP: "10.0.0.11",
+        PEER_SERVICE: "localhost", // resolves to 127.0.0.1: one "peer"
+      });
+    } catch (e) {
+      fail("DaemonSet", e.message);
+      return;
+    }
     check(rendered.includes('node_name = "k8s-node-a"')
             && rendered.includes('listen = "10.0.0.11:7000"')
             && rendered.includes('seeds = ["127.0.0.1:7000"]')

@@ -2,17 +2,20 @@
 // runtime.type = "kubernetes"), like validate.mjs does for the DaemonSet:
 //  1. every object against the official schemas, no unknown fields;
 //  2. cross references: the kustomization lists every file; the Deployment
-//     runs one replica (Recreate) under the ServiceAccount, its selector
-//     matches its pod, its volumes and Secret key exist; the Service selects
-//     it by a named port; the Role is in the namespace the config names,
-//     grants only the verbs the runtime uses and is bound to the
-//     ServiceAccount; the config says runtime.type = "kubernetes";
-//  3. when the server is built (${OSB_BUILD_DIR:-build}/opensandbox-server),
-//     it reads the ConfigMap's config (with a kubeconfig that does not
+//     runs several replicas (a rolling update) under the ServiceAccount,
+//     each named after its pod, its selector matches its pod, its volumes
+//     and Secret key exist; the Services select it by named ports, the
+//     headless one lists replicas before they are ready and is the one the
+//     entrypoint resolves; the cluster's TLS Secret is generated where the
+//     template looks for it; the Role is in the namespace the config names,
+//     grants only the verbs the runtime uses (leases included) and is bound
+//     to the ServiceAccount; the config says runtime.type = "kubernetes";
+//  3. the entrypoint renders the template (entrypoint.mjs) and, when the
+//     server is built (${OSB_BUILD_DIR:-build}/opensandbox-server), the
+//     server reads the rendered config (with a kubeconfig that does not
 //     exist, it must stop at the kubeconfig, not at the config).
 // Usage: node validate_runtime.mjs   (deploy/k8s/validate.sh runs it)
 
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,6 +26,7 @@ import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from "kubernete
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding }
   from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { record, unread } from "./schema_check.mjs";
+import { renderConfig, serverReadsConfig } from "./entrypoint.mjs";
 
 const here = path.join(path.dirname(fileURLToPath(import.meta.url)), "kubernetes-runtime");
 const repo = path.resolve(here, "../../..");
@@ -90,8 +94,8 @@ const pod = dep?.spec.template;
 const labels = pod?.metadata?.labels ?? {};
 const matches = (sel) => Object.keys(sel ?? {}).length > 0
   && Object.entries(sel).every(([k, v]) => labels[k] === v);
-check(dep?.spec.replicas === 1 && dep.spec.strategy?.type === "Recreate",
-      "Deployment", "one replica, Recreate (two servers never manage the same pods)");
+check(dep?.spec.replicas > 1 && dep.spec.strategy?.type === "RollingUpdate",
+      "Deployment", `${dep?.spec.replicas} replicas, rolling update (leases keep one owner per sandbox)`);
 check(matches(dep?.spec.selector.matchLabels), "Deployment", "selector matches its pod");
 const sa = find("ServiceAccount", pod?.spec.serviceAccountName);
 check(sa && sa.metadata.namespace === dep.metadata.namespace, "Deployment",
@@ -112,13 +116,43 @@ for (const svc of all("Service")) {
     check(portNames.has(p.targetPort), `Service/${svc.metadata.name}`,
           `targetPort ${p.targetPort} is a named container port`);
 }
+const headless = all("Service").find((s) => s.spec.clusterIP === "None");
+check(headless?.spec.publishNotReadyAddresses === true, "Service (headless)",
+      "lists replicas before they are ready (starting replicas find each other)");
+const env = new Map((container?.env ?? []).map((e) => [e.name, e]));
+check(env.get("NODE_NAME")?.valueFrom?.fieldRef?.fieldPath === "metadata.name",
+      "Deployment", "NODE_NAME is the pod's name (one cluster node name per replica)");
+check(env.get("POD_IP")?.valueFrom?.fieldRef?.fieldPath === "status.podIP",
+      "Deployment", "POD_IP from the downward API (status.podIP)");
+check(env.get("PEER_SERVICE")?.value
+        === `${headless?.metadata.name}.${headless?.metadata.namespace}.svc.cluster.local`,
+      "Deployment", "PEER_SERVICE names the headless Service");
 
-const cmVolume = [...volumes.values()].find((v) => v.configMap);
-const cm = cmVolume && find("ConfigMap", cmVolume.configMap.name);
-const config = cm?.data?.["config.toml"] ?? "";
-const mount = (container?.volumeMounts ?? []).find((m) => m.name === cmVolume?.name);
-check(mount?.mountPath === "/etc/opensandbox" && config,
-      "Deployment", "mounts config.toml at /etc/opensandbox/config.toml (the image's --config)");
+const byPath = (p) => (container?.volumeMounts ?? []).find((m) => m.mountPath === p);
+const templatePath = env.get("CONFIG_TEMPLATE")?.value ?? "";
+const cmVolume = volumes.get(byPath(path.dirname(templatePath))?.name);
+const cm = cmVolume?.configMap && find("ConfigMap", cmVolume.configMap.name);
+const config = cm?.data?.[path.basename(templatePath)] ?? "";
+check(config, "Deployment", `CONFIG_TEMPLATE is a key of ConfigMap ${cm?.metadata.name}`);
+check(volumes.get(byPath(path.dirname(env.get("CONFIG")?.value ?? "/"))?.name)?.emptyDir,
+      "Deployment", "CONFIG is written to a writable emptyDir; the image is read-only");
+for (const marker of ["@NODE_NAME@", "@POD_IP@", "@SEEDS@"])
+  check(config.includes(marker), "ConfigMap", `template has ${marker}`);
+const tlsGen = (kustomization.secretGenerator ?? [])
+  .find((g) => volumes.get("cluster-tls")?.secret?.secretName === g.name);
+check(tlsGen && tlsGen.namespace === dep?.metadata.namespace
+        && kustomization.generatorOptions?.disableNameSuffixHash === true,
+      "kustomization.yaml", "generates the TLS Secret the Deployment mounts (fixed name)");
+const tlsMount = byPath("/etc/opensandbox/tls");
+check(tlsMount?.name === "cluster-tls" && tlsMount.readOnly === true,
+      "Deployment", "mounts the cluster's TLS Secret read-only at /etc/opensandbox/tls");
+const genFiles = new Map((tlsGen?.files ?? []).map((f) => f.split("=")));
+for (const key of ["tls_ca_file", "tls_cert_file", "tls_key_file"]) {
+  const file = config.match(new RegExp(`^${key} = "(.*)"$`, "m"))?.[1] ?? "";
+  check(path.dirname(file) === tlsMount?.mountPath && genFiles.has(path.basename(file)),
+        "ConfigMap", `${key} names key ${path.basename(file)} of the generated Secret`);
+}
+check(!/^plaintext\s*=\s*true/m.test(config), "ConfigMap", "the cluster port never speaks plain TCP");
 check(/^\[runtime\]\ntype = "kubernetes"$/m.test(config), "ConfigMap", 'runtime.type = "kubernetes"');
 check(!/^kubeconfig_path/m.test(config), "ConfigMap",
       "no kubeconfig: the service account reaches the API server in-cluster");
@@ -127,16 +161,19 @@ check(find("Namespace", sandboxNs), "ConfigMap", `kubernetes.namespace ${sandbox
 
 // The verbs the runtime uses (runtimes/kubernetes/kubernetes_runtime.cpp).
 const wanted = {
-  pods: ["create", "delete", "list", "patch", "watch"],
+  pods: ["create", "delete", "get", "list", "patch", "watch"],
   "pods/log": ["get"],
   events: ["list"],
   secrets: ["create", "delete"],
+  leases: ["create", "delete", "list", "update", "watch"],
 };
 const role = find("Role");
 check(role?.metadata.namespace === sandboxNs, "Role", `lives in the sandboxes' namespace ${sandboxNs}`);
 const granted = {};
 for (const rule of role?.rules ?? []) {
-  check(JSON.stringify(rule.apiGroups) === '[""]', "Role", `rule on ${rule.resources} is core only`);
+  const group = rule.resources.includes("leases") ? "coordination.k8s.io" : "";
+  check(JSON.stringify(rule.apiGroups) === JSON.stringify([group]), "Role",
+        `rule on ${rule.resources} is in API group '${group}' only`);
   for (const r of rule.resources)
     granted[r] = [...(granted[r] ?? []), ...rule.verbs].sort();
 }
@@ -159,27 +196,24 @@ check(cr?.rules?.length === 1 && JSON.stringify(cr.rules[0].resources) === '["na
 check(bound(find("ClusterRoleBinding"), "ClusterRole", cr?.metadata.name),
       "ClusterRoleBinding", "binds it to the ServiceAccount only");
 
-const server = path.resolve(repo, process.env.OSB_BUILD_DIR ?? "build", "opensandbox-server");
-if (!fs.existsSync(server)) {
-  console.log(`skip the config was not read by a server: no ${server}`);
-} else {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osb-k8s-runtime-validate-"));
-  try {
-    const missing = path.join(tmp, "no-kubeconfig");
-    const local = config
-      .replace(/^path = ".*"$/m, `path = "${tmp}/store.db"`)
-      .replace(/^\[kubernetes\]$/m, `[kubernetes]\nkubeconfig_path = "${missing}"`);
-    fs.writeFileSync(path.join(tmp, "config.toml"), local);
-    const r = spawnSync(server, ["--config", path.join(tmp, "config.toml")], {
-      env: { ...process.env, OPENSANDBOX_SERVER_API_KEY: "validate" },
-      encoding: "utf8", timeout: 20000,
-    });
-    check(r.status === 2 && r.stderr.includes(`kubeconfig ${missing}`),
-          "ConfigMap", `the server accepts config.toml (it stops at the missing kubeconfig${
-            r.status === 2 ? "" : `; exit ${r.status}: ${(r.stderr ?? "").trim().split("\n").slice(-2).join(" | ")}`})`);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osb-k8s-runtime-validate-"));
+try {
+  const rendered = renderConfig(container, config, tmp, {
+    NODE_NAME: "opensandbox-server-7d9f-abcde", POD_IP: "10.0.0.11", PEER_SERVICE: "localhost",
+  });
+  check(rendered.includes('node_name = "opensandbox-server-7d9f-abcde"')
+          && rendered.includes('seeds = ["127.0.0.1:7000"]') && !rendered.includes("@"),
+        "entrypoint", "renders node_name, listen and seeds into the template");
+  const read = serverReadsConfig(repo, rendered, tmp, tlsMount?.mountPath);
+  if (read === null)
+    console.log("skip the config was not read by a server: the server is not built");
+  else
+    check(read.ok, "ConfigMap",
+          `the server accepts the rendered config (it stops at the missing kubeconfig${read.detail})`);
+} catch (e) {
+  fail("entrypoint", e.message);
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 if (errors.length) {

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "base/log.hpp"
+#include "runtimes/kubernetes/agent_sandbox.hpp"
 #include "runtimes/kubernetes/kube_api.hpp"
 #include "runtimes/kubernetes/kubernetes_runtime.hpp"
 #include "runtimes/kubernetes/lease_keeper.hpp"
@@ -107,6 +108,11 @@ expected<std::vector<host_runtime>> make_hosts(const runtime_context& ctx) {
   opts.keeper = std::make_shared<lease_keeper>(
     *client, make_informer(*client, lo), std::move(ko));
   opts.gate = gate;
+  if (k.workload_provider == "agent-sandbox") {
+    // This node's Sandbox objects carry the same labels as its pods.
+    io.collection = sandbox_collection(opts.namespace_name);
+    opts.sandboxes = make_informer(*client, io);
+  }
   // Timeouts run on the client's I/O thread; a weak reference, so that
   // the runtime (which owns the client) is not kept alive by its timers.
   std::weak_ptr<kube_client> weak = *client;
@@ -115,9 +121,11 @@ expected<std::vector<host_runtime>> make_hosts(const runtime_context& ctx) {
       c->after(d, std::move(f));
   };
   OSB_INFO(component, "", "",
-           "sandboxes are pods in namespace " << opts.namespace_name
-                                              << " of API server "
-                                              << opts.server);
+           "sandboxes are "
+             << (opts.sandboxes ? "agent-sandbox Sandbox objects"
+                                : "pods")
+             << " in namespace " << opts.namespace_name
+             << " of API server " << opts.server);
   auto rt = std::make_shared<kubernetes_runtime>(*client, std::move(pods),
                                                  std::move(opts));
   rt->start();

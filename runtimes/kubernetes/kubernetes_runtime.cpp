@@ -10,6 +10,7 @@
 #include "core/spec_json.hpp"
 #include "runtimes/kubernetes/lease_keeper.hpp"
 #include "runtimes/kubernetes/pod_guard.hpp"
+#include "runtimes/kubernetes/agent_sandbox.hpp"
 #include "runtimes/volumes.hpp"
 
 namespace osb::runtimes::kubernetes {
@@ -135,9 +136,16 @@ void kubernetes_runtime::start() {
     if (auto self = weak.lock())
       self->on_change(e);
   });
+  if (opts_.sandboxes)
+    opts_.sandboxes->start([weak](const watch_event& e) {
+      if (auto self = weak.lock())
+        self->on_sandbox_change(e);
+    });
 }
 
 std::string kubernetes_runtime::collection(const char* plural) const {
+  if (std::string_view{plural} == agent_sandbox_plural)
+    return sandbox_collection(opts_.namespace_name);
   return "/api/v1/namespaces/" + opts_.namespace_name + "/" + plural;
 }
 
@@ -147,7 +155,7 @@ std::string kubernetes_runtime::unavailable() const {
   if (!pods_->synced())
     return "API server " + opts_.server
            + ": the first listing of pods is not complete yet";
-  return {};
+  return sandboxes_unavailable();
 }
 
 // -- admission ----------------------------------------------------------------
@@ -256,7 +264,7 @@ void kubernetes_runtime::provision(const sandbox_instance& x,
     return create(w);
   // An earlier attempt (before a restart) may have made the pod: the same
   // request is adopted, anything else replaced.
-  auto json = pods_->object(w->name);
+  auto json = workloads().object(w->name);
   if (json.empty())
     return create(w);
   auto facts = read_pod(json);
@@ -266,7 +274,8 @@ void kubernetes_runtime::provision(const sandbox_instance& x,
     w->created = true;
     if (w->opts.on_phase)
       w->opts.on_phase(create_phase::created);
-    return check(w, json);
+    // A Sandbox's pod says whether it is ready.
+    return check(w, opts_.sandboxes ? pods_->object(w->name) : json);
   }
   auto retry = [self, w](expected<unit>) {
     provision_result r = failed("CONTAINER_CREATE_FAILED",
@@ -277,7 +286,7 @@ void kubernetes_runtime::provision(const sandbox_instance& x,
   };
   if (facts && facts->deleting)
     return retry(unit{});
-  remove_named("pods", w->name, retry);
+  remove_named(workload_plural(), w->name, retry);
 }
 
 void kubernetes_runtime::create(const wait_ptr& w) {
@@ -287,12 +296,14 @@ void kubernetes_runtime::create(const wait_ptr& w) {
     return finish(w, r);
   }
   auto self = shared_from_this();
-  auto pod = make_pod(*opts_.cfg, w->x, opts_.incarnation, w->volumes);
-  auto post_pod = [self, w, pod] {
+  auto pod = make_workload(w->x, w->volumes);
+  std::string kind = opts_.sandboxes ? "Sandbox" : "pod";
+  auto post_pod = [self, w, pod, kind] {
     if (w->opts.on_phase)
       w->opts.on_phase(create_phase::prepared);
     self->client_->request(
-      "POST", self->collection("pods"), pod, [self, w](kube_response r) {
+      "POST", self->collection(self->workload_plural()), pod,
+      [self, w, kind](kube_response r) {
         if (r.status == 201 || r.status == 200) {
           w->created = true;
           if (w->opts.on_phase)
@@ -306,7 +317,8 @@ void kubernetes_runtime::create(const wait_ptr& w) {
         if (r.status == 409) {
           // A create from before a restart landed meanwhile.
           provision_result res = failed(
-            "CONTAINER_CREATE_FAILED", "Pod " + w->name + " already exists");
+            "CONTAINER_CREATE_FAILED",
+            (kind == "pod" ? "Pod" : kind) + " " + w->name + " already exists");
           res.fix = provision_result::remedy::retry_later;
           return self->finish(w, std::move(res));
         }
@@ -314,9 +326,10 @@ void kubernetes_runtime::create(const wait_ptr& w) {
           return self->finish(
             w, failed("KUBERNETES_UNAVAILABLE",
                       "The Kubernetes API server " + self->opts_.server
-                        + " did not answer the pod's create: " + r.body));
+                        + " did not answer the create of " + kind + " "
+                        + w->name + ": " + r.body));
         self->finish(w, failed("CONTAINER_CREATE_FAILED",
-                               "The API server refused pod " + w->name
+                               "The API server refused " + kind + " " + w->name
                                  + " (HTTP " + std::to_string(r.status)
                                  + "): " + status_message(r)));
       });
@@ -410,6 +423,36 @@ void kubernetes_runtime::check(const wait_ptr& w, const std::string& json,
     w->opts.progress(f->progress);
 }
 
+void kubernetes_runtime::on_sandbox_change(const watch_event& e) {
+  {
+    std::lock_guard guard{mtx_};
+    if (waits_.empty())
+      return;
+  }
+  auto s = read_sandbox(e.object);
+  if (!s)
+    return;
+  wait_ptr w;
+  {
+    std::lock_guard guard{mtx_};
+    auto i = waits_.find(s->meta.name);
+    if (i == waits_.end())
+      return;
+    w = i->second;
+  }
+  // The pod's own changes come through `on_change`; a Sandbox says only
+  // what its pod cannot: it went, expired, or its pod cannot be made.
+  if (e.type == "DELETED" || s->meta.deleting) {
+    if (w->created)
+      finish(w, failed("CONTAINER_START_FAILED",
+                       "Sandbox " + w->name
+                         + " was deleted before it became ready"));
+    return;
+  }
+  if (auto f = sandbox_failed(*s))
+    finish(w, failed(f->reason, f->message));
+}
+
 void kubernetes_runtime::finish(const wait_ptr& w, provision_result r) {
   if (w->done.exchange(true))
     return;
@@ -467,8 +510,8 @@ void kubernetes_runtime::remove(const sandbox_instance& x, bool,
                 || !x.spec.image_password.empty();
   auto id = x.id;
   auto name = pod_name(x.id);
-  guarded_write w{"DELETE", collection("pods") + "/" + name, {}, opts_.node,
-                  pods_->object(name)};
+  guarded_write w{"DELETE", collection(workload_plural()) + "/" + name, {},
+                  opts_.node, workloads().object(name)};
   write_guarded(
     client_, std::move(w),
     [self, secret, id, name, cb](guarded_outcome o, kube_response r) {
@@ -505,9 +548,11 @@ void kubernetes_runtime::record(const sandbox_instance& x,
     return cb(failure{failure_kind::unavailable, why});
   auto name = pod_name(x.id);
   auto server = opts_.server;
-  guarded_write w{"PATCH", collection("pods") + "/" + name,
-                  state_patch(x.expires_us, x.spec.metadata), opts_.node,
-                  pods_->object(name)};
+  guarded_write w{"PATCH", collection(workload_plural()) + "/" + name,
+                  opts_.sandboxes
+                    ? sandbox_state_patch(x.expires_us, x.spec.metadata)
+                    : state_patch(x.expires_us, x.spec.metadata),
+                  opts_.node, workloads().object(name)};
   write_guarded(
     client_, std::move(w),
     [cb, name, server](guarded_outcome o, kube_response r) {
@@ -540,6 +585,18 @@ void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
   }
   if (auto why = unavailable(); !why.empty())
     return cb(failure{failure_kind::unavailable, why});
+  if (opts_.sandboxes && opts_.keeper) {
+    // Sandbox objects are not relabelled by an adopter (docs/runtimes.md):
+    // only the loss of the lease is passed on.
+    auto keeper = opts_.keeper;
+    return observe_sandboxes([keeper, cb](expected<observation> r) {
+      if (r)
+        r->released = keeper->take_released();
+      cb(std::move(r));
+    });
+  }
+  if (opts_.sandboxes)
+    return observe_sandboxes(std::move(cb));
   observation result;
   std::set<std::string> adoptable;
   if (opts_.keeper) {
@@ -606,8 +663,10 @@ void kubernetes_runtime::remove_object(const runtime_object& x,
                                        callback<unit> cb) {
   if (auto why = fenced(); !why.empty())
     return cb(failure{failure_kind::unavailable, why});
-  remove_named(x.kind == "pull secret" ? "secrets" : "pods", x.ref,
-               std::move(cb));
+  remove_named(x.kind == "pull secret" ? "secrets"
+               : x.kind == "sandbox"   ? agent_sandbox_plural
+                                       : "pods",
+               x.ref, std::move(cb));
 }
 
 // -- diagnostics --------------------------------------------------------------
@@ -621,6 +680,8 @@ void kubernetes_runtime::diagnose(const sandbox_instance& x,
   auto absent = "(no pod) Sandbox " + now.id + " is " + to_string(now.state)
                 + " (" + now.reason + "): " + now.message + "\n";
   auto inspect = pod.empty() ? absent : pod + "\n";
+  if (opts_.sandboxes)
+    inspect = "Sandbox: " + opts_.sandboxes->object(name) + "\n" + inspect;
   auto self = shared_from_this();
   auto server = opts_.server;
   auto logs = [self, name, q, server](std::function<void(std::string)> then) {
@@ -693,9 +754,10 @@ void kubernetes_runtime::verify(callback<unit> cb) {
   auto ns = opts_.namespace_name;
   auto server = opts_.server;
   client_->request(
-    "GET", "/api/v1/namespaces/" + ns, {}, [cb, ns, server](kube_response r) {
+    "GET", "/api/v1/namespaces/" + ns, {},
+    [self = shared_from_this(), cb, ns, server](kube_response r) {
       if (r.status == 200)
-        return cb(unit{});
+        return self->opts_.sandboxes ? self->verify_sandboxes(cb) : cb(unit{});
       if (r.status == 404)
         return cb(failure{failure_kind::invalid,
                           "namespace '" + ns + "' does not exist on API "
@@ -721,6 +783,8 @@ void kubernetes_runtime::shutdown() {
   if (opts_.keeper)
     opts_.keeper->stop();
   pods_->stop();
+  if (opts_.sandboxes)
+    opts_.sandboxes->stop();
   client_->shutdown();
   std::unordered_map<std::string, wait_ptr> waits;
   {

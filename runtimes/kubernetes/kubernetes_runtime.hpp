@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/config.hpp"
+#include "runtimes/kubernetes/agent_sandbox.hpp"
 #include "runtimes/kubernetes/kube_api.hpp"
 #include "runtimes/kubernetes/pod_spec.hpp"
 #include "runtimes/ownership.hpp"
@@ -46,6 +47,10 @@ struct kubernetes_options {
   /// moves: while fenced the runtime changes no pod.
   std::shared_ptr<lease_keeper> keeper;
   std::shared_ptr<const ownership_gate> gate;
+  /// `workload_provider = "agent-sandbox"`: the informer of this node's
+  /// Sandbox objects (runtimes/kubernetes/agent_sandbox.hpp); null = the
+  /// "pod" provider.
+  std::shared_ptr<informer> sandboxes;
 };
 
 class kubernetes_runtime
@@ -84,7 +89,8 @@ public:
   void verify(callback<unit> cb) override;
   void shutdown() override;
 
-  /// "/api/v1/namespaces/<ns>/<plural>".
+  /// "/api/v1/namespaces/<ns>/<plural>" (the agent-sandbox group's path
+  /// for "sandboxes").
   std::string collection(const char* plural) const;
 
 private:
@@ -113,6 +119,25 @@ private:
 
   /// Why this replica may not change pods now; empty when it may.
   std::string fenced() const;
+  // -- the workload provider seam (most in agent_sandbox_runtime.cpp) ------
+
+  /// "pods", or "sandboxes" with the agent-sandbox provider.
+  const char* workload_plural() const;
+  /// The informer of the workload objects (pods or Sandboxes).
+  informer& workloads() const;
+  /// The body of the workload's POST.
+  std::string make_workload(const sandbox_instance& x,
+                            const std::vector<volume_mount>& volumes) const;
+  /// A Sandbox change: fails the provisioning that waits for it when the
+  /// controller cannot make it ready.
+  void on_sandbox_change(const watch_event& e);
+  /// `observe` from the Sandbox objects and their pods.
+  void observe_sandboxes(callback<observation> cb);
+  /// Why the Sandbox informer cannot be used now; empty otherwise (and
+  /// with the "pod" provider).
+  std::string sandboxes_unavailable() const;
+  /// The agent-sandbox CRD is served and readable (start-up check).
+  void verify_sandboxes(callback<unit> cb);
 
   /// DELETE of one object; 404 = success.
   void remove_named(const char* plural, const std::string& name,
@@ -133,6 +158,12 @@ private:
   };
   std::mutex observe_mtx_;
   std::unordered_map<const std::string*, parsed> parsed_;
+  /// The same for the Sandbox objects (`observe_sandboxes`).
+  struct parsed_sandbox {
+    std::shared_ptr<const std::string> text;
+    std::optional<sandbox_facts> facts;
+  };
+  std::unordered_map<const std::string*, parsed_sandbox> parsed_sandboxes_;
 };
 
 } // namespace osb::runtimes::kubernetes

@@ -172,40 +172,38 @@ void lease_keeper::hold() {
     std::lock_guard guard{self->mtx_};
     self->busy_ = false;
   };
-  // What the lease is now, when our write was refused.
-  auto inspect = [self, path, sent, done](bool creating) {
-    self->client_->request("GET", path, {}, [self, sent, done,
-                                             creating](kube_response r) {
-      done();
-      if (r.status == 404) {
-        if (!creating)
-          self->on_lost("its lease was deleted");
-        return;
-      }
-      auto f = r.status == 200 ? read_lease(r.body) : std::nullopt;
-      if (!f)
-        return;
-      if (f->holder == self->holder_) {
-        // Our own write landed but its answer was lost: renew from it.
-        std::lock_guard guard{self->mtx_};
-        self->rv_ = f->resource_version;
-        return;
-      }
-      if (!creating)
-        return self->on_lost("now held by " + f->holder);
-      if (holder_node(f->holder) == self->opts_.node) {
-        // A previous process of this node: take its lease over now.
-        std::lock_guard guard{self->mtx_};
-        self->rv_ = f->resource_version;
-        return;
-      }
-      // Another replica is adopting this node's pods: wait for it to
-      // finish (it deletes the lease) before holding any again.
-      OSB_WARN(component, "", "",
-               "replica " << self->opts_.node << " waits: its lease is held by "
-                          << f->holder << " (adopting its sandboxes)");
-      self->opts_.gate->valid_until_ns.store(0, std::memory_order_release);
-    });
+  // What the lease is now, when our write was refused: from the lease
+  // informer's cache (the Role grants no get; the cache catches up, and a
+  // stale look only costs another round).
+  auto inspect = [self, done](bool creating, bool missing) {
+    done();
+    auto f = read_lease(self->leases_->object(lease_name(self->opts_.node)));
+    if (!f) {
+      if (!creating && missing)
+        self->on_lost("its lease was deleted");
+      return;
+    }
+    if (f->holder == self->holder_) {
+      // Our own write landed but its answer was lost (or the cache is
+      // behind): renew from what it shows.
+      std::lock_guard guard{self->mtx_};
+      self->rv_ = f->resource_version;
+      return;
+    }
+    if (!creating)
+      return self->on_lost("now held by " + f->holder);
+    if (holder_node(f->holder) == self->opts_.node) {
+      // A previous process of this node: take its lease over now.
+      std::lock_guard guard{self->mtx_};
+      self->rv_ = f->resource_version;
+      return;
+    }
+    // Another replica is adopting this node's pods: wait for it to finish
+    // (it deletes the lease) before holding any again.
+    OSB_WARN(component, "", "",
+             "replica " << self->opts_.node << " waits: its lease is held by "
+                        << f->holder << " (adopting its sandboxes)");
+    self->opts_.gate->valid_until_ns.store(0, std::memory_order_release);
   };
   if (rv.empty()) {
     client_->request(
@@ -219,7 +217,7 @@ void lease_keeper::hold() {
           return self->accepted(sent, version_of(r.body));
         }
         if (r.status == 409)
-          return inspect(true);
+          return inspect(true, false);
         done();
         if (r.status == 403 || r.status == 404) {
           std::lock_guard guard{self->mtx_};
@@ -243,7 +241,7 @@ void lease_keeper::hold() {
                        return self->accepted(sent, version_of(r.body));
                      }
                      if (r.status == 409 || r.status == 404)
-                       return inspect(false);
+                       return inspect(false, r.status == 404);
                      // No answer: the fence runs out by itself.
                      done();
                    });

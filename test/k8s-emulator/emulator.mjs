@@ -4,13 +4,16 @@
 // until SIGTERM or SIGINT (or stdin closing, with --exit-on-stdin-close).
 // --crd FILE: CustomResourceDefinition manifests (YAML/JSON) or JSON
 // descriptions (lib/resources.mjs customResource()).
+// --agent-sandbox-controller: a minimal kubernetes-sigs/agent-sandbox
+// controller (lib/agent-sandbox.mjs): Sandbox -> pod; needs its CRD (--crd).
 //
 // Usage: node emulator.mjs [--port N] [--admin-port N] [--host H] [--tls]
 //          [--token T] [--require-auth] [--kubeconfig-auth cert|token|none]
 //          [--state-dir DIR] [--history N] [--bookmark-interval-ms N]
 //          [--watch-timeout-seconds N] [--field-validation Strict|Warn|Ignore]
 //          [--no-events] [--delays scheduleMs=50,startMs=50,...]
-//          [--crd FILE]... [--docker] [--node-name NAME]
+//          [--crd FILE]... [--agent-sandbox-controller] [--docker]
+//          [--node-name NAME]
 //          [--k8s-version vX.Y.Z] [--exit-on-stdin-close]
 
 import fs from "node:fs";
@@ -55,6 +58,7 @@ function parseArgs(argv) {
         break;
       case "--crd": o.customResources.push(...customResourcesFromFile(fs.readFileSync(take(i++), "utf8"))); break;
       case "--docker": o.docker = true; break;
+      case "--agent-sandbox-controller": o.agentSandboxController = true; break;
       case "--node-name": o.nodeName = take(i++); break;
       case "--k8s-version": o.version = take(i++); break;
       case "--exit-on-stdin-close": exitOnStdinClose = true; break;

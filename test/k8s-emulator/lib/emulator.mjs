@@ -34,6 +34,7 @@ export const defaultOptions = {
   version: "v1.30.0",
   customResources: [], // customResource() descriptions
   docker: false, // back pods with Docker containers (lib/docker.mjs)
+  agentSandboxController: false, // make pods of agents.x-k8s.io Sandboxes (lib/agent-sandbox.mjs)
 };
 
 export class Emulator {
@@ -247,6 +248,10 @@ export class Emulator {
       await this.docker.init();
     }
     this.lifecycle = new Lifecycle(this, { delays: o.delays, nodeName: o.nodeName, docker: this.docker });
+    if (o.agentSandboxController) {
+      const { AgentSandboxController } = await import("./agent-sandbox.mjs");
+      this.agentSandbox = new AgentSandboxController(this);
+    }
     this.apiServer = new ApiServer(this);
     await this.apiServer.listen(o.host, o.port);
     this.adminServer = new AdminServer(this);
@@ -278,6 +283,7 @@ export class Emulator {
   async stop() {
     this.thaw();
     this.closeWatches();
+    this.agentSandbox?.stop();
     this.lifecycle?.stop();
     await this.apiServer?.close();
     await this.adminServer?.close();

@@ -59,6 +59,9 @@ export class Store {
     this.compactedRv = this.rv;
     /// resource key -> Set of watches
     this.watches = new Map();
+    /// functions that hear every change (in-process controllers); they
+    /// must not write from inside the call
+    this.observers = [];
   }
 
   table(resource) {
@@ -130,6 +133,8 @@ export class Store {
     if (ws)
       for (const w of ws)
         w.offer(ev);
+    for (const fn of this.observers)
+      fn(ev);
   }
 
   /// Drops the history up to and including `upTo` (default: everything),

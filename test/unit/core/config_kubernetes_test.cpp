@@ -73,24 +73,48 @@ TEST(ConfigKubernetes, ReadsEveryKeyOfTheSeed) {
   EXPECT_EQ(k.execd_init_requests.at("cpu"), "50m");
 }
 
-TEST(ConfigKubernetes, TheSeedsProvidersAreRefusedByName) {
+TEST(ConfigKubernetes, TheSeedsBatchSandboxProviderIsRefusedByName) {
   EXPECT_EQ(parse_err(kube + "workload_provider = \"batchsandbox\"\n"),
             "config.toml:5:21: kubernetes.workload_provider 'batchsandbox' "
             "needs the original's own controller and CRDs, which this "
             "server does not use: it supports 'pod' (plain Pods, any "
-            "cluster)");
-  EXPECT_THAT(parse_err(kube + "workload_provider = \"agent-sandbox\"\n"),
-              HasSubstr("it supports 'pod'"));
+            "cluster) and 'agent-sandbox' (kubernetes-sigs/agent-sandbox)");
   EXPECT_THAT(parse_err(kube + "workload_provider = \"deployment\"\n"),
-              HasSubstr("kubernetes.workload_provider must be 'pod'"));
+              HasSubstr("kubernetes.workload_provider must be 'pod' or "
+                        "'agent-sandbox' (got 'deployment')"));
   EXPECT_EQ(parse_err(kube + "batchsandbox_template_file = \"/t.yaml\"\n"),
             "config.toml:5:30: kubernetes.batchsandbox_template_file is not "
-            "supported: this server runs sandboxes as plain Pods "
-            "(kubernetes.workload_provider = 'pod'), not BatchSandbox "
-            "resources");
-  EXPECT_THAT(parse_err("[runtime]\ntype = \"kubernetes\"\n\n[agent_sandbox]\n"
-                        "template_file = \"x\"\n"),
-              HasSubstr("config.toml:4:2: [agent_sandbox] is not supported"));
+            "supported: this server runs sandboxes as plain Pods or "
+            "agent-sandbox Sandbox objects (kubernetes.workload_provider), "
+            "not BatchSandbox resources");
+}
+
+TEST(ConfigKubernetes, AgentSandboxReadsTheSeedsKeysThatApply) {
+  auto cfg = parse_ok(kube + "workload_provider = \"agent-sandbox\"\n");
+  EXPECT_EQ(cfg.kubernetes.workload_provider, "agent-sandbox");
+  EXPECT_EQ(cfg.agent_sandbox.shutdown_policy, "Delete");
+  EXPECT_TRUE(cfg.agent_sandbox.ingress_enabled);
+  // [agent_sandbox] before [kubernetes] (TOML keeps no order) is checked
+  // after both are read.
+  cfg = parse_ok("[runtime]\ntype = \"kubernetes\"\n\n[agent_sandbox]\n"
+                 "shutdown_policy = \"Retain\"\ningress_enabled = false\n\n"
+                 "[kubernetes]\nworkload_provider = \"agent-sandbox\"\n");
+  EXPECT_EQ(cfg.agent_sandbox.shutdown_policy, "Retain");
+  EXPECT_FALSE(cfg.agent_sandbox.ingress_enabled);
+  auto agent = kube + "workload_provider = \"agent-sandbox\"\n\n"
+                      "[agent_sandbox]\n";
+  EXPECT_THAT(parse_err(agent + "shutdown_policy = \"Keep\"\n"),
+              HasSubstr("agent_sandbox.shutdown_policy must be one of"));
+  EXPECT_EQ(parse_err(agent + "template_file = \"/t.yaml\"\n"),
+            "config.toml:8:17: agent_sandbox.template_file is not "
+            "supported: the Sandbox objects are made from the request and "
+            "[kubernetes] alone (no template is merged in)");
+  EXPECT_EQ(parse_err(agent + "replicas = 2\n"),
+            "config.toml:8:1: unknown key 'agent_sandbox.replicas'");
+  EXPECT_EQ(parse_err("[runtime]\ntype = \"kubernetes\"\n\n[agent_sandbox]\n"
+                      "shutdown_policy = \"Delete\"\n"),
+            "config.toml:4:2: [agent_sandbox] applies only with "
+            "kubernetes.workload_provider = 'agent-sandbox' (it is 'pod')");
 }
 
 TEST(ConfigKubernetes, UnknownAndBadKeysFailWithTheirPosition) {
