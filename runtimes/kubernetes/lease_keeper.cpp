@@ -2,6 +2,8 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
+
 #include "base/json.hpp"
 #include "base/log.hpp"
 #include "core/json.hpp"
@@ -267,17 +269,37 @@ void lease_keeper::consider_takeovers() {
           && holder_node(f.holder) == f.node)
         live.push_back(f.node);
     }
+    auto next = lease_clock::time_point::max();
     for (auto& f : leases) {
       if (f.name == own || f.holder == holder_ || taking_.count(f.name) != 0)
         continue;
       auto& s = seen_[f.name];
-      if (!expired(s, opts_.duration, now))
-        continue;
       auto delay = adoption_delay(opts_.node, live, f.node, opts_.renew);
-      if (now - (s.since + opts_.duration) < delay)
+      auto at = s.since + opts_.duration + delay;
+      if (now < at) {
+        next = std::min(next, at);
         continue;
+      }
       taking_.insert(f.name);
       due.push_back(f);
+    }
+    // A turn that comes before the next renewal tick is looked at then, not
+    // up to a renew interval late.
+    if (next < now + opts_.renew && !early_check_) {
+      early_check_ = true;
+      std::weak_ptr<lease_keeper> weak = shared_from_this();
+      client_->after(
+        std::chrono::duration_cast<std::chrono::milliseconds>(next - now)
+          + std::chrono::milliseconds(1),
+        [weak] {
+          if (auto self = weak.lock()) {
+            {
+              std::lock_guard guard{self->mtx_};
+              self->early_check_ = false;
+            }
+            self->consider_takeovers();
+          }
+        });
     }
   }
   for (auto& f : due)

@@ -88,6 +88,8 @@ private:
   bool release_pending_ = false;
   /// Peers' leases by name: when we saw each change.
   std::map<std::string, lease_sighting> seen_;
+  /// A look at the peers' leases is scheduled before the next tick.
+  bool early_check_ = false;
   /// Leases being taken over by us (no second attempt meanwhile).
   std::set<std::string> taking_;
   std::set<std::string> pending_;
