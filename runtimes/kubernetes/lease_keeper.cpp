@@ -258,7 +258,8 @@ void lease_keeper::consider_takeovers() {
   std::vector<lease_facts> due;
   {
     std::lock_guard guard{mtx_};
-    if (disabled_ || rv_.empty() || stopped_ || opts_.gate->fenced(now))
+    if (!opts_.adopt || disabled_ || rv_.empty() || stopped_
+        || opts_.gate->fenced(now))
       return;
     auto own = lease_name(opts_.node);
     std::vector<std::string> live{opts_.node};

@@ -34,6 +34,10 @@ struct lease_keeper_options {
   std::chrono::milliseconds renew{2000};
   /// Shared with the runtime and the actors; the keeper moves its deadline.
   std::shared_ptr<ownership_gate> gate;
+  /// Whether it takes lapsed peers' leases over. False with the
+  /// agent-sandbox provider: its Sandbox objects are not relabelled (the
+  /// controller ends them at their shutdownTime), the lease still fences.
+  bool adopt = true;
 };
 
 class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
