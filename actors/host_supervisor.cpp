@@ -424,6 +424,9 @@ void drop_all(self_ptr self) {
                                    << " sandboxes: another replica adopted "
                                       "them");
   for (auto& [id, hdl] : st.sandboxes) {
+    // Forgotten here first: the node keeps the new owner's claim if one
+    // came meanwhile (the down message's forget then finds nothing).
+    self->send(st.init.node, atom::forget_v, id, true);
     self->send_exit(hdl, caf::exit_reason::user_shutdown);
     self->request(st.init.store, store_timeout, atom::remove_v, id)
       .then([](bool) {}, [](caf::error&) {});

@@ -455,7 +455,8 @@ TEST_F(KubernetesFleet, AFrozenReplicaIsAdoptedAndGivesUpWhenThawed) {
     [&] {
       for (auto& id : lost)
         if (id != expiring
-            && frozen.call("GET", "/v1/sandboxes/" + id).status != 200)
+            && (frozen.call("GET", "/v1/sandboxes/" + id).status != 200
+                || other.call("GET", "/v1/sandboxes/" + id).status != 200))
           return false;
       return true;
     },
