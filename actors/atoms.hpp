@@ -126,6 +126,12 @@ using pool_del = caf::atom_constant<caf::atom("pooldel")>;
 constexpr auto pool_del_v = pool_del{};
 using claim = caf::atom_constant<caf::atom("claim")>;
 constexpr auto claim_v = claim{};
+using pool_rep = caf::atom_constant<caf::atom("poolrep")>;
+constexpr auto pool_rep_v = pool_rep{};
+using pool_load = caf::atom_constant<caf::atom("poolload")>;
+constexpr auto pool_load_v = pool_load{};
+using pool_flush = caf::atom_constant<caf::atom("poolflush")>;
+constexpr auto pool_flush_v = pool_flush{};
 using call = caf::atom_constant<caf::atom("call")>;
 constexpr auto call_v = call{};
 } // namespace osb::atom
@@ -147,6 +153,7 @@ using snapshot_images = std::vector<runtimes::snapshot_image>;
 using sandbox_rows = std::vector<store::sandbox_row>;
 using pool_views = std::vector<pool_view>;
 using pool_records = std::vector<pool_record>;
+using pool_tallies = std::vector<pool_tally>;
 
 // -- inspectors (CAF 0.17 style) ----------------------------------------------
 
@@ -239,7 +246,14 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pool_counts& x) {
   return f(caf::meta::type_name("pool_counts"), x.warming, x.available,
            x.allocated, x.num_claims, x.num_cold, x.num_warmed,
-           x.num_warm_failures, x.num_removed, x.num_matched, x.last_error);
+           x.num_warm_failures, x.num_removed, x.num_matched,
+           x.num_forwarded, x.last_error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_tally& x) {
+  return f(caf::meta::type_name("pool_tally"), x.name, x.warming,
+           x.available, x.allocated);
 }
 
 template <class Inspector>

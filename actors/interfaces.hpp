@@ -167,16 +167,29 @@ using pools_actor = caf::typed_actor<
                   std::string>::with<pool_view>,
   // Deletes a pool (its claimed sandboxes stay).
   caf::replies_to<atom::pool_del, std::string, std::string>::with<bool>,
-  // A create names the pool: answers its record and the id of an idle
-  // member taken for the claim ("" = none idle: the create runs the
-  // template cold).
-  caf::replies_to<atom::claim, std::string>::with<pool_record, std::string>,
+  // A create names the pool: answers its record, the id of an idle
+  // member taken for the claim and, when none is idle here but a peer
+  // has one (and forwarding is allowed: the bool), that peer's name
+  // (both "": the create runs the template cold).
+  caf::replies_to<atom::claim, std::string, bool>::with<pool_record,
+                                                        std::string,
+                                                        std::string>,
   // A create without a pool (`[pool] match_creates`): answers the record of
   // a pool that serves it as it is and the id of an idle member taken for
   // it ("" = none: the create goes on as usual).
   caf::replies_to<atom::claim, sandbox_spec>::with<pool_record, std::string>,
   // A warm claim of the member (pool, id) failed: it is gone.
   caf::reacts_to<atom::forget, std::string, std::string>,
+  // From the NODE actor: pool records of peers (replication, joins);
+  // each is adopted when it supersedes the one kept (core/pool.hpp).
+  caf::reacts_to<atom::pool_rep, pool_records>,
+  // From the NODE actor: the up nodes of the cluster, this one included
+  // (each node keeps its share of every pool).
+  caf::reacts_to<atom::members, std::vector<std::string>>,
+  // From the NODE actor: what a peer holds of each pool.
+  caf::reacts_to<atom::pool_load, std::string, pool_tallies>,
+  // INTERNAL: tells the NODE actor what this node holds, if it changed.
+  caf::reacts_to<atom::pool_flush>,
   // INTERNAL: syncs the members with the node's directory and refills
   // (tick: and again after the tick interval).
   caf::reacts_to<atom::sync>,
@@ -224,6 +237,18 @@ using node_actor = caf::typed_actor<
   caf::replies_to<atom::pool_del, std::string, std::string>::with<bool>,
   // Adds the POOLS actor of this node (wiring at start).
   caf::reacts_to<atom::put, pools_actor>,
+  // From the POOLS actor: records it changed or loaded (sent to every
+  // peer); from a peer: its records (kept and handed to the POOLS actor).
+  caf::reacts_to<atom::pool_rep, pool_records>,
+  caf::reacts_to<atom::replicate, pool_records>,
+  // From the POOLS actor: what this node holds of each pool (sent to every
+  // peer); from a peer: the same of that peer (to the POOLS actor).
+  caf::reacts_to<atom::pool_load, pool_tallies>,
+  caf::reacts_to<atom::pool_load, std::string, pool_tallies>,
+  // From a peer: a claim of its node found no idle member; claim one here
+  // (never forwarded again; none idle: a cold create here).
+  caf::replies_to<atom::local, atom::claim, std::string, sandbox_spec,
+                  std::string>::with<sandbox_view>,
   // Adds the SNAPSHOTS actor of this node (wiring at start).
   caf::reacts_to<atom::put, snapshots_actor>,
   // A sandbox registers itself (create, recovery).
@@ -275,7 +300,11 @@ using node_actor = caf::typed_actor<
   // Claims the idle pool member (id) of this node with the claimed spec
   // (docs/pools.md).
   caf::replies_to<atom::internal, atom::claim, std::string, sandbox_spec,
-                  std::string>::with<sandbox_view>>;
+                  std::string>::with<sandbox_view>,
+  // Forwards a claim of the pool to the peer (peer, pool, claim, request
+  // id), one hop.
+  caf::replies_to<atom::internal, atom::claim, std::string, std::string,
+                  sandbox_spec, std::string>::with<sandbox_view>>;
 
 /// The CONNECTOR actor: opens middleman connections to peers. Connecting
 /// blocks in CAF 0.17, so it runs detached.

@@ -306,17 +306,22 @@ caf::error pools_unavailable() {
 }
 
 /// A create that names a pool (`extensions.poolRef`): the POOLS actor
-/// hands out the pool's record; the create goes on with the template and
-/// the claim's own fields (core/pool.hpp `merge_claim`), marked so that its
-/// sandbox says it was served cold.
+/// hands out the pool's record and an idle member of this node, or names a
+/// peer that has one (`may_forward`: not for a claim a peer forwarded
+/// here), which then serves the claim (one hop); with neither, the create
+/// goes on with the template and the claim's own fields (core/pool.hpp
+/// `merge_claim`), marked so that its sandbox says it was served cold.
 caf::result<sandbox_view> claim(self_ptr self, const std::string& pool,
-                                sandbox_spec spec, std::string rid) {
+                                sandbox_spec spec, std::string rid,
+                                bool may_forward) {
   if (!self->state.pools)
     return pools_unavailable();
   auto rp = self->make_response_promise<sandbox_view>();
-  self->request(self->state.pools, caf::infinite, atom::claim_v, pool)
+  self
+    ->request(self->state.pools, caf::infinite, atom::claim_v, pool,
+              may_forward)
     .then(
-      [=](pool_record& r, std::string& member) mutable {
+      [=](pool_record& r, std::string& member, std::string& peer) mutable {
         auto merged = merge_claim(r.tmpl, spec);
         merged.extensions.erase("poolRef");
         auto cold = [=](sandbox_spec merged) mutable {
@@ -324,6 +329,28 @@ caf::result<sandbox_view> claim(self_ptr self, const std::string& pool,
           rp.delegate(me(self), atom::internal_v, atom::create_v,
                       std::move(merged), rid);
         };
+        if (!peer.empty()) {
+          // The sandbox is the peer's; a claim it refused (e.g. it does
+          // not know the pool yet) goes on cold here, one that may have
+          // happened there (no answer) is the caller's 504.
+          self
+            ->request(me(self), caf::infinite, atom::internal_v,
+                      atom::claim_v, peer, pool, spec, rid)
+            .then([=](sandbox_view& v) mutable { rp.deliver(std::move(v)); },
+                  [=](caf::error& err) mutable {
+                    auto e = to_api_error(err);
+                    if (e.code == to_api_error(make_error(ec::outcome_unknown,
+                                                          ""))
+                                    .code)
+                      return rp.deliver(std::move(err));
+                    OSB_WARN(component, rid, "",
+                             "claim of pool " << pool << " on node " << peer
+                                              << " failed (" << e.message
+                                              << "); creating cold");
+                    cold(std::move(merged));
+                  });
+          return;
+        }
         if (member.empty())
           return cold(std::move(merged));
         // Warm: the member's sandbox actor starts the claim's entrypoint
@@ -413,6 +440,8 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                          << to_string(msg.reason) << "); its "
                          << self->state.num_owned[name]
                          << " sandboxes answer 503 until it returns");
+        // Its share of each pool is taken over by the others.
+        pools_members_changed(self);
       }
     }
   });
@@ -463,7 +492,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       if (!spec.snapshot_id.empty())
         return restore(self, std::move(spec), std::move(rid), true);
       if (auto pool = pool_ref(spec); !pool.empty())
-        return claim(self, pool, std::move(spec), std::move(rid));
+        return claim(self, pool, std::move(spec), std::move(rid), true);
       if (spec.extensions.erase(pool_unmatched_extension) == 0
           && st.init.match_creates && st.pools
           && spec.extensions.count(pool_cold_extension) == 0)
@@ -616,6 +645,40 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     },
     [=](atom::put, pools_actor& hdl) {
       self->state.pools = std::move(hdl);
+      // Records of peers that joined before the wiring.
+      pools_from_peer(self, {});
+      pools_members_changed(self);
+    },
+    [=](atom::pool_rep, pool_records& xs) {
+      pools_changed_here(self, std::move(xs));
+    },
+    [=](atom::replicate, pool_records& xs) {
+      pools_from_peer(self, std::move(xs));
+    },
+    [=](atom::pool_load, pool_tallies& xs) {
+      self->state.pool_tallies_here = xs;
+      broadcast(self, atom::pool_load_v, self_name(self), std::move(xs));
+    },
+    [=](atom::pool_load, std::string& node, pool_tallies& xs) {
+      if (self->state.pools)
+        self->send(self->state.pools, atom::pool_load_v, std::move(node),
+                   std::move(xs));
+    },
+    [=](atom::local, atom::claim, std::string& pool, sandbox_spec& spec,
+        std::string& rid) -> caf::result<sandbox_view> {
+      // Forwarded by a peer: served here, never forwarded again.
+      return claim(self, pool, std::move(spec), std::move(rid), false);
+    },
+    [=](atom::internal, atom::claim, std::string& peer, std::string& pool,
+        sandbox_spec& spec, std::string& rid) -> caf::result<sandbox_view> {
+      auto i = self->state.members.find(peer);
+      if (i == self->state.members.end() || !i->second.up)
+        return make_error(ec::node_unavailable,
+                          "Node '" + peer + "' is unavailable.");
+      return forward<sandbox_view>(self, i->second, remote_create_timeout,
+                                   std::string{}, true, atom::local_v,
+                                   atom::claim_v, std::move(pool),
+                                   std::move(spec), std::move(rid));
     },
     // Pools: the POOLS actor of this node owns them (docs/pools.md).
     [=](atom::pool_new, pool_record& x,

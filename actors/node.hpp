@@ -4,6 +4,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -18,7 +19,8 @@ namespace osb {
 /// 4: node incarnations, partial lists, TLS between nodes.
 /// 5: sandbox views carry their pool, pool counts num_matched.
 /// 6: operations on one sandbox travel as one `call` (core/sandbox_ops.hpp).
-constexpr const char* cluster_protocol_version = "osb-cluster/6";
+/// 7: pool records and counts replicated, claims forwarded (docs/pools.md).
+constexpr const char* cluster_protocol_version = "osb-cluster/7";
 
 /// How a NODE actor starts.
 struct node_init {
@@ -100,6 +102,12 @@ struct node_state {
   snapshots_actor snapshots;
   /// The POOLS actor of this node (invalid until wired: pools 501).
   pools_actor pools;
+  /// Every pool record this node knows (its own and its peers', by name;
+  /// the one that supersedes kept): what a peer that joins learns.
+  std::map<std::string, pool_record> pool_records_known;
+  /// What this node holds of each pool, as its POOLS actor last said: what
+  /// a peer that joins learns.
+  pool_tallies pool_tallies_here;
   /// True once every seed (and every member they named) joined, or the
   /// seed timeout passed: from then on an unknown sandbox is missing
   /// (404); before, it may live on a peer not joined yet (503).

@@ -33,6 +33,24 @@ sandbox_views local_views(self_ptr self);
 void replace_owned(self_ptr self, const std::string& owner,
                    sandbox_views views);
 
+// -- pools in a cluster (node_pools.cpp) --------------------------------------
+
+/// Tells the POOLS actor the up nodes (this one included): each keeps its
+/// share of every pool.
+void pools_members_changed(self_ptr self);
+
+/// A peer joined (or returned): it learns every pool record and what this
+/// node holds of each, and the POOLS actor the new membership.
+void pools_joined(self_ptr self, const node_actor& peer);
+
+/// Records the POOLS actor changed or loaded: kept and sent to every peer.
+void pools_changed_here(self_ptr self, pool_records xs);
+
+/// Records of a peer: those that supersede what this node knows go to the
+/// POOLS actor (which stores and applies them). None: every record known
+/// goes (the POOLS actor was just wired).
+void pools_from_peer(self_ptr self, pool_records xs);
+
 // -- membership (node_membership.cpp) ----------------------------------------
 
 /// Connects to a cluster address (one attempt at a time), then joins the

@@ -91,6 +91,7 @@ void add_member(self_ptr self, const node_info& info, node_actor hdl,
            "node " << self_name(self) << (was_up ? " refreshed" : " joined")
                    << " peer " << info.name << " at " << info.address
                    << " (" << st.num_owned[info.name] << " sandboxes)");
+  pools_joined(self, m.hdl);
   check_membership(self);
 }
 

@@ -9,6 +9,7 @@
 #include "core/pool.hpp"
 #include "core/time.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace osb {
@@ -35,7 +36,31 @@ pool_view view_of(self_ptr self, const pool_record& r) {
   pool_view result;
   result.record = r;
   result.status = self->state.counts[r.name];
+  // A cluster's status: summed over the up nodes (each counts its own).
+  for (auto& [node, pools] : self->state.peers)
+    if (auto i = pools.find(r.name); i != pools.end()) {
+      result.status.warming += i->second.warming;
+      result.status.available += i->second.available;
+      result.status.allocated += i->second.allocated;
+    }
   return result;
+}
+
+/// This node's share of a pool's capacity (the whole one when alone).
+pool_capacity share(self_ptr self, const pool_capacity& total) {
+  auto& st = self->state;
+  if (st.up_nodes.empty())
+    return total;
+  auto [index, count] = rank_of(st.init.node_name, st.up_nodes);
+  return share_of(total, index, count);
+}
+
+/// Queues a pool_flush (one at a time): peers learn what this node holds.
+void queue_flush(self_ptr self) {
+  if (!self->state.init.node || self->state.flush_queued)
+    return;
+  self->state.flush_queued = true;
+  self->send(self, atom::pool_flush_v);
 }
 
 /// Identifies one mutation: operation, pool, request id and content (one
@@ -94,6 +119,11 @@ void commit(self_ptr self, pool_record next, Done done, Failed failed) {
         self->state.records[name] = next;
         if (next.deleted)
           self->state.counts.erase(name);
+        // Every peer stores and applies it too (docs/pools.md "Cluster").
+        if (self->state.init.node)
+          self->send(self->state.init.node, atom::pool_rep_v,
+                     pool_records{next});
+        queue_flush(self);
         done(next);
         release(self, name);
       },
@@ -145,6 +175,7 @@ pool_counts& counted(self_ptr self, const std::string& name) {
   c.warming = m.creating + static_cast<int64_t>(m.warming.size());
   c.available = static_cast<int64_t>(m.idle.size());
   c.allocated = m.claimed + static_cast<int64_t>(m.handed.size());
+  queue_flush(self);
   return c;
 }
 
@@ -176,19 +207,28 @@ void remove_member(self_ptr self, const std::string& name,
           });
 }
 
-/// Follows a warming member until it is idle (or failed: removed).
-void watch(self_ptr self, const std::string& name, const std::string& id) {
+/// Whether `name` is live and still the pool created at `created_us` (a
+/// member made for a pool that a peer's record replaced is not its).
+bool current(self_ptr self, const std::string& name, int64_t created_us) {
+  auto r = live(self, name);
+  return r != nullptr && r->created_us == created_us;
+}
+
+/// Follows a warming member of the pool created at `created_us` until it
+/// is idle (or failed, or of a pool replaced meanwhile: removed).
+void watch(self_ptr self, const std::string& name, const std::string& id,
+           int64_t created_us) {
   self->request(self->state.init.node, caf::infinite, atom::started_v, id)
     .then(
-      [self, name, id](sandbox_view& v) {
+      [self, name, id, created_us](sandbox_view& v) {
         auto& m = self->state.members[name];
         if (m.warming.count(id) == 0)
           return; // taken over by a sync or removed
         if (v.state == sandbox_state::pending)
-          return watch(self, name, id);
+          return watch(self, name, id, created_us);
         m.warming.erase(id);
         auto& c = self->state.counts[name];
-        if (v.reason == "POOL_MEMBER_IDLE" && live(self, name) != nullptr) {
+        if (v.reason == "POOL_MEMBER_IDLE" && current(self, name, created_us)) {
           m.idle.insert(id);
           ++c.num_warmed;
           c.last_error.clear();
@@ -212,6 +252,7 @@ void watch(self_ptr self, const std::string& name, const std::string& id) {
 /// Makes one member of `name` (a sandbox of this node with the template).
 void make_member(self_ptr self, const pool_record& r) {
   auto name = r.name;
+  auto created_us = r.created_us;
   auto spec = r.tmpl;
   spec.extensions[pool_member_extension] = name;
   ++self->state.members[name].creating;
@@ -219,12 +260,12 @@ void make_member(self_ptr self, const pool_record& r) {
     ->request(self->state.init.node, caf::infinite, atom::place_v, spec,
               "pool-" + name + "-warm-" + std::to_string(codec::now_us()))
     .then(
-      [self, name](sandbox_view& v) {
+      [self, name, created_us](sandbox_view& v) {
         auto& m = self->state.members[name];
         --m.creating;
         m.warming.insert(v.id);
         counted(self, name);
-        watch(self, name, v.id);
+        watch(self, name, v.id, created_us);
       },
       [self, name](caf::error& err) {
         auto& m = self->state.members[name];
@@ -253,7 +294,8 @@ void refill(self_ptr self, const std::string& name) {
       remove_member(self, name, id, "pool deleted");
     return;
   }
-  auto plan = plan_pool(r->capacity, counted(self, name));
+  // In a cluster, this node's share (docs/pools.md "Cluster").
+  auto plan = plan_pool(share(self, r->capacity), counted(self, name));
   for (int64_t i = 0; i < plan.remove && !m.idle.empty(); ++i) {
     auto id = *m.idle.begin();
     m.idle.erase(m.idle.begin());
@@ -310,13 +352,18 @@ void sync(self_ptr self) {
             continue;
           if (live(self, name) == nullptr) {
             remove_member(self, name, v.id, "pool deleted");
+          } else if (v.created_us > 0
+                     && v.created_us < live(self, name)->created_us) {
+            // Made for an earlier pool of the name (deleted and created
+            // again on a peer while this node was down): not this one's.
+            remove_member(self, name, v.id, "of an earlier pool of the name");
           } else if (v.reason == "POOL_MEMBER_IDLE") {
             OSB_INFO(component, "", v.id,
                      "pool member of " << name << " adopted");
             m.idle.insert(v.id);
           } else if (v.state == sandbox_state::pending) {
             m.warming.insert(v.id);
-            watch(self, name, v.id);
+            watch(self, name, v.id, live(self, name)->created_us);
           }
         }
         for (auto& [name, m] : st.members) {
@@ -340,6 +387,75 @@ void sync(self_ptr self) {
       });
 }
 
+/// Applies a peer's record of its pool (one mutation of the name at a
+/// time): stored and adopted when it supersedes the record kept (a
+/// replayed or older one changes nothing; a tombstone is never undone by an
+/// older create). A pool replaced by another of the name (a concurrent
+/// create on another node won) loses its idle members.
+void apply(self_ptr self, const pool_record& x) {
+  auto& st = self->state;
+  if (auto i = st.records.find(x.name);
+      i != st.records.end() && !supersedes(x, i->second))
+    return release(self, x.name);
+  self->request(st.init.store, caf::infinite, atom::put_v, x)
+    .then(
+      [self, x](bool) {
+        auto& st = self->state;
+        auto before = live(self, x.name);
+        auto replaced = before != nullptr && before->created_us != x.created_us;
+        auto fresh = before == nullptr || replaced;
+        st.records[x.name] = x;
+        if (x.deleted) {
+          st.counts.erase(x.name);
+        } else if (fresh) {
+          st.counts[x.name] = pool_counts{};
+          st.members[x.name].claimed = 0;
+        }
+        OSB_INFO(component, "", "",
+                 "pool " << x.name << (x.deleted ? " deleted" : " replicated")
+                         << " from node " << x.origin << " (generation "
+                         << x.generation << ")");
+        if (replaced) {
+          auto& m = st.members[x.name];
+          auto idle = std::move(m.idle);
+          m.idle.clear();
+          for (auto& id : idle)
+            remove_member(self, x.name, id, "pool replaced by a peer's");
+        }
+        if (st.init.node)
+          refill(self, x.name);
+        queue_flush(self);
+        release(self, x.name);
+      },
+      [self, name = x.name](caf::error& err) {
+        // The peer sends it again at the next join.
+        OSB_ERROR(component, "", "",
+                  "pool " << name << " from a peer not stored: "
+                          << to_string(err));
+        release(self, name);
+      });
+}
+
+/// Tells the NODE actor (for its peers) what this node holds of each live
+/// pool, when that changed since the last time.
+void flush(self_ptr self) {
+  auto& st = self->state;
+  st.flush_queued = false;
+  if (!st.init.node)
+    return;
+  pool_tallies now;
+  for (auto& [name, r] : st.records) {
+    if (r.deleted)
+      continue;
+    auto& c = st.counts[name];
+    now.push_back(pool_tally{name, c.warming, c.available, c.allocated});
+  }
+  if (now == st.published)
+    return;
+  st.published = now;
+  self->send(st.init.node, atom::pool_load_v, std::move(now));
+}
+
 } // namespace
 
 pools_actor::behavior_type pools(self_ptr self, pools_init init) {
@@ -357,6 +473,13 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
             OSB_INFO(component, "", "",
                      "loaded " << st.records.size() << " pool records");
             if (st.init.node) {
+              // Peers learn what this store holds (changes made while
+              // they were away); they keep what supersedes theirs.
+              pool_records all;
+              for (auto& [name, r] : st.records)
+                all.push_back(r);
+              if (!all.empty())
+                self->send(st.init.node, atom::pool_rep_v, std::move(all));
               sync(self);
               if (st.init.tick_interval.count() > 0)
                 self->delayed_send(self, st.init.tick_interval, atom::tick_v);
@@ -519,8 +642,8 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
         });
       });
     },
-    [=](atom::claim,
-        const std::string& name) -> caf::result<pool_record, std::string> {
+    [=](atom::claim, const std::string& name, bool may_forward)
+      -> caf::result<pool_record, std::string, std::string> {
       if (!self->state.loaded)
         return make_error(ec::runtime_unavailable,
                           "The pools of this node are still loading.");
@@ -529,13 +652,28 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
         return not_found(name);
       auto& c = self->state.counts[name];
       auto& m = self->state.members[name];
-      ++c.num_claims;
       std::string id;
-      if (m.idle.empty()) {
+      std::string peer;
+      if (m.idle.empty() && may_forward) {
+        // A peer with an idle member serves it (one hop; its counts are
+        // a second old at most: with none left there, it creates cold).
+        std::map<std::string, int64_t> idle;
+        for (auto& [node, pools] : self->state.peers)
+          if (auto i = pools.find(name); i != pools.end())
+            idle[node] = i->second.available;
+        peer = pick_peer(idle);
+      }
+      if (!peer.empty()) {
+        // Until the peer says again: so that claims at once spread.
+        --self->state.peers[peer][name].available;
+        ++c.num_forwarded;
+      } else if (m.idle.empty()) {
         // None idle: the create runs the template cold.
+        ++c.num_claims;
         ++c.num_cold;
         ops_metrics().pool_claims.with({"cold"}).inc();
       } else {
+        ++c.num_claims;
         id = *m.idle.begin();
         m.idle.erase(m.idle.begin());
         m.handed.insert(id);
@@ -544,8 +682,8 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       auto record = *r;
       if (self->state.init.node)
         refill(self, name);
-      return caf::result<pool_record, std::string>(std::move(record),
-                                                   std::move(id));
+      return caf::result<pool_record, std::string, std::string>(
+        std::move(record), std::move(id), std::move(peer));
     },
     [=](atom::claim,
         const sandbox_spec& spec) -> caf::result<pool_record, std::string> {
@@ -586,9 +724,45 @@ pools_actor::behavior_type pools(self_ptr self, pools_init init) {
       m.handed.erase(id);
       counted(self, name);
     },
+    [=](atom::pool_rep, pool_records& xs) {
+      for (auto& x : xs)
+        when_loaded(self, [=] {
+          when_free(self, x.name, [=] { apply(self, x); });
+        });
+    },
+    [=](atom::members, std::vector<std::string>& up) {
+      auto& st = self->state;
+      // Alone again: the whole capacity (no share).
+      st.up_nodes = up.size() <= 1 ? std::vector<std::string>{} : up;
+      for (auto i = st.peers.begin(); i != st.peers.end();)
+        i = std::find(up.begin(), up.end(), i->first) == up.end()
+              ? st.peers.erase(i)
+              : std::next(i);
+      // Shares change: a lost node's share is taken over, a returning
+      // node's shrinks the others' (idle members only go).
+      for (auto& [name, r] : st.records)
+        if (!r.deleted)
+          refill(self, name);
+      // A new peer learns what this node holds.
+      st.published.clear();
+      queue_flush(self);
+    },
+    [=](atom::pool_load, std::string& node, pool_tallies& xs) {
+      // (It may come before the membership update that adds the peer:
+      // a joined node sends it with its join answer.)
+      auto& pools = self->state.peers[node];
+      pools.clear();
+      for (auto& x : xs)
+        pools[x.name] = x;
+    },
+    [=](atom::pool_flush) { flush(self); },
     [=](atom::sync) { sync(self); },
     [=](atom::tick) {
       sync(self);
+      if (++self->state.num_ticks % 5 == 0) {
+        self->state.published.clear();
+        queue_flush(self);
+      }
       if (self->state.init.tick_interval.count() > 0)
         self->delayed_send(self, self->state.init.tick_interval, atom::tick_v);
     },

@@ -72,6 +72,19 @@ struct pools_state {
   bool loaded = false;
   /// Requests that arrived before the records were loaded.
   std::vector<std::function<void()>> waiting;
+  /// The up nodes of the cluster, this one included (empty: alone); this
+  /// node keeps its share of each pool (`share_of` by its rank).
+  std::vector<std::string> up_nodes;
+  /// What each up peer holds of each pool (by node, then pool): summed
+  /// into `status`, and where a claim goes that finds no idle member here.
+  std::map<std::string, std::map<std::string, pool_tally>> peers;
+  /// What this node last told its peers it holds.
+  pool_tallies published;
+  /// A pool_flush is queued.
+  bool flush_queued = false;
+  /// Ticks since the start (every fifth re-sends the counts to the peers,
+  /// which heals one lost around a join).
+  int64_t num_ticks = 0;
   /// At most once per request id (actors/replay.hpp).
   replay_table<pool_view> view_replays;
   replay_table<bool> removal_replays;

@@ -33,6 +33,9 @@ system_config::system_config() {
   add_message_type<pool_capacity>("osb::pool_capacity");
   add_message_type<pool_record>("osb::pool_record");
   add_message_type<pool_view>("osb::pool_view");
+  add_message_type<pool_records>("osb::pool_records");
+  add_message_type<pool_tally>("osb::pool_tally");
+  add_message_type<pool_tallies>("osb::pool_tallies");
   add_message_type<sandbox_actor>("osb::sandbox_actor");
   add_message_type<supervisor_actor>("osb::supervisor_actor");
   add_message_type<node_actor>("osb::node_actor");

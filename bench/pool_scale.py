@@ -18,6 +18,15 @@ refill: one Running sandbox GET in a loop (own keep-alive connection, 1 ms
         available 20), then the pool is deleted and its members gone;
         --rounds rounds of (idle, refill), p99 over all samples of each
         kind. Target: p99(refill)/p99(idle) <= 2.
+cluster: (--only cluster, not in the default run) claims/s through three
+        nodes against one: 1 then 3 servers (plain TCP between them, one
+        Docker daemon), a pool of --cluster-claims (bufferMin = bufferMax =
+        poolMax) filled (each node its share), then --cluster-threads
+        threads, each with its own connection to node i % nodes, claim it
+        empty; claims/s = claims / (first POST sent -> last 202). Every 202
+        must say Running (warm, served by the node or by a peer in one hop).
+        A third run sends every claim to the first of three nodes: two
+        thirds are forwarded to the peers (one hop each).
 Everything the bench made is removed at the end (also on failure).
 """
 
@@ -241,11 +250,100 @@ def bench_refill(server, client, rounds, size, idle_s):
     return idle, busy, durations
 
 
+def cluster_up(servers, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ok = True
+        for srv in servers:
+            st, payload = srv.client().call("GET", "/v1/cluster/nodes")
+            up = [m for m in json.loads(payload)["nodes"]
+                  if m["state"] in ("up", "self")] if st == 200 else []
+            ok = ok and len(up) == len(servers)
+        if ok:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the nodes did not join")
+
+
+def bench_cluster(binary, nodes, claims, threads, through_one=False):
+    cports = [B.free_port() for _ in range(nodes)]
+    seeds = ", ".join(f'"127.0.0.1:{p}"' for p in cports)
+    servers = [B.Server(runtime="docker", name=f"bench-poolc{i}",
+                        binary=binary,
+                        extra_config=f'listen = "127.0.0.1:{cports[i]}"\n'
+                                     f"seeds = [{seeds}]\nplaintext = true\n"
+                                     if nodes > 1 else "")
+               for i in range(nodes)]
+    ids = []
+    try:
+        for srv in servers:
+            srv.start()
+        if nodes > 1:
+            cluster_up(servers)
+        client = servers[0].client()
+        st, payload = client.call("POST", "/v1/pools",
+                                  pool_body("spread", claims))
+        if st != 201:
+            raise RuntimeError(f"POST /v1/pools: {st} {payload[:300]!r}")
+        wait_pool(client, "spread", claims, timeout_s=600)
+        per = [claims // threads + (1 if i < claims % threads else 0)
+               for i in range(threads)]
+        clients = [B.Client(servers[0 if through_one else i % nodes].port)
+                   for i in range(threads)]
+        for c in clients:
+            c.conn.connect()
+
+        def work(i):
+            out = []
+            for _ in range(per[i]):
+                t = time.perf_counter()
+                st, payload = clients[i].call(
+                    "POST", "/v1/sandboxes",
+                    {"extensions": {"poolRef": "spread"}, "timeout": 600})
+                if st != 202:
+                    raise RuntimeError(f"claim: {st} {payload[:300]!r}")
+                doc = json.loads(payload)
+                out.append((t, time.perf_counter(), doc["id"],
+                            doc["status"]["state"]))
+            return out
+
+        res = [x for xs in parallel(threads, work) for x in xs]
+        ids = [r[2] for r in res]
+        wall = max(r[1] for r in res) - min(r[0] for r in res)
+        running = sum(1 for r in res if r[3] == "Running")
+        owners = {}
+        for srv in servers:
+            owners[srv.node] = sum(1 for sid in ids
+                                   if node_containers_named(srv.node, sid))
+        for c in clients:
+            c.close()
+        B.log(f"{nodes} node(s): {claims} claims in {B.fmt_ms(wall)}, "
+              f"{running} Running in their 202, served by {owners}")
+        return claims / wall, running, owners
+    finally:
+        for sid in ids:
+            servers[0].client().delete(sid)
+        if servers and servers[0].proc is not None:
+            servers[0].client().call("DELETE", "/v1/pools/spread")
+        for srv in servers:
+            srv.stop()
+
+
+def node_containers_named(node, sid):
+    out = subprocess.run(["docker", "ps", "-q", "--filter",
+                          f"label=opensandbox.io/node={node}", "--filter",
+                          f"name=sandbox-{sid}"],
+                         capture_output=True, text=True).stdout
+    return bool(out.split())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--server-bin", default=B.DEFAULT_BIN)
-    ap.add_argument("--only", choices=["idle", "claims", "refill"])
+    ap.add_argument("--only", choices=["idle", "claims", "refill", "cluster"])
+    ap.add_argument("--cluster-claims", type=int, default=30)
+    ap.add_argument("--cluster-threads", type=int, default=6)
     ap.add_argument("--claims", type=int, default=50)
     ap.add_argument("--refill", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
@@ -255,6 +353,25 @@ def main():
     args = ap.parse_args()
     B.install_sigterm_handler()
     B.check_image()
+    if args.only == "cluster":
+        one = bench_cluster(args.server_bin, 1, args.cluster_claims,
+                            args.cluster_threads)
+        three = bench_cluster(args.server_bin, 3, args.cluster_claims,
+                              args.cluster_threads)
+        hop = bench_cluster(args.server_bin, 3, args.cluster_claims,
+                            args.cluster_threads, through_one=True)
+        print(f"pool_scale: docker {B.docker_version()}")
+        print(f"{args.cluster_claims} claims over {args.cluster_threads} "
+              "connections, a pool of as many (filled):")
+        for name, (rate, running, owners) in (
+                ("1 node", one), ("3 nodes", three),
+                ("3 nodes, all through the first", hop)):
+            print(f"  {name}: {rate:.1f} claims/s, {running}/"
+                  f"{args.cluster_claims} Running in the 202, served by "
+                  + ", ".join(str(v) for v in owners.values()))
+        print(f"  RATIO claims/s 3 nodes / 1 node = {three[0] / one[0]:.2f}"
+              f"; all through one of 3 / 1 node = {hop[0] / one[0]:.2f}")
+        return
     run_id = uuid.uuid4().hex[:12]
     server = B.Server(runtime="docker", name="bench-poolscale",
                       binary=args.server_bin)

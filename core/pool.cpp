@@ -54,6 +54,37 @@ pool_capacity share_of(const pool_capacity& total, size_t index,
                        split(total.pool_min, index, count)};
 }
 
+std::pair<size_t, size_t> rank_of(const std::string& self,
+                                  std::vector<std::string> up) {
+  if (std::find(up.begin(), up.end(), self) == up.end())
+    up.push_back(self);
+  std::sort(up.begin(), up.end());
+  up.erase(std::unique(up.begin(), up.end()), up.end());
+  auto i = std::find(up.begin(), up.end(), self);
+  return {static_cast<size_t>(i - up.begin()), up.size()};
+}
+
+std::string pick_peer(const std::map<std::string, int64_t>& idle) {
+  std::string best;
+  int64_t most = 0;
+  // By name: the first of equals stays.
+  for (auto& [node, n] : idle)
+    if (n > most) {
+      best = node;
+      most = n;
+    }
+  return best;
+}
+
+bool merge_record(std::map<std::string, pool_record>& records,
+                  const pool_record& x) {
+  auto i = records.find(x.name);
+  if (i != records.end() && !supersedes(x, i->second))
+    return false;
+  records[x.name] = x;
+  return true;
+}
+
 std::string check_capacity(const pool_capacity& x) {
   for (auto [name, value] : {std::pair{"bufferMax", x.buffer_max},
                              std::pair{"bufferMin", x.buffer_min},

@@ -2,8 +2,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/model.hpp"
@@ -64,6 +66,9 @@ struct pool_counts {
   /// Of `num_claims`: creates without `poolRef` served by an idle member
   /// (`[pool] match_creates`).
   int64_t num_matched = 0;
+  /// Claims that found no idle member here and went to a peer that had
+  /// one (a cluster; not in `num_claims`: the peer counts them).
+  int64_t num_forwarded = 0;
   /// Why the last member failed to warm (empty after a success).
   std::string last_error;
 
@@ -78,6 +83,20 @@ struct pool_view {
   pool_record record;
   /// Summed over the reachable nodes.
   pool_counts status;
+};
+
+/// What one node holds of one pool, as it tells its peers (cluster
+/// `status` and the choice of a peer for a claim; docs/pools.md "Cluster").
+struct pool_tally {
+  std::string name;
+  int64_t warming = 0;
+  int64_t available = 0;
+  int64_t allocated = 0;
+
+  friend bool operator==(const pool_tally& a, const pool_tally& b) {
+    return a.name == b.name && a.warming == b.warming
+           && a.available == b.available && a.allocated == b.allocated;
+  }
 };
 
 /// What the refill policy asks for.
@@ -101,12 +120,32 @@ pool_plan plan_pool(const pool_capacity& share, const pool_counts& now);
 pool_capacity share_of(const pool_capacity& total, size_t index,
                        size_t count);
 
+/// The place of `self` among the up nodes of a cluster (`up`, any order,
+/// `self` among them or not): its index in name order and the number of
+/// nodes, for `share_of`. Alone (no peer up): {0, 1}.
+std::pair<size_t, size_t> rank_of(const std::string& self,
+                                  std::vector<std::string> up);
+
+/// The peer a claim that found no idle member on its node goes to: the one
+/// with the most idle members of the pool (`idle` by node name), the
+/// smallest name among equals; "" when none has one.
+std::string pick_peer(const std::map<std::string, int64_t>& idle);
+
+/// Adopts `x` into `records` (by name) when it is new there or supersedes
+/// the record kept; returns whether it did. Applied in any order, the same
+/// records leave the same map (replication converges).
+bool merge_record(std::map<std::string, pool_record>& records,
+                  const pool_record& x);
+
 /// Checks a capacity beyond the schema (which refuses negative numbers):
 /// returns why it is inconsistent, or "" when it is fine.
 std::string check_capacity(const pool_capacity& x);
 
 /// Returns whether `a` replaces `b` (same name): a higher generation, then a
-/// later change, then the origin's name.
+/// later change, then the origin's name (the greater wins). Two creates of
+/// one name on two nodes at once both have the generation after the
+/// name's tombstone (1 for a new name): the later create wins, at equal
+/// times the node with the greater name.
 bool supersedes(const pool_record& a, const pool_record& b);
 
 /// The revision of a template (`status.revision`): 16 hex digits of a hash

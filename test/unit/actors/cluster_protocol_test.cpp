@@ -13,6 +13,7 @@
 #include <caf/test/io_dsl.hpp>
 #include <caf/test/unit_test_impl.hpp>
 
+#include <memory>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
@@ -124,6 +125,70 @@ snapshots_actor::behavior_type fake_snapshots(snapshots_actor::pointer,
     },
     [=](atom::recover) {},
     [=](atom::tick) {},
+  };
+}
+
+/// What a stand-in POOLS actor received from its NODE actor, and how it
+/// answers claims.
+struct pools_seen {
+  pool_records records;
+  std::vector<std::vector<std::string>> memberships;
+  std::vector<std::pair<std::string, pool_tallies>> loads;
+  /// may_forward of each claim.
+  std::vector<bool> claims;
+  /// The idle member a claim gets, and the peer it is sent to otherwise.
+  std::string member;
+  std::string peer;
+};
+
+/// A stand-in POOLS actor (docs/pools.md "Cluster"): records what its node
+/// hands it, answers claims from `seen`.
+pools_actor::behavior_type fake_pools(pools_actor::pointer,
+                                      std::shared_ptr<pools_seen> seen) {
+  auto missing = [](const std::string& name) {
+    return make_error(ec::pool_not_found, "Pool '" + name + "' not found.");
+  };
+  return {
+    [=](atom::pool_new, pool_record& x, std::string&) -> pool_view {
+      return pool_view{x, {}};
+    },
+    [=](atom::pool_get, std::string& name) -> caf::result<pool_view> {
+      return missing(name);
+    },
+    [=](atom::pool_list) -> pool_views { return {}; },
+    [=](atom::pool_put, std::string& name, pool_capacity&,
+        std::string&) -> caf::result<pool_view> { return missing(name); },
+    [=](atom::pool_del, std::string& name,
+        std::string&) -> caf::result<bool> { return missing(name); },
+    [=](atom::claim, const std::string& name, bool may_forward)
+      -> caf::result<pool_record, std::string, std::string> {
+      seen->claims.push_back(may_forward);
+      pool_record r;
+      r.name = name;
+      r.tmpl.image = "opensandbox/busybox:latest";
+      return caf::result<pool_record, std::string, std::string>(
+        r, seen->member, may_forward ? seen->peer : std::string{});
+    },
+    [=](atom::claim,
+        const sandbox_spec&) -> caf::result<pool_record, std::string> {
+      return caf::result<pool_record, std::string>(pool_record{},
+                                                   std::string{});
+    },
+    [=](atom::forget, std::string&, std::string&) {},
+    [=](atom::pool_rep, pool_records& xs) {
+      for (auto& x : xs)
+        seen->records.push_back(x);
+    },
+    [=](atom::members, std::vector<std::string>& up) {
+      seen->memberships.push_back(up);
+    },
+    [=](atom::pool_load, std::string& node, pool_tallies& xs) {
+      seen->loads.emplace_back(node, xs);
+    },
+    [=](atom::pool_flush) {},
+    [=](atom::sync) {},
+    [=](atom::tick) {},
+    [=](atom::recover) {},
   };
 }
 
@@ -435,6 +500,101 @@ CAF_TEST(a second process under the name of a live member is refused) {
   CAF_CHECK(got);
 }
 
+CAF_TEST(pools travel between the nodes and claims hop once) {
+  auto earth_seen = std::make_shared<pools_seen>();
+  auto mars_seen = std::make_shared<pools_seen>();
+  earth_seen->peer = "mars";
+  mars_seen->member = "sbx-m";
+  auto earth_pools = earth.sys.spawn(fake_pools, earth_seen);
+  auto mars_pools = mars.sys.spawn(fake_pools, mars_seen);
+  caf::anon_send(earth_node, atom::put_v, earth_pools);
+  caf::anon_send(mars_node, atom::put_v, mars_pools);
+  drain();
+  CAF_MESSAGE("alone, each POOLS actor hears of its own node only");
+  CAF_REQUIRE(!earth_seen->memberships.empty());
+  CAF_CHECK_EQUAL(earth_seen->memberships.back(),
+                  std::vector<std::string>{"earth"});
+  CAF_MESSAGE("each node's POOLS actor reports a record and its counts");
+  auto record = [](const std::string& name, int64_t gen,
+                   const std::string& origin) {
+    pool_record r;
+    r.name = name;
+    r.tmpl.image = "opensandbox/busybox:latest";
+    r.generation = gen;
+    r.created_us = r.updated_us = 100 + gen;
+    r.origin = origin;
+    return r;
+  };
+  caf::anon_send(earth_node, atom::pool_rep_v,
+                 pool_records{record("p", 1, "earth")});
+  caf::anon_send(mars_node, atom::pool_rep_v,
+                 pool_records{record("q", 1, "mars")});
+  caf::anon_send(mars_node, atom::pool_load_v,
+                 pool_tallies{pool_tally{"p", 0, 1, 0}});
+  drain();
+  CAF_MESSAGE("mars owns the idle member sbx-m; earth joins mars");
+  sandbox_view m;
+  m.id = "sbx-m";
+  m.node = "mars";
+  m.state = sandbox_state::running;
+  m.pool = "p";
+  auto member = mars.sys.spawn(fake_sandbox, m);
+  caf::anon_send(mars_node, atom::put_v, member, m);
+  drain();
+  caf::anon_send(earth_node, atom::join_v, std::string{"mars:4242"},
+                 caf::actor_cast<caf::actor>(remote_mars));
+  drain();
+  CAF_MESSAGE("the join exchanged the records, counts and membership");
+  auto names = [](const pool_records& xs) {
+    std::vector<std::string> result;
+    for (auto& x : xs)
+      result.push_back(x.name + "/" + std::to_string(x.generation));
+    return result;
+  };
+  CAF_CHECK_EQUAL(names(mars_seen->records),
+                  std::vector<std::string>{"p/1"});
+  CAF_CHECK_EQUAL(names(earth_seen->records),
+                  std::vector<std::string>{"q/1"});
+  CAF_CHECK_EQUAL(earth_seen->memberships.back(),
+                  (std::vector<std::string>{"earth", "mars"}));
+  CAF_CHECK_EQUAL(mars_seen->memberships.back(),
+                  (std::vector<std::string>{"earth", "mars"}));
+  CAF_REQUIRE(!earth_seen->loads.empty());
+  CAF_CHECK_EQUAL(earth_seen->loads.back().first, "mars");
+  CAF_REQUIRE_EQUAL(earth_seen->loads.back().second.size(), 1u);
+  CAF_CHECK_EQUAL(earth_seen->loads.back().second[0].available, 1);
+  CAF_MESSAGE("a change after the join reaches mars; a stale one does not");
+  caf::anon_send(earth_node, atom::pool_rep_v,
+                 pool_records{record("p", 2, "earth")});
+  drain();
+  caf::anon_send(earth_node, atom::pool_rep_v,
+                 pool_records{record("p", 1, "earth")});
+  drain();
+  CAF_CHECK_EQUAL(names(mars_seen->records),
+                  (std::vector<std::string>{"p/1", "p/2"}));
+  CAF_MESSAGE("a claim on earth (none idle there) is served by mars");
+  sandbox_spec claim;
+  claim.extensions = {{"poolRef", "p"}};
+  auto [v, err] = ask<sandbox_view>(earth, earth_node, atom::create_v, claim,
+                                    std::string{"rid-claim"});
+  CAF_REQUIRE(v);
+  CAF_CHECK_EQUAL(v->id, "sbx-m");
+  CAF_CHECK_EQUAL(v->node, "mars");
+  CAF_CHECK_EQUAL(earth_seen->claims, std::vector<bool>{true});
+  // Served there, never sent on.
+  CAF_CHECK_EQUAL(mars_seen->claims, std::vector<bool>{false});
+  CAF_MESSAGE("mars is lost: earth's POOLS actor is alone again");
+  caf::anon_send_exit(mars_node, caf::exit_reason::kill);
+  drain();
+  CAF_CHECK_EQUAL(earth_seen->memberships.back(),
+                  std::vector<std::string>{"earth"});
+  for (auto hdl : {caf::actor_cast<caf::actor>(earth_pools),
+                   caf::actor_cast<caf::actor>(mars_pools),
+                   caf::actor_cast<caf::actor>(member)})
+    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  drain();
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
 
 CAF_TEST_FIXTURE_SCOPE(cluster_membership_tests, waiting_for_mars)
@@ -581,4 +741,9 @@ TEST(ClusterProtocol, UnknownSandboxIs503UntilSupervisorsRecovered) {
 TEST(ClusterProtocol, NodeGivesUpOnItsSeedsAfterTheTimeout) {
   EXPECT_TRUE(run_caf_tests("a node gives up on its seeds after the seed "
                             "timeout"));
+}
+
+TEST(ClusterProtocol, PoolsTravelBetweenNodesAndClaimsHopOnce) {
+  EXPECT_TRUE(run_caf_tests("pools travel between the nodes and claims hop "
+                            "once"));
 }

@@ -720,3 +720,151 @@ TEST_F(PoolActors, WithoutMatchCreatesAMatchingCreateIsCold) {
   EXPECT_TRUE(claims.empty());
   EXPECT_EQ(members(p, "p1").size(), 1u);
 }
+
+// -- cluster (docs/pools.md "Cluster"; the NODE actor's messages sent
+// directly, as if from peers) -------------------------------------------------
+
+TEST_F(PoolActors, PeerRecordsConvergeAndADeletedPoolNeverReturns) {
+  auto& p = boot();
+  auto r = record("p1");
+  r.generation = 1;
+  r.created_us = r.updated_us = codec::now_us();
+  r.origin = "n2";
+  caf::anon_send(p.pools, atom::pool_rep_v, pool_records{r});
+  sched.run();
+  auto g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  ASSERT_TRUE(g.first) << g.second.message;
+  EXPECT_EQ(g.first->record.origin, "n2");
+  // The name is taken here too.
+  EXPECT_EQ(http::status_of(ask<pool_view>(p.node, atom::pool_new_v,
+                                           record("p1"), std::string{"r1"})
+                              .second),
+            409);
+  auto del = r;
+  del.generation = 2;
+  del.updated_us += 1;
+  del.deleted = true;
+  caf::anon_send(p.pools, atom::pool_rep_v, pool_records{del});
+  sched.run();
+  EXPECT_EQ(http::status_of(
+              ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"})
+                .second),
+            404);
+  // The create again (a replay, or a node that missed the delete): the
+  // tombstone stays, also across a crash.
+  caf::anon_send(p.pools, atom::pool_rep_v, pool_records{r});
+  sched.run();
+  EXPECT_EQ(http::status_of(
+              ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"})
+                .second),
+            404);
+  auto before = procs.back();
+  crash(before);
+  auto& q = boot();
+  caf::anon_send(q.pools, atom::pool_rep_v, pool_records{r});
+  sched.run();
+  EXPECT_EQ(http::status_of(
+              ask<pool_view>(q.node, atom::pool_get_v, std::string{"p1"})
+                .second),
+            404);
+  // A new create of the name comes after the tombstone.
+  auto re = ask<pool_view>(q.node, atom::pool_new_v, record("p1"),
+                           std::string{"r2"});
+  ASSERT_TRUE(re.first) << re.second.message;
+  EXPECT_EQ(re.first->record.generation, 3);
+}
+
+TEST_F(PoolActors, APeersConcurrentCreateReplacesTheIdleMembers) {
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 1, 1),
+                             std::string{"r1"})
+                .first);
+  auto old = members(p, "p1");
+  ASSERT_EQ(old.size(), 1u);
+  // n9 created p1 at the same generation, later: it wins everywhere.
+  auto theirs = warm("p1", 1, 1);
+  theirs.tmpl.env["FROM_N9"] = "1";
+  theirs.generation = 1;
+  theirs.created_us = theirs.updated_us = codec::now_us() + 1000;
+  theirs.origin = "n9";
+  caf::anon_send(p.pools, atom::pool_rep_v, pool_records{theirs});
+  sched.run();
+  auto g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  ASSERT_TRUE(g.first);
+  EXPECT_EQ(g.first->record.origin, "n9");
+  auto now = members(p, "p1");
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_NE(now[0].id, old[0].id);
+  EXPECT_FALSE(ask<sandbox_view>(p.node, atom::get_v, old[0].id).first);
+  EXPECT_EQ(rt->containers().size(), 1u);
+}
+
+TEST_F(PoolActors, EachNodeKeepsItsShareAsTheMembershipChanges) {
+  auto& p = boot();
+  auto r = warm("p1", 4, 4);
+  r.capacity.pool_max = 4;
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, r, std::string{"r1"})
+                .first);
+  EXPECT_EQ(members(p, "p1").size(), 4u);
+  auto up = [&](std::vector<std::string> names) {
+    caf::anon_send(p.pools, atom::members_v, std::move(names));
+    sched.run();
+    caf::anon_send(p.pools, atom::tick_v);
+    sched.run();
+  };
+  // n1 ranks second of three: 4 = 2 + 1 + 1 (idle members go).
+  up({"n0", "n1", "n2"});
+  EXPECT_EQ(members(p, "p1").size(), 1u);
+  EXPECT_EQ(rt->containers().size(), 1u);
+  // n0 is lost: n1 now ranks first of two.
+  up({"n1", "n2"});
+  EXPECT_EQ(members(p, "p1").size(), 2u);
+  // Alone: the whole pool.
+  up({"n1"});
+  EXPECT_EQ(members(p, "p1").size(), 4u);
+}
+
+TEST_F(PoolActors, AClaimWithoutAnIdleMemberGoesToThePeerWithOne) {
+  auto& p = boot();
+  ASSERT_TRUE(ask<pool_view>(p.node, atom::pool_new_v, warm("p1", 0, 0),
+                             std::string{"r1"})
+                .first);
+  caf::anon_send(p.pools, atom::members_v,
+                 std::vector<std::string>{"n1", "n2", "n3"});
+  caf::anon_send(p.pools, atom::pool_load_v, std::string{"n2"},
+                 pool_tallies{pool_tally{"p1", 1, 2, 3}});
+  caf::anon_send(p.pools, atom::pool_load_v, std::string{"n3"},
+                 pool_tallies{pool_tally{"p1", 0, 1, 1}});
+  sched.run();
+  // Status sums the nodes.
+  auto g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  ASSERT_TRUE(g.first);
+  EXPECT_EQ(g.first->status.available, 3);
+  EXPECT_EQ(g.first->status.allocated, 4);
+  EXPECT_EQ(g.first->status.total(), 8);
+  auto peer_of = [&](bool may_forward) {
+    std::string peer = "?";
+    auto h = self->request(p.pools, caf::infinite, atom::claim_v,
+                           std::string{"p1"}, may_forward);
+    sched.run();
+    h.receive([&](pool_record&, std::string& member,
+                  std::string& to) { peer = member + to; },
+              [&](caf::error&) {});
+    return peer;
+  };
+  // The most idle first, equals by name, none left: cold here.
+  EXPECT_EQ(peer_of(true), "n2");
+  EXPECT_EQ(peer_of(true), "n2");
+  EXPECT_EQ(peer_of(false), "");
+  EXPECT_EQ(peer_of(true), "n3");
+  EXPECT_EQ(peer_of(true), "");
+  g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  EXPECT_EQ(g.first->status.num_forwarded, 3);
+  EXPECT_EQ(g.first->status.num_cold, 2);
+  // A lost peer's counts leave the status.
+  caf::anon_send(p.pools, atom::members_v,
+                 std::vector<std::string>{"n1", "n3"});
+  sched.run();
+  g = ask<pool_view>(p.node, atom::pool_get_v, std::string{"p1"});
+  EXPECT_EQ(g.first->status.allocated, 1);
+}

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace osb {
 namespace {
 
@@ -214,6 +216,101 @@ TEST(PoolRecord, LaterGenerationSupersedes) {
   a.updated_us = 5;
   b.updated_us = 4;
   EXPECT_TRUE(supersedes(a, b));
+}
+
+
+// -- cluster (docs/pools.md "Cluster") ----------------------------------------
+
+TEST(PoolCluster, ShareFollowsTheMembership) {
+  auto total = cap(4, 4, 0, 10);
+  auto share = [&](const std::string& self,
+                   std::vector<std::string> up) {
+    auto [index, count] = rank_of(self, std::move(up));
+    return share_of(total, index, count);
+  };
+  // Alone: the whole pool; the rank is by name, whatever the order given.
+  EXPECT_EQ(rank_of("n2", {}), (std::pair<size_t, size_t>{0, 1}));
+  EXPECT_EQ(rank_of("n2", {"n3", "n1", "n2"}),
+            (std::pair<size_t, size_t>{1, 3}));
+  EXPECT_EQ(rank_of("n2", {"n3", "n1"}), (std::pair<size_t, size_t>{1, 3}));
+  EXPECT_EQ(share("n2", {"n2"}).buffer_max, 4);
+  // Three up: 2 + 1 + 1, poolMax 4 + 3 + 3: the sums stay the pool's.
+  int64_t buffer = 0, pool_max = 0;
+  for (auto n : {"n1", "n2", "n3"}) {
+    buffer += share(n, {"n1", "n2", "n3"}).buffer_max;
+    pool_max += share(n, {"n1", "n2", "n3"}).pool_max;
+  }
+  EXPECT_EQ(buffer, 4);
+  EXPECT_EQ(pool_max, 10);
+  EXPECT_EQ(share("n1", {"n1", "n2", "n3"}).buffer_max, 2);
+  EXPECT_EQ(share("n3", {"n1", "n2", "n3"}).buffer_max, 1);
+  // n1 dies: n2 and n3 take its share over.
+  EXPECT_EQ(share("n2", {"n2", "n3"}).buffer_max, 2);
+  EXPECT_EQ(share("n3", {"n2", "n3"}).buffer_max, 2);
+  // It returns: theirs shrink again, and the plan removes idle members.
+  auto back = share("n3", {"n1", "n2", "n3"});
+  EXPECT_EQ(plan_pool(back, counts(0, 2, 0)).remove, 1);
+  EXPECT_EQ(plan_pool(back, counts(0, 2, 0)).create, 0);
+  // Claimed members are never removed, only idle ones.
+  EXPECT_EQ(plan_pool(back, counts(0, 0, 3)).remove, 0);
+}
+
+TEST(PoolCluster, ClaimGoesToThePeerWithTheMostIdle) {
+  EXPECT_EQ(pick_peer({}), "");
+  EXPECT_EQ(pick_peer({{"n2", 0}, {"n3", 0}}), "");
+  EXPECT_EQ(pick_peer({{"n2", 1}, {"n3", 3}}), "n3");
+  // Equals: the smallest name.
+  EXPECT_EQ(pick_peer({{"n3", 2}, {"n2", 2}}), "n2");
+  // A stale negative count (claims forwarded at once) never wins.
+  EXPECT_EQ(pick_peer({{"n2", -1}, {"n3", 0}}), "");
+}
+
+TEST(PoolCluster, RecordsConvergeInAnyOrder) {
+  auto make = [](int64_t gen, int64_t at, const std::string& origin,
+                 bool deleted, int64_t max) {
+    pool_record r;
+    r.name = "p";
+    r.generation = gen;
+    r.updated_us = at;
+    r.created_us = at;
+    r.origin = origin;
+    r.deleted = deleted;
+    r.capacity.buffer_max = max;
+    return r;
+  };
+  // Two creates of one name at once (generation 1 on n1 and n2), a
+  // capacity update of n2's, a delete, and the same create replayed.
+  std::vector<pool_record> xs = {make(1, 100, "n1", false, 1),
+                                 make(1, 100, "n2", false, 2),
+                                 make(2, 150, "n2", false, 3),
+                                 make(3, 200, "n1", true, 3),
+                                 make(1, 100, "n1", false, 1)};
+  std::vector<size_t> order = {0, 1, 2, 3, 4};
+  int runs = 0;
+  do {
+    std::map<std::string, pool_record> records;
+    for (auto i : order)
+      merge_record(records, xs[i]);
+    // The delete wins; a replayed older create never brings it back.
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_TRUE(records["p"].deleted);
+    EXPECT_EQ(records["p"].generation, 3);
+    ++runs;
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(runs, 120);
+  // The race of two creates: the later one, at equal times the greater
+  // node name, on every node.
+  std::map<std::string, pool_record> a, b;
+  merge_record(a, xs[0]);
+  merge_record(a, xs[1]);
+  merge_record(b, xs[1]);
+  merge_record(b, xs[0]);
+  EXPECT_EQ(a["p"].origin, "n2");
+  EXPECT_EQ(b["p"].origin, "n2");
+  auto later = make(1, 101, "n1", false, 1);
+  EXPECT_FALSE(merge_record(a, xs[1]));
+  EXPECT_TRUE(merge_record(a, later));
+  EXPECT_EQ(a["p"].origin, "n1");
 }
 
 } // namespace
