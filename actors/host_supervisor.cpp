@@ -120,6 +120,7 @@ sandbox_init make_init(self_ptr self, store::sandbox_row row,
   result.store = in.store;
   result.endpoint_host = in.endpoint_host;
   result.supervisor = caf::actor_cast<supervisor_actor>(self);
+  result.gate = in.gate;
   return result;
 }
 
@@ -152,12 +153,13 @@ void announce_recovered(self_ptr self, std::vector<sandbox_actor> restored) {
 /// runtime kept, and they come back like stored ones. Returns how many.
 size_t adopt(self_ptr self, const runtimes::observation& obs,
              std::unordered_set<std::string>& known,
-             std::vector<sandbox_actor>& restored) {
+             std::vector<sandbox_actor>& restored,
+             const std::unordered_set<std::string>* only = nullptr) {
   auto& st = self->state;
   size_t n = 0;
   for (auto& w : obs.workloads) {
     if (!w.kept || known.count(w.id) != 0 || st.sandboxes.count(w.id) != 0
-        || w.status == "removing")
+        || w.status == "removing" || (only != nullptr && only->count(w.id) == 0))
       continue;
     sandbox_spec spec;
     if (!codec::spec_from_json(w.kept->spec_json, spec))
@@ -417,6 +419,28 @@ void sweep_volumes(self_ptr self) {
       });
 }
 
+/// Another replica took this node's sandboxes over (its lease lapsed):
+/// their actors stop and their rows go, without a word to the runtime (the
+/// workloads are the other replica's now).
+void drop_all(self_ptr self) {
+  auto& st = self->state;
+  OSB_WARN(component, "", "",
+           "supervisor drops its " << st.sandboxes.size()
+                                   << " sandboxes: another replica adopted "
+                                      "them");
+  for (auto& [id, hdl] : st.sandboxes) {
+    // Forgotten here first: the node keeps the new owner's claim if one
+    // came meanwhile (the down message's forget then finds nothing).
+    self->send(st.init.node, atom::forget_v, id, true);
+    self->send_exit(hdl, caf::exit_reason::user_shutdown);
+    self->request(st.init.store, store_timeout, atom::remove_v, id)
+      .then([](bool) {}, [](caf::error&) {});
+  }
+  // Their down messages release ports and tell the node to forget them.
+  st.sandboxes.clear();
+  st.claims.clear();
+}
+
 /// One listing of this node's sandboxes, fanned out to their actors.
 void reconcile(self_ptr self) {
   auto& st = self->state;
@@ -430,6 +454,23 @@ void reconcile(self_ptr self) {
       [self, asked_us](runtimes::observation& obs) {
         auto& st = self->state;
         mark_runtime(self, true);
+        if (obs.released)
+          drop_all(self);
+        if (st.init.gate && st.init.gate->fenced()) {
+          // Nothing is judged while another replica may own the pods.
+          self->delayed_send(self, st.init.reconcile_interval, atom::tick_v);
+          return;
+        }
+        if (!obs.adopted.empty()) {
+          std::unordered_set<std::string> only{obs.adopted.begin(),
+                                               obs.adopted.end()};
+          std::unordered_set<std::string> known;
+          std::vector<sandbox_actor> restored;
+          auto n = adopt(self, obs, known, restored, &only);
+          OSB_INFO(component, "", "",
+                   "supervisor adopted " << n << " sandboxes of a lost "
+                                         << "replica");
+        }
         std::unordered_map<std::string, const runtimes::workload_state*> seen;
         for (auto& w : obs.workloads)
           seen[w.id] = &w;

@@ -12,6 +12,7 @@
 #include "actors/interfaces.hpp"
 #include "core/config.hpp"
 #include "net/ports.hpp"
+#include "runtimes/ownership.hpp"
 
 namespace osb {
 
@@ -42,6 +43,9 @@ struct supervisor_init {
   /// another process of the same name (with another store) keeps its own.
   /// Empty = no evidence needed (unit tests without a ledger).
   std::vector<std::string> incarnations;
+  /// Whether this process may change the host's sandboxes now (a replica
+  /// whose lease lapsed may not: runtimes/ownership.hpp); null = always.
+  std::shared_ptr<const runtimes::ownership_gate> gate;
 };
 
 struct supervisor_state {

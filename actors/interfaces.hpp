@@ -257,6 +257,9 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<atom::update, sandbox_view>,
   // A sandbox is gone.
   caf::reacts_to<atom::forget, std::string>,
+  // A sandbox another replica adopted (Kubernetes fleet): forgotten here
+  // without a drop to the peers (they know the new owner).
+  caf::reacts_to<atom::forget, std::string, bool>,
   // Adds the host supervisor of a runtime host (wiring at start).
   caf::reacts_to<atom::put, supervisor_actor, std::string>,
   // Creates a sandbox on THIS node; a peer already chose the node.

@@ -57,8 +57,16 @@ void replace_owned(self_ptr self, const std::string& owner,
       ++i;
     }
   }
-  for (auto& v : views)
+  for (auto& v : views) {
+    // A sandbox this node runs is its own: a peer that still claims it
+    // lost it to this node (Kubernetes adoption) and drops it soon.
+    auto i = dir.find(v.id);
+    if (i != dir.end() && i->second.view.node == self_name(self)) {
+      self->state.contested[v.id] = std::move(v);
+      continue;
+    }
     store_view(self, std::move(v));
+  }
 }
 
 /// The supervisor that takes a create on this node: the one of `host`, or
@@ -805,8 +813,23 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       auto e = find(self, id);
       if (e == nullptr || e->view.node != self_name(self))
         return;
+      self->state.contested.erase(id);
       erase_view(self, id);
       broadcast(self, atom::drop_v, id);
+    },
+    [=](atom::forget, std::string& id, bool) {
+      auto e = find(self, id);
+      if (e == nullptr || e->view.node != self_name(self))
+        return;
+      erase_view(self, id);
+      auto i = self->state.contested.find(id);
+      if (i != self->state.contested.end()) {
+        // The adopter's claim arrived while this node still ran it.
+        store_view(self, std::move(i->second));
+        self->state.contested.erase(i);
+      }
+      // No drop to the peers: they learnt the new owner from it (and a
+      // drop from a non-owner is ignored anyway, see atom::drop).
     },
     [=](atom::put, supervisor_actor& sup, std::string& host) {
       // Its sandboxes are unknown until it reports its recovery (which may
@@ -825,13 +848,28 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       return accept_join(self, info, views);
     },
     [=](atom::replicate, sandbox_view& view) {
-      if (view.node != self_name(self))
-        store_view(self, std::move(view));
+      if (view.node == self_name(self))
+        return;
+      // As in replace_owned: never over a sandbox this node runs.
+      if (auto e = find(self, view.id);
+          e != nullptr && e->view.node == self_name(self)) {
+        self->state.contested[view.id] = std::move(view);
+        return;
+      }
+      store_view(self, std::move(view));
     },
     [=](atom::drop, std::string& id) {
       auto e = find(self, id);
-      if (e != nullptr && e->view.node != self_name(self))
-        erase_view(self, id);
+      if (e == nullptr || e->view.node == self_name(self))
+        return;
+      // Only its owner drops an entry: a replica that lost a sandbox to
+      // another (Kubernetes adoption) must not erase the new owner's.
+      auto m = self->state.members.find(e->view.node);
+      if (m != self->state.members.end()
+          && m->second.hdl.address()
+               != caf::actor_cast<caf::actor_addr>(self->current_sender()))
+        return;
+      erase_view(self, id);
     },
     [=](atom::join, std::string& address, caf::actor& peer) {
       join_peer(self, address, caf::actor_cast<node_actor>(peer));

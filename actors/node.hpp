@@ -77,6 +77,11 @@ struct node_state {
   /// local ones from their actors, remote ones replicated by their owners.
   /// Lists are answered from here, never from the runtime.
   std::unordered_map<std::string, entry> directory;
+  /// Peers' claims on sandboxes this node runs, kept aside (a replica that
+  /// lost them to this one and has not dropped them yet, or the reverse):
+  /// when this node gives such a sandbox up as adopted elsewhere, the
+  /// claim tells who owns it now.
+  std::unordered_map<std::string, sandbox_view> contested;
   /// Sandboxes per owning node (for placement and the membership API).
   std::unordered_map<std::string, int64_t> num_owned;
   /// Peers by name.

@@ -492,6 +492,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.runtime = std::move(init.runtime);
   st.store = std::move(init.store);
   st.supervisor = std::move(init.supervisor);
+  st.gate = std::move(init.gate);
   st.view = make_view(*st.cfg, st.row, st.spec);
   st.view.endpoint_host = init.observed_address.empty()
                            ? init.endpoint_host
@@ -751,6 +752,13 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       auto& st = self->state;
       if (epoch != st.epoch)
         return;
+      if (st.gate && st.gate->fenced()) {
+        // Another replica may own the sandbox by now: wait until this one
+        // renewed its lease (or dropped the sandbox having lost it).
+        self->delayed_send(self, std::chrono::seconds(1), atom::expire_v,
+                           epoch);
+        return;
+      }
       if (st.phase == sandbox_phase::deleting) {
         // Retry of a failed removal.
         remove_container(self);

@@ -12,6 +12,7 @@
 #include "core/config.hpp"
 #include "core/model.hpp"
 #include "core/server_metrics.hpp"
+#include "runtimes/ownership.hpp"
 #include "runtimes/runtime.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -59,12 +60,17 @@ struct sandbox_init {
   /// The sandbox's own address observed at recovery
   /// (runtimes::workload_state::address; "" = the host's endpoint host).
   std::string observed_address;
+  /// While fenced (runtimes/ownership.hpp) expiry waits and deletes answer
+  /// 503; null = never fenced.
+  std::shared_ptr<const runtimes::ownership_gate> gate;
 };
 
 struct sandbox_actor_state {
   static inline const char* name = "sandbox";
   /// Server configuration.
   std::shared_ptr<const node_config> cfg;
+  /// See sandbox_init::gate.
+  std::shared_ptr<const runtimes::ownership_gate> gate;
   /// What the store holds for this sandbox (kept in sync, written whole).
   store::sandbox_row row;
   /// The validated create request.

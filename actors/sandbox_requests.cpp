@@ -297,6 +297,12 @@ void run(self_ptr self, resume_op&, const std::string& rid,
 void run(self_ptr self, remove_op&, const std::string& rid,
          answer_promise rp) {
   auto& st = self->state;
+  if (st.phase != sandbox_phase::deleting && st.gate && st.gate->fenced()) {
+    rp.deliver(make_error(ec::runtime_unavailable,
+                          "Sandbox " + sid(self) + " cannot be deleted now: "
+                            + st.gate->reason() + "; retry shortly."));
+    return;
+  }
   st.delete_waiters.push_back(std::move(rp));
   // A deletion under way (e.g. expiry): the caller sees it through.
   if (st.phase == sandbox_phase::deleting)

@@ -418,6 +418,11 @@ int main(int argc, char** argv) {
       sup_init.runtime_host = host.name;
       sup_init.endpoint_host = host.endpoint_host;
       sup_init.incarnations = (*ledger)->incarnations();
+      sup_init.gate = host.gate;
+      // A replica of a fleet adopts a lost peer's sandboxes at its next
+      // reconciliation: soon after the takeover (from the informer's cache).
+      if (host.gate)
+        sup_init.reconcile_interval = std::chrono::seconds(1);
       auto sup = sys.spawn(osb::host_supervisor, sup_init);
       caf::anon_send(node, osb::atom::put_v, sup, sup_init.runtime_host);
       snap_init.runtimes.emplace(sup_init.runtime_host, runtime);

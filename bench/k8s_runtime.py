@@ -287,8 +287,10 @@ def main():
         st, data = emu.admin("GET", "/_emulator/watches")
         watches = json.loads(data)
         watches = watches.get("watches", watches) if isinstance(watches, dict) else watches
-        B.log(f"watch connections open on the emulator: {len(watches)} "
-              f"(for {args.sandboxes} sandboxes)")
+        pods = [w for w in watches if isinstance(w, dict) and w.get("resource") == "pods"]
+        B.log(f"watch connections open on the emulator: {len(watches)}, "
+              f"{len(pods)} of pods (for {args.sandboxes} sandboxes; the other "
+              f"watches the replicas' leases)")
     finally:
         try:
             srv.stop()

@@ -126,6 +126,10 @@ struct node_config {
     int64_t informer_watch_timeout_seconds = 60;
     /// Seconds for a new pod to become Ready before the create fails.
     int64_t sandbox_create_timeout_seconds = 60;
+    /// The replica's Lease (several replicas, docs/runtimes.md): its
+    /// leaseDurationSeconds, and how often it is renewed.
+    int64_t lease_duration_seconds = 10;
+    int64_t lease_renew_seconds = 2;
     /// Resources of the execd init container; empty = none.
     std::map<std::string, std::string> execd_init_limits;
     std::map<std::string, std::string> execd_init_requests;

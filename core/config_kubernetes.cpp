@@ -142,6 +142,8 @@ void read_kubernetes(reader& r, const toml::table& t, node_config& cfg) {
        num(k.informer_watch_timeout_seconds, 1, 3600)},
       {"sandbox_create_timeout_seconds",
        num(k.sandbox_create_timeout_seconds, 1, 86400)},
+      {"lease_duration_seconds", num(k.lease_duration_seconds, 2, 3600)},
+      {"lease_renew_seconds", num(k.lease_renew_seconds, 1, 3600)},
       // The informer reports readiness; there is nothing to poll. Accepted
       // (validated like the original) so that its configs load.
       {"sandbox_create_poll_interval_seconds",

@@ -196,6 +196,13 @@ struct observation {
   std::vector<workload_state> workloads;
   /// Every object of this node's sandboxes (workloads and companions).
   std::vector<runtime_object> objects;
+  /// Sandboxes (ids among `workloads`) this node took over from a lost
+  /// replica since the last observation: the supervisor adopts them from
+  /// what their runtime kept (Kubernetes fleet).
+  std::vector<std::string> adopted;
+  /// True once after another replica took this node's sandboxes over: the
+  /// supervisor drops every sandbox it has without touching its workload.
+  bool released = false;
 };
 
 /// An image of a snapshot on a runtime host.

@@ -8,6 +8,7 @@
 
 #include "core/config.hpp"
 #include "core/expected.hpp"
+#include "runtimes/ownership.hpp"
 #include "runtimes/runtime.hpp"
 
 /// Where the runtimes of a node come from: `runtime.type` picks one of the
@@ -38,6 +39,9 @@ struct host_runtime {
   /// public host.
   std::string endpoint_host;
   runtime_ptr runtime;
+  /// Whether this process may change the host's sandboxes now (a replica
+  /// whose lease lapsed may not); null = always.
+  std::shared_ptr<const ownership_gate> gate;
 };
 
 /// The configured runtime type's preparation of the configuration before

@@ -161,7 +161,7 @@ check(find("Namespace", sandboxNs), "ConfigMap", `kubernetes.namespace ${sandbox
 
 // The verbs the runtime uses (runtimes/kubernetes/kubernetes_runtime.cpp).
 const wanted = {
-  pods: ["create", "delete", "list", "patch", "watch"],
+  pods: ["create", "delete", "get", "list", "patch", "watch"],
   "pods/log": ["get"],
   events: ["list"],
   secrets: ["create", "delete"],

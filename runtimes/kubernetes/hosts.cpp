@@ -7,6 +7,7 @@
 #include "runtimes/kubernetes/agent_sandbox.hpp"
 #include "runtimes/kubernetes/kube_api.hpp"
 #include "runtimes/kubernetes/kubernetes_runtime.hpp"
+#include "runtimes/kubernetes/lease_keeper.hpp"
 #include "runtimes/kubernetes/pod_spec.hpp"
 
 namespace osb::runtimes::kubernetes {
@@ -82,6 +83,32 @@ expected<std::vector<host_runtime>> make_hosts(const runtime_context& ctx) {
   io.watch_timeout_seconds
     = static_cast<int>(k.informer_watch_timeout_seconds);
   auto pods = make_informer(*client, io);
+  if (k.lease_renew_seconds >= k.lease_duration_seconds)
+    return failure{failure_kind::invalid,
+                   "kubernetes.lease_renew_seconds ("
+                     + std::to_string(k.lease_renew_seconds)
+                     + ") must be less than kubernetes.lease_duration_seconds ("
+                     + std::to_string(k.lease_duration_seconds) + ")"};
+  // The replica's lease: peers adopt its pods when it lapses, and it changes
+  // no pod while its own renewal is older than the lease's duration.
+  auto gate = std::make_shared<ownership_gate>();
+  informer_options lo;
+  lo.collection = "/apis/coordination.k8s.io/v1/namespaces/"
+                  + opts.namespace_name + "/leases";
+  lo.label_selector = std::string{lease_label} + "=" + lease_label_value;
+  lo.watch_timeout_seconds = io.watch_timeout_seconds;
+  lo.backoff_max = std::chrono::milliseconds(1000);
+  lease_keeper_options ko;
+  ko.node = opts.node;
+  ko.incarnation = opts.incarnation;
+  ko.namespace_name = opts.namespace_name;
+  ko.duration = std::chrono::seconds(k.lease_duration_seconds);
+  ko.renew = std::chrono::seconds(k.lease_renew_seconds);
+  ko.gate = gate;
+  ko.adopt = k.workload_provider != "agent-sandbox";
+  opts.keeper = std::make_shared<lease_keeper>(
+    *client, make_informer(*client, lo), std::move(ko));
+  opts.gate = gate;
   if (k.workload_provider == "agent-sandbox") {
     // This node's Sandbox objects carry the same labels as its pods.
     io.collection = sandbox_collection(opts.namespace_name);
@@ -103,7 +130,7 @@ expected<std::vector<host_runtime>> make_hosts(const runtime_context& ctx) {
   auto rt = std::make_shared<kubernetes_runtime>(*client, std::move(pods),
                                                  std::move(opts));
   rt->start();
-  return std::vector<host_runtime>{host_runtime{"default", "", rt}};
+  return std::vector<host_runtime>{host_runtime{"default", "", rt, gate}};
 }
 
 } // namespace osb::runtimes::kubernetes

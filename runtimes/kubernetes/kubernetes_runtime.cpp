@@ -1,12 +1,15 @@
 #include "runtimes/kubernetes/kubernetes_runtime.hpp"
 
 #include <atomic>
+#include <set>
 #include <utility>
 
 #include "base/json.hpp"
 #include "base/log.hpp"
 #include "core/json.hpp"
 #include "core/spec_json.hpp"
+#include "runtimes/kubernetes/lease_keeper.hpp"
+#include "runtimes/kubernetes/pod_guard.hpp"
 #include "runtimes/kubernetes/agent_sandbox.hpp"
 #include "runtimes/volumes.hpp"
 
@@ -119,7 +122,15 @@ kubernetes_runtime::kubernetes_runtime(kube_client_ptr client,
   // nop
 }
 
+std::string kubernetes_runtime::fenced() const {
+  if (!opts_.gate || !opts_.gate->fenced())
+    return {};
+  return "replica '" + opts_.node + "': " + opts_.gate->reason();
+}
+
 void kubernetes_runtime::start() {
+  if (opts_.keeper)
+    opts_.keeper->start();
   std::weak_ptr<kubernetes_runtime> weak = shared_from_this();
   pods_->start([weak](const watch_event& e) {
     if (auto self = weak.lock())
@@ -160,6 +171,8 @@ void kubernetes_runtime::admit(const sandbox_spec& spec,
   if (auto why = unavailable(); !why.empty())
     return refuse(ec::runtime_unavailable,
                   "The Kubernetes API server is unavailable: " + why);
+  if (auto why = fenced(); !why.empty())
+    return refuse(ec::runtime_unavailable, "Creates are refused: " + why);
   if (!spec.snapshot_id.empty())
     return refuse(ec::invalid_parameter,
                   "Snapshots are not supported with runtime.type = "
@@ -200,6 +213,8 @@ void kubernetes_runtime::provision(const sandbox_instance& x,
   if (auto why = unavailable(); !why.empty())
     return cb(failed("KUBERNETES_UNAVAILABLE",
                      "The Kubernetes API server is unavailable: " + why));
+  if (auto why = fenced(); !why.empty())
+    return cb(failed("KUBERNETES_UNAVAILABLE", why));
   auto w = std::make_shared<wait_state>();
   w->x = x;
   w->opts = std::move(opts);
@@ -484,39 +499,59 @@ void kubernetes_runtime::remove_named(const char* plural,
 
 void kubernetes_runtime::remove(const sandbox_instance& x, bool,
                                 callback<unit> cb) {
+  if (auto why = fenced(); !why.empty())
+    return cb(failure{failure_kind::unavailable, why});
   auto self = shared_from_this();
   bool secret = !x.spec.image_username.empty()
                 || !x.spec.image_password.empty();
   auto id = x.id;
-  remove_named(workload_plural(), pod_name(x.id),
-               [self, secret, id, cb](expected<unit> r) {
-                 if (!r)
-                   return cb(failure{r.error().kind,
-                                     "removing its pod failed ("
-                                       + r.error().message + ")"});
-                 if (!secret)
-                   return cb(unit{});
-                 self->remove_named("secrets", pull_secret_name(id),
-                                    [cb](expected<unit> r) {
-                                      if (!r)
-                                        return cb(failure{
-                                          r.error().kind,
-                                          "removing its pull secret failed ("
-                                            + r.error().message + ")"});
-                                      cb(unit{});
-                                    });
-               });
+  auto name = pod_name(x.id);
+  guarded_write w{"DELETE", collection(workload_plural()) + "/" + name, {},
+                  opts_.node, workloads().object(name)};
+  write_guarded(
+    client_, std::move(w),
+    [self, secret, id, name, cb](guarded_outcome o, kube_response r) {
+      if (o == guarded_outcome::not_ours) {
+        // Another replica adopted it: its pod is not ours to delete.
+        OSB_WARN(component, "", id,
+                 "pod " << name << " belongs to another replica now; "
+                        << "not deleted");
+        return cb(unit{});
+      }
+      if (o == guarded_outcome::failed)
+        return cb(failure{r.status == 0 ? failure_kind::unavailable
+                                        : failure_kind::failed,
+                          "removing its pod failed (DELETE answered HTTP "
+                            + std::to_string(r.status) + ": "
+                            + status_message(r) + ")"});
+      if (!secret)
+        return cb(unit{});
+      self->remove_named("secrets", pull_secret_name(id),
+                         [cb](expected<unit> r) {
+                           if (!r)
+                             return cb(failure{
+                               r.error().kind,
+                               "removing its pull secret failed ("
+                                 + r.error().message + ")"});
+                           cb(unit{});
+                         });
+    });
 }
 
 void kubernetes_runtime::record(const sandbox_instance& x,
                                 callback<unit> cb) {
+  if (auto why = fenced(); !why.empty())
+    return cb(failure{failure_kind::unavailable, why});
   auto name = pod_name(x.id);
   auto server = opts_.server;
-  client_->request(
-    "PATCH", collection(workload_plural()) + "/" + name, record_patch(x),
-    [cb, name, server](kube_response r) {
-      // A pod that is gone keeps nothing.
-      if (r.status == 200 || r.status == 404)
+  guarded_write w{"PATCH", collection(workload_plural()) + "/" + name,
+                  record_patch(x), opts_.node, workloads().object(name)};
+  write_guarded(
+    client_, std::move(w),
+    [cb, name, server](guarded_outcome o, kube_response r) {
+      // A pod that is gone keeps nothing; one adopted by another replica
+      // is that replica's to change.
+      if (o != guarded_outcome::failed)
         return cb(unit{});
       if (r.status == 0)
         return cb(failure{failure_kind::unavailable,
@@ -524,8 +559,7 @@ void kubernetes_runtime::record(const sandbox_instance& x,
       cb(failure{failure_kind::failed,
                  "PATCH of pod " + name + " answered HTTP "
                    + std::to_string(r.status) + ": " + status_message(r)});
-    },
-    "application/merge-patch+json");
+    });
 }
 
 void kubernetes_runtime::observe(callback<observation> cb) {
@@ -544,9 +578,24 @@ void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
   }
   if (auto why = unavailable(); !why.empty())
     return cb(failure{failure_kind::unavailable, why});
+  if (opts_.sandboxes && opts_.keeper) {
+    // Sandbox objects are not relabelled by an adopter (docs/runtimes.md):
+    // only the loss of the lease is passed on.
+    auto keeper = opts_.keeper;
+    return observe_sandboxes([keeper, cb](expected<observation> r) {
+      if (r)
+        r->released = keeper->take_released();
+      cb(std::move(r));
+    });
+  }
   if (opts_.sandboxes)
     return observe_sandboxes(std::move(cb));
   observation result;
+  std::set<std::string> adoptable;
+  if (opts_.keeper) {
+    result.released = opts_.keeper->take_released();
+    adoptable = opts_.keeper->pending_adoptions();
+  }
   std::unique_lock guard{observe_mtx_};
   std::unordered_map<const std::string*, parsed> seen;
   for (auto& text : pods_->snapshot()) {
@@ -580,6 +629,10 @@ void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
       k.unclaimed = !f->pool.empty() && f->member_state != member_claimed;
       w.kept = std::move(k);
     }
+    if (adoptable.count(f->name) != 0) {
+      result.adopted.push_back(f->id);
+      opts_.keeper->adopted(f->name);
+    }
     result.workloads.push_back(std::move(w));
     result.objects.push_back({f->id, "pod", f->name, f->name, f->incarnation});
   }
@@ -603,6 +656,8 @@ void kubernetes_runtime::leftover_volumes(
 
 void kubernetes_runtime::remove_object(const runtime_object& x,
                                        callback<unit> cb) {
+  if (auto why = fenced(); !why.empty())
+    return cb(failure{failure_kind::unavailable, why});
   remove_named(x.kind == "pull secret" ? "secrets"
                : x.kind == "sandbox"   ? agent_sandbox_plural
                                        : "pods",
@@ -720,6 +775,8 @@ void kubernetes_runtime::verify(callback<unit> cb) {
 }
 
 void kubernetes_runtime::shutdown() {
+  if (opts_.keeper)
+    opts_.keeper->stop();
   pods_->stop();
   if (opts_.sandboxes)
     opts_.sandboxes->stop();

@@ -13,6 +13,7 @@
 #include "runtimes/kubernetes/kube_api.hpp"
 #include "runtimes/kubernetes/pod_claim.hpp"
 #include "runtimes/kubernetes/pod_spec.hpp"
+#include "runtimes/ownership.hpp"
 #include "runtimes/runtime.hpp"
 
 /// Sandboxes as Kubernetes Pods (`runtime.type = "kubernetes"`,
@@ -21,6 +22,8 @@
 /// second container. Everything this runtime knows of its pods comes from
 /// one informer (one list+watch, never a GET per pod).
 namespace osb::runtimes::kubernetes {
+
+class lease_keeper;
 
 /// Runs a function after a delay on a runtime thread (the timeouts of
 /// provisioning); tests fire them by hand.
@@ -41,6 +44,10 @@ struct kubernetes_options {
   std::string server;
   /// Timeouts; required.
   scheduler after;
+  /// The replica's lease (null: no fleet, never fenced) and the gate it
+  /// moves: while fenced the runtime changes no pod.
+  std::shared_ptr<lease_keeper> keeper;
+  std::shared_ptr<const ownership_gate> gate;
   /// `workload_provider = "agent-sandbox"`: the informer of this node's
   /// Sandbox objects (runtimes/kubernetes/agent_sandbox.hpp); null = the
   /// "pod" provider.
@@ -121,6 +128,9 @@ private:
   /// metadata, and for one made as a pool member its claimed spec too
   /// (pod_claim.cpp).
   std::string record_patch(const sandbox_instance& x) const;
+
+  /// Why this replica may not change pods now; empty when it may.
+  std::string fenced() const;
 
   // -- the workload provider seam (most in agent_sandbox_runtime.cpp) ------
 

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "runtimes/kubernetes/kube_api.hpp"
 
@@ -59,10 +61,13 @@ public:
 
   /// Test side: the cache changes and the handler hears of it.
   void emit(const std::string& type, const std::string& name,
-            const std::string& json) {
+            const std::string& given) {
     informer_handler h;
+    std::string json;
     {
       std::lock_guard guard{mtx_};
+      // Every cached object has a resourceVersion, as from an API server.
+      json = with_version(given, ++rv_);
       if (type == "DELETED")
         objects_.erase(name);
       else
@@ -81,8 +86,32 @@ public:
     error_ = std::move(x);
   }
 
+  /// `json` with metadata.resourceVersion set to `rv` (unchanged when it
+  /// is no object with metadata).
+  static std::string with_version(const std::string& json, int64_t rv) {
+    rapidjson::Document doc;
+    doc.Parse(json.c_str());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("metadata")
+        || !doc["metadata"].IsObject())
+      return json;
+    auto& meta = doc["metadata"];
+    auto text = std::to_string(rv);
+    rapidjson::Value v{text.c_str(),
+                       static_cast<rapidjson::SizeType>(text.size()),
+                       doc.GetAllocator()};
+    if (meta.HasMember("resourceVersion"))
+      meta["resourceVersion"] = v;
+    else
+      meta.AddMember("resourceVersion", v, doc.GetAllocator());
+    rapidjson::StringBuffer out;
+    rapidjson::Writer<rapidjson::StringBuffer> w{out};
+    doc.Accept(w);
+    return {out.GetString(), out.GetSize()};
+  }
+
 private:
   mutable std::mutex mtx_;
+  int64_t rv_ = 0;
   informer_handler handler_;
   std::map<std::string, std::string> objects_;
   bool synced_ = true;

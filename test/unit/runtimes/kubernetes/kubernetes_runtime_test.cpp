@@ -428,7 +428,12 @@ TEST_F(KubernetesRuntime, RecordPatchesTheAnnotationsAndObserveKeepsThem) {
   auto& patch = client->seen.back();
   EXPECT_EQ(patch.method, "PATCH");
   EXPECT_EQ(patch.path, "/api/v1/namespaces/default/pods/sandbox-sbx-1");
-  EXPECT_EQ(patch.body, state_patch(x.expires_us, x.spec.metadata));
+  // Conditional on the version the cache has: a pod another replica
+  // relabelled meanwhile is not written.
+  auto expected_body = state_patch(x.expires_us, x.spec.metadata);
+  expected_body.insert(std::string_view{"{\"metadata\":{"}.size(),
+                       "\"resourceVersion\":\"2\",");
+  EXPECT_EQ(patch.body, expected_body);
   // The observation carries what a server without rows adopts from.
   std::optional<expected<observation>> obs;
   rt->observe([&](expected<observation> r) { obs = r; });
@@ -532,4 +537,77 @@ TEST_F(KubernetesRuntime, AClaimOfAGoneOrRefusingMemberFails) {
   ASSERT_FALSE(*done);
   EXPECT_EQ(done->error().kind, failure_kind::conflict);
   EXPECT_EQ(client->count("PATCH", "/"), patches);
+}
+
+TEST_F(KubernetesRuntime, DeletesCarryPreconditionsAndSpareAdoptedPods) {
+  provision(instance());
+  client->run();
+  set_status("sandbox-sbx-1", ready_status);
+  // Our pod: the DELETE names the uid and resourceVersion the cache has.
+  std::optional<expected<unit>> done;
+  rt->remove(instance(), false, [&](expected<unit> r) { done = r; });
+  client->run();
+  ASSERT_TRUE(done && *done);
+  ASSERT_EQ(client->count("DELETE", "/api/v1/namespaces/default/pods/"), 1u);
+  EXPECT_NE(client->seen.back().body.find(R"("preconditions":{)"),
+            std::string::npos)
+    << client->seen.back().body;
+  EXPECT_NE(client->seen.back().body.find(R"("resourceVersion":"2")"),
+            std::string::npos)
+    << client->seen.back().body;
+  // A pod another replica relabelled (adopted) is not deleted, and the
+  // sandbox counts as gone here.
+  provision(instance("sbx-2"));
+  client->run();
+  auto json = pods->object("sandbox-sbx-2");
+  auto at = json.find("\"node-a\"");
+  ASSERT_NE(at, std::string::npos);
+  json.replace(at, 8, "\"node-b\"");
+  pods->emit("MODIFIED", "sandbox-sbx-2", json);
+  done.reset();
+  rt->remove(instance("sbx-2"), false, [&](expected<unit> r) { done = r; });
+  client->run();
+  ASSERT_TRUE(done && *done);
+  EXPECT_EQ(client->count("DELETE", "/api/v1/namespaces/default/pods/"
+                                    "sandbox-sbx-2"),
+            0u);
+}
+
+TEST_F(KubernetesRuntime, AFencedReplicaChangesNoPod) {
+  auto gate = std::make_shared<ownership_gate>();
+  gate->valid_until_ns = 0;
+  auto cfg = std::make_shared<node_config>();
+  cfg->runtime.type = "kubernetes";
+  kubernetes_options opts;
+  opts.cfg = cfg;
+  opts.node = "node-a";
+  opts.incarnation = "inc-1";
+  opts.after = [this](std::chrono::milliseconds d, std::function<void()> f) {
+    timers.emplace_back(d, std::move(f));
+  };
+  opts.gate = gate;
+  auto fenced = std::make_shared<kubernetes_runtime>(client, pods, opts);
+  fenced->start();
+  std::optional<expected<unit>> done;
+  fenced->remove(instance(), false, [&](expected<unit> r) { done = r; });
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(*done);
+  EXPECT_EQ(done->error().kind, failure_kind::unavailable);
+  done.reset();
+  fenced->record(instance(), [&](expected<unit> r) { done = r; });
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(*done);
+  std::optional<provision_result> r;
+  fenced->provision(instance(), {}, [&](provision_result x) { r = x; });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, "KUBERNETES_UNAVAILABLE");
+  client->run();
+  EXPECT_TRUE(client->seen.empty());
+  // Renewed: it may again.
+  gate->valid_until_ns = ownership_gate::to_ns(ownership_gate::clock::now()
+                                               + std::chrono::seconds(10));
+  done.reset();
+  fenced->record(instance(), [&](expected<unit> r) { done = r; });
+  client->run();
+  EXPECT_FALSE(client->seen.empty());
 }
