@@ -7,6 +7,7 @@
 #include "runtimes/kubernetes/kubernetes_runtime.hpp"
 
 #include "runtimes/kubernetes/agent_sandbox.hpp"
+#include "runtimes/kubernetes/lease_keeper.hpp"
 
 namespace osb::runtimes::kubernetes {
 
@@ -36,8 +37,9 @@ std::string kubernetes_runtime::sandboxes_unavailable() const {
   return {};
 }
 
-void kubernetes_runtime::observe_sandboxes(callback<observation> cb) {
-  observation result;
+void kubernetes_runtime::observe_sandboxes(
+  observation result, const std::set<std::string>& adoptable,
+  callback<observation> cb) {
   // Each object is parsed once per version, as in `observe`: the pods (by
   // name) first, then the Sandboxes.
   std::unique_lock guard{observe_mtx_};
@@ -80,6 +82,12 @@ void kubernetes_runtime::observe_sandboxes(callback<observation> cb) {
       k.pool = f.pool;
       k.unclaimed = !f.pool.empty() && f.member_state != member_claimed;
       w.kept = std::move(k);
+    }
+    // Relabelled to this replica by its lease keeper (pod first, then the
+    // Sandbox): adopted like a pod.
+    if (adoptable.count(f.name) != 0) {
+      result.adopted.push_back(f.id);
+      opts_.keeper->adopted(f.name);
     }
     result.workloads.push_back(std::move(w));
     result.objects.push_back({f.id, "sandbox", f.name, f.name, f.incarnation});

@@ -105,7 +105,8 @@ expected<std::vector<host_runtime>> make_hosts(const runtime_context& ctx) {
   ko.duration = std::chrono::seconds(k.lease_duration_seconds);
   ko.renew = std::chrono::seconds(k.lease_renew_seconds);
   ko.gate = gate;
-  ko.adopt = k.workload_provider != "agent-sandbox";
+  if (k.workload_provider == "agent-sandbox")
+    ko.sandboxes = sandbox_collection(opts.namespace_name);
   opts.keeper = std::make_shared<lease_keeper>(
     *client, make_informer(*client, lo), std::move(ko));
   opts.gate = gate;

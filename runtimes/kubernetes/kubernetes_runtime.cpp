@@ -578,24 +578,14 @@ void kubernetes_runtime::observe_synced(int tries, callback<observation> cb) {
   }
   if (auto why = unavailable(); !why.empty())
     return cb(failure{failure_kind::unavailable, why});
-  if (opts_.sandboxes && opts_.keeper) {
-    // Sandbox objects are not relabelled by an adopter (docs/runtimes.md):
-    // only the loss of the lease is passed on.
-    auto keeper = opts_.keeper;
-    return observe_sandboxes([keeper, cb](expected<observation> r) {
-      if (r)
-        r->released = keeper->take_released();
-      cb(std::move(r));
-    });
-  }
-  if (opts_.sandboxes)
-    return observe_sandboxes(std::move(cb));
   observation result;
   std::set<std::string> adoptable;
   if (opts_.keeper) {
     result.released = opts_.keeper->take_released();
     adoptable = opts_.keeper->pending_adoptions();
   }
+  if (opts_.sandboxes)
+    return observe_sandboxes(std::move(result), adoptable, std::move(cb));
   std::unique_lock guard{observe_mtx_};
   std::unordered_map<const std::string*, parsed> seen;
   for (auto& text : pods_->snapshot()) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -144,8 +145,12 @@ private:
   /// A Sandbox change: fails the provisioning that waits for it when the
   /// controller cannot make it ready.
   void on_sandbox_change(const watch_event& e);
-  /// `observe` from the Sandbox objects and their pods.
-  void observe_sandboxes(callback<observation> cb);
+  /// `observe` from the Sandbox objects and their pods, into `result`
+  /// (the lease's part filled in); `adoptable` are the names relabelled to
+  /// this replica.
+  void observe_sandboxes(observation result,
+                         const std::set<std::string>& adoptable,
+                         callback<observation> cb);
   /// Why the Sandbox informer cannot be used now; empty otherwise (and
   /// with the "pod" provider).
   std::string sandboxes_unavailable() const;

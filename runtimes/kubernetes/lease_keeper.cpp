@@ -323,15 +323,22 @@ void lease_keeper::take_over(const lease_facts& f) {
                "replica " << self->opts_.node << " takes over lease " << f.name
                           << " of lost replica " << f.node << " (held by "
                           << f.holder << ", unchanged for its duration)");
-      self->relabel(f.node, version_of(r.body), 0);
+      auto pods = "/api/v1/namespaces/" + self->opts_.namespace_name
+                  + "/pods";
+      self->relabel(f.node, version_of(r.body), 0, pods,
+                    self->opts_.sandboxes);
     });
 }
 
 void lease_keeper::relabel(const std::string& lost,
-                           const std::string& lease_rv, int attempt) {
+                           const std::string& lease_rv, int attempt,
+                           const std::string& collection,
+                           const std::string& next) {
   auto self = shared_from_this();
   auto lease = lease_name(lost);
-  auto finish = [self, lease, lease_rv, lost] {
+  auto finish = [self, lease, lease_rv, lost, next] {
+    if (!next.empty())
+      return self->relabel(lost, lease_rv, 0, next, {});
     // Every pod is ours: the lease goes (conditional on our takeover, so a
     // lease made afresh meanwhile stays).
     self->client_->request(
@@ -344,26 +351,30 @@ void lease_keeper::relabel(const std::string& lost,
         self->taking_.erase(lease);
       });
   };
-  auto retry = [self, lost, lease_rv, attempt, lease] {
+  auto retry = [self, lost, lease_rv, attempt, lease, collection, next] {
     if (attempt + 1 >= max_relabel_rounds) {
       OSB_ERROR(component, "", "",
                 "replica " << self->opts_.node
-                           << " gives up relabelling the pods of " << lost
+                           << " gives up relabelling " << collection
+                           << " of " << lost
                            << "; the lease expires and is taken again");
       std::lock_guard guard{self->mtx_};
       self->taking_.erase(lease);
       return;
     }
     self->client_->after(std::chrono::milliseconds(200),
-                         [self, lost, lease_rv, attempt] {
-                           self->relabel(lost, lease_rv, attempt + 1);
+                         [self, lost, lease_rv, attempt, collection, next] {
+                           self->relabel(lost, lease_rv, attempt + 1,
+                                         collection, next);
                          });
   };
-  auto path = "/api/v1/namespaces/" + opts_.namespace_name
-              + "/pods?labelSelector="
+  // A Sandbox's pod template carries the label too: a pod its controller
+  // makes again is the adopter's.
+  bool templated = collection == opts_.sandboxes;
+  auto path = collection + "?labelSelector="
               + query_escape(std::string{node_label} + "=" + lost);
-  client_->request("GET", path, {}, [self, lost, finish,
-                                     retry](kube_response r) {
+  client_->request("GET", path, {}, [self, lost, finish, retry, collection,
+                                     templated](kube_response r) {
     if (r.status != 200)
       return retry();
     auto pods = names_and_versions(r.body);
@@ -381,12 +392,18 @@ void lease_keeper::relabel(const std::string& lost,
       o.begin_object().key("metadata").begin_object();
       o.key("resourceVersion").str(rv);
       o.key("labels").begin_object().key(node_label).str(node).end_object();
-      o.end_object().end_object();
+      o.end_object();
+      if (templated) {
+        o.key("spec").begin_object().key("podTemplate").begin_object();
+        o.key("metadata").begin_object().key("labels").begin_object();
+        o.key(node_label).str(node).end_object().end_object();
+        o.end_object().end_object();
+      }
+      o.end_object();
       self->client_->request(
-        "PATCH",
-        "/api/v1/namespaces/" + self->opts_.namespace_name + "/pods/" + name,
-        o.release(),
-        [self, state, name = name, lost, finish, retry](kube_response r) {
+        "PATCH", collection + "/" + name, o.release(),
+        [self, state, name = name, lost, finish, retry,
+         collection](kube_response r) {
           {
             std::lock_guard guard{self->mtx_};
             if (r.status == 200) {
@@ -400,8 +417,8 @@ void lease_keeper::relabel(const std::string& lost,
             return;
           OSB_INFO(component, "", "",
                    "replica " << self->opts_.node << " relabelled "
-                              << state->moved << " pods of lost replica "
-                              << lost << " to itself");
+                              << state->moved << " of " << collection
+                              << " of lost replica " << lost << " to itself");
           if (state->again)
             return retry();
           finish();

@@ -18,8 +18,8 @@
 /// `renew`; it watches every replica's lease (one informer); when a peer's
 /// lease went unchanged for its duration it takes that lease over (an update
 /// with the seen resourceVersion: exactly one replica wins), relabels the
-/// lost replica's pods to itself (each patch conditional on the pod's
-/// resourceVersion) and deletes the lease; the runtime then hands the pods to
+/// lost replica's pods (and Sandbox objects) to itself (each patch
+/// conditional on the object's resourceVersion) and deletes the lease; the runtime then hands the pods to
 /// the supervisor's adoption. A renewal that finds its lease taken over means
 /// this replica lost its sandboxes: it reports that once (`take_released`)
 /// and makes a fresh lease after. All I/O is asynchronous on the client's
@@ -34,10 +34,12 @@ struct lease_keeper_options {
   std::chrono::milliseconds renew{2000};
   /// Shared with the runtime and the actors; the keeper moves its deadline.
   std::shared_ptr<ownership_gate> gate;
-  /// Whether it takes lapsed peers' leases over. False with the
-  /// agent-sandbox provider: its Sandbox objects are not relabelled (the
-  /// controller ends them at their shutdownTime), the lease still fences.
+  /// Whether it takes lapsed peers' leases over.
   bool adopt = true;
+  /// With the agent-sandbox provider: the collection of its Sandbox objects,
+  /// relabelled (metadata and pod template) after the pods, so that a
+  /// Sandbox arrives at the adopter with its pod already there.
+  std::string sandboxes;
 };
 
 class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
@@ -70,8 +72,11 @@ private:
   void on_lost(const std::string& why);
   void consider_takeovers();
   void take_over(const lease_facts& f);
+  /// Relabels the lost replica's objects of `collection` (a round), then
+  /// those of `next` (empty: done; the lease goes).
   void relabel(const std::string& lost, const std::string& lease_rv,
-               int attempt);
+               int attempt, const std::string& collection,
+               const std::string& next);
   void accepted(lease_clock::time_point sent, const std::string& rv);
 
   kube_client_ptr client_;
