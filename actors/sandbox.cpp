@@ -45,19 +45,25 @@ runtimes::sandbox_instance instance(self_ptr self) {
   return make_instance(self->state.row, self->state.spec);
 }
 
-void record(self_ptr self) {
+void record(self_ptr self, std::function<void()> then) {
   auto x = instance(self);
   x.spec.metadata = self->state.view.metadata;
   x.expires_us = self->state.view.expires_us;
   self->request(self->state.runtime, runtime_timeout(self), atom::update_v,
                 std::move(x))
-    .then([](bool) {},
-          [self](caf::error& err) {
-            OSB_WARN(component, "", sid(self),
-                     "sandbox could not keep its expiry and metadata with "
-                     "its workload (the store has them): "
-                       << to_failure(err).message);
-          });
+    .then(
+      [then](bool) {
+        if (then)
+          then();
+      },
+      [self, then](caf::error& err) {
+        OSB_WARN(component, "", sid(self),
+                 "sandbox could not keep its expiry and metadata with "
+                 "its workload (the store has them): "
+                   << to_failure(err).message);
+        if (then)
+          then();
+      });
 }
 
 /// Answers endpoint lookups that waited for the start: the container runs

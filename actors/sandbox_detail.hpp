@@ -5,6 +5,7 @@
 // resume, diagnostics).
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "actors/sandbox.hpp"
@@ -34,7 +35,10 @@ runtimes::sandbox_instance instance(self_ptr self);
 
 /// Has the runtime keep the current expiry and metadata with the workload
 /// (runtime::record), after the store has them; failures are logged.
-void record(self_ptr self);
+/// `then` runs once the runtime answered (either way): an answer given only
+/// then is not lost when this replica dies and another adopts the workload
+/// from what it keeps (Kubernetes).
+void record(self_ptr self, std::function<void()> then = {});
 
 /// Moves the state machine and the API view to a new state.
 void transition(self_ptr self, sandbox_phase phase, sandbox_state api_state,

@@ -164,11 +164,13 @@ void renew_to(self_ptr self, int64_t expires_us, const std::string& rid,
         st.view.expires_us = row.expires_us;
         arm_expiry(self);
         self->send(st.node, atom::update_v, st.view);
-        record(self);
         OSB_INFO(component, rid, sid(self),
                  "sandbox expiry renewed to "
                    << codec::format_time(row.expires_us));
-        rp.deliver(sandbox_answer{row.expires_us});
+        // Answered once the workload keeps it too: an adopter reads it there.
+        record(self, [rp, at = row.expires_us]() mutable {
+          rp.deliver(sandbox_answer{at});
+        });
       },
       [self, rp](caf::error& err) mutable {
         rp.deliver(store_error(self, err, "the new expiration"));
@@ -359,9 +361,10 @@ void run(self_ptr self, patch_op& op, const std::string& rid,
         st.row.metadata_json = row.metadata_json;
         st.view.metadata = std::move(metadata);
         self->send(st.node, atom::update_v, st.view);
-        record(self);
         OSB_INFO(component, rid, sid(self), "sandbox metadata patched");
-        rp.deliver(sandbox_answer{st.view});
+        record(self, [rp, view = st.view]() mutable {
+          rp.deliver(sandbox_answer{view});
+        });
       },
       [self, rp](caf::error& err) mutable {
         rp.deliver(store_error(self, err, "the metadata"));
