@@ -466,3 +466,43 @@ TEST_F(KubernetesFleet, AFrozenReplicaIsAdoptedAndGivesUpWhenThawed) {
     EXPECT_EQ(frozen.call("DELETE", "/v1/sandboxes/" + id).status, 204) << id;
   EXPECT_TRUE(eventually([&] { return pod_owners(*emu).empty(); }, 10s));
 }
+
+// A create is acknowledged only once its pod exists (the pod's annotations
+// are the durable record on Kubernetes): a replica killed -9 right after
+// its 202s, with its pods not scheduled yet, loses none of them; the other
+// replica adopts each and it becomes Running (issue 19).
+TEST_F(KubernetesFleet, CreateAcknowledgedBeforeAKillIsAdoptedAndRuns) {
+  start_fleet(2);
+  auto& victim = *replicas.back().srv;
+  auto& survivor = *replicas.front().srv;
+  // Pods stay Pending well past the kill.
+  auto d = emu->admin_call("POST", "/_emulator/delays",
+                           R"({"scheduleMs": 3000})");
+  ASSERT_EQ(d.status, 200) << d.body;
+  std::vector<std::string> acked;
+  for (int i = 0; i < 4; ++i) {
+    auto r = victim.call("POST", "/v1/sandboxes", create_body);
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_STREQ(r.json()["status"]["state"].GetString(), "Pending");
+    acked.push_back(r.json()["id"].GetString());
+  }
+  victim.kill(SIGKILL);
+  // Each acknowledged create has its pod, none of them Ready yet.
+  auto owners = pod_owners(*emu);
+  size_t victims = 0;
+  for (auto& id : acked) {
+    ASSERT_EQ(owners.count(id), 1u) << id << " has no pod";
+    victims += owners[id] == victim.node();
+  }
+  EXPECT_GE(victims, 1u) << "placement gave the victim none";
+  for (auto& id : acked)
+    EXPECT_EQ(survivor.wait_state(id, "Running", adoption_bound + 15s),
+              "Running")
+      << id << "\n" << all_logs(replicas);
+  for (auto& [id, node] : pod_owners(*emu))
+    EXPECT_NE(node, victim.node()) << id;
+  for (auto& id : acked)
+    EXPECT_EQ(survivor.call("DELETE", "/v1/sandboxes/" + id).status, 204)
+      << id;
+  EXPECT_TRUE(eventually([&] { return pod_owners(*emu).empty(); }, 10s));
+}
