@@ -17,58 +17,6 @@ namespace osb {
 
 namespace node_detail {
 
-void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl) {
-  auto& st = self->state;
-  auto id = view.id;
-  auto i = st.directory.find(id);
-  if (i == st.directory.end()) {
-    ++st.num_owned[view.node];
-    if (view.node == self_name(self))
-      ++st.num_on_host[view.runtime_host];
-    st.directory.emplace(id, node_state::entry{std::move(hdl),
-                                               std::move(view)});
-    return;
-  }
-  if (i->second.view.node != view.node) {
-    --st.num_owned[i->second.view.node];
-    ++st.num_owned[view.node];
-  }
-  if (hdl)
-    i->second.hdl = std::move(hdl);
-  i->second.view = std::move(view);
-}
-
-sandbox_views local_views(self_ptr self) {
-  sandbox_views result;
-  for (auto& [id, e] : self->state.directory)
-    if (e.view.node == self_name(self))
-      result.push_back(e.view);
-  return result;
-}
-
-void replace_owned(self_ptr self, const std::string& owner,
-                   sandbox_views views) {
-  auto& dir = self->state.directory;
-  for (auto i = dir.begin(); i != dir.end();) {
-    if (i->second.view.node == owner) {
-      --self->state.num_owned[owner];
-      i = dir.erase(i);
-    } else {
-      ++i;
-    }
-  }
-  for (auto& v : views) {
-    // A sandbox this node runs is its own: a peer that still claims it
-    // lost it to this node (Kubernetes adoption) and drops it soon.
-    auto i = dir.find(v.id);
-    if (i != dir.end() && i->second.view.node == self_name(self)) {
-      self->state.contested[v.id] = std::move(v);
-      continue;
-    }
-    store_view(self, std::move(v));
-  }
-}
-
 /// The supervisor that takes a create on this node: the one of `host`, or
 /// the least loaded one when `host` is empty.
 caf::expected<supervisor_actor> pick_supervisor(self_ptr self,
@@ -118,11 +66,6 @@ caf::error unavailable(const std::string& node, const std::string& id) {
                       + "', which is unavailable.");
 }
 
-node_state::entry* find(self_ptr self, const std::string& id) {
-  auto i = self->state.directory.find(id);
-  return i == self->state.directory.end() ? nullptr : &i->second;
-}
-
 /// Returns the peer that owns `e`, or nullptr when it is this node.
 node_state::member* owner_of(self_ptr self, const node_state::entry& e) {
   if (e.view.node == self_name(self))
@@ -131,32 +74,13 @@ node_state::member* owner_of(self_ptr self, const node_state::entry& e) {
   return i == self->state.members.end() ? nullptr : &i->second;
 }
 
-void erase_view(self_ptr self, const std::string& id) {
-  auto& st = self->state;
-  auto i = st.directory.find(id);
-  if (i == st.directory.end())
-    return;
-  --st.num_owned[i->second.view.node];
-  if (i->second.view.node == self_name(self))
-    --st.num_on_host[i->second.view.runtime_host];
-  st.directory.erase(i);
-}
-
-/// Sends `xs` to every reachable peer.
-template <class... Ts>
-void broadcast(self_ptr self, Ts&&... xs) {
-  for (auto& [name, m] : self->state.members)
-    if (m.up)
-      self->send(m.hdl, xs...);
-}
-
 /// Routes a request for one sandbox to its owner: the local SANDBOX actor,
 /// or the owning peer's NODE actor (one hop), or 503 when that peer is down.
 /// `view_only`: the local part needs only the directory's view, no actor.
 template <class Result, class Local, class Remote>
 caf::result<Result> route(self_ptr self, const std::string& id, Local local,
                           Remote remote, bool view_only = false) {
-  auto e = find(self, id);
+  auto e = find_entry(self, id);
   if (e == nullptr)
     return unknown_sandbox(self, id);
   if (e->view.node == self_name(self)) {
@@ -794,43 +718,19 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                             "Pool member " + id + " is not on this node.");
         });
     },
+    // The directory (node_directory.cpp).
     [=](atom::put, sandbox_actor& hdl, sandbox_view& view) {
-      if (view.endpoint_host.empty())
-        view.endpoint_host = self->state.init.public_host;
-      broadcast(self, atom::replicate_v, view);
-      store_view(self, std::move(view), std::move(hdl));
+      register_local(self, std::move(hdl), std::move(view));
     },
     [=](atom::update, sandbox_view& view) {
-      auto e = find(self, view.id);
-      if (e == nullptr)
-        return;
-      if (view.endpoint_host.empty())
-        view.endpoint_host = self->state.init.public_host;
-      broadcast(self, atom::replicate_v, view);
-      e->view = std::move(view);
+      update_local(self, std::move(view));
     },
-    [=](atom::forget, std::string& id) {
-      auto e = find(self, id);
-      if (e == nullptr || e->view.node != self_name(self))
-        return;
-      self->state.contested.erase(id);
-      erase_view(self, id);
-      broadcast(self, atom::drop_v, id);
+    [=](atom::forget, std::string& id) { forget_local(self, id); },
+    [=](atom::forget, std::string& id, bool) { forget_adopted(self, id); },
+    [=](atom::replicate, sandbox_view& view) {
+      apply_replica(self, std::move(view));
     },
-    [=](atom::forget, std::string& id, bool) {
-      auto e = find(self, id);
-      if (e == nullptr || e->view.node != self_name(self))
-        return;
-      erase_view(self, id);
-      auto i = self->state.contested.find(id);
-      if (i != self->state.contested.end()) {
-        // The adopter's claim arrived while this node still ran it.
-        store_view(self, std::move(i->second));
-        self->state.contested.erase(i);
-      }
-      // No drop to the peers: they learnt the new owner from it (and a
-      // drop from a non-owner is ignored anyway, see atom::drop).
-    },
+    [=](atom::drop, std::string& id) { apply_drop(self, id); },
     [=](atom::put, supervisor_actor& sup, std::string& host) {
       // Its sandboxes are unknown until it reports its recovery (which may
       // arrive first: it comes from the supervisor, this from main).
@@ -846,30 +746,6 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
         sandbox_views& views) -> caf::result<node_info, sandbox_views,
                                              node_infos> {
       return accept_join(self, info, views);
-    },
-    [=](atom::replicate, sandbox_view& view) {
-      if (view.node == self_name(self))
-        return;
-      // As in replace_owned: never over a sandbox this node runs.
-      if (auto e = find(self, view.id);
-          e != nullptr && e->view.node == self_name(self)) {
-        self->state.contested[view.id] = std::move(view);
-        return;
-      }
-      store_view(self, std::move(view));
-    },
-    [=](atom::drop, std::string& id) {
-      auto e = find(self, id);
-      if (e == nullptr || e->view.node == self_name(self))
-        return;
-      // Only its owner drops an entry: a replica that lost a sandbox to
-      // another (Kubernetes adoption) must not erase the new owner's.
-      auto m = self->state.members.find(e->view.node);
-      if (m != self->state.members.end()
-          && m->second.hdl.address()
-               != caf::actor_cast<caf::actor_addr>(self->current_sender()))
-        return;
-      erase_view(self, id);
     },
     [=](atom::join, std::string& address, caf::actor& peer) {
       join_peer(self, address, caf::actor_cast<node_actor>(peer));

@@ -133,10 +133,10 @@ struct node_state {
   std::unordered_map<std::string, std::string> last_mutation;
 };
 
-/// Implements the NODE actor: the directory of the fleet, placement of
-/// creates, one-hop routing of requests to the owning node, membership
-/// (join, replication, node loss via monitoring, reconnects; see
-/// node_membership.cpp).
+/// Implements the NODE actor: the directory of the fleet (see
+/// node_directory.cpp), placement of creates, one-hop routing of requests
+/// to the owning node, membership (join, replication, node loss via
+/// monitoring, reconnects; see node_membership.cpp).
 node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
                                node_init init);
 

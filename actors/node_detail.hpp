@@ -1,7 +1,8 @@
 #pragma once
 
-// Internals of the NODE actor shared by node.cpp (directory, routing) and
-// node_membership.cpp (joins, reconnects, completeness).
+// Internals of the NODE actor shared by node.cpp (placement, routing),
+// node_directory.cpp (the directory), node_membership.cpp (joins,
+// reconnects, completeness), node_pools.cpp and node_snapshots.cpp.
 
 #include <chrono>
 #include <string>
@@ -20,18 +21,53 @@ inline const std::string& self_name(self_ptr self) {
 /// Creates routed to a peer (image pulls can be slow).
 constexpr auto remote_create_timeout = std::chrono::minutes(30);
 
-// -- directory (node.cpp) -----------------------------------------------------
+/// Sends `xs` to every reachable peer.
+template <class... Ts>
+void broadcast(self_ptr self, Ts&&... xs) {
+  for (auto& [name, m] : self->state.members)
+    if (m.up)
+      self->send(m.hdl, xs...);
+}
+
+// -- directory (node_directory.cpp) -------------------------------------------
 
 /// Stores a view and keeps the per-node counts right.
 void store_view(self_ptr self, sandbox_view view, sandbox_actor hdl = {});
+
+/// The directory's entry of `id`, or nullptr.
+node_state::entry* find_entry(self_ptr self, const std::string& id);
+
+/// Erases the entry of `id` (if any) and keeps the counts right.
+void erase_view(self_ptr self, const std::string& id);
 
 /// This node's sandboxes.
 sandbox_views local_views(self_ptr self);
 
 /// Replaces everything known about `owner`'s sandboxes with a snapshot:
-/// heals the directory after a partition or a restart of that node.
+/// heals the directory after a partition or a restart of that node. A
+/// claim on a sandbox this node runs is kept aside (`contested`).
 void replace_owned(self_ptr self, const std::string& owner,
                    sandbox_views views);
+
+/// A SANDBOX actor of this node registered: stored and replicated.
+void register_local(self_ptr self, sandbox_actor hdl, sandbox_view view);
+
+/// A sandbox of this node changed: stored and replicated (unknown: none).
+void update_local(self_ptr self, sandbox_view view);
+
+/// A sandbox of this node is gone: erased here and dropped on every peer.
+void forget_local(self_ptr self, const std::string& id);
+
+/// A sandbox of this node was adopted by another replica: erased here
+/// without a drop; the adopter's claim kept aside (if any) takes its place.
+void forget_adopted(self_ptr self, const std::string& id);
+
+/// A peer's view of one of its sandboxes: stored, or kept aside when this
+/// node runs that sandbox.
+void apply_replica(self_ptr self, sandbox_view view);
+
+/// A peer's drop of an entry: applied only when the sender owns it.
+void apply_drop(self_ptr self, const std::string& id);
 
 // -- pools in a cluster (node_pools.cpp) --------------------------------------
 

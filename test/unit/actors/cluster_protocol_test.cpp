@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 void FAIL(const std::string& msg) {
   throw std::runtime_error(msg);
@@ -241,6 +242,10 @@ struct two_nodes : fixture_base {
       caf::anon_send_exit(mars_snapshots, caf::exit_reason::user_shutdown);
     if (impostor)
       caf::anon_send_exit(impostor, caf::exit_reason::user_shutdown);
+    if (jupiter_node)
+      caf::anon_send_exit(jupiter_node, caf::exit_reason::user_shutdown);
+    for (auto& x : sandboxes)
+      caf::anon_send_exit(x, caf::exit_reason::user_shutdown);
     drain();
   }
 
@@ -261,12 +266,57 @@ struct two_nodes : fixture_base {
 
   /// Earth's view of the member `name`.
   caf::optional<member_info> member(const std::string& name) {
-    auto [xs, err] = ask<member_infos>(earth, earth_node, atom::members_v);
+    return member_of(earth, earth_node, name);
+  }
+
+  /// `planet`'s view of the member `name` (itself included).
+  template <class Planet>
+  caf::optional<member_info> member_of(Planet& planet, node_actor hdl,
+                                       const std::string& name) {
+    auto [xs, err] = ask<member_infos>(planet, hdl, atom::members_v);
     if (xs)
       for (auto& x : *xs)
         if (x.name == name)
           return x;
     return caf::none;
+  }
+
+  /// The owner of sandbox `id` as `planet`'s NODE actor answers a get (the
+  /// owner's view, one hop), or the HTTP status of its error.
+  template <class Planet>
+  std::string owner_seen(Planet& planet, node_actor hdl,
+                         const std::string& id) {
+    auto [v, err] = ask<sandbox_view>(planet, hdl, atom::get_v, id);
+    if (v)
+      return v->node;
+    return std::to_string(http::status_of(to_api_error(err)));
+  }
+
+  /// Registers a running sandbox `id` owned by `node` with `planet`'s NODE
+  /// actor, as its supervisor does.
+  template <class Planet>
+  void run_on(Planet& planet, node_actor hdl, const std::string& id,
+              const std::string& node) {
+    sandbox_view v;
+    v.id = id;
+    v.node = node;
+    v.state = sandbox_state::running;
+    v.created_us = 1;
+    auto sbx = planet.sys.spawn(fake_sandbox, v);
+    sandboxes.push_back(caf::actor_cast<caf::actor>(sbx));
+    caf::anon_send(hdl, atom::put_v, sbx, v);
+    drain();
+  }
+
+  /// Mars, a Kubernetes replica that froze, lost sbx-2 to earth (which
+  /// adopted it) and, thawed, still runs it: both register it, then earth
+  /// joins mars and each hears the other's claim.
+  void both_claim_sbx2() {
+    run_on(mars, mars_node, "sbx-2", "mars");
+    run_on(earth, earth_node, "sbx-2", "earth");
+    caf::anon_send(earth_node, atom::join_v, std::string{"mars:4242"},
+                   caf::actor_cast<caf::actor>(remote_mars));
+    drain();
   }
 
   /// Runs both nodes and the network until nothing moves, without firing
@@ -318,6 +368,10 @@ struct two_nodes : fixture_base {
   node_actor remote_mars;
   snapshots_actor mars_snapshots;
   node_actor impostor;
+  /// A third node, in earth's process (see the directory tests).
+  node_actor jupiter_node;
+  /// Stand-in SANDBOX actors made by run_on.
+  std::vector<caf::actor> sandboxes;
 };
 
 struct waiting_for_mars : two_nodes {
@@ -596,6 +650,95 @@ CAF_TEST(pools travel between the nodes and claims hop once) {
   drain();
 }
 
+// The directory's ownership rules for Kubernetes replicas (docs/runtimes.md
+// "The directory", actors/node_directory.cpp).
+
+CAF_TEST(a drop counts only from the owner of the entry) {
+  CAF_MESSAGE("jupiter, a third node in earth's process, joins earth");
+  jupiter_node = earth.sys.spawn(node, make_node("jupiter"));
+  caf::anon_send(jupiter_node, atom::join_v, std::string{"jupiter:4242"},
+                 caf::actor_cast<caf::actor>(earth_node));
+  drain();
+  CAF_REQUIRE(member("jupiter"));
+  CAF_REQUIRE_EQUAL(member("jupiter")->state, "up");
+  CAF_MESSAGE("mars runs sbx-1; earth joins mars and sees it there");
+  join_mars();
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-1"), "mars");
+  CAF_MESSAGE("jupiter adopts sbx-1: its claim flips the owner on earth");
+  run_on(earth, jupiter_node, "sbx-1", "jupiter");
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-1"), "jupiter");
+  CAF_MESSAGE("mars, which lost it, drops sbx-1: not the owner, ignored");
+  caf::anon_send(mars_node, atom::forget_v, std::string{"sbx-1"});
+  drain();
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-1"), "jupiter");
+  CAF_CHECK_EQUAL(member("jupiter")->sandboxes, 1);
+  CAF_CHECK_EQUAL(member("mars")->sandboxes, 0);
+  CAF_MESSAGE("a drop from no member at all is ignored too");
+  caf::anon_send(earth_node, atom::drop_v, std::string{"sbx-1"});
+  drain();
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-1"), "jupiter");
+  CAF_MESSAGE("jupiter, the owner, deletes it: earth drops the entry");
+  caf::anon_send(jupiter_node, atom::forget_v, std::string{"sbx-1"});
+  drain();
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-1"), "404");
+  CAF_CHECK_EQUAL(member("jupiter")->sandboxes, 0);
+}
+
+CAF_TEST(a claim of a peer on a sandbox this node runs is kept aside) {
+  both_claim_sbx2();
+  CAF_REQUIRE(member("mars"));
+  CAF_REQUIRE_EQUAL(member("mars")->state, "up");
+  CAF_MESSAGE("the join's snapshot did not move sbx-2 on either side");
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-2"), "earth");
+  CAF_CHECK_EQUAL(owner_seen(mars, mars_node, "sbx-2"), "mars");
+  CAF_CHECK_EQUAL(member("earth")->sandboxes, 1);
+  CAF_CHECK_EQUAL(member("mars")->sandboxes, 0);
+  CAF_MESSAGE("neither does a replicated view of it from mars");
+  sandbox_view v;
+  v.id = "sbx-2";
+  v.node = "mars";
+  v.state = sandbox_state::paused;
+  v.created_us = 1;
+  caf::anon_send(mars_node, atom::update_v, v);
+  drain();
+  auto [got, e1] = ask<sandbox_view>(earth, earth_node, atom::get_v,
+                                     std::string{"sbx-2"});
+  CAF_REQUIRE(got);
+  CAF_CHECK_EQUAL(got->node, "earth");
+  CAF_CHECK(got->state == sandbox_state::running);
+  CAF_MESSAGE("earth lists it once, as its own");
+  auto [page, e2] = ask<list_page>(earth, earth_node, atom::list_v,
+                                   list_query{});
+  CAF_REQUIRE(page);
+  CAF_CHECK_EQUAL(page->total_items, 1);
+  CAF_CHECK_EQUAL(member("earth")->sandboxes, 1);
+  CAF_CHECK_EQUAL(member("mars")->sandboxes, 0);
+}
+
+CAF_TEST(a node giving up an adopted sandbox takes the claim of the adopter) {
+  both_claim_sbx2();
+  CAF_MESSAGE("mars's supervisor finds its lease taken over: drops sbx-2");
+  caf::anon_send(mars_node, atom::forget_v, std::string{"sbx-2"}, true);
+  // Then the sandbox actor's end tells the node to forget it once more.
+  caf::anon_send(mars_node, atom::forget_v, std::string{"sbx-2"});
+  drain();
+  CAF_MESSAGE("both ends agree on earth: no 404 from mars, none on earth");
+  CAF_CHECK_EQUAL(owner_seen(mars, mars_node, "sbx-2"), "earth");
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-2"), "earth");
+  auto earth_on_mars = member_of(mars, mars_node, "earth");
+  CAF_REQUIRE(earth_on_mars);
+  CAF_CHECK_EQUAL(earth_on_mars->sandboxes, 1);
+  CAF_CHECK_EQUAL(member_of(mars, mars_node, "mars")->sandboxes, 0);
+  CAF_MESSAGE("given up before the adopter's claim came: mars hears it later");
+  run_on(mars, mars_node, "sbx-3", "mars");
+  caf::anon_send(mars_node, atom::forget_v, std::string{"sbx-3"}, true);
+  drain();
+  CAF_CHECK_EQUAL(owner_seen(mars, mars_node, "sbx-3"), "404");
+  run_on(earth, earth_node, "sbx-3", "earth");
+  CAF_CHECK_EQUAL(owner_seen(mars, mars_node, "sbx-3"), "earth");
+  CAF_CHECK_EQUAL(owner_seen(earth, earth_node, "sbx-3"), "earth");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
 
 CAF_TEST_FIXTURE_SCOPE(cluster_membership_tests, waiting_for_mars)
@@ -747,4 +890,18 @@ TEST(ClusterProtocol, NodeGivesUpOnItsSeedsAfterTheTimeout) {
 TEST(ClusterProtocol, PoolsTravelBetweenNodesAndClaimsHopOnce) {
   EXPECT_TRUE(run_caf_tests("pools travel between the nodes and claims hop "
                             "once"));
+}
+
+TEST(ClusterProtocol, DropCountsOnlyFromTheEntrysOwner) {
+  EXPECT_TRUE(run_caf_tests("a drop counts only from the owner of the entry"));
+}
+
+TEST(ClusterProtocol, PeersClaimOnASandboxRunHereIsKeptAside) {
+  EXPECT_TRUE(run_caf_tests("a claim of a peer on a sandbox this node runs is "
+                            "kept aside"));
+}
+
+TEST(ClusterProtocol, GivingUpAnAdoptedSandboxTakesTheAdoptersClaim) {
+  EXPECT_TRUE(run_caf_tests("a node giving up an adopted sandbox takes the "
+                            "claim of the adopter"));
 }
