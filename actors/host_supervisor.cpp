@@ -531,8 +531,9 @@ void create_sandbox(self_ptr self, caf::typed_response_promise<sandbox_view> rp,
   if (!spec.network_policy_json.empty())
     row.egress_token = codec::make_token();
   row.access_token = codec::make_token();
-  auto hdl = spawn_sandbox(self, make_init(self, std::move(row),
-                                           std::move(spec)));
+  auto init = make_init(self, std::move(row), std::move(spec));
+  init.ack_when_created = a.state_in_workload;
+  auto hdl = spawn_sandbox(self, std::move(init));
   rp.delegate(hdl, atom::create_v, std::move(rid));
 }
 

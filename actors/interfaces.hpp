@@ -113,7 +113,9 @@ using sandbox_actor = caf::typed_actor<
   // INTERNAL: expiry timer of the given epoch.
   caf::reacts_to<atom::expire, uint64_t>,
   // INTERNAL: starts (or restarts) provisioning.
-  caf::reacts_to<atom::provision>>;
+  caf::reacts_to<atom::provision>,
+  // INTERNAL: provisioning made the workload object (`created` phase).
+  caf::reacts_to<atom::ready>>;
 
 /// The HOST SUPERVISOR actor: one per runtime host. Spawns and monitors
 /// sandbox actors, reserves host ports, recovers and reconciles with the

@@ -266,11 +266,61 @@ bool finish_step(self_ptr self) {
   return true;
 }
 
+/// Answers the create with the Pending view: from now on the sandbox is
+/// listed, served and expires.
+void acknowledge(self_ptr self,
+                 caf::typed_response_promise<sandbox_view> rp) {
+  auto& st = self->state;
+  st.counted.set(st.view.state);
+  self->send(st.node, atom::put_v, caf::actor_cast<sandbox_actor>(self),
+             st.view);
+  rp.deliver(st.view);
+  arm_expiry(self);
+  OSB_INFO(component, st.origin_rid, sid(self),
+           "sandbox accepted, image " << st.spec.image);
+}
+
+/// Answers a create held back until its workload object exists
+/// (`ack_when_created`); does nothing once answered.
+void acknowledge_held(self_ptr self) {
+  auto& st = self->state;
+  if (!st.pending_ack)
+    return;
+  auto rp = std::move(*st.pending_ack);
+  st.pending_ack.reset();
+  acknowledge(self, std::move(rp));
+}
+
+/// A create held back until its workload object exists failed before that:
+/// it is answered with the error (as a refused admission is) and leaves
+/// nothing behind, row included.
+void refuse_create(self_ptr self, const std::string& reason,
+                   const std::string& msg) {
+  auto& st = self->state;
+  OSB_ERROR(component, st.origin_rid, sid(self),
+            "sandbox create refused before its workload existed: " << msg);
+  ops_metrics().create_failures.with({reason}).inc();
+  self->request(st.runtime, chain_timeout(self), atom::remove_v,
+                instance(self), true)
+    .then([](bool) {}, [](caf::error&) {});
+  self->request(st.store, store_timeout, atom::remove_v, sid(self))
+    .then([](bool) {}, [](caf::error&) {});
+  auto code = reason == "KUBERNETES_UNAVAILABLE" ? ec::runtime_unavailable
+              : reason == "IMAGE_PULL_FAILED"    ? ec::image_pull_failed
+                                                 : ec::start_failed;
+  auto rp = std::move(*st.pending_ack);
+  st.pending_ack.reset();
+  rp.deliver(make_error(code, msg));
+  self->quit();
+}
+
 /// Moves to Failed with `reason` and `msg` and removes what provisioning
 /// made, with every volume the server created for the sandbox (it never
 /// ran, so none of them holds anything of value).
 void fail_with(self_ptr self, std::string reason, std::string msg) {
   auto& st = self->state;
+  if (st.pending_ack)
+    return refuse_create(self, reason, msg);
   OSB_ERROR(component, st.origin_rid, sid(self),
             "sandbox failed to provision: " << msg);
   self->request(st.runtime, chain_timeout(self), atom::remove_v,
@@ -340,6 +390,8 @@ void provisioned(self_ptr self, runtimes::provision_result& r) {
   if (finish_step(self) || r.status == outcome::cancelled)
     return;
   if (r.status == outcome::running) {
+    // Answered Pending first, as it would have been without waiting.
+    acknowledge_held(self);
     st.never_ran = false;
     // A sandbox with an address of its own (a pod) is reached there.
     if (!r.address.empty())
@@ -397,9 +449,14 @@ void provision(self_ptr self) {
                     const std::string& msg) {
     caf::anon_send(hdl, atom::progress_v, msg);
   };
-  if (st.timeline)
-    opts.on_phase = [timeline = st.timeline](create_phase p) {
-      timeline->mark(p, codec::now_us());
+  if (st.timeline || st.pending_ack)
+    opts.on_phase = [timeline = st.timeline, held = st.pending_ack.has_value(),
+                     hdl = caf::actor_cast<sandbox_actor>(self)](
+                      create_phase p) {
+      if (timeline)
+        timeline->mark(p, codec::now_us());
+      if (held && p == create_phase::created)
+        caf::anon_send(hdl, atom::ready_v);
     };
   self
     ->request(st.runtime, provision_timeout, atom::provision_v,
@@ -499,6 +556,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
   st.store = std::move(init.store);
   st.supervisor = std::move(init.supervisor);
   st.gate = std::move(init.gate);
+  st.ack_when_created = init.ack_when_created && !init.recovered;
   st.view = make_view(*st.cfg, st.row, st.spec);
   st.view.endpoint_host = init.observed_address.empty()
                            ? init.endpoint_host
@@ -617,14 +675,13 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
           [self, rp](bool) mutable {
             auto& st = self->state;
             mark_phase(self, create_phase::stored);
-            st.counted.set(st.view.state);
-            self->send(st.node, atom::put_v,
-                       caf::actor_cast<sandbox_actor>(self), st.view);
-            rp.deliver(st.view);
-            arm_expiry(self);
+            // Where the workload is the durable record, the 202 waits for
+            // it: a replica killed before would lose the create.
+            if (st.ack_when_created)
+              st.pending_ack = std::move(rp);
+            else
+              acknowledge(self, std::move(rp));
             self->send(self, atom::provision_v);
-            OSB_INFO(component, st.origin_rid, sid(self),
-                     "sandbox accepted, image " << st.spec.image);
           },
           [self, rp](caf::error& err) mutable {
             rp.deliver(make_error(ec::store_failed,
@@ -635,6 +692,7 @@ sandbox(sandbox_actor::stateful_pointer<sandbox_actor_state> self,
       return rp;
     },
     [=](atom::provision) { provision(self); },
+    [=](atom::ready) { acknowledge_held(self); },
     [=](atom::claim, sandbox_spec& claimed,
         std::string& rid) -> caf::result<sandbox_view> {
       return claim_member(self, std::move(claimed), std::move(rid));

@@ -4,6 +4,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -63,6 +64,9 @@ struct sandbox_init {
   /// While fenced (runtimes/ownership.hpp) expiry waits and deletes answer
   /// 503; null = never fenced.
   std::shared_ptr<const runtimes::ownership_gate> gate;
+  /// A create is answered once the workload object exists, not once the
+  /// row is stored (runtimes::admission::state_in_workload).
+  bool ack_when_created = false;
 };
 
 struct sandbox_actor_state {
@@ -100,6 +104,11 @@ struct sandbox_actor_state {
   bool never_ran = true;
   /// Request id that created the sandbox (for provisioning logs).
   std::string origin_rid;
+  /// See sandbox_init::ack_when_created.
+  bool ack_when_created = false;
+  /// The create's answer, held back until the workload object exists
+  /// (`ack_when_created`); empty once answered.
+  std::optional<caf::typed_response_promise<sandbox_view>> pending_ack;
   /// Endpoint lookups waiting for the container to start.
   std::vector<caf::typed_response_promise<sandbox_view>> start_waiters;
   /// Generation of the `started` release timers.

@@ -16,7 +16,10 @@ runtime.type = "kubernetes", then measures:
      GET /v1/sandboxes (default page) on one keep-alive connection: p50/p90.
      Target: p50 < 10 ms.
   4. watch connections the emulator sees open for the server: 1 expected.
+Also the create's answer: POST -> 202 of the creates of 1, p50/p90 (the 202
+waits for the pod's POST since issue 19). --ack-only stops after 1.
 Usage: bench/k8s_runtime.py [--creates 30] [--sandboxes 10000] [--n 300]
+                            [--ack-only]
 """
 
 import argparse
@@ -179,6 +182,7 @@ def main():
     ap.add_argument("--sandboxes", type=int, default=10000)
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--server-bin", default=B.DEFAULT_BIN)
+    ap.add_argument("--ack-only", action="store_true")
     args = ap.parse_args()
     B.install_sigterm_handler()
     emu = Emulator()
@@ -186,10 +190,12 @@ def main():
     try:
         srv.start()
         # -- 1 + 2: create -> Running, against the emulator's own pod start
-        floor, ours, ids = [], [], []
+        floor, ours, ids, acks = [], [], [], []
         for i in range(args.creates):
             floor.append(emu.pod_start_floor(f"floor-{i}"))
+            t0 = time.perf_counter()
             st, data = srv.call("POST", "/v1/sandboxes", CREATE)
+            acks.append(time.perf_counter() - t0)
             assert st == 202, (st, data[:300])
             sid = json.loads(data)["id"]
             ids.append(sid)
@@ -205,6 +211,10 @@ def main():
                         - parse_time(phases["accepted"]))
         for sid in ids:
             srv.call("DELETE", f"/v1/sandboxes/{sid}")
+        B.log(f"create POST -> 202 ({args.creates} sequential): p50 "
+              f"{B.fmt_ms(B.pct(acks, 50))} p90 {B.fmt_ms(B.pct(acks, 90))}")
+        if args.ack_only:
+            return
         # CPU: a batch of creates without per-sandbox polling (one count
         # every 100 ms), from the first POST until all are Running.
         time.sleep(1)

@@ -68,6 +68,12 @@ struct admission {
   /// Ports the sandbox serves at its own address (Kubernetes: the pod's),
   /// used as they are instead of reserved host ports; 0 = none.
   port_map fixed;
+  /// The sandbox's durable state lives in its workload object (Kubernetes:
+  /// the pod's annotations, from which another replica adopts it), not in
+  /// the node's store: the create is acknowledged only once provisioning
+  /// made that object (its `created` phase), so that no replica that dies
+  /// after the 202 loses it.
+  bool state_in_workload = false;
 };
 
 /// Set by the caller to stop a provisioning between two of its steps.

@@ -187,6 +187,8 @@ void kubernetes_runtime::admit(const sandbox_spec& spec,
   // The pod's own address serves execd, 8080 and the egress API: no host
   // ports to reserve.
   a.fixed = pod_ports(!spec.network_policy_json.empty());
+  // A replica's store is an emptyDir: the pod (or Sandbox) is the record.
+  a.state_in_workload = true;
   cb(std::move(a));
 }
 

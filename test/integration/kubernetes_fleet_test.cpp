@@ -466,3 +466,66 @@ TEST_F(KubernetesFleet, AFrozenReplicaIsAdoptedAndGivesUpWhenThawed) {
     EXPECT_EQ(frozen.call("DELETE", "/v1/sandboxes/" + id).status, 204) << id;
   EXPECT_TRUE(eventually([&] { return pod_owners(*emu).empty(); }, 10s));
 }
+
+// A create is acknowledged only once its pod exists (the pod's annotations
+// are the durable record on Kubernetes): a replica killed -9 right after
+// its 202s, with its pods not scheduled yet, loses none of them; the other
+// replica adopts each and it becomes Running (issue 19).
+TEST_F(KubernetesFleet, CreateAcknowledgedBeforeAKillIsAdoptedAndRuns) {
+  start_fleet(2);
+  auto& victim = *replicas.back().srv;
+  auto& survivor = *replicas.front().srv;
+  // Pods stay Pending well past the kill.
+  auto d = emu->admin_call("POST", "/_emulator/delays",
+                           R"({"scheduleMs": 6000})");
+  ASSERT_EQ(d.status, 200) << d.body;
+  std::vector<std::string> acked;
+  for (int i = 0; i < 4; ++i) {
+    auto r = victim.call("POST", "/v1/sandboxes", create_body);
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_STREQ(r.json()["status"]["state"].GetString(), "Pending");
+    acked.push_back(r.json()["id"].GetString());
+  }
+  victim.kill(SIGKILL);
+  // Each acknowledged create has its pod, none of them Ready yet.
+  auto owners = pod_owners(*emu);
+  size_t victims = 0;
+  for (auto& id : acked) {
+    ASSERT_EQ(owners.count(id), 1u) << id << " has no pod";
+    victims += owners[id] == victim.node();
+  }
+  EXPECT_GE(victims, 1u) << "placement gave the victim none";
+  // Adopted while still Pending (the pod is scheduled 6 s after its POST):
+  // the create goes on rather than failing.
+  EXPECT_TRUE(eventually(
+    [&] {
+      auto now = pod_owners(*emu);
+      for (auto& id : acked)
+        if (now[id] == victim.node())
+          return false;
+      return true;
+    },
+    adoption_bound))
+    << all_logs(replicas);
+  for (auto& id : acked) {
+    http_reply g;
+    ASSERT_TRUE(eventually(
+      [&] {
+        g = survivor.call("GET", "/v1/sandboxes/" + id);
+        return g.status == 200;
+      },
+      5s))
+      << g.status << " " << g.body;
+    std::string state = g.json()["status"]["state"].GetString();
+    EXPECT_TRUE(state == "Pending" || state == "Running") << g.body;
+  }
+  for (auto& id : acked)
+    EXPECT_EQ(survivor.wait_state(id, "Running", 15s), "Running")
+      << id << "\n" << all_logs(replicas);
+  for (auto& [id, node] : pod_owners(*emu))
+    EXPECT_NE(node, victim.node()) << id;
+  for (auto& id : acked)
+    EXPECT_EQ(survivor.call("DELETE", "/v1/sandboxes/" + id).status, 204)
+      << id;
+  EXPECT_TRUE(eventually([&] { return pod_owners(*emu).empty(); }, 10s));
+}

@@ -151,6 +151,35 @@ TEST(Kubernetes, ImagePullFailureFailsTheCreateWithItsReason) {
   EXPECT_EQ(num_pods(emu), 0u);
 }
 
+// The 202 waits for the pod (issue 19): a pod the API server refuses fails
+// the create at once, as a refused admission does, and leaves nothing.
+TEST(Kubernetes, ARefusedPodFailsTheCreateBeforeAny202) {
+  OSB_REQUIRE_NODE();
+  k8s_emulator emu{{"--no-events"}};
+  ASSERT_TRUE(emu.ok()) << emu.error();
+  server_process srv;
+  srv.use_config(kube_config(srv, emu.kubeconfig));
+  ASSERT_TRUE(srv.start_ready()) << srv.read_log();
+  ASSERT_EQ(emu.admin_call("POST", "/_emulator/faults",
+                           R"({"verb":"create","resource":"pods","count":1,)"
+                           R"("code":403,"message":"exceeded quota"})")
+              .status,
+            200);
+  auto r = srv.call("POST", "/v1/sandboxes", create_body);
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_NE(r.body.find("DOCKER::SANDBOX_START_FAILED"), std::string::npos)
+    << r.body;
+  EXPECT_NE(r.body.find("HTTP 403"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("exceeded quota"), std::string::npos) << r.body;
+  auto l = srv.call("GET", "/v1/sandboxes");
+  ASSERT_EQ(l.status, 200) << l.body;
+  EXPECT_EQ(l.json()["items"].Size(), 0u) << l.body;
+  EXPECT_EQ(num_pods(emu), 0u);
+  // The next create goes through.
+  auto id = create(srv);
+  EXPECT_EQ(srv.wait_state(id, "Running", 15s), "Running");
+}
+
 TEST(Kubernetes, KillNineAndRestartLoseNothingEvenWithAnEmptiedStore) {
   OSB_REQUIRE_NODE();
   k8s_emulator emu{{"--no-events"}};

@@ -85,6 +85,7 @@ sandbox_actor::behavior_type fake_sandbox(sandbox_actor::pointer self,
     [=](atom::started, uint64_t) {},
     [=](atom::expire, uint64_t) {},
     [=](atom::provision) {},
+    [=](atom::ready) {},
   };
 }
 

@@ -3,6 +3,7 @@
 // the fake engine.
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 
@@ -100,9 +101,9 @@ protected:
       else
         cb(unit{});
     };
-    p.runtime = sys.spawn(runtime_bridge,
-                          std::make_shared<runtimes::docker::docker_runtime>(
-                            rt, std::move(opts)));
+    runtimes::runtime_ptr docker
+      = std::make_shared<runtimes::docker::docker_runtime>(rt, std::move(opts));
+    p.runtime = sys.spawn(runtime_bridge, wrap ? wrap(docker) : docker);
     p.store = sys.spawn(store_actor_impl,
                         std::shared_ptr<store::sqlite_store>(std::move(*db)));
     node_init ni;
@@ -203,6 +204,8 @@ protected:
   std::vector<runtimes::callback<unit>> held_claims;
   bool hold_claims = false;
   bool fail_claims = false;
+  /// Replaces the runtime `boot` gives the actors (null: Docker's).
+  std::function<runtimes::runtime_ptr(runtimes::runtime_ptr)> wrap;
 
   /// A pool member's create (what the POOLS actor asks the node for).
   sandbox_spec member_spec(const std::string& pool) {
@@ -234,6 +237,112 @@ protected:
   std::shared_ptr<runtimes::docker::fake_engine> rt;
   std::shared_ptr<node_config> node_cfg;
   std::vector<process> procs;
+};
+
+/// A runtime whose state lives in the workload (as Kubernetes'): Docker's
+/// over the fake engine, with provisionings held until the test lets each
+/// reach its `created` phase and end.
+class workload_state_runtime : public runtimes::sandbox_runtime {
+public:
+  struct held {
+    runtimes::sandbox_instance x;
+    runtimes::provision_options opts;
+    std::function<void(runtimes::provision_result)> cb;
+  };
+
+  explicit workload_state_runtime(runtimes::runtime_ptr inner)
+    : in(std::move(inner)) {
+  }
+
+  void admit(const sandbox_spec& spec,
+             runtimes::callback<runtimes::admission> cb) override {
+    in->admit(spec, [cb](expected<runtimes::admission> a) {
+      if (a)
+        a->state_in_workload = true;
+      cb(std::move(a));
+    });
+  }
+  void provision(const runtimes::sandbox_instance& x,
+                 runtimes::provision_options opts,
+                 std::function<void(runtimes::provision_result)> cb) override {
+    provisions.push_back(held{x, std::move(opts), std::move(cb)});
+  }
+  /// Lets the held provisioning `i` make its workload object.
+  void make_object(size_t i) {
+    provisions.at(i).opts.on_phase(create_phase::created);
+  }
+  /// Runs the held provisioning `i` on the inner runtime to its end.
+  void run(size_t i) {
+    auto& h = provisions.at(i);
+    in->provision(h.x, h.opts, h.cb);
+  }
+  void record(const runtimes::sandbox_instance& x,
+              runtimes::callback<unit> cb) override {
+    in->record(x, std::move(cb));
+  }
+  void pause(const runtimes::sandbox_instance& x,
+             runtimes::callback<unit> cb) override {
+    in->pause(x, std::move(cb));
+  }
+  void resume(const runtimes::sandbox_instance& x,
+              runtimes::callback<unit> cb) override {
+    in->resume(x, std::move(cb));
+  }
+  void remove(const runtimes::sandbox_instance& x, bool never_ran,
+              runtimes::callback<unit> cb) override {
+    ++removes;
+    in->remove(x, never_ran, std::move(cb));
+  }
+  void observe(runtimes::callback<runtimes::observation> cb) override {
+    in->observe(std::move(cb));
+  }
+  void leftover_volumes(
+    runtimes::callback<std::vector<runtimes::runtime_object>> cb) override {
+    in->leftover_volumes(std::move(cb));
+  }
+  void remove_object(const runtimes::runtime_object& x,
+                     runtimes::callback<unit> cb) override {
+    in->remove_object(x, std::move(cb));
+  }
+  void diagnose(const runtimes::sandbox_instance& x, const sandbox_view& now,
+                const diagnostics_query& q,
+                runtimes::callback<std::string> cb) override {
+    in->diagnose(x, now, q, std::move(cb));
+  }
+  std::string image_of(const std::string& snapshot_id) const override {
+    return in->image_of(snapshot_id);
+  }
+  void snapshot(const std::string& sandbox_id, const std::string& snapshot_id,
+                runtimes::callback<std::string> cb) override {
+    in->snapshot(sandbox_id, snapshot_id, std::move(cb));
+  }
+  void image_exists(const std::string& ref,
+                    runtimes::callback<bool> cb) override {
+    in->image_exists(ref, std::move(cb));
+  }
+  void remove_image(const std::string& ref,
+                    runtimes::callback<unit> cb) override {
+    in->remove_image(ref, std::move(cb));
+  }
+  void snapshot_images(
+    const std::vector<std::string>& incarnations,
+    runtimes::callback<std::vector<runtimes::snapshot_image>> cb) override {
+    in->snapshot_images(incarnations, std::move(cb));
+  }
+  void shutdown() override {
+    in->shutdown();
+  }
+
+  runtimes::runtime_ptr in;
+  std::vector<held> provisions;
+  int removes = 0;
+};
+
+/// A request whose answer may not have come yet (an event-based asker, so
+/// that the test can look before the answer).
+struct pending_answer {
+  std::optional<sandbox_view> view;
+  std::optional<api_error> err;
 };
 
 } // namespace
@@ -1577,4 +1686,80 @@ TEST_F(SandboxActors, OnlyIdleMembersCanBeClaimed) {
   EXPECT_FALSE(v);
   EXPECT_EQ(http::status_of(err), 409);
   EXPECT_TRUE(claims.empty());
+}
+
+// Where the workload object is the sandbox's durable record (Kubernetes),
+// the 202 waits for that object: a replica killed before would lose an
+// acknowledged create (issue 19).
+TEST_F(SandboxActors, StateInWorkloadAnswersOnlyOnceTheObjectExists) {
+  std::shared_ptr<workload_state_runtime> wrt;
+  wrap = [&](runtimes::runtime_ptr in) {
+    wrt = std::make_shared<workload_state_runtime>(std::move(in));
+    return wrt;
+  };
+  auto& p = boot();
+  auto answer = std::make_shared<pending_answer>();
+  sys.spawn([node = p.node, s = spec(3600), r = rid(),
+             answer](caf::event_based_actor* a) {
+    a->request(node, caf::infinite, atom::create_v, s, r)
+      .then([answer](sandbox_view& v) { answer->view = std::move(v); },
+            [answer](caf::error& e) { answer->err = to_api_error(e); });
+  });
+  sched.run();
+  ASSERT_EQ(wrt->provisions.size(), 1u);
+  // Stored, provisioning, but no object yet: no answer, not listed.
+  EXPECT_FALSE(answer->view);
+  EXPECT_FALSE(answer->err);
+  auto id = wrt->provisions[0].x.id;
+  EXPECT_FALSE(get(p, id));
+  wrt->make_object(0);
+  sched.run();
+  ASSERT_TRUE(answer->view);
+  EXPECT_EQ(answer->view->id, id);
+  EXPECT_EQ(answer->view->state, sandbox_state::pending);
+  ASSERT_TRUE(get(p, id));
+  wrt->run(0);
+  sched.run();
+  auto g = get(p, id);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, sandbox_state::running);
+}
+
+// The provisioning ends before the object exists (the API server refused
+// it): the create is answered with the error, as a refused admission is,
+// and leaves nothing behind.
+TEST_F(SandboxActors, StateInWorkloadRefusedObjectFailsTheCreate) {
+  std::shared_ptr<workload_state_runtime> wrt;
+  wrap = [&](runtimes::runtime_ptr in) {
+    wrt = std::make_shared<workload_state_runtime>(std::move(in));
+    return wrt;
+  };
+  auto& p = boot();
+  auto answer = std::make_shared<pending_answer>();
+  sys.spawn([node = p.node, s = spec(3600), r = rid(),
+             answer](caf::event_based_actor* a) {
+    a->request(node, caf::infinite, atom::create_v, s, r)
+      .then([answer](sandbox_view& v) { answer->view = std::move(v); },
+            [answer](caf::error& e) { answer->err = to_api_error(e); });
+  });
+  sched.run();
+  ASSERT_EQ(wrt->provisions.size(), 1u);
+  auto id = wrt->provisions[0].x.id;
+  runtimes::provision_result r;
+  r.status = runtimes::provision_result::outcome::failed;
+  r.reason = "CONTAINER_CREATE_FAILED";
+  r.message = "The API server refused pod sandbox-x (HTTP 403): quota";
+  wrt->provisions[0].cb(r);
+  sched.run();
+  EXPECT_FALSE(answer->view);
+  ASSERT_TRUE(answer->err);
+  EXPECT_EQ(answer->err->kind, ec::start_failed);
+  EXPECT_EQ(answer->err->message, r.message);
+  EXPECT_FALSE(get(p, id));
+  EXPECT_EQ(wrt->removes, 1);
+  // Nothing comes back after a restart either (the row went).
+  crash(p);
+  wrap = nullptr;
+  auto& q = boot();
+  EXPECT_FALSE(get(q, id));
 }
