@@ -85,18 +85,12 @@ std::string sandbox_state_patch(int64_t expires_us,
   o.begin_object().key("metadata").begin_object().key("annotations");
   o.begin_object();
   o.key(expires_annotation);
-  if (expires_us != 0)
-    o.str(codec::format_time(expires_us));
-  else
-    o.null();
+  write_expiry(o, expires_us);
   o.key(metadata_annotation).str(codec::map_to_json(metadata));
   o.end_object();
   o.end_object();
   o.key("spec").begin_object().key("shutdownTime");
-  if (expires_us != 0)
-    o.str(codec::format_time(expires_us));
-  else
-    o.null();
+  write_expiry(o, expires_us);
   o.end_object();
   o.end_object();
   return o.release();

@@ -26,10 +26,7 @@ std::string holder_node(std::string_view holder) {
 
 std::optional<lease_facts> read_lease(std::string_view text) {
   rapidjson::Document doc;
-  if (base::json_too_deep(text) != std::string_view::npos)
-    return std::nullopt;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  if (base::parse_json(doc, text) != base::json_status::ok || !doc.IsObject())
     return std::nullopt;
   auto str = [](const rapidjson::Value* obj, const char* key) {
     if (obj == nullptr || !obj->IsObject())

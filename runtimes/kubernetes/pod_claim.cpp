@@ -36,12 +36,8 @@ std::string claim_patch(const sandbox_spec& spec, bool with_state,
   o.key(spec_annotation).str(spec_json);
   o.key(spec_hash_annotation).str(spec_hash(spec_json));
   if (with_state) {
-    // null removes the annotation (manual cleanup).
     o.key(expires_annotation);
-    if (expires_us != 0)
-      o.str(codec::format_time(expires_us));
-    else
-      o.null();
+    write_expiry(o, expires_us);
     o.key(metadata_annotation).str(codec::map_to_json(spec.metadata));
   }
   o.end_object();
@@ -49,10 +45,7 @@ std::string claim_patch(const sandbox_spec& spec, bool with_state,
   if (with_state && sandbox_object) {
     // The agent-sandbox controller ends the Sandbox at its shutdownTime.
     o.key("spec").begin_object().key("shutdownTime");
-    if (expires_us != 0)
-      o.str(codec::format_time(expires_us));
-    else
-      o.null();
+    write_expiry(o, expires_us);
     o.end_object();
   }
   o.end_object();

@@ -24,10 +24,7 @@ struct pod_version {
 
 std::optional<pod_version> read_version(const std::string& text) {
   rapidjson::Document doc;
-  if (text.empty() || base::json_too_deep(text) != std::string_view::npos)
-    return std::nullopt;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  if (base::parse_json(doc, text) != base::json_status::ok || !doc.IsObject())
     return std::nullopt;
   auto meta = json::present(doc, "metadata");
   if (meta == nullptr || !meta->IsObject())

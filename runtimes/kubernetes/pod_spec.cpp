@@ -511,16 +511,19 @@ std::string make_pull_secret(const sandbox_instance& x,
   return o.release();
 }
 
-std::string state_patch(int64_t expires_us, const string_map& metadata) {
-  writer o;
-  o.begin_object().key("metadata").begin_object().key("annotations");
-  o.begin_object();
-  // null removes the annotation (manual cleanup).
-  o.key(expires_annotation);
+void write_expiry(writer& o, int64_t expires_us) {
   if (expires_us != 0)
     o.str(codec::format_time(expires_us));
   else
     o.null();
+}
+
+std::string state_patch(int64_t expires_us, const string_map& metadata) {
+  writer o;
+  o.begin_object().key("metadata").begin_object().key("annotations");
+  o.begin_object();
+  o.key(expires_annotation);
+  write_expiry(o, expires_us);
   o.key(metadata_annotation).str(codec::map_to_json(metadata));
   o.end_object();
   o.end_object().end_object();
@@ -529,10 +532,7 @@ std::string state_patch(int64_t expires_us, const string_map& metadata) {
 
 std::optional<pod_facts> read_pod(std::string_view text) {
   rapidjson::Document doc;
-  if (base::json_too_deep(text) != std::string_view::npos)
-    return std::nullopt;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  if (base::parse_json(doc, text) != base::json_status::ok || !doc.IsObject())
     return std::nullopt;
   auto meta = object_at(doc, "metadata");
   if (meta == nullptr)

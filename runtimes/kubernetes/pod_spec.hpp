@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/json.hpp"
 #include "core/runtime_types.hpp"
 #include "runtimes/volumes.hpp"
 
@@ -89,6 +90,10 @@ std::string make_pod(const node_config& cfg, const sandbox_instance& x,
 /// credentials; empty when the request has none.
 std::string make_pull_secret(const sandbox_instance& x,
                              const std::string& incarnation);
+
+/// Writes an expiry as RFC 3339, or null when there is none (in a merge
+/// patch, null removes the field: manual cleanup).
+void write_expiry(json::writer& o, int64_t expires_us);
 
 /// A JSON merge patch that sets the annotations of what changes after the
 /// create: the expiry (0 = manual cleanup) and the metadata.
