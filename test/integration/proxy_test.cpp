@@ -421,6 +421,13 @@ protected:
       return {};
     std::string id = r.json()["id"].GetString();
     EXPECT_EQ(srv_->wait_state(id, "Running"), "Running");
+    // Running means execd runs the entrypoint, not that httpd listens yet:
+    // until it does, the proxy answers 502 (connection refused).
+    for (int i = 0; i < 200; ++i) {
+      if (srv_->call("GET", "/sandboxes/" + id + "/proxy/8080/").status != 502)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
     return id;
   }
 
