@@ -4,6 +4,7 @@
 // configured against the API-server emulator (k8s_emulator.hpp), and what
 // the emulator's --docker mode leaves in Docker.
 
+#include "cluster_support.hpp"
 #include "k8s_emulator.hpp"
 #include "server_process.hpp"
 
@@ -12,7 +13,9 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace osb::test {
 
@@ -32,6 +35,50 @@ inline std::string kube_config(server_process& srv,
          + "\"\nsandbox_create_timeout_seconds = 10\n" + extra
          + "[store]\npath = \"" + srv.store_path()
          + "\"\n[cluster]\nnode_name = \"" + srv.node() + "\"\n";
+}
+
+/// Two replicas "it-<run>-a" and "it-<run>-b" against the emulator's API
+/// server, joined as one cluster over plain TCP, with short leases (3 s,
+/// renewed every second); `extra` and `runtime_extra` as in kube_config.
+/// Empty (with the test failed and the logs said) when they did not start
+/// or join within 20 s.
+inline std::vector<std::unique_ptr<server_process>>
+start_two_replicas(const std::string& kubeconfig,
+                   const std::string& extra = {},
+                   const std::string& runtime_extra = {}) {
+  auto run = random_suffix();
+  std::vector<uint16_t> ports{free_port(), free_port()};
+  std::vector<std::unique_ptr<server_process>> rs;
+  for (size_t i = 0; i < 2; ++i) {
+    rs.push_back(std::make_unique<server_process>(
+      "", "it-" + run + "-" + std::string(1, static_cast<char>('a' + i))));
+    rs[i]->use_config(
+      kube_config(*rs[i], kubeconfig,
+                  "lease_duration_seconds = 3\nlease_renew_seconds = 1\n"
+                    + extra,
+                  runtime_extra)
+      + "plaintext = true\n" + listen_keys(ports[i], {ports[1 - i]}));
+  }
+  for (auto& r : rs)
+    if (!r->start()) {
+      ADD_FAILURE() << "replica " << r->node() << " did not start: "
+                    << r->read_log();
+      return {};
+    }
+  auto& a = *rs[0];
+  auto& b = *rs[1];
+  for (auto& r : rs)
+    if (!eventually(
+          [&] {
+            return has_member(*r, a.node(), &a == r.get() ? "self" : "up")
+                   && has_member(*r, b.node(), &b == r.get() ? "self" : "up");
+          },
+          std::chrono::seconds(20))) {
+      ADD_FAILURE() << "replica " << r->node() << " did not join: "
+                    << r->read_log();
+      return {};
+    }
+  return rs;
 }
 
 /// True when the Docker daemon answers.

@@ -75,30 +75,11 @@ TEST(KubernetesFleetAgentSandbox, ALostReplicasSandboxesAreAdoptedAndDeleted) {
   k8s_emulator emu{{"--no-events", "--crd", crd_file(),
                     "--agent-sandbox-controller"}};
   ASSERT_TRUE(emu.ok()) << emu.error();
-  auto run = random_suffix();
-  std::vector<uint16_t> ports{free_port(), free_port()};
-  std::vector<std::unique_ptr<server_process>> rs;
-  for (size_t i = 0; i < 2; ++i) {
-    rs.push_back(std::make_unique<server_process>(
-      "", "it-" + run + "-" + std::string(1, static_cast<char>('a' + i))));
-    rs[i]->use_config(
-      kube_config(*rs[i], emu.kubeconfig,
-                  "lease_duration_seconds = 3\nlease_renew_seconds = 1\n"
-                  "workload_provider = \"agent-sandbox\"\n")
-      + "plaintext = true\n" + listen_keys(ports[i], {ports[1 - i]}));
-  }
-  for (auto& r : rs)
-    ASSERT_TRUE(r->start()) << r->read_log();
+  auto rs = start_two_replicas(emu.kubeconfig,
+                               "workload_provider = \"agent-sandbox\"\n");
+  ASSERT_EQ(rs.size(), 2u);
   auto& a = *rs[0];
   auto& b = *rs[1];
-  for (auto& r : rs)
-    ASSERT_TRUE(eventually(
-      [&] {
-        return has_member(*r, a.node(), &a == r.get() ? "self" : "up")
-               && has_member(*r, b.node(), &b == r.get() ? "self" : "up");
-      },
-      20s))
-      << r->read_log();
   auto logs = [&] { return a.read_log() + "\n==== b\n" + b.read_log(); };
 
   // Sandboxes through A until B holds two (placement spreads them).
